@@ -1,0 +1,29 @@
+from . import (
+    classify,
+    evaluation,
+    io,
+    kinetics,
+    models,
+    radiomics,
+    segmentation,
+    simulate,
+    study,
+)
+from ._conventions import make_dce, make_image, validate_dce, validate_image, world_coordinates
+
+__all__ = [
+    "classify",
+    "evaluation",
+    "io",
+    "kinetics",
+    "make_dce",
+    "make_image",
+    "models",
+    "radiomics",
+    "segmentation",
+    "simulate",
+    "study",
+    "validate_dce",
+    "validate_image",
+    "world_coordinates",
+]

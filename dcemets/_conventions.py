@@ -1,0 +1,741 @@
+"""Conventions shared by every layer: dimension names, units, image geometry, validation.
+
+The data model
+--------------
+A DCE series is an :class:`xarray.DataArray` with dims ``("time", "z", "y", "x")``:
+
+* ``time``: float64 seconds from the first frame (``attrs["units"] == "s"``).
+* ``z``, ``y``, ``x``: voxel-centre positions **in mm along the image's own axes**
+  (``attrs["units"] == "mm"``).  An image read from disk gets ``x = i * sx``,
+  ``y = j * sy``, ``z = k * sz`` for voxel index ``(i, j, k)``.
+* ``attrs["affine"]``: 16 floats, a row-major 4 x 4 matrix that maps the coordinate values
+  ``(x, y, z, 1)`` (mm) to the LPS world position ``(L, P, S, 1)`` (mm).  Its upper-left
+  3 x 3 block is the SimpleITK direction matrix (columns are the unit vectors of the image
+  axes in world space) and its last column is the world position of coordinate ``(0, 0, 0)``.
+  Because the affine maps *coordinate values* rather than indices, ``isel``/slicing keeps
+  every voxel's world position right without touching the attrs.
+* ``attrs["spacing_mm"]``: 3 floats ``(sx, sy, sz)``, the voxel spacing.  The coordinates
+  are authoritative; this copy is used only where a coordinate cannot give the spacing
+  (an axis of length 1) and to keep SimpleITK round trips bit-exact.
+* ``attrs["space"] == "LPS"``.
+
+3D images (T2W, masks, parametric maps) follow the same rules with dims ``("z", "y", "x")``;
+masks are bool.  All geometry tuples passed to or returned from this module (``origin``,
+``spacing``, ``direction``) are in **SimpleITK order** ``(x, y, z)``, exactly as
+``sitk.Image.GetOrigin()``, ``GetSpacing()`` and ``GetDirection()`` give them, while array
+indices follow the array order ``(z, y, x)``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+__all__ = [
+    "DCE_DIMS",
+    "SPATIAL_DIMS",
+    "UNITS",
+    "Geometry",
+    "check_rng",
+    "check_same_grid",
+    "geometry",
+    "geometry_attrs",
+    "index_from_world",
+    "like",
+    "make_dce",
+    "make_image",
+    "output_attrs",
+    "validate_dce",
+    "validate_image",
+    "world_coordinates",
+]
+
+DCE_DIMS: tuple[str, str, str, str] = ("time", "z", "y", "x")
+"""Canonical dimension order of a DCE series."""
+
+SPATIAL_DIMS: tuple[str, str, str] = ("z", "y", "x")
+"""Canonical dimension order of a 3D image."""
+
+UNITS: dict[str, str] = {
+    "signal": "a.u.",
+    "concentration": "mM",
+    "ktrans": "1/min",
+    "kep": "1/min",
+    "ve": "1",
+    "vp": "1",
+    "enhancement": "%",
+    "time": "s",
+    "length": "mm",
+}
+"""Units written into ``attrs["units"]`` of dcemets outputs."""
+
+_GEOMETRY_KEYS = ("space", "affine", "spacing_mm", "frame_of_reference")
+_SPACING_RTOL = 1e-6
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("dcemets")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - source tree
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Image geometry in SimpleITK conventions.
+
+    Attributes
+    ----------
+    origin : tuple of 3 float
+        LPS world position (mm) of the first voxel of the array, ``(x, y, z)`` order.
+    spacing : tuple of 3 float
+        Voxel spacing (mm), ``(sx, sy, sz)``; always positive.
+    direction : tuple of 9 float
+        Direction cosines, row-major 3 x 3, columns are the image axes in LPS.
+    size : tuple of 3 int
+        Number of voxels ``(nx, ny, nz)``.
+    """
+
+    origin: tuple[float, float, float]
+    spacing: tuple[float, float, float]
+    direction: tuple[float, float, float, float, float, float, float, float, float]
+    size: tuple[int, int, int]
+
+    @property
+    def direction_matrix(self) -> np.ndarray:
+        """Direction cosines as a 3 x 3 array (columns are image axes)."""
+        return np.asarray(self.direction, dtype=float).reshape(3, 3)
+
+    def index_to_world(self) -> np.ndarray:
+        """Return the 4 x 4 matrix mapping ``(i, j, k, 1)`` (x, y, z index) to LPS."""
+        m = np.eye(4)
+        m[:3, :3] = self.direction_matrix * np.asarray(self.spacing)[None, :]
+        m[:3, 3] = self.origin
+        return m
+
+
+def check_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
+    """Return a :class:`numpy.random.Generator` from a seed, a generator or ``None``.
+
+    Parameters
+    ----------
+    rng : int, numpy.random.Generator or None
+        Seed or generator (SPEC 7).
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Raises
+    ------
+    TypeError
+        If `rng` is of another type.
+
+    Examples
+    --------
+    >>> check_rng(0).integers(10) == check_rng(0).integers(10)
+    True
+    """
+    if rng is None or isinstance(rng, (int, np.integer, np.random.Generator)):
+        if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng < 0:
+            raise ValueError(f"`rng` seed must be non-negative, got {rng}")
+        return np.random.default_rng(rng)
+    if isinstance(rng, np.random.SeedSequence):
+        return np.random.default_rng(rng)
+    raise TypeError(f"`rng` must be an int, a numpy Generator or None, got {type(rng).__name__}")
+
+
+def _as_direction(direction: Sequence[float] | np.ndarray | None) -> np.ndarray:
+    if direction is None:
+        return np.eye(3)
+    d = np.asarray(direction, dtype=float)
+    if d.size != 9:
+        raise ValueError(f"`direction` must have 9 values (3 x 3), got {d.size}")
+    d = d.reshape(3, 3)
+    if not np.all(np.isfinite(d)):
+        raise ValueError("`direction` must be finite")
+    if not np.allclose(d.T @ d, np.eye(3), atol=1e-4):
+        raise ValueError("`direction` must be orthonormal (columns are unit image axes)")
+    return d
+
+
+def _as_triplet(value: Sequence[float] | np.ndarray | float, name: str) -> np.ndarray:
+    v = np.broadcast_to(np.asarray(value, dtype=float), (3,)).copy()
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"`{name}` must be finite, got {tuple(v)}")
+    return v
+
+
+def _affine(origin: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    a = np.eye(4)
+    a[:3, :3] = direction
+    a[:3, 3] = origin
+    return a
+
+
+def _spatial_coords(
+    shape_zyx: Sequence[int], spacing_xyz: np.ndarray
+) -> dict[str, xr.Variable]:
+    coords = {}
+    for dim, n, s in zip(SPATIAL_DIMS, shape_zyx, spacing_xyz[::-1], strict=True):
+        coords[dim] = xr.Variable(
+            dim, np.arange(n, dtype=float) * s, attrs={"units": "mm", "long_name": f"{dim} position along image axis"}
+        )
+    return coords
+
+
+def _geometry_attrs_from(
+    origin: Sequence[float] | np.ndarray,
+    spacing: Sequence[float] | np.ndarray,
+    direction: Sequence[float] | np.ndarray | None,
+) -> dict[str, Any]:
+    o = _as_triplet(origin, "origin")
+    s = _as_triplet(spacing, "spacing")
+    if np.any(s <= 0):
+        raise ValueError(f"`spacing` must be positive, got {tuple(s)}")
+    d = _as_direction(direction)
+    return {
+        "space": "LPS",
+        "affine": _affine(o, d).ravel().tolist(),
+        "spacing_mm": s.tolist(),
+    }
+
+
+def make_image(
+    values: np.ndarray | Any,
+    *,
+    spacing: Sequence[float] | float = 1.0,
+    origin: Sequence[float] | float = 0.0,
+    direction: Sequence[float] | np.ndarray | None = None,
+    name: str | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.DataArray:
+    """Wrap a ``(z, y, x)`` array as a 3D image DataArray with full geometry.
+
+    Parameters
+    ----------
+    values : array_like, shape (nz, ny, nx)
+        Voxel values in array order (numpy or dask).
+    spacing : float or sequence of 3 float, optional
+        Voxel spacing (mm) in SimpleITK order ``(sx, sy, sz)``.
+    origin : float or sequence of 3 float, optional
+        LPS position (mm) of voxel ``(0, 0, 0)``, SimpleITK order.
+    direction : sequence of 9 float or (3, 3) array, optional
+        Direction cosines (columns are image axes), identity by default.
+    name : str, optional
+        Variable name.
+    attrs : mapping, optional
+        Extra attributes (e.g. ``units``).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``("z", "y", "x")``, coordinates in mm, geometry in attrs.
+
+    Raises
+    ------
+    ValueError
+        If `values` is not 3D or the geometry is invalid.
+
+    Examples
+    --------
+    >>> img = make_image(np.zeros((2, 3, 4)), spacing=(0.5, 0.5, 3.0))
+    >>> img.dims, float(img.z[1])
+    (('z', 'y', 'x'), 3.0)
+    """
+    arr = values if hasattr(values, "ndim") else np.asarray(values)
+    if arr.ndim != 3:
+        raise ValueError(f"`values` must be 3D (z, y, x), got shape {arr.shape}")
+    geo = _geometry_attrs_from(origin, spacing, direction)
+    coords = _spatial_coords(arr.shape, np.asarray(geo["spacing_mm"]))
+    out = xr.DataArray(arr, dims=SPATIAL_DIMS, coords=coords, name=name)
+    out.attrs.update(geo)
+    if attrs:
+        out.attrs.update(dict(attrs))
+    return out
+
+
+def make_dce(
+    values: np.ndarray | Any,
+    times: Sequence[float] | np.ndarray,
+    *,
+    spacing: Sequence[float] | float = 1.0,
+    origin: Sequence[float] | float = 0.0,
+    direction: Sequence[float] | np.ndarray | None = None,
+    name: str | None = "signal",
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.DataArray:
+    """Wrap a ``(time, z, y, x)`` array as a DCE DataArray with full geometry.
+
+    Parameters
+    ----------
+    values : array_like, shape (nt, nz, ny, nx)
+        Signal in array order.
+    times : sequence of float, length nt
+        Frame times (s), strictly increasing; shifted so that the first frame is at 0 s only
+        if the caller does so (they are stored as given).
+    spacing, origin, direction
+        Geometry as in :func:`make_image` (SimpleITK order).
+    name : str, optional
+        Variable name, ``"signal"`` by default.
+    attrs : mapping, optional
+        Extra attributes (acquisition metadata such as ``tr_s``, ``flip_angle_deg``).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``("time", "z", "y", "x")``, ``units`` ``"a.u."`` unless given.
+
+    Raises
+    ------
+    ValueError
+        If `values` is not 4D or `times` does not match its first axis.
+
+    Examples
+    --------
+    >>> dce = make_dce(np.ones((3, 1, 2, 2)), [0.0, 10.0, 20.0])
+    >>> dce.dims, dce.time.attrs["units"]
+    (('time', 'z', 'y', 'x'), 's')
+    """
+    arr = values if hasattr(values, "ndim") else np.asarray(values)
+    if arr.ndim != 4:
+        raise ValueError(f"`values` must be 4D (time, z, y, x), got shape {arr.shape}")
+    t = np.asarray(times, dtype=float)
+    if t.ndim != 1 or t.size != arr.shape[0]:
+        raise ValueError(f"`times` must have {arr.shape[0]} values (one per frame), got shape {t.shape}")
+    geo = _geometry_attrs_from(origin, spacing, direction)
+    coords: dict[str, Any] = {"time": xr.Variable("time", t, attrs={"units": "s", "long_name": "time from first frame"})}
+    coords.update(_spatial_coords(arr.shape[1:], np.asarray(geo["spacing_mm"])))
+    out = xr.DataArray(arr, dims=DCE_DIMS, coords=coords, name=name)
+    out.attrs["units"] = UNITS["signal"]
+    out.attrs.update(geo)
+    if attrs:
+        out.attrs.update(dict(attrs))
+    return out
+
+
+def geometry_attrs(da: xr.DataArray | xr.Dataset) -> dict[str, Any]:
+    """Return the geometry attrs (``space``, ``affine``, ``spacing_mm``, ...) of `da`.
+
+    Use it to carry geometry onto an output: ``out.attrs.update(geometry_attrs(dce))``.
+
+    Parameters
+    ----------
+    da : xarray.DataArray or xarray.Dataset
+        An image with dcemets geometry.
+
+    Returns
+    -------
+    dict
+        A copy of the geometry attrs present on `da`.
+
+    Examples
+    --------
+    >>> sorted(geometry_attrs(make_image(np.zeros((1, 1, 1)))))
+    ['affine', 'space', 'spacing_mm']
+    """
+    return {k: (list(v) if isinstance(v, (list, tuple, np.ndarray)) else v) for k, v in da.attrs.items() if k in _GEOMETRY_KEYS}
+
+
+def output_attrs(
+    template: xr.DataArray | xr.Dataset | None,
+    *,
+    units: str,
+    long_name: str,
+    method: str | None = None,
+) -> dict[str, Any]:
+    """Attrs for a dcemets output: its own units and name, the template's geometry.
+
+    Parameters
+    ----------
+    template : DataArray, Dataset or None
+        Input whose geometry attrs are copied.
+    units, long_name : str
+        Units and descriptive name of the output.
+    method : str, optional
+        Method used, recorded in ``attrs["method"]``.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> output_attrs(None, units="%", long_name="maximum SE")["units"]
+    '%'
+    """
+    attrs: dict[str, Any] = {} if template is None else geometry_attrs(template)
+    attrs.update({"units": units, "long_name": long_name, "dcemets_version": _version()})
+    if method is not None:
+        attrs["method"] = method
+    return attrs
+
+
+def like(
+    template: xr.DataArray,
+    values: np.ndarray | Any,
+    *,
+    name: str | None = None,
+    units: str | None = None,
+    long_name: str | None = None,
+) -> xr.DataArray:
+    """Put a ``(z, y, x)`` array on the spatial grid of `template` (a 3D or DCE DataArray).
+
+    Parameters
+    ----------
+    template : xarray.DataArray
+        Image or DCE series whose ``z``, ``y``, ``x`` coordinates and geometry are reused.
+    values : array_like, shape (nz, ny, nx)
+        Values in the template's canonical spatial order.
+    name, units, long_name : str, optional
+        Name and attrs of the result.
+
+    Returns
+    -------
+    xarray.DataArray
+
+    Raises
+    ------
+    ValueError
+        If the shape of `values` does not match the template grid.
+
+    Examples
+    --------
+    >>> dce = make_dce(np.ones((3, 1, 2, 2)), [0.0, 10.0, 20.0])
+    >>> like(dce, np.zeros((1, 2, 2), bool), name="mask").dtype
+    dtype('bool')
+    """
+    arr = values if hasattr(values, "ndim") else np.asarray(values)
+    shape = tuple(template.sizes[d] for d in SPATIAL_DIMS)
+    if tuple(arr.shape) != shape:
+        raise ValueError(f"`values` has shape {tuple(arr.shape)}, expected the template grid {shape}")
+    out = xr.DataArray(arr, dims=SPATIAL_DIMS, coords={d: template[d] for d in SPATIAL_DIMS}, name=name)
+    out.attrs.update(geometry_attrs(template))
+    if units is not None:
+        out.attrs["units"] = units
+    if long_name is not None:
+        out.attrs["long_name"] = long_name
+    return out
+
+
+def _coord_spacing(da: xr.DataArray | xr.Dataset, dim: str, fallback: float | None) -> tuple[float, float]:
+    """Return (signed first coordinate step, first coordinate) along `dim`."""
+    c = np.asarray(da[dim].values, dtype=float)
+    if c.size == 0:
+        raise ValueError(f"dimension {dim!r} is empty")
+    if not np.all(np.isfinite(c)):
+        raise ValueError(f"coordinate {dim!r} must be finite")
+    if c.size == 1:
+        if fallback is None:
+            raise ValueError(
+                f"cannot tell the spacing of length-1 axis {dim!r}: no `spacing_mm` attr"
+            )
+        return float(fallback), float(c[0])
+    d = np.diff(c)
+    step = float(d[0])
+    if step == 0 or not np.allclose(d, step, rtol=1e-5, atol=1e-6):
+        raise ValueError(f"coordinate {dim!r} must be uniformly spaced (regular grid)")
+    if fallback is not None and np.isclose(abs(step), fallback, rtol=_SPACING_RTOL, atol=0):
+        step = float(np.sign(step) * fallback)
+    return step, float(c[0])
+
+
+def _affine_of(da: xr.DataArray | xr.Dataset) -> np.ndarray:
+    a = da.attrs.get("affine")
+    if a is None:
+        return np.eye(4)
+    m = np.asarray(a, dtype=float)
+    if m.size != 16 or not np.all(np.isfinite(m)):
+        raise ValueError("attrs['affine'] must hold 16 finite floats (row-major 4 x 4)")
+    return m.reshape(4, 4)
+
+
+def geometry(da: xr.DataArray | xr.Dataset) -> Geometry:
+    """Return the SimpleITK geometry of the array as it is now (after any slicing).
+
+    Parameters
+    ----------
+    da : xarray.DataArray or xarray.Dataset
+        Image with ``z``, ``y``, ``x`` dims (other dims are ignored).
+
+    Returns
+    -------
+    Geometry
+        Origin of the current first voxel, positive spacing, direction (an axis whose
+        coordinate decreases, e.g. after ``isel(x=slice(None, None, -1))``, has its
+        direction column negated).
+
+    Raises
+    ------
+    ValueError
+        If a spatial dim is missing, a coordinate is irregular or geometry attrs are invalid.
+
+    Examples
+    --------
+    >>> img = make_image(np.zeros((3, 4, 5)), spacing=(1.0, 2.0, 3.0), origin=(10, 0, 0))
+    >>> geometry(img.isel(x=slice(2, None))).origin
+    (12.0, 0.0, 0.0)
+    """
+    for d in SPATIAL_DIMS:
+        if d not in da.dims:
+            raise ValueError(f"image needs dims {SPATIAL_DIMS}, missing {d!r} (dims are {tuple(da.dims)})")
+    aff = _affine_of(da)
+    sp_attr = da.attrs.get("spacing_mm")
+    fallback = (
+        np.asarray(sp_attr, dtype=float).reshape(3) if sp_attr is not None else np.full(3, np.nan)
+    )
+    direction = aff[:3, :3].copy()
+    spacing = np.zeros(3)
+    first = np.zeros(3)
+    for ax, dim in enumerate(("x", "y", "z")):
+        fb = None if not np.isfinite(fallback[ax]) else float(fallback[ax])
+        step, c0 = _coord_spacing(da, dim, fb)
+        if step < 0:
+            direction[:, ax] *= -1.0
+        spacing[ax] = abs(step)
+        first[ax] = c0
+    origin = aff[:3, :3] @ first + aff[:3, 3]
+    size = (int(da.sizes["x"]), int(da.sizes["y"]), int(da.sizes["z"]))
+    return Geometry(
+        origin=tuple(float(v) for v in origin),  # type: ignore[arg-type]
+        spacing=tuple(float(v) for v in spacing),  # type: ignore[arg-type]
+        direction=tuple(float(v) for v in direction.ravel()),  # type: ignore[arg-type]
+        size=size,
+    )
+
+
+def world_coordinates(da: xr.DataArray | xr.Dataset, indices: np.ndarray | None = None) -> np.ndarray:
+    """LPS world position (mm) of voxels of `da`.
+
+    Parameters
+    ----------
+    da : xarray.DataArray or xarray.Dataset
+        Image or DCE series (sliced or not).
+    indices : array_like of int or float, shape (n, 3), optional
+        Voxel indices in array order ``(z, y, x)`` of the array as it is now. Fractional
+        indices are allowed.  All voxels when omitted.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, 3)`` for given indices, else ``(nz, ny, nx, 3)``; last axis ``(L, P, S)``.
+
+    Examples
+    --------
+    >>> img = make_image(np.zeros((2, 2, 2)), spacing=2.0, origin=(1.0, 0.0, 0.0))
+    >>> world_coordinates(img, [[0, 0, 1]]).tolist()
+    [[3.0, 0.0, 0.0]]
+    """
+    aff = _affine_of(da)
+    if indices is None:
+        for d in SPATIAL_DIMS:
+            if d not in da.dims:
+                raise ValueError(f"image needs dims {SPATIAL_DIMS}, missing {d!r}")
+        z, y, x = (np.asarray(da[d].values, dtype=float) for d in SPATIAL_DIMS)
+        cz, cy, cx = np.meshgrid(z, y, x, indexing="ij")
+        pts = np.stack([cx, cy, cz], axis=-1)
+        return pts @ aff[:3, :3].T + aff[:3, 3]
+    idx = np.asarray(indices, dtype=float)
+    if idx.ndim != 2 or idx.shape[1] != 3:
+        raise ValueError(f"`indices` must have shape (n, 3) in (z, y, x) order, got {idx.shape}")
+    geo = geometry(da)
+    m = geo.index_to_world()
+    ijk = idx[:, ::-1]
+    return ijk @ m[:3, :3].T + m[:3, 3]
+
+
+def index_from_world(da: xr.DataArray | xr.Dataset, points: np.ndarray) -> np.ndarray:
+    """Continuous voxel indices ``(z, y, x)`` of LPS world points on the grid of `da`.
+
+    Parameters
+    ----------
+    da : xarray.DataArray or xarray.Dataset
+        Image defining the grid.
+    points : array_like, shape (n, 3)
+        LPS positions (mm).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, 3)
+        Fractional indices in array order; round them to get voxels.
+
+    Examples
+    --------
+    >>> img = make_image(np.zeros((2, 2, 2)), spacing=2.0)
+    >>> index_from_world(img, [[2.0, 0.0, 0.0]]).tolist()
+    [[0.0, 0.0, 1.0]]
+    """
+    p = np.asarray(points, dtype=float)
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"`points` must have shape (n, 3) (L, P, S), got {p.shape}")
+    m = geometry(da).index_to_world()
+    ijk = np.linalg.solve(m[:3, :3], (p - m[:3, 3]).T).T
+    return ijk[:, ::-1]
+
+
+def check_same_grid(
+    a: xr.DataArray | xr.Dataset,
+    b: xr.DataArray | xr.Dataset,
+    *,
+    names: tuple[str, str] = ("a", "b"),
+    atol: float = 1e-3,
+) -> None:
+    """Raise ``ValueError`` unless `a` and `b` share the same spatial grid in world space.
+
+    Parameters
+    ----------
+    a, b : DataArray or Dataset
+        Images (3D or DCE).
+    names : tuple of 2 str
+        Argument names used in the message.
+    atol : float
+        Tolerance (mm) on origin/spacing and on direction cosines.
+
+    Raises
+    ------
+    ValueError
+        If sizes, origin, spacing or direction differ, or the frames of reference differ.
+
+    Examples
+    --------
+    >>> check_same_grid(make_image(np.zeros((1, 2, 2))), make_image(np.ones((1, 2, 2))))
+    """
+    ga, gb = geometry(a), geometry(b)
+    if ga.size != gb.size:
+        raise ValueError(f"`{names[0]}` and `{names[1]}` are on different grids: sizes (x, y, z) {ga.size} vs {gb.size}")
+    for field in ("origin", "spacing", "direction"):
+        va, vb = np.asarray(getattr(ga, field)), np.asarray(getattr(gb, field))
+        if not np.allclose(va, vb, atol=atol, rtol=0):
+            raise ValueError(
+                f"`{names[0]}` and `{names[1]}` are on different grids: {field} {tuple(np.round(va, 4))} vs {tuple(np.round(vb, 4))}"
+            )
+    fa, fb = a.attrs.get("frame_of_reference"), b.attrs.get("frame_of_reference")
+    if fa and fb and fa != fb:
+        raise ValueError(f"`{names[0]}` and `{names[1]}` have different frames of reference ({fa} vs {fb})")
+
+
+def _check_dataarray(da: Any, name: str) -> None:
+    if not isinstance(da, xr.DataArray):
+        raise TypeError(f"`{name}` must be an xarray.DataArray, got {type(da).__name__}")
+    if not (np.issubdtype(da.dtype, np.number) or da.dtype == bool):
+        raise TypeError(f"`{name}` must hold numbers, got dtype {da.dtype}")
+
+
+def _check_values(da: xr.DataArray, name: str, allow_nan: bool) -> None:
+    if allow_nan or not isinstance(da.data, np.ndarray):
+        return  # dask arrays are not computed just to validate
+    if da.dtype == bool or np.issubdtype(da.dtype, np.integer):
+        return
+    bad = ~np.isfinite(da.values)
+    n = int(bad.sum())
+    if n:
+        raise ValueError(f"`{name}` contains {n} NaN or infinite value(s); clean or mask them first")
+
+
+def validate_image(
+    da: Any, *, name: str = "image", mask: bool = False, allow_nan: bool = False
+) -> xr.DataArray:
+    """Check a 3D image (or mask) and return it in canonical dim order ``("z", "y", "x")``.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        The image.
+    name : str
+        Argument name used in error messages.
+    mask : bool
+        Require a bool array.
+    allow_nan : bool
+        Accept NaN/inf values (the caller handles them).
+
+    Returns
+    -------
+    xarray.DataArray
+        A transposed view (never a copy of the data) with dims ``("z", "y", "x")``.
+
+    Raises
+    ------
+    TypeError
+        Not a DataArray, not numeric, or not bool when `mask` is set.
+    ValueError
+        Wrong dims, non-finite values or geometry.
+
+    Examples
+    --------
+    >>> validate_image(make_image(np.zeros((1, 2, 3))).transpose("x", "y", "z")).dims
+    ('z', 'y', 'x')
+    """
+    _check_dataarray(da, name)
+    if set(da.dims) != set(SPATIAL_DIMS) or da.ndim != 3:
+        raise ValueError(f"`{name}` must have dims {SPATIAL_DIMS}, got {tuple(da.dims)}")
+    if mask and da.dtype != bool:
+        raise TypeError(f"`{name}` must be a bool mask, got dtype {da.dtype}")
+    out = da.transpose(*SPATIAL_DIMS)
+    geometry(out)  # raises on bad geometry
+    _check_values(out, name, allow_nan)
+    return out
+
+
+def validate_dce(da: Any, *, name: str = "dce", allow_nan: bool = False, min_frames: int = 3) -> xr.DataArray:
+    """Check a DCE series and return it in canonical dim order ``("time", "z", "y", "x")``.
+
+    Every layer calls this on its DCE input.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        The DCE series.
+    name : str
+        Argument name used in error messages.
+    allow_nan : bool
+        Accept NaN/inf values (callers that skip and report bad voxels).
+    min_frames : int
+        Minimum number of frames, 3 by default.
+
+    Returns
+    -------
+    xarray.DataArray
+        A transposed view with dims ``("time", "z", "y", "x")``.
+
+    Raises
+    ------
+    TypeError
+        If `da` is not a numeric DataArray.
+    ValueError
+        Wrong or missing dims, no ``time`` coordinate, fewer than `min_frames` frames,
+        non-increasing or duplicate times, NaN/inf values, non-finite geometry.
+
+    Examples
+    --------
+    >>> dce = make_dce(np.ones((3, 1, 2, 2)), [0.0, 10.0, 20.0])
+    >>> validate_dce(dce.transpose("x", "time", "y", "z")).dims
+    ('time', 'z', 'y', 'x')
+    >>> validate_dce(dce.isel(time=[0, 1]))
+    Traceback (most recent call last):
+    ...
+    ValueError: `dce` needs at least 3 frames, got 2
+    """
+    _check_dataarray(da, name)
+    if set(da.dims) != set(DCE_DIMS) or da.ndim != 4:
+        raise ValueError(f"`{name}` must have dims {DCE_DIMS}, got {tuple(da.dims)}")
+    if "time" not in da.coords:
+        raise ValueError(f"`{name}` needs a `time` coordinate (seconds from the first frame)")
+    t = np.asarray(da["time"].values)
+    if not np.issubdtype(t.dtype, np.number):
+        raise ValueError(f"`{name}.time` must be float seconds, got dtype {t.dtype}")
+    if t.size < min_frames:
+        raise ValueError(f"`{name}` needs at least {min_frames} frames, got {t.size}")
+    t = t.astype(float)
+    if not np.all(np.isfinite(t)):
+        raise ValueError(f"`{name}.time` must be finite")
+    if np.any(np.diff(t) <= 0):
+        raise ValueError(f"`{name}.time` must be strictly increasing (no duplicates), got {t.tolist()}")
+    out = da.transpose(*DCE_DIMS)
+    geometry(out)
+    _check_values(out, name, allow_nan)
+    return out

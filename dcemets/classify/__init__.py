@@ -1,0 +1,8 @@
+"""Scikit-learn estimators on feature tables: CHAID, forest feature ranking, hot-spot models.
+
+Names load lazily from the submodules listed in ``__init__.pyi``.
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
