@@ -178,13 +178,13 @@ def _affine(origin: np.ndarray, direction: np.ndarray) -> np.ndarray:
     return a
 
 
-def _spatial_coords(
-    shape_zyx: Sequence[int], spacing_xyz: np.ndarray
-) -> dict[str, xr.Variable]:
+def _spatial_coords(shape_zyx: Sequence[int], spacing_xyz: np.ndarray) -> dict[str, xr.Variable]:
     coords = {}
     for dim, n, s in zip(SPATIAL_DIMS, shape_zyx, spacing_xyz[::-1], strict=True):
         coords[dim] = xr.Variable(
-            dim, np.arange(n, dtype=float) * s, attrs={"units": "mm", "long_name": f"{dim} position along image axis"}
+            dim,
+            np.arange(n, dtype=float) * s,
+            attrs={"units": "mm", "long_name": f"{dim} position along image axis"},
         )
     return coords
 
@@ -309,7 +309,9 @@ def make_dce(
     if t.ndim != 1 or t.size != arr.shape[0]:
         raise ValueError(f"`times` must have {arr.shape[0]} values (one per frame), got shape {t.shape}")
     geo = _geometry_attrs_from(origin, spacing, direction)
-    coords: dict[str, Any] = {"time": xr.Variable("time", t, attrs={"units": "s", "long_name": "time from first frame"})}
+    coords: dict[str, Any] = {
+        "time": xr.Variable("time", t, attrs={"units": "s", "long_name": "time from first frame"})
+    }
     coords.update(_spatial_coords(arr.shape[1:], np.asarray(geo["spacing_mm"])))
     out = xr.DataArray(arr, dims=DCE_DIMS, coords=coords, name=name)
     out.attrs["units"] = UNITS["signal"]
@@ -339,7 +341,11 @@ def geometry_attrs(da: xr.DataArray | xr.Dataset) -> dict[str, Any]:
     >>> sorted(geometry_attrs(make_image(np.zeros((1, 1, 1)))))
     ['affine', 'space', 'spacing_mm']
     """
-    return {k: (list(v) if isinstance(v, (list, tuple, np.ndarray)) else v) for k, v in da.attrs.items() if k in _GEOMETRY_KEYS}
+    return {
+        k: (list(v) if isinstance(v, (list, tuple, np.ndarray)) else v)
+        for k, v in da.attrs.items()
+        if k in _GEOMETRY_KEYS
+    }
 
 
 def output_attrs(
@@ -432,9 +438,7 @@ def _coord_spacing(da: xr.DataArray | xr.Dataset, dim: str, fallback: float | No
         raise ValueError(f"coordinate {dim!r} must be finite")
     if c.size == 1:
         if fallback is None:
-            raise ValueError(
-                f"cannot tell the spacing of length-1 axis {dim!r}: no `spacing_mm` attr"
-            )
+            raise ValueError(f"cannot tell the spacing of length-1 axis {dim!r}: no `spacing_mm` attr")
         return float(fallback), float(c[0])
     d = np.diff(c)
     step = float(d[0])
@@ -486,9 +490,7 @@ def geometry(da: xr.DataArray | xr.Dataset) -> Geometry:
             raise ValueError(f"image needs dims {SPATIAL_DIMS}, missing {d!r} (dims are {tuple(da.dims)})")
     aff = _affine_of(da)
     sp_attr = da.attrs.get("spacing_mm")
-    fallback = (
-        np.asarray(sp_attr, dtype=float).reshape(3) if sp_attr is not None else np.full(3, np.nan)
-    )
+    fallback = np.asarray(sp_attr, dtype=float).reshape(3) if sp_attr is not None else np.full(3, np.nan)
     direction = aff[:3, :3].copy()
     spacing = np.zeros(3)
     first = np.zeros(3)
@@ -607,7 +609,9 @@ def check_same_grid(
     """
     ga, gb = geometry(a), geometry(b)
     if ga.size != gb.size:
-        raise ValueError(f"`{names[0]}` and `{names[1]}` are on different grids: sizes (x, y, z) {ga.size} vs {gb.size}")
+        raise ValueError(
+            f"`{names[0]}` and `{names[1]}` are on different grids: sizes (x, y, z) {ga.size} vs {gb.size}"
+        )
     for field in ("origin", "spacing", "direction"):
         va, vb = np.asarray(getattr(ga, field)), np.asarray(getattr(gb, field))
         if not np.allclose(va, vb, atol=atol, rtol=0):

@@ -1,0 +1,21 @@
+from .cli import main
+from .config import PRESETS, StudyConfig
+from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
+from .pipeline import CaseResult, StudyResult, process_case, run_study
+from .report import format_tables, make_figures, write_report
+
+__all__ = [
+    "PAPER_TABLE1",
+    "PAPER_TABLE2",
+    "PAPER_TABLE3",
+    "PRESETS",
+    "CaseResult",
+    "StudyConfig",
+    "StudyResult",
+    "format_tables",
+    "main",
+    "make_figures",
+    "process_case",
+    "run_study",
+    "write_report",
+]

@@ -1,0 +1,253 @@
+"""The ``dcemets`` command line: ``replicate``, ``simulate``, ``segment``, ``features``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+class CLIError(Exception):
+    """An error the user can fix; printed as one line."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dcemets",
+        description="DCE-MRI analysis of spinal metastases (Lang et al. 2019) on simulated or real cohorts.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def cohort_args(sp: argparse.ArgumentParser, simulate_flag: bool) -> None:
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument(
+            "--cohort", type=Path, help="cohort folder with manifest.csv (see dcemets.io.load_cohort)"
+        )
+        if simulate_flag:
+            g.add_argument(
+                "--simulate", action="store_true", help="simulate the paper's 61-case cohort (default)"
+            )
+        sp.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
+        sp.add_argument("--jobs", type=int, default=None, help="worker processes (default: number of cores)")
+        sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    r = sub.add_parser("replicate", help="run the whole study and print Tables 1-3 beside the paper's")
+    cohort_args(r, True)
+    r.add_argument("--preset", default="cpu", help="fast | cpu | paper (default cpu)")
+    r.add_argument(
+        "--out", type=Path, default=Path("dcemets-out"), help="output folder (default ./dcemets-out)"
+    )
+    r.add_argument("--device", default="auto", help="auto | cpu | cuda (deep-learning stage)")
+    r.add_argument(
+        "--scheduler", default=None, help="address of a dask.distributed scheduler for the per-case stage"
+    )
+    r.add_argument(
+        "--n-cases", type=int, default=None, help="simulate a smaller cohort with the paper's proportions"
+    )
+
+    s = sub.add_parser("simulate", help="simulate a cohort and save it as NIfTI + manifest.csv")
+    s.add_argument("--out", type=Path, required=True, help="folder to write the cohort into")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--jobs", type=int, default=None)
+    s.add_argument("--n-cases", type=int, default=None, help="cohort size (default: the paper's 61)")
+    s.add_argument("--grid", default="half", help="half | full (the paper's 256 x 192 matrix)")
+    s.add_argument("--no-progress", action="store_true")
+
+    g = sub.add_parser("segment", help="segment the lesion of every case of a cohort folder")
+    cohort_args(g, False)
+    g.add_argument("--out", type=Path, required=True, help="folder for the lesion masks (NIfTI) and dice.csv")
+
+    f = sub.add_parser(
+        "features", help="per-case stage: heuristics, Tofts, maps and the 99 radiomics features"
+    )
+    cohort_args(f, False)
+    f.add_argument("--out", type=Path, required=True, help="folder for cases.csv and features.csv")
+    return p
+
+
+def _jobs(n: int | None) -> int:
+    import os
+
+    if n is None:
+        return max(1, os.cpu_count() or 1)
+    if n < 1:
+        raise CLIError(f"--jobs must be >= 1, got {n}")
+    return n
+
+
+def _composition(n: int | None) -> dict[str, int] | None:
+    if n is None:
+        return None
+    from dcemets.simulate import PAPER_COMPOSITION
+
+    if n < 4:
+        raise CLIError(f"--n-cases must be >= 4, got {n}")
+    total = sum(PAPER_COMPOSITION.values())
+    comp = {k: max(1, round(v * n / total)) for k, v in PAPER_COMPOSITION.items()}
+    comp["lung"] = max(2, n - sum(v for k, v in comp.items() if k != "lung"))
+    return comp
+
+
+def _load(args: argparse.Namespace) -> list:
+    from dcemets import io
+
+    if getattr(args, "cohort", None) is None:
+        raise CLIError("give --cohort DIR (a folder with manifest.csv)")
+    if not Path(args.cohort).is_dir():
+        raise CLIError(f"cohort folder not found: {args.cohort}")
+    try:
+        return io.load_cohort(args.cohort, progress=not args.no_progress)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CLIError(str(exc).splitlines()[0]) from exc
+
+
+def _replicate(args: argparse.Namespace) -> int:
+    from dcemets.study.config import PRESETS, StudyConfig
+    from dcemets.study.pipeline import run_study
+    from dcemets.study.report import format_tables, write_report
+
+    if args.preset not in PRESETS:
+        raise CLIError(f"unknown preset {args.preset!r}; choose one of {', '.join(sorted(PRESETS))}")
+    if args.device not in ("auto", "cpu", "cuda"):
+        raise CLIError(f"--device must be auto, cpu or cuda, got {args.device!r}")
+    jobs = _jobs(args.jobs)
+    progress = not args.no_progress
+    config = StudyConfig.preset(args.preset, seed=args.seed, n_jobs=jobs, device=args.device)
+    t0 = time.perf_counter()
+    if args.cohort is not None:
+        cohort = _load(args)
+    else:
+        from dcemets.simulate import simulate_cohort
+
+        cohort = simulate_cohort(
+            composition=_composition(args.n_cases), rng=args.seed, n_jobs=jobs, progress=progress
+        )
+    client = None
+    if args.scheduler:
+        from distributed import Client
+
+        try:
+            client = Client(args.scheduler, timeout="10s")
+        except OSError as exc:
+            raise CLIError(f"cannot reach the dask scheduler at {args.scheduler}: {exc}") from exc
+    try:
+        result = run_study(cohort, config=config, out=args.out / "cache", client=client, progress=progress)
+    except ValueError as exc:
+        raise CLIError(str(exc).splitlines()[0]) from exc
+    finally:
+        if client is not None:
+            client.close()
+    print(format_tables(result))
+    path = write_report(result, args.out, cohort=cohort)
+    print(f"\nreport: {path}  ({time.perf_counter() - t0:.0f} s in all)")
+    for sid, err in result.failures.items():
+        print(f"warning: case {sid} skipped: {err}", file=sys.stderr)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from dcemets import io
+    from dcemets.simulate import simulate_cohort
+
+    if args.grid not in ("half", "full"):
+        raise CLIError(f"--grid must be half or full, got {args.grid!r}")
+    cohort = simulate_cohort(
+        composition=_composition(args.n_cases),
+        rng=args.seed,
+        n_jobs=_jobs(args.jobs),
+        progress=not args.no_progress,
+        grid=args.grid,
+    )
+    path = io.save_cohort(cohort, args.out, progress=not args.no_progress)
+    print(f"{len(cohort)} cases written to {path}")
+    return 0
+
+
+def _segment(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from dcemets import io, segmentation
+
+    cases = _load(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    from tqdm.auto import tqdm
+
+    for case in tqdm(cases, desc="segmenting", disable=args.no_progress):
+        if case.roi_sagittal is None:
+            print(f"warning: case {case.subject_id} has no sagittal ROI; skipped", file=sys.stderr)
+            continue
+        try:
+            mask = segmentation.segment_lesion(case.dce, case.roi_sagittal, random_state=args.seed)
+        except ValueError as exc:
+            print(f"warning: case {case.subject_id} skipped: {exc}", file=sys.stderr)
+            continue
+        io.write_image(mask.astype("uint8"), args.out / f"{case.subject_id}_lesion_seg.nii.gz")
+        row = {"subject_id": case.subject_id, "voxels": int(mask.sum())}
+        if case.lesion_mask is not None:
+            row["dice"] = float(segmentation.dice(mask, case.lesion_mask))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.to_csv(args.out / "segmentation.csv", index=False)
+    print(table.to_string(index=False))
+    return 0
+
+
+def _features(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from dcemets.study.config import StudyConfig
+    from dcemets.study.pipeline import _per_case
+
+    cases = _load(args)
+    config = StudyConfig.preset("fast", seed=args.seed, n_jobs=_jobs(args.jobs), dl={"enabled": False})
+    raw = _per_case(cases, config, args.out / "cache", None, not args.no_progress)
+    ok = [r for _, r, _, _ in raw if r is not None]
+    for sid, _, err, _ in raw:
+        if err is not None:
+            print(f"warning: case {sid} skipped: {err}", file=sys.stderr)
+    if not ok:
+        raise CLIError("no case could be processed")
+    args.out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([r.row() for r in ok]).to_csv(args.out / "cases.csv", index=False)
+    feats = pd.DataFrame({r.subject_id: r.features for r in ok}).T
+    feats.index.name = "subject_id"
+    feats.to_csv(args.out / "features.csv")
+    print(f"{len(ok)} cases: {args.out / 'cases.csv'}, {args.out / 'features.csv'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dcemets`` console script.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments (``sys.argv[1:]`` by default).
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 for a usage or data error (printed as one line).
+    """
+    args = _parser().parse_args(argv)
+    handlers = {"replicate": _replicate, "simulate": _simulate, "segment": _segment, "features": _features}
+    try:
+        return handlers[args.command](args)
+    except CLIError as exc:
+        print(f"dcemets {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"dcemets {args.command}: interrupted (finished cases are cached; run again to resume)",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,624 @@
+"""The end-to-end study of Lang et al. 2019 on a cohort: per-case stage, then cohort analyses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from tqdm.auto import tqdm
+
+from dcemets._conventions import validate_dce, validate_image
+from dcemets.io import Case
+from dcemets.study.config import StudyConfig
+
+__all__ = ["CaseResult", "StudyResult", "process_case", "run_study"]
+
+HEURISTICS = ("wash_in", "max_se", "washout")
+
+
+@dataclass
+class CaseResult:
+    """What the per-case stage gives for one subject.
+
+    Attributes
+    ----------
+    subject_id, primary, label : str
+        Identity and labels of the case.
+    heuristics : dict
+        Hot-spot ``wash_in``, ``max_se``, ``washout`` (%) and the frame indices used.
+    tofts : dict
+        Tofts fit of the hot-spot curve: ``ktrans``, ``kep`` (1/min), ``ve``, ``success``.
+    features : pandas.Series
+        The 99 radiomics features.
+    mask : xarray.DataArray
+        The 3D lesion segmentation on the DCE grid.
+    maps : xarray.Dataset
+        The three parametric maps (``wash_in``, ``max_se``, ``washout``).
+    curve : pandas.Series
+        Hot-spot ROI mean signal, indexed by frame time (s).
+    quality : dict
+        Dice and 95 % Hausdorff distance against a reference mask when the case has one;
+        timings.
+    """
+
+    subject_id: str
+    primary: str | None
+    label: str | None
+    heuristics: dict[str, Any]
+    tofts: dict[str, Any]
+    features: pd.Series
+    mask: xr.DataArray
+    maps: xr.Dataset
+    curve: pd.Series
+    quality: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        """One flat table row: labels, heuristics, Tofts parameters and quality."""
+        out: dict[str, Any] = {"subject_id": self.subject_id, "primary": self.primary, "label": self.label}
+        out.update({k: self.heuristics[k] for k in HEURISTICS})
+        out.update({k: self.tofts.get(k) for k in ("ktrans", "kep", "ve")})
+        out.update({k: v for k, v in self.quality.items() if np.isscalar(v)})
+        return out
+
+
+@dataclass
+class StudyResult:
+    """Everything :func:`run_study` produced.
+
+    Attributes
+    ----------
+    config : StudyConfig
+        The settings used.
+    cases : list of CaseResult
+        Per-case results (successful cases only).
+    failures : dict
+        ``subject_id -> error message`` of the cases that could not be processed.
+    table : pandas.DataFrame
+        One row per case: labels, hot-spot heuristics, Ktrans/kep, segmentation quality.
+    features : pandas.DataFrame
+        The 99 radiomics features, one row per case.
+    table1, table2, table3 : pandas.DataFrame
+        The paper's tables computed on this cohort (Table 3 with the paper's values beside).
+    cv : dict
+        Cross-validation results per method (``dcemets.evaluation.CVResult``).
+    models : dict
+        Fitted whole-cohort models (e.g. the CHAID tree of Fig. 6).
+    computed, loaded : list of str
+        Subjects computed in this run, and those read back from the cache.
+    timings : dict
+        Seconds per stage.
+    figures : dict
+        Matplotlib figures of the report (filled by :func:`dcemets.study.make_figures`).
+    """
+
+    config: StudyConfig
+    cases: list[CaseResult]
+    failures: dict[str, str]
+    table: pd.DataFrame
+    features: pd.DataFrame
+    table1: pd.DataFrame | None = None
+    table2: pd.DataFrame | None = None
+    table3: pd.DataFrame | None = None
+    cv: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
+    computed: list[str] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# per-case stage
+# --------------------------------------------------------------------------------------------
+
+
+def _hotspot_tofts(curve: xr.DataArray, dce: xr.DataArray, config: StudyConfig) -> dict[str, Any]:
+    """Tofts fit of the hot-spot curve with the Parker population AIF on a 0.5 s grid."""
+    from dcemets import kinetics
+
+    tr = float(dce.attrs.get("tr_s", 0.0041))
+    fa = float(dce.attrs.get("flip_angle_deg", 10.0))
+    r1 = float(dce.attrs.get("r1_per_mM_s", config.r1_per_mM_s))
+    t_inj = float(dce.attrs.get("injection_time_s", float(curve["time"][config.n_baseline])))
+    conc = kinetics.signal_to_concentration(
+        curve, t10=config.t10_s, flip_angle=fa, tr=tr, r1=r1, n_baseline=config.n_baseline
+    )
+    t_end = float(curve["time"][-1])
+    t_fine = np.arange(0.0, t_end + 0.5, 0.5)
+    aif = xr.DataArray(kinetics.parker_aif(t_fine, delay=t_inj), dims=("time",), coords={"time": t_fine})
+    aif["time"].attrs["units"] = "s"
+    conc = conc.fillna(0.0) if isinstance(conc, xr.DataArray) else conc
+    fit = kinetics.fit_tofts(conc, aif, method="nlls")
+    return {k: float(fit[k].values) for k in fit.data_vars if fit[k].ndim == 0}
+
+
+def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
+    """Run the per-case chain of the paper on one subject.
+
+    Lesion segmentation (section 2.4) -> hot-spot ROI and heuristics (section 2.3) -> Tofts fit
+    of the hot-spot curve -> parametric maps with the hot-spot's frames (section 2.5) -> the 99
+    radiomics features (section 2.5).
+
+    Parameters
+    ----------
+    case : dcemets.io.Case
+        Needs ``dce`` and either ``roi_sagittal`` (with ``t2w_sagittal`` geometry, the paper's
+        workflow) or a stored ``lesion_mask`` (used as the segmentation when no sagittal ROI
+        is given).
+    config : StudyConfig, optional
+        Settings; the ``"cpu"`` preset by default.
+
+    Returns
+    -------
+    CaseResult
+
+    Raises
+    ------
+    ValueError
+        If the case has neither a sagittal ROI nor a lesion mask, or any stage rejects its data.
+
+    References
+    ----------
+    Lang N. et al., Magn Reson Imaging 2019;64:4-12, sections 2.3-2.5.
+    """
+    from dcemets import kinetics, radiomics, segmentation
+
+    config = config or StudyConfig()
+    t0 = time.perf_counter()
+    dce = validate_dce(case.dce, name=f"{case.subject_id}.dce")
+    if case.roi_sagittal is not None:
+        mask = segmentation.segment_lesion(
+            dce, case.roi_sagittal, random_state=config.seed, **config.segmentation
+        )
+        source = "segmented"
+    elif case.lesion_mask is not None:
+        mask = validate_image(case.lesion_mask, name=f"{case.subject_id}.lesion_mask", mask=True)
+        source = "stored mask"
+    else:
+        raise ValueError(f"case {case.subject_id!r} has neither a sagittal ROI nor a lesion mask to analyse")
+    t_seg = time.perf_counter()
+    roi = kinetics.hotspot_roi(dce, within=mask, size=config.hotspot_size)
+    curve = kinetics.roi_curve(dce, roi)
+    h = kinetics.heuristics(curve, n_baseline=config.n_baseline)
+    heur = {k: float(h[k].values) for k in HEURISTICS}
+    heur.update({k: int(h[k].values) for k in ("s1_index", "s2_index", "peak_index")})
+    heur["washout_rule"] = str(h["washout_rule"].values)
+    tofts = _hotspot_tofts(curve, dce, config)
+    maps = kinetics.parametric_maps(dce, mask=mask, frames=h, n_baseline=config.n_baseline)
+    features = radiomics.extract_features(maps, mask, **config.radiomics)
+    quality: dict[str, Any] = {"mask_source": source, "lesion_voxels": int(mask.sum())}
+    if case.lesion_mask is not None and source == "segmented":
+        ref = validate_image(case.lesion_mask, name=f"{case.subject_id}.lesion_mask", mask=True)
+        quality["dice"] = float(segmentation.dice(mask, ref))
+        quality["hd95_mm"] = float(segmentation.hausdorff95(mask, ref))
+    quality["seconds_segmentation"] = t_seg - t0
+    quality["seconds_total"] = time.perf_counter() - t0
+    return CaseResult(
+        subject_id=str(case.subject_id),
+        primary=case.primary,
+        label=case.label,
+        heuristics=heur,
+        tofts=tofts,
+        features=features,
+        mask=mask,
+        maps=maps,
+        curve=pd.Series(
+            np.asarray(curve.values, dtype=float), index=np.asarray(curve["time"].values, dtype=float)
+        ),
+        quality=quality,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# cache: one JSON + one netCDF per case, written to a temporary name then renamed
+# --------------------------------------------------------------------------------------------
+
+
+def _case_digest(case: Case) -> str:
+    h = hashlib.sha256()
+    h.update(str(case.subject_id).encode())
+    for da in (case.dce, case.roi_sagittal, case.lesion_mask if case.roi_sagittal is None else None):
+        if da is None:
+            continue
+        h.update(np.ascontiguousarray(np.asarray(da.values)).tobytes())
+        for d in da.dims:
+            h.update(np.ascontiguousarray(np.asarray(da[d].values, dtype=float)).tobytes())
+        h.update(json.dumps({k: da.attrs.get(k) for k in ("affine", "spacing_mm")}, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def _cache_paths(out: Path, case: Case, config: StudyConfig) -> tuple[Path, Path]:
+    key = f"{_case_digest(case)}-{config.case_key()}"
+    stem = out / "cases" / f"{case.subject_id}.{key}"
+    return stem.with_suffix(".json"), stem.with_suffix(".nc")
+
+
+def _atomic_write(path: Path, writer: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        writer(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_case(res: CaseResult, json_path: Path, nc_path: Path) -> None:
+    ds = res.maps.copy()
+    ds["mask"] = res.mask.astype("int8")
+    for v in ds.data_vars:
+        ds[v].attrs = {k: val for k, val in ds[v].attrs.items() if isinstance(val, (str, int, float, list))}
+    ds.attrs = {k: val for k, val in res.mask.attrs.items() if isinstance(val, (str, int, float, list))}
+    _atomic_write(nc_path, lambda p: ds.to_netcdf(p, engine="h5netcdf"))
+    payload = {
+        "subject_id": res.subject_id,
+        "primary": res.primary,
+        "label": res.label,
+        "heuristics": res.heuristics,
+        "tofts": res.tofts,
+        "features": res.features.to_dict(),
+        "quality": res.quality,
+        "curve": {"time": res.curve.index.tolist(), "signal": res.curve.tolist()},
+    }
+    _atomic_write(json_path, lambda p: p.write_text(json.dumps(payload, default=float)))
+
+
+def _load_case(json_path: Path, nc_path: Path) -> CaseResult:
+    payload = json.loads(json_path.read_text())
+    with xr.open_dataset(nc_path, engine="h5netcdf") as f:
+        ds = f.load()
+    mask = ds["mask"].astype(bool)
+    mask.attrs = dict(ds.attrs)
+    maps = ds.drop_vars("mask")
+    maps.attrs = dict(ds.attrs)
+    return CaseResult(
+        subject_id=payload["subject_id"],
+        primary=payload["primary"],
+        label=payload["label"],
+        heuristics=payload["heuristics"],
+        tofts=payload["tofts"],
+        features=pd.Series(payload["features"], name=payload["subject_id"], dtype=float),
+        mask=mask,
+        maps=maps,
+        curve=pd.Series(payload["curve"]["signal"], index=payload["curve"]["time"], dtype=float),
+        quality=payload["quality"],
+    )
+
+
+def _run_one(
+    case: Case, config: StudyConfig, out: str | None
+) -> tuple[str, CaseResult | None, str | None, bool]:
+    """Process or load one case; return (id, result, error, computed)."""
+    try:
+        if out is not None:
+            jp, npth = _cache_paths(Path(out), case, config)
+            if jp.exists() and npth.exists():
+                return case.subject_id, _load_case(jp, npth), None, False
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            res = process_case(case, config)
+        if out is not None:
+            _save_case(res, jp, npth)
+        return case.subject_id, res, None, True
+    except Exception as exc:  # noqa: BLE001 - one bad case must not lose the others
+        return case.subject_id, None, f"{type(exc).__name__}: {exc}", False
+
+
+def _per_case(
+    cases: Sequence[Case], config: StudyConfig, out: Path | None, client: Any, progress: bool
+) -> list[tuple[str, CaseResult | None, str | None, bool]]:
+    out_s = None if out is None else str(out)
+    bar = tqdm(total=len(cases), desc="cases", disable=not progress, unit="case")
+    results: list[tuple[str, CaseResult | None, str | None, bool]] = []
+    try:
+        if client is not None:
+            from distributed import as_completed
+
+            futures = [client.submit(_run_one, c, config, out_s, pure=False) for c in cases]
+            for fut in as_completed(futures):
+                results.append(fut.result())
+                bar.update()
+        elif config.n_jobs > 1:
+            from concurrent.futures import ProcessPoolExecutor
+            from concurrent.futures import as_completed as cf_completed
+
+            with ProcessPoolExecutor(max_workers=config.n_jobs) as pool:
+                futs = [pool.submit(_run_one, c, config, out_s) for c in cases]
+                for f in cf_completed(futs):
+                    results.append(f.result())
+                    bar.update()
+        else:
+            for c in cases:
+                results.append(_run_one(c, config, out_s))
+                bar.update()
+    finally:
+        bar.close()
+    order = {c.subject_id: i for i, c in enumerate(cases)}
+    return sorted(results, key=lambda r: order[r[0]])
+
+
+# --------------------------------------------------------------------------------------------
+# cohort stage
+# --------------------------------------------------------------------------------------------
+
+
+def _labels(table: pd.DataFrame) -> np.ndarray:
+    y = table["label"].astype(str).to_numpy()
+    if set(np.unique(y)) - {"lung", "other"}:
+        raise ValueError(f"labels must be 'lung' or 'other', got {sorted(set(y))}")
+    return y
+
+
+def _hotspot_analyses(table: pd.DataFrame, config: StudyConfig, result: StudyResult) -> None:
+    from dcemets import classify, evaluation
+
+    x = table[list(HEURISTICS)]
+    y = _labels(table)
+    for name, make in (
+        ("hotspot_logistic", classify.hotspot_logistic),
+        ("hotspot_chaid", classify.hotspot_chaid),
+    ):
+        result.cv[name] = evaluation.cross_validate(
+            make(), x, y, cv=config.n_splits, random_state=config.seed
+        )
+        model = make().fit(x, y)
+        result.models[name] = model
+        score = model.predict_proba(x)[:, list(model.classes_).index("lung")]
+        result.cv[name + "_resubstitution"] = evaluation.diagnostic_metrics(y, model.predict(x), score)
+
+
+def _radiomics_analyses(
+    features: pd.DataFrame, table: pd.DataFrame, config: StudyConfig, result: StudyResult
+) -> None:
+    from dcemets import classify
+
+    y = _labels(table)
+    rows = []
+    for family in ("both", "histogram", "texture"):
+        res = classify.radiomics_search(
+            features,
+            y,
+            family=family,
+            k_range=range(min(config.k_range), max(config.k_range) + 1),
+            protocol=config.radiomics_protocol,
+            n_splits=config.n_splits,
+            n_estimators=config.forest_trees,
+            random_state=config.seed,
+        )
+        result.cv[f"radiomics_{family}"] = res
+        rows.append(res.table.assign(family=family))
+    result.table2 = pd.concat(rows, ignore_index=True)
+
+
+def _dl_analyses(
+    cases: list[Case], results: list[CaseResult], config: StudyConfig, result: StudyResult, progress: bool
+) -> None:
+    from dcemets import evaluation, models
+
+    dl = config.dl
+    by_id = {c.subject_id: c for c in cases}
+    items = [(by_id[r.subject_id].dce, r.mask, r.label, r.subject_id) for r in results]
+    for name, inputs, cls in (
+        ("cnn", "maps", models.MapCNNClassifier),
+        ("clstm", "dce", models.CLSTMClassifier),
+    ):
+        ds = models.slice_dataset(items, inputs=inputs, crop=dl["crop"])
+        est = cls(
+            epochs=dl["epochs"],
+            batch_size=dl["batch_size"],
+            augment=dl["augment"],
+            device=config.device,
+            random_state=config.seed,
+            progress=False,
+        )
+        if "hidden" in est.get_params():
+            est.set_params(hidden=dl["hidden"])
+        result.cv[name] = evaluation.cross_validate(
+            est,
+            ds.X,
+            ds.y,
+            groups=ds.groups,
+            cv=config.n_splits,
+            random_state=config.seed,
+            aggregate_groups=True,
+            progress=progress,
+        )
+
+
+def _table3(result: StudyResult) -> pd.DataFrame:
+    from dcemets.study.paper import PAPER_TABLE3
+
+    rows = []
+
+    def cv_row(label: str, key: str, evaluation_name: str, paper_key: str) -> None:
+        cv = result.cv.get(key)
+        if cv is None:
+            return
+        s = cv.summary
+        rows.append(
+            {
+                "method": label,
+                "evaluation": evaluation_name,
+                "accuracy": s.loc["accuracy", "mean"],
+                "sd": s.loc["accuracy", "sd"],
+                "min": s.loc["accuracy", "min"],
+                "max": s.loc["accuracy", "max"],
+                "sensitivity": s.loc["sensitivity", "mean"],
+                "specificity": s.loc["specificity", "mean"],
+                "auc": s.loc["auc", "mean"] if "auc" in s.index else np.nan,
+                "paper_accuracy": PAPER_TABLE3.loc[paper_key, "accuracy"],
+            }
+        )
+
+    def resub_row(label: str, key: str, paper_key: str) -> None:
+        m = result.cv.get(key)
+        if m is None:
+            return
+        rows.append(
+            {
+                "method": label,
+                "evaluation": "entire dataset (resubstitution)",
+                "accuracy": m["accuracy"],
+                "sensitivity": m["sensitivity"],
+                "specificity": m["specificity"],
+                "auc": m.get("auc", np.nan),
+                "paper_accuracy": PAPER_TABLE3.loc[paper_key, "accuracy"],
+            }
+        )
+
+    resub_row(
+        "Hot-spot CHAID (3 heuristics)", "hotspot_chaid_resubstitution", "Hot-spot CHAID (3 heuristics)"
+    )
+    cv_row(
+        "Hot-spot CHAID (3 heuristics)",
+        "hotspot_chaid",
+        f"{result.config.n_splits}-fold CV",
+        "Hot-spot CHAID (3 heuristics)",
+    )
+    resub_row(
+        "Hot-spot logistic regression", "hotspot_logistic_resubstitution", "Hot-spot logistic regression"
+    )
+    cv_row(
+        "Hot-spot logistic regression",
+        "hotspot_logistic",
+        f"{result.config.n_splits}-fold CV",
+        "Hot-spot logistic regression",
+    )
+    rad = result.cv.get("radiomics_both")
+    if rad is not None:
+        best = rad.best
+        rows.append(
+            {
+                "method": "Radiomics (99 features) RF + LR",
+                "evaluation": f"{result.config.n_splits}-fold CV, {result.config.radiomics_protocol}, k={int(best['k'])}",
+                "accuracy": best["accuracy"],
+                "sd": best.get("accuracy_sd", np.nan),
+                "auc": best.get("auc", np.nan),
+                "paper_accuracy": PAPER_TABLE3.loc["Radiomics (99 features) RF + LR", "accuracy"],
+            }
+        )
+    cv_row(
+        "CNN on 3 parametric maps",
+        "cnn",
+        f"{result.config.n_splits}-fold CV (patient level)",
+        "CNN on 3 parametric maps",
+    )
+    cv_row(
+        "CLSTM on 12 DCE frames",
+        "clstm",
+        f"{result.config.n_splits}-fold CV (patient level)",
+        "CLSTM on 12 DCE frames",
+    )
+    return pd.DataFrame(rows).set_index("method")
+
+
+def run_study(
+    cohort: Iterable[Case],
+    *,
+    config: StudyConfig | None = None,
+    out: str | os.PathLike[str] | None = None,
+    client: Any = None,
+    progress: bool = True,
+) -> StudyResult:
+    """Run the whole study of Lang et al. 2019 on a cohort.
+
+    For every case: lesion segmentation -> hot-spot ROI and heuristics -> Tofts fit of the
+    hot-spot curve -> parametric maps -> 99 radiomics features (:func:`process_case`). Then, on
+    the cohort: Table 1 (:func:`dcemets.evaluation.compare_groups`), hot-spot logistic
+    regression and CHAID (Table 3 rows 1-2, Fig. 6), radiomics selection (Table 2, Table 3 row
+    3), and the MapCNN and CLSTM patient-level cross-validation (Table 3 rows 4-5).
+
+    Parameters
+    ----------
+    cohort : iterable of dcemets.io.Case
+        E.g. :func:`dcemets.simulate.simulate_cohort` or :func:`dcemets.io.load_cohort`.
+        Labels must be ``"lung"`` or ``"other"``.
+    config : StudyConfig, optional
+        Settings (the ``"cpu"`` preset by default).
+    out : path, optional
+        Cache folder: per-case results are stored there (JSON + netCDF, written then renamed)
+        keyed by the case's data and the per-case settings, so an interrupted run resumes
+        without recomputing finished cases.
+    client : distributed.Client, optional
+        Run the per-case stage on this dask cluster instead of local processes.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    StudyResult
+
+    Raises
+    ------
+    ValueError
+        If no case could be processed, or fewer than two per class remain.
+
+    References
+    ----------
+    Lang N. et al., Magn Reson Imaging 2019;64:4-12, doi:10.1016/j.mri.2019.02.013.
+    """
+    from dcemets import evaluation
+
+    config = config or StudyConfig()
+    cases = list(cohort)
+    if not cases:
+        raise ValueError("`cohort` is empty")
+    ids = [c.subject_id for c in cases]
+    if len(set(ids)) != len(ids):
+        raise ValueError("`cohort` has duplicate subject ids")
+    out_path = None if out is None else Path(out)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    raw = _per_case(cases, config, out_path, client, progress)
+    timings["per_case"] = time.perf_counter() - t
+    results = [r for _, r, _, _ in raw if r is not None]
+    failures = {sid: err for sid, _, err, _ in raw if err is not None}
+    if not results:
+        raise ValueError(f"no case could be processed; first error: {next(iter(failures.values()), '?')}")
+    table = pd.DataFrame([r.row() for r in results]).set_index("subject_id")
+    features = pd.DataFrame({r.subject_id: r.features for r in results}).T
+    features.index.name = "subject_id"
+    result = StudyResult(
+        config=config,
+        cases=results,
+        failures=failures,
+        table=table,
+        features=features,
+        computed=[sid for sid, r, _, c in raw if r is not None and c],
+        loaded=[sid for sid, r, _, c in raw if r is not None and not c],
+        timings=timings,
+    )
+    counts = table["label"].value_counts()
+    if len(counts) < 2 or counts.min() < 2:
+        raise ValueError(f"need at least 2 cases of each label after processing, got {counts.to_dict()}")
+    stages: list[tuple[str, Callable[[], None]]] = [
+        (
+            "table1",
+            lambda: setattr(
+                result, "table1", evaluation.compare_groups(table, by="label", subgroup="primary")
+            ),
+        ),
+        ("hotspot", lambda: _hotspot_analyses(table, config, result)),
+        ("radiomics", lambda: _radiomics_analyses(features, table, config, result)),
+    ]
+    if config.dl.get("enabled", True):
+        stages.append(("deep_learning", lambda: _dl_analyses(cases, results, config, result, progress)))
+    for name, run in tqdm(stages, desc="cohort analyses", disable=not progress):
+        t = time.perf_counter()
+        run()
+        timings[name] = time.perf_counter() - t
+    result.table3 = _table3(result)
+    return result
