@@ -1,0 +1,128 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dcemets.study import StudyConfig, format_tables, process_case, run_study
+
+PAPER_TABLE3_ROWS = {"Hot-spot CHAID (3 heuristics)", "Hot-spot logistic regression", "Radiomics (99 features) RF + LR"}
+
+
+def _config(**kw):
+    base = {"n_splits": 3, "forest_trees": 50, "k_range": (3, 4), "dl": {"enabled": False}}
+    base.update(kw)
+    return StudyConfig.preset("fast", **base)
+
+
+def test_process_case_outputs(small_cohort):
+    res = process_case(small_cohort[0], _config())
+    assert set(res.heuristics) >= {"wash_in", "max_se", "washout", "s1_index", "s2_index", "peak_index"}
+    assert res.features.size == 99
+    assert np.isfinite(res.features.to_numpy()).all()
+    assert res.mask.dtype == bool and int(res.mask.sum()) > 0
+    assert 0.5 <= res.quality["dice"] <= 1.0  # simulated ground truth is available
+    assert 0 < res.tofts["ktrans"] < 1.0 and 0 < res.tofts["kep"] < 5.0
+
+
+def test_fast_preset_end_to_end(small_cohort, tmp_path):
+    cfg = _config(dl={"enabled": True, "epochs": 1, "augment": 0, "batch_size": 32, "crop": 16, "hidden": 4})
+    res = run_study(small_cohort, config=cfg, out=tmp_path, progress=False)
+    assert not res.failures
+    # Table 1 has the paper's groups, Table 3 the paper's methods
+    t1 = format_tables(res)
+    for word in ("Lung", "Thyroid", "Breast", "Kidney", "Table 2", "Table 3"):
+        assert word.lower() in t1.lower()
+    assert PAPER_TABLE3_ROWS <= set(res.table3.index)
+    assert {"CNN on 3 parametric maps", "CLSTM on 12 DCE frames"} <= set(res.table3.index)
+    acc = res.table3["accuracy"].astype(float)
+    assert ((acc >= 0) & (acc <= 1)).all()
+    assert set(res.table2["family"]) == {"both", "histogram", "texture"}
+    # the paper's key finding holds on the simulated cohort: lung lesions wash out less
+    by = res.table.groupby("label")["washout"].mean()
+    assert by["lung"] > by["other"]
+
+
+def test_report_written(small_cohort, tmp_path):
+    from dcemets.study import write_report
+
+    res = run_study(small_cohort, config=_config(), progress=False)
+    path = write_report(res, tmp_path, cohort=small_cohort)
+    html = path.read_text()
+    assert "Table 1" in html and "Table 3" in html and "data:image/png" in html
+    for name in ("fig1_time_courses", "fig4_maps", "roc", "table3"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    assert pd.read_parquet(tmp_path / "features.parquet").shape == (len(small_cohort), 99)
+
+
+def test_bad_case_is_skipped_not_fatal(small_cohort):
+    import dataclasses
+
+    broken = dataclasses.replace(small_cohort[1], roi_sagittal=None, lesion_mask=None)
+    res = run_study([small_cohort[0], broken, *small_cohort[2:]], config=_config(), progress=False)
+    assert list(res.failures) == [broken.subject_id]
+    assert "neither a sagittal ROI nor a lesion mask" in res.failures[broken.subject_id]
+    assert len(res.cases) == len(small_cohort) - 1
+
+
+def test_empty_cohort():
+    with pytest.raises(ValueError, match="empty"):
+        run_study([], progress=False)
+
+
+@pytest.mark.slow
+def test_kill_and_resume(tmp_path, small_cohort):
+    """A run killed mid-way resumes without recomputing finished cases and equals a clean run."""
+    out = tmp_path / "cache"
+    script = textwrap.dedent(
+        f"""
+        from dcemets.simulate import simulate_cohort
+        from dcemets.study import StudyConfig, run_study
+        cohort = simulate_cohort(composition={{"lung": 5, "thyroid": 2, "breast": 2, "kidney": 1}}, rng=7, progress=False)
+        cfg = StudyConfig.preset("fast", n_splits=3, forest_trees=50, k_range=(3, 4), dl={{"enabled": False}})
+        run_study(cohort, config=cfg, out={str(out)!r}, progress=False)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        done = list((out / "cases").glob("*.json")) if (out / "cases").exists() else []
+        if len(done) >= 3:
+            break
+        if proc.poll() is not None:
+            pytest.fail("the study finished before it could be interrupted")
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = {p.name.split(".")[0] for p in (out / "cases").glob("*.json")}
+    assert 3 <= len(finished) < len(small_cohort)
+    import json
+
+    for p in (out / "cases").glob("*.json"):  # a killed writer never leaves a half-written result
+        json.loads(p.read_text())
+    cfg = _config()
+    resumed = run_study(small_cohort, config=cfg, out=out, progress=False)
+    assert set(resumed.loaded) == finished
+    assert set(resumed.computed) == {c.subject_id for c in small_cohort} - finished
+    clean = run_study(small_cohort, config=cfg, progress=False)
+    pd.testing.assert_frame_equal(resumed.table, clean.table, check_exact=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(resumed.features, clean.features, check_exact=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(resumed.table3, clean.table3)
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_same_tables(small_cohort):
+    distributed = pytest.importorskip("distributed")
+    cfg = _config()
+    local = run_study(small_cohort, config=cfg, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            remote = run_study(small_cohort, config=cfg, client=client, progress=False)
+    pd.testing.assert_frame_equal(local.table, remote.table)
+    pd.testing.assert_frame_equal(local.table1, remote.table1)
+    pd.testing.assert_frame_equal(local.table3, remote.table3)
