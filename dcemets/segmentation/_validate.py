@@ -1,0 +1,58 @@
+"""Input checks shared by the segmentation steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from dcemets._conventions import SPATIAL_DIMS, validate_image
+
+__all__: list[str] = []
+
+
+def as_mask(da: Any, name: str, *, allow_empty: bool = True) -> xr.DataArray:
+    """Validate a 3D mask (bool, or integer labels read as "non-zero is inside")."""
+    if not isinstance(da, xr.DataArray):
+        raise TypeError(
+            f"`{name}` must be an xarray.DataArray (bool mask, dims z, y, x), got {type(da).__name__}"
+        )
+    if da.dtype != bool and not np.issubdtype(da.dtype, np.integer):
+        raise TypeError(f"`{name}` must be a bool (or integer label) mask, got dtype {da.dtype}")
+    out = validate_image(da, name=name)
+    if out.dtype != bool:
+        out = (out != 0).assign_attrs(out.attrs)
+    if not allow_empty and not bool(out.any()):
+        raise ValueError(f"`{name}` is empty: it marks no voxel; outline at least one voxel")
+    return out
+
+
+def check_frame_of_reference(a: xr.DataArray, b: xr.DataArray, names: tuple[str, str]) -> None:
+    """Raise if both images carry a ``frame_of_reference`` attr and they differ."""
+    fa, fb = a.attrs.get("frame_of_reference"), b.attrs.get("frame_of_reference")
+    if fa and fb and fa != fb:
+        raise ValueError(
+            f"`{names[0]}` and `{names[1]}` have different frames of reference ({fa!r} vs {fb!r}); "
+            "their patient coordinates cannot be compared (register them first)"
+        )
+
+
+def spatial_view(da: xr.DataArray) -> xr.DataArray:
+    """A ``(z, y, x)`` template of a 3D image or DCE series (first frame, geometry kept)."""
+    if "time" in da.dims:
+        da = da.isel(time=0, drop=True)
+    return da.transpose(*SPATIAL_DIMS)
+
+
+def check_positive(value: Any, name: str, *, minimum: float = 0.0, inclusive: bool = False) -> float:
+    """Return `value` as float, raising unless it is finite and > (or >=) `minimum`."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a number, got {type(value).__name__}") from None
+    ok = np.isfinite(v) and (v >= minimum if inclusive else v > minimum)
+    if not ok:
+        rel = ">=" if inclusive else ">"
+        raise ValueError(f"`{name}` must be finite and {rel} {minimum}, got {value!r}")
+    return v
