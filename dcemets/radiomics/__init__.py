@@ -1,0 +1,8 @@
+"""Radiomics of DCE parametric maps: masked 3D GLCM and histogram features (IBSI-checked).
+
+Names load lazily from the submodules listed in ``__init__.pyi``.
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
