@@ -1,0 +1,64 @@
+"""Argument checks shared by the public kinetics functions (private)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+
+def as_time(time: Any, name: str = "time", *, min_frames: int = 2) -> np.ndarray:
+    """Return `time` as a float64 1D array of strictly increasing finite seconds."""
+    if isinstance(time, xr.DataArray):
+        time = time.values
+    try:
+        t = np.asarray(time, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"`{name}` must be a 1D array of times in seconds, got {type(time).__name__}"
+        ) from exc
+    if t.ndim != 1:
+        raise ValueError(f"`{name}` must be 1D (times in s), got shape {t.shape}")
+    if t.size < min_frames:
+        raise ValueError(f"`{name}` needs at least {min_frames} time points, got {t.size}")
+    if not np.all(np.isfinite(t)):
+        raise ValueError(f"`{name}` must be finite")
+    if np.any(np.diff(t) <= 0):
+        raise ValueError(f"`{name}` must be strictly increasing (seconds), got {np.round(t, 3).tolist()}")
+    return t
+
+
+def as_float_array(x: Any, name: str) -> np.ndarray:
+    """Return `x` as a float64 array (no copy when possible), with a clear TypeError."""
+    if isinstance(x, xr.DataArray):
+        x = x.values
+    try:
+        arr = np.asarray(x, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be numeric (array_like of float), got {type(x).__name__}") from exc
+    return arr
+
+
+def positive_scalar(x: Any, name: str, unit: str, *, upper: float | None = None) -> float:
+    """Return `x` as a finite positive float (optionally < `upper`)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be a number ({unit}), got {type(x).__name__}") from exc
+    if not np.isfinite(v) or v <= 0:
+        raise ValueError(f"`{name}` must be a positive number ({unit}), got {v}")
+    if upper is not None and v >= upper:
+        raise ValueError(f"`{name}` must be below {upper} {unit}, got {v}")
+    return v
+
+
+def finite_scalar(x: Any, name: str, unit: str) -> float:
+    """Return `x` as a finite float."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be a number ({unit}), got {type(x).__name__}") from exc
+    if not np.isfinite(v):
+        raise ValueError(f"`{name}` must be finite ({unit}), got {v}")
+    return v

@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dcemets._conventions import make_dce
+from dcemets.kinetics import concentration_to_signal, signal_to_concentration
+
+
+def test_osipi_si2conc(osipi_s2c):
+    assert len(osipi_s2c) == 5
+    for case in osipi_s2c:
+        # OSIPI convention: S_pre = mean(s[1:n]) (first sample excluded) -> drop sample 0
+        s = case["s"][1:]
+        got = signal_to_concentration(
+            s, t10=case["t10"], flip_angle=case["fa"], tr=case["tr"], r1=case["r1"], n_baseline=case["nb"] - 1
+        )
+        np.testing.assert_allclose(got, case["conc"][1:], atol=1e-5, rtol=1e-5, err_msg=case["label"])
+
+
+def test_notes_table_nonlinearity():
+    # /notes table: TR 4.1 ms, FA 10, T10 1.2 s, r1 4.5 -> S/S0 - 1 for C = 0.1 ... 4 mM
+    c = np.array([[0.0, 0.1, 0.5, 1.0, 2.0, 4.0]])
+    s = concentration_to_signal(c, t10=1.2, flip_angle=10.0, tr=0.0041, r1=4.5)
+    np.testing.assert_allclose((s[0, 1:] / s[0, 0] - 1), [0.40, 1.48, 2.22, 2.97, 3.57], atol=0.006)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    conc=st.lists(st.floats(0.0, 5.0), min_size=3, max_size=8),
+    t10=st.floats(0.3, 3.0),
+    fa=st.floats(2.0, 40.0),
+    tr=st.floats(0.002, 0.01),
+    m0=st.floats(1.0, 1e4),
+)
+def test_round_trip(conc, t10, fa, tr, m0):
+    c = np.array([[0.0, *conc]])
+    s = concentration_to_signal(c, t10=t10, flip_angle=fa, tr=tr, r1=4.5, m0=m0)
+    back = signal_to_concentration(s, t10=t10, flip_angle=fa, tr=tr, r1=4.5)
+    np.testing.assert_allclose(back, c, atol=1e-7 * (1 + c.max()), rtol=1e-6)
+
+
+def test_t10_map_broadcast_and_inputs_untouched():
+    c = np.tile(np.array([0.0, 0.3, 1.0]), (2, 3, 1))
+    t10 = np.array([[0.8, 1.0, 1.2], [1.4, 1.6, 1.8]])
+    s = concentration_to_signal(c, t10=t10, flip_angle=15, tr=0.004, r1=4.0)
+    s_copy = s.copy()
+    back = signal_to_concentration(s, t10=t10, flip_angle=15, tr=0.004, r1=4.0)
+    np.testing.assert_allclose(back, c, atol=1e-10)
+    np.testing.assert_array_equal(s, s_copy)
+
+
+def test_impossible_inversion_reported():
+    s = np.array([[100.0, 150.0, 1e6]])
+    with pytest.warns(RuntimeWarning, match="1 sample"):
+        c, valid = signal_to_concentration(s, t10=1.0, flip_angle=10, tr=0.004, r1=4.5, return_valid=True)
+    assert np.isnan(c[0, 2])
+    assert not valid[0, 2]
+    assert valid[0, :2].all()
+
+
+def test_nonpositive_baseline_counts_voxels():
+    s = np.array([[0.0, 1.0, 2.0], [-1.0, 1.0, 2.0], [1.0, 2.0, 2.0]])
+    with pytest.raises(ValueError, match="2 voxel"):
+        signal_to_concentration(s, t10=1.0, flip_angle=10, tr=0.004, r1=4.5)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"tr": -0.004}, "tr"),
+        ({"flip_angle": 0.0}, "flip_angle"),
+        ({"flip_angle": 200.0}, "flip_angle"),
+        ({"r1": 0.0}, "r1"),
+        ({"t10": -1.0}, "t10"),
+        ({"n_baseline": 0}, "n_baseline"),
+    ],
+)
+def test_bad_acquisition(kw, match):
+    args = {"t10": 1.0, "flip_angle": 10.0, "tr": 0.004, "r1": 4.5} | kw
+    with pytest.raises(ValueError, match=match):
+        signal_to_concentration(np.ones((2, 4)), **args)
+
+
+def test_missing_parameter_is_typeerror():
+    with pytest.raises(TypeError, match="tr"):
+        signal_to_concentration(np.ones((2, 4)), t10=1.0, flip_angle=10.0, r1=4.5)
+
+
+def test_dataarray_attrs_and_dask_lazy(no_compute):
+    rng = np.random.default_rng(0)
+    c = np.concatenate([np.zeros((1, 2, 3, 4)), rng.uniform(0, 3, (5, 2, 3, 4))])
+    attrs = {"tr_s": 0.0041, "flip_angle_deg": 10.0, "r1_per_mM_s": 4.5}
+    s_np = concentration_to_signal(
+        np.moveaxis(c, 0, -1), t10=1.2, flip_angle=10.0, tr=0.0041, r1=4.5, m0=500.0
+    )
+    dce = make_dce(np.moveaxis(s_np, -1, 0), np.arange(6.0) * 10, attrs=attrs)
+    t10 = xr.full_like(dce.isel(time=0, drop=True), 1.2)
+    chunked = dce.chunk({"z": 1})
+    with no_compute():
+        lazy = signal_to_concentration(chunked, t10=t10)
+    assert lazy.chunks is not None
+    got = lazy.compute()
+    assert got.dims == dce.dims
+    assert got.attrs["units"] == "mM"
+    assert got.attrs["tr_s"] == 0.0041
+    np.testing.assert_allclose(got.values, c, atol=1e-9)
+    eager = signal_to_concentration(dce, t10=1.2)
+    np.testing.assert_allclose(eager.values, got.values)
