@@ -1,0 +1,20 @@
+from ._case import Case
+from ._geometry import index_from_world, world_coordinates
+from .cohort import load_cohort, save_cohort
+from .convert import from_sitk, to_sitk
+from .dce import read_dce, write_dce
+from .images import read_image, write_image
+
+__all__ = [
+    "Case",
+    "from_sitk",
+    "index_from_world",
+    "load_cohort",
+    "read_dce",
+    "read_image",
+    "save_cohort",
+    "to_sitk",
+    "world_coordinates",
+    "write_dce",
+    "write_image",
+]

@@ -1,0 +1,374 @@
+"""Private DICOM reading: scan a folder, group slices into frames, order and time the frames.
+
+Frame grouping and timing rules (documented in :func:`dcemets.io.read_dce`):
+
+* Slices are located by projecting ImagePositionPatient (0020,0032) on the slice normal
+  (the cross product of the two ImageOrientationPatient (0020,0037) vectors).
+* Frames: the first of TemporalPositionIdentifier (0020,0100), SeriesInstanceUID (0020,000E),
+  TriggerTime (0018,1060), AcquisitionTime (0008,0032) and ContentTime (0008,0033) that splits
+  the files into groups each holding every slice position exactly once.  If none does, the
+  files at each slice position are ranked by acquisition time, content time, then
+  InstanceNumber (0020,0013).
+* Frame order: TemporalPositionIdentifier if every frame has its own, else frame time,
+  else SeriesNumber (0020,0011), else InstanceNumber.
+* Frame time (s, first frame = 0): TriggerTime (ms) if present and varying between frames,
+  else AcquisitionDateTime (0008,002A) / AcquisitionDate + AcquisitionTime, else
+  ContentDate + ContentTime; the earliest value over a frame's slices.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+TAGS = {
+    "position": "0020|0032",
+    "orientation": "0020|0037",
+    "temporal_position": "0020|0100",
+    "n_temporal_positions": "0020|0105",
+    "series_uid": "0020|000e",
+    "series_number": "0020|0011",
+    "instance_number": "0020|0013",
+    "trigger_time": "0018|1060",
+    "acquisition_date": "0008|0022",
+    "acquisition_time": "0008|0032",
+    "acquisition_datetime": "0008|002a",
+    "content_date": "0008|0023",
+    "content_time": "0008|0033",
+    "series_date": "0008|0021",
+    "repetition_time": "0018|0080",
+    "echo_time": "0018|0081",
+    "flip_angle": "0018|1314",
+    "field_strength": "0018|0087",
+    "frame_of_reference": "0020|0052",
+    "series_description": "0008|103e",
+    "number_of_frames": "0028|0008",
+    "modality": "0008|0060",
+}
+
+
+@dataclass
+class _Slice:
+    path: Path
+    tags: dict[str, str] = field(default_factory=dict)
+    normal_pos: float = 0.0
+
+
+def _is_dicom(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def _read_header(path: Path) -> dict[str, str]:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.SetImageIO("GDCMImageIO")
+    reader.LoadPrivateTagsOff()
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as err:
+        raise ValueError(f"cannot read DICOM file '{path}': it is corrupt or truncated") from err
+    out = {}
+    for name, tag in TAGS.items():
+        if reader.HasMetaDataKey(tag):
+            value = reader.GetMetaData(tag).strip().strip("\x00").strip()
+            if value:
+                out[name] = value
+    return out
+
+
+def _floats(text: str, n: int, what: str, path: Path) -> np.ndarray:
+    try:
+        v = np.array([float(x) for x in text.split("\\")], dtype=float)
+    except ValueError as err:
+        raise ValueError(f"DICOM file '{path}' has an unreadable {what}: {text!r}") from err
+    if v.size != n or not np.all(np.isfinite(v)):
+        raise ValueError(f"DICOM file '{path}' has an invalid {what}: {text!r}")
+    return v
+
+
+def _parse_time(date: str | None, time: str) -> float | None:
+    """Seconds since an epoch from a DICOM DA + TM pair (TM alone: seconds since midnight)."""
+    t = time.replace(":", "").strip()
+    if not t:
+        return None
+    try:
+        hh = int(t[0:2])
+        mm = int(t[2:4]) if len(t) >= 4 else 0
+        ss = float(t[4:]) if len(t) > 4 else 0.0
+    except ValueError:
+        return None
+    seconds = hh * 3600.0 + mm * 60.0 + ss
+    if date:
+        try:
+            d = _dt.date(int(date[0:4]), int(date[4:6]), int(date[6:8]))
+        except ValueError:
+            return seconds
+        return (d - _dt.date(1970, 1, 1)).days * 86400.0 + seconds
+    return seconds
+
+
+def _parse_datetime(text: str) -> float | None:
+    t = text.split("+")[0].split("-")[0].strip() if len(text) > 8 else text
+    if len(t) < 8:
+        return None
+    return _parse_time(t[:8], t[8:] or "000000")
+
+
+def scan_folder(folder: Path | list[Path]) -> list[_Slice]:
+    """Read the headers of every DICOM file (``DICM`` magic) under `folder` (recursively).
+
+    `folder` may be a list of folders (one series per phase in separate folders).
+    """
+    folders = folder if isinstance(folder, list) else [folder]
+    files = sorted(p for f in folders for p in f.rglob("*") if p.is_file() and _is_dicom(p))
+    if not files:
+        raise ValueError(f"no DICOM files (with a 'DICM' preamble) found in '{folder}'")
+    slices = []
+    for p in files:
+        tags = _read_header(p)
+        n_frames = tags.get("number_of_frames")
+        if n_frames is not None and n_frames.isdigit() and int(n_frames) > 1:
+            raise ValueError(
+                f"DICOM file '{p}' is a multi-frame (enhanced) object with {n_frames} frames; "
+                "only classic one-slice-per-file series are supported (convert it with dcm2niix first)"
+            )
+        for key in ("position", "orientation"):
+            if key not in tags:
+                raise ValueError(
+                    f"DICOM file '{p}' lacks {TAGS[key]} ({key}); cannot place the slice in space"
+                )
+        slices.append(_Slice(p, tags))
+    orient = _floats(slices[0].tags["orientation"], 6, "ImageOrientationPatient", slices[0].path)
+    for s in slices[1:]:
+        o = _floats(s.tags["orientation"], 6, "ImageOrientationPatient", s.path)
+        if not np.allclose(o, orient, atol=1e-4):
+            raise ValueError(
+                f"'{folder}' holds images with different orientations ('{slices[0].path.name}' vs "
+                f"'{s.path.name}'): it must hold one acquisition only; move other series out"
+            )
+    normal = np.cross(orient[:3], orient[3:])
+    for s in slices:
+        s.normal_pos = float(_floats(s.tags["position"], 3, "ImagePositionPatient", s.path) @ normal)
+    return slices
+
+
+def _position_keys(slices: list[_Slice]) -> np.ndarray:
+    """Integer slice-position index of each file (positions rounded to 1 micrometre)."""
+    pos = np.round(np.array([s.normal_pos for s in slices]), 3)
+    _, inverse = np.unique(pos, return_inverse=True)
+    return inverse
+
+
+@dataclass
+class Frames:
+    """Files grouped per frame (each sorted along the slice normal), ordered, with times."""
+
+    files: list[list[Path]]
+    times: np.ndarray | None
+    tags: dict[str, str]
+    grouping: str
+    timing: str | None
+
+
+def _frame_time_values(groups: list[list[_Slice]]) -> tuple[np.ndarray | None, str | None]:
+    trig = [[s.tags.get("trigger_time") for s in g] for g in groups]
+    if all(v is not None for g in trig for v in g):
+        try:
+            t = np.array([min(float(v) for v in g) for g in trig]) / 1000.0  # type: ignore[arg-type]
+        except ValueError:
+            t = None
+        if t is not None and np.unique(t).size == len(groups):
+            return t, "TriggerTime"
+    for label, date_key, time_key, dt_key in (
+        ("AcquisitionTime", "acquisition_date", "acquisition_time", "acquisition_datetime"),
+        ("ContentTime", "content_date", "content_time", None),
+    ):
+        values = []
+        for g in groups:
+            vals = []
+            for s in g:
+                v = None
+                if dt_key is not None and dt_key in s.tags:
+                    v = _parse_datetime(s.tags[dt_key])
+                if v is None and time_key in s.tags:
+                    v = _parse_time(s.tags.get(date_key) or s.tags.get("series_date"), s.tags[time_key])
+                if v is None:
+                    break
+                vals.append(v)
+            else:
+                values.append(min(vals))
+                continue
+            break
+        else:
+            t = np.array(values)
+            if np.unique(t).size == len(groups):
+                return t, label
+    return None, None
+
+
+def _unique_per_group(groups: list[list[_Slice]], key: str) -> list[float] | None:
+    out = []
+    for g in groups:
+        vals = {s.tags.get(key) for s in g}
+        if len(vals) != 1 or None in vals:
+            return None
+        try:
+            out.append(float(vals.pop()))  # type: ignore[arg-type]
+        except ValueError:
+            return None
+    return out if len(set(out)) == len(out) else None
+
+
+def group_frames(slices: list[_Slice], folder: Path) -> Frames:
+    """Split the slices of one acquisition into frames, order and time them."""
+    pos = _position_keys(slices)
+    n_pos = int(pos.max()) + 1
+    n = len(slices)
+    if n % n_pos:
+        raise ValueError(
+            f"'{folder}' holds {n} DICOM files at {n_pos} slice positions: not the same number of "
+            "images at every position (missing or extra files?)"
+        )
+    n_frames = n // n_pos
+    counts = np.bincount(pos, minlength=n_pos)
+    if np.any(counts != n_frames):
+        raise ValueError(
+            f"'{folder}': slice positions hold between {counts.min()} and {counts.max()} images; "
+            "every position needs one image per frame (missing files?)"
+        )
+    groups: list[list[_Slice]] | None = None
+    grouping = ""
+    if n_frames == 1:
+        groups, grouping = [list(slices)], "single volume"
+    else:
+        for key, label in (
+            ("temporal_position", "TemporalPositionIdentifier"),
+            ("series_uid", "SeriesInstanceUID"),
+            ("trigger_time", "TriggerTime"),
+            ("acquisition_time", "AcquisitionTime"),
+            ("content_time", "ContentTime"),
+        ):
+            values = [s.tags.get(key) for s in slices]
+            if any(v is None for v in values):
+                continue
+            uniq = sorted(set(values), key=str)
+            if len(uniq) != n_frames:
+                continue
+            idx = [[i for i, v in enumerate(values) if v == u] for u in uniq]
+            if all(np.unique(pos[g]).size == n_pos for g in idx):
+                groups, grouping = [[slices[i] for i in g] for g in idx], label
+                break
+    if groups is None:
+        # rank the files at each slice position by time, then instance number
+        def rank_key(s: _Slice) -> tuple[float, float, float]:
+            at = _parse_time(s.tags.get("acquisition_date"), s.tags.get("acquisition_time", ""))
+            ct = _parse_time(s.tags.get("content_date"), s.tags.get("content_time", ""))
+            inst = s.tags.get("instance_number", "")
+            return (
+                at if at is not None else np.inf,
+                ct if ct is not None else np.inf,
+                float(inst) if inst.lstrip("-").isdigit() else np.inf,
+            )
+
+        by_pos: list[list[_Slice]] = [[] for _ in range(n_pos)]
+        for s, p in zip(slices, pos):
+            by_pos[int(p)].append(s)
+        ranked = [sorted(g, key=rank_key) for g in by_pos]
+        groups = [[ranked[p][f] for p in range(n_pos)] for f in range(n_frames)]
+        grouping = "rank at each slice position (AcquisitionTime, ContentTime, InstanceNumber)"
+    times, timing = _frame_time_values(groups)
+    tpi = _unique_per_group(groups, "temporal_position")
+    if tpi is not None:
+        order = np.argsort(tpi, kind="stable")
+    elif times is not None:
+        order = np.argsort(times, kind="stable")
+    else:
+        sn = _unique_per_group(groups, "series_number")
+        if sn is not None:
+            order = np.argsort(sn, kind="stable")
+        else:
+            inst = [
+                min(float(s.tags["instance_number"]) if "instance_number" in s.tags else np.inf for s in g)
+                for g in groups
+            ]
+            order = np.argsort(inst, kind="stable")
+    groups = [groups[i] for i in order]
+    if times is not None:
+        times = times[order]
+        times = times - times[0]
+        if np.any(np.diff(times) <= 0):
+            raise ValueError(
+                f"'{folder}': frames ordered by TemporalPositionIdentifier have non-increasing "
+                f"{timing} times {np.round(times, 3).tolist()} s; the DICOM tags are inconsistent, "
+                "pass `times` explicitly"
+            )
+    files = [[s.path for s in sorted(g, key=lambda s: s.normal_pos)] for g in groups]
+    return Frames(files=files, times=times, tags=dict(groups[0][0].tags), grouping=grouping, timing=timing)
+
+
+def read_volume(files: list[Path], folder: Path) -> sitk.Image:
+    """Read one 3D volume from slice files sorted along the normal, checking even spacing."""
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames([str(p) for p in files])
+    reader.SetImageIO("GDCMImageIO")
+    try:
+        return reader.Execute()
+    except RuntimeError as err:
+        # find the culprit file
+        for p in files:
+            try:
+                r = sitk.ImageFileReader()
+                r.SetFileName(str(p))
+                r.SetImageIO("GDCMImageIO")
+                r.Execute()
+            except RuntimeError as err2:
+                raise ValueError(f"cannot read DICOM file '{p}': it is corrupt or truncated") from err2
+        raise ValueError(
+            f"cannot read the DICOM series in '{folder}': {str(err).strip().splitlines()[-1]}"
+        ) from err
+
+
+def check_spacing(slices_pos: np.ndarray, folder: Path) -> None:
+    """Raise unless the slice positions along the normal are evenly spaced."""
+    if slices_pos.size < 3:
+        return
+    d = np.diff(np.sort(slices_pos))
+    if not np.allclose(d, d.mean(), rtol=1e-3, atol=1e-3):
+        raise ValueError(
+            f"'{folder}': slices are unevenly spaced along the normal (gaps {np.round(d, 3).tolist()} mm); "
+            "missing slices or a mixed series"
+        )
+
+
+def acquisition_attrs(tags: dict[str, str]) -> dict[str, Any]:
+    """Acquisition attrs (``tr_s``, ``te_s``, ``flip_angle_deg``, ...) from DICOM tags."""
+    out: dict[str, Any] = {}
+    for key, attr, scale in (
+        ("repetition_time", "tr_s", 1e-3),
+        ("echo_time", "te_s", 1e-3),
+        ("flip_angle", "flip_angle_deg", 1.0),
+        ("field_strength", "field_strength_T", 1.0),
+    ):
+        if key in tags:
+            try:
+                out[attr] = float(tags[key].split("\\")[0]) * scale
+            except ValueError:
+                pass
+    for key, attr in (
+        ("frame_of_reference", "frame_of_reference"),
+        ("series_description", "series_description"),
+        ("modality", "modality"),
+    ):
+        if key in tags:
+            out[attr] = tags[key]
+    return out

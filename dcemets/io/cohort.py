@@ -1,0 +1,343 @@
+"""Save and load a cohort of :class:`~dcemets.io.Case` records: NIfTI volumes + ``manifest.csv``.
+
+Layout (one folder per subject, paths in the manifest relative to the cohort folder)::
+
+    cohort/
+      manifest.csv
+      s001/dce.nii.gz            4D DCE series
+      s001/dce.json              its sidecar: FrameTimesStart (s), TR/TE/flip angle, attrs
+      s001/t2w_sagittal.nii.gz   optional
+      s001/roi_sagittal.nii.gz   optional, uint8 mask
+      s001/lesion_mask.nii.gz    optional, uint8 mask on the DCE grid
+      s001/truth_ktrans_map.nii.gz ...  optional ground-truth maps of a simulated case
+
+A user with real data writes the same ``manifest.csv`` by hand (``dce`` may also name a DICOM
+folder or a 4D NIfTI file without sidecar plus a ``frame_times`` JSON).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+from tqdm.auto import tqdm
+
+from dcemets._conventions import check_same_grid, geometry_attrs, validate_dce, validate_image
+from dcemets.io._case import Case
+from dcemets.io._files import PathLike, as_path, jsonable, read_json, sidecar_of
+from dcemets.io.dce import FRAME_TIME_KEYS, read_dce, write_dce
+from dcemets.io.images import read_image, write_image
+
+__all__ = ["MANIFEST_COLUMNS", "load_cohort", "save_cohort"]
+
+MANIFEST_COLUMNS = (
+    "subject_id",
+    "primary",
+    "label",
+    "dce",
+    "frame_times",
+    "t2w_sagittal",
+    "roi_sagittal",
+    "lesion_mask",
+    "truth",
+    "truth_maps",
+    "meta",
+)
+"""Columns of ``manifest.csv``; only ``subject_id`` and ``dce`` are required when loading."""
+
+_SUFFIX = ".nii.gz"
+_MASKS = ("roi_sagittal", "lesion_mask")
+_IMAGES = ("t2w_sagittal", "roi_sagittal", "lesion_mask")
+
+
+def _safe_id(subject_id: str) -> str:
+    if not subject_id or subject_id in (".", "..") or any(c in subject_id for c in '/\\:*?"<>|'):
+        raise ValueError(
+            f"subject_id {subject_id!r} cannot be used as a folder name; use letters, digits, '-' and '_'"
+        )
+    return subject_id
+
+
+def _split_truth(truth: dict[str, Any], sid: str) -> tuple[dict[str, Any], dict[str, xr.DataArray]]:
+    scalars: dict[str, Any] = {}
+    maps: dict[str, xr.DataArray] = {}
+    for key, value in truth.items():
+        if isinstance(value, xr.DataArray):
+            if value.ndim == 0:
+                scalars[key] = jsonable(value.values.item())
+            elif set(value.dims) == {"z", "y", "x"}:
+                maps[key] = value
+            else:
+                scalars[key] = jsonable(value.values)
+            continue
+        converted = jsonable(value)
+        try:
+            json.dumps(converted, allow_nan=True)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"case {sid!r}: truth[{key!r}] of type {type(value).__name__} cannot be saved "
+                "(use numbers, strings, lists, dicts or 3D DataArrays)"
+            ) from err
+        scalars[key] = converted
+    return scalars, maps
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(jsonable(obj), sort_keys=True) if obj else ""
+
+
+def save_cohort(cases: Iterable[Case], directory: PathLike, *, progress: bool = True) -> Path:
+    """Write a cohort to a folder: NIfTI volumes per subject and a ``manifest.csv``.
+
+    Parameters
+    ----------
+    cases : iterable of Case
+        The cohort (e.g. from :func:`dcemets.simulate.simulate_cohort`); subject ids must be
+        unique and usable as folder names.
+    directory : str or os.PathLike
+        Output folder (created if needed).  Existing files of the same names are overwritten.
+    progress : bool, default True
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``manifest.csv``.
+
+    Raises
+    ------
+    TypeError
+        If an item is not a :class:`~dcemets.io.Case` or a truth value cannot be serialised.
+    ValueError
+        If subject ids are duplicated or unusable as folder names, or an image is invalid.
+
+    Notes
+    -----
+    The manifest columns are :data:`MANIFEST_COLUMNS`: ``subject_id``, ``primary``,
+    ``label``, the relative paths ``dce`` (4D NIfTI), ``frame_times`` (its JSON sidecar with
+    ``FrameTimesStart`` in s), ``t2w_sagittal``, ``roi_sagittal``, ``lesion_mask`` (empty
+    when absent), ``truth`` (JSON of the scalar/list ground truth), ``truth_maps`` (JSON
+    mapping each 3D truth DataArray to its NIfTI file) and ``meta`` (JSON of the
+    JSON-serialisable entries of ``Case.meta``).  Voxel values are stored in their dtype
+    (bool masks as uint8), so the round trip is exact.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from dcemets._conventions import make_dce
+    >>> from dcemets.io import Case
+    >>> case = Case("s01", make_dce(np.ones((3, 1, 2, 2)), [0.0, 10.0, 20.0]), label="lung",
+    ...             truth={"ktrans": 0.1})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     manifest = save_cohort([case], tmp, progress=False)
+    ...     back = load_cohort(tmp, progress=False)
+    >>> manifest.name, back[0].subject_id, back[0].label, back[0].truth
+    ('manifest.csv', 's01', 'lung', {'ktrans': 0.1})
+    """
+    root = as_path(directory, "directory")
+    case_list = list(cases)
+    seen: set[str] = set()
+    for i, case in enumerate(case_list):
+        if not isinstance(case, Case):
+            raise TypeError(f"`cases[{i}]` must be a dcemets.io.Case, got {type(case).__name__}")
+        sid = _safe_id(str(case.subject_id))
+        if sid in seen:
+            raise ValueError(f"duplicate subject_id {sid!r} in `cases`")
+        seen.add(sid)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for case in tqdm(case_list, desc="saving cohort", unit="case", disable=not progress):
+        sid = str(case.subject_id)
+        folder = root / sid
+        row: dict[str, str] = dict.fromkeys(MANIFEST_COLUMNS, "")
+        row.update(subject_id=sid, primary=case.primary or "", label=case.label or "")
+        dce_path = write_dce(
+            validate_dce(case.dce, name=f"case {sid!r} dce", allow_nan=True), folder / f"dce{_SUFFIX}"
+        )
+        row["dce"] = dce_path.relative_to(root).as_posix()
+        row["frame_times"] = sidecar_of(dce_path).relative_to(root).as_posix()
+        for key in _IMAGES:
+            img = getattr(case, key)
+            if img is not None:
+                img = validate_image(img, name=f"case {sid!r} {key}", mask=key in _MASKS, allow_nan=True)
+                row[key] = write_image(img, folder / f"{key}{_SUFFIX}").relative_to(root).as_posix()
+        scalars, maps = _split_truth(dict(case.truth), sid)
+        map_paths = {}
+        for key, da in maps.items():
+            img = validate_image(da, name=f"case {sid!r} truth[{key!r}]", allow_nan=True)
+            map_paths[key] = write_image(img, folder / f"truth_{key}{_SUFFIX}").relative_to(root).as_posix()
+        row["truth"] = _dumps(scalars)
+        row["truth_maps"] = _dumps(map_paths)
+        meta = {}
+        for key, value in case.meta.items():
+            try:
+                json.dumps(jsonable(value))
+            except (TypeError, ValueError):
+                continue  # not serialisable: skipped
+            meta[key] = value
+        row["meta"] = _dumps(meta)
+        rows.append(row)
+    manifest = root / "manifest.csv"
+    with open(manifest, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(MANIFEST_COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
+
+
+def _cell(row: dict[str, str | None], key: str) -> str:
+    value = row.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _resolve(root: Path, sid: str, column: str, rel: str) -> Path:
+    p = Path(rel)
+    p = p if p.is_absolute() else root / p
+    if not p.exists():
+        raise FileNotFoundError(f"case {sid!r}: {column} file '{p}' named in manifest.csv does not exist")
+    return p
+
+
+def _json_cell(row: dict[str, str | None], key: str, sid: str) -> dict[str, Any]:
+    text = _cell(row, key)
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"case {sid!r}: manifest column {key!r} is not valid JSON ({err.msg})") from err
+    if not isinstance(value, dict):
+        raise ValueError(f"case {sid!r}: manifest column {key!r} must hold a JSON object")  # noqa: TRY004
+    return value
+
+
+def _on_grid(img: xr.DataArray, ref: xr.DataArray, sid: str, what: str, ref_name: str) -> xr.DataArray:
+    """Put `img` on the exact coordinates of `ref` when both describe the same grid.
+
+    NIfTI keeps geometry in single precision; snapping keeps xarray alignment exact.
+    """
+    try:
+        check_same_grid(img, ref, names=(what, ref_name), atol=1e-3)
+    except ValueError:
+        return img
+    out = xr.DataArray(
+        img.values, dims=("z", "y", "x"), coords={d: ref[d] for d in ("z", "y", "x")}, name=img.name
+    )
+    out.attrs = {**img.attrs, **geometry_attrs(ref)}
+    return out
+
+
+def _load_case(root: Path, row: dict[str, str | None], line: int) -> Case:
+    sid = _cell(row, "subject_id")
+    if not sid:
+        raise ValueError(f"manifest.csv line {line}: empty subject_id")
+    rel = _cell(row, "dce")
+    if not rel:
+        raise ValueError(f"case {sid!r}: manifest.csv gives no 'dce' path")
+    dce_path = _resolve(root, sid, "dce", rel)
+    times = None
+    ft = _cell(row, "frame_times")
+    if ft:
+        ft_path = _resolve(root, sid, "frame_times", ft)
+        if ft_path != sidecar_of(dce_path):
+            meta_json = read_json(ft_path)
+            key = next((k for k in FRAME_TIME_KEYS if k in meta_json), None)
+            if key is None:
+                raise ValueError(f"case {sid!r}: frame_times file '{ft_path}' has no 'FrameTimesStart' list")
+            times = meta_json[key]
+    try:
+        dce = read_dce(dce_path, times=times)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"case {sid!r}: {err}") from err
+    images: dict[str, xr.DataArray | None] = {}
+    for key in _IMAGES:
+        rel = _cell(row, key)
+        images[key] = read_image(_resolve(root, sid, key, rel), mask=key in _MASKS) if rel else None
+    if images["lesion_mask"] is not None:
+        images["lesion_mask"] = _on_grid(images["lesion_mask"], dce, sid, "lesion_mask", "dce")
+    if images["roi_sagittal"] is not None and images["t2w_sagittal"] is not None:
+        images["roi_sagittal"] = _on_grid(
+            images["roi_sagittal"], images["t2w_sagittal"], sid, "roi_sagittal", "t2w"
+        )
+    truth = _json_cell(row, "truth", sid)
+    for key, rel_map in _json_cell(row, "truth_maps", sid).items():
+        img = read_image(_resolve(root, sid, f"truth_maps[{key!r}]", str(rel_map)))
+        truth[key] = _on_grid(img, dce, sid, key, "dce")
+    meta = _json_cell(row, "meta", sid)
+    meta.setdefault("dce_path", str(dce_path))
+    return Case(
+        subject_id=sid,
+        dce=dce,
+        primary=_cell(row, "primary") or None,
+        label=_cell(row, "label") or None,
+        t2w_sagittal=images["t2w_sagittal"],
+        roi_sagittal=images["roi_sagittal"],
+        lesion_mask=images["lesion_mask"],
+        truth=truth,
+        meta=meta,
+    )
+
+
+def load_cohort(directory: PathLike, *, progress: bool = True) -> list[Case]:
+    """Read a cohort folder written by :func:`save_cohort` (or by hand) back into cases.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Folder holding ``manifest.csv``.  Relative paths in the manifest are relative to it.
+    progress : bool, default True
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    list of Case
+        In manifest order.  Empty cells give ``None`` (images, ``primary``, ``label``) or an
+        empty dict (``truth``, ``meta``), as for real data without masks or ground truth.
+        Masks are bool; masks and truth maps on the DCE grid get the DCE's exact coordinates.
+        ``meta["dce_path"]`` records where the DCE series came from.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``manifest.csv`` or a file it names is missing (the message names the case and
+        the file).
+    ValueError
+        If the manifest lacks ``subject_id``/``dce`` columns, has duplicate subject ids,
+        invalid JSON cells, or a file cannot be read.
+
+    Notes
+    -----
+    The ``dce`` column may name anything :func:`dcemets.io.read_dce` reads: a 4D NIfTI
+    (frame times from its sidecar or from the JSON file in ``frame_times``), a DICOM folder,
+    or a netCDF file.
+
+    Examples
+    --------
+    See :func:`save_cohort`.
+    """
+    root = as_path(directory, "directory")
+    manifest = root / "manifest.csv"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"no manifest.csv in '{root}' (write one with dcemets.io.save_cohort)")
+    with open(manifest, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        columns = reader.fieldnames or []
+        rows = list(reader)
+    missing = [c for c in ("subject_id", "dce") if c not in columns]
+    if missing:
+        raise ValueError(f"'{manifest}' lacks the column(s) {missing}; it has {list(columns)}")
+    ids = [_cell(r, "subject_id") for r in rows]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ValueError(f"'{manifest}' lists subject_id(s) {dup} more than once")
+    return [
+        _load_case(root, row, line)
+        for line, row in tqdm(
+            list(enumerate(rows, start=2)), desc="loading cohort", unit="case", disable=not progress
+        )
+    ]

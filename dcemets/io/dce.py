@@ -1,0 +1,382 @@
+"""Read and write DCE series: 4D NIfTI (+ JSON sidecar), lists of 3D files, DICOM, netCDF."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from dcemets._conventions import _GEOMETRY_KEYS, _version, geometry, make_dce, validate_dce
+from dcemets.io import _dicom
+from dcemets.io._files import (
+    IMAGE_SUFFIXES,
+    PathLike,
+    as_path,
+    is_netcdf,
+    jsonable,
+    netcdf_safe,
+    read_json,
+    read_sitk,
+    require_exists,
+    sidecar_of,
+    suffix_of,
+    write_sitk,
+)
+from dcemets.io.convert import _as_times, _spatial_geometry, to_sitk
+from dcemets.io.images import _check_netcdf_attrs, _load_netcdf, read_image
+
+__all__ = ["read_dce", "write_dce"]
+
+#: BIDS-style sidecar keys holding frame times (s), in order of precedence
+FRAME_TIME_KEYS = ("FrameTimesStart", "VolumeTiming")
+#: BIDS sidecar key -> (dcemets attr, scale to dcemets units); first key present wins
+_ACQ_KEYS = (
+    ("RepetitionTimeExcitation", "tr_s", 1.0),
+    ("RepetitionTime", "tr_s", 1.0),
+    ("EchoTime", "te_s", 1.0),
+    ("FlipAngle", "flip_angle_deg", 1.0),
+    ("MagneticFieldStrength", "field_strength_T", 1.0),
+)
+_GEOMETRY_MATCH_MM = 1e-3
+
+
+def _times_from_sidecar(meta: dict[str, Any], sidecar: Path, n: int) -> np.ndarray | None:
+    for key in FRAME_TIME_KEYS:
+        if key in meta:
+            try:
+                t = np.asarray(meta[key], dtype=float)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"'{sidecar}': {key!r} must be a list of numbers (s)") from err
+            if t.ndim != 1 or t.size != n:
+                raise ValueError(f"'{sidecar}': {key!r} has {t.size} values, the image has {n} frames")
+            return t
+    if "TemporalResolution" in meta:
+        dt = float(meta["TemporalResolution"])
+        if not np.isfinite(dt) or dt <= 0:
+            raise ValueError(f"'{sidecar}': 'TemporalResolution' must be a positive number of seconds")
+        return np.arange(n) * dt
+    return None
+
+
+def _attrs_from_sidecar(meta: dict[str, Any]) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    for key, attr, scale in _ACQ_KEYS:
+        if (
+            attr not in attrs
+            and isinstance(meta.get(key), (int, float))
+            and not isinstance(meta.get(key), bool)
+        ):
+            attrs[attr] = float(meta[key]) * scale
+    own = meta.get("dcemets", {})
+    if isinstance(own, dict) and isinstance(own.get("attrs"), dict):
+        attrs.update({k: v for k, v in own["attrs"].items() if netcdf_safe(v)})
+    return attrs
+
+
+def _exact_geometry(
+    meta: dict[str, Any], origin: Sequence[float], spacing: Sequence[float], direction: Sequence[float]
+) -> tuple[Sequence[float], Sequence[float], Sequence[float]]:
+    """Use the double-precision geometry a dcemets sidecar recorded if it matches the file's."""
+    own = meta.get("dcemets", {})
+    geo = own.get("geometry") if isinstance(own, dict) else None
+    if not isinstance(geo, dict):
+        return origin, spacing, direction
+    try:
+        o, s, d = (np.asarray(geo[k], dtype=float) for k in ("origin", "spacing", "direction"))
+    except (KeyError, TypeError, ValueError):
+        return origin, spacing, direction
+    if (
+        o.shape == (3,)
+        and s.shape == (3,)
+        and d.shape == (9,)
+        and np.allclose(o, origin, atol=_GEOMETRY_MATCH_MM, rtol=0)
+        and np.allclose(s, spacing, atol=_GEOMETRY_MATCH_MM, rtol=0)
+        and np.allclose(d, direction, atol=1e-5, rtol=0)
+    ):
+        return o.tolist(), s.tolist(), d.tolist()
+    return origin, spacing, direction
+
+
+def _read_4d_file(p: Path, times: Sequence[float] | np.ndarray | None) -> xr.DataArray:
+    image = read_sitk(p)
+    if image.GetDimension() != 4:
+        raise ValueError(
+            f"'{p}' is a {image.GetDimension()}D image, not a 4D DCE series; give a list of 3D files "
+            "(one per frame) with `times`"
+        )
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise ValueError(f"'{p}' has vector pixels; a DCE series needs scalar pixels")
+    n = image.GetSize()[3]
+    sidecar = sidecar_of(p)
+    meta = read_json(sidecar) if sidecar.is_file() else {}
+    if times is not None:
+        t = _as_times(times, n, f"'{p}'")
+    else:
+        found = _times_from_sidecar(meta, sidecar, n)
+        if found is None:
+            where = f"its sidecar '{sidecar}' has" if meta else f"no JSON sidecar '{sidecar}' with"
+            raise ValueError(
+                f"no frame times for '{p}' ({n} frames): {where} no 'FrameTimesStart' list (s); "
+                "pass `times=` (seconds from the first frame, one per frame)"
+            )
+        t = found
+    origin, spacing, direction = _exact_geometry(meta, *_spatial_geometry(image, f"'{p}'"))
+    import SimpleITK as sitk
+
+    attrs = _attrs_from_sidecar(meta)
+    own = meta.get("dcemets", {}) if isinstance(meta.get("dcemets"), dict) else {}
+    name = own.get("name", "signal") if isinstance(own.get("name", "signal"), str) else "signal"
+    return make_dce(
+        sitk.GetArrayFromImage(image),
+        t,
+        spacing=spacing,
+        origin=origin,
+        direction=direction,
+        name=name,
+        attrs=attrs,
+    )
+
+
+def _read_dicom_dce(folders: list[Path], times: Sequence[float] | np.ndarray | None) -> xr.DataArray:
+    where = folders[0] if len(folders) == 1 else Path(os.path.commonpath([str(f) for f in folders]))
+    slices = _dicom.scan_folder(folders if len(folders) > 1 else folders[0])
+    frames = _dicom.group_frames(slices, where)
+    n = len(frames.files)
+    if n < 2:
+        raise ValueError(
+            f"'{where}' holds a single 3D volume, not a DCE series (every slice position has one image); "
+            "read it with dcemets.io.read_image"
+        )
+    _dicom.check_spacing(np.unique(np.round([s.normal_pos for s in slices], 3)), where)
+    if times is not None:
+        t = _as_times(times, n, f"DICOM series in '{where}'")
+    elif frames.times is None:
+        raise ValueError(
+            f"'{where}': the DICOM files carry no TriggerTime, AcquisitionTime or ContentTime that "
+            f"tells the {n} frames apart; pass `times=` (seconds from the first frame)"
+        )
+    else:
+        t = frames.times
+    images = [_dicom.read_volume(files, where) for files in frames.files]
+    from dcemets.io.convert import from_sitk
+
+    attrs = _dicom.acquisition_attrs(frames.tags)
+    attrs["frame_grouping"] = frames.grouping
+    if times is None and frames.timing:
+        attrs["frame_timing"] = frames.timing
+    try:
+        return from_sitk(images, times=t, attrs=attrs)
+    except ValueError as err:
+        raise ValueError(f"'{where}': the frames are not on one grid ({err})") from err
+
+
+def read_dce(
+    path: PathLike | Sequence[PathLike], *, times: Sequence[float] | np.ndarray | None = None
+) -> xr.DataArray:
+    """Read a DCE series from a 4D file, a list of 3D files, a DICOM folder or a netCDF file.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or sequence of them
+        One of
+
+        * a 4D image file (NIfTI ``.nii``/``.nii.gz``, NRRD, MHA; 4th axis = time).  Frame
+          times come from `times`, else from a BIDS-style JSON sidecar with the same stem
+          (``dce.nii.gz`` -> ``dce.json``): ``FrameTimesStart`` (s), else ``VolumeTiming``
+          (s), else ``TemporalResolution`` (s, regular sampling from 0).  The sidecar's
+          ``RepetitionTimeExcitation`` (or ``RepetitionTime``, s), ``EchoTime`` (s),
+          ``FlipAngle`` (deg) and ``MagneticFieldStrength`` (T) become the attrs ``tr_s``,
+          ``te_s``, ``flip_angle_deg``, ``field_strength_T``.  A sidecar written by
+          :func:`write_dce` also restores all attrs and the double-precision geometry.
+        * a sequence of 3D files (any format :func:`read_image` reads), one per frame, in
+          time order, on one grid; `times` is required.  A sequence of DICOM folders (one
+          series per phase, one folder each) is read like a single folder.
+        * a folder of DICOM files holding one DCE acquisition: all phases in one series, or
+          one series per phase.  See Notes for how frames are grouped, ordered and timed.
+        * a netCDF file written by :meth:`xarray.DataArray.to_netcdf`.
+    times : sequence of float, optional
+        Frame times (s), one per frame; overrides the times found in the files.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``("time", "z", "y", "x")``, the file's pixel type, ``time`` in s (from DICOM:
+        seconds from the first frame), spatial coordinates in mm from 0, geometry attrs.
+        From DICOM also ``tr_s``, ``te_s``, ``flip_angle_deg``, ``field_strength_T``,
+        ``frame_of_reference`` (0020,0052), ``modality``, ``series_description`` when the tags
+        exist, and ``frame_grouping``/``frame_timing`` naming the tags used.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path does not exist.
+    ValueError
+        If no frame times can be found (the message asks for `times`), `times` has the wrong
+        length or is not strictly increasing, a file is corrupt or truncated (the message
+        names it), the frames are on different grids, or a DICOM folder does not hold exactly
+        one DCE acquisition (orientations differ, files missing at some slice positions,
+        uneven slice spacing, multi-frame objects).
+
+    Notes
+    -----
+    DICOM precedence (all tags are read from the file headers, the file order on disk does
+    not matter):
+
+    1. Slices are located along the slice normal (the cross product of the
+       ImageOrientationPatient (0020,0037) vectors) from ImagePositionPatient (0020,0032).
+    2. Files are split into frames by the first of TemporalPositionIdentifier (0020,0100),
+       SeriesInstanceUID (0020,000E), TriggerTime (0018,1060), AcquisitionTime (0008,0032),
+       ContentTime (0008,0033) that gives groups holding every slice position once; failing
+       that, the images at each slice position are ranked by AcquisitionTime, ContentTime,
+       InstanceNumber.
+    3. Frames are ordered by TemporalPositionIdentifier when every frame has its own, else
+       by their time, else by SeriesNumber (0020,0011), else InstanceNumber (0020,0013).
+    4. Frame time: TriggerTime (ms) if present and different between frames, else
+       AcquisitionDateTime / AcquisitionDate + AcquisitionTime, else ContentDate +
+       ContentTime; the earliest over the frame's slices, minus that of the first frame.
+       Times that do not increase with the TemporalPositionIdentifier order raise an error.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from dcemets._conventions import make_dce
+    >>> dce = make_dce(np.ones((3, 2, 2, 2)), [0.0, 12.0, 24.0], attrs={"tr_s": 0.0041})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     back = read_dce(write_dce(dce, pathlib.Path(tmp) / "dce.nii.gz"))
+    >>> back.time.values.tolist(), back.attrs["tr_s"]
+    ([0.0, 12.0, 24.0], 0.0041)
+    """
+    if isinstance(path, Sequence) and not isinstance(path, (str, bytes)):
+        paths = [as_path(p, "path[i]") for p in path]
+        if not paths:
+            raise ValueError("`path` is an empty list; give one 3D file per frame")
+        for p in paths:
+            require_exists(p)
+        if all(p.is_dir() for p in paths) and len(paths) > 1:
+            out = _read_dicom_dce(paths, times)
+        else:
+            t = _as_times(times, len(paths), "`path` (a list of 3D files)")
+            vols = [read_image(p) for p in paths]
+            ref = vols[0]
+            shape0 = ref.shape
+            g0 = geometry(ref)
+            for p, v in zip(paths[1:], vols[1:]):
+                g = geometry(v)
+                if v.shape != shape0 or not (
+                    np.allclose(g.origin, g0.origin, atol=_GEOMETRY_MATCH_MM, rtol=0)
+                    and np.allclose(g.spacing, g0.spacing, atol=_GEOMETRY_MATCH_MM, rtol=0)
+                    and np.allclose(g.direction, g0.direction, atol=1e-5, rtol=0)
+                ):
+                    raise ValueError(
+                        f"'{p}' is not on the grid of '{paths[0]}' (size, origin, spacing or direction)"
+                    )
+            values = np.stack([np.asarray(v.values) for v in vols])
+            attrs = {
+                k: v for k, v in ref.attrs.items() if k not in _GEOMETRY_KEYS or k == "frame_of_reference"
+            }
+            out = make_dce(
+                values, t, spacing=g0.spacing, origin=g0.origin, direction=g0.direction, attrs=attrs
+            )
+    else:
+        p = as_path(path)
+        require_exists(p)
+        if p.is_dir():
+            out = _read_dicom_dce([p], times)
+        elif is_netcdf(p):
+            out = _load_netcdf(p)
+            if times is not None:
+                out = out.assign_coords(
+                    time=xr.Variable(
+                        "time", _as_times(times, out.sizes.get("time", 0), f"'{p}'"), out["time"].attrs
+                    )
+                )
+        else:
+            out = _read_4d_file(p, times)
+    return validate_dce(out, name="the DCE series read", allow_nan=True, min_frames=1)
+
+
+def write_dce(da: xr.DataArray, path: PathLike) -> Path:
+    """Write a DCE series as a 4D image file plus a BIDS-style JSON sidecar, or as netCDF.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        DCE series, dims ``("time", "z", "y", "x")`` in any order, possibly sliced.
+    path : str or os.PathLike
+        Output file: ``.nii.gz`` (recommended), ``.nii``, ``.nrrd``, ``.mha``, or ``.nc``
+        (netCDF: one file with every attr, no sidecar).  Parent folders are created.
+
+    Returns
+    -------
+    pathlib.Path
+        The image file.  Its sidecar is the same path with suffix ``.json``
+        (``dce.nii.gz`` -> ``dce.json``).
+
+    Raises
+    ------
+    TypeError
+        If `da` is not a numeric DataArray (or a netCDF attr is not netCDF-safe).
+    ValueError
+        If `da` is not a valid DCE series or the suffix is unknown.
+
+    Notes
+    -----
+    The sidecar holds ``FrameTimesStart`` (the ``time`` coordinate, s), the acquisition
+    parameters in BIDS units (``RepetitionTimeExcitation`` and ``EchoTime`` in s,
+    ``FlipAngle`` in deg, ``MagneticFieldStrength`` in T) and, under ``"dcemets"``, every
+    netCDF-safe attr and the double-precision geometry, so that :func:`read_dce` gives back
+    an identical DataArray even though NIfTI stores geometry in single precision.
+
+    Examples
+    --------
+    >>> import json, tempfile, pathlib
+    >>> import numpy as np
+    >>> from dcemets._conventions import make_dce
+    >>> dce = make_dce(np.zeros((3, 1, 2, 2)), [0.0, 10.0, 20.0], attrs={"flip_angle_deg": 10.0})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_dce(dce, pathlib.Path(tmp) / "dce.nii.gz")
+    ...     meta = json.loads(path.with_name("dce.json").read_text())
+    >>> meta["FrameTimesStart"], meta["FlipAngle"]
+    ([0.0, 10.0, 20.0], 10.0)
+    """
+    p = as_path(path)
+    dce = validate_dce(da, name="da", allow_nan=True, min_frames=1)
+    if is_netcdf(p):
+        _check_netcdf_attrs(dce)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        dce.to_netcdf(p)
+        return p
+    if suffix_of(p) not in IMAGE_SUFFIXES:
+        raise ValueError(f"cannot tell the image format of '{p}': use .nii.gz, .nii, .nrrd or .mha (or .nc)")
+    geo = geometry(dce)
+    sidecar: dict[str, Any] = {"FrameTimesStart": [float(v) for v in dce["time"].values]}
+    for key, attr, _ in _ACQ_KEYS:
+        if key == "RepetitionTime":
+            continue
+        if attr in dce.attrs and netcdf_safe(dce.attrs[attr]):
+            sidecar[key] = float(dce.attrs[attr])
+    sidecar["dcemets"] = {
+        "version": _version(),
+        "name": dce.name if isinstance(dce.name, str) else "signal",
+        "time_units": "s",
+        "attrs": {
+            k: jsonable(v)
+            for k, v in dce.attrs.items()
+            if k not in _GEOMETRY_KEYS or k == "frame_of_reference"
+        },
+        "geometry": {
+            "origin": list(geo.origin),
+            "spacing": list(geo.spacing),
+            "direction": list(geo.direction),
+        },
+    }
+    sidecar["dcemets"]["attrs"] = {k: v for k, v in sidecar["dcemets"]["attrs"].items() if netcdf_safe(v)}
+    write_sitk(to_sitk(dce, join=True), p)
+    sidecar_of(p).write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
+    return p
