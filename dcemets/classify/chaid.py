@@ -453,7 +453,7 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         if self.classes_.size < 2:
             raise ValueError(
-                f"`y` contains one class only ({self.classes_[0]!r}); CHAID needs at least 2 classes"
+                f"`y` contains one class only ({self.classes_.tolist()[0]!r}); CHAID needs at least 2 classes"
             )
         self.bin_edges_ = [bin_edges(X[:, j], self.n_bins) for j in range(X.shape[1])]
         codes = np.column_stack(
