@@ -274,3 +274,119 @@ def spgr_r1(signal: np.ndarray, m0: np.ndarray, fa_rad: float, tr: float) -> np.
     ok = (num > 0) & (den > 0)
     e = np.where(ok, num / np.where(ok, den, 1.0), 1.0)
     return np.where(ok, -np.log(e) / tr, np.nan)
+
+
+# ----------------------------------------------------------------------------------------
+# Heuristic enhancement parameters (Lang et al. 2019, section 2.3)
+# ----------------------------------------------------------------------------------------
+
+RULE_PEAK, RULE_LATE, RULE_NONE = 0, 1, -1
+
+
+def late_interp(times: np.ndarray, t_late: float) -> tuple[int, float]:
+    """Frame j and weight w with S(t_late) = (1 - w) S[j] + w S[j + 1]."""
+    j = int(np.searchsorted(times, t_late, side="right") - 1)
+    j = min(max(j, 0), times.size - 2)
+    w = float((t_late - times[j]) / (times[j + 1] - times[j]))
+    return j, w
+
+
+def _baseline(st: np.ndarray, nb: int) -> np.ndarray:
+    s0 = st[0].astype(float, copy=True)
+    for i in range(1, nb):
+        s0 += st[i]
+    if nb > 1:
+        s0 /= nb
+    return s0
+
+
+def _check_s0(s0: np.ndarray, finite: np.ndarray | None, nb: int) -> None:
+    bad = ~(s0 > 0)
+    if finite is not None:
+        bad &= finite
+    n = int(np.count_nonzero(bad))
+    if n:
+        raise ValueError(
+            f"baseline signal S0 (mean of the first {nb} frame(s)) is zero or negative in {n} voxel(s); "
+            "restrict the computation with a mask"
+        )
+
+
+def heuristics_np(
+    s: np.ndarray, times: np.ndarray, nb: int, t_inj: float, peak_cutoff: float, late_ref: float
+) -> tuple[np.ndarray, ...]:
+    """Per-curve heuristics; time on the last axis.
+
+    Returns wash_in, max_se, washout (%), s1, s2, peak (int64, -1 where the curve has NaN)
+    and rule (int8: 0 peak rule, 1 late rule, -1 invalid).
+    """
+    s = np.asarray(s, dtype=float)
+    st = np.moveaxis(s, -1, 0)  # frames on axis 0 (contiguous for a time-first volume)
+    nt = st.shape[0]
+    # one reduction over time flags every curve holding a NaN/inf sample
+    with np.errstate(invalid="ignore", over="ignore"):
+        fin = np.isfinite(st.sum(axis=0))
+    finite: np.ndarray | None = None
+    if not np.all(fin):
+        finite = np.all(np.isfinite(st), axis=0)
+        st = np.where(finite[None], st, 1.0)
+    s0 = _baseline(st, nb)
+    _check_s0(s0, finite, nb)
+    # peak: first maximum
+    smax = np.array(st[0], dtype=float)
+    peak = np.zeros(smax.shape, dtype=np.int64)
+    upd = np.empty(smax.shape, dtype=bool)
+    for i in range(1, nt):
+        np.greater(st[i], smax, out=upd)
+        np.copyto(peak, i, where=upd)
+        np.copyto(smax, st[i], where=upd)
+    # steepest adjacent rise among pairs (i, i+1) with i + 1 <= peak
+    best = np.full(smax.shape, -np.inf)
+    s1 = np.zeros(smax.shape, dtype=np.int64)
+    d = np.empty(smax.shape)
+    for i in range(nt - 1):
+        np.subtract(st[i + 1], st[i], out=d)
+        np.greater(d, best, out=upd)
+        upd &= peak > i
+        np.copyto(best, d, where=upd)
+        np.copyto(s1, i, where=upd)
+    has_pair = peak > 0
+    s2 = np.where(has_pair, s1 + 1, 0)
+    wash_in = np.where(has_pair, best, 0.0) / s0 * 100.0
+    max_se = (smax - s0) / s0 * 100.0
+    t_peak = times[peak] - t_inj
+    rule = np.where(t_peak <= peak_cutoff, RULE_PEAK, RULE_LATE).astype(np.int8)
+    j, w = late_interp(times, t_inj + late_ref)
+    s_late = (1.0 - w) * st[j] + w * st[j + 1]
+    ref = np.where(rule == RULE_PEAK, smax, s_late)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        washout = (st[nt - 1] - ref) / ref * 100.0
+    if finite is not None:
+        bad = ~finite
+        for a in (wash_in, max_se, washout):
+            a[bad] = np.nan
+        for a in (s1, s2, peak):
+            a[bad] = -1
+        rule[bad] = RULE_NONE
+    return wash_in, max_se, washout, s1, s2, peak, rule
+
+
+def fixed_frames_np(
+    s: np.ndarray, times: np.ndarray, nb: int, s1: int, s2: int, peak: int, rule: int, t_late: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Heuristic maps with the frames fixed (those of the hot spot, paper section 2.5)."""
+    s = np.asarray(s, dtype=float)
+    st = np.moveaxis(s, -1, 0)
+    finite = np.all(np.isfinite(s), axis=-1)
+    s0 = _baseline(st, nb)
+    _check_s0(s0, finite, nb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wash_in = (st[s2] - st[s1]) / s0 * 100.0
+        max_se = (st[peak] - s0) / s0 * 100.0
+        if rule == RULE_PEAK:
+            ref = st[peak]
+        else:
+            j, w = late_interp(times, t_late)
+            ref = (1.0 - w) * st[j] + w * st[j + 1]
+        washout = (st[-1] - ref) / ref * 100.0
+    return wash_in, max_se, washout

@@ -1,0 +1,520 @@
+"""Hot-spot heuristics, parametric maps and ROI tools (Lang et al. 2019, sections 2.3 and 2.5)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from dcemets._conventions import (
+    SPATIAL_DIMS,
+    check_same_grid,
+    like,
+    output_attrs,
+    validate_dce,
+    validate_image,
+)
+from dcemets.kinetics import _np
+from dcemets.kinetics._checks import as_float_array, as_time, finite_scalar
+
+__all__ = ["heuristics", "hotspot_roi", "parametric_maps", "roi_curve"]
+
+_REFS = (
+    "Lang N et al. Differentiation of spinal metastases originated from lung and other cancers "
+    "using radiomics and deep learning based on DCE-MRI. Magn Reson Imaging 2019;64:4-12, "
+    "doi:10.1016/j.mri.2019.02.013, section 2.3"
+)
+_LONG = {
+    "wash_in": "steepest wash-in signal enhancement (S2 - S1) / S0",
+    "max_se": "maximum signal enhancement (Smax - S0) / S0",
+    "washout": "wash-out slope (S_last - S_ref) / S_ref",
+}
+_ACQ_KEYS = ("tr_s", "te_s", "flip_angle_deg", "injection_time_s", "r1_per_mM_s", "field_strength_T")
+
+
+def _check_nb(n_baseline: Any, nt: int) -> int:
+    if isinstance(n_baseline, bool) or not isinstance(n_baseline, (int, np.integer)):
+        raise TypeError(f"`n_baseline` must be an int, got {type(n_baseline).__name__}")
+    if not 1 <= n_baseline < nt:
+        raise ValueError(f"`n_baseline` must be in [1, {nt - 1}] for {nt} frames, got {n_baseline}")
+    return int(n_baseline)
+
+
+def _timing(
+    times: np.ndarray,
+    nb: int,
+    injection_time: Any,
+    attrs: Mapping[str, Any],
+    late_reference: Any,
+    peak_cutoff: Any,
+) -> tuple[float, float, float]:
+    if injection_time is None:
+        injection_time = attrs.get("injection_time_s", times[nb])
+    t_inj = finite_scalar(injection_time, "injection_time", "s")
+    late = finite_scalar(late_reference, "late_reference", "s")
+    cutoff = finite_scalar(peak_cutoff, "peak_cutoff", "s")
+    t_late = t_inj + late
+    if not times[0] <= t_late <= times[-1]:
+        raise ValueError(
+            f"the late reference time injection_time + late_reference = {t_late:g} s lies outside the "
+            f"frames [{times[0]:g}, {times[-1]:g}] s; adjust `late_reference` or `injection_time`"
+        )
+    return t_inj, cutoff, t_late
+
+
+def _signal_and_time(signal: Any, time: Any) -> tuple[Any, np.ndarray]:
+    if isinstance(signal, xr.DataArray):
+        if "time" not in signal.dims:
+            raise ValueError(f"`signal` needs a 'time' dim, got dims {signal.dims}")
+        if "time" not in signal.coords:
+            raise ValueError("`signal` needs a `time` coordinate (s)")
+        t = as_time(signal["time"].values, "signal.time", min_frames=3)
+        if time is not None and not np.allclose(as_time(time, "time", min_frames=3), t):
+            raise ValueError("`time` disagrees with the `time` coordinate of `signal`")
+        return signal, t
+    if time is None:
+        raise TypeError("`time` (frame times in s) is required when `signal` is not a DataArray")
+    s = as_float_array(signal, "signal")
+    t = as_time(time, "time", min_frames=3)
+    if s.ndim < 1 or s.shape[-1] != t.size:
+        raise ValueError(f"`signal` must have its {t.size} frames on the last axis, got shape {s.shape}")
+    return s, t
+
+
+def _warn_nan(n: int) -> None:
+    if n:
+        warnings.warn(
+            f"{n} curve(s)/voxel(s) contain NaN or infinite samples; their heuristics are NaN "
+            "(index -1, washout_rule -1) and they do not affect other voxels",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def heuristics(
+    signal: Any,
+    *,
+    n_baseline: int = 1,
+    injection_time: float | None = None,
+    peak_cutoff: float = 85.0,
+    late_reference: float = 67.0,
+    time: Any = None,
+) -> xr.Dataset:
+    """Heuristic DCE parameters of the paper: steepest wash-in, maximum SE and wash-out slope.
+
+    For each curve ``S`` (Lang et al. 2019, section 2.3), all in percent:
+
+    * ``S0`` = mean of the first `n_baseline` frames;
+    * steepest wash-in SE = ``max_i (S[i+1] - S[i]) / S0 x 100`` over adjacent frames up to
+      the peak (``i + 1 <= peak``; 0 when the peak is the first frame);
+    * maximum SE = ``(Smax - S0) / S0 x 100`` (``Smax`` at the first maximum, the peak);
+    * wash-out slope: if the peak comes at most `peak_cutoff` s after injection,
+      ``(S_last - S_peak) / S_peak x 100`` (``washout_rule`` 0); otherwise
+      ``(S_last - S67) / S67 x 100`` with ``S67`` linearly interpolated `late_reference` s
+      after injection (``washout_rule`` 1).
+
+    Works on a single curve, any volume (numpy: time on the last axis, with `time` given;
+    DataArray: the ``time`` dim by name) and lazily on dask-chunked DataArrays.
+
+    Parameters
+    ----------
+    signal : xarray.DataArray with a ``time`` dim, or array_like (..., T)
+        Signal (a.u.), e.g. a hot-spot ROI curve ``("time",)`` or a DCE volume.
+    n_baseline : int, default 1
+        Number of pre-contrast frames averaged into ``S0``.
+    injection_time : float, optional
+        Injection time (s, on the frame-time axis).  Default: ``attrs['injection_time_s']``
+        of a DataArray when present, else the time of frame `n_baseline` (the first
+        post-contrast frame).
+    peak_cutoff : float, default 85.0
+        Latest peak time (s after injection) for the peak rule.
+    late_reference : float, default 67.0
+        Time (s after injection) of the late reference signal.
+    time : array_like, shape (T,), optional
+        Frame times (s); required for numpy input.
+
+    Returns
+    -------
+    xarray.Dataset
+        On the non-time dims of `signal`: ``wash_in``, ``max_se``, ``washout`` (float, %),
+        ``s1_index``, ``s2_index``, ``peak_index`` (int, frame indices; -1 for NaN curves) and
+        ``washout_rule`` (int8: 0 peak, 1 late, -1 invalid).  ``attrs`` record the injection
+        and late-reference times.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 3 frames, times not increasing, `n_baseline` out of range, a baseline
+        ``S0 <= 0`` (the message gives the number of voxels), or a late reference time outside
+        the frames.
+    TypeError
+        Non-numeric input or missing `time` for numpy input.
+
+    Warns
+    -----
+    RuntimeWarning
+        With the count of curves holding NaN samples (they get NaN parameters).
+
+    References
+    ----------
+    .. [1] Lang N et al. Magn Reson Imaging 2019;64:4-12. :doi:`10.1016/j.mri.2019.02.013`
+    .. [2] Lang N, Yuan H, Yu HJ, Su MY. Diagnosis of spinal lesions using heuristic and
+       pharmacokinetic parameters measured by dynamic contrast-enhanced MRI. Acad Radiol
+       2017;24:867-875. :doi:`10.1016/j.acra.2016.12.011`
+
+    Examples
+    --------
+    >>> t = np.arange(12) * 12.0
+    >>> s = np.array([100, 100, 150, 190, 200, 195, 190, 185, 180, 175, 170, 165.0])
+    >>> h = heuristics(s, time=t)
+    >>> float(h.wash_in), float(h.max_se), round(float(h.washout), 2), int(h.washout_rule)
+    (50.0, 100.0, -17.5, 0)
+    """
+    data, t = _signal_and_time(signal, time)
+    nb = _check_nb(n_baseline, t.size)
+    attrs = data.attrs if isinstance(data, xr.DataArray) else {}
+    t_inj, cutoff, t_late = _timing(t, nb, injection_time, attrs, late_reference, peak_cutoff)
+    names = ("wash_in", "max_se", "washout", "s1_index", "s2_index", "peak_index", "washout_rule")
+    dtypes = [float, float, float, np.int64, np.int64, np.int64, np.int8]
+
+    def core(x: np.ndarray) -> tuple[np.ndarray, ...]:
+        out = _np.heuristics_np(x, t, nb, t_inj, cutoff, t_late - t_inj)
+        if isinstance(x, np.ndarray):
+            _warn_nan(int(np.count_nonzero(out[6] == _np.RULE_NONE)))
+        return out
+
+    if isinstance(data, xr.DataArray):
+        if data.chunks is not None:
+            data = data.chunk({"time": -1})
+        outs = xr.apply_ufunc(
+            core,
+            data,
+            input_core_dims=[["time"]],
+            output_core_dims=[[] for _ in names],
+            dask="parallelized",
+            output_dtypes=dtypes,
+        )
+        ds = xr.Dataset(dict(zip(names, outs)))
+        template: Any = data if set(SPATIAL_DIMS) <= set(data.dims) else None
+    else:
+        outs = core(data)
+        dims = tuple(f"dim_{i}" for i in range(data.ndim - 1))
+        ds = xr.Dataset({n: (dims, o) for n, o in zip(names, outs)})
+        template = None
+    for n in ("wash_in", "max_se", "washout"):
+        ds[n].attrs = output_attrs(template, units="%", long_name=_LONG[n], method="heuristic")
+    for n in ("s1_index", "s2_index", "peak_index"):
+        ds[n].attrs = {"units": "1", "long_name": f"frame index of {n.split('_')[0].upper()} (0-based)"}
+    ds["washout_rule"].attrs = {
+        "units": "1",
+        "long_name": "wash-out rule used",
+        "flag_values": [-1, 0, 1],
+        "flag_meanings": "invalid peak late_reference",
+    }
+    ds.attrs.update(
+        {
+            "injection_time_s": t_inj,
+            "late_reference_time_s": t_late,
+            "peak_cutoff_s": cutoff,
+            "n_baseline": nb,
+            "reference": _REFS,
+        }
+    )
+    return ds
+
+
+def _frames_from(frames: Any) -> tuple[int, int, int, int]:
+    keys = ("s1_index", "s2_index", "peak_index", "washout_rule")
+    if not isinstance(frames, (xr.Dataset, Mapping)):
+        raise TypeError(
+            "`frames` must be the Dataset returned by `heuristics` on the hot-spot curve (or a mapping)"
+        )
+    vals = []
+    for k in keys:
+        if k not in frames:
+            raise ValueError(
+                f"`frames` lacks {k!r}; pass the output of `heuristics` on the hot-spot ROI curve"
+            )
+        v = np.asarray(frames[k])
+        if v.size != 1:
+            raise ValueError(
+                f"`frames[{k!r}]` must be a single value (heuristics of one ROI curve), got shape {v.shape}"
+            )
+        vals.append(int(v.reshape(())))
+    s1, s2, peak, rule = vals
+    if rule not in (_np.RULE_PEAK, _np.RULE_LATE) or min(s1, s2, peak) < 0:
+        raise ValueError("`frames` comes from an invalid (NaN) hot-spot curve")
+    return s1, s2, peak, rule
+
+
+def parametric_maps(
+    dce: xr.DataArray,
+    *,
+    mask: xr.DataArray | None = None,
+    frames: Any = None,
+    n_baseline: int = 1,
+    injection_time: float | None = None,
+    peak_cutoff: float = 85.0,
+    late_reference: float = 67.0,
+) -> xr.Dataset:
+    """Voxel-wise wash-in, maximum-SE and wash-out maps (paper section 2.5).
+
+    The formulas of :func:`heuristics`, voxel by voxel.  With `frames` (the output of
+    :func:`heuristics` on the hot-spot ROI curve) every voxel uses the hot spot's ``S1``,
+    ``S2``, ``Smax``/``Speak`` frames and wash-out rule, as the paper does; without it each
+    voxel finds its own frames.
+
+    Parameters
+    ----------
+    dce : xarray.DataArray
+        DCE series ``("time", "z", "y", "x")`` (numpy- or dask-backed).
+    mask : xarray.DataArray of bool, optional
+        Voxels to compute (same grid); others are NaN.  Voxels outside the mask are not
+        checked for a positive baseline.
+    frames : xarray.Dataset or mapping, optional
+        ``s1_index``, ``s2_index``, ``peak_index``, ``washout_rule`` of the hot-spot curve.
+    n_baseline, injection_time, peak_cutoff, late_reference
+        As in :func:`heuristics`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``wash_in``, ``max_se``, ``washout`` (%), dims ``("z", "y", "x")`` with the geometry of
+        `dce` (lazy if `dce` is dask-backed).
+
+    Raises
+    ------
+    ValueError
+        Bad DCE/mask (dims, grid, frames), a baseline ``S0 <= 0`` inside the mask (with the
+        voxel count), or `frames` without the needed indices.
+    TypeError
+        Wrong argument types.
+
+    References
+    ----------
+    .. [1] Lang N et al. Magn Reson Imaging 2019;64:4-12, section 2.5.
+       :doi:`10.1016/j.mri.2019.02.013`
+
+    Examples
+    --------
+    >>> from dcemets._conventions import make_dce
+    >>> curve = np.array([100, 100, 150, 190, 200, 195, 190, 185, 180, 175, 170, 165.0])
+    >>> dce = make_dce(np.tile(curve[:, None, None, None], (1, 1, 2, 2)), np.arange(12) * 12.0)
+    >>> maps = parametric_maps(dce)
+    >>> maps.washout.values.round(1).tolist()
+    [[[-17.5, -17.5], [-17.5, -17.5]]]
+    """
+    dce = validate_dce(dce, allow_nan=True)
+    t = as_time(dce["time"].values, "dce.time", min_frames=3)
+    nb = _check_nb(n_baseline, t.size)
+    t_inj, cutoff, t_late = _timing(t, nb, injection_time, dce.attrs, late_reference, peak_cutoff)
+    m = None
+    if mask is not None:
+        m = validate_image(mask, name="mask", mask=True)
+        check_same_grid(dce, m, names=("dce", "mask"))
+    fixed = None if frames is None else _frames_from(frames)
+    for f in fixed or ():
+        if f >= t.size:
+            raise ValueError(f"`frames` index {f} is out of range for {t.size} frames")
+    names = ("wash_in", "max_se", "washout")
+
+    def core(x: np.ndarray) -> tuple[np.ndarray, ...]:
+        if fixed is None:
+            return _np.heuristics_np(x, t, nb, t_inj, cutoff, t_late - t_inj)[:3]
+        return _np.fixed_frames_np(x, t, nb, fixed[0], fixed[1], fixed[2], fixed[3], t_late)
+
+    lazy = dce.chunks is not None
+    if not lazy:
+        vals = dce.values  # (T, z, y, x)
+        shape = vals.shape[1:]
+        if m is not None:
+            sel = np.asarray(m.values)
+            sub = vals[:, sel]  # (T, n)
+            res = core(np.moveaxis(sub, 0, -1)) if sub.shape[1] else tuple(np.zeros(0) for _ in names)
+            outs = []
+            for r in res:
+                full = np.full(shape, np.nan)
+                full[sel] = r
+                outs.append(full)
+        else:
+            outs = list(core(np.moveaxis(vals, 0, -1)))
+        nan_vox = int(np.count_nonzero(~np.isfinite(outs[1]) & (sel if m is not None else True)))
+        if nan_vox:
+            warnings.warn(
+                f"{nan_vox} voxel(s) have NaN samples (or NaN maps); their map values are NaN",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        ds = xr.Dataset({n: like(dce, o, name=n) for n, o in zip(names, outs)})
+    else:
+        data = dce.chunk({"time": -1})
+        if m is not None:
+            data = data.where(m.data if isinstance(m.data, np.ndarray) else m, 1.0)
+        res = xr.apply_ufunc(
+            core,
+            data,
+            input_core_dims=[["time"]],
+            output_core_dims=[[], [], []],
+            dask="parallelized",
+            output_dtypes=[float, float, float],
+        )
+        ds = xr.Dataset({n: r.transpose(*SPATIAL_DIMS) for n, r in zip(names, res)})
+        if m is not None:
+            ds = ds.where(m)
+    for n in names:
+        ds[n].attrs = output_attrs(dce, units="%", long_name=_LONG[n], method="heuristic")
+    ds.attrs.update(
+        {
+            "injection_time_s": t_inj,
+            "late_reference_time_s": t_late,
+            "n_baseline": nb,
+            "frames": "hot-spot" if fixed else "per-voxel",
+        }
+    )
+    if fixed:
+        ds.attrs.update(dict(zip(("s1_index", "s2_index", "peak_index", "washout_rule"), fixed)))
+    return ds
+
+
+def _smoothed_argmax(enh: np.ndarray, mask: np.ndarray) -> tuple[int, int, int]:
+    """Argmax of the in-plane 3 x 3 median (restricted to the mask), ties broken by the mean."""
+    zz, yy, xx = np.nonzero(mask)
+    lo = np.array([zz.min(), max(yy.min() - 1, 0), max(xx.min() - 1, 0)])
+    hi = np.array([zz.max() + 1, yy.max() + 2, xx.max() + 2])
+    e = np.where(mask, enh, np.nan)[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    m = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    pad = np.pad(e, ((0, 0), (1, 1), (1, 1)), constant_values=np.nan)
+    ny, nx = e.shape[1:]
+    stack = np.stack([pad[:, dy : dy + ny, dx : dx + nx][m] for dy in range(3) for dx in range(3)])
+    med = np.nanmedian(stack, axis=0)
+    mean = np.nanmean(stack, axis=0)
+    best = np.flatnonzero(med == med.max())
+    k = best[int(np.argmax(mean[best]))]
+    cz, cy, cx = (int(c[k]) for c in np.nonzero(m))
+    return cz + int(lo[0]), cy + int(lo[1]), cx + int(lo[2])
+
+
+def hotspot_roi(
+    dce: xr.DataArray, *, within: xr.DataArray, size: int = 3, n_baseline: int = 1
+) -> xr.DataArray:
+    """Automatic hot-spot ROI: a small in-plane square on the most avidly enhancing region.
+
+    Mimics the radiologist's manual hot-spot ROI of the paper (section 2.3): the maximum-SE
+    map ``(max_t S - S0) / S0`` is smoothed in-plane with a 3 x 3 median restricted to the
+    lesion mask (so background does not leak in and an isolated noisy maximum does not
+    win), the voxel with the highest smoothed enhancement inside `within` (ties broken by
+    the 3 x 3 mean) is taken as the centre, and the ROI is the ``size x size`` square around it on
+    that axial slice, clipped to the mask.
+
+    Parameters
+    ----------
+    dce : xarray.DataArray
+        DCE series ``("time", "z", "y", "x")``.
+    within : xarray.DataArray of bool
+        Lesion mask on the DCE grid.
+    size : int, default 3
+        Side of the square ROI in voxels (odd).
+    n_baseline : int, default 1
+        Pre-contrast frames for ``S0``.
+
+    Returns
+    -------
+    xarray.DataArray of bool
+        ``("z", "y", "x")`` ROI on the DCE grid, with ``attrs['center_index']`` (z, y, x).
+
+    Raises
+    ------
+    ValueError
+        If the mask is empty, on another grid, `size` is not a positive odd int, or the
+        baseline is not positive inside the mask.
+
+    Examples
+    --------
+    >>> from dcemets._conventions import make_dce, like
+    >>> v = np.full((3, 1, 7, 7), 100.0)
+    >>> v[1:, 0, 2:5, 2:5] = 200.0  # enhancing 3 x 3 block
+    >>> v[1:, 0, 6, 6] = 400.0  # isolated bright noise voxel
+    >>> dce = make_dce(v, [0.0, 10.0, 20.0])
+    >>> roi = hotspot_roi(dce, within=like(dce, np.ones((1, 7, 7), bool)))
+    >>> roi.attrs["center_index"], int(roi.sum())
+    ((0, 3, 3), 9)
+    """
+    dce = validate_dce(dce)
+    m = validate_image(within, name="within", mask=True)
+    check_same_grid(dce, m, names=("dce", "within"))
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0:
+        raise ValueError(f"`size` must be a positive odd number of voxels, got {size!r}")
+    nb = _check_nb(n_baseline, dce.sizes["time"])
+    mask = np.asarray(m.values, dtype=bool)
+    if not mask.any():
+        raise ValueError("`within` is empty: no lesion voxel to place the hot spot in")
+    vals = np.asarray(dce.values, dtype=float)
+    s0 = vals[:nb].mean(axis=0)
+    _np._check_s0(s0[mask], None, nb)
+    enh = np.zeros(mask.shape)
+    enh[mask] = (vals[:, mask].max(axis=0) - s0[mask]) / s0[mask]
+    z, y, x = _smoothed_argmax(enh, mask)
+    h = size // 2
+    roi = np.zeros(mask.shape, dtype=bool)
+    roi[z, max(y - h, 0) : y + h + 1, max(x - h, 0) : x + h + 1] = True
+    roi &= mask
+    out = like(dce, roi, name="hotspot_roi", units="1", long_name="hot-spot ROI")
+    out.attrs["center_index"] = (z, y, x)
+    return out
+
+
+def roi_curve(dce: xr.DataArray, roi: xr.DataArray) -> xr.DataArray:
+    """Mean signal-time curve of an ROI.
+
+    Parameters
+    ----------
+    dce : xarray.DataArray
+        DCE series ``("time", "z", "y", "x")``.
+    roi : xarray.DataArray of bool
+        ROI on the same grid.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``("time",)`` mean signal over the ROI voxels, with the ``time`` coordinate and the
+        acquisition attrs of `dce` (``n_voxels`` records the ROI size).  NaN voxels are
+        skipped; a warning gives their number.
+
+    Raises
+    ------
+    ValueError
+        Empty ROI, different grids, bad dims.
+
+    Examples
+    --------
+    >>> from dcemets._conventions import make_dce, like
+    >>> dce = make_dce(np.arange(12.0).reshape(3, 1, 2, 2), [0.0, 10.0, 20.0])
+    >>> roi_curve(dce, like(dce, np.array([[[True, False], [False, True]]]))).values.tolist()
+    [1.5, 5.5, 9.5]
+    """
+    dce = validate_dce(dce, allow_nan=True)
+    r = validate_image(roi, name="roi", mask=True)
+    check_same_grid(dce, r, names=("dce", "roi"))
+    sel = np.asarray(r.values, dtype=bool)
+    n = int(sel.sum())
+    if n == 0:
+        raise ValueError("`roi` is empty")
+    if dce.chunks is None:
+        sub = np.asarray(dce.values, dtype=float)[:, sel]
+        good = np.all(np.isfinite(sub), axis=0)
+        if not good.all():
+            warnings.warn(
+                f"{int((~good).sum())} ROI voxel(s) with NaN samples skipped", RuntimeWarning, stacklevel=2
+            )
+            if not good.any():
+                raise ValueError("every voxel of `roi` has NaN samples")
+        values: Any = sub[:, good].mean(axis=1)
+    else:
+        values = dce.where(r).mean(dim=list(SPATIAL_DIMS)).data
+    out = xr.DataArray(values, dims=("time",), coords={"time": dce["time"]}, name="signal")
+    out.attrs = {k: v for k, v in dce.attrs.items() if k in _ACQ_KEYS}
+    out.attrs.update({"units": dce.attrs.get("units", "a.u."), "long_name": "ROI mean signal", "n_voxels": n})
+    return out
