@@ -1,0 +1,170 @@
+"""End-to-end tests of segment_lesion / segment_cohort on hand-made phantoms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from dcemets._conventions import make_dce
+from dcemets.io import Case
+from dcemets.segmentation import dice, hausdorff95, segment_cohort, segment_lesion
+
+
+def test_phantom_segmentation(phantom):
+    mask = segment_lesion(phantom.dce, phantom.roi_sagittal)
+    assert mask.dtype == bool
+    assert mask.dims == ("z", "y", "x")
+    assert mask.attrs["affine"] == phantom.dce.attrs["affine"]
+    assert dice(mask, phantom.truth) > 0.95
+    assert hausdorff95(mask, phantom.truth) <= 3.0  # one slice
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"noise": 12.0, "rng": 1},
+        {"enhancement": 0.5, "rng": 2},
+        {"lesion_radii": (5.0, 5.0, 6.0), "rng": 3},
+    ],
+)
+def test_phantom_variants(phantom_factory, kw):
+    ph = phantom_factory(**kw)
+    assert dice(segment_lesion(ph.dce, ph.roi_sagittal), ph.truth) > 0.85
+
+
+def test_oblique_axial_grid(phantom_factory, rot):
+    ph = phantom_factory(axial_direction=rot("z", 12.0) @ rot("x", -9.0))
+    assert dice(segment_lesion(ph.dce, ph.roi_sagittal), ph.truth) > 0.9
+
+
+def test_lesion_touching_border_still_segments(phantom_factory):
+    # lesion centre on the top slice: half of it is cut off by the volume border
+    ph = phantom_factory(lesion_centre=(4.0, 8.0, 13.5))
+    assert ph.truth.values[-1].any()
+    mask = segment_lesion(ph.dce, ph.roi_sagittal)
+    assert mask.values[-1].any()
+    assert dice(mask, ph.truth) > 0.9
+
+
+def test_return_steps(phantom):
+    mask, steps = segment_lesion(phantom.dce, phantom.roi_sagittal, return_steps=True)
+    assert isinstance(steps, xr.Dataset)
+    assert set(steps.data_vars) == {
+        "enhancement",
+        "transferred_roi",
+        "search_region",
+        "partitions",
+        "kept_partitions",
+        "lesion",
+    }
+    v = {k: steps[k].values for k in steps.data_vars}
+    # each step is contained in the previous one
+    assert np.all(v["search_region"][v["transferred_roi"]])
+    assert np.all(v["search_region"][v["kept_partitions"]])
+    assert np.all(v["kept_partitions"][v["lesion"]])
+    assert np.all((v["partitions"] > 0) == v["search_region"])
+    np.testing.assert_array_equal(v["lesion"], mask.values)
+    assert v["kept_partitions"][tuple(steps.attrs["seed_index"])]
+
+
+def test_deterministic(phantom):
+    a = segment_lesion(phantom.dce, phantom.roi_sagittal, random_state=5, thresh=0.05)
+    b = segment_lesion(phantom.dce, phantom.roi_sagittal, random_state=5, thresh=0.05)
+    np.testing.assert_array_equal(a.values, b.values)
+
+
+def test_options_reach_the_steps(phantom):
+    narrow = segment_lesion(phantom.dce, phantom.roi_sagittal, return_steps=True, factor=1.0)[1]
+    wide = segment_lesion(phantom.dce, phantom.roi_sagittal, return_steps=True)[1]
+    assert narrow.search_region.sum() < wide.search_region.sum()
+    with pytest.raises(ValueError, match="unknown option"):
+        segment_lesion(phantom.dce, phantom.roi_sagittal, colour="red")
+
+
+def test_inputs_not_modified(phantom):
+    dce, roi = phantom.dce.copy(deep=True), phantom.roi_sagittal.copy(deep=True)
+    segment_lesion(phantom.dce, phantom.roi_sagittal)
+    assert dce.identical(phantom.dce)
+    assert roi.identical(phantom.roi_sagittal)
+
+
+def test_no_enhancement_raises(phantom):
+    flat = phantom.dce.copy(data=np.broadcast_to(phantom.dce.values[:1], phantom.dce.shape).copy())
+    with pytest.raises(ValueError, match="no enhancement"):
+        segment_lesion(flat, phantom.roi_sagittal)
+    # pure noise around a constant is not enhancement either
+    gen = np.random.default_rng(0)
+    noisy = flat.copy(data=flat.values + gen.normal(0, 4.0, flat.shape))
+    with pytest.raises(ValueError, match="no enhancement"):
+        segment_lesion(noisy, phantom.roi_sagittal)
+
+
+def test_empty_roi_raises(phantom):
+    with pytest.raises(ValueError, match="empty"):
+        segment_lesion(phantom.dce, phantom.roi_sagittal & False)
+
+
+def test_roi_outside_raises(phantom):
+    roi = phantom.roi_sagittal.copy()
+    aff = np.asarray(roi.attrs["affine"]).reshape(4, 4).copy()
+    aff[0, 3] += 300.0
+    roi.attrs["affine"] = aff.ravel().tolist()
+    with pytest.raises(ValueError, match="does not intersect"):
+        segment_lesion(phantom.dce, roi)
+
+
+def test_frame_of_reference_mismatch_raises(phantom):
+    dce = phantom.dce.copy()
+    dce.attrs["frame_of_reference"] = "1.2.840.1"
+    roi = phantom.roi_sagittal.copy()
+    roi.attrs["frame_of_reference"] = "1.2.840.2"
+    with pytest.raises(ValueError, match="frames of reference"):
+        segment_lesion(dce, roi)
+
+
+def test_bad_dce_raises(phantom):
+    with pytest.raises(TypeError, match="dce"):
+        segment_lesion(phantom.dce.values, phantom.roi_sagittal)
+    with pytest.raises(ValueError, match="frames"):
+        segment_lesion(phantom.dce.isel(time=[0, 1]), phantom.roi_sagittal)
+
+
+def test_segment_cohort_serial_and_parallel(phantom_factory):
+    cases = [
+        Case(f"s{i}", ph.dce, roi_sagittal=ph.roi_sagittal, lesion_mask=ph.truth)
+        for i, ph in enumerate(phantom_factory(rng=r, lesion_radii=(7.0, 7.0, 7.0)) for r in (1, 2))
+    ]
+    serial = segment_cohort(cases, progress=False)
+    assert list(serial) == ["s0", "s1"]
+    for c in cases:
+        assert dice(serial[c.subject_id], c.lesion_mask) > 0.9
+    parallel = segment_cohort({c.subject_id: c for c in cases}, n_jobs=2, progress=False)
+    for sid in serial:
+        np.testing.assert_array_equal(serial[sid].values, parallel[sid].values)
+
+
+def test_segment_cohort_progress_bar(phantom, capsys):
+    case = Case("p1", phantom.dce, roi_sagittal=phantom.roi_sagittal)
+    segment_cohort([case], progress=True)
+    assert "segmenting" in capsys.readouterr().err
+
+
+def test_segment_cohort_errors(phantom):
+    with pytest.raises(ValueError, match="roi_sagittal"):
+        segment_cohort([Case("x", phantom.dce)], progress=False)
+    c = Case("x", phantom.dce, roi_sagittal=phantom.roi_sagittal)
+    with pytest.raises(ValueError, match="repeated"):
+        segment_cohort([c, c], progress=False)
+    flat = Case(
+        "flat",
+        make_dce(
+            np.ones((3, 10, 48, 48)),
+            [0, 1, 2],
+            spacing=(1.5, 1.5, 3.0),
+            origin=phantom.dce.attrs["affine"][3::4][:3],
+        ),
+        roi_sagittal=phantom.roi_sagittal,
+    )
+    with pytest.raises(ValueError, match="case 'flat'"):
+        segment_cohort([flat], progress=False)
