@@ -174,7 +174,7 @@ def test_hotspot_roi_smooths_and_clips():
     mask[:, :, :5] = True  # lesion: left part, clips the 3 x 3 ROI
     roi = hotspot_roi(dce, within=like(dce, mask), size=3)
     assert roi.dtype == bool
-    z, y, x = roi.attrs["center_index"]
+    z, y, _x = roi.attrs["center_index"]
     assert z == 1
     assert 3 <= y <= 5
     assert roi.values[1].sum() == int((roi.values[1] & mask[1]).sum())
@@ -194,7 +194,7 @@ def test_roi_curve_bad_input():
     with pytest.raises(ValueError, match="empty"):
         roi_curve(dce, like(dce, np.zeros((2, 3, 4), bool)))
     other = make_dce(np.ones((12, 2, 3, 5)), T12)
-    with pytest.raises(ValueError, match="grid|dims|size"):
+    with pytest.raises(ValueError, match=r"grid|dims|size"):
         roi_curve(dce, like(other, np.ones((2, 3, 5), bool)))
 
 
