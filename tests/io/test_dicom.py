@@ -1,0 +1,188 @@
+"""DICOM series written by the tests with SimpleITK, read back by read_dce / read_image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dcemets._conventions import geometry, world_coordinates
+from dcemets.io import read_dce, read_image
+
+TIMES = [0.0, 12.5, 25.0, 37.25, 49.5, 62.0]
+SPACING = (0.9, 0.8, 3.0)
+ORIGIN = (-40.0, -30.0, 12.5)
+
+
+def _check_geometry(da, direction):
+    g = geometry(da)
+    np.testing.assert_allclose(g.origin, ORIGIN, atol=1e-6)
+    np.testing.assert_allclose(g.spacing, SPACING, atol=1e-6)
+    np.testing.assert_allclose(np.reshape(g.direction, (3, 3)), direction, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "timing",
+    [
+        ("tpi", "trigger", "acquisition"),
+        ("tpi", "acquisition"),
+        ("trigger",),
+        ("acquisition",),
+        ("content",),
+    ],
+)
+def test_one_series_shuffled_files(tmp_path, dicom_writer, int_series, oblique, timing):
+    dicom_writer(tmp_path, int_series, times=TIMES, timing=timing, direction=oblique)
+    dce = read_dce(tmp_path)
+    assert dce.dims == ("time", "z", "y", "x")
+    assert dce.dtype == np.int16
+    np.testing.assert_array_equal(dce.values, int_series)
+    # content time is per slice (+0.01 s per slice); frame time is the earliest slice
+    np.testing.assert_allclose(dce.time.values, TIMES, atol=1e-5)
+    _check_geometry(dce, oblique)
+    assert dce.attrs["tr_s"] == pytest.approx(0.0041)
+    assert dce.attrs["te_s"] == pytest.approx(0.0015)
+    assert dce.attrs["flip_angle_deg"] == pytest.approx(10.0)
+    assert dce.attrs["field_strength_T"] == pytest.approx(3.0)
+    assert dce.attrs["frame_of_reference"] == "1.2.826.0.1.3680043.2.1125.77"
+
+
+def test_timing_precedence_recorded(tmp_path, dicom_writer, int_series, oblique):
+    dicom_writer(tmp_path / "a", int_series, times=TIMES, timing=("tpi", "trigger", "acquisition"))
+    a = read_dce(tmp_path / "a")
+    assert a.attrs["frame_grouping"] == "TemporalPositionIdentifier"
+    assert a.attrs["frame_timing"] == "TriggerTime"
+    dicom_writer(tmp_path / "b", int_series, times=TIMES, timing=("acquisition",))
+    b = read_dce(tmp_path / "b")
+    assert b.attrs["frame_grouping"] == "AcquisitionTime"
+    assert b.attrs["frame_timing"] == "AcquisitionTime"
+
+
+def test_one_series_per_phase(tmp_path, dicom_writer, int_series, oblique):
+    dicom_writer(tmp_path, int_series, times=TIMES, timing=("acquisition",), series_per_phase=True)
+    dce = read_dce(tmp_path)
+    assert dce.attrs["frame_grouping"] == "SeriesInstanceUID"
+    np.testing.assert_array_equal(dce.values, int_series)
+    np.testing.assert_allclose(dce.time.values, TIMES, atol=1e-5)
+    _check_geometry(dce, oblique)
+
+
+def test_one_folder_per_phase(tmp_path, dicom_writer, int_series):
+    folders = []
+    for t in range(int_series.shape[0]):
+        f = tmp_path / f"phase{t}"
+        dicom_writer(
+            f,
+            int_series[t],
+            times=[TIMES[t]],
+            timing=("acquisition",),
+            series_per_phase=False,
+            rng=t,
+            extra={"0020|000e": f"1.2.3.{t}", "0008|0018": f"1.2.3.{t}.1"},
+        )
+        folders.append(f)
+    dce = read_dce(folders[::-1])  # order of the list does not matter, the tags decide
+    np.testing.assert_array_equal(dce.values, int_series)
+    np.testing.assert_allclose(dce.time.values, TIMES, atol=1e-5)
+
+
+def test_acquisition_time_across_midnight(tmp_path, dicom_writer, int_series):
+    start = 23 * 3600 + 59 * 60 + 30.0  # 23:59:30, the scan runs past midnight
+    dicom_writer(tmp_path, int_series, times=TIMES, timing=("tpi", "acquisition"), start_seconds=start)
+    dce = read_dce(tmp_path)
+    np.testing.assert_allclose(dce.time.values, TIMES, atol=1e-5)
+    np.testing.assert_array_equal(dce.values, int_series)
+
+
+def test_no_time_tags_needs_times(tmp_path, dicom_writer, int_series):
+    dicom_writer(tmp_path, int_series, times=TIMES, timing=("tpi",))
+    with pytest.raises(ValueError, match="pass `times="):
+        read_dce(tmp_path)
+    times = np.arange(6) * 11.0
+    dce = read_dce(tmp_path, times=times)
+    np.testing.assert_array_equal(dce.time.values, times)
+    np.testing.assert_array_equal(dce.values, int_series)
+
+
+def test_times_override_and_length(tmp_path, dicom_writer, int_series):
+    dicom_writer(tmp_path, int_series, times=TIMES)
+    dce = read_dce(tmp_path, times=np.arange(6) * 10.0)
+    np.testing.assert_array_equal(dce.time.values, np.arange(6) * 10.0)
+    with pytest.raises(ValueError, match="`times` must have 6 values"):
+        read_dce(tmp_path, times=[0.0, 1.0])
+
+
+def test_inconsistent_tags(tmp_path, dicom_writer, int_series):
+    # TemporalPositionIdentifier order disagrees with trigger times
+    dicom_writer(tmp_path, int_series, times=TIMES[::-1], timing=("tpi", "trigger"))
+    with pytest.raises(ValueError, match="non-increasing"):
+        read_dce(tmp_path)
+
+
+def test_sagittal_3d_read_image(tmp_path, dicom_writer, int_series, sagittal):
+    dicom_writer(tmp_path, int_series[0], times=[0.0], direction=sagittal, timing=())
+    img = read_image(tmp_path)
+    assert img.dims == ("z", "y", "x")
+    np.testing.assert_array_equal(img.values, int_series[0])
+    _check_geometry(img, sagittal)
+    # world position of the last voxel from the written geometry
+    last = np.asarray(ORIGIN) + sagittal @ (np.array([6, 4, 3]) * SPACING)
+    np.testing.assert_allclose(world_coordinates(img)[-1, -1, -1], last, atol=1e-6)
+    with pytest.raises(ValueError, match="single 3D volume"):
+        read_dce(tmp_path, times=[0.0])
+
+
+def test_read_image_refuses_dynamic(tmp_path, dicom_writer, int_series):
+    dicom_writer(tmp_path, int_series, times=TIMES)
+    with pytest.raises(ValueError, match="read_dce"):
+        read_image(tmp_path)
+
+
+def test_truncated_file_named(tmp_path, dicom_writer, int_series):
+    paths = dicom_writer(tmp_path, int_series, times=TIMES)
+    victim = paths[7]
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) - 40])
+    with pytest.raises(ValueError, match=victim.name):
+        read_dce(tmp_path)
+
+
+def test_header_only_garbage_named(tmp_path, dicom_writer, int_series):
+    paths = dicom_writer(tmp_path, int_series, times=TIMES)
+    victim = paths[3]
+    victim.write_bytes(victim.read_bytes()[:200])
+    with pytest.raises(ValueError, match=victim.name):
+        read_dce(tmp_path)
+
+
+def test_missing_slice(tmp_path, dicom_writer, int_series):
+    paths = dicom_writer(tmp_path, int_series, times=TIMES)
+    paths[5].unlink()
+    with pytest.raises(ValueError, match="missing"):
+        read_dce(tmp_path)
+
+
+def test_mixed_orientation(tmp_path, dicom_writer, int_series, sagittal, oblique):
+    dicom_writer(tmp_path / "a", int_series, times=TIMES, direction=oblique)
+    dicom_writer(tmp_path / "b", int_series[0], times=[0.0], direction=sagittal, rng=3)
+    with pytest.raises(ValueError, match="different orientations"):
+        read_dce(tmp_path)
+
+
+def test_non_dicom_files_ignored(tmp_path, dicom_writer, int_series):
+    dicom_writer(tmp_path, int_series, times=TIMES)
+    (tmp_path / "notes.txt").write_text("not dicom")
+    (tmp_path / "DICOMDIR.json").write_text("{}")
+    assert read_dce(tmp_path).sizes["time"] == 6
+
+
+def test_empty_folder(tmp_path):
+    with pytest.raises(ValueError, match="no DICOM files"):
+        read_dce(tmp_path)
+
+
+def test_slicing_keeps_world_coordinates(tmp_path, dicom_writer, int_series, oblique):
+    dicom_writer(tmp_path, int_series, times=TIMES, direction=oblique)
+    dce = read_dce(tmp_path)
+    full = world_coordinates(dce)
+    sub = dce.isel(z=slice(1, 3), y=slice(None, None, -2), x=[2, 3, 4])
+    np.testing.assert_allclose(world_coordinates(sub), full[1:3, ::-2, 2:5], atol=1e-9)
