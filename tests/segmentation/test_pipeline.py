@@ -65,7 +65,11 @@ def test_return_steps(phantom):
     assert np.all(v["kept_partitions"][v["lesion"]])
     assert np.all((v["partitions"] > 0) == v["search_region"])
     np.testing.assert_array_equal(v["lesion"], mask.values)
-    assert v["kept_partitions"][tuple(steps.attrs["seed_index"])]
+    seed = tuple(steps.attrs["seed_index"])
+    assert v["kept_partitions"][seed]
+    assert v["transferred_roi"][seed]  # seed_in="outline" (default)
+    with pytest.raises(ValueError, match="seed_in"):
+        segment_lesion(phantom.dce, phantom.roi_sagittal, seed_in="everywhere")
 
 
 def test_deterministic(phantom):
