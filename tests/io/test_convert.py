@@ -96,8 +96,11 @@ def test_sliced_array_lands_where_sitk_says(ang, x0, step, y0, reverse_z):
             img.TransformIndexToPhysicalPoint(orig_index),
             atol=1e-9,
         )
-    np.testing.assert_allclose(world_coordinates(sub)[-1, -1, -1], sub_img.TransformIndexToPhysicalPoint(
-        tuple(int(s) - 1 for s in sub_img.GetSize())), atol=1e-9)
+    np.testing.assert_allclose(
+        world_coordinates(sub)[-1, -1, -1],
+        sub_img.TransformIndexToPhysicalPoint(tuple(int(s) - 1 for s in sub_img.GetSize())),
+        atol=1e-9,
+    )
 
 
 def test_dce_to_frames_and_4d(small_dce):
@@ -116,7 +119,9 @@ def test_dce_to_frames_and_4d(small_dce):
     assert four.GetOrigin()[3] == 0.0
     assert four.GetSpacing()[3] == pytest.approx(34.0 / 3)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(four), small_dce.values)
-    xr.testing.assert_identical(from_sitk(four, times=small_dce.time.values, attrs=small_dce.attrs), small_dce)
+    xr.testing.assert_identical(
+        from_sitk(four, times=small_dce.time.values, attrs=small_dce.attrs), small_dce
+    )
 
 
 def test_dce_any_dim_order(small_dce):
@@ -143,30 +148,30 @@ def test_input_not_modified(small_dce):
 
 
 def test_errors():
-    with pytest.raises(TypeError, match="`da` must be an xarray.DataArray"):
+    with pytest.raises(TypeError, match=r"`da` must be an xarray.DataArray"):
         to_sitk(np.zeros((2, 2, 2)))
-    with pytest.raises(TypeError, match="float16"):
+    with pytest.raises(TypeError, match=r"float16"):
         to_sitk(make_image(np.zeros((2, 2, 2), dtype=np.float16)))
-    with pytest.raises(ValueError, match="dims"):
+    with pytest.raises(ValueError, match=r"dims"):
         to_sitk(xr.DataArray(np.zeros((2, 2)), dims=("y", "x")))
-    with pytest.raises(TypeError, match="SimpleITK.Image"):
+    with pytest.raises(TypeError, match=r"SimpleITK.Image"):
         from_sitk(np.zeros((2, 2, 2)))
-    with pytest.raises(ValueError, match="3D or 4D"):
+    with pytest.raises(ValueError, match=r"3D or 4D"):
         from_sitk(sitk.Image(3, 3, sitk.sitkFloat32))
-    with pytest.raises(ValueError, match="components per pixel"):
+    with pytest.raises(ValueError, match=r"components per pixel"):
         from_sitk(sitk.Image([3, 3, 3], sitk.sitkVectorFloat32, 3))
     im = sitk.Image(2, 2, 2, sitk.sitkFloat32)
-    with pytest.raises(ValueError, match="no frame times"):
+    with pytest.raises(ValueError, match=r"no frame times"):
         from_sitk([im, im, im])
-    with pytest.raises(ValueError, match="`times` must have 3 values"):
+    with pytest.raises(ValueError, match=r"`times` must have 3 values"):
         from_sitk([im, im, im], times=[0.0, 1.0])
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match=r"empty"):
         from_sitk([])
     other = sitk.Image(2, 2, 2, sitk.sitkFloat32)
     other.SetOrigin((5.0, 0.0, 0.0))
     with pytest.raises(ValueError, match=r"`image\[1\]` is not on the grid"):
         from_sitk([im, other], times=[0.0, 1.0])
-    with pytest.raises(ValueError, match="no frame times"):
+    with pytest.raises(ValueError, match=r"no frame times"):
         from_sitk(sitk.JoinSeries([im, im]))
 
 

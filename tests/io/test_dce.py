@@ -37,7 +37,14 @@ def test_hand_written_bids_sidecar(tmp_path, small_dce):
     img = to_sitk(small_dce, join=True)
     sitk.WriteImage(img, str(tmp_path / "scan.nii.gz"))
     (tmp_path / "scan.json").write_text(
-        json.dumps({"FrameTimesStart": [0, 10, 20, 30], "RepetitionTime": 0.0041, "FlipAngle": 10, "EchoTime": 0.0015})
+        json.dumps(
+            {
+                "FrameTimesStart": [0, 10, 20, 30],
+                "RepetitionTime": 0.0041,
+                "FlipAngle": 10,
+                "EchoTime": 0.0015,
+            }
+        )
     )
     dce = read_dce(tmp_path / "scan.nii.gz")
     np.testing.assert_array_equal(dce.time.values, [0, 10, 20, 30])
@@ -50,13 +57,13 @@ def test_hand_written_bids_sidecar(tmp_path, small_dce):
     (tmp_path / "scan.json").write_text(json.dumps({"TemporalResolution": 12.0}))
     np.testing.assert_array_equal(read_dce(tmp_path / "scan.nii.gz").time.values, [0, 12, 24, 36])
     (tmp_path / "scan.json").write_text(json.dumps({"FrameTimesStart": [0, 10]}))
-    with pytest.raises(ValueError, match="'FrameTimesStart' has 2 values, the image has 4 frames"):
+    with pytest.raises(ValueError, match=r"'FrameTimesStart' has 2 values, the image has 4 frames"):
         read_dce(tmp_path / "scan.nii.gz")
     (tmp_path / "scan.json").write_text(json.dumps({"EchoTime": 0.001}))
-    with pytest.raises(ValueError, match="pass `times=`"):
+    with pytest.raises(ValueError, match=r"pass `times=`"):
         read_dce(tmp_path / "scan.nii.gz")
     (tmp_path / "scan.json").write_text("{not json")
-    with pytest.raises(ValueError, match="scan.json"):
+    with pytest.raises(ValueError, match=r"scan.json"):
         read_dce(tmp_path / "scan.nii.gz")
 
 
@@ -66,9 +73,9 @@ def test_no_sidecar_needs_times(tmp_path, small_dce):
         read_dce(tmp_path / "bare.nii.gz")
     dce = read_dce(tmp_path / "bare.nii.gz", times=[0, 1, 2, 3])
     np.testing.assert_array_equal(dce.time.values, [0, 1, 2, 3])
-    with pytest.raises(ValueError, match="`times` must have 4 values"):
+    with pytest.raises(ValueError, match=r"`times` must have 4 values"):
         read_dce(tmp_path / "bare.nii.gz", times=[0, 1, 2])
-    with pytest.raises(ValueError, match="strictly increasing"):
+    with pytest.raises(ValueError, match=r"strictly increasing"):
         read_dce(tmp_path / "bare.nii.gz", times=[0, 1, 1, 3])
 
 
@@ -78,27 +85,25 @@ def test_times_override_sidecar(tmp_path, small_dce):
 
 
 def test_list_of_3d_files(tmp_path, small_dce):
-    paths = [
-        write_image(small_dce.isel(time=i).drop_vars("time"), tmp_path / f"f{i}.nrrd") for i in range(4)
-    ]
+    paths = [write_image(small_dce.isel(time=i).drop_vars("time"), tmp_path / f"f{i}.nrrd") for i in range(4)]
     dce = read_dce(paths, times=small_dce.time.values)
     np.testing.assert_array_equal(dce.values, small_dce.values)
     g, g0 = geometry(dce), geometry(small_dce)
     for field in ("origin", "spacing", "direction"):  # NRRD stores spacing * direction
         np.testing.assert_allclose(getattr(g, field), getattr(g0, field), atol=1e-12, rtol=0)
-    with pytest.raises(ValueError, match="no frame times"):
+    with pytest.raises(ValueError, match=r"no frame times"):
         read_dce(paths)
     moved = make_image(np.zeros((3, 5, 6)), spacing=(0.7, 0.8, 3.1))
     write_image(moved, tmp_path / "other.nrrd")
-    with pytest.raises(ValueError, match="other.nrrd' is not on the grid"):
+    with pytest.raises(ValueError, match=r"other.nrrd' is not on the grid"):
         read_dce([*paths[:3], tmp_path / "other.nrrd"], times=[0, 1, 2, 3])
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match=r"empty"):
         read_dce([])
 
 
 def test_3d_file_refused(tmp_path, small_dce):
     path = write_image(small_dce.isel(time=0).drop_vars("time"), tmp_path / "vol.nii.gz")
-    with pytest.raises(ValueError, match="3D image, not a 4D DCE series"):
+    with pytest.raises(ValueError, match=r"3D image, not a 4D DCE series"):
         read_dce(path, times=[0.0])
 
 
@@ -144,14 +149,14 @@ def test_read_image_of_frame(tmp_path, small_dce):
 
 
 def test_write_errors(tmp_path, small_dce):
-    with pytest.raises(ValueError, match="image format"):
+    with pytest.raises(ValueError, match=r"image format"):
         write_dce(small_dce, tmp_path / "dce.png")
-    with pytest.raises(ValueError, match="dims"):
+    with pytest.raises(ValueError, match=r"dims"):
         write_dce(small_dce.isel(time=0), tmp_path / "dce.nii.gz")
-    with pytest.raises(TypeError, match="'flag'"):
+    with pytest.raises(TypeError, match=r"'flag'"):
         write_dce(small_dce.assign_attrs(flag=None), tmp_path / "dce.nc")
 
 
 def test_missing_path():
-    with pytest.raises(FileNotFoundError, match="missing.nii.gz"):
+    with pytest.raises(FileNotFoundError, match=r"missing.nii.gz"):
         read_dce("missing.nii.gz")

@@ -95,7 +95,7 @@ def test_acquisition_time_across_midnight(tmp_path, dicom_writer, int_series):
 
 def test_no_time_tags_needs_times(tmp_path, dicom_writer, int_series):
     dicom_writer(tmp_path, int_series, times=TIMES, timing=("tpi",))
-    with pytest.raises(ValueError, match="pass `times="):
+    with pytest.raises(ValueError, match=r"pass `times="):
         read_dce(tmp_path)
     times = np.arange(6) * 11.0
     dce = read_dce(tmp_path, times=times)
@@ -107,14 +107,14 @@ def test_times_override_and_length(tmp_path, dicom_writer, int_series):
     dicom_writer(tmp_path, int_series, times=TIMES)
     dce = read_dce(tmp_path, times=np.arange(6) * 10.0)
     np.testing.assert_array_equal(dce.time.values, np.arange(6) * 10.0)
-    with pytest.raises(ValueError, match="`times` must have 6 values"):
+    with pytest.raises(ValueError, match=r"`times` must have 6 values"):
         read_dce(tmp_path, times=[0.0, 1.0])
 
 
 def test_inconsistent_tags(tmp_path, dicom_writer, int_series):
     # TemporalPositionIdentifier order disagrees with trigger times
     dicom_writer(tmp_path, int_series, times=TIMES[::-1], timing=("tpi", "trigger"))
-    with pytest.raises(ValueError, match="non-increasing"):
+    with pytest.raises(ValueError, match=r"non-increasing"):
         read_dce(tmp_path)
 
 
@@ -127,13 +127,13 @@ def test_sagittal_3d_read_image(tmp_path, dicom_writer, int_series, sagittal):
     # world position of the last voxel from the written geometry
     last = np.asarray(ORIGIN) + sagittal @ (np.array([6, 4, 3]) * SPACING)
     np.testing.assert_allclose(world_coordinates(img)[-1, -1, -1], last, atol=1e-6)
-    with pytest.raises(ValueError, match="single 3D volume"):
+    with pytest.raises(ValueError, match=r"single 3D volume"):
         read_dce(tmp_path, times=[0.0])
 
 
 def test_read_image_refuses_dynamic(tmp_path, dicom_writer, int_series):
     dicom_writer(tmp_path, int_series, times=TIMES)
-    with pytest.raises(ValueError, match="read_dce"):
+    with pytest.raises(ValueError, match=r"read_dce"):
         read_image(tmp_path)
 
 
@@ -157,14 +157,14 @@ def test_header_only_garbage_named(tmp_path, dicom_writer, int_series):
 def test_missing_slice(tmp_path, dicom_writer, int_series):
     paths = dicom_writer(tmp_path, int_series, times=TIMES)
     paths[5].unlink()
-    with pytest.raises(ValueError, match="missing"):
+    with pytest.raises(ValueError, match=r"missing"):
         read_dce(tmp_path)
 
 
 def test_mixed_orientation(tmp_path, dicom_writer, int_series, sagittal, oblique):
     dicom_writer(tmp_path / "a", int_series, times=TIMES, direction=oblique)
     dicom_writer(tmp_path / "b", int_series[0], times=[0.0], direction=sagittal, rng=3)
-    with pytest.raises(ValueError, match="different orientations"):
+    with pytest.raises(ValueError, match=r"different orientations"):
         read_dce(tmp_path)
 
 
@@ -176,7 +176,7 @@ def test_non_dicom_files_ignored(tmp_path, dicom_writer, int_series):
 
 
 def test_empty_folder(tmp_path):
-    with pytest.raises(ValueError, match="no DICOM files"):
+    with pytest.raises(ValueError, match=r"no DICOM files"):
         read_dce(tmp_path)
 
 

@@ -92,27 +92,27 @@ def test_truncated_gzip_inner_nifti(tmp_path, t2w):
     raw = gzip.decompress(write_image(t2w, tmp_path / "a.nii.gz").read_bytes())
     bad = tmp_path / "short.nii.gz"
     bad.write_bytes(gzip.compress(raw[:-100]))
-    with pytest.raises(ValueError, match="short.nii.gz' is truncated"):
+    with pytest.raises(ValueError, match=r"short.nii.gz' is truncated"):
         read_image(bad)
 
 
 def test_garbage_file_named(tmp_path):
     bad = tmp_path / "junk.nii"
     bad.write_bytes(b"hello world" * 50)
-    with pytest.raises(ValueError, match="junk.nii"):
+    with pytest.raises(ValueError, match=r"junk.nii"):
         read_image(bad)
     bad2 = tmp_path / "junk.xyz"
     bad2.write_bytes(b"\x00" * 10)
-    with pytest.raises(ValueError, match="junk.xyz"):
+    with pytest.raises(ValueError, match=r"junk.xyz"):
         read_image(bad2)
     bad3 = tmp_path / "junk.nc"
     bad3.write_bytes(b"CDF" + b"\x00" * 10)
-    with pytest.raises(ValueError, match="junk.nc"):
+    with pytest.raises(ValueError, match=r"junk.nc"):
         read_image(bad3)
 
 
 def test_missing_file():
-    with pytest.raises(FileNotFoundError, match="nope.nii.gz"):
+    with pytest.raises(FileNotFoundError, match=r"nope.nii.gz"):
         read_image("/nonexistent/nope.nii.gz")
 
 
@@ -120,24 +120,24 @@ def test_4d_file_refused(tmp_path, small_dce):
     from dcemets.io import write_dce
 
     path = write_dce(small_dce, tmp_path / "dce.nii.gz")
-    with pytest.raises(ValueError, match="read_dce"):
+    with pytest.raises(ValueError, match=r"read_dce"):
         read_image(path)
 
 
 def test_write_errors(tmp_path, t2w, small_dce):
-    with pytest.raises(ValueError, match="image format"):
+    with pytest.raises(ValueError, match=r"image format"):
         write_image(t2w, tmp_path / "img.png.txt")
-    with pytest.raises(ValueError, match="dims"):
+    with pytest.raises(ValueError, match=r"dims"):
         write_image(small_dce, tmp_path / "img.nii.gz")
-    with pytest.raises(TypeError, match="DataArray"):
+    with pytest.raises(TypeError, match=r"DataArray"):
         write_image(t2w.values, tmp_path / "img.nii.gz")
-    with pytest.raises(TypeError, match="`path`"):
+    with pytest.raises(TypeError, match=r"`path`"):
         write_image(t2w, 3)
     bad = t2w.assign_attrs(flag=True)
-    with pytest.raises(TypeError, match="'flag'"):
+    with pytest.raises(TypeError, match=r"'flag'"):
         write_image(bad, tmp_path / "img.nc")
     bad = t2w.assign_attrs(meta={"a": 1})
-    with pytest.raises(TypeError, match="'meta'"):
+    with pytest.raises(TypeError, match=r"'meta'"):
         write_image(bad, tmp_path / "img.nc")
 
 

@@ -1,0 +1,173 @@
+"""save_cohort / load_cohort: round trip, real-data manifests, missing files."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from dcemets._conventions import check_same_grid, like, make_dce, make_image
+from dcemets.io import Case, load_cohort, save_cohort
+
+
+def _case(i, oblique, sagittal, *, full=True):
+    rng = np.random.default_rng(i)
+    dce = make_dce(
+        rng.random((5, 3, 4, 6)) * 100,
+        np.arange(5) * 12.3,
+        spacing=(1.953125, 1.953125, 3.0),
+        origin=(-120.1 + i, -95.3, 40.7),
+        direction=oblique,
+        attrs={"tr_s": 0.0041, "te_s": 0.0015, "flip_angle_deg": 10.0, "injection_time_s": 12.3},
+    )
+    if not full:
+        return Case(f"real{i:02d}", dce, label="other")
+    lesion = like(dce, rng.random((3, 4, 6)) > 0.6, name="lesion")
+    t2w = make_image(
+        rng.random((4, 8, 5)), spacing=(0.5, 0.5, 4.0), origin=(10.0, -50.0, 80.0), direction=sagittal
+    )
+    roi = like(t2w, rng.random((4, 8, 5)) > 0.5)
+    truth = {
+        "ktrans": 0.1 + i / 100,
+        "kep": np.float64(0.39),
+        "vp": 0.02,
+        "t10_s": 1.2,
+        "tissue": "marrow",
+        "aif_params": [1.0, 2.0],
+        "ktrans_map": like(dce, rng.random((3, 4, 6)), name="ktrans"),
+    }
+    return Case(
+        f"sim{i:03d}",
+        dce,
+        primary="lung" if i % 2 else "thyroid",
+        label="lung" if i % 2 else "other",
+        t2w_sagittal=t2w,
+        roi_sagittal=roi,
+        lesion_mask=lesion,
+        truth=truth,
+        meta={"site": "A", "not_json": object()},
+    )
+
+
+def test_round_trip(tmp_path, oblique, sagittal):
+    cases = [_case(i, oblique, sagittal) for i in range(3)]
+    manifest = save_cohort(cases, tmp_path / "cohort", progress=False)
+    assert manifest == tmp_path / "cohort" / "manifest.csv"
+    with open(manifest, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["subject_id"] for r in rows] == ["sim000", "sim001", "sim002"]
+    assert rows[1]["dce"] == "sim001/dce.nii.gz"
+    assert rows[1]["frame_times"] == "sim001/dce.json"
+    assert rows[1]["lesion_mask"] == "sim001/lesion_mask.nii.gz"
+    assert json.loads(rows[1]["truth"])["ktrans"] == pytest.approx(0.11)
+    back = load_cohort(tmp_path / "cohort", progress=False)
+    assert len(back) == 3
+    for a, b in zip(cases, back):
+        assert (b.subject_id, b.primary, b.label) == (a.subject_id, a.primary, a.label)
+        xr.testing.assert_identical(b.dce, a.dce)
+        assert b.lesion_mask.dtype == bool
+        np.testing.assert_array_equal(b.lesion_mask.values, a.lesion_mask.values)
+        # masks come back on the exact DCE coordinates (arithmetic aligns)
+        assert int((b.dce * b.lesion_mask).count()) == b.dce.size
+        check_same_grid(b.lesion_mask, a.dce)
+        np.testing.assert_array_equal(b.t2w_sagittal.values, a.t2w_sagittal.values)
+        check_same_grid(b.t2w_sagittal, a.t2w_sagittal, atol=1e-4)
+        np.testing.assert_array_equal(b.roi_sagittal.values, a.roi_sagittal.values)
+        assert b.roi_sagittal.dtype == bool
+        np.testing.assert_array_equal(b.truth["ktrans_map"].values, a.truth["ktrans_map"].values)
+        check_same_grid(b.truth["ktrans_map"], a.dce)
+        for key in ("ktrans", "kep", "vp", "t10_s", "tissue", "aif_params"):
+            assert b.truth[key] == (list(a.truth[key]) if key == "aif_params" else a.truth[key])
+        assert b.meta["site"] == "A"
+        assert "not_json" not in b.meta
+
+
+def test_real_data_manifest_by_hand(tmp_path, oblique, sagittal, dicom_writer, int_series):
+    # one case from a saved cohort without truth or masks, one DICOM folder
+    save_cohort([_case(7, oblique, sagittal, full=False)], tmp_path, progress=False)
+    dicom_writer(tmp_path / "dicom" / "p2", int_series, times=[0, 10, 20, 30, 40, 50])
+    with open(tmp_path / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["subject_id", "label", "dce"])
+        w.writerow(["real07", "other", "real07/dce.nii.gz"])
+        w.writerow(["p2", "lung", "dicom/p2"])
+    cases = load_cohort(tmp_path, progress=False)
+    assert [c.subject_id for c in cases] == ["real07", "p2"]
+    assert cases[0].lesion_mask is None
+    assert cases[0].truth == {}
+    assert cases[0].primary is None
+    np.testing.assert_array_equal(cases[1].dce.values, int_series)
+    np.testing.assert_allclose(cases[1].dce.time.values, [0, 10, 20, 30, 40, 50], atol=1e-5)
+    assert cases[1].label == "lung"
+
+
+def test_frame_times_file(tmp_path, oblique, sagittal):
+    save_cohort([_case(1, oblique, sagittal, full=False)], tmp_path, progress=False)
+    (tmp_path / "real01" / "dce.json").unlink()
+    (tmp_path / "times.json").write_text(json.dumps({"FrameTimesStart": [0, 1, 2, 3, 4]}))
+    with open(tmp_path / "manifest.csv", "w", newline="") as fh:
+        fh.write("subject_id,dce,frame_times\nreal01,real01/dce.nii.gz,times.json\n")
+    (case,) = load_cohort(tmp_path, progress=False)
+    np.testing.assert_array_equal(case.dce.time.values, [0, 1, 2, 3, 4])
+
+
+def test_missing_file_names_case_and_file(tmp_path, oblique, sagittal):
+    save_cohort([_case(i, oblique, sagittal) for i in range(2)], tmp_path, progress=False)
+    (tmp_path / "sim001" / "lesion_mask.nii.gz").unlink()
+    with pytest.raises(FileNotFoundError, match=r"case 'sim001': lesion_mask file .*lesion_mask.nii.gz"):
+        load_cohort(tmp_path, progress=False)
+    (tmp_path / "sim000" / "dce.nii.gz").unlink()
+    with pytest.raises(FileNotFoundError, match=r"case 'sim000': dce file .*dce.nii.gz"):
+        load_cohort(tmp_path, progress=False)
+
+
+def test_corrupt_file_names_case(tmp_path, oblique, sagittal):
+    save_cohort([_case(0, oblique, sagittal)], tmp_path, progress=False)
+    p = tmp_path / "sim000" / "dce.nii.gz"
+    p.write_bytes(p.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"case 'sim000'.*dce.nii.gz"):
+        load_cohort(tmp_path, progress=False)
+
+
+def test_manifest_errors(tmp_path, oblique, sagittal):
+    with pytest.raises(FileNotFoundError, match=r"manifest.csv"):
+        load_cohort(tmp_path, progress=False)
+    (tmp_path / "manifest.csv").write_text("id,path\na,b\n")
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['subject_id', 'dce'\]"):
+        load_cohort(tmp_path, progress=False)
+    (tmp_path / "manifest.csv").write_text("subject_id,dce\na,x.nii.gz\na,y.nii.gz\n")
+    with pytest.raises(ValueError, match=r"\['a'\] more than once"):
+        load_cohort(tmp_path, progress=False)
+    (tmp_path / "manifest.csv").write_text('subject_id,dce,truth\na,x.nii.gz,"{bad"\n')
+    save_cohort([_case(0, oblique, sagittal, full=False)], tmp_path / "c", progress=False)
+    (tmp_path / "c" / "manifest.csv").write_text('subject_id,dce,truth\nreal00,real00/dce.nii.gz,"{bad"\n')
+    with pytest.raises(ValueError, match=r"case 'real00': manifest column 'truth' is not valid JSON"):
+        load_cohort(tmp_path / "c", progress=False)
+
+
+def test_save_errors(tmp_path, oblique, sagittal):
+    a = _case(0, oblique, sagittal, full=False)
+    with pytest.raises(ValueError, match=r"duplicate subject_id 'real00'"):
+        save_cohort([a, a], tmp_path, progress=False)
+    with pytest.raises(TypeError, match=r"`cases\[0\]` must be a dcemets.io.Case"):
+        save_cohort([a.dce], tmp_path, progress=False)
+    bad = Case("../x", a.dce)
+    with pytest.raises(ValueError, match=r"cannot be used as a folder name"):
+        save_cohort([bad], tmp_path, progress=False)
+    weird = Case("w", a.dce, truth={"f": object()})
+    with pytest.raises(TypeError, match=r"truth\['f'\]"):
+        save_cohort([weird], tmp_path, progress=False)
+    nomask = Case("m", a.dce, lesion_mask=like(a.dce, np.zeros((3, 4, 6))))
+    with pytest.raises(TypeError, match=r"bool mask"):
+        save_cohort([nomask], tmp_path, progress=False)
+
+
+def test_progress_bar(tmp_path, oblique, sagittal, capsys):
+    save_cohort([_case(0, oblique, sagittal, full=False)], tmp_path, progress=True)
+    load_cohort(tmp_path, progress=True)
+    err = capsys.readouterr().err
+    assert "saving cohort" in err
+    assert "loading cohort" in err
