@@ -1,0 +1,97 @@
+"""ROC curves of several methods on one set of axes (for the study report)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_curve
+
+from dcemets.evaluation.crossval import CVResult
+from dcemets.evaluation.metrics import _check_binary, _check_scores, _delong_core
+
+__all__ = ["plot_roc"]
+
+
+def plot_roc(
+    results: Mapping[str, CVResult | tuple[Any, Any]],
+    ax: Any = None,
+    *,
+    positive: Any = "lung",
+    chance: bool = True,
+) -> Any:
+    """Plot ROC curves with their AUCs in the legend.
+
+    Parameters
+    ----------
+    results : mapping of str to CVResult or (y_true, y_score)
+        Curve name -> a :class:`CVResult` (its out-of-fold scores, pooled over folds and
+        repeats; the legend gives the mean of the per-repeat pooled AUCs) or a pair of
+        labels and scores (higher = more likely `positive`).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into (default: a new figure).
+    positive : label, default "lung"
+        Positive class of the ``(y_true, y_score)`` pairs (a CVResult knows its own).
+    chance : bool, default True
+        Draw the diagonal of a chance classifier.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    ValueError
+        If `results` is empty, a CVResult has no scores (estimator without
+        ``predict_proba``/``decision_function``), or a pair is malformed.
+    TypeError
+        For an entry that is neither a CVResult nor a pair.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> y = ["other"] * 4 + ["lung"] * 4
+    >>> ax = plot_roc({"hot-spot": (y, [0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9])})
+    >>> ax.get_legend().get_texts()[0].get_text()
+    'hot-spot (AUC = 0.94)'
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(results, Mapping) or not results:
+        raise ValueError("`results` must be a non-empty mapping of name -> CVResult or (y_true, y_score)")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    for name, res in results.items():
+        if isinstance(res, CVResult):
+            oof = res.oof
+            score = oof["y_score"].to_numpy(float)
+            if not np.all(np.isfinite(score)):
+                raise ValueError(f"results[{name!r}] has no out-of-fold scores to draw a ROC curve from")
+            is_pos = (oof["y_true"] == res.positive).to_numpy()
+            aucs = [
+                _delong_core(
+                    part["y_score"].to_numpy(float)[(part["y_true"] == res.positive).to_numpy()][None, :],
+                    part["y_score"].to_numpy(float)[(part["y_true"] != res.positive).to_numpy()][None, :],
+                )[0][0]
+                for _, part in oof.groupby("repeat")
+            ]
+            auc = float(np.mean(aucs))
+        elif isinstance(res, tuple) and len(res) == 2:
+            is_pos, _ = _check_binary(res[0], positive, f"results[{name!r}][0]")
+            score = _check_scores(res[1], is_pos.size, f"results[{name!r}][1]")
+            auc = float(_delong_core(score[is_pos][None, :], score[~is_pos][None, :])[0][0])
+        else:
+            raise TypeError(f"results[{name!r}] must be a CVResult or a (y_true, y_score) pair")
+        fpr, tpr, _ = roc_curve(is_pos, score)
+        ax.plot(fpr, tpr, lw=1.6, label=f"{name} (AUC = {auc:.2f})")
+    if chance:
+        ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1.0)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("1 - specificity")
+    ax.set_ylabel("Sensitivity")
+    ax.set_aspect("equal")
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
