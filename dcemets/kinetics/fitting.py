@@ -1,0 +1,211 @@
+"""Voxel-wise (extended) Tofts fitting: Murase LLSQ and batched bounded Levenberg-Marquardt."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from dcemets.kinetics import _fit
+from dcemets.kinetics._checks import as_time
+from dcemets.kinetics.models import _prepare_aif
+
+__all__ = ["fit_tofts"]
+
+_GPU_MSG = (
+    "GPU fitting is not available in dcemets.kinetics: torch may only be imported by "
+    "dcemets.models (layering rule), so fit_tofts runs its batched Levenberg-Marquardt in "
+    "NumPy; use device='cpu'"
+)
+
+
+def _bounds(bounds: Mapping[str, Any] | None) -> _fit.Bounds:
+    if bounds is None:
+        return _fit.Bounds()
+    if not isinstance(bounds, Mapping):
+        raise TypeError(
+            "`bounds` must be a mapping like {'ktrans': (0, 5), 'kep': (1e-3, 100), 'vp': (0, 1), 've_max': 1}"
+        )
+    unknown = set(bounds) - {"ktrans", "kep", "vp", "ve_max"}
+    if unknown:
+        raise ValueError(f"unknown `bounds` key(s) {sorted(unknown)}; use ktrans, kep, vp, ve_max")
+    base = _fit.Bounds()
+    kw: dict[str, Any] = {}
+    for k in ("ktrans", "kep", "vp"):
+        lo, hi = (float(v) for v in bounds.get(k, getattr(base, k)))
+        if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo < hi):
+            raise ValueError(f"`bounds[{k!r}]` must be finite (lo, hi) with 0 <= lo < hi, got {(lo, hi)}")
+        kw[k] = (lo, hi)
+    if kw["kep"][0] <= 0:
+        raise ValueError("`bounds['kep']` lower bound must be > 0 (ve = Ktrans / kep)")
+    ve_max = float(bounds.get("ve_max", base.ve_max))
+    if not ve_max > 0:
+        raise ValueError(f"`bounds['ve_max']` must be positive, got {ve_max}")
+    return _fit.Bounds(ve_max=ve_max, **kw)
+
+
+def fit_tofts(
+    ct: xr.DataArray,
+    aif: Any,
+    *,
+    extended: bool = False,
+    method: str = "nlls",
+    device: str = "cpu",
+    aif_time: Any = None,
+    bounds: Mapping[str, Any] | None = None,
+    max_iter: int = 100,
+) -> xr.Dataset:
+    """Fit the (extended) Tofts model to every concentration curve of `ct`.
+
+    ``method="llsq"``: Murase's linear least squares,
+    ``Ct(t) = (Ktrans [+ kep vp]) int Cp - kep int Ct [+ vp Cp(t)]``, solved for all voxels at
+    once by closed-form 2 x 2 (3 x 3) normal equations (integrals from the first frame, which
+    is assumed pre-contrast).  ``method="nlls"``: bounded nonlinear least squares of the exact
+    model of :func:`dcemets.kinetics.tofts`, by a batched projected Levenberg-Marquardt in
+    NumPy with the analytic Jacobian (the derivative of the exponential recursion), all voxels
+    iterated together, no loop over voxels and no ``curve_fit``.  Each voxel starts from its
+    LLSQ solution projected into the bounds, or from the best point of a 32-value log grid of
+    kep (solved for Ktrans [and vp] by variable projection) when that fits better.
+
+    **AIF sampling.**  `aif` may be sampled on a finer grid than `ct` (a 1D DataArray with
+    its own time coordinate, or `aif_time`): the model is then computed on the AIF's grid
+    and sampled exactly at `ct`'s frame times, and the LLSQ integral of Cp is taken on that
+    grid.  This matters for the paper's protocol: with 12 frames of 10-14 s, a model built
+    from the AIF known only at the frames biases Ktrans by -14 % to +78 % (kep by -20 % to
+    +127 %), depending on where the bolus falls between frames; with the AIF on a <= 1 s grid
+    the error is below 2 % (see ``tests/kinetics/test_fitting.py``).  Give population AIFs on
+    a fine grid.
+
+    Parameters
+    ----------
+    ct : xarray.DataArray
+        Tissue concentration (mM) with a ``time`` dim (s, strictly increasing, >= 3 frames)
+        and any other dims (voxels), numpy- or dask-backed (then the result is lazy).
+    aif : xarray.DataArray or array_like
+        Plasma AIF (mM): a 1D DataArray with its own time coordinate, or an array sampled
+        at `aif_time` (default: `ct`'s times).  Its grid must cover `ct`'s times.
+    extended : bool, default False
+        Fit the extended Tofts model (adds ``vp``).
+    method : {"nlls", "llsq"}, default "nlls"
+        Fitting method.
+    device : {"cpu", "auto"}, default "cpu"
+        Only the CPU is supported here: ``"cuda"`` raises ``ValueError`` because
+        ``dcemets.kinetics`` may not import torch (only ``dcemets.models`` does).
+    aif_time : array_like, optional
+        Times (s) of the AIF samples.
+    bounds : mapping, optional
+        NLLS bounds: ``ktrans`` (default (0, 5) 1/min), ``kep`` ((1e-3, 100) 1/min), ``vp``
+        ((0, 1)) and ``ve_max`` (1: Ktrans <= ve_max kep).  LLSQ is unbounded.
+    max_iter : int, default 100
+        Maximum LM iterations.
+
+    Returns
+    -------
+    xarray.Dataset
+        On the non-time dims of `ct`: ``ktrans`` and ``kep`` (1/min), ``ve`` (= Ktrans/kep),
+        ``vp`` (extended only), ``rss`` (mM^2, residual sum of squares of the exact model) and
+        ``success`` (bool: LLSQ physically admissible -- finite, Ktrans >= 0, kep > 0 -- or
+        NLLS converged).  Curves with NaN samples are skipped (NaN, ``success`` False) with a
+        ``RuntimeWarning`` giving their count; they never affect other voxels.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 3 frames, times not increasing, an AIF grid that does not cover `ct`'s
+        times, mismatched AIF size, unknown `method`, `device` other than CPU, bad `bounds`.
+    TypeError
+        `ct` not a DataArray.
+
+    References
+    ----------
+    .. [1] Murase K. Efficient method for calculating kinetic parameters using T1-weighted
+       dynamic contrast-enhanced magnetic resonance imaging. Magn Reson Med 2004;51:858-862.
+       :doi:`10.1002/mrm.20022`
+    .. [2] Tofts PS et al. J Magn Reson Imaging 1999;10:223-232.
+       :doi:`10.1002/(SICI)1522-2586(199909)10:3<223::AID-JMRI2>3.0.CO;2-S`
+    .. [3] Flouri D, Lesnic D, Sourbron SP. Magn Reson Med 2016;76:998-1006.
+       :doi:`10.1002/mrm.25991`
+    .. [4] Marquardt DW. An algorithm for least-squares estimation of nonlinear parameters.
+       J Soc Ind Appl Math 1963;11:431-441. :doi:`10.1137/0111030`
+
+    Examples
+    --------
+    >>> from dcemets.kinetics import parker_aif, tofts
+    >>> t_fine = np.arange(0.0, 150.0, 0.5)
+    >>> aif = xr.DataArray(parker_aif(t_fine, delay=24.0), dims="t", coords={"t": t_fine})
+    >>> frames = np.arange(12) * 12.0
+    >>> ct = xr.DataArray(tofts(frames, aif, [0.1, 0.2], [0.39, 0.58]), dims=("voxel", "time"),
+    ...                   coords={"time": frames})
+    >>> fit = fit_tofts(ct, aif)
+    >>> fit.ktrans.values.round(4), fit.kep.values.round(4)
+    (array([0.1, 0.2]), array([0.39, 0.58]))
+    """
+    if not isinstance(ct, xr.DataArray):
+        raise TypeError(f"`ct` must be an xarray.DataArray with a 'time' dim (s), got {type(ct).__name__}")
+    if "time" not in ct.dims or "time" not in ct.coords:
+        raise ValueError(f"`ct` needs a 'time' dim with a coordinate in seconds, got dims {ct.dims}")
+    if method not in ("nlls", "llsq"):
+        raise ValueError(f"`method` must be 'nlls' or 'llsq', got {method!r}")
+    if device not in ("cpu", "auto"):
+        raise ValueError(f"device={device!r}: {_GPU_MSG}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"`max_iter` must be a positive int, got {max_iter!r}")
+    if not np.issubdtype(ct.dtype, np.number):
+        raise TypeError(f"`ct` must hold numbers, got dtype {ct.dtype}")
+    t = as_time(ct["time"].values, "ct.time", min_frames=3)
+    if isinstance(aif, xr.DataArray) and aif.ndim != 1:
+        raise ValueError(f"`aif` must be 1D (one curve for all voxels), got dims {aif.dims}")
+    ta, a = _prepare_aif(t, aif, aif_time)
+    bd = _bounds(bounds)
+    d = _fit.design(t, ta, a)
+    ext = bool(extended)
+    names = ["ktrans", "kep", "ve"] + (["vp"] if ext else []) + ["rss", "success"]
+
+    def core(y: np.ndarray) -> tuple[np.ndarray, ...]:
+        p, rss, ok, n_nan = _fit.fit(y, d, ext, method, bd, int(max_iter))
+        if n_nan:
+            warnings.warn(
+                f"{n_nan} curve(s) contain NaN or infinite samples and were skipped (NaN parameters, "
+                "success False)",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ve = p[..., 0] / p[..., 1]
+        outs = [p[..., 0], p[..., 1], ve]
+        if ext:
+            outs.append(p[..., 2])
+        return (*outs, rss, ok)
+
+    data = ct.chunk({"time": -1}) if ct.chunks is not None else ct
+    res = xr.apply_ufunc(
+        core,
+        data,
+        input_core_dims=[["time"]],
+        output_core_dims=[[] for _ in names],
+        dask="parallelized",
+        output_dtypes=[float] * (len(names) - 1) + [bool],
+    )
+    ds = xr.Dataset(dict(zip(names, res)))
+    meta = {
+        "ktrans": ("1/min", "volume transfer constant Ktrans"),
+        "kep": ("1/min", "efflux rate constant kep"),
+        "ve": ("1", "extravascular extracellular volume fraction ve = Ktrans/kep"),
+        "vp": ("1", "plasma volume fraction vp"),
+        "rss": ("mM2", "residual sum of squares"),
+        "success": ("1", "fit succeeded"),
+    }
+    for n in names:
+        u, ln = meta[n]
+        ds[n].attrs = {"units": u, "long_name": ln}
+    ds.attrs.update(
+        {
+            "model": "extended Tofts" if ext else "Tofts",
+            "method": method,
+            "aif_grid_s": f"{ta[0]:g}..{ta[-1]:g} ({ta.size} samples)",
+        }
+    )
+    return ds

@@ -1,0 +1,199 @@
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from dcemets.kinetics import fit_tofts, parker_aif, signal_to_concentration, tofts
+
+QIBA = Path(__file__).resolve().parents[1] / "data" / "qiba"
+
+
+def _ct(c, t):
+    c = np.atleast_2d(c)
+    return xr.DataArray(c, dims=("voxel", "time"), coords={"time": t})
+
+
+def _passes(got, ref, atol, rtol):
+    return np.abs(got - ref) <= atol + rtol * np.abs(ref)
+
+
+@pytest.mark.parametrize("method", ["nlls", "llsq"])
+def test_osipi_tofts_all_25(osipi_tofts, method):
+    assert len(osipi_tofts) == 25
+    for case in osipi_tofts:
+        f = fit_tofts(_ct(case["c"], case["t"]), case["ca"], method=method)
+        assert bool(f.success[0]), case["label"]
+        assert _passes(float(f.ktrans[0]), case["ktrans"], 0.005, 0.1), case["label"]
+        assert _passes(float(f.ve[0]), case["ve"], 0.05, 0.0), case["label"]
+
+
+@pytest.mark.parametrize("method", ["nlls", "llsq"])
+def test_osipi_extended_tofts_all_15(osipi_etofts, method):
+    assert len(osipi_etofts) == 15
+    for case in osipi_etofts:
+        f = fit_tofts(_ct(case["c"], case["t"]), case["ca"], extended=True, method=method)
+        assert _passes(float(f.ktrans[0]), case["ktrans"], 0.005, 0.1), case["label"]
+        assert _passes(float(f.ve[0]), case["ve"], 0.05, 0.0), case["label"]
+        assert _passes(float(f.vp[0]), case["vp"], 0.025, 0.0), case["label"]
+
+
+def test_osipi_no_loss_against_curve_fit(osipi_tofts):
+    """Batched LM reaches a residual at least as small as scipy's bounded curve_fit."""
+    from scipy.optimize import curve_fit
+
+    for case in osipi_tofts[::3]:
+        t, c, ca = case["t"], case["c"], case["ca"]
+
+        def f(tt, kt, ve, ca=ca, t=t):
+            return tofts(t, ca, kt, kt / ve)
+
+        p, _ = curve_fit(f, t, c, p0=(0.6, 0.2), bounds=((0, 1e-3), (5, 1)))
+        rss_cf = float(np.sum((c - f(t, *p)) ** 2))
+        ours = fit_tofts(_ct(c, t), ca)
+        assert float(ours.rss[0]) <= rss_cf * (1 + 1e-6) + 1e-12, case["label"]
+        assert float(ours.ktrans[0]) == pytest.approx(p[0], rel=1e-3, abs=1e-4)
+
+
+def test_qiba_v6_signal_to_ktrans_all_30_patches():
+    sig = pd.read_csv(QIBA / "qiba_v6_tofts_signals.csv")
+    par = pd.read_csv(QIBA / "qiba_v6_tofts_params.csv").set_index("column")
+    cols = list(par.index)
+    assert len(cols) == 30
+    t = sig["t_s"].to_numpy()
+    conc = signal_to_concentration(
+        sig[cols].to_numpy().T, t10=1.0, flip_angle=30.0, tr=0.005, r1=4.5, n_baseline=2
+    )
+    ct = xr.DataArray(conc, dims=("patch", "time"), coords={"time": t, "patch": cols})
+    cp = sig["Cp_mM"].to_numpy()
+    f = fit_tofts(ct, cp)
+    assert bool(f.success.all())
+    np.testing.assert_allclose(f.ktrans.values, par["Ktrans_per_min"].to_numpy(), rtol=0.01)
+    np.testing.assert_allclose(f.ve.values, par["ve"].to_numpy(), rtol=0.01)
+    np.testing.assert_allclose(f.kep.values, par["kep_per_min"].to_numpy(), rtol=0.01)
+    # Murase LLSQ: within 1 % except at ve = 0.01 (known linearisation bias, DCEMRI.jl PR #38)
+    fl = fit_tofts(ct, cp, method="llsq")
+    small_ve = par["ve"].to_numpy() == 0.01
+    err = np.abs(fl.ktrans.values / par["Ktrans_per_min"].to_numpy() - 1)
+    assert err[~small_ve].max() < 0.01
+    assert err[small_ve].max() < 0.06
+
+
+@pytest.mark.parametrize("dt", [10.0, 12.0, 14.0])
+def test_fine_aif_grid_removes_sampling_bias(dt):
+    """Notes section 5: 12 frames, Parker AIF (Hct 0.42, onset 24 s), Ktrans 0.10."""
+    t_fine = np.arange(0.0, 12 * dt, 0.1)
+    cp_fine = parker_aif(t_fine, delay=24.0)
+    frames = np.arange(12) * dt
+    kep = np.array([0.39, 0.58])
+    ct = _ct(tofts(frames, cp_fine, 0.10, kep, aif_time=t_fine), frames)
+    aif = xr.DataArray(cp_fine, dims="t_aif", coords={"t_aif": t_fine})
+    good = fit_tofts(ct, aif)
+    np.testing.assert_allclose(good.ktrans.values, 0.10, rtol=1e-4)
+    np.testing.assert_allclose(good.kep.values, kep, rtol=1e-4)
+    # Murase LLSQ with int Cp on the fine grid: <= 2 %
+    np.testing.assert_allclose(fit_tofts(ct, aif, method="llsq").ktrans.values, 0.10, rtol=0.02)
+    # the AIF known only at the frames biases Ktrans badly (the documented pitfall)
+    coarse = fit_tofts(ct, parker_aif(frames, delay=24.0))
+    assert np.abs(coarse.ktrans.values / 0.10 - 1).min() > 0.10
+
+
+def test_noise_free_recovery_vectorised_and_extended():
+    rng = np.random.default_rng(1)
+    n = 400
+    kt = rng.uniform(0.02, 0.5, n)
+    kep = kt / rng.uniform(0.05, 0.8, n)  # ve <= 1 (the fit's default constraint)
+    vp = rng.uniform(0.0, 0.1, n)
+    t_fine = np.arange(0.0, 160.0, 0.5)
+    cp = parker_aif(t_fine, delay=20.0)
+    frames = np.arange(12) * 13.0
+    aif = xr.DataArray(cp, dims="t_aif", coords={"t_aif": t_fine})
+    f = fit_tofts(_ct(tofts(frames, cp, kt, kep, aif_time=t_fine), frames), aif)
+    assert f.success.values.mean() > 0.99
+    np.testing.assert_allclose(f.ktrans.values, kt, rtol=1e-3)
+    np.testing.assert_allclose(f.kep.values, kep, rtol=1e-3)
+    fe = fit_tofts(_ct(tofts(frames, cp, kt, kep, vp, aif_time=t_fine), frames), aif, extended=True)
+    np.testing.assert_allclose(fe.ktrans.values, kt, rtol=1e-2, atol=1e-4)
+    np.testing.assert_allclose(fe.vp.values, vp, atol=2e-3)
+
+
+def test_bounds_respected_on_noise():
+    rng = np.random.default_rng(2)
+    t = np.arange(0.0, 150.0, 1.0)
+    cp = parker_aif(t, delay=15.0)
+    c = tofts(t, cp, 0.1, 0.5) + rng.normal(0, 0.05, (500, t.size))
+    f = fit_tofts(_ct(c, t), cp, bounds={"ktrans": (0.0, 1.0), "kep": (0.01, 5.0)})
+    assert float(f.ktrans.min()) >= 0.0
+    assert float(f.ktrans.max()) <= 1.0
+    assert float(f.kep.min()) >= 0.01
+    assert float(f.kep.max()) <= 5.0
+    assert float(f.ve.max()) <= 1.0 + 1e-12
+    assert float(np.median(f.ktrans)) == pytest.approx(0.1, rel=0.05)
+
+
+def test_dask_lazy_same_numbers(no_compute):
+    rng = np.random.default_rng(3)
+    t = np.arange(0.0, 120.0, 2.0)
+    cp = parker_aif(t, delay=10.0)
+    c = tofts(t, cp, rng.uniform(0.05, 0.3, (4, 5)), rng.uniform(0.2, 1.0, (4, 5)))
+    c = c + rng.normal(0, 0.01, c.shape)
+    ct = xr.DataArray(c, dims=("y", "x", "time"), coords={"time": t})
+    eager = fit_tofts(ct, cp)
+    with no_compute():
+        lazy = fit_tofts(ct.chunk({"y": 2}), cp)
+    assert lazy.ktrans.chunks is not None
+    xr.testing.assert_allclose(lazy.compute(), eager)
+    assert eager.ktrans.dims == ("y", "x")
+    assert eager.ktrans.attrs["units"] == "1/min"
+
+
+def test_nan_voxel_skipped_and_reported():
+    t = np.arange(0.0, 120.0, 2.0)
+    cp = parker_aif(t, delay=10.0)
+    c = tofts(t, cp, np.array([0.1, 0.2, 0.3]), 0.5)
+    ref = fit_tofts(_ct(c, t), cp)
+    c2 = c.copy()
+    c2[1, 7] = np.nan
+    with pytest.warns(RuntimeWarning, match="1 curve"):
+        f = fit_tofts(_ct(c2, t), cp)
+    assert np.isnan(f.ktrans.values[1])
+    assert not bool(f.success[1])
+    np.testing.assert_array_equal(f.ktrans.values[[0, 2]], ref.ktrans.values[[0, 2]])
+    np.testing.assert_array_equal(c2[[0, 2]], c[[0, 2]])  # input untouched
+
+
+def test_flat_zero_curve_no_crash():
+    t = np.arange(0.0, 60.0, 2.0)
+    cp = parker_aif(t, delay=10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = fit_tofts(_ct(np.zeros((2, t.size)), t), cp)
+    assert np.all(f.ktrans.values == 0.0)
+    assert np.all(f.rss.values == 0.0)
+
+
+@pytest.mark.parametrize(
+    ("kw", "exc", "match"),
+    [
+        ({"ct": np.zeros((2, 5))}, TypeError, "DataArray"),
+        ({"ct": _ct(np.zeros((1, 2)), [0.0, 1.0]), "aif": np.zeros(2)}, ValueError, "3"),
+        ({"ct": _ct(np.zeros((1, 3)), [0.0, 2.0, 1.0]), "aif": np.zeros(3)}, ValueError, "increasing"),
+        ({"aif": np.zeros(7)}, ValueError, "samples"),
+        ({"aif_time": np.arange(5.0, 30.0), "aif": np.zeros(25)}, ValueError, "does not cover"),
+        ({"aif": xr.DataArray(np.zeros((2, 10)), dims=("a", "time"))}, ValueError, "1D"),
+        ({"device": "cuda"}, ValueError, "torch"),
+        ({"method": "bogus"}, ValueError, "method"),
+        ({"bounds": {"kep": (0.0, 1.0)}}, ValueError, "kep"),
+        ({"bounds": {"nope": (0.0, 1.0)}}, ValueError, "unknown"),
+    ],
+)
+def test_fit_bad_input(kw, exc, match):
+    t = np.arange(0.0, 20.0, 2.0)
+    args = {"ct": _ct(np.zeros((1, t.size)), t), "aif": parker_aif(t)}
+    args |= kw
+    ct = args.pop("ct")
+    aif = args.pop("aif")
+    with pytest.raises(exc, match=match):
+        fit_tofts(ct, aif, **args)
