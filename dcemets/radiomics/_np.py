@@ -335,11 +335,11 @@ def glcm_feature_table(counts: np.ndarray, *, convention: str = "ibsi") -> dict[
     }
 
 
-def aggregate_features(counts: np.ndarray, *, convention: str = "ibsi") -> dict[str, float]:
-    """Features of each non-empty matrix, averaged over the matrices (IBSI aggregation)."""
+def aggregate_features(counts: np.ndarray, *, convention: str = "ibsi") -> np.ndarray:
+    """Features of each non-empty matrix averaged over the matrices (IBSI aggregation), in GLCM_FEATURES order."""
     keep = counts.sum(axis=(1, 2)) > 0
-    table = glcm_feature_table(counts[keep], convention=convention)
-    return {k: float(v.mean()) for k, v in table.items()}
+    table = glcm_feature_table(counts if keep.all() else counts[keep], convention=convention)
+    return np.stack([table[k] for k in GLCM_FEATURES]).mean(axis=1)
 
 
 # --------------------------------------------------------------------------- histogram

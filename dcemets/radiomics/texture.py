@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,11 @@ GLCM_FEATURES: tuple[str, ...] = _np.GLCM_FEATURES
 """Names of the paper's 20 GLCM features, in the paper's order (section 2.5)."""
 
 CONVENTIONS = ("ibsi", "matlab")
+
+
+@lru_cache(maxsize=1)
+def _index() -> pd.Index:
+    return pd.Index(GLCM_FEATURES)
 
 
 def _check_glcm_options(distance: Any, symmetric: Any, aggregation: Any) -> int:
@@ -60,7 +66,7 @@ def _counts(
         "aggregation": aggregation,
         "n_voxels": int(values.size),
         "n_omitted_nonfinite": n_omitted,
-        "n_distinct_levels": int(np.unique(lev).size),
+        "single_level": bool(lev.min() == lev.max()),
     }
     return counts, info
 
@@ -305,7 +311,7 @@ def glcm_features(
             f"({info['n_voxels']} voxel(s), aggregation {aggregation!r}): the GLCM is empty and "
             "texture features are undefined"
         )
-    if info["n_distinct_levels"] == 1:
+    if info["single_level"]:
         warnings.warn(
             "the ROI holds a single grey level (constant map inside the mask): texture features "
             "take their degenerate values (contrast 0, energy 1, entropy 0, correlation 1)",
@@ -313,7 +319,7 @@ def glcm_features(
             stacklevel=2,
         )
     values = _np.aggregate_features(counts, convention=convention)
-    out = pd.Series(values, name="glcm", dtype=np.float64)
+    out = pd.Series(values, index=_index(), name="glcm", dtype=np.float64, copy=False)
     out.attrs.update(info)
     out.attrs["convention"] = convention
     return out
