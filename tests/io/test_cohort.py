@@ -52,16 +52,18 @@ def _case(i, oblique, sagittal, *, full=True):
     )
 
 
-def test_round_trip(tmp_path, oblique, sagittal):
+@pytest.mark.parametrize("compress", [False, True])
+def test_round_trip(tmp_path, oblique, sagittal, compress):
     cases = [_case(i, oblique, sagittal) for i in range(3)]
-    manifest = save_cohort(cases, tmp_path / "cohort", progress=False)
+    manifest = save_cohort(cases, tmp_path / "cohort", compress=compress, progress=False)
+    ext = ".nii.gz" if compress else ".nii"
     assert manifest == tmp_path / "cohort" / "manifest.csv"
     with open(manifest, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["subject_id"] for r in rows] == ["sim000", "sim001", "sim002"]
-    assert rows[1]["dce"] == "sim001/dce.nii.gz"
+    assert rows[1]["dce"] == f"sim001/dce{ext}"
     assert rows[1]["frame_times"] == "sim001/dce.json"
-    assert rows[1]["lesion_mask"] == "sim001/lesion_mask.nii.gz"
+    assert rows[1]["lesion_mask"] == f"sim001/lesion_mask{ext}"
     assert json.loads(rows[1]["truth"])["ktrans"] == pytest.approx(0.11)
     back = load_cohort(tmp_path / "cohort", progress=False)
     assert len(back) == 3
@@ -92,7 +94,7 @@ def test_real_data_manifest_by_hand(tmp_path, oblique, sagittal, dicom_writer, i
     with open(tmp_path / "manifest.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["subject_id", "label", "dce"])
-        w.writerow(["real07", "other", "real07/dce.nii.gz"])
+        w.writerow(["real07", "other", "real07/dce.nii"])
         w.writerow(["p2", "lung", "dicom/p2"])
     cases = load_cohort(tmp_path, progress=False)
     assert [c.subject_id for c in cases] == ["real07", "p2"]
@@ -109,26 +111,26 @@ def test_frame_times_file(tmp_path, oblique, sagittal):
     (tmp_path / "real01" / "dce.json").unlink()
     (tmp_path / "times.json").write_text(json.dumps({"FrameTimesStart": [0, 1, 2, 3, 4]}))
     with open(tmp_path / "manifest.csv", "w", newline="") as fh:
-        fh.write("subject_id,dce,frame_times\nreal01,real01/dce.nii.gz,times.json\n")
+        fh.write("subject_id,dce,frame_times\nreal01,real01/dce.nii,times.json\n")
     (case,) = load_cohort(tmp_path, progress=False)
     np.testing.assert_array_equal(case.dce.time.values, [0, 1, 2, 3, 4])
 
 
 def test_missing_file_names_case_and_file(tmp_path, oblique, sagittal):
     save_cohort([_case(i, oblique, sagittal) for i in range(2)], tmp_path, progress=False)
-    (tmp_path / "sim001" / "lesion_mask.nii.gz").unlink()
-    with pytest.raises(FileNotFoundError, match=r"case 'sim001': lesion_mask file .*lesion_mask.nii.gz"):
+    (tmp_path / "sim001" / "lesion_mask.nii").unlink()
+    with pytest.raises(FileNotFoundError, match=r"case 'sim001': lesion_mask file .*lesion_mask.nii"):
         load_cohort(tmp_path, progress=False)
-    (tmp_path / "sim000" / "dce.nii.gz").unlink()
-    with pytest.raises(FileNotFoundError, match=r"case 'sim000': dce file .*dce.nii.gz"):
+    (tmp_path / "sim000" / "dce.nii").unlink()
+    with pytest.raises(FileNotFoundError, match=r"case 'sim000': dce file .*dce.nii"):
         load_cohort(tmp_path, progress=False)
 
 
 def test_corrupt_file_names_case(tmp_path, oblique, sagittal):
     save_cohort([_case(0, oblique, sagittal)], tmp_path, progress=False)
-    p = tmp_path / "sim000" / "dce.nii.gz"
+    p = tmp_path / "sim000" / "dce.nii"
     p.write_bytes(p.read_bytes()[:100])
-    with pytest.raises(ValueError, match=r"case 'sim000'.*dce.nii.gz"):
+    with pytest.raises(ValueError, match=r"case 'sim000'.*dce.nii"):
         load_cohort(tmp_path, progress=False)
 
 
@@ -143,7 +145,7 @@ def test_manifest_errors(tmp_path, oblique, sagittal):
         load_cohort(tmp_path, progress=False)
     (tmp_path / "manifest.csv").write_text('subject_id,dce,truth\na,x.nii.gz,"{bad"\n')
     save_cohort([_case(0, oblique, sagittal, full=False)], tmp_path / "c", progress=False)
-    (tmp_path / "c" / "manifest.csv").write_text('subject_id,dce,truth\nreal00,real00/dce.nii.gz,"{bad"\n')
+    (tmp_path / "c" / "manifest.csv").write_text('subject_id,dce,truth\nreal00,real00/dce.nii,"{bad"\n')
     with pytest.raises(ValueError, match=r"case 'real00': manifest column 'truth' is not valid JSON"):
         load_cohort(tmp_path / "c", progress=False)
 
