@@ -1,0 +1,109 @@
+"""Tests of dcemets.evaluation.tables.compare_groups (the paper's Table 1)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from dcemets.evaluation.tables import compare_groups
+
+PAPER_ROWS = [
+    ("Lung cancer", "Lung (N = 30)"),
+    ("Other tumors", "Total (N = 31)"),
+    ("Other tumors", "Breast (N = 9)"),
+    ("Other tumors", "Thyroid (N = 7)"),
+    ("Other tumors", "Prostate (N = 6)"),
+    ("Other tumors", "Liver (N = 6)"),
+    ("Other tumors", "Kidney (N = 3)"),
+    ("P-value (Welch t)", ""),
+]
+PAPER_COLUMNS = ["Maximum SE (%)", "Wash-in SE (%)", "Wash-out Slope (%)", "Ktrans (1/min)", "kep (1/min)"]
+NAMES = dict(zip(["max_se", "wash_in", "washout", "ktrans", "kep"], PAPER_COLUMNS))
+LABELS = {"lung": "Lung cancer", "other": "Other tumors"}
+
+
+def paper_like(seed=0):
+    rng = np.random.default_rng(seed)
+    composition = {"lung": 30, "breast": 9, "thyroid": 7, "prostate": 6, "liver": 6, "kidney": 3}
+    primary = np.repeat(list(composition), list(composition.values()))
+    group = np.where(primary == "lung", "lung", "other")
+    n = primary.size
+    return pd.DataFrame(
+        {
+            "subject_id": [f"case{i:02d}" for i in range(n)],
+            "group": group,
+            "primary": primary,
+            "max_se": rng.normal(230, 100, n),
+            "wash_in": rng.normal(145, 70, n),
+            "washout": rng.normal(np.where(group == "lung", 0.25, -9.8), 11),
+            "ktrans": rng.normal(0.1, 0.05, n),
+            "kep": rng.normal(np.where(group == "lung", 0.39, 0.58), 0.2),
+        }
+    )
+
+
+def test_same_rows_and_columns_as_the_paper():
+    t = compare_groups(paper_like(), "group", subgroup="primary", labels=LABELS, names=NAMES)
+    assert t.index.tolist() == PAPER_ROWS
+    assert t.columns.tolist() == PAPER_COLUMNS
+    printed = t.to_string()
+    assert "Breast (N = 9)" in printed
+    assert "±" in t.iloc[0, 0]
+
+
+def test_cells_are_mean_sd_and_p_values_are_welch_and_mann_whitney():
+    table = paper_like(1)
+    t = compare_groups(table, "group", subgroup="primary", labels=LABELS, test="both", formatted=False)
+    lung = table.loc[table.group == "lung", "washout"]
+    other = table.loc[table.group == "other", "washout"]
+    assert t.loc[("Lung cancer", "Lung (N = 30)"), ("washout", "mean")] == pytest.approx(lung.mean())
+    assert t.loc[("Lung cancer", "Lung (N = 30)"), ("washout", "sd")] == pytest.approx(lung.std(ddof=1))
+    breast = table.loc[table.primary == "breast", "washout"]
+    assert t.loc[("Other tumors", "Breast (N = 9)"), ("washout", "mean")] == pytest.approx(breast.mean())
+    # Welch's t by hand (Welch-Satterthwaite degrees of freedom)
+    va, vb = lung.var(ddof=1) / lung.size, other.var(ddof=1) / other.size
+    tstat = (lung.mean() - other.mean()) / np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (lung.size - 1) + vb**2 / (other.size - 1))
+    p_welch = 2 * stats.t.sf(abs(tstat), df)
+    assert t.loc[("P-value (Welch t)", ""), ("washout", "p")] == pytest.approx(p_welch, rel=1e-10)
+    p_mw = stats.mannwhitneyu(lung, other, alternative="two-sided").pvalue
+    assert t.loc[("P-value (Mann-Whitney U)", ""), ("washout", "p")] == pytest.approx(p_mw)
+    formatted = compare_groups(table, "group", subgroup="primary", labels=LABELS, test="both")
+    assert formatted.loc[("P-value (Welch t)", ""), "washout"] in (f"{p_welch:.3f}", "<0.001")
+
+
+def test_formatting_decimals():
+    table = pd.DataFrame({"g": ["a", "a", "b", "b"], "v": [1.0, 2.0, 3.0, 5.0]})
+    t = compare_groups(table, "g", decimals=2)
+    assert t.loc[("a", "Total (N = 2)"), "v"] == "1.50 ± 0.71"
+    single = pd.DataFrame({"g": ["a", "b", "b"], "v": [1.0, 3.0, 5.0]})
+    t1 = compare_groups(single, "g", decimals=1)
+    assert t1.loc[("a", "Total (N = 1)"), "v"] == "1.0 ± n/a"
+    assert t1.loc[("P-value (Welch t)", ""), "v"] == "n/a"
+
+
+def test_bad_input():
+    table = paper_like()
+    with pytest.raises(ValueError, match="two groups"):
+        compare_groups(table, "primary")
+    with pytest.raises(ValueError, match="by"):
+        compare_groups(table, "nope")
+    with pytest.raises(ValueError, match="test"):
+        compare_groups(table, "group", test="anova")
+    bad = table.copy()
+    bad.loc[3, "kep"] = np.nan
+    with pytest.raises(ValueError, match="kep"):
+        compare_groups(bad, "group")
+    with pytest.raises(ValueError, match="not numeric"):
+        compare_groups(table, "group", columns=["subject_id"])
+    with pytest.raises(TypeError, match="DataFrame"):
+        compare_groups(table.to_numpy(), "group")
+    with pytest.raises(ValueError, match="labels"):
+        compare_groups(table, "group", labels={"lung": "Lung"})
+
+
+def test_input_not_modified():
+    table = paper_like()
+    before = table.copy()
+    compare_groups(table, "group", subgroup="primary")
+    pd.testing.assert_frame_equal(table, before)
