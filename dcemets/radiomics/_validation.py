@@ -34,6 +34,18 @@ def _as_array(x: Any, name: str) -> tuple[np.ndarray, xr.DataArray | None]:
     return arr, None
 
 
+def _identical_grid(a: xr.DataArray, b: xr.DataArray) -> bool:
+    """Fast path: same coordinates and the same geometry attrs (then the grids are equal)."""
+    for key in ("affine", "spacing_mm", "space", "frame_of_reference"):
+        va, vb = a.attrs.get(key), b.attrs.get(key)
+        if isinstance(va, (list, tuple, np.ndarray)) or isinstance(vb, (list, tuple, np.ndarray)):
+            if not np.array_equal(np.asarray(va, dtype=object), np.asarray(vb, dtype=object)):
+                return False
+        elif va != vb:
+            return False
+    return all(np.array_equal(a[d].values, b[d].values) for d in ("z", "y", "x"))
+
+
 def prepare(
     image: Any, mask: Any, *, nan_policy: str = "raise"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, xr.DataArray | None]:
@@ -68,7 +80,7 @@ def prepare(
         msk = msk.astype(bool)
     if img.shape != msk.shape:
         raise ValueError(f"`image` and `mask` are on different grids: shapes {img.shape} vs {msk.shape}")
-    if img_da is not None and msk_da is not None:
+    if img_da is not None and msk_da is not None and not _identical_grid(img_da, msk_da):
         check_same_grid(img_da, msk_da, names=("image", "mask"))
     if not msk.any():
         raise ValueError("`mask` is empty: no voxel inside the ROI, features are undefined")
