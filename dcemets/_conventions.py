@@ -135,10 +135,12 @@ def check_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
     ------
     TypeError
         If `rng` is of another type.
+    ValueError
+        If `rng` is a negative seed.
 
     Examples
     --------
-    >>> check_rng(0).integers(10) == check_rng(0).integers(10)
+    >>> bool(check_rng(0).integers(10) == check_rng(0).integers(10))
     True
     """
     if rng is None or isinstance(rng, (int, np.integer, np.random.Generator)):
