@@ -1,0 +1,26 @@
+from .augment import RandomAffine
+from .convlstm import ConvLSTM, ConvLSTMCell
+from .data import MAP_NAMES, SliceDataset, slice_dataset, to_tensor
+from .estimators import (
+    TRAINING_PRESETS,
+    CLSTMClassifier,
+    MapCNNClassifier,
+    TrainingBudget,
+)
+from .nets import CLSTMNet, MapCNN
+
+__all__ = [
+    "MAP_NAMES",
+    "TRAINING_PRESETS",
+    "CLSTMClassifier",
+    "CLSTMNet",
+    "ConvLSTM",
+    "ConvLSTMCell",
+    "MapCNN",
+    "MapCNNClassifier",
+    "RandomAffine",
+    "SliceDataset",
+    "TrainingBudget",
+    "slice_dataset",
+    "to_tensor",
+]

@@ -1,0 +1,238 @@
+"""The paper's two networks: the 7-layer ConvLSTM on the 12 DCE frames and the CNN on the maps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from dcemets.models.convlstm import ConvLSTM, _as_list
+
+__all__ = ["CLSTMNet", "MapCNN"]
+
+_PAPER_STRIDES = (1, 2, 1, 2, 1, 2, 1)
+
+
+def _image_size(value: int | Sequence[int]) -> tuple[int, int]:
+    size = _as_list(value, 2, "image_size") if not isinstance(value, int) else [value, value]
+    if isinstance(value, int) and value < 1:
+        raise ValueError(f"`image_size` must be >= 1, got {value}")
+    return size[0], size[1]
+
+
+def _default_strides(strides: int | Sequence[int] | None, num_layers: int) -> int | Sequence[int]:
+    if strides is not None:
+        return strides
+    return [_PAPER_STRIDES[i] if i < len(_PAPER_STRIDES) else 1 for i in range(num_layers)]
+
+
+class CLSTMNet(nn.Module):
+    """The paper's recurrent CNN (Fig. 5): stacked ConvLSTM layers and a dense layer.
+
+    Seven ConvLSTM layers with 3 x 3 kernels and ReLU activation, stride 2 at layers 2, 4
+    and 6 (each halves the grid: 32 x 32 -> 4 x 4), dropout 0.5 on the outputs of layer 2
+    onwards, and a fully connected layer over the flattened hidden states of the last layer at
+    *all* time steps, giving class logits (the softmax lives in the loss).
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels per frame (1 for DCE signal).
+    num_classes : int
+        Number of output logits (2: lung / other).
+    n_frames : int
+        Number of time frames (12 in the paper); fixes the dense layer's size.
+    image_size : int or (int, int)
+        Input height and width (32).
+    features : int or sequence of int
+        Hidden channels per layer (16).
+    num_layers : int
+        Number of ConvLSTM layers (7).
+    kernel_size : int
+        Kernel size (3).
+    strides : sequence of int, optional
+        Input-convolution stride per layer; default stride 2 at layers 2, 4, 6.
+    activation : {"relu", "tanh"}
+        Cell activation ("relu", Fig. 5).
+    dropout : float
+        Dropout probability (0.5).
+    dropout_from : int
+        1-based first layer whose output gets dropout (2: "after the second layer").
+
+    References
+    ----------
+    .. [1] Lang N, et al. Magn Reson Imaging 2019;64:4-12, section 2.6, Fig. 5.
+       :doi:`10.1016/j.mri.2019.02.013`
+    .. [2] Shi X, et al. Convolutional LSTM network. NeurIPS 2015. arXiv:1506.04214.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = CLSTMNet()
+    >>> net(torch.zeros(2, 12, 1, 32, 32)).shape
+    torch.Size([2, 2])
+    >>> sum(p.numel() for p in net.parameters())  # 9,856 + 6 x 18,496 + (12*16*4*4 + 1) * 2
+    126978
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 2,
+        n_frames: int = 12,
+        image_size: int | Sequence[int] = 32,
+        features: int | Sequence[int] = 16,
+        num_layers: int = 7,
+        kernel_size: int = 3,
+        strides: Sequence[int] | None = None,
+        activation: str = "relu",
+        dropout: float = 0.5,
+        dropout_from: int = 2,
+    ) -> None:
+        super().__init__()
+        if n_frames < 1:
+            raise ValueError(f"`n_frames` must be >= 1, got {n_frames}")
+        if num_classes < 1:
+            raise ValueError(f"`num_classes` must be >= 1, got {num_classes}")
+        self.in_channels = in_channels
+        self.n_frames = n_frames
+        self.image_size = _image_size(image_size)
+        self.dropout = float(dropout)
+        self.dropout_from = int(dropout_from)
+        self.lstm = ConvLSTM(
+            in_channels,
+            features,
+            kernel_size,
+            num_layers,
+            _default_strides(strides, num_layers),
+            batch_first=True,
+            activation=activation,
+            dropout=dropout,
+            dropout_from=dropout_from,
+        )
+        h, w = self.lstm.output_size(*self.image_size)
+        self.head = nn.Linear(n_frames * self.lstm.hidden_channels[-1] * h * w, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, T, C, H, W)
+            Frames in time order, ``T = n_frames``, ``(H, W) = image_size``.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, num_classes)
+            Logits (apply softmax for probabilities).
+        """
+        expected = (self.n_frames, self.in_channels, *self.image_size)
+        if x.ndim != 5 or tuple(x.shape[1:]) != expected:
+            raise ValueError(
+                f"`x` must have shape (batch, {', '.join(map(str, expected))}) "
+                f"(batch, time, channel, height, width), got {tuple(x.shape)}"
+            )
+        out, _ = self.lstm(x)
+        if self.dropout > 0 and self.lstm.num_layers >= self.dropout_from:
+            out = F.dropout(out, self.dropout, self.training)
+        return self.head(out.flatten(1))
+
+
+class MapCNN(nn.Module):
+    """The paper's feed-forward CNN on the three parametric maps.
+
+    Seven 3 x 3 convolutions with ReLU, stride 2 at layers 2, 4 and 6, dropout 0.5 after each
+    convolution from layer `dropout_from` on and on the flattened layer-7 feature maps, and a
+    fully connected layer giving class logits.
+
+    Parameters
+    ----------
+    in_channels : int
+        Input maps (3: wash-in, maximum SE, wash-out).
+    num_classes : int
+        Number of logits (2).
+    image_size : int or (int, int)
+        Input height and width (32).
+    features : int or sequence of int
+        Filters per layer (32).
+    num_layers : int
+        Number of convolutions (7).
+    kernel_size : int
+        Kernel size (3).
+    strides : sequence of int, optional
+        Stride per layer; default stride 2 at layers 2, 4, 6.
+    dropout : float
+        Dropout probability (0.5).
+    dropout_from : int
+        1-based first layer followed by dropout (2).
+
+    References
+    ----------
+    .. [1] Lang N, et al. Magn Reson Imaging 2019;64:4-12, section 2.6.
+       :doi:`10.1016/j.mri.2019.02.013`
+    .. [2] Chang P, et al. Deep learning convolutional neural networks accurately classify
+       genetic mutations in gliomas. AJNR 2018;39:1201-7. :doi:`10.3174/ajnr.A5667`
+
+    Examples
+    --------
+    >>> import torch
+    >>> MapCNN()(torch.zeros(5, 3, 32, 32)).shape
+    torch.Size([5, 2])
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 2,
+        image_size: int | Sequence[int] = 32,
+        features: int | Sequence[int] = 32,
+        num_layers: int = 7,
+        kernel_size: int = 3,
+        strides: Sequence[int] | None = None,
+        dropout: float = 0.5,
+        dropout_from: int = 2,
+    ) -> None:
+        super().__init__()
+        if in_channels < 1 or num_classes < 1 or num_layers < 1:
+            raise ValueError("`in_channels`, `num_classes` and `num_layers` must be >= 1")
+        if kernel_size % 2 != 1:
+            raise ValueError(f"`kernel_size` must be odd, got {kernel_size}")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}")
+        self.in_channels = in_channels
+        self.image_size = _image_size(image_size)
+        chans = [in_channels, *_as_list(features, num_layers, "features")]
+        stride_list = _as_list(_default_strides(strides, num_layers), num_layers, "strides")
+        layers: list[nn.Module] = []
+        h, w = self.image_size
+        for i in range(num_layers):
+            s = stride_list[i]
+            layers += [nn.Conv2d(chans[i], chans[i + 1], kernel_size, s, kernel_size // 2), nn.ReLU()]
+            if dropout > 0 and i + 1 >= dropout_from:
+                layers.append(nn.Dropout(dropout))
+            h, w = (h + s - 1) // s, (w + s - 1) // s
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(chans[-1] * h * w, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, C, H, W)
+            Parametric maps, ``(H, W) = image_size``.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, num_classes)
+            Logits.
+        """
+        expected = (self.in_channels, *self.image_size)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(
+                f"`x` must have shape (batch, {', '.join(map(str, expected))}) "
+                f"(batch, channel, height, width), got {tuple(x.shape)}"
+            )
+        return self.head(self.features(x).flatten(1))
