@@ -105,19 +105,25 @@ def llsq(d: Design, y: np.ndarray, extended: bool) -> np.ndarray:
     (Ct(t0) = Cp(t0) = 0, as in Murase 2004).  int Cp is exact on the AIF grid, int Ct is
     the trapezoid on the frames.
     """
-    yy = y
     x1 = d.icp
-    x2 = -_np.cumtrapz0(y, d.t)
-    cols = [np.broadcast_to(x1, y.shape), x2]
+    x2 = _np.cumtrapz0(y, d.t)
+    x2 *= -1.0
+    n = 3 if extended else 2
+    nv = y.shape[0]
+    a = np.empty((nv, n, n))
+    b = np.empty((nv, n))
+    # shared columns (int Cp, Cp) enter through mat-vec products, the voxel column directly
+    a[:, 0, 0] = x1 @ x1
+    a[:, 0, 1] = a[:, 1, 0] = x2 @ x1
+    a[:, 1, 1] = np.einsum("vt,vt->v", x2, x2)
+    b[:, 0] = y @ x1
+    b[:, 1] = np.einsum("vt,vt->v", x2, y)
     if extended:
-        cols.append(np.broadcast_to(d.cp, y.shape))
-    n = len(cols)
-    a = np.empty((y.shape[0], n, n))
-    b = np.empty((y.shape[0], n))
-    for i in range(n):
-        b[:, i] = np.einsum("vt,vt->v", cols[i], yy)
-        for j in range(i, n):
-            a[:, i, j] = a[:, j, i] = np.einsum("vt,vt->v", cols[i], cols[j])
+        x3 = d.cp
+        a[:, 0, 2] = a[:, 2, 0] = x1 @ x3
+        a[:, 1, 2] = a[:, 2, 1] = x2 @ x3
+        a[:, 2, 2] = x3 @ x3
+        b[:, 2] = y @ x3
     beta = _solve(a, b)
     kep = beta[:, 1]
     if extended:
