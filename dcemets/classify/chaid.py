@@ -176,6 +176,23 @@ def pearson_chi2(table: np.ndarray) -> tuple[float, int, float]:
     return chi2, dof, float(special.chdtrc(dof, chi2))
 
 
+def _adjacent_chi2(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson chi-square and p-value of every adjacent pair of rows.
+
+    A vectorised :func:`pearson_chi2` on the 2 x J sub-tables, empty classes dropped.
+    """
+    pairs = np.stack([rows[:-1], rows[1:]], axis=1)  # (n_pairs, 2, J)
+    col = pairs.sum(axis=1)
+    row = pairs.sum(axis=2)
+    expected = row[:, :, None] * col[:, None, :] / row.sum(axis=1)[:, None, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        terms = np.where(expected > 0, (pairs - expected) ** 2 / expected, 0.0)
+    chi2 = terms.sum(axis=(1, 2))
+    dof = (col > 0).sum(axis=1) - 1
+    p = np.where(dof > 0, special.chdtrc(np.maximum(dof, 1), chi2), 1.0)
+    return np.where(dof > 0, chi2, 0.0), p
+
+
 def merge_categories(
     table: np.ndarray, *, alpha_merge: float = 0.05, min_size: int = 1
 ) -> list[tuple[int, int]]:
@@ -211,33 +228,32 @@ def merge_categories(
     [(0, 2), (2, 4)]
     """
     t = np.asarray(table, dtype=float)
-    groups = [[i, i + 1] for i in range(t.shape[0])]
-    rows = [t[i].copy() for i in range(t.shape[0])]
+    bounds = list(range(t.shape[0] + 1))  # group k holds rows bounds[k]:bounds[k+1]
+    rows = t.copy()
 
     def join(k: int) -> None:
-        groups[k][1] = groups[k + 1][1]
-        rows[k] = rows[k] + rows[k + 1]
-        del groups[k + 1], rows[k + 1]
+        nonlocal rows
+        rows = np.concatenate([rows[:k], rows[k : k + 2].sum(axis=0, keepdims=True), rows[k + 2 :]])
+        del bounds[k + 1]
 
-    while len(groups) >= 2:
-        best, best_p, best_chi = -1, -1.0, -1.0
-        for k in range(len(groups) - 1):
-            chi2, _, p = pearson_chi2(np.vstack([rows[k], rows[k + 1]]))
-            if p > best_p or (p == best_p and chi2 > best_chi):
-                best, best_p, best_chi = k, p, chi2
+    while rows.shape[0] >= 2:
+        chi2, p = _adjacent_chi2(rows)
+        best_p = p.max()
+        ties = np.flatnonzero(p == best_p)
         if best_p > alpha_merge:
-            join(best)
+            join(int(ties[np.argmax(chi2[ties])]))
         else:
             break
 
-    while len(groups) >= 2:
-        sizes = np.array([r.sum() for r in rows])
+    while rows.shape[0] >= 2:
+        sizes = rows.sum(axis=1)
         small = int(np.argmin(sizes))
         if sizes[small] >= min_size:
             break
-        candidates = [k for k in (small - 1, small) if 0 <= k < len(groups) - 1]
-        p_of = [pearson_chi2(np.vstack([rows[k], rows[k + 1]]))[2] for k in candidates]
-        join(candidates[int(np.argmax(p_of))])
+        candidates = [k for k in (small - 1, small) if 0 <= k < rows.shape[0] - 1]
+        _, p = _adjacent_chi2(rows)
+        join(candidates[int(np.argmax(p[candidates]))])
+    groups = [[bounds[k], bounds[k + 1]] for k in range(len(bounds) - 1)]
     return [(g[0], g[1]) for g in groups]
 
 

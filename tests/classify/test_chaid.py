@@ -134,6 +134,17 @@ def test_pearson_chi2_drops_empty_classes_and_identical_rows():
     assert chi2 == pytest.approx(stats.chi2_contingency([[5, 1], [1, 5]], correction=False).statistic)
 
 
+def test_vectorised_adjacent_pairs_equal_pearson_chi2():
+    from dcemets.classify.chaid import _adjacent_chi2
+
+    rows = np.array([[5.0, 0, 3], [2, 0, 7], [0, 0, 4], [0, 0, 9], [6, 1, 0]])
+    chi2, p = _adjacent_chi2(rows)
+    for k in range(rows.shape[0] - 1):
+        ref_chi2, _, ref_p = pearson_chi2(rows[k : k + 2])
+        assert chi2[k] == pytest.approx(ref_chi2, rel=1e-12, abs=1e-15)
+        assert p[k] == pytest.approx(ref_p, rel=1e-12)
+
+
 def test_bonferroni_multipliers_kass():
     # ordinal: ways to choose r-1 cut points among c-1 gaps
     for c in range(1, 12):
