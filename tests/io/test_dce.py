@@ -160,3 +160,10 @@ def test_write_errors(tmp_path, small_dce):
 def test_missing_path():
     with pytest.raises(FileNotFoundError, match=r"missing.nii.gz"):
         read_dce("missing.nii.gz")
+
+
+def test_netcdf_times_override(tmp_path, small_dce):
+    path = write_dce(small_dce, tmp_path / "dce.nc")
+    back = read_dce(path, times=[0, 1, 2, 3])
+    np.testing.assert_array_equal(back.time.values, [0, 1, 2, 3])
+    assert back.time.attrs["units"] == "s"

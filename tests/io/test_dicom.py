@@ -186,3 +186,19 @@ def test_slicing_keeps_world_coordinates(tmp_path, dicom_writer, int_series, obl
     full = world_coordinates(dce)
     sub = dce.isel(z=slice(1, 3), y=slice(None, None, -2), x=[2, 3, 4])
     np.testing.assert_allclose(world_coordinates(sub), full[1:3, ::-2, 2:5], atol=1e-9)
+
+
+def test_no_temporal_tags_ranked_by_instance_number(tmp_path, dicom_writer, int_series):
+    # one series, no temporal tags at all: frames are ranked by InstanceNumber at each position
+    dicom_writer(tmp_path, int_series, times=TIMES, timing=())
+    with pytest.raises(ValueError, match=r"pass `times="):
+        read_dce(tmp_path)
+    dce = read_dce(tmp_path, times=TIMES)
+    assert dce.attrs["frame_grouping"].startswith("rank")
+    np.testing.assert_array_equal(dce.values, int_series)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_order_independent_of_file_names(tmp_path, dicom_writer, int_series, seed):
+    dicom_writer(tmp_path, int_series, times=TIMES, timing=("tpi", "acquisition"), rng=seed)
+    np.testing.assert_array_equal(read_dce(tmp_path).values, int_series)
