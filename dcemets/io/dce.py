@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import SimpleITK as sitk
 import xarray as xr
 
 from dcemets._conventions import _GEOMETRY_KEYS, _version, geometry, make_dce, validate_dce
@@ -27,7 +28,7 @@ from dcemets.io._files import (
     suffix_of,
     write_sitk,
 )
-from dcemets.io.convert import _as_times, _spatial_geometry, to_sitk
+from dcemets.io.convert import _as_times, _spatial_geometry, from_sitk, to_sitk
 from dcemets.io.images import _check_netcdf_attrs, _load_netcdf, read_image
 
 __all__ = ["read_dce", "write_dce"]
@@ -126,8 +127,6 @@ def _read_4d_file(p: Path, times: Sequence[float] | np.ndarray | None) -> xr.Dat
             )
         t = found
     origin, spacing, direction = _exact_geometry(meta, *_spatial_geometry(image, f"'{p}'"))
-    import SimpleITK as sitk
-
     attrs = _attrs_from_sidecar(meta)
     own = meta.get("dcemets", {}) if isinstance(meta.get("dcemets"), dict) else {}
     name = own.get("name", "signal") if isinstance(own.get("name", "signal"), str) else "signal"
@@ -163,8 +162,6 @@ def _read_dicom_dce(folders: list[Path], times: Sequence[float] | np.ndarray | N
     else:
         t = frames.times
     images = [_dicom.read_volume(files, where) for files in frames.files]
-    from dcemets.io.convert import from_sitk
-
     attrs = _dicom.acquisition_attrs(frames.tags)
     attrs["frame_grouping"] = frames.grouping
     if times is None and frames.timing:
