@@ -146,3 +146,22 @@ def test_write_creates_parents_and_keeps_input(tmp_path, t2w):
     path = write_image(t2w, tmp_path / "a" / "b" / "img.nii.gz")
     assert path.exists()
     xr.testing.assert_identical(t2w, before)
+
+
+def test_nifti_header_follows_the_standard(tmp_path, t2w):
+    # NIfTI-1 (Cox et al. 2004): sform rows map (i, j, k) to RAS mm, i.e. diag(-1, -1, 1) @ LPS
+    import struct
+
+    path = write_image(t2w, tmp_path / "img.nii")
+    head = path.read_bytes()[:348]
+    assert struct.unpack("<i", head[:4])[0] == 348
+    (sform_code,) = struct.unpack("<h", head[254:256])
+    assert sform_code > 0
+    srow = np.array(struct.unpack("<12f", head[280:328])).reshape(3, 4)
+    g = geometry(t2w)
+    lps = np.asarray(g.direction).reshape(3, 3) * np.asarray(g.spacing)[None, :]
+    flip = np.diag([-1.0, -1.0, 1.0])
+    np.testing.assert_allclose(srow[:, :3], flip @ lps, atol=1e-5)
+    np.testing.assert_allclose(srow[:, 3], flip @ np.asarray(g.origin), atol=1e-4)
+    dims = struct.unpack("<8h", head[40:56])
+    assert dims[:4] == (3, 7, 6, 5)  # (ndim, nx, ny, nz)
