@@ -138,3 +138,27 @@ def test_pipeline_from_dce_through_kinetics_parametric_maps():
     assert f.notna().all()
     # the maximum-SE map tracks the simulated amplitude: its mean is positive and sizeable
     assert f["max_se_hist_mean"] > 30
+
+
+@pytest.mark.slow
+def test_table2_on_a_simulated_cohort():
+    simulate = pytest.importorskip("dcemets.simulate")
+    if not hasattr(simulate, "simulate_cohort"):
+        pytest.skip("dcemets.simulate.simulate_cohort not available yet")
+    from dcemets.classify import radiomics_search
+    from dcemets.kinetics import parametric_maps
+
+    cohort = simulate.simulate_cohort(
+        composition={"lung": 4, "thyroid": 2, "breast": 2}, rng=0, progress=False
+    )
+    maps = {c.subject_id: parametric_maps(c.dce, mask=c.lesion_mask) for c in cohort}
+    table = extract_cohort(maps, {c.subject_id: c.lesion_mask for c in cohort}, progress=False)
+    assert table.shape == (8, 99)
+    assert table.notna().all().all()
+    labels = np.array(["lung" if c.primary == "lung" else "other" for c in cohort])
+    res = radiomics_search(
+        table, labels, family="all", k_range=[2, 3], n_splits=2, n_estimators=20, random_state=0
+    )
+    assert len(res.table) == 6
+    assert res.table[["accuracy", "auc"]].apply(lambda s: s.between(0, 1)).all().all()
+    assert res.to_table2().shape == (2, 3)
