@@ -45,16 +45,13 @@ def histogram_features(
     The values are the raw (not discretised) map values of the ROI voxels, so these are
     IBSI *intensity-based statistics* (family ``stat``):
 
-    ==============  ============================================  =============
-    name            definition                                    IBSI (code)
-    ==============  ============================================  =============
-    ``p10``..``p90``  10th, 20th, ..., 90th percentiles            QG58 (P10), Y12H
-                                                                  (P50), 8DWT (P90)
-    ``mean``        :math:`\mu = \frac{1}{N}\sum x_k`             Q4LE
-    ``sd``          :math:`\sqrt{\frac{1}{N}\sum (x_k-\mu)^2}`    sqrt of ECT3
-    ``kurtosis``    :math:`m_4/m_2^2 - 3` (excess)                IPH6
-    ``skewness``    :math:`m_3/m_2^{3/2}`                         KE2A
-    ==============  ============================================  =============
+    * ``p10``, ``p20``, ..., ``p90``: the 10th ... 90th percentiles (IBSI QG58 for P10,
+      Y12H for the median P50, 8DWT for P90);
+    * ``mean``: :math:`\mu = \frac{1}{N}\sum_k x_k` (IBSI Q4LE);
+    * ``sd``: :math:`\sqrt{m_2}`, the population SD, with
+      :math:`m_n = \frac{1}{N}\sum_k (x_k - \mu)^n` (square root of IBSI ECT3);
+    * ``kurtosis``: :math:`m_4/m_2^2 - 3`, excess kurtosis (IBSI IPH6);
+    * ``skewness``: :math:`m_3/m_2^{3/2}` (IBSI KE2A).
 
     Conventions, stated because tools differ:
 
