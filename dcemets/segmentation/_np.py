@@ -83,8 +83,18 @@ def _transfer_points(
 
 
 # --------------------------------------------------------------------------- search box
-def _widen_np(region: np.ndarray, *, factor: float, axis: int) -> np.ndarray:
-    """Per-slice (along array axis 0) bounding boxes of `region`, widened along `axis` (1 or 2)."""
+def _widen_np(
+    region: np.ndarray,
+    *,
+    factor: float,
+    axis: int,
+    min_aspect: float = 0.0,
+    spacing_yx: tuple[float, float] = (1.0, 1.0),
+) -> np.ndarray:
+    """Per-slice (along array axis 0) bounding boxes of `region`, widened along `axis` (1 or 2).
+
+    The widened extent (mm) is at least `min_aspect` times the box's other in-plane extent (mm).
+    """
     out = np.zeros_like(region, dtype=bool)
     _, ny, nx = region.shape
     occ_y: np.ndarray = np.any(region, axis=2)  # (z, y)
@@ -100,10 +110,14 @@ def _widen_np(region: np.ndarray, *, factor: float, axis: int) -> np.ndarray:
     lo = np.stack([y0, x0], axis=1).astype(float)
     hi = np.stack([y1, x1], axis=1).astype(float)
     a = axis - 1
+    o = 1 - a
     centre = 0.5 * (lo[:, a] + hi[:, a])
-    half = 0.5 * (factor * (hi[:, a] - lo[:, a] + 1.0) - 1.0)
-    lo[:, a] = np.floor(centre - half + 0.5 + 1e-9)
-    hi[:, a] = np.floor(centre + half + 0.5 - 1e-9)
+    width = factor * (hi[:, a] - lo[:, a] + 1.0)
+    other_mm = (hi[:, o] - lo[:, o] + 1.0) * spacing_yx[o]
+    width = np.maximum(width, min_aspect * other_mm / spacing_yx[a])
+    half = 0.5 * (width - 1.0)
+    lo[:, a] = np.floor(centre - half + 1e-9)  # round outwards: cover at least `width`
+    hi[:, a] = np.ceil(centre + half - 1e-9)
     lo = np.clip(lo, 0, None).astype(int)
     hi = np.minimum(hi, [ny - 1, nx - 1]).astype(int)
     yy = np.arange(ny)[None, :]

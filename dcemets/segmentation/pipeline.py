@@ -7,6 +7,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 import xarray as xr
+from scipy import ndimage as ndi
 
 from dcemets._conventions import SPATIAL_DIMS, check_rng, geometry, like, output_attrs, validate_dce
 
@@ -128,7 +129,8 @@ def segment_lesion(
     """
     opts = dict(options)
     enh_kw = _take(opts, ("kind", "n_baseline"))
-    widen_kw = _take(opts, ("factor", "axis"))
+    widen_kw = _take(opts, ("factor", "axis", "min_aspect"))
+    widen_kw.setdefault("min_aspect", 1.0)
     cut_kw = _take(
         opts, ("n_segments", "pixels_per_segment", "compactness", "sigma", "smoothing", "thresh", "num_cuts")
     )
@@ -149,23 +151,26 @@ def segment_lesion(
     )
     min_enh = check_positive(opts.pop("min_enhancement", 10.0), "min_enhancement", inclusive=True)
     seed_in = opts.pop("seed_in", "outline")
+    z_margin = check_positive(opts.pop("z_margin_mm", 3.0), "z_margin_mm", inclusive=True)
     if opts:
         raise ValueError(f"unknown option(s) for segment_lesion: {sorted(opts)}")
     rng = check_rng(random_state)
 
     dce = validate_dce(dce)
     transferred = transfer_roi(roi_sagittal, dce)  # (c)
-    search = widen_search_region(transferred, **widen_kw)  # (d) box
+    outline = _extend_z(transferred, z_margin)
+    search = widen_search_region(outline, **widen_kw)  # (d) box
     enh = enhancement_image(dce, **enh_kw)  # (b)
 
     enh_v = np.asarray(enh.values)
     search_v = np.asarray(search.values)
     trans_v = np.asarray(transferred.values)
+    outline_v = np.asarray(outline.values)
     vr = (float(np.percentile(enh_v[search_v], 1)), float(np.percentile(enh_v[search_v], 99)))
     partitions = np.zeros(enh_v.shape, dtype=np.int64)
     for z in np.flatnonzero(search_v.any(axis=(1, 2))):  # loop over axial slices, not voxels
         partitions[z] = normalized_cut(enh_v[z], search_v[z], value_range=vr, random_state=rng, **cut_kw)
-    kept = select_partitions(partitions, trans_v)  # (e) per slice -> (f) 3D mask
+    kept = select_partitions(partitions, outline_v)  # (e) per slice -> (f) 3D mask
     kept_da = like(enh, kept, name="kept_partitions")
 
     seed_sigma = float(grow_kw.get("seed_smoothing_mm", 2.0))
@@ -207,6 +212,18 @@ def segment_lesion(
     steps.attrs["seed_index"] = list(seed)
     steps.attrs["value_range"] = list(vr)
     return lesion, steps
+
+
+def _extend_z(region: xr.DataArray, margin_mm: float) -> xr.DataArray:
+    """Copy the outline of each slice onto its neighbours within `margin_mm` along z."""
+    k = int(np.floor(margin_mm / geometry(region).spacing[2] + 1e-6))
+    if k <= 0:
+        return region
+    structure = np.ones((2 * k + 1, 1, 1), dtype=bool)
+    grown = ndi.binary_dilation(np.asarray(region.values), structure=structure)
+    out = region.copy(data=grown)
+    out.attrs["method"] = f"{region.attrs.get('method', '')}; extended {k} slice(s) along z"
+    return out
 
 
 def _take(opts: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:

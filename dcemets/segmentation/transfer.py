@@ -94,7 +94,11 @@ def transfer_roi(roi_sagittal: xr.DataArray, reference: xr.DataArray) -> xr.Data
 
 
 def widen_search_region(
-    region: xr.DataArray, *, factor: float = 5.0, axis: Literal["x", "y"] = "x"
+    region: xr.DataArray,
+    *,
+    factor: float = 5.0,
+    axis: Literal["x", "y"] = "x",
+    min_aspect: float = 0.0,
 ) -> xr.DataArray:
     """Widen the search box of each axial slice along one in-plane axis (Fig. 3d).
 
@@ -104,6 +108,12 @@ def widen_search_region(
     ``round(factor * w)`` voxels wide (clipped to the volume).  The other in-plane extent is
     kept.  Slices without `region` stay empty.
 
+    With ``min_aspect > 0`` the widened extent is also at least `min_aspect` times the box's
+    other in-plane extent, in mm: a one-slice sagittal outline is only 3-4 mm wide, so five
+    times its width can be narrower than the lesion, while the outline's antero-posterior
+    extent is a direct measure of the lesion's size (``min_aspect=1`` assumes the lesion is no
+    narrower left-right than it is deep).
+
     Parameters
     ----------
     region : xarray.DataArray
@@ -112,6 +122,9 @@ def widen_search_region(
         Widening factor (the paper's 5); 1 returns the per-slice bounding boxes.
     axis : {"x", "y"}
         In-plane array axis to widen.
+    min_aspect : float
+        Minimum ratio of the widened extent to the other in-plane extent (both in mm);
+        0 (default) applies `factor` alone, as the paper does.
 
     Returns
     -------
@@ -141,9 +154,16 @@ def widen_search_region(
     f = check_positive(factor, "factor", minimum=1.0, inclusive=True)
     if axis not in ("x", "y"):
         raise ValueError(f"`axis` must be 'x' or 'y' (an in-plane axis of the axial slices), got {axis!r}")
-    out_arr = _widen_np(np.asarray(reg.values), factor=f, axis=2 if axis == "x" else 1)
+    asp = check_positive(min_aspect, "min_aspect", inclusive=True)
+    sx, sy, _ = geometry(reg).spacing
+    out_arr = _widen_np(
+        np.asarray(reg.values), factor=f, axis=2 if axis == "x" else 1, min_aspect=asp, spacing_yx=(sy, sx)
+    )
     out = like(reg, out_arr, name="search_region")
     out.attrs = output_attrs(
-        reg, units="1", long_name="widened search box", method=f"per-slice bounding box x{f:g} along {axis}"
+        reg,
+        units="1",
+        long_name="widened search box",
+        method=f"per-slice bounding box x{f:g} along {axis}, min_aspect={asp:g}",
     )
     return out

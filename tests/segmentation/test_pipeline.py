@@ -79,7 +79,9 @@ def test_deterministic(phantom):
 
 
 def test_options_reach_the_steps(phantom):
-    narrow = segment_lesion(phantom.dce, phantom.roi_sagittal, return_steps=True, factor=1.0)[1]
+    narrow = segment_lesion(phantom.dce, phantom.roi_sagittal, return_steps=True, factor=1.0, min_aspect=0.0)[
+        1
+    ]
     wide = segment_lesion(phantom.dce, phantom.roi_sagittal, return_steps=True)[1]
     assert narrow.search_region.sum() < wide.search_region.sum()
     with pytest.raises(ValueError, match="unknown option"):
@@ -172,3 +174,16 @@ def test_segment_cohort_errors(phantom):
     )
     with pytest.raises(ValueError, match="case 'flat'"):
         segment_cohort([flat], progress=False)
+
+
+def test_z_margin_extends_outline(phantom_factory):
+    # an outline covering only the central slices of the lesion: z_margin_mm reaches one more
+    # slice on each side; the paper's literal search (no margin, factor 5 only) misses them
+    ph = phantom_factory(roi_half_height=4.0)
+    _, narrow = segment_lesion(ph.dce, ph.roi_sagittal, return_steps=True, z_margin_mm=0.0, min_aspect=0.0)
+    _, wide = segment_lesion(ph.dce, ph.roi_sagittal, return_steps=True)
+    zs_narrow = np.flatnonzero(narrow.search_region.values.any(axis=(1, 2)))
+    zs_wide = np.flatnonzero(wide.search_region.values.any(axis=(1, 2)))
+    assert zs_wide.tolist() == list(range(zs_narrow[0] - 1, zs_narrow[-1] + 2))
+    np.testing.assert_array_equal(narrow.transferred_roi.values, wide.transferred_roi.values)
+    assert dice(wide.lesion, ph.truth) > dice(narrow.lesion, ph.truth)

@@ -191,3 +191,19 @@ def test_widen_keeps_geometry_and_errors():
         widen_search_region(m, axis="z")
     with pytest.raises(ValueError, match="empty"):
         widen_search_region(m & False)
+
+
+def test_widen_min_aspect_uses_millimetres():
+    # 2-voxel-wide outline (2 x 2 mm), 10 voxels deep (10 x 3 mm = 30 mm): factor 5 gives 10 voxels
+    # (20 mm), min_aspect=1 widens to >= 30 mm: 15 voxels, 16 to stay centred on 19.5
+    m = np.zeros((1, 12, 40), bool)
+    m[0, 1:11, 19:21] = True
+    da = make_image(m, spacing=(2.0, 3.0, 3.0))
+    assert widen_search_region(da).values[0, 1].sum() == 10
+    out = widen_search_region(da, min_aspect=1.0).values[0]
+    assert np.flatnonzero(out[1]).tolist() == list(range(12, 28))
+    assert out.any(axis=1).sum() == 10  # depth kept
+    # factor wins when it is larger
+    assert widen_search_region(da, factor=9.0, min_aspect=1.0).values[0, 1].sum() == 18
+    with pytest.raises(ValueError, match="min_aspect"):
+        widen_search_region(da, min_aspect=-1.0)
