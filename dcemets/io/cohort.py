@@ -6,10 +6,11 @@ Layout (one folder per subject, paths in the manifest relative to the cohort fol
       manifest.csv
       s001/dce.nii               4D DCE series (``.nii.gz`` with ``compress=True``)
       s001/dce.json              its sidecar: FrameTimesStart (s), TR/TE/flip angle, attrs
-      s001/t2w_sagittal.nii      optional
-      s001/roi_sagittal.nii      optional, uint8 mask
-      s001/lesion_mask.nii       optional, uint8 mask on the DCE grid
-      s001/truth_ktrans_map.nii ...  optional ground-truth maps of a simulated case
+      s001/t2w_sagittal.nii      optional (+ .json sidecar: attrs, exact geometry)
+      s001/roi_sagittal.nii      optional, uint8 mask (+ .json)
+      s001/lesion_mask.nii       optional, uint8 mask on the DCE grid (+ .json)
+      s001/truth_ktrans_map.nii  optional ground-truth maps of a simulated case (+ .json)
+      s001/truth_aif.nc          other ground-truth arrays (e.g. an AIF curve), netCDF
 
 A user with real data writes the same ``manifest.csv`` by hand (``dce`` may also name a DICOM
 folder or a 4D NIfTI file without sidecar plus a ``frame_times`` JSON).
@@ -28,7 +29,7 @@ from tqdm.auto import tqdm
 
 from dcemets._conventions import check_same_grid, geometry_attrs, validate_dce, validate_image
 from dcemets.io._case import Case
-from dcemets.io._files import PathLike, as_path, jsonable, read_json, sidecar_of
+from dcemets.io._files import PathLike, as_path, is_netcdf, jsonable, netcdf_safe, read_json, sidecar_of
 from dcemets.io.dce import FRAME_TIME_KEYS, read_dce, write_dce
 from dcemets.io.images import read_image, write_image
 
@@ -68,10 +69,8 @@ def _split_truth(truth: dict[str, Any], sid: str) -> tuple[dict[str, Any], dict[
         if isinstance(value, xr.DataArray):
             if value.ndim == 0:
                 scalars[key] = jsonable(value.values.item())
-            elif set(value.dims) == {"z", "y", "x"}:
-                maps[key] = value
             else:
-                scalars[key] = jsonable(value.values)
+                maps[key] = value
             continue
         converted = jsonable(value)
         try:
@@ -83,6 +82,15 @@ def _split_truth(truth: dict[str, Any], sid: str) -> tuple[dict[str, Any], dict[
             ) from err
         scalars[key] = converted
     return scalars, maps
+
+
+def _netcdf_safe_copy(da: xr.DataArray) -> xr.DataArray:
+    """A shallow copy whose attrs (and coordinate attrs) netCDF can store."""
+    out = da.copy(deep=False)
+    out.attrs = {k: v for k, v in da.attrs.items() if netcdf_safe(v)}
+    for name in out.coords:
+        out[name].attrs = {k: v for k, v in da[name].attrs.items() if netcdf_safe(v)}
+    return out
 
 
 def _dumps(obj: Any) -> str:
@@ -126,9 +134,10 @@ def save_cohort(
     ``label``, the relative paths ``dce`` (4D NIfTI), ``frame_times`` (its JSON sidecar with
     ``FrameTimesStart`` in s), ``t2w_sagittal``, ``roi_sagittal``, ``lesion_mask`` (empty
     when absent), ``truth`` (JSON of the scalar/list ground truth), ``truth_maps`` (JSON
-    mapping each 3D truth DataArray to its NIfTI file) and ``meta`` (JSON of the
-    JSON-serialisable entries of ``Case.meta``).  Voxel values are stored in their dtype
-    (bool masks as uint8), so the round trip is exact.
+    mapping each truth DataArray to its file: NIfTI for 3D maps, netCDF otherwise) and
+    ``meta`` (JSON of the JSON-serialisable entries of ``Case.meta``).  Every NIfTI file gets
+    a JSON sidecar with its attrs, dtype and double-precision geometry, so
+    ``load_cohort(save_cohort(cases))`` gives back identical DataArrays (bool masks included).
 
     Examples
     --------
@@ -171,12 +180,19 @@ def save_cohort(
             img = getattr(case, key)
             if img is not None:
                 img = validate_image(img, name=f"case {sid!r} {key}", mask=key in _MASKS, allow_nan=True)
-                row[key] = write_image(img, folder / f"{key}{suffix}").relative_to(root).as_posix()
+                row[key] = (
+                    write_image(img, folder / f"{key}{suffix}", sidecar=True).relative_to(root).as_posix()
+                )
         scalars, maps = _split_truth(dict(case.truth), sid)
         map_paths = {}
         for key, da in maps.items():
-            img = validate_image(da, name=f"case {sid!r} truth[{key!r}]", allow_nan=True)
-            map_paths[key] = write_image(img, folder / f"truth_{key}{suffix}").relative_to(root).as_posix()
+            if set(da.dims) == {"z", "y", "x"}:
+                img = validate_image(da, name=f"case {sid!r} truth[{key!r}]", allow_nan=True)
+                path = write_image(img, folder / f"truth_{key}{suffix}", sidecar=True)
+            else:  # e.g. an AIF curve: netCDF keeps its coordinates
+                path = folder / f"truth_{key}.nc"
+                _netcdf_safe_copy(da).to_netcdf(path)
+            map_paths[key] = path.relative_to(root).as_posix()
         row["truth"] = _dumps(scalars)
         row["truth_maps"] = _dumps(map_paths)
         meta = {}
@@ -272,8 +288,14 @@ def _load_case(root: Path, row: dict[str, str | None], line: int) -> Case:
         )
     truth = _json_cell(row, "truth", sid)
     for key, rel_map in _json_cell(row, "truth_maps", sid).items():
-        img = read_image(_resolve(root, sid, f"truth_maps[{key!r}]", str(rel_map)))
-        truth[key] = _on_grid(img, dce, sid, key, "dce")
+        path = _resolve(root, sid, f"truth_maps[{key!r}]", str(rel_map))
+        if is_netcdf(path):
+            try:
+                truth[key] = xr.load_dataarray(path)
+            except (OSError, ValueError) as err:
+                raise ValueError(f"case {sid!r}: cannot read netCDF file '{path}': {err}") from err
+        else:
+            truth[key] = _on_grid(read_image(path), dce, sid, key, "dce")
     meta = _json_cell(row, "meta", sid)
     meta.setdefault("dce_path", str(dce_path))
     return Case(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,16 +11,13 @@ import numpy as np
 import SimpleITK as sitk
 import xarray as xr
 
-from dcemets._conventions import _GEOMETRY_KEYS, _version, geometry, make_dce, validate_dce
-from dcemets.io import _dicom
+from dcemets._conventions import _GEOMETRY_KEYS, geometry, make_dce, validate_dce
+from dcemets.io import _dicom, _sidecar
 from dcemets.io._files import (
     IMAGE_SUFFIXES,
     PathLike,
     as_path,
     is_netcdf,
-    jsonable,
-    netcdf_safe,
-    read_json,
     read_sitk,
     require_exists,
     sidecar_of,
@@ -35,15 +31,6 @@ __all__ = ["read_dce", "write_dce"]
 
 #: BIDS-style sidecar keys holding frame times (s), in order of precedence
 FRAME_TIME_KEYS = ("FrameTimesStart", "VolumeTiming")
-#: BIDS sidecar key -> (dcemets attr, scale to dcemets units); first key present wins
-_ACQ_KEYS = (
-    ("RepetitionTimeExcitation", "tr_s", 1.0),
-    ("RepetitionTime", "tr_s", 1.0),
-    ("EchoTime", "te_s", 1.0),
-    ("FlipAngle", "flip_angle_deg", 1.0),
-    ("MagneticFieldStrength", "field_strength_T", 1.0),
-)
-_GEOMETRY_MATCH_MM = 1e-3
 
 
 def _times_from_sidecar(meta: dict[str, Any], sidecar: Path, n: int) -> np.ndarray | None:
@@ -64,45 +51,6 @@ def _times_from_sidecar(meta: dict[str, Any], sidecar: Path, n: int) -> np.ndarr
     return None
 
 
-def _attrs_from_sidecar(meta: dict[str, Any]) -> dict[str, Any]:
-    attrs: dict[str, Any] = {}
-    for key, attr, scale in _ACQ_KEYS:
-        if (
-            attr not in attrs
-            and isinstance(meta.get(key), (int, float))
-            and not isinstance(meta.get(key), bool)
-        ):
-            attrs[attr] = float(meta[key]) * scale
-    own = meta.get("dcemets", {})
-    if isinstance(own, dict) and isinstance(own.get("attrs"), dict):
-        attrs.update({k: v for k, v in own["attrs"].items() if netcdf_safe(v)})
-    return attrs
-
-
-def _exact_geometry(
-    meta: dict[str, Any], origin: Sequence[float], spacing: Sequence[float], direction: Sequence[float]
-) -> tuple[Sequence[float], Sequence[float], Sequence[float]]:
-    """Use the double-precision geometry a dcemets sidecar recorded if it matches the file's."""
-    own = meta.get("dcemets", {})
-    geo = own.get("geometry") if isinstance(own, dict) else None
-    if not isinstance(geo, dict):
-        return origin, spacing, direction
-    try:
-        o, s, d = (np.asarray(geo[k], dtype=float) for k in ("origin", "spacing", "direction"))
-    except (KeyError, TypeError, ValueError):
-        return origin, spacing, direction
-    if (
-        o.shape == (3,)
-        and s.shape == (3,)
-        and d.shape == (9,)
-        and np.allclose(o, origin, atol=_GEOMETRY_MATCH_MM, rtol=0)
-        and np.allclose(s, spacing, atol=_GEOMETRY_MATCH_MM, rtol=0)
-        and np.allclose(d, direction, atol=1e-5, rtol=0)
-    ):
-        return o.tolist(), s.tolist(), d.tolist()
-    return origin, spacing, direction
-
-
 def _read_4d_file(p: Path, times: Sequence[float] | np.ndarray | None) -> xr.DataArray:
     image = read_sitk(p)
     if image.GetDimension() != 4:
@@ -114,7 +62,7 @@ def _read_4d_file(p: Path, times: Sequence[float] | np.ndarray | None) -> xr.Dat
         raise ValueError(f"'{p}' has vector pixels; a DCE series needs scalar pixels")
     n = image.GetSize()[3]
     sidecar = sidecar_of(p)
-    meta = read_json(sidecar) if sidecar.is_file() else {}
+    meta = _sidecar.read_sidecar(p)
     if times is not None:
         t = _as_times(times, n, f"'{p}'")
     else:
@@ -126,18 +74,16 @@ def _read_4d_file(p: Path, times: Sequence[float] | np.ndarray | None) -> xr.Dat
                 "pass `times=` (seconds from the first frame, one per frame)"
             )
         t = found
-    origin, spacing, direction = _exact_geometry(meta, *_spatial_geometry(image, f"'{p}'"))
-    attrs = _attrs_from_sidecar(meta)
-    own = meta.get("dcemets", {}) if isinstance(meta.get("dcemets"), dict) else {}
-    name = own.get("name", "signal") if isinstance(own.get("name", "signal"), str) else "signal"
+    origin, spacing, direction = _sidecar.exact_geometry(meta, *_spatial_geometry(image, f"'{p}'"))
+    name = _sidecar.own_field(meta, "name", "signal")
     return make_dce(
         sitk.GetArrayFromImage(image),
         t,
         spacing=spacing,
         origin=origin,
         direction=direction,
-        name=name,
-        attrs=attrs,
+        name=name if isinstance(name, str) else "signal",
+        attrs=_sidecar.attrs_from(meta),
     )
 
 
@@ -266,8 +212,8 @@ def read_dce(
             for p, v in zip(paths[1:], vols[1:]):
                 g = geometry(v)
                 if v.shape != shape0 or not (
-                    np.allclose(g.origin, g0.origin, atol=_GEOMETRY_MATCH_MM, rtol=0)
-                    and np.allclose(g.spacing, g0.spacing, atol=_GEOMETRY_MATCH_MM, rtol=0)
+                    np.allclose(g.origin, g0.origin, atol=_sidecar.GEOMETRY_MATCH_MM, rtol=0)
+                    and np.allclose(g.spacing, g0.spacing, atol=_sidecar.GEOMETRY_MATCH_MM, rtol=0)
                     and np.allclose(g.direction, g0.direction, atol=1e-5, rtol=0)
                 ):
                     raise ValueError(
@@ -351,29 +297,9 @@ def write_dce(da: xr.DataArray, path: PathLike) -> Path:
         return p
     if suffix_of(p) not in IMAGE_SUFFIXES:
         raise ValueError(f"cannot tell the image format of '{p}': use .nii.gz, .nii, .nrrd or .mha (or .nc)")
-    geo = geometry(dce)
-    sidecar: dict[str, Any] = {"FrameTimesStart": [float(v) for v in dce["time"].values]}
-    for key, attr, _ in _ACQ_KEYS:
-        if key == "RepetitionTime":
-            continue
-        if attr in dce.attrs and netcdf_safe(dce.attrs[attr]):
-            sidecar[key] = float(dce.attrs[attr])
-    sidecar["dcemets"] = {
-        "version": _version(),
-        "name": dce.name if isinstance(dce.name, str) else "signal",
-        "time_units": "s",
-        "attrs": {
-            k: jsonable(v)
-            for k, v in dce.attrs.items()
-            if k not in _GEOMETRY_KEYS or k == "frame_of_reference"
-        },
-        "geometry": {
-            "origin": list(geo.origin),
-            "spacing": list(geo.spacing),
-            "direction": list(geo.direction),
-        },
-    }
-    sidecar["dcemets"]["attrs"] = {k: v for k, v in sidecar["dcemets"]["attrs"].items() if netcdf_safe(v)}
+    content: dict[str, Any] = {"FrameTimesStart": [float(v) for v in dce["time"].values]}
+    content.update(_sidecar.sidecar_content(dce, "signal"))
+    content["dcemets"]["time_units"] = "s"
     write_sitk(to_sitk(dce, join=True), p)
-    sidecar_of(p).write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
+    _sidecar.write_sidecar(p, content)
     return p

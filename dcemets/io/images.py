@@ -8,8 +8,8 @@ import numpy as np
 import SimpleITK as sitk
 import xarray as xr
 
-from dcemets._conventions import validate_image
-from dcemets.io import _dicom
+from dcemets._conventions import geometry, make_image, validate_image
+from dcemets.io import _dicom, _sidecar
 from dcemets.io._files import (
     PathLike,
     as_path,
@@ -62,6 +62,10 @@ def read_image(path: PathLike, *, mask: bool = False) -> xr.DataArray:
     xarray.DataArray
         Dims ``("z", "y", "x")``, coordinates in mm along the image axes (from 0), geometry
         attrs (:mod:`dcemets._conventions`).  The file's pixel type is kept (NaN allowed).
+        A JSON sidecar next to the file (same stem, ``.json``; as written by
+        ``write_image(..., sidecar=True)`` or dcm2niix) supplies ``tr_s``, ``te_s``,
+        ``flip_angle_deg``, ``field_strength_T`` and, when written by dcemets, every attr, the
+        name, the bool dtype of masks and the double-precision geometry.
         A DICOM series also sets ``frame_of_reference`` (0020,0052), ``modality``,
         ``series_description`` and, when present, ``tr_s``, ``te_s``, ``flip_angle_deg``,
         ``field_strength_T``.
@@ -103,14 +107,29 @@ def read_image(path: PathLike, *, mask: bool = False) -> xr.DataArray:
             raise ValueError(
                 f"'{p}' is a 4D image ({image.GetSize()[3]} frames); read it with dcemets.io.read_dce"
             )
+        meta = _sidecar.read_sidecar(p)
+        name = _sidecar.own_field(meta, "name", None)
         try:
             out = from_sitk(image)
+            if meta:
+                g = geometry(out)
+                origin, spacing, direction = _sidecar.exact_geometry(meta, g.origin, g.spacing, g.direction)
+                out = make_image(
+                    out.data,
+                    spacing=spacing,
+                    origin=origin,
+                    direction=direction,
+                    name=name if isinstance(name, str) else None,
+                    attrs=_sidecar.attrs_from(meta),
+                )
         except ValueError as err:
             raise ValueError(f"cannot use image file '{p}': {err}") from err
+        if _sidecar.own_field(meta, "dtype", None) == "bool":
+            mask = True
     if mask and out.dtype != bool:
         values = out
         out = values != 0
-        out.attrs = {k: v for k, v in values.attrs.items() if k != "units"}
+        out.attrs = dict(values.attrs)
     return out
 
 
@@ -126,7 +145,7 @@ def _check_netcdf_attrs(da: xr.DataArray) -> None:
                 )
 
 
-def write_image(da: xr.DataArray, path: PathLike) -> Path:
+def write_image(da: xr.DataArray, path: PathLike, *, sidecar: bool = False) -> Path:
     """Write a 3D image to a NIfTI/NRRD/MHA file (SimpleITK) or a netCDF file (xarray).
 
     Parameters
@@ -138,11 +157,17 @@ def write_image(da: xr.DataArray, path: PathLike) -> Path:
         Output file; the format follows the suffix (``.nii``, ``.nii.gz``, ``.nrrd``,
         ``.nhdr``, ``.mha``, ``.mhd``, or ``.nc`` for netCDF with all attrs).  Parent folders
         are created.
+    sidecar : bool, default False
+        Also write a BIDS-style JSON sidecar (same stem, ``.json``) holding the acquisition
+        fields (``RepetitionTimeExcitation``, ``EchoTime``, ``FlipAngle`` ...), every
+        netCDF-safe attr, the name, the dtype and the double-precision geometry, so that
+        :func:`read_image` gives back an identical DataArray (bool masks included).  Ignored
+        for netCDF, which keeps everything anyway.
 
     Returns
     -------
     pathlib.Path
-        The written file.
+        The written file (the sidecar, if any, is ``<stem>.json`` next to it).
 
     Raises
     ------
@@ -179,4 +204,6 @@ def write_image(da: xr.DataArray, path: PathLike) -> Path:
     image = to_sitk(img)
     assert isinstance(image, sitk.Image)  # a 3D image converts to one image
     write_sitk(image, p)
+    if sidecar:
+        _sidecar.write_sidecar(p, _sidecar.sidecar_content(img, None))
     return p

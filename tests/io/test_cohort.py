@@ -37,7 +37,10 @@ def _case(i, oblique, sagittal, *, full=True):
         "t10_s": 1.2,
         "tissue": "marrow",
         "aif_params": [1.0, 2.0],
-        "ktrans_map": like(dce, rng.random((3, 4, 6)), name="ktrans"),
+        "ktrans_map": like(dce, rng.random((3, 4, 6)), name="ktrans", units="1/min"),
+        "aif": xr.DataArray(
+            rng.random(7), dims="t_fine", coords={"t_fine": np.arange(7) * 0.5}, attrs={"units": "mM"}
+        ),
     }
     return Case(
         f"sim{i:03d}",
@@ -75,11 +78,11 @@ def test_round_trip(tmp_path, oblique, sagittal, compress):
         # masks come back on the exact DCE coordinates (arithmetic aligns)
         assert int((b.dce * b.lesion_mask).count()) == b.dce.size
         check_same_grid(b.lesion_mask, a.dce)
-        np.testing.assert_array_equal(b.t2w_sagittal.values, a.t2w_sagittal.values)
-        check_same_grid(b.t2w_sagittal, a.t2w_sagittal, atol=1e-4)
-        np.testing.assert_array_equal(b.roi_sagittal.values, a.roi_sagittal.values)
-        assert b.roi_sagittal.dtype == bool
-        np.testing.assert_array_equal(b.truth["ktrans_map"].values, a.truth["ktrans_map"].values)
+        # every image comes back identical (values, dtype, coordinates, attrs, exact geometry)
+        for key in ("t2w_sagittal", "roi_sagittal", "lesion_mask"):
+            xr.testing.assert_identical(getattr(b, key), getattr(a, key))
+        xr.testing.assert_identical(b.truth["ktrans_map"], a.truth["ktrans_map"])
+        xr.testing.assert_identical(b.truth["aif"], a.truth["aif"])
         check_same_grid(b.truth["ktrans_map"], a.dce)
         for key in ("ktrans", "kep", "vp", "t10_s", "tissue", "aif_params"):
             assert b.truth[key] == (list(a.truth[key]) if key == "aif_params" else a.truth[key])

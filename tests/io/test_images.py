@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 
 import numpy as np
 import pytest
@@ -165,3 +166,32 @@ def test_nifti_header_follows_the_standard(tmp_path, t2w):
     np.testing.assert_allclose(srow[:, 3], flip @ np.asarray(g.origin), atol=1e-4)
     dims = struct.unpack("<8h", head[40:56])
     assert dims[:4] == (3, 7, 6, 5)  # (ndim, nx, ny, nz)
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd", ".mha"])
+def test_sidecar_round_trip_identical(tmp_path, t2w, suffix):
+    t2w = t2w.assign_attrs(tr_s=3.2, te_s=0.09, long_name="sagittal T2W")
+    path = write_image(t2w, tmp_path / f"t2w{suffix}", sidecar=True)
+    meta = json.loads((tmp_path / "t2w.json").read_text())
+    assert meta["RepetitionTimeExcitation"] == 3.2
+    assert meta["EchoTime"] == 0.09
+    back = read_image(path)
+    xr.testing.assert_identical(back, t2w)
+    assert geometry(back) == geometry(t2w)
+    mask = (t2w > 100).rename("roi").assign_attrs(long_name="outline")
+    back = read_image(write_image(mask, tmp_path / f"roi{suffix}", sidecar=True))
+    xr.testing.assert_identical(back, mask)  # bool restored without mask=True
+
+
+def test_foreign_sidecar_fields(tmp_path, t2w):
+    path = write_image(t2w, tmp_path / "scan.nii.gz")
+    (tmp_path / "scan.json").write_text(
+        json.dumps({"RepetitionTime": 3.5, "FlipAngle": 90, "Manufacturer": "X"})
+    )
+    back = read_image(path)
+    assert back.attrs["tr_s"] == 3.5
+    assert back.attrs["flip_angle_deg"] == 90.0
+    np.testing.assert_allclose(geometry(back).origin, geometry(t2w).origin, atol=1e-5)
+    (tmp_path / "scan.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"scan\.json' must hold an object"):
+        read_image(path)
