@@ -10,7 +10,7 @@ import xarray as xr
 __all__ = ["Case"]
 
 
-@dataclass
+@dataclass(repr=False)
 class Case:
     """One subject of a cohort: the DCE series and what goes with it.
 
@@ -46,6 +46,8 @@ class Case:
     >>> case = Case("s01", make_dce(np.ones((3, 1, 2, 2)), [0, 10, 20]), label="lung")
     >>> case.subject_id, case.label
     ('s01', 'lung')
+    >>> case
+    Case(subject_id='s01', primary=None, label='lung', dce=(time: 3, z: 1, y: 2, x: 2), truth=[], meta=[])
     """
 
     subject_id: str
@@ -57,3 +59,22 @@ class Case:
     lesion_mask: xr.DataArray | None = None
     truth: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        def shape(da: xr.DataArray | None) -> str:
+            if da is None:
+                return "None"
+            return "(" + ", ".join(f"{d}: {n}" for d, n in da.sizes.items()) + ")"
+
+        parts = [
+            f"subject_id={self.subject_id!r}",
+            f"primary={self.primary!r}",
+            f"label={self.label!r}",
+            f"dce={shape(self.dce)}",
+        ]
+        for name in ("t2w_sagittal", "roi_sagittal", "lesion_mask"):
+            if getattr(self, name) is not None:
+                parts.append(f"{name}={shape(getattr(self, name))}")
+        parts.append(f"truth={sorted(self.truth)}")
+        parts.append(f"meta={sorted(self.meta)}")
+        return f"Case({', '.join(parts)})"
