@@ -158,10 +158,10 @@ def glcm_counts(
 
     Returns
     -------
-    ndarray of int64, shape (n_offsets, Ng, Ng) or (nz, n_offsets, Ng, Ng)
-        ``[..., i - 1, j - 1]`` counts pairs (voxel at level i, neighbour at level j).
+    ndarray of int64, shape (n_offsets, Ng, Ng) or (nz_roi, n_offsets, Ng, Ng)
+        ``[..., i - 1, j - 1]`` counts pairs (voxel at level i, neighbour at level j);
+        ``nz_roi`` is the number of slices from the first to the last slice of the ROI.
     """
-    nz_full = mask.shape[0]
     box = bounding_box(mask)
     m = mask[box]
     d = int(np.abs(offsets).max())
@@ -178,10 +178,10 @@ def glcm_counts(
     codes = flat[idx[None, :] + shifts[:, None]]  # neighbour level, 0 if outside ROI
     codes += flat[idx] * g1
     block = g1 * g1
-    if per_slice:
-        z = idx // strides[0] - d + box[0].start
+    if per_slice:  # slices of the ROI's z extent only
+        z = idx // strides[0] - d
         codes += (z[None, :] * n_off + np.arange(n_off, dtype=np.intp)[:, None]) * block
-        n_mat = nz_full * n_off
+        n_mat = m.shape[0] * n_off
     else:
         codes += np.arange(n_off, dtype=np.intp)[:, None] * block
         n_mat = n_off
@@ -191,7 +191,7 @@ def glcm_counts(
     else:
         counts = np.ascontiguousarray(counts)
     if per_slice:
-        return counts.reshape(nz_full, n_off, n_levels, n_levels)
+        return counts.reshape(m.shape[0], n_off, n_levels, n_levels)
     return counts
 
 

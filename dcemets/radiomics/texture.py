@@ -114,7 +114,8 @@ def glcm(
 
         * ``"3d_average"`` (default): one per 3D offset, shape ``(13, Ng, Ng)``;
         * ``"3d_merged"``: their sum, ``(1, Ng, Ng)``;
-        * ``"2d_average"``: one per (slice, in-plane offset), ``(nz * 4, Ng, Ng)``, slice-major;
+        * ``"2d_average"``: one per (slice, in-plane offset), ``(nz * 4, Ng, Ng)``, slice-major,
+          over the ``nz`` slices from the first to the last slice of the ROI;
         * ``"2d_slice_merged"``: per slice, 4 offsets summed, ``(nz, Ng, Ng)``;
         * ``"2.5d_direction_merged"``: per in-plane offset, slices summed, ``(4, Ng, Ng)``;
         * ``"2.5d_merged"``: everything in-plane summed, ``(1, Ng, Ng)``.

@@ -444,3 +444,17 @@ def test_distance_two_uses_scaled_offsets():
     assert p[0].sum() == 6
     assert p[0][0, 1] == 2
     assert p[0][4, 4] == 2
+
+
+def test_2d_matrices_cover_the_roi_slices_only(phantom):
+    img, msk = phantom
+    big = np.zeros((9, 4, 5))
+    bigm = np.zeros((9, 4, 5), bool)
+    big[3:7], bigm[3:7] = img, msk
+    p = glcm(big, bigm, bin_width=1, aggregation="2d_average")
+    assert p.shape == (16, 6, 6)
+    np.testing.assert_array_equal(p, glcm(img, msk, bin_width=1, aggregation="2d_average"))
+    pd.testing.assert_series_equal(
+        glcm_features(big, bigm, bin_width=1, aggregation="2d_slice_merged"),
+        glcm_features(img, msk, bin_width=1, aggregation="2d_slice_merged"),
+    )
