@@ -107,7 +107,12 @@ def concentration_to_signal(
         if "time" not in conc.dims:
             raise ValueError(f"`conc` needs a 'time' dim, got {conc.dims}")
         out = xr.apply_ufunc(
-            lambda c, t, m: _np.spgr_signal(1.0 / t[..., None] + r1_ * c, m[..., None], np.deg2rad(fa), tr_),
+            lambda c, t, m: _np.spgr_signal(
+                1.0 / np.asarray(t, dtype=float)[..., None] + r1_ * c,
+                np.asarray(m, dtype=float)[..., None],
+                np.deg2rad(fa),
+                tr_,
+            ),
             conc,
             t10_,
             m0,
@@ -117,7 +122,15 @@ def concentration_to_signal(
             output_dtypes=[float],
         ).transpose(*conc.dims)
         out.attrs = {k: v for k, v in conc.attrs.items() if k not in ("units", "long_name")}
-        out.attrs.update({"units": "a.u.", "long_name": "SPGR signal", "tr_s": tr_, "flip_angle_deg": fa})
+        out.attrs.update(
+            {
+                "units": "a.u.",
+                "long_name": "SPGR signal",
+                "tr_s": tr_,
+                "flip_angle_deg": fa,
+                "r1_per_mM_s": r1_,
+            }
+        )
         out.name = "signal"
         return out
     c = as_float_array(conc, "conc")
