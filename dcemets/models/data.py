@@ -90,7 +90,9 @@ def _maps_array(image: Any, mask: xr.DataArray, names: Sequence[str], where: str
         if set(da.dims) != set(SPATIAL_DIMS):
             raise ValueError(f"{where}[{n!r}] must have dims {SPATIAL_DIMS}, got {tuple(da.dims)}")
         chans.append(np.asarray(da.transpose(*SPATIAL_DIMS).values, dtype=np.float64))
-    check_same_grid(image, mask, names=(where, "mask"))
+    sizes = tuple(int(image.sizes[d]) for d in SPATIAL_DIMS)
+    if sizes != tuple(mask.shape):
+        raise ValueError(f"the maps of {where} have (z, y, x) sizes {sizes}, the mask {tuple(mask.shape)}")
     return np.stack(chans, 0)
 
 

@@ -1,0 +1,206 @@
+"""ConvLSTM against a direct per-step implementation of the cell equations (Shi et al. 2015)."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+
+from dcemets.models import ConvLSTM  # noqa: E402
+from dcemets.models.convlstm import ConvLSTMCell  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+
+def reference_convlstm(lstm, x, hx=None):
+    """Textbook ConvLSTM, one step at a time, every gate from its own weight slice.
+
+    i = s(W_i*x + U_i*h + b_i), f = s(W_f*x + U_f*h + b_f), o = s(W_o*x + U_o*h + b_o),
+    g = act(W_g*x + U_g*h + b_g), c' = f c + i g, h' = o act(c'); W* strided, U* stride 1.
+    """
+    act = {"tanh": torch.tanh, "relu": torch.relu}
+    seq = x if lstm.batch_first else x.transpose(0, 1)  # (B, T, ...)
+    hs, cs = [], []
+    for layer, cell in enumerate(lstm.cells):
+        a = act[cell.activation]
+        hid, k, s = cell.hidden_channels, cell.kernel_size, cell.stride
+        wx, wh, b = cell.conv_in.weight, cell.conv_rec.weight, cell.conv_in.bias
+        gates = {name: slice(j * hid, (j + 1) * hid) for j, name in enumerate("ifog")}
+        B, T = seq.shape[:2]
+        hh = (seq.shape[-2] + s - 1) // s
+        ww = (seq.shape[-1] + s - 1) // s
+        if hx is None:
+            h = seq.new_zeros(B, hid, hh, ww)
+            c = seq.new_zeros(B, hid, hh, ww)
+        else:
+            h, c = hx[0][layer], hx[1][layer]
+        outs = []
+        for t in range(T):
+            pre = {}
+            for name, sl in gates.items():
+                pre[name] = (
+                    F.conv2d(seq[:, t], wx[sl], b[sl], stride=s, padding=k // 2)
+                    + F.conv2d(h, wh[sl], None, stride=1, padding=k // 2)
+                )
+            i, f, o = (torch.sigmoid(pre[n]) for n in "ifo")
+            g = a(pre["g"])
+            c = f * c + i * g
+            h = o * a(c)
+            outs.append(h)
+        seq = torch.stack(outs, 1)
+        hs.append(h)
+        cs.append(c)
+    out = seq if lstm.batch_first else seq.transpose(0, 1)
+    return out, (hs, cs)
+
+
+CASES = [
+    # (in_ch, hidden, kernel, layers, strides, activation, input shape (B, T, C, H, W))
+    (1, 4, 3, 1, 1, "tanh", (2, 5, 1, 8, 8)),
+    (2, 3, 3, 2, (1, 2), "relu", (3, 4, 2, 9, 7)),
+    (1, (4, 5, 3), (3, 5, 1), 3, (2, 1, 2), "tanh", (2, 3, 1, 10, 10)),
+    (3, 6, 3, 7, (1, 2, 1, 2, 1, 2, 1), "relu", (2, 6, 3, 16, 16)),
+]
+
+
+@pytest.mark.parametrize(("cin", "hid", "k", "layers", "strides", "act", "shape"), CASES)
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_matches_per_step_reference(cin, hid, k, layers, strides, act, shape, batch_first):
+    torch.manual_seed(0)
+    lstm = ConvLSTM(cin, hid, k, layers, strides, activation=act, batch_first=batch_first).double()
+    for p in lstm.parameters():  # non-trivial biases and weights
+        torch.nn.init.uniform_(p, -0.5, 0.5)
+    x = torch.randn(shape, dtype=torch.float64)
+    if not batch_first:
+        x = x.transpose(0, 1).contiguous()
+    out, (h, c) = lstm(x)
+    ref, (rh, rc) = reference_convlstm(lstm, x)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    for a, b in zip(h, rh):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    for a, b in zip(c, rc):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_initial_state_matches_reference():
+    torch.manual_seed(1)
+    lstm = ConvLSTM(2, 3, 3, 2, (2, 1)).double()
+    x = torch.randn(2, 3, 2, 6, 6, dtype=torch.float64)
+    h0 = [torch.randn(2, 3, 3, 3, dtype=torch.float64) for _ in range(2)]
+    c0 = [torch.randn(2, 3, 3, 3, dtype=torch.float64) for _ in range(2)]
+    out, (h, c) = lstm(x, (h0, c0))
+    ref, (rh, rc) = reference_convlstm(lstm, x, (h0, c0))
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(c[-1], rc[-1])
+
+
+def test_state_continues_sequence():
+    """Running T1 then T2 steps from the returned state equals running T1 + T2 at once."""
+    torch.manual_seed(2)
+    lstm = ConvLSTM(1, 4, 3, 2, (1, 2)).double()
+    x = torch.randn(2, 7, 1, 8, 8, dtype=torch.float64)
+    full, (hf, cf) = lstm(x)
+    a, state = lstm(x[:, :3])
+    b, (h2, c2) = lstm(x[:, 3:], state)
+    torch.testing.assert_close(torch.cat([a, b], 1), full)
+    torch.testing.assert_close(c2[1], cf[1])
+
+
+def test_one_step_by_hand():
+    """A 1x1 kernel on a 1x1 image is an LSTM unit: check against scalar arithmetic."""
+    cell = ConvLSTMCell(1, 1, kernel_size=1).double()
+    with torch.no_grad():
+        cell.conv_in.weight.copy_(torch.tensor([0.5, -1.0, 2.0, 1.5]).view(4, 1, 1, 1))
+        cell.conv_in.bias.copy_(torch.tensor([0.1, 0.2, -0.3, 0.0], dtype=torch.float64))
+        cell.conv_rec.weight.copy_(torch.tensor([1.0, 0.5, -0.5, 2.0]).view(4, 1, 1, 1))
+    x = torch.tensor([1.0, -2.0], dtype=torch.float64).view(2, 1, 1, 1, 1)  # (T, B=1, C, H, W)
+    with torch.no_grad():
+        out, (h, c) = cell(x)
+    import math
+
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    hh, cc = 0.0, 0.0
+    for xt in (1.0, -2.0):
+        i = sig(0.5 * xt + 0.1 + 1.0 * hh)
+        f = sig(-1.0 * xt + 0.2 + 0.5 * hh)
+        o = sig(2.0 * xt - 0.3 - 0.5 * hh)
+        g = math.tanh(1.5 * xt + 0.0 + 2.0 * hh)
+        cc = f * cc + i * g
+        hh = o * math.tanh(cc)
+    assert float(h) == pytest.approx(hh, rel=1e-12)
+    assert float(c) == pytest.approx(cc, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("strides", "hw", "expected"),
+    [(1, (8, 8), (8, 8)), (2, (8, 8), (4, 4)), (2, (9, 7), (5, 4)), ((2, 2), (32, 32), (8, 8))],
+)
+def test_output_shapes(strides, hw, expected):
+    layers = 1 if isinstance(strides, int) else len(strides)
+    lstm = ConvLSTM(1, 5, num_layers=layers, strides=strides)
+    out, (h, c) = lstm(torch.zeros(2, 3, 1, *hw))
+    assert out.shape == (2, 3, 5, *expected)
+    assert h[-1].shape == c[-1].shape == (2, 5, *expected)
+    assert lstm.output_size(*hw) == expected
+
+
+def test_gradcheck():
+    torch.manual_seed(3)
+    lstm = ConvLSTM(1, 2, 3, 2, (2, 1), activation="tanh").double()
+    x = torch.randn(1, 3, 1, 5, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: lstm(v)[0], (x,))
+
+
+def test_gradients_reach_every_parameter():
+    lstm = ConvLSTM(1, 3, 3, 3, (1, 2, 1))
+    out, _ = lstm(torch.randn(2, 4, 1, 8, 8))
+    out.square().sum().backward()
+    for name, p in lstm.named_parameters():
+        assert p.grad is not None, name
+        assert torch.count_nonzero(p.grad) > 0, name
+
+
+def test_keras_initialisation():
+    cell = ConvLSTMCell(2, 4)
+    b = cell.conv_in.bias.detach()
+    assert torch.equal(b[4:8], torch.ones(4))  # unit forget bias
+    assert torch.equal(b[:4], torch.zeros(4))
+    w = cell.conv_rec.weight.detach().reshape(16, -1)  # (4*hid, hid*k*k): orthogonal rows
+    torch.testing.assert_close(w @ w.T, torch.eye(16), atol=1e-5, rtol=0)
+
+
+def test_dropout_only_in_training():
+    lstm = ConvLSTM(1, 3, num_layers=3, dropout=0.5)
+    x = torch.randn(2, 3, 1, 6, 6)
+    lstm.eval()
+    torch.testing.assert_close(lstm(x)[0], lstm(x)[0])
+    lstm.train()
+    torch.manual_seed(0)
+    a = lstm(x)[0]
+    torch.manual_seed(1)
+    assert not torch.equal(a, lstm(x)[0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "err"),
+    [
+        ({"kernel_size": 2}, ValueError),
+        ({"num_layers": 0}, ValueError),
+        ({"hidden_channels": (3, 4), "num_layers": 3}, ValueError),
+        ({"strides": 0}, ValueError),
+        ({"activation": "gelu"}, ValueError),
+        ({"dropout": 1.0}, ValueError),
+    ],
+)
+def test_bad_arguments(kwargs, err):
+    args = {"in_channels": 1, "hidden_channels": 3, **kwargs}
+    with pytest.raises(err):
+        ConvLSTM(**args)
+
+
+def test_bad_input():
+    lstm = ConvLSTM(2, 3)
+    with pytest.raises(ValueError, match="5D"):
+        lstm(torch.zeros(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="2 channels"):
+        lstm(torch.zeros(2, 3, 1, 8, 8))
