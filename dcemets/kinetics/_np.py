@@ -168,15 +168,14 @@ def _exp_conv_uniform(
     store = np.zeros((a.size + 1,), dtype=np.intp) - 1
     wanted = np.flatnonzero(need[: n_max + 1])
     store[wanted] = np.arange(wanted.size)
-    dstore = np.empty((wanted.size, nv))
+    dstore = np.zeros((wanted.size, nv))
     d = np.zeros(nv)
     dd = np.zeros(nv) if deriv else None
-    if need[0]:
-        dstore[store[0]] = 0.0
-    ddstore = np.empty((wanted.size, nv)) if deriv else None
-    if deriv and need[0]:
-        ddstore[store[0]] = 0.0  # type: ignore[index]
-    for n in range(n_max):
+    ddstore = np.zeros((wanted.size, nv)) if deriv else None
+    # D (and dD/dE) stay 0 over the leading zeros of the input (AIF before the bolus)
+    nz = np.flatnonzero(a[:n_max])
+    n0 = int(nz[0]) if nz.size else n_max
+    for n in range(n0, n_max):
         if deriv:
             # dD_{n+1}/dE = E dD_n/dE + D_n
             dd *= e  # type: ignore[operator]

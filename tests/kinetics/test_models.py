@@ -68,10 +68,11 @@ def test_nonuniform_grid_and_derivative():
     # uniform (Horner) and general recursion agree
     tu = np.arange(0, 10.0, 0.5)
     au = np.cos(tu) + 1
-    g1, d1 = _np._exp_conv_uniform(0.5, au, ks, np.arange(20), True)
-    g2, d2 = _np._exp_conv_general(tu, au, ks, np.arange(20), True)
-    np.testing.assert_allclose(g1, g2, atol=1e-12)
-    np.testing.assert_allclose(d1, d2, atol=1e-11)
+    for arr in (au, np.r_[0.0, 0.0, 0.0, au[3:]]):  # with leading zeros (AIF before onset)
+        g1, d1 = _np._exp_conv_uniform(0.5, arr, ks, np.arange(20), True)
+        g2, d2 = _np._exp_conv_general(tu, arr, ks, np.arange(20), True)
+        np.testing.assert_allclose(g1, g2, atol=1e-12)
+        np.testing.assert_allclose(d1, d2, atol=1e-11)
 
 
 def test_kep_zero_is_patlak_and_patlak_osipi(osipi_patlak):
