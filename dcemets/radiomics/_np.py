@@ -2,8 +2,8 @@
 
 Everything here takes plain arrays that the public wrappers have already validated
 (float64 image, bool mask of the same 3D shape, ROI not empty, no NaN inside the ROI).
-Nothing loops over voxels: the co-occurrence counts of all directions come from one
-:func:`numpy.bincount` over integer pair codes.
+Nothing loops over voxels: the co-occurrence counts come from :func:`numpy.bincount` over
+integer pair codes (one call per direction, or one call for all slices and directions).
 """
 
 from __future__ import annotations
@@ -175,17 +175,21 @@ def glcm_counts(
     g1 = n_levels + 1
     idx = np.flatnonzero(flat)
     n_off = len(offsets)
-    codes = flat[idx[None, :] + shifts[:, None]]  # neighbour level, 0 if outside ROI
-    codes += flat[idx] * g1
     block = g1 * g1
-    if per_slice:  # slices of the ROI's z extent only
+    base = flat[idx] * g1  # pair code (level_i * g1 + level_j); level 0 = outside the ROI
+    if per_slice:  # one bincount over (slice, offset, i, j) codes; slices of the ROI's z extent
+        codes = flat[idx[None, :] + shifts[:, None]]
+        codes += base
         z = idx // strides[0] - d
         codes += (z[None, :] * n_off + np.arange(n_off, dtype=np.intp)[:, None]) * block
         n_mat = m.shape[0] * n_off
-    else:
-        codes += np.arange(n_off, dtype=np.intp)[:, None] * block
+        flat_counts = np.bincount(codes.ravel(), minlength=n_mat * block)
+    else:  # one bincount per offset (cache-sized arrays)
         n_mat = n_off
-    counts = np.bincount(codes.ravel(), minlength=n_mat * block).reshape(n_mat, g1, g1)[:, 1:, 1:]
+        flat_counts = np.empty((n_off, block), dtype=np.intp)
+        for k in range(n_off):
+            flat_counts[k] = np.bincount(flat[idx + shifts[k]] + base, minlength=block)
+    counts = flat_counts.reshape(n_mat, g1, g1)[:, 1:, 1:]
     if symmetric:
         counts = counts + counts.transpose(0, 2, 1)
     else:

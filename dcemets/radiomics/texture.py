@@ -94,8 +94,9 @@ def glcm(
     offsets are in voxel units: voxel spacing is not used (resample first for anisotropic
     data, as IBSI recommends).
 
-    The counts come from one :func:`numpy.bincount` over the integer codes
-    ``(i, j, offset)`` of all ROI voxel pairs; nothing loops over voxels.
+    The counts come from :func:`numpy.bincount` over the integer pair codes
+    ``i * (Ng + 1) + j`` of all ROI voxels and their neighbours (level 0 marks a neighbour
+    outside the ROI, whose pairs are dropped); nothing loops over voxels.
 
     Parameters
     ----------
