@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from dcemets._conventions import SPATIAL_DIMS, output_attrs
 from dcemets.kinetics import _fit
 from dcemets.kinetics._checks import as_time
 from dcemets.kinetics.models import _prepare_aif
@@ -198,9 +199,10 @@ def fit_tofts(
         "rss": ("mM2", "residual sum of squares"),
         "success": ("1", "fit succeeded"),
     }
+    template = ct if set(SPATIAL_DIMS) <= set(ct.dims) else None
     for n in names:
         u, ln = meta[n]
-        ds[n].attrs = {"units": u, "long_name": ln}
+        ds[n].attrs = output_attrs(template, units=u, long_name=ln, method=method)
     ds.attrs.update(
         {
             "model": "extended Tofts" if ext else "Tofts",

@@ -197,3 +197,16 @@ def test_fit_bad_input(kw, exc, match):
     aif = args.pop("aif")
     with pytest.raises(exc, match=match):
         fit_tofts(ct, aif, **args)
+
+
+def test_dce_volume_keeps_geometry():
+    from dcemets._conventions import make_dce
+
+    t = np.arange(0.0, 120.0, 4.0)
+    cp = parker_aif(t, delay=10.0)
+    c = tofts(t, cp, np.full((1, 2, 3), 0.2), 0.6)
+    conc = make_dce(np.moveaxis(c, -1, 0), t, spacing=(1.0, 2.0, 5.0), name="conc")
+    f = fit_tofts(conc, cp)
+    assert f.ktrans.dims == ("z", "y", "x")
+    assert f.ktrans.attrs["spacing_mm"] == conc.attrs["spacing_mm"]
+    np.testing.assert_allclose(f.ktrans.values, 0.2, rtol=1e-6)
