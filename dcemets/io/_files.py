@@ -112,7 +112,10 @@ def check_nifti(path: Path) -> None:
     """Raise ``ValueError`` naming `path` if a NIfTI file is truncated or corrupt.
 
     SimpleITK reads a truncated NIfTI file without complaint (the missing voxels come back
-    as garbage), so the header's data size is checked against the file first.
+    as garbage), so the header's data size is checked against the file first.  For
+    ``.nii.gz`` the gzip trailer's ISIZE (uncompressed size mod 2**32) is compared with the
+    header's promise; only if they differ (a truncated file, or a multi-member gzip) is the
+    whole stream decompressed to measure it.
     """
     low = path.name.lower()
     if low.endswith(".nii.gz"):
@@ -121,6 +124,14 @@ def check_nifti(path: Path) -> None:
                 head = fh.read(540)
         except (OSError, EOFError) as err:
             raise ValueError(f"cannot read NIfTI file '{path}': {err}") from err
+        info = _nifti_header(head)
+        if info is None:
+            raise ValueError(f"'{path}' is not a valid NIfTI file (bad header)")
+        with open(path, "rb") as fh:
+            fh.seek(-4, os.SEEK_END)
+            (isize,) = struct.unpack("<I", fh.read(4))
+        if isize == (info[0] + info[1]) % (1 << 32):
+            return
         total = _gzip_size(path)
     elif low.endswith(".nii"):
         with open(path, "rb") as fh:

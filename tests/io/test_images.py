@@ -195,3 +195,15 @@ def test_foreign_sidecar_fields(tmp_path, t2w):
     (tmp_path / "scan.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match=r"scan\.json' must hold an object"):
         read_image(path)
+
+
+def test_multi_member_gzip_nifti(tmp_path, t2w):
+    # pigz/cat-style gzip with two members: the trailer holds only the last member's size
+    raw = (write_image(t2w, tmp_path / "a.nii")).read_bytes()
+    two = tmp_path / "two.nii.gz"
+    two.write_bytes(gzip.compress(raw[:1000]) + gzip.compress(raw[1000:]))
+    np.testing.assert_array_equal(read_image(two).values, t2w.values)
+    cut = tmp_path / "cut.nii.gz"
+    cut.write_bytes(gzip.compress(raw[:1000]) + gzip.compress(raw[1000:-8]))
+    with pytest.raises(ValueError, match=r"cut\.nii\.gz' is truncated"):
+        read_image(cut)
