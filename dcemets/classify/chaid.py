@@ -815,21 +815,22 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
             return xpos[node.node_id]
 
         place(self.tree_[0])
+        step = 1.6  # vertical distance between levels (data units)
         for node in self.tree_:
-            x, yv = xpos[node.node_id], -float(node.depth)
+            x, yv = xpos[node.node_id], -step * node.depth
             if node.parent is not None:
                 parent = self.tree_[node.parent]
-                px, py = xpos[parent.node_id], -float(parent.depth)
-                ax.plot([px, x], [py - 0.22, yv + 0.2], color="0.3", lw=1.0, zorder=1)
+                px, py = xpos[parent.node_id], -step * parent.depth
+                ax.plot([px, px, x, x], [py, py - 0.75, py - 0.75, yv + 0.45], color="0.3", lw=1.0, zorder=1)
                 rule = self._interval_text(names[parent.feature or 0], *node.interval, decimals)
                 ax.text(
-                    (px + x) / 2,
-                    (py + yv) / 2 - 0.02,
+                    x,
+                    yv + 0.45,
                     rule,
                     ha="center",
                     va="center",
                     fontsize=fontsize * 0.9,
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none"},
+                    bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "0.6"},
                     zorder=2,
                 )
             k = int(np.argmax(node.counts))
@@ -854,18 +855,19 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
             if node.feature is not None:
                 ax.text(
                     x,
-                    yv - 0.33,
-                    f"{names[node.feature]}\nadj. p = {node.adjusted_p_value:.3g}, "
+                    yv - 0.5,
+                    f"{names[node.feature]}: adj. p = {node.adjusted_p_value:.3g}, "
                     f"$\\chi^2$ = {node.chi2:.2f}, df = {node.dof}",
                     ha="center",
                     va="center",
                     fontsize=fontsize * 0.85,
                     style="italic",
                     zorder=3,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"},
                 )
         n_leaves = max(next_leaf[0], 1.0)
         ax.set_xlim(-0.7, n_leaves - 0.3)
-        ax.set_ylim(-max(n.depth for n in self.tree_) - 0.5, 0.5)
+        ax.set_ylim(-step * max(n.depth for n in self.tree_) - 0.45, 0.45)
         ax.set_axis_off()
         return ax
 

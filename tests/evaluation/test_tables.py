@@ -107,3 +107,29 @@ def test_input_not_modified():
     before = table.copy()
     compare_groups(table, "group", subgroup="primary")
     pd.testing.assert_frame_equal(table, before)
+
+
+def exact_sample(mean, sd, n, rng):
+    """n values with exactly the given mean and SD (ddof 1)."""
+    z = rng.normal(size=n)
+    z = (z - z.mean()) / z.std(ddof=1)
+    return mean + sd * z
+
+
+def test_reproduces_the_papers_table1_p_values_for_washout_and_kep():
+    """Welch's test depends only on means, SDs and sizes: data with the paper's Table 1
+    summaries reproduce its P-values 0.001 for wash-out slope and kep (the two significant
+    rows; the paper's SE p-values are not Welch's, see the user guide)."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        {
+            "group": ["lung"] * 30 + ["other"] * 31,
+            "washout": np.r_[exact_sample(0.25, 10, 30, rng), exact_sample(-9.8, 12.9, 31, rng)],
+            "kep": np.r_[exact_sample(0.39, 0.16, 30, rng), exact_sample(0.58, 0.24, 31, rng)],
+        }
+    )
+    t = compare_groups(table, "group", decimals={"washout": 2, "kep": 2})
+    assert t.loc[("P-value (Welch t)", ""), "washout"] == "0.001"
+    assert t.loc[("P-value (Welch t)", ""), "kep"] in ("0.001", "<0.001")
+    assert t.loc[("lung", "Total (N = 30)"), "washout"] == "0.25 ± 10.00"
+    assert t.loc[("other", "Total (N = 31)"), "kep"] == "0.58 ± 0.24"
