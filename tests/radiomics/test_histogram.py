@@ -97,3 +97,20 @@ def test_errors():
     img[0, 0, 0] = np.inf
     with pytest.raises(ValueError, match="NaN or infinite"):
         histogram_features(img, np.ones((2, 2, 2), bool))
+
+
+def test_phantom_discretised_matches_ibsi_intensity_histogram(phantom):
+    from dcemets.radiomics import discretise
+
+    img, msk = phantom
+    levels = discretise(img, msk, bin_width=1, min_value=1).astype(float)
+    h = histogram_features(levels, msk)
+    ref = read_csv("ibsi1_reference_values.csv")
+    ref = ref[(ref.data == "digital_phantom") & (ref.family == "ih")].set_index("ibsi_tag").value
+    assert float(f"{h['mean']:.3g}") == ref["ih.mean"]
+    assert float(f"{h['sd'] ** 2:.3g}") == ref["ih.var"]
+    assert float(f"{h['skewness']:.3g}") == ref["ih.skew"]
+    assert float(f"{h['kurtosis']:.3g}") == ref["ih.kurt"]
+    assert h["p50"] == ref["ih.median"]
+    assert h["p10"] == ref["ih.p10"]
+    assert h["p90"] == ref["ih.p90"]
