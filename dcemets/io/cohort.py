@@ -139,6 +139,15 @@ def save_cohort(
     a JSON sidecar with its attrs, dtype and double-precision geometry, so
     ``load_cohort(save_cohort(cases))`` gives back identical DataArrays (bool masks included).
 
+    References
+    ----------
+    .. [1] Gorgolewski KJ et al. The brain imaging data structure, a format for organizing
+           and describing outputs of neuroimaging experiments. Sci Data 2016;3:160044.
+           :doi:`10.1038/sdata.2016.44`
+    .. [2] Lang N et al. Differentiation of spinal metastases originated from lung and other
+           cancers using radiomics and deep learning based on DCE-MRI. Magn Reson Imaging
+           2019;64:4-12, section 2.2 (the acquisition read here). :doi:`10.1016/j.mri.2019.02.013`
+
     Examples
     --------
     >>> import tempfile
@@ -343,6 +352,15 @@ def load_cohort(directory: PathLike, *, progress: bool = True) -> list[Case]:
     The ``dce`` column may name anything :func:`dcemets.io.read_dce` reads: a 4D NIfTI
     (frame times from its sidecar or from the JSON file in ``frame_times``), a DICOM folder,
     or a netCDF file.
+
+    References
+    ----------
+    .. [1] Gorgolewski KJ et al. The brain imaging data structure, a format for organizing
+           and describing outputs of neuroimaging experiments. Sci Data 2016;3:160044.
+           :doi:`10.1038/sdata.2016.44`
+    .. [2] Lang N et al. Differentiation of spinal metastases originated from lung and other
+           cancers using radiomics and deep learning based on DCE-MRI. Magn Reson Imaging
+           2019;64:4-12, section 2.2 (the acquisition read here). :doi:`10.1016/j.mri.2019.02.013`
 
     Examples
     --------

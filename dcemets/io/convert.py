@@ -99,6 +99,14 @@ def to_sitk(da: xr.DataArray, *, join: bool = False) -> sitk.Image | list[sitk.I
     --------
     from_sitk : The inverse conversion.
 
+    References
+    ----------
+    .. [1] Lowekamp BC, Chen DT, Ibáñez L, Blezek D. The design of SimpleITK. Front
+           Neuroinform 2013;7:45. :doi:`10.3389/fninf.2013.00045`
+    .. [2] Yaniv Z, Lowekamp BC, Johnson HJ, Beare R. SimpleITK image-analysis notebooks: a
+           collaborative environment for education and reproducible research. J Digit
+           Imaging 2018;31:290-303. :doi:`10.1007/s10278-017-0037-8`
+
     Examples
     --------
     >>> import numpy as np
@@ -199,6 +207,14 @@ def from_sitk(
     See Also
     --------
     to_sitk : The inverse conversion.
+
+    References
+    ----------
+    .. [1] Lowekamp BC, Chen DT, Ibáñez L, Blezek D. The design of SimpleITK. Front
+           Neuroinform 2013;7:45. :doi:`10.3389/fninf.2013.00045`
+    .. [2] Yaniv Z, Lowekamp BC, Johnson HJ, Beare R. SimpleITK image-analysis notebooks: a
+           collaborative environment for education and reproducible research. J Digit
+           Imaging 2018;31:290-303. :doi:`10.1007/s10278-017-0037-8`
 
     Examples
     --------

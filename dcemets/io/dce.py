@@ -184,6 +184,19 @@ def read_dce(
        ContentTime; the earliest over the frame's slices, minus that of the first frame.
        Times that do not increase with the TemporalPositionIdentifier order raise an error.
 
+    References
+    ----------
+    .. [1] NEMA PS3.3, DICOM Information Object Definitions: Image Plane Module (C.7.6.2)
+           and MR Image Module (C.8.3.1). https://www.dicomstandard.org/current
+    .. [2] Gorgolewski KJ et al. The brain imaging data structure, a format for organizing
+           and describing outputs of neuroimaging experiments. Sci Data 2016;3:160044.
+           :doi:`10.1038/sdata.2016.44`
+    .. [3] Lang N et al. Differentiation of spinal metastases originated from lung and other
+           cancers using radiomics and deep learning based on DCE-MRI. Magn Reson Imaging
+           2019;64:4-12, section 2.2 (the acquisition read here). :doi:`10.1016/j.mri.2019.02.013`
+    .. [4] Lowekamp BC, Chen DT, Ibáñez L, Blezek D. The design of SimpleITK. Front
+           Neuroinform 2013;7:45. :doi:`10.3389/fninf.2013.00045`
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -275,6 +288,17 @@ def write_dce(da: xr.DataArray, path: PathLike) -> Path:
     ``FlipAngle`` in deg, ``MagneticFieldStrength`` in T) and, under ``"dcemets"``, every
     netCDF-safe attr and the double-precision geometry, so that :func:`read_dce` gives back
     an identical DataArray even though NIfTI stores geometry in single precision.
+
+    References
+    ----------
+    .. [1] Gorgolewski KJ et al. The brain imaging data structure, a format for organizing
+           and describing outputs of neuroimaging experiments. Sci Data 2016;3:160044.
+           :doi:`10.1038/sdata.2016.44`
+    .. [2] Cox RW et al. A (sort of) new image data format standard: NIfTI-1. NeuroImage
+           2004;22(Suppl 1):e1440. https://nifti.nimh.nih.gov/nifti-1
+    .. [3] Lang N et al. Differentiation of spinal metastases originated from lung and other
+           cancers using radiomics and deep learning based on DCE-MRI. Magn Reson Imaging
+           2019;64:4-12, section 2.2 (the acquisition read here). :doi:`10.1016/j.mri.2019.02.013`
 
     Examples
     --------

@@ -83,6 +83,17 @@ def read_image(path: PathLike, *, mask: bool = False) -> xr.DataArray:
     NIfTI stores geometry in single precision, so origins and spacings read back from a
     NIfTI file can differ from the written doubles by ~1e-6 mm; NRRD and MHA keep doubles.
 
+    References
+    ----------
+    .. [1] Lowekamp BC, Chen DT, Ibáñez L, Blezek D. The design of SimpleITK. Front
+           Neuroinform 2013;7:45. :doi:`10.3389/fninf.2013.00045`
+    .. [2] Cox RW et al. A (sort of) new image data format standard: NIfTI-1. NeuroImage
+           2004;22(Suppl 1):e1440. https://nifti.nimh.nih.gov/nifti-1
+    .. [3] NEMA PS3.3, DICOM Information Object Definitions: Image Plane Module (C.7.6.2)
+           and MR Image Module (C.8.3.1). https://www.dicomstandard.org/current
+    .. [4] Hoyer S, Hamman J. xarray: N-D labeled arrays and datasets in Python. J Open
+           Res Softw 2017;5:10. :doi:`10.5334/jors.148`
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -183,6 +194,16 @@ def write_image(da: xr.DataArray, path: PathLike, *, sidecar: bool = False) -> P
     everything.  The geometry written is that of the array as it is now
     (:func:`dcemets._conventions.geometry`), so a cropped or flipped image lands at the right
     place in the world.
+
+    References
+    ----------
+    .. [1] Lowekamp BC, Chen DT, Ibáñez L, Blezek D. The design of SimpleITK. Front
+           Neuroinform 2013;7:45. :doi:`10.3389/fninf.2013.00045`
+    .. [2] Cox RW et al. A (sort of) new image data format standard: NIfTI-1. NeuroImage
+           2004;22(Suppl 1):e1440. https://nifti.nimh.nih.gov/nifti-1
+    .. [3] Gorgolewski KJ et al. The brain imaging data structure, a format for organizing
+           and describing outputs of neuroimaging experiments. Sci Data 2016;3:160044.
+           :doi:`10.1038/sdata.2016.44`
 
     Examples
     --------
