@@ -193,7 +193,7 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     h = kinetics.heuristics(curve, n_baseline=config.n_baseline)
     heur = {k: float(h[k].values) for k in HEURISTICS}
     heur.update({k: int(h[k].values) for k in ("s1_index", "s2_index", "peak_index")})
-    heur["washout_rule"] = str(h["washout_rule"].values)
+    heur["washout_rule"] = {0: "peak", 1: "67 s"}.get(int(h["washout_rule"].values), "invalid")
     tofts = _hotspot_tofts(curve, dce, config)
     maps = kinetics.parametric_maps(dce, mask=mask, frames=h, n_baseline=config.n_baseline)
     features = radiomics.extract_features(maps, mask, **config.radiomics)
