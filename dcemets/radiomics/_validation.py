@@ -67,7 +67,18 @@ def prepare(
     if nan_policy not in NAN_POLICIES:
         raise ValueError(f"`nan_policy` must be one of {NAN_POLICIES}, got {nan_policy!r}")
     img, img_da = _as_array(image, "image")
-    msk, msk_da = _as_array(mask, "mask")
+    msk_da: xr.DataArray | None = None
+    if (
+        img_da is not None
+        and isinstance(mask, xr.DataArray)
+        and mask.ndim == 3
+        and set(mask.dims) == {"z", "y", "x"}
+        and _identical_grid(img_da, mask.transpose("z", "y", "x"))
+    ):
+        # same coordinates and geometry attrs as the validated image: no second geometry check
+        msk = np.asarray(mask.transpose("z", "y", "x").values)
+    else:
+        msk, msk_da = _as_array(mask, "mask")
     if img.dtype == bool or not (
         np.issubdtype(img.dtype, np.integer) or np.issubdtype(img.dtype, np.floating)
     ):
