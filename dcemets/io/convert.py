@@ -162,10 +162,21 @@ def _as_times(times: Sequence[float] | np.ndarray | None, n: int, what: str) -> 
         raise ValueError(
             f"{what} has {n} frames but no frame times: pass `times` (seconds from the first frame, one per frame)"
         )
-    t = np.asarray(times, dtype=float)
+    try:
+        t = np.array(times, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"`times` must be a sequence of numbers (s), got {times!r}") from err
     if t.ndim != 1 or t.size != n:
         raise ValueError(f"`times` must have {n} values (one per frame), got shape {t.shape}")
+    _check_increasing(t, "`times`")
     return t
+
+
+def _check_increasing(t: np.ndarray, what: str) -> None:
+    if not np.all(np.isfinite(t)):
+        raise ValueError(f"{what} must be finite, got {t.tolist()}")
+    if np.any(np.diff(t) <= 0):
+        raise ValueError(f"{what} must be strictly increasing (no duplicates), got {t.tolist()}")
 
 
 def from_sitk(

@@ -24,7 +24,7 @@ from dcemets.io._files import (
     suffix_of,
     write_sitk,
 )
-from dcemets.io.convert import _as_times, _spatial_geometry, from_sitk, to_sitk
+from dcemets.io.convert import _as_times, _check_increasing, _spatial_geometry, from_sitk, to_sitk
 from dcemets.io.images import _check_netcdf_attrs, _load_netcdf, read_image
 
 __all__ = ["read_dce", "write_dce"]
@@ -42,6 +42,7 @@ def _times_from_sidecar(meta: dict[str, Any], sidecar: Path, n: int) -> np.ndarr
                 raise ValueError(f"'{sidecar}': {key!r} must be a list of numbers (s)") from err
             if t.ndim != 1 or t.size != n:
                 raise ValueError(f"'{sidecar}': {key!r} has {t.size} values, the image has {n} frames")
+            _check_increasing(t, f"'{sidecar}': {key!r}")
             return t
     if "TemporalResolution" in meta:
         dt = float(meta["TemporalResolution"])
@@ -254,7 +255,7 @@ def read_dce(
                 )
         else:
             out = _read_4d_file(p, times)
-    return validate_dce(out, name="the DCE series read", allow_nan=True, min_frames=1)
+    return validate_dce(out, name="dce", allow_nan=True, min_frames=1)
 
 
 def write_dce(da: xr.DataArray, path: PathLike) -> Path:

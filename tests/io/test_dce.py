@@ -75,8 +75,15 @@ def test_no_sidecar_needs_times(tmp_path, small_dce):
     np.testing.assert_array_equal(dce.time.values, [0, 1, 2, 3])
     with pytest.raises(ValueError, match=r"`times` must have 4 values"):
         read_dce(tmp_path / "bare.nii.gz", times=[0, 1, 2])
-    with pytest.raises(ValueError, match=r"strictly increasing"):
+    with pytest.raises(ValueError, match=r"`times` must be strictly increasing"):
         read_dce(tmp_path / "bare.nii.gz", times=[0, 1, 1, 3])
+    with pytest.raises(ValueError, match=r"`times` must be finite"):
+        read_dce(tmp_path / "bare.nii.gz", times=[0, 1, np.nan, 3])
+    with pytest.raises(TypeError, match=r"`times` must be a sequence of numbers"):
+        read_dce(tmp_path / "bare.nii.gz", times=["a", "b", "c", "d"])
+    (tmp_path / "bare.json").write_text(json.dumps({"FrameTimesStart": [0, 5, 5, 10]}))
+    with pytest.raises(ValueError, match=r"bare\.json': 'FrameTimesStart' must be strictly increasing"):
+        read_dce(tmp_path / "bare.nii.gz")
 
 
 def test_times_override_sidecar(tmp_path, small_dce):
