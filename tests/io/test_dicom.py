@@ -222,3 +222,28 @@ def test_every_file_lands_where_its_tags_say(tmp_path, dicom_writer, int_series,
         np.testing.assert_allclose(world[k, 0, 0], ipp, atol=1e-6)  # DICOM IPP = first voxel's centre
         np.testing.assert_array_equal(dce.values[tpi - 1, k], pixels)
         assert dce.time.values[tpi - 1] == pytest.approx(trigger_s - TIMES[0], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("date", "time", "expected"),
+    [
+        (None, "101530.25", 10 * 3600 + 15 * 60 + 30.25),
+        (None, "10:15:30.25", 10 * 3600 + 15 * 60 + 30.25),  # ACR-NEMA style
+        (None, "1015", 10 * 3600 + 15 * 60),
+        (None, "10", 10 * 3600),
+        ("19700102", "000001", 86401.0),
+        ("20190102", "235959.5", 17898 * 86400 + 86399.5),
+    ],
+)
+def test_parse_dicom_time(date, time, expected):
+    from dcemets.io._dicom import _parse_time
+
+    assert _parse_time(date, time) == pytest.approx(expected, abs=1e-9)
+
+
+def test_parse_dicom_datetime():
+    from dcemets.io._dicom import _parse_datetime, _parse_time
+
+    assert _parse_datetime("20190102101530.25+0100") == _parse_time("20190102", "101530.25")
+    assert _parse_datetime("20190102") == _parse_time("20190102", "000000")
+    assert _parse_datetime("2019") is None
