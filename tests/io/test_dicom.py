@@ -247,3 +247,17 @@ def test_parse_dicom_datetime():
     assert _parse_datetime("20190102101530.25+0100") == _parse_time("20190102", "101530.25")
     assert _parse_datetime("20190102") == _parse_time("20190102", "000000")
     assert _parse_datetime("2019") is None
+
+
+def test_slices_written_against_the_normal(tmp_path, dicom_writer, int_series, oblique):
+    # slices stacked along -(row x col): DICOM has no slice order, so the reader stacks them
+    # along +normal; every voxel must still carry its value at its world position
+    from dcemets._conventions import make_dce
+
+    improper = oblique * np.array([1.0, 1.0, -1.0])
+    dicom_writer(tmp_path, int_series, times=TIMES, direction=improper)
+    dce = read_dce(tmp_path)
+    written = make_dce(int_series, TIMES, spacing=SPACING, origin=ORIGIN, direction=improper)
+    np.testing.assert_array_equal(dce.values, int_series[:, ::-1])
+    np.testing.assert_allclose(world_coordinates(dce), world_coordinates(written)[::-1], atol=1e-6)
+    assert np.linalg.det(np.reshape(geometry(dce).direction, (3, 3))) == pytest.approx(1.0)
