@@ -53,9 +53,14 @@ table[["wash_in", "max_se"]] = table[["wash_in", "max_se"]].abs()
 names = {"max_se": "Maximum SE (%)", "wash_in": "Wash-in SE (%)", "washout": "Wash-out Slope (%)"}
 print(
     compare_groups(
-        table, "label", subgroup="primary", columns=list(names), test="both",
-        labels={"lung": "Lung cancer", "other": "Other tumors"}, names=names,
-    )  # fmt: skip
+        table,
+        "label",
+        subgroup="primary",
+        columns=list(names),
+        test="both",
+        labels={"lung": "Lung cancer", "other": "Other tumors"},
+        names=names,
+    )
 )
 
 # %%

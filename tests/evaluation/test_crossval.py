@@ -219,3 +219,42 @@ def test_inputs_not_modified():
     cross_validate(CHAIDClassifier(), X, y, cv=3, random_state=0)
     pd.testing.assert_frame_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
+
+
+def test_nested_forest_ranker_pipeline_refits_selection_per_fold():
+    selection = pytest.importorskip("dcemets.classify.selection")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 100))
+    y = np.array(["lung", "other"] * 30)
+    model = make_pipeline(selection.ForestRanker(n_estimators=30, k=5, random_state=0), LogisticRegression())
+    res = cross_validate(model, X, y, cv=5, random_state=0, return_estimators=True)
+    chosen = {tuple(np.flatnonzero(est[0].get_support())) for est in res.estimators}
+    assert len(chosen) > 1  # each training fold ranks its own features
+    assert res.summary.loc["accuracy", "mean"] < 0.7  # noise stays at chance
+
+
+class SignPredictor(ClassifierMixin, BaseEstimator):
+    """Predicts "lung" when x0 > 0; no scores at all."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.where(np.asarray(X)[:, 0] > 0, "lung", "other")
+
+
+def test_aggregate_groups_majority_vote_without_scores():
+    patients = np.repeat(np.arange(10), 3)
+    y = np.where(patients < 5, "lung", "other")
+    # patient 0: two of three slices positive -> lung; patient 5: one of three -> other
+    x = np.where(y == "lung", 1.0, -1.0)
+    x[[2, 15]] = [-1.0, 1.0]
+    res = cross_validate(
+        SignPredictor(), x[:, None], y, groups=patients, cv=5, aggregate_groups=True, random_state=0
+    )
+    out = res.oof.sort_index()
+    assert out["y_score"].isna().all()
+    np.testing.assert_array_equal(out["y_pred"], ["lung"] * 5 + ["other"] * 5)
+    assert res.summary.loc["accuracy", "mean"] == 1.0
+    assert res.summary.loc["auc", "n_folds"] == 0  # no scores, no AUC

@@ -77,8 +77,12 @@ def test_chaid_first_split_on_washout_and_accuracies(cohort_table, capsys):
     with capsys.disabled():
         print("\n" + tree.export_text(decimals=1))
         print(f"CHAID     resubstitution (entire dataset) accuracy {resub['accuracy']:.2f}  (paper 0.79)")
-        print(f"CHAID     10-fold CV x5: {cv_chaid.format_summary(('accuracy',))}  (paper 0.79, entire dataset)")
-        print(f"logistic  resubstitution (entire dataset) accuracy {resub_logit['accuracy']:.2f}  (paper 0.74)")
+        print(
+            f"CHAID     10-fold CV x5: {cv_chaid.format_summary(('accuracy',))}  (paper 0.79, entire dataset)"
+        )
+        print(
+            f"logistic  resubstitution (entire dataset) accuracy {resub_logit['accuracy']:.2f}  (paper 0.74)"
+        )
         print(f"logistic  10-fold CV x5: {cv_logit.format_summary(('accuracy',))}  (paper 0.74)")
     # a wash-out based rule separates lung from other primaries better than chance
     assert resub["accuracy"] > 0.6
@@ -121,6 +125,7 @@ def test_table1_layout_on_simulated_cohort(cohort_table, capsys):
     numeric = compare_groups(table, "label", subgroup="primary", columns=list(names), formatted=False)
     # as in the paper, wash-out is significantly lower in the other tumours
     assert numeric.loc[("P-value (Welch t)", ""), ("washout", "p")] < 0.05
-    assert numeric.loc[("lung", "Lung (N = 30)"), ("washout", "mean")] > numeric.loc[
-        ("other", "Total (N = 31)"), ("washout", "mean")
-    ]
+    assert (
+        numeric.loc[("lung", "Lung (N = 30)"), ("washout", "mean")]
+        > numeric.loc[("other", "Total (N = 31)"), ("washout", "mean")]
+    )
