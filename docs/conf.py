@@ -25,6 +25,7 @@ extensions = [
     "numpydoc",
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
+    "sphinx.ext.extlinks",
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "sphinx_gallery.gen_gallery",
@@ -46,6 +47,7 @@ html_title = "dcemets"
 html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
 
 intersphinx_mapping: dict[str, tuple[str, None]] = {}
+extlinks = {"doi": ("https://doi.org/%s", "doi:%s"), "arxiv": ("https://arxiv.org/abs/%s", "arXiv:%s")}
 
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
