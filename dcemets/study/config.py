@@ -54,9 +54,10 @@ class StudyConfig:
     n_splits : int
         Cross-validation folds (paper: 10).
     dl : dict
-        Deep-learning budget: ``epochs``, ``augment`` (augmentation multiplicity, paper 20),
-        ``batch_size``, ``crop`` (pixels), ``hidden`` (ConvLSTM channels); ``enabled=False``
-        skips the networks.
+        Deep-learning budget, as :data:`dcemets.models.TRAINING_PRESETS`: ``epochs``,
+        ``augment`` (augmentation multiplicity, paper 20), ``batch_size``, ``crop`` (pixels),
+        ``features`` (channels per layer; None keeps each network's default);
+        ``enabled=False`` skips the networks.
 
     Examples
     --------
@@ -165,15 +166,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fast": {
         "forest_trees": 100,
         "k_range": (3, 5),
-        "dl": {"epochs": 2, "augment": 0, "batch_size": 32, "crop": 24, "hidden": 8},
+        "dl": {"epochs": 3, "augment": 1, "batch_size": 32, "crop": 16},
     },
     "cpu": {
         "forest_trees": 500,
-        "dl": {"epochs": 6, "augment": 2, "batch_size": 32, "crop": 32, "hidden": 16},
+        "dl": {"epochs": 12, "augment": 2, "batch_size": 32, "crop": 16},
     },
     "paper": {
         "forest_trees": 500,
-        "dl": {"epochs": 30, "augment": 20, "batch_size": 32, "crop": 32, "hidden": 16},
+        "dl": {"epochs": 30, "augment": 20, "batch_size": 32, "crop": 32},
     },
 }
 """Preset overrides of :class:`StudyConfig`."""

@@ -410,22 +410,27 @@ def _dl_analyses(
 
     dl = config.dl
     by_id = {c.subject_id: c for c in cases}
-    items = [(by_id[r.subject_id].dce, r.mask, r.label, r.subject_id) for r in results]
-    for name, inputs, cls in (
-        ("cnn", "maps", models.MapCNNClassifier),
-        ("clstm", "dce", models.CLSTMClassifier),
-    ):
-        ds = models.slice_dataset(items, inputs=inputs, crop=dl["crop"])
+    # the CNN sees the hot-spot-frame maps of the per-case stage; the CLSTM the 12 frames
+    inputs = {
+        "cnn": ("maps", [(r.maps, r.mask, r.label, r.subject_id) for r in results], models.MapCNNClassifier),
+        "clstm": (
+            "dce",
+            [(by_id[r.subject_id].dce, r.mask, r.label, r.subject_id) for r in results],
+            models.CLSTMClassifier,
+        ),
+    }
+    for name, (kind, items, cls) in inputs.items():
+        ds = models.slice_dataset(items, inputs=kind, crop=int(dl["crop"]), progress=False)
         est = cls(
-            epochs=dl["epochs"],
-            batch_size=dl["batch_size"],
-            augment=dl["augment"],
+            epochs=int(dl["epochs"]),
+            batch_size=int(dl["batch_size"]),
+            augment=int(dl["augment"]),
             device=config.device,
             random_state=config.seed,
             progress=False,
         )
-        if "hidden" in est.get_params():
-            est.set_params(hidden=dl["hidden"])
+        if dl.get("features") is not None:
+            est.set_params(features=int(dl["features"]))
         result.cv[name] = evaluation.cross_validate(
             est,
             ds.X,

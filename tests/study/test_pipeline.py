@@ -11,7 +11,11 @@ import pytest
 
 from dcemets.study import StudyConfig, format_tables, process_case, run_study
 
-PAPER_TABLE3_ROWS = {"Hot-spot CHAID (3 heuristics)", "Hot-spot logistic regression", "Radiomics (99 features) RF + LR"}
+PAPER_TABLE3_ROWS = {
+    "Hot-spot CHAID (3 heuristics)",
+    "Hot-spot logistic regression",
+    "Radiomics (99 features) RF + LR",
+}
 
 
 def _config(**kw):
@@ -31,7 +35,9 @@ def test_process_case_outputs(small_cohort):
 
 
 def test_fast_preset_end_to_end(small_cohort, tmp_path):
-    cfg = _config(dl={"enabled": True, "epochs": 1, "augment": 0, "batch_size": 32, "crop": 16, "hidden": 4})
+    cfg = _config(
+        dl={"enabled": True, "epochs": 1, "augment": 1, "batch_size": 32, "crop": 16, "features": 4}
+    )
     res = run_study(small_cohort, config=cfg, out=tmp_path, progress=False)
     assert not res.failures
     # Table 1 has the paper's groups, Table 3 the paper's methods
@@ -120,7 +126,9 @@ def test_dask_local_cluster_same_tables(small_cohort):
     distributed = pytest.importorskip("distributed")
     cfg = _config()
     local = run_study(small_cohort, config=cfg, progress=False)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
         with distributed.Client(cluster) as client:
             remote = run_study(small_cohort, config=cfg, client=client, progress=False)
     pd.testing.assert_frame_equal(local.table, remote.table)
