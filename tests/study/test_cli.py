@@ -6,7 +6,8 @@ from dcemets.study import main
 def test_unknown_preset_one_line(capsys):
     assert main(["replicate", "--preset", "turbo", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "unknown preset 'turbo'" in err[0]
+    assert len(err) == 1
+    assert "unknown preset 'turbo'" in err[0]
 
 
 def test_missing_cohort_folder(tmp_path, capsys):
@@ -22,7 +23,8 @@ def test_manifest_missing_file_names_case(tmp_path, capsys, small_cohort):
     victim.unlink()
     assert main(["features", "--cohort", str(folder), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert small_cohort[0].subject_id in err and len(err.strip().splitlines()) == 1
+    assert small_cohort[0].subject_id in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_bad_jobs(capsys):

@@ -29,9 +29,11 @@ def test_process_case_outputs(small_cohort):
     assert set(res.heuristics) >= {"wash_in", "max_se", "washout", "s1_index", "s2_index", "peak_index"}
     assert res.features.size == 99
     assert np.isfinite(res.features.to_numpy()).all()
-    assert res.mask.dtype == bool and int(res.mask.sum()) > 0
+    assert res.mask.dtype == bool
+    assert int(res.mask.sum()) > 0
     assert 0.5 <= res.quality["dice"] <= 1.0  # simulated ground truth is available
-    assert 0 < res.tofts["ktrans"] < 1.0 and 0 < res.tofts["kep"] < 5.0
+    assert 0 < res.tofts["ktrans"] < 1.0
+    assert 0 < res.tofts["kep"] < 5.0
 
 
 def test_fast_preset_end_to_end(small_cohort, tmp_path):
@@ -60,7 +62,9 @@ def test_report_written(small_cohort, tmp_path):
     res = run_study(small_cohort, config=_config(), progress=False)
     path = write_report(res, tmp_path, cohort=small_cohort)
     html = path.read_text()
-    assert "Table 1" in html and "Table 3" in html and "data:image/png" in html
+    assert "Table 1" in html
+    assert "Table 3" in html
+    assert "data:image/png" in html
     for name in ("fig1_time_courses", "fig4_maps", "roc", "table3"):
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
     assert pd.read_parquet(tmp_path / "features.parquet").shape == (len(small_cohort), 99)
@@ -126,11 +130,13 @@ def test_dask_local_cluster_same_tables(small_cohort):
     distributed = pytest.importorskip("distributed")
     cfg = _config()
     local = run_study(small_cohort, config=cfg, progress=False)
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
-        with distributed.Client(cluster) as client:
-            remote = run_study(small_cohort, config=cfg, client=client, progress=False)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        remote = run_study(small_cohort, config=cfg, client=client, progress=False)
     pd.testing.assert_frame_equal(local.table, remote.table)
     pd.testing.assert_frame_equal(local.table1, remote.table1)
     pd.testing.assert_frame_equal(local.table3, remote.table3)
