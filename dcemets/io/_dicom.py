@@ -19,6 +19,8 @@ Frame grouping and timing rules (documented in :func:`dcemets.io.read_dce`):
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,9 @@ TAGS = {
     "series_description": "0008|103e",
     "number_of_frames": "0028|0008",
     "modality": "0008|0060",
+    "pixel_spacing": "0028|0030",
+    "slice_thickness": "0018|0050",
+    "spacing_between_slices": "0018|0088",
 }
 
 
@@ -57,6 +62,7 @@ class _Slice:
     path: Path
     tags: dict[str, str] = field(default_factory=dict)
     normal_pos: float = 0.0
+    index: int = 0  # row of this file in the bulk pixel array
 
 
 def _is_dicom(path: Path) -> bool:
@@ -77,13 +83,57 @@ def _read_header(path: Path) -> dict[str, str]:
         reader.ReadImageInformation()
     except RuntimeError as err:
         raise ValueError(f"cannot read DICOM file '{path}': it is corrupt or truncated") from err
+    return _tags_from(reader.HasMetaDataKey, reader.GetMetaData)
+
+
+def _tags_from(has: Any, get: Any) -> dict[str, str]:
     out = {}
     for name, tag in TAGS.items():
-        if reader.HasMetaDataKey(tag):
-            value = reader.GetMetaData(tag).strip().strip("\x00").strip()
+        if has(tag):
+            value = get(tag).strip().strip("\x00").strip()
             if value:
                 out[name] = value
     return out
+
+
+@contextmanager
+def _quiet_itk() -> Iterator[None]:
+    """Silence ITK warnings (printed to stderr) for the duration of a block."""
+    previous = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(previous)
+
+
+def _bulk_read(files: list[Path]) -> tuple[np.ndarray, list[dict[str, str]]] | None:
+    """Pixels ``(n_files, ny, nx)`` and tags of all files in one ImageSeriesReader pass.
+
+    Returns ``None`` if the files cannot be read together (different sizes or pixel types, a
+    corrupt file); the caller then reads headers and frames file by file.
+    """
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames([str(p) for p in files])
+    reader.SetImageIO("GDCMImageIO")
+    reader.MetaDataDictionaryArrayUpdateOn()
+    reader.LoadPrivateTagsOff()
+    try:
+        with _quiet_itk():
+            image = reader.Execute()
+    except RuntimeError:
+        return None
+    if (
+        image.GetDimension() != 3
+        or image.GetNumberOfComponentsPerPixel() != 1
+        or image.GetSize()[2] != len(files)
+    ):
+        return None
+    tags = [
+        _tags_from(lambda t, i=i: reader.HasMetaDataKey(i, t), lambda t, i=i: reader.GetMetaData(i, t))
+        for i in range(len(files))
+    ]
+    return sitk.GetArrayFromImage(image), tags
 
 
 def _floats(text: str, n: int, what: str, path: Path) -> np.ndarray:
@@ -124,7 +174,7 @@ def _parse_datetime(text: str) -> float | None:
     return _parse_time(t[:8], t[8:] or "000000")
 
 
-def scan_folder(folder: Path | list[Path]) -> list[_Slice]:
+def scan_folder(folder: Path | list[Path]) -> Scan:
     """Read the headers of every DICOM file (``DICM`` magic) under `folder` (recursively).
 
     `folder` may be a list of folders (one series per phase in separate folders).
@@ -133,9 +183,10 @@ def scan_folder(folder: Path | list[Path]) -> list[_Slice]:
     files = sorted(p for f in folders for p in f.rglob("*") if p.is_file() and _is_dicom(p))
     if not files:
         raise ValueError(f"no DICOM files (with a 'DICM' preamble) found in '{folder}'")
+    bulk = _bulk_read(files)
     slices = []
-    for p in files:
-        tags = _read_header(p)
+    for i, p in enumerate(files):
+        tags = bulk[1][i] if bulk is not None else _read_header(p)
         n_frames = tags.get("number_of_frames")
         if n_frames is not None and n_frames.isdigit() and int(n_frames) > 1:
             raise ValueError(
@@ -147,7 +198,7 @@ def scan_folder(folder: Path | list[Path]) -> list[_Slice]:
                 raise ValueError(
                     f"DICOM file '{p}' lacks {TAGS[key]} ({key}); cannot place the slice in space"
                 )
-        slices.append(_Slice(p, tags))
+        slices.append(_Slice(p, tags, index=i))
     orient = _floats(slices[0].tags["orientation"], 6, "ImageOrientationPatient", slices[0].path)
     for s in slices[1:]:
         o = _floats(s.tags["orientation"], 6, "ImageOrientationPatient", s.path)
@@ -159,7 +210,15 @@ def scan_folder(folder: Path | list[Path]) -> list[_Slice]:
     normal = np.cross(orient[:3], orient[3:])
     for s in slices:
         s.normal_pos = float(_floats(s.tags["position"], 3, "ImagePositionPatient", s.path) @ normal)
-    return slices
+    return Scan(slices=slices, pixels=None if bulk is None else bulk[0])
+
+
+@dataclass
+class Scan:
+    """The DICOM files of a folder: per-file tags and, if they could be read in one pass, pixels."""
+
+    slices: list[_Slice]
+    pixels: np.ndarray | None
 
 
 def _position_keys(slices: list[_Slice]) -> np.ndarray:
@@ -174,6 +233,7 @@ class Frames:
     """Files grouped per frame (each sorted along the slice normal), ordered, with times."""
 
     files: list[list[Path]]
+    slices: list[list[_Slice]]
     times: np.ndarray | None
     tags: dict[str, str]
     grouping: str
@@ -312,8 +372,15 @@ def group_frames(slices: list[_Slice], folder: Path) -> Frames:
                 f"{timing} times {np.round(times, 3).tolist()} s; the DICOM tags are inconsistent, "
                 "pass `times` explicitly"
             )
-    files = [[s.path for s in sorted(g, key=lambda s: s.normal_pos)] for g in groups]
-    return Frames(files=files, times=times, tags=dict(groups[0][0].tags), grouping=grouping, timing=timing)
+    ordered = [sorted(g, key=lambda s: s.normal_pos) for g in groups]
+    return Frames(
+        files=[[s.path for s in g] for g in ordered],
+        slices=ordered,
+        times=times,
+        tags=dict(groups[0][0].tags),
+        grouping=grouping,
+        timing=timing,
+    )
 
 
 def read_volume(files: list[Path], folder: Path) -> sitk.Image:
@@ -372,3 +439,45 @@ def acquisition_attrs(tags: dict[str, str]) -> dict[str, Any]:
         if key in tags:
             out[attr] = tags[key]
     return out
+
+
+def _volume_from_pixels(pixels: np.ndarray, frame: list[_Slice]) -> sitk.Image | None:
+    """A 3D image from bulk-read pixels and the tags of a frame's sorted slices, or ``None``."""
+    first = frame[0]
+    if "pixel_spacing" not in first.tags:
+        return None
+    try:
+        dy, dx = (float(v) for v in first.tags["pixel_spacing"].split("\\")[:2])
+    except ValueError:
+        return None
+    orient = _floats(first.tags["orientation"], 6, "ImageOrientationPatient", first.path)
+    row, col = orient[:3], orient[3:]
+    direction = np.column_stack([row, col, np.cross(row, col)])
+    if len(frame) > 1:
+        dz = (frame[-1].normal_pos - frame[0].normal_pos) / (len(frame) - 1)
+    else:
+        dz = 1.0
+        for key in ("spacing_between_slices", "slice_thickness"):
+            try:
+                dz = abs(float(first.tags[key]))
+                break
+            except (KeyError, ValueError):
+                continue
+    if not (dx > 0 and dy > 0 and dz > 0):
+        return None
+    image = sitk.GetImageFromArray(pixels[[s.index for s in frame]])
+    image.SetOrigin(
+        tuple(float(v) for v in _floats(first.tags["position"], 3, "ImagePositionPatient", first.path))
+    )
+    image.SetSpacing((dx, dy, float(dz)))
+    image.SetDirection(tuple(float(v) for v in direction.ravel()))
+    return image
+
+
+def read_frames(scan: Scan, frames: Frames, folder: Path) -> list[sitk.Image]:
+    """One 3D image per frame: from the bulk-read pixels when possible, else file by file."""
+    if scan.pixels is not None:
+        images = [_volume_from_pixels(scan.pixels, g) for g in frames.slices]
+        if all(im is not None for im in images):
+            return images  # type: ignore[return-value]
+    return [read_volume(files, folder) for files in frames.files]

@@ -90,7 +90,8 @@ def _read_4d_file(p: Path, times: Sequence[float] | np.ndarray | None) -> xr.Dat
 
 def _read_dicom_dce(folders: list[Path], times: Sequence[float] | np.ndarray | None) -> xr.DataArray:
     where = folders[0] if len(folders) == 1 else Path(os.path.commonpath([str(f) for f in folders]))
-    slices = _dicom.scan_folder(folders if len(folders) > 1 else folders[0])
+    scan = _dicom.scan_folder(folders if len(folders) > 1 else folders[0])
+    slices = scan.slices
     frames = _dicom.group_frames(slices, where)
     n = len(frames.files)
     if n < 2:
@@ -108,7 +109,7 @@ def _read_dicom_dce(folders: list[Path], times: Sequence[float] | np.ndarray | N
         )
     else:
         t = frames.times
-    images = [_dicom.read_volume(files, where) for files in frames.files]
+    images = _dicom.read_frames(scan, frames, where)
     attrs = _dicom.acquisition_attrs(frames.tags)
     attrs["frame_grouping"] = frames.grouping
     if times is None and frames.timing:

@@ -25,7 +25,8 @@ __all__ = ["read_image", "write_image"]
 
 
 def _read_dicom_image(folder: Path) -> xr.DataArray:
-    slices = _dicom.scan_folder(folder)
+    scan = _dicom.scan_folder(folder)
+    slices = scan.slices
     frames = _dicom.group_frames(slices, folder)
     if len(frames.files) > 1:
         raise ValueError(
@@ -33,7 +34,7 @@ def _read_dicom_image(folder: Path) -> xr.DataArray:
             "read it with dcemets.io.read_dce"
         )
     _dicom.check_spacing(np.array([s.normal_pos for s in slices]), folder)
-    image = _dicom.read_volume(frames.files[0], folder)
+    (image,) = _dicom.read_frames(scan, frames, folder)
     return from_sitk(image, attrs=_dicom.acquisition_attrs(frames.tags))
 
 

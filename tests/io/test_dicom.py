@@ -261,3 +261,28 @@ def test_slices_written_against_the_normal(tmp_path, dicom_writer, int_series, o
     np.testing.assert_array_equal(dce.values, int_series[:, ::-1])
     np.testing.assert_allclose(world_coordinates(dce), world_coordinates(written)[::-1], atol=1e-6)
     assert np.linalg.det(np.reshape(geometry(dce).direction, (3, 3))) == pytest.approx(1.0)
+
+
+def test_file_by_file_path_agrees_with_bulk(tmp_path, dicom_writer, int_series, oblique, monkeypatch):
+    # the one-pass reader and the file-by-file fallback give the same array and geometry
+    from dcemets.io import _dicom
+
+    dicom_writer(tmp_path, int_series, times=TIMES, timing=("acquisition",), direction=oblique)
+    bulk = read_dce(tmp_path)
+    monkeypatch.setattr(_dicom, "_bulk_read", lambda files: None)
+    slow = read_dce(tmp_path)
+    np.testing.assert_array_equal(slow.values, bulk.values)
+    np.testing.assert_array_equal(slow.time.values, bulk.time.values)
+    for field in ("origin", "spacing", "direction"):
+        np.testing.assert_allclose(getattr(geometry(slow), field), getattr(geometry(bulk), field), atol=1e-9)
+    _check_geometry(slow, oblique)
+
+
+def test_itk_warnings_silenced_and_restored(tmp_path, dicom_writer, int_series, capfd):
+    import SimpleITK as sitk
+
+    dicom_writer(tmp_path, int_series, times=TIMES)
+    before = sitk.ProcessObject.GetGlobalWarningDisplay()
+    read_dce(tmp_path)
+    assert sitk.ProcessObject.GetGlobalWarningDisplay() == before
+    assert "WARNING" not in capfd.readouterr().err
