@@ -390,3 +390,21 @@ def test_inputs_not_modified():
     CHAIDClassifier().fit(X, y).predict(X)
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_invariant_to_monotone_feature_transforms_and_row_order(seed):
+    """Deciles depend on ranks only: a strictly increasing transform of a feature gives the
+    same tree and the same training predictions; so does shuffling the rows."""
+    table = paper_like_table(seed)
+    X = table[["wash_in", "max_se", "washout"]].to_numpy()
+    y = table["label"].to_numpy()
+    base = CHAIDClassifier().fit(X, y)
+    Xt = np.column_stack([3 * X[:, 0] + 5, np.log(X[:, 1] + 1), np.exp(X[:, 2] / 10)])
+    moved = CHAIDClassifier().fit(Xt, y)
+    np.testing.assert_array_equal(base.predict(X), moved.predict(Xt))
+    assert [n.feature for n in base.tree_] == [n.feature for n in moved.tree_]
+    np.testing.assert_allclose([n.p_value for n in base.tree_], [n.p_value for n in moved.tree_])
+    perm = np.random.default_rng(seed).permutation(len(y))
+    shuffled = CHAIDClassifier().fit(X[perm], y[perm])
+    np.testing.assert_array_equal(base.predict_proba(X), shuffled.predict_proba(X))

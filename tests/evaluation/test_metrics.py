@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
@@ -267,3 +269,29 @@ def test_inputs_not_modified():
     diagnostic_metrics(y_true, y_pred, score, confidence=0.95)
     for a, b in zip((y_true, y_pred, score), copies):
         np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.booleans(), st.floats(-5, 5, allow_nan=False)), min_size=4, max_size=40
+    )
+)
+def test_swapping_the_positive_class_swaps_the_metrics(rows):
+    y_true = np.array(["lung" if t else "other" for t, _, _ in rows])
+    y_pred = np.array(["lung" if p else "other" for _, p, _ in rows])
+    score = np.array([s for _, _, s in rows])
+    if len(set(y_true)) < 2:
+        return
+    a = diagnostic_metrics(y_true, y_pred, score, positive="lung")
+    b = diagnostic_metrics(y_true, y_pred, -score, positive="other")
+    assert a["accuracy"] == b["accuracy"]
+    assert a["sensitivity"] == b["specificity"]
+    np.testing.assert_equal(a["ppv"], b["npv"])
+    assert a["auc"] == pytest.approx(b["auc"])
+    # AUC depends on the ranks only (an exact, order-preserving float transform)
+    assert roc_auc(y_true, 2.0 * score - 7.0, positive="lung") == pytest.approx(a["auc"])
+    # and every interval contains its estimate
+    c = diagnostic_metrics(y_true, y_pred, score, confidence=0.9)
+    for k in ("accuracy", "sensitivity", "specificity", "auc"):
+        assert c[f"{k}_low"] - 1e-12 <= c[k] <= c[f"{k}_high"] + 1e-12
