@@ -54,6 +54,8 @@ TAGS = {
     "pixel_spacing": "0028|0030",
     "slice_thickness": "0018|0050",
     "spacing_between_slices": "0018|0088",
+    "rescale_intercept": "0028|1052",
+    "rescale_slope": "0028|1053",
 }
 
 
@@ -474,10 +476,46 @@ def _volume_from_pixels(pixels: np.ndarray, frame: list[_Slice]) -> sitk.Image |
     return image
 
 
+def _rescale(s: _Slice) -> tuple[float, float]:
+    try:
+        return float(s.tags.get("rescale_slope", "1")), float(s.tags.get("rescale_intercept", "0"))
+    except ValueError:
+        return (np.nan, np.nan)
+
+
+def _read_slices_float(frames: Frames, n_files: int) -> np.ndarray:
+    """Read every file on its own as float64 (each with its own rescale slope/intercept)."""
+    pixels: np.ndarray | None = None
+    reader = sitk.ImageFileReader()
+    reader.SetImageIO("GDCMImageIO")
+    for g in frames.slices:
+        for s in g:
+            reader.SetFileName(str(s.path))
+            try:
+                arr = sitk.GetArrayFromImage(sitk.Cast(reader.Execute(), sitk.sitkFloat64))
+            except RuntimeError as err:
+                raise ValueError(f"cannot read DICOM file '{s.path}': it is corrupt or truncated") from err
+            if pixels is None:
+                pixels = np.zeros((n_files, *arr.shape[-2:]))
+            if arr.shape[-2:] != pixels.shape[1:]:
+                raise ValueError(f"DICOM file '{s.path}' has another image size than the rest of its series")
+            pixels[s.index] = arr.reshape(arr.shape[-2:])
+    assert pixels is not None
+    return pixels
+
+
 def read_frames(scan: Scan, frames: Frames, folder: Path) -> list[sitk.Image]:
-    """One 3D image per frame: from the bulk-read pixels when possible, else file by file."""
-    if scan.pixels is not None:
-        images = [_volume_from_pixels(scan.pixels, g) for g in frames.slices]
+    """One 3D image per frame: from the bulk-read pixels when possible, else file by file.
+
+    ITK reads a series into the pixel type of its first file, so when the rescale slope or
+    intercept (0028,1053/1052) differs between files (per-frame scaling) every file is read
+    on its own as float64 instead.
+    """
+    slices = [s for g in frames.slices for s in g]
+    uniform = len({_rescale(s) for s in slices}) == 1
+    pixels = scan.pixels if uniform else _read_slices_float(frames, len(scan.slices))
+    if pixels is not None:
+        images = [_volume_from_pixels(pixels, g) for g in frames.slices]
         if all(im is not None for im in images):
             return images  # type: ignore[return-value]
     return [read_volume(files, folder) for files in frames.files]

@@ -286,3 +286,33 @@ def test_itk_warnings_silenced_and_restored(tmp_path, dicom_writer, int_series, 
     read_dce(tmp_path)
     assert sitk.ProcessObject.GetGlobalWarningDisplay() == before
     assert "WARNING" not in capfd.readouterr().err
+
+
+def test_per_frame_rescale_reads_each_file_as_float(tmp_path, dicom_writer, int_series, monkeypatch):
+    # files whose rescale tags differ must not be read in one pass (ITK would cast every
+    # frame to the first file's pixel type); pretend so by editing the scanned tags
+    from dcemets.io import _dicom
+
+    dicom_writer(tmp_path, int_series, times=TIMES)
+    original = _dicom._bulk_read
+
+    def bulk_with_mixed_rescale(files):
+        pixels, tags = original(files)
+        for t in tags[::2]:
+            t["rescale_slope"] = "1.0000"  # same value, spelled differently: still uniform
+        tags[5]["rescale_intercept"] = "0.0"
+        tags[7]["rescale_slope"] = "1"
+        return pixels, tags
+
+    monkeypatch.setattr(_dicom, "_bulk_read", bulk_with_mixed_rescale)
+    assert read_dce(tmp_path).dtype == np.int16  # still uniform in value: one pass
+
+    def bulk_with_other_slope(files):
+        pixels, tags = original(files)
+        tags[3]["rescale_slope"] = "2.5"
+        return pixels, tags
+
+    monkeypatch.setattr(_dicom, "_bulk_read", bulk_with_other_slope)
+    dce = read_dce(tmp_path)
+    assert dce.dtype == np.float64
+    np.testing.assert_array_equal(dce.values, int_series)  # the files really have slope 1
