@@ -179,7 +179,7 @@ def pearson_chi2(table: np.ndarray) -> tuple[float, int, float]:
 def _adjacent_chi2(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pearson chi-square and p-value of every adjacent pair of rows.
 
-    A vectorised :func:`pearson_chi2` on the 2 x J sub-tables, empty classes dropped.
+    A vectorised ``pearson_chi2`` on the 2 x J sub-tables, empty classes dropped.
     """
     pairs = np.stack([rows[:-1], rows[1:]], axis=1)  # (n_pairs, 2, J)
     col = pairs.sum(axis=1)
@@ -312,7 +312,7 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
     2. **Merging** (per node and predictor). Adjacent categories whose 2 x J class tables are
        least significantly different are merged while the Pearson chi-square p-value of the
        most similar pair exceeds `alpha_merge`; groups smaller than `min_samples_leaf` are
-       then merged into their most similar neighbour (:func:`merge_categories`).
+       then merged into their most similar neighbour (``merge_categories``).
     3. **Split test.** The merged predictor (``r`` groups out of ``c`` categories) is tested
        against the class with Pearson's chi-square on the r x J table.  With
        ``bonferroni=True`` the p-value is multiplied by Kass's ordinal multiplier
@@ -351,7 +351,7 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
     feature_names_in_ : numpy.ndarray of str
         Column names, when `X` was a DataFrame with string column names.
     bin_edges_ : list of numpy.ndarray
-        Cut points of each feature (feature units), see :func:`bin_edges`.
+        Cut points of each feature (feature units), see ``dcemets.classify.chaid.bin_edges``.
     tree_ : list of CHAIDNode
         The nodes, root first.
     feature_importances_ : numpy.ndarray, shape (n_features,)

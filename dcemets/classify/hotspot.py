@@ -1,7 +1,7 @@
 """The paper's hot-spot classifiers: CHAID tree and logistic regression on the DCE heuristics.
 
 Both take the three hot-spot heuristics of Lang et al. (2019), section 2.3, as columns in the
-order of :data:`HEURISTIC_FEATURES` (a DataFrame with these column names, or an array):
+order of ``HEURISTIC_FEATURES`` (a DataFrame with these column names, or an array):
 steepest wash-in SE ratio (%), maximum SE ratio (%) and wash-out slope (%), as computed by
 :func:`dcemets.kinetics.heuristics` on a hot-spot ROI curve.
 """
@@ -31,7 +31,7 @@ def hotspot_logistic(*, C: float = np.inf, max_iter: int = 1000) -> Pipeline:
     Parameters
     ----------
     C : float, default inf
-        Inverse L2 penalty of :class:`sklearn.linear_model.LogisticRegression`; ``inf`` is
+        Inverse L2 penalty of ``sklearn.linear_model.LogisticRegression``; ``inf`` is
         the unpenalised maximum-likelihood fit.  Pass e.g. ``C=1.0`` to regularise a
         separable data set.
     max_iter : int, default 1000

@@ -42,7 +42,7 @@ class CVResult:
     ----------
     per_fold : pandas.DataFrame
         One row per (``repeat``, ``fold``): ``n_train``, ``n_test``, confusion counts and the
-        metrics of :data:`dcemets.evaluation.metrics.METRICS` on that test fold (NaN where a
+        metrics of ``dcemets.evaluation.metrics.METRICS`` on that test fold (NaN where a
         metric is undefined on the fold, e.g. the AUC of a fold holding one class).
     oof : pandas.DataFrame
         Out-of-fold predictions, one row per sample (per group when aggregated) and repeat:
@@ -190,10 +190,10 @@ def cross_validate(
     """Stratified (grouped) k-fold cross-validation with per-fold diagnostic metrics.
 
     Each repeat shuffles the cases into `cv` folds that keep the class proportions
-    (:class:`~sklearn.model_selection.StratifiedKFold`; with `groups`,
-    :class:`~sklearn.model_selection.StratifiedGroupKFold`, so that one patient's slices or
+    (``StratifiedKFold``; with `groups`,
+    ``StratifiedGroupKFold``, so that one patient's slices or
     lesions never straddle training and test).  For every fold a fresh
-    :func:`~sklearn.base.clone` of `estimator` is fitted on the training part only, so any
+    ``sklearn.base.clone`` of `estimator` is fitted on the training part only, so any
     selection it performs (features, hyper-parameters) is nested inside the fold.
 
     Parameters
