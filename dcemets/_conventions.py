@@ -192,8 +192,8 @@ def _spatial_coords(shape_zyx: Sequence[int], spacing_xyz: np.ndarray) -> dict[s
 
 
 def _geometry_attrs_from(
-    origin: Sequence[float] | np.ndarray,
-    spacing: Sequence[float] | np.ndarray,
+    origin: Sequence[float] | np.ndarray | float,
+    spacing: Sequence[float] | np.ndarray | float,
     direction: Sequence[float] | np.ndarray | None,
 ) -> dict[str, Any]:
     o = _as_triplet(origin, "origin")
