@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import roc_curve
 
 from dcemets.evaluation.crossval import CVResult
@@ -27,8 +28,9 @@ def plot_roc(
     ----------
     results : mapping of str to CVResult or (y_true, y_score)
         Curve name -> a :class:`CVResult` (its out-of-fold scores, pooled over folds and
-        repeats; the legend gives the mean of the per-repeat pooled AUCs) or a pair of
-        labels and scores (higher = more likely `positive`).
+        repeats; the legend gives the mean of the per-repeat pooled AUCs; any object with an
+        ``oof`` DataFrame holding ``y_true`` and ``y_score`` columns is accepted the same
+        way) or a pair of labels and scores (higher = more likely `positive`).
     ax : matplotlib.axes.Axes, optional
         Axes to draw into (default: a new figure).
     positive : label, default "lung"
@@ -64,26 +66,34 @@ def plot_roc(
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4.5))
     for name, res in results.items():
-        if isinstance(res, CVResult):
-            oof = res.oof
+        if isinstance(res, CVResult) or isinstance(getattr(res, "oof", None), pd.DataFrame):
+            oof: pd.DataFrame = getattr(res, "oof")  # noqa: B009
+            pos_label = getattr(res, "positive", positive)
+            missing = {"y_true", "y_score"} - set(oof.columns)
+            if missing:
+                raise ValueError(f"results[{name!r}].oof lacks the columns {sorted(missing)}")
             score = oof["y_score"].to_numpy(float)
             if not np.all(np.isfinite(score)):
                 raise ValueError(f"results[{name!r}] has no out-of-fold scores to draw a ROC curve from")
-            is_pos = (oof["y_true"] == res.positive).to_numpy()
-            aucs = [
-                _delong_core(
-                    part["y_score"].to_numpy(float)[(part["y_true"] == res.positive).to_numpy()][None, :],
-                    part["y_score"].to_numpy(float)[(part["y_true"] != res.positive).to_numpy()][None, :],
-                )[0][0]
-                for _, part in oof.groupby("repeat")
-            ]
+            is_pos = (oof["y_true"] == pos_label).to_numpy()
+            parts = oof.groupby("repeat") if "repeat" in oof.columns else [(0, oof)]
+            aucs = []
+            for _, part in parts:
+                p_pos = (part["y_true"] == pos_label).to_numpy()
+                s_part = part["y_score"].to_numpy(float)
+                if 0 < p_pos.sum() < p_pos.size:
+                    aucs.append(_delong_core(s_part[p_pos][None, :], s_part[~p_pos][None, :])[0][0])
+            if not aucs:
+                raise ValueError(f"results[{name!r}] holds a single class; no ROC curve")
             auc = float(np.mean(aucs))
         elif isinstance(res, tuple) and len(res) == 2:
             is_pos, _ = _check_binary(res[0], positive, f"results[{name!r}][0]")
             score = _check_scores(res[1], is_pos.size, f"results[{name!r}][1]")
             auc = float(_delong_core(score[is_pos][None, :], score[~is_pos][None, :])[0][0])
         else:
-            raise TypeError(f"results[{name!r}] must be a CVResult or a (y_true, y_score) pair")
+            raise TypeError(
+                f"results[{name!r}] must be a CVResult (or have .oof) or a (y_true, y_score) pair"
+            )
         fpr, tpr, _ = roc_curve(is_pos, score)
         ax.plot(fpr, tpr, lw=1.6, label=f"{name} (AUC = {auc:.2f})")
     if chance:

@@ -44,3 +44,13 @@ def test_plot_roc_bad_input():
         plot_roc({"x": [1, 2, 3]})
     with pytest.raises(ValueError, match="positive"):
         plot_roc({"x": ([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4])})
+
+
+def test_plot_roc_accepts_any_result_with_oof():
+    import pandas as pd
+
+    class Search:
+        oof = pd.DataFrame({"y_true": ["lung", "other", "lung", "other"], "y_score": [0.9, 0.2, 0.4, 0.6]})
+
+    ax = plot_roc({"radiomics": Search()})
+    assert ax.get_legend().get_texts()[0].get_text() == "radiomics (AUC = 0.75)"
