@@ -140,7 +140,7 @@ def _hotspot_tofts(curve: xr.DataArray, dce: xr.DataArray, config: StudyConfig) 
     aif["time"].attrs["units"] = "s"
     conc = conc.fillna(0.0) if isinstance(conc, xr.DataArray) else conc
     fit = kinetics.fit_tofts(conc, aif, method="nlls")
-    return {k: float(fit[k].values) for k in fit.data_vars if fit[k].ndim == 0}
+    return {str(k): float(fit[k].values) for k in fit.data_vars if fit[k].ndim == 0}
 
 
 def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
@@ -191,7 +191,7 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     roi = kinetics.hotspot_roi(dce, within=mask, size=config.hotspot_size)
     curve = kinetics.roi_curve(dce, roi)
     h = kinetics.heuristics(curve, n_baseline=config.n_baseline)
-    heur = {k: float(h[k].values) for k in HEURISTICS}
+    heur: dict[str, Any] = {k: float(h[k].values) for k in HEURISTICS}
     heur.update({k: int(h[k].values) for k in ("s1_index", "s2_index", "peak_index")})
     heur["washout_rule"] = {0: "peak", 1: "67 s"}.get(int(h["washout_rule"].values), "invalid")
     tofts = _hotspot_tofts(curve, dce, config)
@@ -273,7 +273,11 @@ def _save_case(res: CaseResult, json_path: Path, nc_path: Path) -> None:
         "quality": res.quality,
         "curve": {"time": res.curve.index.tolist(), "signal": res.curve.tolist()},
     }
-    _atomic_write(json_path, lambda p: p.write_text(json.dumps(payload, default=float)))
+
+    def write_json(p: Path) -> None:
+        p.write_text(json.dumps(payload, default=float))
+
+    _atomic_write(json_path, write_json)
 
 
 def _load_case(json_path: Path, nc_path: Path) -> CaseResult:
@@ -411,7 +415,7 @@ def _dl_analyses(
     dl = config.dl
     by_id = {c.subject_id: c for c in cases}
     # the CNN sees the hot-spot-frame maps of the per-case stage; the CLSTM the 12 frames
-    inputs = {
+    inputs: dict[str, tuple[str, list[Any], Any]] = {
         "cnn": ("maps", [(r.maps, r.mask, r.label, r.subject_id) for r in results], models.MapCNNClassifier),
         "clstm": (
             "dce",

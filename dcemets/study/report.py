@@ -14,7 +14,7 @@ import pandas as pd
 
 from dcemets.io import Case
 from dcemets.study.paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from dcemets.study.pipeline import StudyResult
+from dcemets.study.pipeline import CaseResult, StudyResult
 
 __all__ = ["format_tables", "make_figures", "write_report"]
 
@@ -90,14 +90,17 @@ def make_figures(result: StudyResult, cohort: Sequence[Case] | None = None) -> d
     figs: dict[str, Any] = {}
     by_label: dict[str, Any] = {}
     for r in result.cases:
-        by_label.setdefault(r.primary or r.label, r)
+        by_label.setdefault(str(r.primary or r.label), r)
     lung = by_label.get("lung")
-    other = by_label.get("thyroid") or next((r for r in result.cases if r.label == "other"), None)
+    other: CaseResult | None = by_label.get("thyroid") or next(
+        (r for r in result.cases if r.label == "other"), None
+    )
 
     # Fig. 1: hot-spot time courses
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for r, c in ((lung, "tab:blue"), (other, "tab:red")):
-        if r is not None:
+    for rr, c in ((lung, "tab:blue"), (other, "tab:red")):
+        if rr is not None:
+            r = rr
             s0 = float(r.curve.iloc[0])
             ax.plot(
                 r.curve.index,
@@ -133,8 +136,8 @@ def make_figures(result: StudyResult, cohort: Sequence[Case] | None = None) -> d
             titles = ["frame 1", "frame 5", f"frame {n}", "frame 5 - 1", f"frame {n} - 1"]
             vmax = float(np.percentile(frames, 99.5))
             for j, (im, t) in enumerate(zip(imgs, titles)):
-                lim = (0, vmax) if j < 3 else (0, float(np.percentile(imgs[4 if j == 4 else 3], 99.5)) or 1.0)
-                axes[i, j].imshow(im, cmap="gray", vmin=lim[0], vmax=lim[1])
+                top = vmax if j < 3 else (float(np.percentile(imgs[4 if j == 4 else 3], 99.5)) or 1.0)
+                axes[i, j].imshow(im, cmap="gray", vmin=0.0, vmax=top)
                 axes[i, j].set_title(f"{r.primary}: {t}", fontsize=8)
                 axes[i, j].axis("off")
         fig.suptitle("Fig. 2: DCE frames and subtraction images")
@@ -150,6 +153,7 @@ def make_figures(result: StudyResult, cohort: Sequence[Case] | None = None) -> d
         from dcemets import segmentation
 
         case = cases_by_id[lung.subject_id]
+        assert case.roi_sagittal is not None
         _, steps = segmentation.segment_lesion(
             case.dce,
             case.roi_sagittal,
@@ -177,9 +181,12 @@ def make_figures(result: StudyResult, cohort: Sequence[Case] | None = None) -> d
             m = r.mask.isel(z=zc).values
             ys, xs = np.nonzero(m)
             sl = (slice(max(ys.min() - 3, 0), ys.max() + 4), slice(max(xs.min() - 3, 0), xs.max() + 4))
-            for j, (v, cmap, lim) in enumerate(
-                (("wash_in", "magma", None), ("max_se", "magma", None), ("washout", "RdYlGn_r", (-30, 30)))
-            ):
+            panels: tuple[tuple[str, str, tuple[float, float] | None], ...] = (
+                ("wash_in", "magma", None),
+                ("max_se", "magma", None),
+                ("washout", "RdYlGn_r", (-30.0, 30.0)),
+            )
+            for j, (v, cmap, lim) in enumerate(panels):
                 a = np.where(m, r.maps[v].isel(z=zc).values, np.nan)[sl]
                 im = axes[i, j].imshow(
                     a, cmap=cmap, vmin=None if lim is None else lim[0], vmax=None if lim is None else lim[1]
