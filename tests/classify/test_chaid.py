@@ -408,3 +408,55 @@ def test_invariant_to_monotone_feature_transforms_and_row_order(seed):
     perm = np.random.default_rng(seed).permutation(len(y))
     shuffled = CHAIDClassifier().fit(X[perm], y[perm])
     np.testing.assert_array_equal(base.predict_proba(X), shuffled.predict_proba(X))
+
+
+def _interleave(n_pos, n_neg):
+    """``n_pos`` "lung" labels spread evenly among ``n_neg`` "other" ones."""
+    n = n_pos + n_neg
+    step = np.floor(np.arange(1, n + 1) * n_pos / n) - np.floor(np.arange(n) * n_pos / n)
+    return np.where(step > 0, "lung", "other")
+
+
+def fig6_table():
+    """61 hot-spot measurements consistent with the paper's Fig. 6.
+
+    Leaf A (wash-out < -6.6 %): 2 lung, 16 other; leaf B (wash-out >= -6.6 %, max SE < 98 %):
+    10 lung, 14 other; leaf C (max SE >= 98 %): 18 lung, 1 other -- so that the tree's
+    predictions give TP 18, FN 12, TN 30, FP 1.  Within each leaf the labels are spread evenly
+    along every feature, so no other split is supported.
+    """
+    a = pd.DataFrame({"washout": np.linspace(-30.0, -7.0, 18), "label": _interleave(2, 16)})
+    a["max_se"] = np.linspace(100.0, 400.0, 18)[np.argsort(np.arange(18) * 7 % 18)]
+    b = pd.DataFrame({"label": _interleave(10, 14), "max_se": np.linspace(20.0, 96.0, 24)})
+    c = pd.DataFrame(
+        {"label": np.where(np.arange(19) == 9, "other", "lung"), "max_se": np.linspace(100.0, 500.0, 19)}
+    )
+    right = pd.concat([b, c], ignore_index=True)
+    order = np.argsort(np.r_[np.linspace(0, 1, 24), np.linspace(0, 1, 19) + 0.013])
+    right.loc[order, "washout"] = np.linspace(-6.2, 20.0, 43)
+    table = pd.concat([a, right], ignore_index=True)
+    table["wash_in"] = np.linspace(60.0, 260.0, 61)[np.argsort(np.arange(61) * 17 % 61)]
+    return table
+
+
+def test_reproduces_the_papers_fig6_tree():
+    """Wash-out slope at -6.6 %, then maximum SE at 98 %: TP 18, FN 12, TN 30, FP 1."""
+    from dcemets.classify.hotspot import HEURISTIC_FEATURES, hotspot_chaid
+    from dcemets.evaluation.metrics import diagnostic_metrics
+
+    table = fig6_table()
+    X, y = table[list(HEURISTIC_FEATURES)], table["label"].to_numpy()
+    tree = hotspot_chaid().fit(X, y)
+    root = tree.tree_[0]
+    assert root.feature == HEURISTIC_FEATURES.index("washout")
+    np.testing.assert_allclose(root.thresholds, [-6.6])
+    right = tree.tree_[root.children[1]]
+    assert right.feature == HEURISTIC_FEATURES.index("max_se")
+    np.testing.assert_allclose(right.thresholds, [98.0])
+    assert all(tree.tree_[c].is_leaf for c in [root.children[0], *right.children])
+    text = tree.export_text(decimals=1)
+    assert "[1] washout < -6.6" in text
+    assert "[3] max_se < 98.0" in text
+    m = diagnostic_metrics(y, tree.predict(X), positive="lung")
+    assert (m["tp"], m["fn"], m["tn"], m["fp"]) == (18, 12, 30, 1)
+    assert round(m["accuracy"], 2) == 0.79
