@@ -460,3 +460,33 @@ def test_reproduces_the_papers_fig6_tree():
     m = diagnostic_metrics(y, tree.predict(X), positive="lung")
     assert (m["tp"], m["fn"], m["tn"], m["fp"]) == (18, 12, 30, 1)
     assert round(m["accuracy"], 2) == 0.79
+
+
+@pytest.mark.skipif(importlib.util.find_spec("CHAID") is None, reason="PyPI package CHAID not installed")
+@pytest.mark.parametrize("seed", range(12))
+def test_root_split_equals_chaid_package_on_random_data(seed):
+    """Random ordinal data (3-8 categories, 2-3 classes, random effects): same root split."""
+    import sys
+
+    sys.path.insert(0, str(FIXTURES))
+    try:
+        from make_chaid_fixture import package_tree
+    finally:
+        sys.path.remove(str(FIXTURES))
+    rng = np.random.default_rng(seed)
+    n, p = 400, 3
+    n_cat = rng.integers(3, 9, size=p)
+    codes = np.column_stack([rng.integers(0, k, size=n) for k in n_cat])
+    n_classes = int(rng.integers(2, 4))
+    effect = rng.normal(scale=0.8, size=(p, 9, n_classes))
+    logits = sum(effect[j, codes[:, j]] for j in range(p))
+    prob = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = (rng.random((n, 1)) > prob.cumsum(axis=1)).sum(axis=1)
+    alpha = float(rng.choice([0.01, 0.05, 0.2]))
+    case = {"codes": codes.tolist(), "y": y.tolist(), "alpha_merge": alpha, "max_depth": 1, "min_parent": 10}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nodes = package_tree(codes, y, alpha_merge=alpha, max_depth=1, min_parent=10)
+    differing, matched = compare_with_package(case, nodes)
+    assert differing == []
+    assert matched == len(nodes)
