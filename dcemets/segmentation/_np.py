@@ -237,6 +237,7 @@ def _grow_np(
     spacing_xyz: np.ndarray,
     method: str,
     lower: float,
+    upper: float,
     multiplier: float,
     iterations: int,
     radius: int,
@@ -255,7 +256,7 @@ def _grow_np(
         flt = sitk.ConnectedThresholdImageFilter()
         flt.SetSeedList(seed)
         flt.SetLower(float(lower))
-        flt.SetUpper(float(np.max(work)) + 1.0)
+        flt.SetUpper(float(upper) if np.isfinite(upper) else float(np.max(work)) + 1.0)
         flt.SetReplaceValue(1)
         flt.SetConnectivity(flt.FullConnectivity if connectivity == "full" else flt.FaceConnectivity)
         grown = flt.Execute(img)

@@ -73,6 +73,7 @@ def region_grow(
     method: Literal["threshold", "confidence"] = "threshold",
     fraction: float = 0.5,
     background: float | None = 0.0,
+    upper_factor: float = 2.0,
     seed_smoothing_mm: float = 2.0,
     smoothing_mm: float = 0.75,
     multiplier: float = 2.5,
@@ -98,7 +99,10 @@ def region_grow(
        of the smoothed image in `within`).  With the default ``fraction=0.5`` this is a
        half-maximum rule: the boundary sits where the (partial-volume blurred) enhancement
        falls to half the lesion's peak, which adapts to each lesion's enhancement and is
-       insensitive to the weaker enhancement of normal marrow.  With
+       insensitive to the weaker enhancement of normal marrow.  Voxels above
+       ``upper = b + upper_factor * (p - b)`` do not join either: a voxel enhancing more than
+       twice as much as the lesion's (smoothed) peak is another tissue, typically a vessel
+       (aorta, vena cava, segmental arteries) next to a weakly enhancing lesion.  With
        ``method="confidence"`` (SimpleITK ``ConfidenceConnected``) the interval is
        ``mean +/- multiplier * sd`` of the current region, re-estimated `iterations` times
        from a `radius` neighbourhood of the seed.
@@ -119,6 +123,8 @@ def region_grow(
     background : float or None
         Background level ``b`` of the threshold rule (image units); ``None`` = median of the
         smoothed image inside `within`.
+    upper_factor : float
+        Upper threshold as a multiple of the peak above background (> 1; ``inf`` disables).
     seed_smoothing_mm, smoothing_mm : float
         Gaussian sigma (mm) for seed finding and for the grown image.
     multiplier, iterations, radius
@@ -132,7 +138,8 @@ def region_grow(
     -------
     xarray.DataArray
         Bool lesion mask on the grid of `image`; ``attrs["seed_index"]`` is the seed
-        ``(z, y, x)`` and ``attrs["lower_threshold"]`` the threshold used (threshold method).
+        ``(z, y, x)`` and ``attrs["lower_threshold"]``/``attrs["upper_threshold"]`` the
+        thresholds used (threshold method).
 
     Raises
     ------
@@ -168,6 +175,11 @@ def region_grow(
     frac = check_positive(fraction, "fraction")
     if frac >= 1.0:
         raise ValueError(f"`fraction` must be in (0, 1), got {fraction!r}")
+    upf = (
+        float(upper_factor)
+        if upper_factor == np.inf
+        else check_positive(upper_factor, "upper_factor", minimum=1.0)
+    )
     s_seed = check_positive(seed_smoothing_mm, "seed_smoothing_mm", inclusive=True)
     s_grow = check_positive(smoothing_mm, "smoothing_mm", inclusive=True)
     mult = check_positive(multiplier, "multiplier")
@@ -193,6 +205,7 @@ def region_grow(
         if not np.isfinite(b):
             raise ValueError(f"`background` must be finite or None, got {background!r}")
     lower = b + frac * (peak - b)
+    upper = b + upf * (peak - b) if np.isfinite(upf) else np.inf
     grown = _grow_np(
         sm,
         m,
@@ -200,6 +213,7 @@ def region_grow(
         spacing_xyz=spacing,
         method=method,
         lower=lower,
+        upper=upper,
         multiplier=mult,
         iterations=int(iterations),
         radius=int(radius),
@@ -211,4 +225,5 @@ def region_grow(
     out.attrs["seed_index"] = list(seed_idx)
     if method == "threshold":
         out.attrs["lower_threshold"] = lower
+        out.attrs["upper_threshold"] = upper
     return out.transpose(*SPATIAL_DIMS)

@@ -46,7 +46,7 @@ def normalized_cut(
     compactness: float = 0.1,
     sigma: float = 0.02,
     smoothing: float = 0.5,
-    thresh: float = 0.001,
+    thresh: float = 0.01,
     num_cuts: int = 20,
     value_range: tuple[float, float] | None = None,
     random_state: int | np.random.Generator | None = None,

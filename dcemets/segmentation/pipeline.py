@@ -64,8 +64,9 @@ def segment_lesion(
        a 3D mask (Fig. 3e-f);
     6. :func:`region_grow` from the most strongly enhancing (smoothed) voxel inside that mask
        (Fig. 3g).  By default (``seed_in="outline"``) the seed is searched where the mask
-       meets the transferred outline, i.e. in the tissue the radiologist marked, so that a
-       strongly enhancing vessel caught in a kept partition cannot become the seed;
+       meets the transferred outline shrunk antero-posteriorly by ``seed_margin_mm`` (2.5 mm:
+       outlines are drawn generously), i.e. in the tissue the radiologist marked, so that a strongly
+       enhancing vessel at the edge of the outline cannot become the seed;
        ``seed_in="mask"`` searches the whole mask as the paper's text reads.
 
     Before growing, the relative enhancement ``100 (S - S0) / S0`` at the seed, both
@@ -86,10 +87,14 @@ def segment_lesion(
         Keyword options of the steps: ``kind``, ``n_baseline`` (:func:`enhancement_image`);
         ``factor``, ``axis`` (:func:`widen_search_region`); ``n_segments``,
         ``pixels_per_segment``, ``compactness``, ``sigma``, ``smoothing``, ``thresh``,
-        ``num_cuts`` (:func:`normalized_cut`); ``method``, ``fraction``, ``background``,
+        ``num_cuts`` (:func:`normalized_cut`); ``method``, ``fraction``, ``background``, ``upper_factor``,
         ``seed_smoothing_mm``, ``smoothing_mm``, ``multiplier``, ``iterations``, ``radius``,
         ``fill_holes``, ``connectivity`` (:func:`region_grow`); ``min_enhancement``
-        (%, default 10); ``seed_in`` (``"outline"`` or ``"mask"``).
+        (%, default 10); ``seed_in`` (``"outline"`` or ``"mask"``), ``seed_margin_mm``
+        (default 2.5); ``min_aspect`` (:func:`widen_search_region`, default 1 here);
+        ``z_margin_mm`` (default 3: the outline is copied onto the axial slices within this
+        distance above and below it before the search box is built, as outlines rarely reach
+        the lesion's last slices).
 
     Returns
     -------
@@ -140,6 +145,7 @@ def segment_lesion(
             "method",
             "fraction",
             "background",
+            "upper_factor",
             "seed_smoothing_mm",
             "smoothing_mm",
             "multiplier",
@@ -151,6 +157,7 @@ def segment_lesion(
     )
     min_enh = check_positive(opts.pop("min_enhancement", 10.0), "min_enhancement", inclusive=True)
     seed_in = opts.pop("seed_in", "outline")
+    seed_margin = check_positive(opts.pop("seed_margin_mm", 2.5), "seed_margin_mm", inclusive=True)
     z_margin = check_positive(opts.pop("z_margin_mm", 3.0), "z_margin_mm", inclusive=True)
     if opts:
         raise ValueError(f"unknown option(s) for segment_lesion: {sorted(opts)}")
@@ -176,7 +183,9 @@ def segment_lesion(
     seed_sigma = float(grow_kw.get("seed_smoothing_mm", 2.0))
     if seed_in not in ("outline", "mask"):
         raise ValueError(f"`seed_in` must be 'outline' or 'mask', got {seed_in!r}")
-    seed_region = kept & trans_v if seed_in == "outline" else kept
+    seed_region = kept & _erode_in_plane(trans_v, seed_margin, enh) if seed_in == "outline" else kept
+    if not seed_region.any():
+        seed_region = kept & trans_v
     if not seed_region.any():
         seed_region = kept
     seed = find_seed(enh, within=like(enh, seed_region), smoothing_mm=seed_sigma)
@@ -224,6 +233,20 @@ def _extend_z(region: xr.DataArray, margin_mm: float) -> xr.DataArray:
     out = region.copy(data=grown)
     out.attrs["method"] = f"{region.attrs.get('method', '')}; extended {k} slice(s) along z"
     return out
+
+
+def _erode_in_plane(mask: np.ndarray, margin_mm: float, template: xr.DataArray) -> np.ndarray:
+    """Shrink `mask` by about `margin_mm` along ``y`` (antero-posterior on an axial grid).
+
+    The transferred outline has a drawn boundary only antero-posteriorly (and head-foot); its
+    left-right extent is the thickness of the sagittal slices, which must not be eroded.
+    """
+    if margin_mm <= 0:
+        return mask
+    sy = geometry(template).spacing[1]
+    ry = max(1, round(margin_mm / sy))
+    line = np.ones((1, 2 * ry + 1, 1), dtype=bool)
+    return np.asarray(ndi.binary_erosion(mask, structure=line, border_value=1))
 
 
 def _take(opts: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:

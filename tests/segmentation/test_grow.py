@@ -131,3 +131,18 @@ def test_grow_errors():
         region_grow(img, within=w, method="watershed")
     with pytest.raises(TypeError, match="within"):
         region_grow(img, within=np.ones((3, 10, 10), bool))
+
+
+def test_upper_threshold_excludes_adjacent_vessel():
+    # a weakly enhancing lesion (40) touching a vessel (200): the vessel is not lesion
+    a = np.zeros((3, 20, 20))
+    a[:, 5:15, 3:11] = 40.0
+    a[:, 8:12, 11:15] = 200.0
+    img, w = _img(a), _all(a.shape)
+    m = region_grow(img, seed=(1, 10, 6), within=w, smoothing_mm=0)
+    np.testing.assert_array_equal(m.values, a == 40.0)
+    assert m.attrs["upper_threshold"] == pytest.approx(80.0)
+    leak = region_grow(img, seed=(1, 10, 6), within=w, smoothing_mm=0, upper_factor=np.inf)
+    assert leak.values[a == 200.0].all()
+    with pytest.raises(ValueError, match="upper_factor"):
+        region_grow(img, within=w, upper_factor=0.5)

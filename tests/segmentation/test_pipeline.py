@@ -187,3 +187,23 @@ def test_z_margin_extends_outline(phantom_factory):
     assert zs_wide.tolist() == list(range(zs_narrow[0] - 1, zs_narrow[-1] + 2))
     np.testing.assert_array_equal(narrow.transferred_roi.values, wide.transferred_roi.values)
     assert dice(wide.lesion, ph.truth) > dice(narrow.lesion, ph.truth)
+
+
+def test_vessel_at_outline_edge_is_not_the_seed(phantom_factory):
+    # a strongly enhancing vessel just inside the anterior edge of the outline
+    ph = phantom_factory(enhancement=0.6)
+    dce = ph.dce.copy(deep=True)
+    _, steps = segment_lesion(ph.dce, ph.roi_sagittal, return_steps=True)
+    tr = steps.transferred_roi.values
+    z = int(np.argmax(tr.sum(axis=(1, 2))))
+    ys, xs = np.nonzero(tr[z])
+    vessel = np.zeros(tr.shape, bool)
+    vessel[:, ys.min(), xs.min() : xs.max() + 1] = True  # first row of the outline, all slices
+    vals = dce.values.copy()
+    vals[1:, vessel] *= 4.0
+    dce = dce.copy(data=vals)
+    mask, steps = segment_lesion(dce, ph.roi_sagittal, return_steps=True)
+    assert not vessel[tuple(steps.attrs["seed_index"])]
+    assert dice(mask, ph.truth) > 0.85
+    _, naive = segment_lesion(dce, ph.roi_sagittal, return_steps=True, seed_margin_mm=0.0)
+    assert vessel[tuple(naive.attrs["seed_index"])]  # without the margin the vessel wins
