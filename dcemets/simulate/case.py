@@ -128,6 +128,12 @@ def _radiologist_roi(
     return roi, {"roi_slices": slices, "roi_margin_mm": margin, "roi_wobble_mm": wobble}
 
 
+def _oedema_weight(inside: np.ndarray, spacing_xyz: np.ndarray, length_mm: float) -> np.ndarray:
+    """``exp(-d / length)`` of the distance ``d`` (mm) to the lesion, 0 inside it."""
+    d = ndimage.distance_transform_edt(~inside, sampling=tuple(spacing_xyz[::-1]))
+    return np.where(inside, 0.0, np.exp(-d / length_mm))
+
+
 def _frame_times(dt: float) -> np.ndarray:
     return np.arange(N_FRAMES, dtype=float) * dt
 
@@ -316,14 +322,18 @@ def simulate_case(
     coil = 0.65 + 0.35 * np.exp(-(centre[1] + 60.0 - pts[:, 1]).clip(0) / 90.0)  # posterior spine coil
     signal = sig_tab[labels]  # (nvox, T)
 
-    # marrow: red/yellow heterogeneity of perfusion
+    # marrow: red/yellow heterogeneity of perfusion, and reactive (peritumoral) oedema and
+    # hyperaemia decaying away from the tumour: enhancing but not tumour, which makes the
+    # boundary harder to find than a step
     marrow = labels == LABELS["marrow"]
     g_marrow = np.exp(0.25 * _smooth_noise(ax.shape_zyx, 2.0, gen).ravel()[marrow])
+    oedema_amp, oedema_mm = float(gen.uniform(0.5, 2.5)), float(gen.uniform(1.5, 4.0))
+    w_ax = _oedema_weight(inside.reshape(ax.shape_zyx), ax.spacing, oedema_mm).ravel()
+    g_marrow *= 1.0 + oedema_amp * w_ax[marrow]
+    t10_marrow = TISSUES["marrow"].t10_s * (1.0 + 0.5 * w_ax[marrow])
     conc_marrow = g_marrow[:, None] * conc_tab[LABELS["marrow"]]
     signal[marrow] = np.asarray(
-        kinetics.concentration_to_signal(
-            conc_marrow, t10=TISSUES["marrow"].t10_s, m0=TISSUES["marrow"].pd, **acq
-        )
+        kinetics.concentration_to_signal(conc_marrow, t10=t10_marrow, m0=TISSUES["marrow"].pd, **acq)
     )
 
     # lesion: voxel-wise extended Tofts
@@ -358,6 +368,7 @@ def simulate_case(
     vp_map[marrow] *= g_marrow
     vp_map[inside] = les_vp
     t10_map = t10_tab[labels].copy()
+    t10_map[marrow] = t10_marrow
     t10_map[inside] = les_t10
 
     sid = subject_id if subject_id is not None else f"sim-{primary}"
@@ -395,6 +406,10 @@ def simulate_case(
     t1s = t10_tab[slab]
     t2s = np.array([q.t2_s for q in props])[slab]
     pds = pd_tab[slab]
+    w_sag = _oedema_weight(sin_.reshape(sg.shape_zyx), sg.spacing, oedema_mm).ravel()
+    smarrow = slab == LABELS["marrow"]
+    t1s[smarrow] *= 1.0 + 0.5 * w_sag[smarrow]
+    t2s[smarrow] *= 1.0 + 1.0 * w_sag[smarrow]
     t1s[sin_] = p["t10_s"] + 0.9 * (1 - sviab[sin_])
     t2s[sin_] = 0.09 + 0.3 * (1 - sviab[sin_]) ** 2
     pds[sin_] = TISSUES["lesion"].pd
@@ -453,6 +468,8 @@ def simulate_case(
         "radius_mm": p["radius_mm"],
         "breakthrough_mm": lesion.breakthrough,
         "necrosis": lesion.necrosis,
+        "oedema_amplitude": oedema_amp,
+        "oedema_length_mm": oedema_mm,
         "lesion_volume_ml": float(inside.sum() * np.prod(ax.spacing) / 1000.0),
         "noise_sigma": sigma,
         "ktrans_map": on_dce(kt_map, "ktrans", "1/min", "true Ktrans"),

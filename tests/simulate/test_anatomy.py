@@ -42,11 +42,11 @@ def test_landmark_labels(anatomy):
     pts = np.array(
         [
             c,  # body centre
-            [*c, 0, 0, pitch / 2],  # disc centre
-            [*c, 0, anatomy.body_half_depth + 1.5 + anatomy.canal_half_depth, 0],  # canal centre
-            [*c, 0, 0, anatomy.body_height / 2 - 1.2 - 0.3],  # under the concave end plate: cortex
-            [*c, 400.0, 0, 0],  # outside the body
-            [*c, 14.0, -anatomy.body_half_depth - 15.0, 0],  # aorta
+            c + np.array([0, 0, pitch / 2]),  # disc centre
+            c + np.array([0, anatomy.body_half_depth + 1.5 + anatomy.canal_half_depth, 0]),  # canal centre
+            c + np.array([0, 0, anatomy.body_height / 2 - 1.2 - 0.3]),  # under the concave end plate: cortex
+            c + np.array([400.0, 0, 0]),  # outside the body
+            c + np.array([14.0, -anatomy.body_half_depth - 15.0, 0]),  # aorta
         ]
     )
     lab = tissue_labels(pts, anatomy)
