@@ -366,7 +366,8 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
         numpy.ndarray, shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self.classes_[self.predict_proba(X).argmax(1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(1)]
 
     def predict_proba_patient(self, X: Any, groups: Any) -> pd.DataFrame:
         """Patient-level probabilities: the mean of each patient's slice probabilities.

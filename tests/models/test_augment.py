@@ -67,7 +67,12 @@ def test_same_transform_for_all_frames():
     out = aug(x, generator=gen(3))
     ratio = out / out[:, :1]
     ok = out[:, :1].abs() > 1e-3
-    torch.testing.assert_close(ratio[ok.expand_as(ratio)], (torch.arange(1.0, 13.0).view(1, 12, 1, 1, 1).expand_as(out))[ok.expand_as(ratio)], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        ratio[ok.expand_as(ratio)],
+        (torch.arange(1.0, 13.0).view(1, 12, 1, 1, 1).expand_as(out))[ok.expand_as(ratio)],
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 def test_samples_get_different_transforms_and_seed_reproduces():
@@ -107,7 +112,13 @@ def test_shape_and_dtype_preserved():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"degrees": -1}, {"scale": (1.1, 0.9)}, {"scale": (0, 1)}, {"multiplicity": 0}, {"interpolation": "cubic"}],
+    [
+        {"degrees": -1},
+        {"scale": (1.1, 0.9)},
+        {"scale": (0, 1)},
+        {"multiplicity": 0},
+        {"interpolation": "cubic"},
+    ],
 )
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):

@@ -37,9 +37,8 @@ def reference_convlstm(lstm, x, hx=None):
         for t in range(T):
             pre = {}
             for name, sl in gates.items():
-                pre[name] = (
-                    F.conv2d(seq[:, t], wx[sl], b[sl], stride=s, padding=k // 2)
-                    + F.conv2d(h, wh[sl], None, stride=1, padding=k // 2)
+                pre[name] = F.conv2d(seq[:, t], wx[sl], b[sl], stride=s, padding=k // 2) + F.conv2d(
+                    h, wh[sl], None, stride=1, padding=k // 2
                 )
             i, f, o = (torch.sigmoid(pre[n]) for n in "ifo")
             g = a(pre["g"])

@@ -97,7 +97,10 @@ def test_maps_from_dce_use_kinetics():
 
 def test_cases_accepted():
     dce, mask, _ = item()
-    cases = [Case("s1", dce, label="lung", lesion_mask=mask), Case("s2", dce, label="other", lesion_mask=mask)]
+    cases = [
+        Case("s1", dce, label="lung", lesion_mask=mask),
+        Case("s2", dce, label="other", lesion_mask=mask),
+    ]
     ds = slice_dataset(cases, progress=False)
     assert ds.groups.tolist() == ["s1", "s1", "s2", "s2"]
     assert ds.y.tolist() == ["lung", "lung", "other", "other"]

@@ -1,0 +1,254 @@
+"""CLSTMClassifier / MapCNNClassifier: training loop, seeding, checkpoints, devices, CV integration."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sklearn.base import clone  # noqa: E402
+
+from dcemets.models import (  # noqa: E402
+    TRAINING_PRESETS,
+    CLSTMClassifier,
+    MapCNNClassifier,
+    TrainingBudget,
+)
+
+pytestmark = pytest.mark.torch
+
+
+def toy_dce(n=24, t=4, size=8, seed=0):
+    """3 slices per patient; the tumour enhances steadily (lung) or peaks and washes out (other)."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([f"p{i}" for i in range(n // 3)], 3)
+    y = np.where(np.arange(n) // 3 % 2 == 0, "lung", "other")
+    course = np.where(y[:, None] == "lung", np.linspace(0, 1, t), np.linspace(1, 0.2, t))
+    X = rng.normal(0, 0.3, (n, t, 1, size, size))
+    X[:, :, 0, 2:6, 2:6] += course[:, :, None, None]
+    return X.astype(np.float32), y, groups
+
+
+SMALL = {"features": 4, "num_layers": 3, "epochs": 8, "augment": 2, "batch_size": 8}
+
+
+def small_clstm(**kw):
+    return CLSTMClassifier(**{**SMALL, **kw})
+
+
+def small_cnn(**kw):
+    return MapCNNClassifier(**{**SMALL, "features": 8, **kw})
+
+
+def test_learns_toy_problem():
+    X, y, groups = toy_dce()
+    clf = small_clstm(epochs=20, augment=1, dropout=0.0, lr=0.01, random_state=0).fit(X, y)
+    assert clf.score(X, y) == 1.0
+    assert clf.history_[-1]["train_loss"] < clf.history_[0]["train_loss"]
+    assert clf.n_epochs_ == 20
+    assert list(clf.classes_) == ["lung", "other"]
+    assert clf.input_shape_ == (4, 1, 8, 8)
+    assert clf.n_features_in_ == 4
+    assert clf.device_ == "cpu"
+
+
+def test_same_seed_same_model_and_different_seed_differs():
+    X, y, _ = toy_dce()
+    a = small_clstm(random_state=3).fit(X, y)
+    b = clone(a).fit(X, y)
+    c = small_clstm(random_state=4).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert a.history_ == b.history_
+    assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
+    for (ka, va), (kb, vb) in zip(a.module_.state_dict().items(), b.module_.state_dict().items()):
+        assert ka == kb
+        assert torch.equal(va, vb)
+
+
+def test_global_torch_rng_untouched():
+    X, y, _ = toy_dce()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    small_clstm(epochs=1, random_state=0).fit(X, y)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_augmentation_changes_training_not_prediction():
+    X, y, _ = toy_dce()
+    plain = small_clstm(augment=1, random_state=0).fit(X, y)
+    aug = small_clstm(augment=3, random_state=0).fit(X, y)
+    assert not np.allclose(plain.predict_proba(X), aug.predict_proba(X))
+    # prediction is deterministic (no augmentation, no dropout at inference)
+    np.testing.assert_array_equal(aug.predict_proba(X), aug.predict_proba(X))
+
+
+def test_augment_multiplicity_scales_epoch():
+    X, y, _ = toy_dce(n=12)
+    clf = small_clstm(epochs=1, augment=5, batch_size=4, random_state=0)
+    seen = []
+    orig = clf._batches
+
+    def spy(n, gen):
+        for sample, view in orig(n, gen):
+            seen.append((sample.clone(), view.clone()))
+            yield sample, view
+
+    clf._batches = spy
+    clf.fit(X, y)
+    samples = torch.cat([s for s, _ in seen])
+    views = torch.cat([v for _, v in seen])
+    assert samples.numel() == 12 * 5
+    assert torch.equal(torch.bincount(samples), torch.full((12,), 5))
+    assert int((views == 0).sum()) == 12  # each slice once as is
+
+
+def test_predict_patient_averages_slices():
+    X, y, groups = toy_dce()
+    clf = small_clstm(random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    per_patient = clf.predict_proba_patient(X, groups)
+    expected = pd.DataFrame(proba, columns=clf.classes_).groupby(groups).mean()
+    np.testing.assert_allclose(per_patient.to_numpy(), expected.to_numpy())
+    labels = clf.predict_patient(X, groups)
+    assert list(labels.index) == sorted(set(groups))
+    np.testing.assert_array_equal(labels.to_numpy(), clf.classes_[expected.to_numpy().argmax(1)])
+    with pytest.raises(ValueError, match="groups"):
+        clf.predict_patient(X, groups[:-1])
+
+
+def test_probabilities_sum_to_one():
+    X, y, _ = toy_dce()
+    p = small_cnn(random_state=0).fit(X[:, :3, 0], y).predict_proba(X[:, :3, 0])
+    assert p.shape == (len(y), 2)
+    np.testing.assert_allclose(p.sum(1), 1.0)
+
+
+def test_early_stopping_uses_validation_split_by_group():
+    X, _, groups = toy_dce(n=30)
+    y = np.random.default_rng(0).permutation(np.repeat(["a", "b"], 15))  # nothing to learn: overfits
+    clf = small_clstm(
+        epochs=40, lr=0.01, early_stopping=True, patience=2, validation_fraction=0.2, random_state=0
+    )
+    clf.fit(X, y, groups=groups)
+    assert "val_loss" in clf.history_[0]
+    assert clf.n_epochs_ < 40
+    best = min(h["val_loss"] for h in clf.history_)
+    assert clf.history_[-1]["val_loss"] >= best
+    # weights restored to the best epoch: patience epochs after it
+    assert clf.n_epochs_ - 1 - int(np.argmin([h["val_loss"] for h in clf.history_])) == 2
+
+
+def test_save_load_round_trip(tmp_path):
+    X, y, _ = toy_dce()
+    clf = small_clstm(random_state=0).fit(X, y)
+    path = tmp_path / "clstm.pt"
+    clf.save(path)
+    back = CLSTMClassifier.load(path, device="cpu")
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    assert back.get_params() == {**clf.get_params(), "device": "cpu"}
+    assert back.history_ == clf.history_
+    # plain weights_only file: loads without our classes
+    payload = torch.load(path, weights_only=True)
+    assert payload["estimator"] == "CLSTMClassifier"
+    with pytest.raises(ValueError, match="not a MapCNNClassifier"):
+        MapCNNClassifier.load(path)
+    torch.save({"x": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a dcemets.models checkpoint"):
+        CLSTMClassifier.load(tmp_path / "other.pt")
+
+
+def test_cuda_without_cuda_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    X, y, _ = toy_dce()
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        small_clstm(device="cuda").fit(X, y)
+
+
+@pytest.mark.cuda
+def test_cuda_amp_training():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    X, y, _ = toy_dce()
+    clf = small_clstm(device="cuda", amp=True, random_state=0).fit(X, y)
+    assert clf.device_.startswith("cuda")
+    assert clf.predict_proba(X).shape == (len(y), 2)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"augment": 0}, "augment"),
+        ({"lr": -1.0}, "lr"),
+        ({"device": "tpu"}, "device"),
+        ({"validation_fraction": 1.5}, "validation_fraction"),
+    ],
+)
+def test_bad_parameters(params, match):
+    X, y, _ = toy_dce()
+    with pytest.raises(ValueError, match=match):
+        small_clstm(**params).fit(X, y)
+
+
+def test_bad_inputs():
+    X, y, _ = toy_dce()
+    clf = small_clstm(epochs=1, random_state=0)
+    with pytest.raises(ValueError, match=r"\(n_samples, T, C, H, W\)"):
+        clf.fit(X[:, :, 0], y)
+    with pytest.raises(ValueError, match="2 classes"):
+        clf.fit(X, np.array(["lung"] * len(y)))
+    clf.fit(X, y)
+    with pytest.raises(ValueError, match="fitted on"):
+        clf.predict(X[:, :, :, :4, :4])
+    with pytest.raises(ValueError):
+        clf.predict(X[:, :3])  # wrong number of frames
+    bad = X.copy()
+    bad[0, 0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict(bad)
+
+
+def test_presets():
+    assert set(TRAINING_PRESETS) == {"fast", "cpu", "paper"}
+    paper = TRAINING_PRESETS["paper"]
+    assert isinstance(paper, TrainingBudget)
+    assert paper.augment == 20
+    assert paper.crop == 32
+    clf = CLSTMClassifier.from_preset("cpu", random_state=1)
+    assert clf.epochs == TRAINING_PRESETS["cpu"].epochs
+    assert clf.random_state == 1
+    assert MapCNNClassifier.from_preset("fast", epochs=1).epochs == 1
+    with pytest.raises(ValueError, match="preset"):
+        CLSTMClassifier.from_preset("gpu")
+
+
+def test_patient_level_cross_validation_keeps_patients_together():
+    evaluation = pytest.importorskip("dcemets.evaluation")
+    X, y, groups = toy_dce(n=60)
+    res = evaluation.cross_validate(
+        small_clstm(epochs=10, augment=1, lr=0.01, random_state=0),
+        X,
+        y,
+        groups=groups,
+        cv=5,
+        random_state=0,
+        aggregate_groups=True,
+        positive="lung",
+    )
+    oof = res.oof
+    assert len(oof) == 20  # one row per patient
+    assert oof["group"].is_unique
+    assert res.summary.loc["accuracy", "mean"] > 0.8
+
+
+def test_slice_level_cross_validation_is_available():
+    """The paper's slice-level protocol (optimistic: a patient's slices in train and test)."""
+    evaluation = pytest.importorskip("dcemets.evaluation")
+    X, y, _ = toy_dce(n=30)
+    res = evaluation.cross_validate(
+        small_cnn(epochs=3, augment=1, random_state=0), X[:, :3, 0], y, cv=3, random_state=0
+    )
+    assert len(res.oof) == 30

@@ -1,0 +1,146 @@
+"""CLSTMNet and MapCNN: shapes (MONAI-style cases), parameter counts, gradients, overfitting."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dcemets.models import CLSTMNet, MapCNN  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+CLSTM_CASES = [
+    # (kwargs, input shape, output shape)
+    ({}, (2, 12, 1, 32, 32), (2, 2)),
+    ({"image_size": 16, "features": 4}, (3, 12, 1, 16, 16), (3, 2)),
+    (
+        {"n_frames": 5, "in_channels": 2, "num_classes": 3, "image_size": (12, 20), "features": 3},
+        (1, 5, 2, 12, 20),
+        (1, 3),
+    ),
+    ({"num_layers": 2, "features": (3, 5), "strides": (2, 2), "image_size": 9}, (2, 12, 1, 9, 9), (2, 2)),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "in_shape", "out_shape"), CLSTM_CASES)
+def test_clstm_shapes(kwargs, in_shape, out_shape):
+    net = CLSTMNet(**kwargs).eval()
+    with torch.no_grad():
+        assert net(torch.randn(in_shape)).shape == out_shape
+
+
+MAP_CASES = [
+    ({}, (2, 3, 32, 32), (2, 2)),
+    ({"image_size": 16, "features": 8}, (4, 3, 16, 16), (4, 2)),
+    ({"in_channels": 1, "num_classes": 4, "image_size": (10, 6), "num_layers": 3}, (1, 1, 10, 6), (1, 4)),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "in_shape", "out_shape"), MAP_CASES)
+def test_mapcnn_shapes(kwargs, in_shape, out_shape):
+    net = MapCNN(**kwargs).eval()
+    with torch.no_grad():
+        assert net(torch.randn(in_shape)).shape == out_shape
+
+
+def convlstm_params(cin, hid, k=3):
+    """4 hid (k^2 (c_in + hid) + 1): Keras ConvLSTM2D's count (bias on the input kernel only)."""
+    return 4 * hid * (k * k * (cin + hid) + 1)
+
+
+@pytest.mark.parametrize(("size", "grid"), [(32, 4), (64, 8)])
+def test_clstm_parameter_count(size, grid):
+    net = CLSTMNet(image_size=size)
+    n = sum(p.numel() for p in net.parameters())
+    expected = convlstm_params(1, 16) + 6 * convlstm_params(16, 16) + (12 * 16 * grid * grid + 1) * 2
+    assert n == expected
+    if size == 64:
+        assert n == 145_410  # Keras 3 summary of the same architecture (technical note A2)
+
+
+def test_clstm_strides_at_layers_2_4_6_and_dropout_from_layer_2():
+    net = CLSTMNet()
+    assert net.lstm.strides == (1, 2, 1, 2, 1, 2, 1)
+    assert net.lstm.num_layers == 7
+    assert net.lstm.dropout == 0.5
+    assert net.lstm.dropout_from == 2
+    assert net.lstm.cells[0].activation == "relu"
+    assert net.head.in_features == 12 * 16 * 4 * 4  # all 12 states of the last layer
+
+
+def test_mapcnn_structure():
+    net = MapCNN()
+    convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+    drops = [m for m in net.features if isinstance(m, torch.nn.Dropout)]
+    assert [c.stride[0] for c in convs] == [1, 2, 1, 2, 1, 2, 1]
+    assert len(drops) == 6
+    assert net.head.in_features == 32 * 4 * 4
+
+
+@pytest.mark.parametrize(
+    ("net", "x"),
+    [
+        (lambda: CLSTMNet(image_size=8, features=3, n_frames=4), lambda: torch.randn(2, 4, 1, 8, 8)),
+        (lambda: MapCNN(image_size=8, features=4), lambda: torch.randn(2, 3, 8, 8)),
+    ],
+)
+def test_gradients_reach_every_parameter(net, x):
+    torch.manual_seed(0)
+    model = net()
+    model.train()
+    torch.nn.functional.cross_entropy(model(x()), torch.tensor([0, 1])).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize(
+    ("make", "shape"),
+    [
+        (lambda: CLSTMNet(image_size=16, features=8, dropout=0.0), (2, 12, 1, 16, 16)),
+        (lambda: MapCNN(image_size=16, features=8, dropout=0.0), (2, 3, 16, 16)),
+    ],
+)
+def test_overfit_two_samples(make, shape):
+    torch.manual_seed(0)
+    net = make()
+    x, y = torch.randn(shape), torch.tensor([0, 1])
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    first = None
+    for _ in range(60):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        first = first if first is not None else float(loss.detach())
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < 0.05 < first
+    assert net(x).argmax(1).tolist() == [0, 1]
+
+
+def test_eval_is_deterministic_and_train_is_stochastic():
+    net = CLSTMNet(image_size=8, features=3, n_frames=3)
+    x = torch.randn(2, 3, 1, 8, 8)
+    net.eval()
+    torch.testing.assert_close(net(x), net(x))
+    net.train()
+    assert not torch.equal(net(x), net(x))
+
+
+def test_bad_input_shapes():
+    with pytest.raises(ValueError, match=r"\(batch, 12, 1, 32, 32\)"):
+        CLSTMNet()(torch.zeros(2, 10, 1, 32, 32))
+    with pytest.raises(ValueError, match=r"\(batch, 3, 32, 32\)"):
+        MapCNN()(torch.zeros(2, 3, 16, 16))
+    with pytest.raises(ValueError):
+        CLSTMNet(n_frames=0)
+    with pytest.raises(ValueError):
+        MapCNN(kernel_size=4)
+
+
+@pytest.mark.cuda
+def test_cuda_forward():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    net = CLSTMNet(image_size=16).cuda().eval()
+    with torch.no_grad():
+        assert net(torch.zeros(2, 12, 1, 16, 16, device="cuda")).device.type == "cuda"
