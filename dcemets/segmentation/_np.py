@@ -243,13 +243,20 @@ def _grow_np(
     radius: int,
     fill_holes: bool,
     connectivity: str,
+    exclude: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Grow from `seed_zyx` on `image` restricted to `within`; return a bool mask."""
+    """Grow from `seed_zyx` on `image` restricted to `within` minus `exclude`; return a bool mask.
+
+    Holes are filled inside `within` (excluded voxels enclosed by the region are filled too).
+    """
     work = np.asarray(image, dtype=np.float64)
     floor = float(np.min(work[within])) if within.any() else 0.0
     span = float(np.ptp(work)) if work.size else 1.0
     outside = floor - 10.0 * (span + 1.0)
-    work = np.where(within, work, outside)
+    allowed = within if exclude is None else within & ~exclude
+    allowed = allowed.copy()
+    allowed[seed_zyx] = True
+    work = np.where(allowed, work, outside)
     img = _to_sitk(work, spacing_xyz)
     seed = [(int(seed_zyx[2]), int(seed_zyx[1]), int(seed_zyx[0]))]
     if method == "threshold":

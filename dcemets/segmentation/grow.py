@@ -81,6 +81,7 @@ def region_grow(
     radius: int = 1,
     fill_holes: bool = True,
     connectivity: Literal["face", "full"] = "face",
+    exclude: xr.DataArray | None = None,
 ) -> xr.DataArray:
     """Grow the lesion from its most strongly enhancing voxel inside a 3D mask (Fig. 3g).
 
@@ -133,6 +134,9 @@ def region_grow(
         Fill enclosed holes of the grown region.
     connectivity : {"face", "full"}
         Neighbourhood of ``ConnectedThreshold`` (6- or 26-connected).
+    exclude : xarray.DataArray, optional
+        Bool mask of voxels the region may not grow through (another criterion, e.g. too
+        little relative enhancement); enclosed excluded voxels are still filled as holes.
 
     Returns
     -------
@@ -195,6 +199,11 @@ def region_grow(
         seed_idx = (int(seed_arr[0]), int(seed_arr[1]), int(seed_arr[2]))
         if not m[seed_idx]:
             raise ValueError(f"`seed` {seed_idx} lies outside `within`")
+    excl = None
+    if exclude is not None:
+        ex = as_mask(exclude, "exclude")
+        check_same_grid(img, ex, names=("image", "exclude"))
+        excl = np.asarray(ex.values)
     spacing = np.asarray(geometry(img).spacing)
     sm = _smooth(np.asarray(img.values), spacing, s_grow)
     peak = float(sm[seed_idx])
@@ -219,6 +228,7 @@ def region_grow(
         radius=int(radius),
         fill_holes=bool(fill_holes),
         connectivity=connectivity,
+        exclude=excl,
     )
     out = like(img, grown, name="lesion")
     out.attrs = output_attrs(img, units="1", long_name="lesion mask", method=f"region growing ({method})")

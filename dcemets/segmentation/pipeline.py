@@ -91,7 +91,11 @@ def segment_lesion(
         ``seed_smoothing_mm``, ``smoothing_mm``, ``multiplier``, ``iterations``, ``radius``,
         ``fill_holes``, ``connectivity`` (:func:`region_grow`); ``min_enhancement``
         (%, default 10); ``seed_in`` (``"outline"`` or ``"mask"``), ``seed_margin_mm``
-        (default 2.5); ``min_aspect`` (:func:`widen_search_region`, default 1 here);
+        (default 2.5); ``relative_fraction`` (default 0.35: the region may not grow
+        through voxels whose relative enhancement ``(S - S0) / S0``, both smoothed, is below
+        this fraction of the seed's; normal marrow has a bright baseline and enhances little
+        relative to it, a lesion replacing it has a dark baseline and enhances a lot, so this
+        separates the two where the subtraction image alone does not; 0 disables); ``min_aspect`` (:func:`widen_search_region`, default 1 here);
         ``z_margin_mm`` (default 3: the outline is copied onto the axial slices within this
         distance above and below it before the search box is built, as outlines rarely reach
         the lesion's last slices).
@@ -157,6 +161,7 @@ def segment_lesion(
     )
     min_enh = check_positive(opts.pop("min_enhancement", 10.0), "min_enhancement", inclusive=True)
     seed_in = opts.pop("seed_in", "outline")
+    rel_fraction = check_positive(opts.pop("relative_fraction", 0.35), "relative_fraction", inclusive=True)
     seed_margin = check_positive(opts.pop("seed_margin_mm", 2.5), "seed_margin_mm", inclusive=True)
     z_margin = check_positive(opts.pop("z_margin_mm", 3.0), "z_margin_mm", inclusive=True)
     if opts:
@@ -198,7 +203,16 @@ def segment_lesion(
             f"(z, y, x) enhances by {rel:.3g} % < min_enhancement={min_enh:g} %"
         )
     grow_kw.pop("seed_smoothing_mm", None)
-    lesion = region_grow(enh, seed=seed, within=kept_da, **grow_kw)  # (g)
+    exclude = None
+    if rel_fraction > 0:
+        exclude = _low_relative_enhancement(
+            dce,
+            seed,
+            n_baseline=int(enh_kw.get("n_baseline", 1)),
+            sigma_mm=float(grow_kw.get("smoothing_mm", 0.75)),
+            fraction=rel_fraction,
+        )
+    lesion = region_grow(enh, seed=seed, within=kept_da, exclude=exclude, **grow_kw)  # (g)
     lesion.attrs = output_attrs(
         dce, units="1", long_name="lesion mask", method="ncut + region growing (Fig. 3)"
     )
@@ -233,6 +247,23 @@ def _extend_z(region: xr.DataArray, margin_mm: float) -> xr.DataArray:
     out = region.copy(data=grown)
     out.attrs["method"] = f"{region.attrs.get('method', '')}; extended {k} slice(s) along z"
     return out
+
+
+def _low_relative_enhancement(
+    dce: xr.DataArray, seed: tuple[int, int, int], *, n_baseline: int, sigma_mm: float, fraction: float
+) -> xr.DataArray:
+    """Voxels whose smoothed relative enhancement is below `fraction` of the seed's.
+
+    Tested as ``E < fraction * r_seed * S0`` (no division, so dark voxels with ``S0 ~ 0``
+    cannot blow up); ``E`` and ``S0`` are the smoothed peak subtraction and baseline.
+    """
+    spacing = np.asarray(geometry(dce).spacing)
+    sig = np.moveaxis(np.asarray(dce.values, dtype=np.float64), 0, -1)
+    sub, s0 = _enhancement_np(sig, n_baseline=n_baseline, kind="subtraction")
+    sub_s, s0_s = _smooth(sub, spacing, sigma_mm), _smooth(s0, spacing, sigma_mm)
+    r_seed = sub_s[seed] / s0_s[seed] if s0_s[seed] > 0 else np.inf
+    low = sub_s < fraction * r_seed * s0_s if np.isfinite(r_seed) else np.zeros(sub.shape, bool)
+    return like(dce, low, name="low_relative_enhancement")
 
 
 def _erode_in_plane(mask: np.ndarray, margin_mm: float, template: xr.DataArray) -> np.ndarray:

@@ -42,6 +42,7 @@ def make_phantom(
     noise: float = 4.0,
     rng: int = 0,
     roi_half_height: float = 12.0,
+    lesion_s0: float = 180.0,
 ) -> Phantom:
     """Vertebral body (elliptic cylinder, weak enhancement) holding an enhancing ellipsoid lesion.
 
@@ -62,7 +63,7 @@ def make_phantom(
     lesion = (((w - lc) / lr) ** 2).sum(axis=-1) <= 1.0
     lesion &= body
     s0 = np.where(body, 300.0, 120.0)
-    s0 = np.where(lesion, 180.0, s0)
+    s0 = np.where(lesion, lesion_s0, s0)
     e = np.where(body, 0.12, 0.08)
     e = np.where(lesion, enhancement, e)
     times = np.arange(12) * 12.0

@@ -146,3 +146,21 @@ def test_upper_threshold_excludes_adjacent_vessel():
     assert leak.values[a == 200.0].all()
     with pytest.raises(ValueError, match="upper_factor"):
         region_grow(img, within=w, upper_factor=0.5)
+
+
+def test_exclude_blocks_growth_but_enclosed_core_is_filled():
+    a = np.zeros((3, 20, 20))
+    a[:, 4:16, 4:16] = 50.0
+    ex = np.zeros(a.shape, bool)
+    ex[:, :, 12:] = True  # a wall: nothing right of column 11 may join
+    ex[:, 8:10, 7:9] = True  # an enclosed core
+    m = region_grow(
+        _img(a),
+        seed=(1, 6, 6),
+        within=_all(a.shape),
+        smoothing_mm=0,
+        exclude=make_image(ex, spacing=(1.0, 1.0, 2.0)),
+    ).values
+    exp = np.zeros(a.shape, bool)
+    exp[:, 4:16, 4:12] = True
+    np.testing.assert_array_equal(m, exp)

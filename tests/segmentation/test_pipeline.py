@@ -207,3 +207,14 @@ def test_vessel_at_outline_edge_is_not_the_seed(phantom_factory):
     assert dice(mask, ph.truth) > 0.85
     _, naive = segment_lesion(dce, ph.roi_sagittal, return_steps=True, seed_margin_mm=0.0)
     assert vessel[tuple(naive.attrs["seed_index"])]  # without the margin the vessel wins
+
+
+def test_relative_enhancement_separates_lesion_from_marrow(phantom_factory):
+    # a dark-baseline lesion (S0 100, +45 %) whose subtraction (45) barely exceeds that of the
+    # bright marrow around it (S0 300, +12 % = 36): the half-maximum rule alone leaks into the
+    # marrow, the relative-enhancement criterion stops at the lesion edge
+    ph = phantom_factory(lesion_s0=100.0, enhancement=0.45, noise=2.0)
+    leaky = segment_lesion(ph.dce, ph.roi_sagittal, relative_fraction=0.0)
+    good = segment_lesion(ph.dce, ph.roi_sagittal)
+    assert dice(leaky, ph.truth) < 0.6
+    assert dice(good, ph.truth) > 0.85
