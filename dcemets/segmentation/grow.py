@@ -44,6 +44,11 @@ def find_seed(
     ValueError
         If `within` is empty or not on the grid of `image`.
 
+    References
+    ----------
+    Lang N et al. Magn Reson Imaging 2019;64:4-12, section 2.4 ("the most strongly enhancing
+    voxel was identified as the seed point"), :doi:`10.1016/j.mri.2019.02.013`.
+
     Examples
     --------
     >>> import numpy as np
