@@ -133,8 +133,12 @@ def region_grow(
         Upper threshold as a multiple of the peak above background (> 1; ``inf`` disables).
     seed_smoothing_mm, smoothing_mm : float
         Gaussian sigma (mm) for seed finding and for the grown image.
-    multiplier, iterations, radius
-        ``ConfidenceConnected`` settings.
+    multiplier : float
+        ``ConfidenceConnected``: width of the interval in standard deviations.
+    iterations : int
+        ``ConfidenceConnected``: number of re-estimations of the interval.
+    radius : int
+        ``ConfidenceConnected``: radius (voxels) of the initial neighbourhood of the seed.
     fill_holes : bool
         Fill enclosed holes of the grown region.
     connectivity : {"face", "full"}
