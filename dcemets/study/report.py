@@ -206,14 +206,14 @@ def make_figures(result: StudyResult, cohort: Sequence[Case] | None = None) -> d
     # ROC curves of every cross-validated method
     from dcemets import evaluation
 
-    names = {
+    roc_names = {
         "hotspot_logistic": "hot-spot logistic",
         "hotspot_chaid": "hot-spot CHAID",
         "radiomics": "radiomics (best k)",
         "cnn": "CNN (maps)",
         "clstm": "CLSTM (frames)",
     }
-    rocs = {label: result.cv[k] for k, label in names.items() if k in result.cv}
+    rocs = {label: result.cv[k] for k, label in roc_names.items() if k in result.cv}
     if rocs:
         ax = evaluation.plot_roc(rocs)
         ax.set_title("ROC curves (out-of-fold scores)")
