@@ -81,6 +81,19 @@ class ConvLSTMCell(nn.Module):
     activation : {"tanh", "relu"}
         Activation of the candidate ``g`` and of the cell output.
 
+    Attributes
+    ----------
+    input_mode : {"hoist", "cat"}
+        Execution strategy (same numbers): ``"hoist"`` (default) computes the input
+        convolution of all time steps in one batched call and steps only the recurrent one;
+        ``"cat"`` (stride-1 layers only) convolves ``[x_t, h]`` with the stacked kernels once
+        per step.  See ``benchmarks/bench_models.py``.
+    time_chunk : int or None
+        With ``"hoist"``, batch the input convolution over this many steps at a time (None:
+        all).
+    channels_last : bool
+        Run the hoisted input convolution in channels-last memory format.
+
     Notes
     -----
     Weights are initialised as Keras ``ConvLSTM2D`` does: Glorot-uniform input kernel,
@@ -109,6 +122,7 @@ class ConvLSTMCell(nn.Module):
         self.activation = activation
         self.time_chunk: int | None = None
         self.channels_last = False
+        self.input_mode = "hoist"
         pad = kernel_size // 2
         self.conv_in = nn.Conv2d(in_channels, 4 * hidden_channels, kernel_size, stride, pad, bias=bias)
         self.conv_rec = nn.Conv2d(hidden_channels, 4 * hidden_channels, kernel_size, 1, pad, bias=False)
@@ -154,28 +168,40 @@ class ConvLSTMCell(nn.Module):
         """
         steps, batch = x.shape[:2]
         hid = self.hidden_channels
-        # input-to-state convolution for all time steps at once (in chunks of `time_chunk`
-        # steps: oneDNN slows down per sample on very large batches on small CPUs)
-        flat = x.reshape(steps * batch, *x.shape[2:])
-        if self.channels_last:
-            flat = flat.contiguous(memory_format=torch.channels_last)
-        chunk = steps if self.time_chunk is None else max(1, int(self.time_chunk))
-        parts = [self.conv_in(part) for part in flat.split(chunk * batch, 0)]
-        xg_steps: list[torch.Tensor] = []
-        for part in parts:
-            xg_steps.extend(part.split(batch, 0))
         if state is None:
             h: torch.Tensor | None = None
             c: torch.Tensor | None = None
         else:
             h, c = state
         outs = []
-        # split once: indexing xg[t] in the loop costs a full-size zero tensor per step in backward
-        for xg_t in xg_steps:
-            # the first step from a zero state needs no recurrent convolution
-            z = xg_t if h is None else xg_t + self.conv_rec(h)
-            h, c = _lstm_pointwise(z, c, hid, self.activation)
-            outs.append(h)
+        if self.stride == 1 and self.input_mode == "cat":
+            # stride 1: one convolution over [x_t, h] per step with the stacked kernels
+            w_cat = torch.cat([self.conv_in.weight, self.conv_rec.weight], 1)
+            pad = self.kernel_size // 2
+            for x_t in x.unbind(0):
+                if h is None:  # zero state: the recurrent half would only add zeros
+                    z = self.conv_in(x_t)
+                else:
+                    z = F.conv2d(torch.cat([x_t, h], 1), w_cat, self.conv_in.bias, padding=pad)
+                h, c = _lstm_pointwise(z, c, hid, self.activation)
+                outs.append(h)
+        else:
+            # input-to-state convolution for all time steps at once (in chunks of `time_chunk`
+            # steps: oneDNN slows down per sample on very large batches on small CPUs)
+            flat = x.reshape(steps * batch, *x.shape[2:])
+            if self.channels_last:
+                flat = flat.contiguous(memory_format=torch.channels_last)
+            chunk = steps if self.time_chunk is None else max(1, int(self.time_chunk))
+            xg_steps: list[torch.Tensor] = []
+            for part in flat.split(chunk * batch, 0):
+                # split once: indexing xg[t] in the loop costs a full-size zero tensor per
+                # step in backward
+                xg_steps.extend(self.conv_in(part).split(batch, 0))
+            for xg_t in xg_steps:
+                # the first step from a zero state needs no recurrent convolution
+                z = xg_t if h is None else xg_t + self.conv_rec(h)
+                h, c = _lstm_pointwise(z, c, hid, self.activation)
+                outs.append(h)
         if h is None or c is None:
             raise ValueError("`x` must have at least one time step")
         return torch.stack(outs, 0), (h, c)

@@ -88,9 +88,9 @@ TRAINING_PRESETS: dict[str, TrainingBudget] = {
         description="smoke tests and gallery examples; seconds per fold, far from converged",
     ),
     "cpu": TrainingBudget(
-        "cpu", epochs=12, augment=2, batch_size=32, crop=16,
+        "cpu", epochs=6, augment=1, batch_size=32, crop=16,
         description="full 10-fold patient-level CV of both networks on the 61-case simulated cohort "
-        "in < 20 min on a 2-core CPU; 16 x 16 crops, 2x augmentation",
+        "in < 20 min on a 2-core CPU: 16 x 16 crops, 6 epochs, no augmentation",
     ),
     "paper": TrainingBudget(
         "paper", epochs=30, augment=20, batch_size=32, crop=32,

@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dcemets.models import RandomAffine  # noqa: E402
+from dcemets.models import RandomAffine
 
 pytestmark = pytest.mark.torch
 

@@ -3,10 +3,10 @@
 import pytest
 
 torch = pytest.importorskip("torch")
-import torch.nn.functional as F  # noqa: E402
+import torch.nn.functional as F
 
-from dcemets.models import ConvLSTM  # noqa: E402
-from dcemets.models.convlstm import ConvLSTMCell  # noqa: E402
+from dcemets.models import ConvLSTM
+from dcemets.models.convlstm import ConvLSTMCell
 
 pytestmark = pytest.mark.torch
 
@@ -63,9 +63,12 @@ CASES = [
 
 @pytest.mark.parametrize(("cin", "hid", "k", "layers", "strides", "act", "shape"), CASES)
 @pytest.mark.parametrize("batch_first", [True, False])
-def test_matches_per_step_reference(cin, hid, k, layers, strides, act, shape, batch_first):
+@pytest.mark.parametrize(("mode", "chunk"), [("hoist", None), ("hoist", 2), ("cat", None)])
+def test_matches_per_step_reference(cin, hid, k, layers, strides, act, shape, batch_first, mode, chunk):
     torch.manual_seed(0)
     lstm = ConvLSTM(cin, hid, k, layers, strides, activation=act, batch_first=batch_first).double()
+    for cell in lstm.cells:  # execution strategies: all must give the same numbers
+        cell.input_mode, cell.time_chunk = mode, chunk
     for p in lstm.parameters():  # non-trivial biases and weights
         torch.nn.init.uniform_(p, -0.5, 0.5)
     x = torch.randn(shape, dtype=torch.float64)
@@ -87,8 +90,8 @@ def test_initial_state_matches_reference():
     x = torch.randn(2, 3, 2, 6, 6, dtype=torch.float64)
     h0 = [torch.randn(2, 3, 3, 3, dtype=torch.float64) for _ in range(2)]
     c0 = [torch.randn(2, 3, 3, 3, dtype=torch.float64) for _ in range(2)]
-    out, (h, c) = lstm(x, (h0, c0))
-    ref, (rh, rc) = reference_convlstm(lstm, x, (h0, c0))
+    out, (_h, c) = lstm(x, (h0, c0))
+    ref, (_rh, rc) = reference_convlstm(lstm, x, (h0, c0))
     torch.testing.assert_close(out, ref)
     torch.testing.assert_close(c[-1], rc[-1])
 
@@ -98,9 +101,9 @@ def test_state_continues_sequence():
     torch.manual_seed(2)
     lstm = ConvLSTM(1, 4, 3, 2, (1, 2)).double()
     x = torch.randn(2, 7, 1, 8, 8, dtype=torch.float64)
-    full, (hf, cf) = lstm(x)
+    full, (_hf, cf) = lstm(x)
     a, state = lstm(x[:, :3])
-    b, (h2, c2) = lstm(x[:, 3:], state)
+    b, (_h2, c2) = lstm(x[:, 3:], state)
     torch.testing.assert_close(torch.cat([a, b], 1), full)
     torch.testing.assert_close(c2[1], cf[1])
 
@@ -114,10 +117,10 @@ def test_one_step_by_hand():
         cell.conv_rec.weight.copy_(torch.tensor([1.0, 0.5, -0.5, 2.0]).view(4, 1, 1, 1))
     x = torch.tensor([1.0, -2.0], dtype=torch.float64).view(2, 1, 1, 1, 1)  # (T, B=1, C, H, W)
     with torch.no_grad():
-        out, (h, c) = cell(x)
+        _out, (h, c) = cell(x)
     import math
 
-    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    sig = lambda v: 1 / (1 + math.exp(-v))
     hh, cc = 0.0, 0.0
     for xt in (1.0, -2.0):
         i = sig(0.5 * xt + 0.1 + 1.0 * hh)

@@ -6,9 +6,9 @@ import xarray as xr
 
 torch = pytest.importorskip("torch")
 
-from dcemets._conventions import make_dce, make_image  # noqa: E402
-from dcemets.io import Case  # noqa: E402
-from dcemets.models import slice_dataset, to_tensor  # noqa: E402
+from dcemets._conventions import make_dce, make_image
+from dcemets.io import Case
+from dcemets.models import slice_dataset, to_tensor
 
 pytestmark = pytest.mark.torch
 

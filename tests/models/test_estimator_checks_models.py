@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from dcemets.models import CLSTMClassifier, MapCNNClassifier  # noqa: E402
+from dcemets.models import CLSTMClassifier, MapCNNClassifier
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
 

@@ -6,9 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sklearn.base import clone  # noqa: E402
+from sklearn.base import clone
 
-from dcemets.models import (  # noqa: E402
+from dcemets.models import (
     TRAINING_PRESETS,
     CLSTMClassifier,
     MapCNNClassifier,
@@ -41,7 +41,7 @@ def small_cnn(**kw):
 
 
 def test_learns_toy_problem():
-    X, y, groups = toy_dce()
+    X, y, _groups = toy_dce()
     clf = small_clstm(epochs=20, augment=1, dropout=0.0, lr=0.01, random_state=0).fit(X, y)
     assert clf.score(X, y) == 1.0
     assert clf.history_[-1]["train_loss"] < clf.history_[0]["train_loss"]
@@ -154,7 +154,7 @@ def test_save_load_round_trip(tmp_path):
     with pytest.raises(ValueError, match="not a MapCNNClassifier"):
         MapCNNClassifier.load(path)
     torch.save({"x": 1}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a dcemets.models checkpoint"):
+    with pytest.raises(ValueError, match=r"not a dcemets\.models checkpoint"):
         CLSTMClassifier.load(tmp_path / "other.pt")
 
 

@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dcemets.models import CLSTMNet, MapCNN  # noqa: E402
+from dcemets.models import CLSTMNet, MapCNN
 
 pytestmark = pytest.mark.torch
 
