@@ -98,6 +98,14 @@ class ConvLSTMCell(nn.Module):
     -----
     Weights are initialised as Keras ``ConvLSTM2D`` does: Glorot-uniform input kernel,
     orthogonal recurrent kernel, zero bias with the forget-gate bias set to 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> cell = ConvLSTMCell(1, 4, stride=2)
+    >>> out, (h, c) = cell(torch.zeros(12, 2, 1, 9, 9))  # time-major (T, B, C, H, W)
+    >>> tuple(out.shape), tuple(c.shape)
+    ((12, 2, 4, 5, 5), (2, 4, 5, 5))
     """
 
     def __init__(

@@ -418,6 +418,17 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
         ----------
         path : str or path-like
             Output file (``.pt``).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit`.
+        TypeError
+            Class labels other than str, int, float or bool.
+
+        See Also
+        --------
+        load : read it back (an example is there).
         """
         check_is_fitted(self, "module_")
         classes = self.classes_.tolist()
@@ -455,6 +466,18 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
         ------
         ValueError
             The file was written by another estimator class or format.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> X, y = np.zeros((4, 3, 4, 4), "float32"), [0, 1, 0, 1]
+        >>> clf = MapCNNClassifier(features=4, num_layers=2, epochs=1, augment=1, random_state=0).fit(X, y)
+        >>> path = os.path.join(tempfile.mkdtemp(), "cnn.pt")
+        >>> clf.save(path)
+        >>> back = MapCNNClassifier.load(path, device="cpu")
+        >>> bool(np.array_equal(back.predict_proba(X), clf.predict_proba(X)))
+        True
         """
         payload = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
