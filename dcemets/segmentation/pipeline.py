@@ -66,7 +66,11 @@ def segment_lesion(
        (Fig. 3g).  By default (``seed_in="outline"``) the seed is searched where the mask
        meets the transferred outline shrunk antero-posteriorly by ``seed_margin_mm`` (2.5 mm:
        outlines are drawn generously), i.e. in the tissue the radiologist marked, so that a strongly
-       enhancing vessel at the edge of the outline cannot become the seed;
+       enhancing vessel at the edge of the outline cannot become the seed.  If the grown
+       region covers less than ``min_cover`` (25 %) of that core, the seed was a structure
+       merely touching the outline (a vessel, when the outline reaches into it): the hottest
+       voxel outside that region is tried next (up to ``max_seeds`` = 3 seeds) and the
+       region covering the core best is kept;
        ``seed_in="mask"`` searches the whole mask as the paper's text reads.
 
     Before growing, the relative enhancement ``100 (S - S0) / S0`` at the seed, both
@@ -91,7 +95,7 @@ def segment_lesion(
         ``seed_smoothing_mm``, ``smoothing_mm``, ``multiplier``, ``iterations``, ``radius``,
         ``fill_holes``, ``connectivity`` (:func:`region_grow`); ``min_enhancement``
         (%, default 10); ``seed_in`` (``"outline"`` or ``"mask"``), ``seed_margin_mm``
-        (default 2.5); ``relative_fraction`` (default 0.35: the region may not grow
+        (default 2.5), ``min_cover`` (0.25), ``max_seeds`` (3); ``relative_fraction`` (default 0.35: the region may not grow
         through voxels whose relative enhancement ``(S - S0) / S0``, both smoothed, is below
         this fraction of the seed's; normal marrow has a bright baseline and enhances little
         relative to it, a lesion replacing it has a dark baseline and enhances a lot, so this
@@ -163,6 +167,8 @@ def segment_lesion(
     seed_in = opts.pop("seed_in", "outline")
     rel_fraction = check_positive(opts.pop("relative_fraction", 0.35), "relative_fraction", inclusive=True)
     seed_margin = check_positive(opts.pop("seed_margin_mm", 2.5), "seed_margin_mm", inclusive=True)
+    min_cover = check_positive(opts.pop("min_cover", 0.25), "min_cover", inclusive=True)
+    max_seeds = int(check_positive(opts.pop("max_seeds", 3), "max_seeds", minimum=1, inclusive=True))
     z_margin = check_positive(opts.pop("z_margin_mm", 3.0), "z_margin_mm", inclusive=True)
     if opts:
         raise ValueError(f"unknown option(s) for segment_lesion: {sorted(opts)}")
@@ -193,26 +199,46 @@ def segment_lesion(
         seed_region = kept & trans_v
     if not seed_region.any():
         seed_region = kept
-    seed = find_seed(enh, within=like(enh, seed_region), smoothing_mm=seed_sigma)
-    rel = _relative_enhancement_at(
-        dce, seed, n_baseline=int(enh_kw.get("n_baseline", 1)), sigma_mm=seed_sigma
-    )
-    if not rel >= min_enh:
-        raise ValueError(
-            f"`dce` shows no enhancement in the search region: the most enhancing voxel {seed} "
-            f"(z, y, x) enhances by {rel:.3g} % < min_enhancement={min_enh:g} %"
-        )
     grow_kw.pop("seed_smoothing_mm", None)
-    exclude = None
-    if rel_fraction > 0:
-        exclude = _low_relative_enhancement(
-            dce,
-            seed,
-            n_baseline=int(enh_kw.get("n_baseline", 1)),
-            sigma_mm=float(grow_kw.get("smoothing_mm", 0.75)),
-            fraction=rel_fraction,
-        )
-    lesion = region_grow(enh, seed=seed, within=kept_da, exclude=exclude, **grow_kw)  # (g)
+    n_base = int(enh_kw.get("n_baseline", 1))
+    candidates = seed_region.copy()
+    # halo of a rejected region: two seed-smoothing sigmas, in voxels along each axis
+    radii = [max(1, int(np.ceil(2.0 * seed_sigma / sp))) for sp in geometry(enh).spacing[::-1]]
+    grid = np.ogrid[tuple(slice(-r, r + 1) for r in radii)]
+    halo = sum((g_ / r) ** 2 for g_, r in zip(grid, radii)) <= 1.0
+    best: tuple[float, tuple[int, int, int], xr.DataArray] | None = None
+    for attempt in range(max_seeds if seed_in == "outline" else 1):
+        if not candidates.any():
+            break
+        seed = find_seed(enh, within=like(enh, candidates), smoothing_mm=seed_sigma)
+        if attempt == 0:
+            rel = _relative_enhancement_at(dce, seed, n_baseline=n_base, sigma_mm=seed_sigma)
+            if not rel >= min_enh:
+                raise ValueError(
+                    f"`dce` shows no enhancement in the search region: the most enhancing voxel {seed} "
+                    f"(z, y, x) enhances by {rel:.3g} % < min_enhancement={min_enh:g} %"
+                )
+        exclude = None
+        if rel_fraction > 0:
+            exclude = _low_relative_enhancement(
+                dce,
+                seed,
+                n_baseline=n_base,
+                sigma_mm=float(grow_kw.get("smoothing_mm", 0.75)),
+                fraction=rel_fraction,
+            )
+        grown = region_grow(enh, seed=seed, within=kept_da, exclude=exclude, **grow_kw)  # (g)
+        g = np.asarray(grown.values)
+        cover = float((g & seed_region).sum()) / float(seed_region.sum())
+        if best is None or cover > best[0]:
+            best = (cover, seed, grown)
+        if cover >= min_cover:
+            break
+        # the region barely covers the outline's core: a vessel or other hot structure at
+        # the outline's edge; try the hottest voxel outside it
+        candidates &= ~ndi.binary_dilation(g, structure=halo)
+    assert best is not None
+    _, seed, lesion = best
     lesion.attrs = output_attrs(
         dce, units="1", long_name="lesion mask", method="ncut + region growing (Fig. 3)"
     )
@@ -267,17 +293,27 @@ def _low_relative_enhancement(
 
 
 def _erode_in_plane(mask: np.ndarray, margin_mm: float, template: xr.DataArray) -> np.ndarray:
-    """Shrink `mask` by about `margin_mm` along ``y`` (antero-posterior on an axial grid).
+    """Keep the antero-posterior core of the outline on each slice (seed candidates).
 
     The transferred outline has a drawn boundary only antero-posteriorly (and head-foot); its
-    left-right extent is the thickness of the sagittal slices, which must not be eroded.
+    left-right extent is the thickness of the sagittal slices, which is not shrunk.  On each
+    slice the rows ``[y0 + d, y1 - d]`` of the outline's extent ``[y0, y1]`` are kept, with
+    ``d`` the larger of `margin_mm` (rounded to whole rows, at least one) and a fifth of the
+    extent: generous outlines reach into neighbouring tissue by a few mm, larger outlines by
+    more.
     """
     if margin_mm <= 0:
         return mask
     sy = geometry(template).spacing[1]
-    ry = max(1, round(margin_mm / sy))
-    line = np.ones((1, 2 * ry + 1, 1), dtype=bool)
-    return np.asarray(ndi.binary_erosion(mask, structure=line, border_value=1))
+    occ = mask.any(axis=2)  # (z, y)
+    has = occ.any(axis=1)
+    ny = mask.shape[1]
+    y0 = occ.argmax(axis=1)
+    y1 = ny - 1 - occ[:, ::-1].argmax(axis=1)
+    d = np.maximum(max(1, round(margin_mm / sy)), np.floor(0.2 * (y1 - y0 + 1))).astype(int)
+    yy = np.arange(ny)[None, :]
+    band = (yy >= (y0 + d)[:, None]) & (yy <= (y1 - d)[:, None]) & has[:, None]
+    return mask & band[:, :, None]
 
 
 def _take(opts: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
