@@ -49,21 +49,27 @@ fig, axes = plt.subplots(2, 7, figsize=(17, 5.4), constrained_layout=True)
 for row, (name, case) in zip(axes, cases.items()):
     roi = case.roi_sagittal.values
     k = int(np.argmax(roi.sum(axis=(1, 2))))
-    row[0].imshow(case.t2w_sagittal.values[k], cmap="gray")
-    row[0].contour(roi[k], [0.5], colors="yellow", linewidths=0.8)
+    rr, cc = np.nonzero(roi[k])
+    ssl = (
+        slice(max(int(rr.mean()) - 45, 0), int(rr.mean()) + 45),
+        slice(max(int(cc.mean()) - 45, 0), int(cc.mean()) + 45),
+    )
+    row[0].imshow(case.t2w_sagittal.values[k][ssl], cmap="gray")
+    row[0].contour(roi[k][ssl], [0.5], colors="yellow", linewidths=0.8)
     row[0].set_title(f"{name}: sagittal T2W + ROI")
     z, yc, xc = rois[name].attrs["center_index"]
     sl = (slice(max(yc - 28, 0), yc + 28), slice(max(xc - 32, 0), xc + 32))
     dce = case.dce.values
+    aspect = float(case.dce.y[1] - case.dce.y[0]) / float(case.dce.x[1] - case.dce.x[0])  # mm per pixel
     frames = {"F1": dce[0, z], "F5": dce[4, z], "F12": dce[11, z]}
     vmax = np.percentile(dce[:, z][(slice(None), *sl)], 99.5)
     for ax, (title, img) in zip(row[1:4], frames.items()):
-        ax.imshow(img[sl], cmap="gray", vmin=0, vmax=vmax)
+        ax.imshow(img[sl], cmap="gray", vmin=0, vmax=vmax, aspect=aspect)
         ax.set_title(title)
     sub5, sub12 = dce[4, z] - dce[0, z], dce[11, z] - dce[0, z]
     smax = np.percentile(sub5[sl], 99.5)
     for ax, (title, img) in zip(row[4:6], {"F5 - F1": sub5, "F12 - F1": sub12}.items()):
-        ax.imshow(img[sl], cmap="gray", vmin=0, vmax=smax)
+        ax.imshow(img[sl], cmap="gray", vmin=0, vmax=smax, aspect=aspect)
         ax.contour(case.lesion_mask.values[z][sl], [0.5], colors="red", linewidths=0.6)
         ax.set_title(title)
     c = curves[name]

@@ -168,13 +168,29 @@ def _case_parameters(
         for k, v in parameters.items():
             if k == "quantiles":
                 continue
-            if isinstance(v, bool) or not np.isfinite(v) or v < 0:
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise TypeError(f"`parameters[{k!r}]` must be a number, got {type(v).__name__}")
+            if not np.isfinite(v) or v < 0:
                 raise ValueError(f"`parameters[{k!r}]` must be a finite number >= 0, got {v!r}")
             p[k] = float(v)
-        if "ktrans" in parameters and "ve" not in parameters:
-            p["ve"] = p["ktrans"] / p["kep"] if p["kep"] > 0 else float("nan")
-        elif "ktrans" not in parameters:
+        given = set(parameters)
+        if "ktrans" in given:
+            if {"kep", "ve"} <= given:
+                if not np.isclose(p["ktrans"], p["kep"] * p["ve"], rtol=1e-6):
+                    raise ValueError("`parameters`: ktrans must equal kep * ve when all three are given")
+            elif "ve" in given:
+                if p["ve"] <= 0:
+                    raise ValueError("`parameters['ve']` must be > 0 to derive kep from ktrans")
+                p["kep"] = p["ktrans"] / p["ve"]
+            else:
+                if p["kep"] <= 0:
+                    raise ValueError("`parameters['kep']` must be > 0 to derive ve from ktrans")
+                p["ve"] = p["ktrans"] / p["kep"]
+        else:
             p["ktrans"] = p["kep"] * p["ve"]
+        for k in ("temporal_resolution_s", "t10_s", "aif_scale", "dispersion_s", "radius_mm"):
+            if p[k] <= 0:
+                raise ValueError(f"`parameters[{k!r}]` must be > 0, got {p[k]}")
         lo, hi = 1.0, 60.0
         if not lo <= p["temporal_resolution_s"] <= hi:
             raise ValueError(
@@ -203,7 +219,7 @@ def simulate_case(
     first frame.  Both series image one world-space phantom (:mod:`dcemets.simulate.anatomy`).
 
     Signal model: Parker population AIF (plasma, Hct 0.42) starting ``bolus_lag_s`` after the
-    injection, scaled by a per-case amplitude and dispersed by an exponential kernel of mean
+    injection (-1 to 7 s after the second frame), scaled by a per-case amplitude and dispersed by an exponential kernel of mean
     transit ``dispersion_s``; tissue concentration by the extended Tofts model (exact
     recursive convolution on a 0.5 s grid, :func:`dcemets.kinetics.tofts`); SPGR signal with
     tissue T10 and the Gd-DTPA relaxivity at 3 T (:func:`dcemets.kinetics.concentration_to_signal`);

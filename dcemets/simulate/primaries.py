@@ -78,11 +78,11 @@ PRIMARIES: MappingProxyType[str, PrimaryModel] = MappingProxyType(
     {
         # lung: mostly plateau, heterogeneous (Lang et al. 2019, Fig. 4)
         "lung": PrimaryModel(
-            "lung", (0.77, 0.6), (0.50, 0.4), (0.042, 0.6), (1.5, 0.2), (9.0, 16.0), 0.7, 0.45, 0.35, 0.35
+            "lung", (0.68, 0.6), (0.50, 0.4), (0.042, 0.6), (1.5, 0.2), (9.0, 16.0), 0.7, 0.3, 0.35, 0.35
         ),
         # breast and thyroid: strongest wash-out; thyroid almost uniformly wash-out
         "breast": PrimaryModel(
-            "other", (1.15, 0.35), (0.46, 0.4), (0.11, 0.5), (1.5, 0.2), (9.0, 16.0), 0.4, 0.25, 0.15, 0.3
+            "other", (1.5, 0.35), (0.50, 0.4), (0.09, 0.5), (1.5, 0.2), (9.0, 16.0), 0.4, 0.25, 0.15, 0.3
         ),
         "thyroid": PrimaryModel(
             "other", (1.90, 0.35), (0.25, 0.4), (0.008, 0.6), (1.5, 0.2), (9.0, 16.0), 0.2, 0.1, 0.05, 0.3
@@ -128,8 +128,11 @@ N_QUANTILES = len(_QUANTITIES)
 
 TEMPORAL_RESOLUTION_S = (10.0, 14.0)
 """Range of the frame duration (s), Lang et al. (2019), section 2.2."""
-BOLUS_LAG_S = (6.0, 12.0)
-"""Injection -> AIF onset delay (s): arm-vein-to-spine transit at 2 ml/s."""
+ARRIVAL_OFFSET_S = (-1.0, 7.0)
+"""AIF onset relative to the second frame (s).  With the injection at ``dt / 2`` this is an
+injection -> arrival delay of ``dt / 2 - 1`` to ``dt / 2 + 7`` s (4-14 s: arm-vein-to-spine
+transit at 2 ml/s).  Drawing the offset rather than the delay stratifies the phase of the
+bolus relative to the frames, which drives the steepest wash-in SE."""
 DISPERSION_S = (3.0, 8.0)
 """Mean transit time (s) of the exponential dispersion applied to the population AIF."""
 AIF_SCALE_LOGSD = 0.2
@@ -193,14 +196,16 @@ def draw_parameters(primary: str, u: Any) -> dict[str, float]:
     vp = float(np.clip(logn(m.vp, z[2]), 0.001, 0.3))
     t10 = float(np.clip(m.t10[0] + m.t10[1] * z[3], 1.0, 2.2))
     lo, hi = TEMPORAL_RESOLUTION_S
+    dt = float(lo + (hi - lo) * q[4])
+    offset = ARRIVAL_OFFSET_S[0] + (ARRIVAL_OFFSET_S[1] - ARRIVAL_OFFSET_S[0]) * q[5]
     return {
         "ktrans": kep * ve,
         "kep": kep,
         "ve": ve,
         "vp": vp,
         "t10_s": t10,
-        "temporal_resolution_s": float(lo + (hi - lo) * q[4]),
-        "bolus_lag_s": float(BOLUS_LAG_S[0] + (BOLUS_LAG_S[1] - BOLUS_LAG_S[0]) * q[5]),
+        "temporal_resolution_s": dt,
+        "bolus_lag_s": float(dt / 2 + offset),
         "dispersion_s": float(DISPERSION_S[0] + (DISPERSION_S[1] - DISPERSION_S[0]) * q[6]),
         "aif_scale": float(np.exp(AIF_SCALE_LOGSD * z[7])),
         "radius_mm": float(m.radius[0] + (m.radius[1] - m.radius[0]) * q[8]),

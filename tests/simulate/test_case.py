@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dcemets._conventions import (
     check_same_grid,
@@ -163,6 +165,12 @@ def test_parameter_overrides():
     np.testing.assert_allclose(np.diff(c.dce.time.values), 12.0)
 
 
+def test_parameter_overrides_derive_the_third():
+    c = simulate_case("kidney", rng=0, parameters={"ktrans": 0.3, "ve": 0.5, "dispersion_s": 5.0})
+    assert c.truth["kep"] == pytest.approx(0.6)
+    assert c.truth["dispersion_s"] == 5.0
+
+
 def test_draw_parameters_quantiles_monotone():
     lo = draw_parameters("lung", np.full(N_QUANTILES, 0.1))
     hi = draw_parameters("lung", np.full(N_QUANTILES, 0.9))
@@ -206,6 +214,13 @@ def test_noise_level_matches_snr(case):
         ({"primary": "lung", "parameters": {"ktrns": 0.1}}, ValueError, "unknown"),
         ({"primary": "lung", "parameters": {"kep": -1.0}}, ValueError, "kep"),
         ({"primary": "lung", "parameters": [1, 2]}, TypeError, "parameters"),
+        ({"primary": "lung", "parameters": {"kep": "fast"}}, TypeError, "kep"),
+        ({"primary": "lung", "parameters": {"ktrans": 0.3, "kep": 1.0, "ve": 0.5}}, ValueError, "kep \\* ve"),
+        (
+            {"primary": "lung", "parameters": {"temporal_resolution_s": 0.0}},
+            ValueError,
+            "temporal_resolution_s",
+        ),
         ({"primary": "lung", "parameters": {"quantiles": [0.5]}}, ValueError, "quantiles"),
         ({"primary": "lung", "rng": "seed"}, TypeError, "rng"),
     ],
@@ -218,3 +233,25 @@ def test_bad_input(kwargs, exc, match):
 def test_acquisition_constants():
     assert ACQUISITION["tr_s"] == pytest.approx(4.1e-3)
     assert ACQUISITION["flip_angle_deg"] == 10.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    primary=st.sampled_from(["lung", "breast", "thyroid", "prostate", "liver", "kidney"]),
+    u=st.lists(st.floats(1e-6, 1 - 1e-6), min_size=N_QUANTILES, max_size=N_QUANTILES),
+)
+def test_draw_parameters_stays_in_documented_ranges(primary, u):
+    p = draw_parameters(primary, u)
+    assert 10.0 <= p["temporal_resolution_s"] <= 14.0
+    assert 0.05 <= p["ve"] <= 0.8
+    assert 0.001 <= p["vp"] <= 0.3
+    assert 1.0 <= p["t10_s"] <= 2.2
+    assert p["ktrans"] == pytest.approx(p["kep"] * p["ve"])
+    # the AIF arrives between the injection (dt/2) and the third frame (2 dt)
+    assert (
+        p["temporal_resolution_s"] / 2
+        < p["bolus_lag_s"] + p["temporal_resolution_s"] / 2
+        < 2 * p["temporal_resolution_s"]
+    )
+    assert 3.0 <= p["dispersion_s"] <= 8.0
+    assert p["aif_scale"] > 0
