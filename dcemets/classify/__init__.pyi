@@ -1,11 +1,25 @@
-from .chaid import CHAIDClassifier
-from .hotspot import hotspot_chaid, hotspot_logistic
-from .selection import ForestRanker, radiomics_search
+from .chaid import (
+    CHAIDClassifier,
+    CHAIDNode,
+    bin_edges,
+    bonferroni_multiplier,
+    merge_categories,
+    pearson_chi2,
+)
+from .hotspot import HEURISTIC_FEATURES, hotspot_chaid, hotspot_logistic
+from .selection import ForestRanker, SearchResult, radiomics_search
 
 __all__ = [
+    "HEURISTIC_FEATURES",
     "CHAIDClassifier",
+    "CHAIDNode",
     "ForestRanker",
+    "SearchResult",
+    "bin_edges",
+    "bonferroni_multiplier",
     "hotspot_chaid",
     "hotspot_logistic",
+    "merge_categories",
+    "pearson_chi2",
     "radiomics_search",
 ]

@@ -64,11 +64,11 @@ class CaseResult:
     quality: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
-        """One flat table row: labels, heuristics, Tofts parameters and quality."""
+        """One flat table row: labels, heuristics, Tofts parameters and quality (not timings)."""
         out: dict[str, Any] = {"subject_id": self.subject_id, "primary": self.primary, "label": self.label}
         out.update({k: self.heuristics[k] for k in HEURISTICS})
         out.update({k: self.tofts.get(k) for k in ("ktrans", "kep", "ve")})
-        out.update({k: v for k, v in self.quality.items() if np.isscalar(v)})
+        out.update({k: v for k, v in self.quality.items() if np.isscalar(v) and not k.startswith("seconds")})
         return out
 
 
@@ -331,7 +331,8 @@ def _per_case(
         if client is not None:
             from distributed import as_completed
 
-            futures = [client.submit(_run_one, c, config, out_s, pure=False) for c in cases]
+            # scatter the (large) cases to the workers instead of embedding them in the graph
+            futures = [client.submit(_run_one, client.scatter(c), config, out_s, pure=False) for c in cases]
             for fut in as_completed(futures):
                 results.append(fut.result())
                 bar.update()
