@@ -67,10 +67,10 @@ def segment_lesion(
        meets the transferred outline shrunk antero-posteriorly by ``seed_margin_mm`` (2.5 mm:
        outlines are drawn generously), i.e. in the tissue the radiologist marked, so that a strongly
        enhancing vessel at the edge of the outline cannot become the seed.  If the grown
-       region covers less than ``min_cover`` (25 %) of that core, the seed was a structure
-       merely touching the outline (a vessel, when the outline reaches into it): the hottest
-       voxel outside that region is tried next (up to ``max_seeds`` = 3 seeds) and the
-       region covering the core best is kept;
+       region covers less than ``min_cover`` (10 %) of that core, the seed was a structure
+       merely touching it (a vessel, when the outline reaches into one): the hottest voxel
+       outside that region and its smoothing halo is tried next (up to ``max_seeds`` = 3
+       seeds); the first region reaching ``min_cover`` is kept, else the one covering most;
        ``seed_in="mask"`` searches the whole mask as the paper's text reads.
 
     Before growing, the relative enhancement ``100 (S - S0) / S0`` at the seed, both
@@ -95,7 +95,7 @@ def segment_lesion(
         ``seed_smoothing_mm``, ``smoothing_mm``, ``multiplier``, ``iterations``, ``radius``,
         ``fill_holes``, ``connectivity`` (:func:`region_grow`); ``min_enhancement``
         (%, default 10); ``seed_in`` (``"outline"`` or ``"mask"``), ``seed_margin_mm``
-        (default 2.5), ``min_cover`` (0.25), ``max_seeds`` (3); ``relative_fraction`` (default 0.35: the region may not grow
+        (default 2.5), ``min_cover`` (0.1), ``max_seeds`` (3); ``relative_fraction`` (default 0.35: the region may not grow
         through voxels whose relative enhancement ``(S - S0) / S0``, both smoothed, is below
         this fraction of the seed's; normal marrow has a bright baseline and enhances little
         relative to it, a lesion replacing it has a dark baseline and enhances a lot, so this
@@ -167,7 +167,7 @@ def segment_lesion(
     seed_in = opts.pop("seed_in", "outline")
     rel_fraction = check_positive(opts.pop("relative_fraction", 0.35), "relative_fraction", inclusive=True)
     seed_margin = check_positive(opts.pop("seed_margin_mm", 2.5), "seed_margin_mm", inclusive=True)
-    min_cover = check_positive(opts.pop("min_cover", 0.25), "min_cover", inclusive=True)
+    min_cover = check_positive(opts.pop("min_cover", 0.1), "min_cover", inclusive=True)
     max_seeds = int(check_positive(opts.pop("max_seeds", 3), "max_seeds", minimum=1, inclusive=True))
     z_margin = check_positive(opts.pop("z_margin_mm", 3.0), "z_margin_mm", inclusive=True)
     if opts:
@@ -234,8 +234,8 @@ def segment_lesion(
             best = (cover, seed, grown)
         if cover >= min_cover:
             break
-        # the region barely covers the outline's core: a vessel or other hot structure at
-        # the outline's edge; try the hottest voxel outside it
+        # the region covers almost none of the outline's core: a vessel or other hot
+        # structure touching it; try the hottest voxel outside it
         candidates &= ~ndi.binary_dilation(g, structure=halo)
     assert best is not None
     _, seed, lesion = best
@@ -305,8 +305,8 @@ def _erode_in_plane(mask: np.ndarray, margin_mm: float, template: xr.DataArray) 
     if margin_mm <= 0:
         return mask
     sy = geometry(template).spacing[1]
-    occ = mask.any(axis=2)  # (z, y)
-    has = occ.any(axis=1)
+    occ: np.ndarray = np.any(mask, axis=2)  # (z, y)
+    has: np.ndarray = np.any(occ, axis=1)
     ny = mask.shape[1]
     y0 = occ.argmax(axis=1)
     y1 = ny - 1 - occ[:, ::-1].argmax(axis=1)

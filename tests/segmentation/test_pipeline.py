@@ -205,8 +205,11 @@ def test_vessel_at_outline_edge_is_not_the_seed(phantom_factory):
     mask, steps = segment_lesion(dce, ph.roi_sagittal, return_steps=True)
     assert not vessel[tuple(steps.attrs["seed_index"])]
     assert dice(mask, ph.truth) > 0.85
-    _, naive = segment_lesion(dce, ph.roi_sagittal, return_steps=True, seed_margin_mm=0.0)
-    assert vessel[tuple(naive.attrs["seed_index"])]  # without the margin the vessel wins
+    # without the margin and the retry the vessel wins; the retry alone also rescues it
+    _, naive = segment_lesion(dce, ph.roi_sagittal, return_steps=True, seed_margin_mm=0.0, max_seeds=1)
+    assert vessel[tuple(naive.attrs["seed_index"])]
+    _, retry = segment_lesion(dce, ph.roi_sagittal, return_steps=True, seed_margin_mm=0.0)
+    assert not vessel[tuple(retry.attrs["seed_index"])]
 
 
 def test_relative_enhancement_separates_lesion_from_marrow(phantom_factory):
@@ -221,21 +224,21 @@ def test_relative_enhancement_separates_lesion_from_marrow(phantom_factory):
 
 
 def test_seed_retry_when_region_misses_the_outline(phantom_factory):
-    # a thin, very bright vessel running through the core of the outline: the first seed lands
-    # in it, its region covers little of the outline, the next seed finds the lesion
+    # a bright vessel that reaches just into the core of the outline from outside: the first
+    # seed lands in it, its region covers almost none of the outline's core, so the next seed
+    # is tried and finds the lesion
     ph = phantom_factory(enhancement=0.6)
     _, steps = segment_lesion(ph.dce, ph.roi_sagittal, return_steps=True)
     tr = steps.transferred_roi.values
     z = int(np.argmax(tr.sum(axis=(1, 2))))
     ys, xs = np.nonzero(tr[z])
     vessel = np.zeros(tr.shape, bool)
-    vessel[:, ys.min() + 4, xs.min() : xs.max() + 1] = True
+    vessel[3:7, ys.min() + 4, xs.min() : xs.max() + 1] = True
     vals = ph.dce.values.copy()
     vals[1:, vessel] *= 4.0
     dce = ph.dce.copy(data=vals)
     once = segment_lesion(dce, ph.roi_sagittal, max_seeds=1)
     assert vessel[tuple(once.attrs["seed_index"])]
-    assert dice(once, ph.truth) < 0.3
     retried = segment_lesion(dce, ph.roi_sagittal)
     assert not vessel[tuple(retried.attrs["seed_index"])]
-    assert dice(retried, ph.truth) > 0.85
+    assert dice(retried, ph.truth) > 0.85 > dice(once, ph.truth)
