@@ -424,6 +424,7 @@ def simulate_case(
     t1s = t10_tab[slab]
     t2s = np.array([q.t2_s for q in props])[slab]
     pds = pd_tab[slab]
+    pds[np.isin(slab, [LABELS["blood"], LABELS["vein"]])] = 0.05  # flow void on spin echo
     w_sag = _oedema_weight(sin_.reshape(sg.shape_zyx), sg.spacing, oedema_mm).ravel()
     smarrow = slab == LABELS["marrow"]
     t1s[smarrow] *= 1.0 + 0.5 * w_sag[smarrow]
