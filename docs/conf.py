@@ -35,6 +35,7 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "**.md5", "sg_execution_times.rst"]
 
+templates_path = ["_templates"]
 autosummary_generate = True
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
@@ -93,10 +94,15 @@ def _write_api_pages() -> None:
             names = sorted(getattr(mod, "__all__", []))
         except Exception:  # a layer not written yet gets no page
             continue
+        # functions and classes get pages; data (tables, presets, name lists) is listed
+        documented = [n for n in names if callable(getattr(mod, n)) and not isinstance(getattr(mod, n), dict)]
+        data = [n for n in names if n not in documented]
         title = f"dcemets.{name}"
         lines = [title, "=" * len(title), "", blurb, "", f".. currentmodule:: dcemets.{name}", ""]
-        if names:
-            lines += [".. autosummary::", "   :toctree: generated", ""] + [f"   {n}" for n in names]
+        if documented:
+            lines += [".. autosummary::", "   :toctree: generated", ""] + [f"   {n}" for n in documented]
+        if data:
+            lines += ["", "Constants: " + ", ".join(f"``{n}``" for n in data) + " (see the module source)."]
         (api / f"{name}.rst").write_text("\n".join(lines) + "\n")
         entries.append(name)
     idx = ["API reference", "=============", "", ".. toctree::", "   :maxdepth: 1", ""] + [f"   {e}" for e in entries]
