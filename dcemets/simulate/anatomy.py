@@ -379,7 +379,8 @@ def lesion_fields(
     inside : ndarray of bool, shape (n,)
         Points in the tumour.
     viability : ndarray, shape (n,)
-        Fraction of viable, perfused tumour in [0.05, 1] (1 at the hot spots); 0 outside.
+        Fraction of viable, perfused tumour in [0.05, 1] (1 at the hot spots, tapering to
+        ~0.45 over the infiltrative rim); 0 outside.
     kep_texture : ndarray, shape (n,)
         Zero-mean, unit-variance field modulating kep; 0 outside.
 
@@ -424,7 +425,10 @@ def lesion_fields(
     core = np.exp(-np.sum((q - lesion.necrosis_centre) ** 2, axis=1) / (2 * lesion.necrosis_width**2))
     tex = _wave_field(q, lesion.texture_k, lesion.texture_phase)
     v_raw = 1.0 - 1.15 * lesion.necrosis * core + lesion.texture * (tex - 0.5)
-    v = np.clip(v_raw, 0.05, 1.0)
+    # infiltrative margin: perfusion tapers over the outer rim of the tumour (f from 0.5 to 0.8)
+    rim = np.clip((f - 0.5) / 0.3, 0.0, 1.0)
+    v = np.clip(v_raw, 0.05, 1.0) * (0.45 + 0.55 * rim)
+    v = np.clip(v, 0.05, 1.0)
     inside[near] = ins
     viab[near] = np.where(ins, v, 0.0)
     kept[near] = np.where(ins, _wave_field(q, lesion.kep_k, lesion.kep_phase), 0.0)

@@ -342,8 +342,9 @@ def simulate_case(
     # hyperaemia decaying away from the tumour: enhancing but not tumour, which makes the
     # boundary harder to find than a step
     marrow = labels == LABELS["marrow"]
-    g_marrow = np.exp(0.25 * _smooth_noise(ax.shape_zyx, 2.0, gen).ravel()[marrow])
-    oedema_amp, oedema_mm = float(gen.uniform(0.5, 2.5)), float(gen.uniform(1.5, 4.0))
+    marrow_scale = float(gen.uniform(0.7, 2.0))  # red-marrow content varies between patients
+    g_marrow = marrow_scale * np.exp(0.25 * _smooth_noise(ax.shape_zyx, 2.0, gen).ravel()[marrow])
+    oedema_amp, oedema_mm = float(gen.uniform(1.0, 4.0)), float(gen.uniform(2.0, 6.0))
     w_ax = _oedema_weight(inside.reshape(ax.shape_zyx), ax.spacing, oedema_mm).ravel()
     g_marrow *= 1.0 + oedema_amp * w_ax[marrow]
     t10_marrow = TISSUES["marrow"].t10_s * (1.0 + 0.5 * w_ax[marrow])
@@ -487,6 +488,7 @@ def simulate_case(
         "radius_mm": p["radius_mm"],
         "breakthrough_mm": lesion.breakthrough,
         "necrosis": lesion.necrosis,
+        "marrow_perfusion_scale": marrow_scale,
         "oedema_amplitude": oedema_amp,
         "oedema_length_mm": oedema_mm,
         "lesion_volume_ml": float(inside.sum() * np.prod(ax.spacing) / 1000.0),
