@@ -40,7 +40,8 @@ class StudyConfig:
         Pre-contrast frames averaged into S0 (the paper acquires one).
     t10_s : float
         Pre-contrast T1 (s) assumed for the hot-spot signal-to-concentration conversion; the
-        paper does not map T1. 1.2 s is a typical 3 T value for metastatic marrow.
+        paper does not map T1. 1.5 s is a typical 3 T value for a vertebral metastasis (and the
+        centre of the simulator's lesion T10 distribution).
     r1_per_mM_s : float
         Gd-DTPA relaxivity at 3 T (1/(mM s)) when the DCE attrs do not give one.
     radiomics : dict
@@ -72,7 +73,7 @@ class StudyConfig:
     segmentation: dict[str, Any] = field(default_factory=dict)
     hotspot_size: int = 3
     n_baseline: int = 1
-    t10_s: float = 1.2
+    t10_s: float = 1.5
     r1_per_mM_s: float = 3.7
     radiomics: dict[str, Any] = field(default_factory=dict)
     radiomics_protocol: str = "leak-free"

@@ -311,9 +311,11 @@ def _run_one(
             jp, npth = _cache_paths(Path(out), case, config)
             if jp.exists() and npth.exists():
                 return case.subject_id, _load_case(jp, npth), None, False
-        with warnings.catch_warnings():
-            warnings.simplefilter("default")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             res = process_case(case, config)
+        # warnings (e.g. voxels whose SPGR inversion is impossible) are kept with the case
+        res.quality["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
         if out is not None:
             _save_case(res, jp, npth)
         return case.subject_id, res, None, True
