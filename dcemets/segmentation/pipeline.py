@@ -95,7 +95,7 @@ def segment_lesion(
         ``seed_smoothing_mm``, ``smoothing_mm``, ``multiplier``, ``iterations``, ``radius``,
         ``fill_holes``, ``connectivity`` (:func:`region_grow`); ``min_enhancement``
         (%, default 10); ``seed_in`` (``"outline"`` or ``"mask"``), ``seed_margin_mm``
-        (default 2.5), ``min_cover`` (0.1), ``max_seeds`` (3); ``relative_fraction`` (default 0.35: the region may not grow
+        (default 2.5), ``min_cover`` (0.1), ``max_seeds`` (3); ``relative_fraction`` (default 0.45: the region may not grow
         through voxels whose relative enhancement ``(S - S0) / S0``, both smoothed, is below
         this fraction of the seed's; normal marrow has a bright baseline and enhances little
         relative to it, a lesion replacing it has a dark baseline and enhances a lot, so this
@@ -165,7 +165,7 @@ def segment_lesion(
     )
     min_enh = check_positive(opts.pop("min_enhancement", 10.0), "min_enhancement", inclusive=True)
     seed_in = opts.pop("seed_in", "outline")
-    rel_fraction = check_positive(opts.pop("relative_fraction", 0.35), "relative_fraction", inclusive=True)
+    rel_fraction = check_positive(opts.pop("relative_fraction", 0.45), "relative_fraction", inclusive=True)
     seed_margin = check_positive(opts.pop("seed_margin_mm", 2.5), "seed_margin_mm", inclusive=True)
     min_cover = check_positive(opts.pop("min_cover", 0.1), "min_cover", inclusive=True)
     max_seeds = int(check_positive(opts.pop("max_seeds", 3), "max_seeds", minimum=1, inclusive=True))
