@@ -236,15 +236,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cv", action="store_true")
     parser.add_argument("--paper-epoch", action="store_true")
+    parser.add_argument("--no-steps", action="store_true", help="skip the step/inference timings")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=UserWarning)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
     )
-    bench_training_step(args.repeats)
-    bench_inference(args.repeats)
-    bench_mapcnn(args.repeats)
+    if not args.no_steps:
+        bench_training_step(args.repeats)
+        bench_inference(args.repeats)
+        bench_mapcnn(args.repeats)
     if args.cv:
         bench_cv()
     if args.paper_epoch:

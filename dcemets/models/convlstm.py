@@ -80,6 +80,9 @@ class ConvLSTMCell(nn.Module):
         Bias on the input convolution (the recurrent one has none, as in Keras).
     activation : {"tanh", "relu"}
         Activation of the candidate ``g`` and of the cell output.
+    kernel_init : {"glorot", "he"}
+        Input-kernel initialisation: Glorot uniform (Keras' default) or He uniform (for ReLU
+        cells in deep stacks; see :class:`~dcemets.models.CLSTMNet`).
 
     Attributes
     ----------
@@ -117,8 +120,11 @@ class ConvLSTMCell(nn.Module):
         *,
         bias: bool = True,
         activation: str = "tanh",
+        kernel_init: str = "glorot",
     ) -> None:
         super().__init__()
+        if kernel_init not in ("glorot", "he"):
+            raise ValueError(f"`kernel_init` must be 'glorot' or 'he', got {kernel_init!r}")
         if kernel_size % 2 != 1:
             raise ValueError(f"`kernel_size` must be odd (for 'same' padding), got {kernel_size}")
         if activation not in _ACTIVATIONS:
@@ -128,6 +134,7 @@ class ConvLSTMCell(nn.Module):
         self.kernel_size = kernel_size
         self.stride = stride
         self.activation = activation
+        self.kernel_init = kernel_init
         self.time_chunk: int | None = None
         self.channels_last = False
         self.input_mode = "hoist"
@@ -138,7 +145,10 @@ class ConvLSTMCell(nn.Module):
 
     def reset_parameters(self) -> None:
         """Initialise the weights the Keras way (Glorot input, orthogonal recurrent, forget bias 1)."""
-        nn.init.xavier_uniform_(self.conv_in.weight)
+        if self.kernel_init == "he":
+            nn.init.kaiming_uniform_(self.conv_in.weight, nonlinearity="relu")
+        else:
+            nn.init.xavier_uniform_(self.conv_in.weight)
         w = self.conv_rec.weight
         with torch.no_grad():
             flat = torch.empty(w.shape[0], w[0].numel())
@@ -244,6 +254,8 @@ class ConvLSTM(nn.Module):
         (never on the last layer's output, as ``nn.LSTM``).  Default 0.
     dropout_from : int
         1-based index of the first layer whose output gets dropout.  Default 1.
+    kernel_init : {"glorot", "he"}
+        Input-kernel initialisation (Glorot, as Keras, by default).
 
     References
     ----------
@@ -276,6 +288,7 @@ class ConvLSTM(nn.Module):
         activation: str = "tanh",
         dropout: float = 0.0,
         dropout_from: int = 1,
+        kernel_init: str = "glorot",
     ) -> None:
         super().__init__()
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
@@ -296,7 +309,15 @@ class ConvLSTM(nn.Module):
         self.dropout_from = int(dropout_from)
         chans = [in_channels, *hidden]
         self.cells = nn.ModuleList(
-            ConvLSTMCell(chans[i], hidden[i], kernels[i], stride_list[i], bias=bias, activation=activation)
+            ConvLSTMCell(
+                chans[i],
+                hidden[i],
+                kernels[i],
+                stride_list[i],
+                bias=bias,
+                activation=activation,
+                kernel_init=kernel_init,
+            )
             for i in range(num_layers)
         )
 

@@ -554,7 +554,8 @@ class CLSTMClassifier(_TorchClassifier):
         ``augment - 1`` times under an independent :class:`RandomAffine` transform, on the fly,
         in training only.  20 is the paper's 20x; 1 disables augmentation.
     affine : dict, optional
-        Arguments of :class:`RandomAffine` (degrees, translate, scale, shear).
+        Arguments of :class:`RandomAffine` (degrees, translate, scale, shear); its
+        `multiplicity` is not used here (`augment` sets it).
     early_stopping : bool
         Hold out `validation_fraction` of the training data (by patient if `groups` is given
         to :meth:`fit`), stop after `patience` epochs without a lower validation loss and
@@ -707,7 +708,8 @@ class MapCNNClassifier(_TorchClassifier):
         ``augment - 1`` times under an independent :class:`RandomAffine` transform, on the fly,
         in training only.  20 is the paper's 20x; 1 disables augmentation.
     affine : dict, optional
-        Arguments of :class:`RandomAffine` (degrees, translate, scale, shear).
+        Arguments of :class:`RandomAffine` (degrees, translate, scale, shear); its
+        `multiplicity` is not used here (`augment` sets it).
     early_stopping : bool
         Hold out `validation_fraction` of the training data (by patient if `groups` is given
         to :meth:`fit`), stop after `patience` epochs without a lower validation loss and

@@ -192,6 +192,7 @@ def test_dropout_only_in_training():
         ({"strides": 0}, ValueError),
         ({"activation": "gelu"}, ValueError),
         ({"dropout": 1.0}, ValueError),
+        ({"kernel_init": "zeros"}, ValueError),
     ],
 )
 def test_bad_arguments(kwargs, err):

@@ -144,3 +144,17 @@ def test_cuda_forward():
     net = CLSTMNet(image_size=16).cuda().eval()
     with torch.no_grad():
         assert net(torch.zeros(2, 12, 1, 16, 16, device="cuda")).device.type == "cuda"
+
+
+def test_signal_reaches_the_seventh_layer():
+    """He-initialised ReLU cells keep the 7th layer's states far from zero (Glorot: ~1e-6)."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 12, 1, 16, 16)
+    sizes = {}
+    for init in ("he", "glorot"):
+        net = CLSTMNet(image_size=16, kernel_init=init).eval()
+        with torch.no_grad():
+            out, _ = net.lstm(x)
+        sizes[init] = float(out.abs().mean())
+    assert sizes["he"] > 1e-3
+    assert sizes["glorot"] < 1e-4
