@@ -56,7 +56,8 @@ class StudyConfig:
         Cross-validation folds (paper: 10).
     dl : dict
         Deep-learning budget, as :data:`dcemets.models.TRAINING_PRESETS`: ``epochs``,
-        ``augment`` (augmentation multiplicity, paper 20), ``batch_size``, ``crop`` (pixels),
+        ``augment`` (each slice shown ``augment`` times per epoch, ``augment - 1`` of them
+        under a random affine; paper 20), ``batch_size``, ``crop`` (pixels),
         ``features`` (channels per layer; None keeps each network's default);
         ``enabled=False`` skips the networks.
 
@@ -167,11 +168,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fast": {
         "forest_trees": 100,
         "k_range": (3, 5),
-        "dl": {"epochs": 3, "augment": 1, "batch_size": 32, "crop": 16},
+        "dl": {"epochs": 3, "augment": 1, "batch_size": 32, "crop": 16, "features": 8},
     },
     "cpu": {
         "forest_trees": 500,
-        "dl": {"epochs": 12, "augment": 2, "batch_size": 32, "crop": 16},
+        "dl": {"epochs": 6, "augment": 1, "batch_size": 32, "crop": 16},
     },
     "paper": {
         "forest_trees": 500,
