@@ -61,7 +61,7 @@ def test_report_written(small_cohort, tmp_path):
 
     res = run_study(small_cohort, config=_config(), progress=False)
     path = write_report(res, tmp_path, cohort=small_cohort)
-    html = path.read_text()
+    html = path.read_text(encoding="utf-8")
     assert "Table 1" in html
     assert "Table 3" in html
     assert "data:image/png" in html
