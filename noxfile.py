@@ -44,7 +44,9 @@ def tests(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Sphinx site with the executed example gallery, warnings as errors."""
     _install(session, "torch,dask,docs")
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", *session.posargs)
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", *session.posargs
+    )
 
 
 @nox.session

@@ -17,7 +17,7 @@ try:
     from importlib.metadata import version as _v
 
     release = _v("dcemets")
-except Exception:  # pragma: no cover
+except Exception:  # noqa: BLE001  # pragma: no cover
     release = "0+unknown"
 
 extensions = [
@@ -33,7 +33,13 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
-exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "**.md5", "sg_execution_times.rst"]
+exclude_patterns = [
+    "_build",
+    "auto_examples/*.ipynb",
+    "auto_examples/*.py",
+    "**.md5",
+    "sg_execution_times.rst",
+]
 
 templates_path = ["_templates"]
 autosummary_generate = True
@@ -84,7 +90,16 @@ def _write_api_pages() -> None:
     api.mkdir(exist_ok=True)
     entries = []
     top = ["validate_dce", "validate_image", "make_dce", "make_image", "world_coordinates"]
-    lines = ["dcemets", "=======", "", ".. currentmodule:: dcemets", "", ".. autosummary::", "   :toctree: generated", ""]
+    lines = [
+        "dcemets",
+        "=======",
+        "",
+        ".. currentmodule:: dcemets",
+        "",
+        ".. autosummary::",
+        "   :toctree: generated",
+        "",
+    ]
     lines += [f"   {n}" for n in top]
     (api / "dcemets.rst").write_text("\n".join(lines) + "\n")
     entries.append("dcemets")
@@ -92,7 +107,7 @@ def _write_api_pages() -> None:
         try:
             mod = importlib.import_module(f"dcemets.{name}")
             names = sorted(getattr(mod, "__all__", []))
-        except Exception:  # a layer not written yet gets no page
+        except Exception:  # noqa: BLE001, S112 - a layer that fails to import gets no page
             continue
         # functions and classes get pages; data (tables, presets, name lists) is listed
         documented = [n for n in names if callable(getattr(mod, n)) and not isinstance(getattr(mod, n), dict)]
@@ -105,7 +120,9 @@ def _write_api_pages() -> None:
             lines += ["", "Constants: " + ", ".join(f"``{n}``" for n in data) + " (see the module source)."]
         (api / f"{name}.rst").write_text("\n".join(lines) + "\n")
         entries.append(name)
-    idx = ["API reference", "=============", "", ".. toctree::", "   :maxdepth: 1", ""] + [f"   {e}" for e in entries]
+    idx = ["API reference", "=============", "", ".. toctree::", "   :maxdepth: 1", ""] + [
+        f"   {e}" for e in entries
+    ]
     (api / "index.rst").write_text("\n".join(idx) + "\n")
 
 

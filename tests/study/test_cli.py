@@ -19,7 +19,9 @@ def test_manifest_missing_file_names_case(tmp_path, capsys, small_cohort):
     from dcemets import io
 
     folder = io.save_cohort(small_cohort[:2], tmp_path / "c", progress=False).parent
-    victim = next(p for p in folder.rglob("*.nii*") if small_cohort[0].subject_id in str(p.relative_to(folder)))
+    victim = next(
+        p for p in folder.rglob("*.nii*") if small_cohort[0].subject_id in str(p.relative_to(folder))
+    )
     victim.unlink()
     assert main(["features", "--cohort", str(folder), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err
