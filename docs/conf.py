@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -88,6 +89,7 @@ _MODULES = {
 def _write_api_pages() -> None:
     api = Path(__file__).parent / "api"
     api.mkdir(exist_ok=True)
+    shutil.rmtree(api / "generated", ignore_errors=True)  # no stale pages of removed names
     entries = []
     top = ["validate_dce", "validate_image", "make_dce", "make_image", "world_coordinates"]
     lines = [
