@@ -25,6 +25,14 @@ from dcemets.study.config import StudyConfig
 __all__ = ["CaseResult", "StudyResult", "process_case", "run_study"]
 
 HEURISTICS = ("wash_in", "max_se", "washout")
+TABLE1_COLUMNS = {
+    "max_se": "Maximum SE (%)",
+    "wash_in": "Wash-in SE (%)",
+    "washout": "Wash-out slope (%)",
+    "ktrans": "Ktrans (1/min)",
+    "kep": "kep (1/min)",
+}
+"""The columns of the paper's Table 1, in its order, with its headings."""
 
 
 @dataclass
@@ -631,7 +639,16 @@ def run_study(
         (
             "table1",
             lambda: setattr(
-                result, "table1", evaluation.compare_groups(table, by="label", subgroup="primary")
+                result,
+                "table1",
+                evaluation.compare_groups(
+                    table,
+                    by="label",
+                    subgroup="primary",
+                    columns=list(TABLE1_COLUMNS),
+                    names=TABLE1_COLUMNS,
+                    test="both",
+                ),
             ),
         ),
         ("hotspot", lambda: _hotspot_analyses(table, config, result)),
