@@ -19,6 +19,7 @@ Frame grouping and timing rules (documented in :func:`dcemets.io.read_dce`):
 from __future__ import annotations
 
 import datetime as _dt
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -428,11 +429,17 @@ def acquisition_attrs(tags: dict[str, str]) -> dict[str, Any]:
         ("flip_angle", "flip_angle_deg", 1.0),
         ("field_strength", "field_strength_T", 1.0),
     ):
-        if key in tags:
-            try:
-                out[attr] = float(tags[key].split("\\")[0]) * scale
-            except ValueError:
-                pass
+        value = tags.get(key, "").strip()
+        if not value:  # absent or empty (type 2/3 tags may be present but empty)
+            continue
+        try:
+            out[attr] = float(value.split("\\")[0]) * scale
+        except ValueError:
+            warnings.warn(
+                f"DICOM tag {key!r} has an unreadable value {value!r}; `{attr}` is left unset",
+                UserWarning,
+                stacklevel=2,
+            )
     for key, attr in (
         ("frame_of_reference", "frame_of_reference"),
         ("series_description", "series_description"),

@@ -132,7 +132,8 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
 
     # -- subclass hooks -------------------------------------------------------------------
     def _build_module(self, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
-        raise NotImplementedError
+        """Build the network; every concrete classifier overrides this abstract hook."""
+        raise NotImplementedError(f"{type(self).__name__} must define _build_module (abstract hook)")
 
     def _as_images(self, X: np.ndarray) -> np.ndarray:
         """2D ``(n, features)`` tables become 1 x 1-pixel images; image arrays pass through."""

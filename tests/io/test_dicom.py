@@ -316,3 +316,15 @@ def test_per_frame_rescale_reads_each_file_as_float(tmp_path, dicom_writer, int_
     dce = read_dce(tmp_path)
     assert dce.dtype == np.float64
     np.testing.assert_array_equal(dce.values, int_series)  # the files really have slope 1
+
+
+def test_acquisition_attrs_unreadable_tag_warns_and_empty_is_absent():
+    import pytest
+
+    from dcemets.io._dicom import acquisition_attrs
+
+    with pytest.warns(UserWarning, match="repetition_time"):
+        out = acquisition_attrs({"repetition_time": "n/a", "echo_time": "1.5", "flip_angle": ""})
+    assert "tr_s" not in out
+    assert "flip_angle_deg" not in out
+    assert out["te_s"] == pytest.approx(0.0015)
