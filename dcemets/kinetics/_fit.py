@@ -5,6 +5,7 @@ All arrays are (V, T) blocks of voxels; kinetic constants in 1/min, times in s.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -269,21 +270,58 @@ def fit_block(
     return p, rss, conv & np.all(np.isfinite(p), axis=1)
 
 
-def fit(
-    ct: np.ndarray, d: Design, extended: bool, method: str, bd: Bounds, max_iter: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Fit curves ct (..., T); NaN curves are skipped. Returns params (..., n_par), rss, success, n_nan."""
+def fit_numpy(
+    y: np.ndarray,
+    d: Design,
+    extended: bool,
+    method: str,
+    bd: Bounds,
+    max_iter: int,
+    *,
+    device: str = "cpu",
+    dtype: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NumPy backend of ``fit_tofts``: fit (V, T) finite curves block by block.
+
+    Same contract as the plugin backends (see :mod:`dcemets.kinetics.fitting`); `device` and
+    `dtype` are validated by the caller ("cpu", float64) and only accepted for that contract.
+    """
+    npar = 3 if extended else 2
+    nv = y.shape[0]
+    params = np.empty((nv, npar))
+    rss = np.empty(nv)
+    ok = np.empty(nv, dtype=bool)
+    for s in range(0, nv, BLOCK):
+        sl = slice(s, s + BLOCK)
+        params[sl], rss[sl], ok[sl] = fit_block(d, y[sl], extended, method, bd, max_iter)
+    return params, rss, ok
+
+
+#: A block fitter: finite (V, T) float64 curves -> params (V, n_par), rss (V,), success (V,).
+FitCurves = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def fit(ct: np.ndarray, npar: int, fit_curves: FitCurves) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Fit curves ct (..., T) with `fit_curves`; NaN curves are skipped.
+
+    Returns params (..., n_par), rss, success and the number of skipped curves.
+    """
     lead = ct.shape[:-1]
     y = np.asarray(ct, dtype=float).reshape(-1, ct.shape[-1])
-    npar = 3 if extended else 2
     good = np.all(np.isfinite(y), axis=1)
     params = np.full((y.shape[0], npar), np.nan)
     rss = np.full(y.shape[0], np.nan)
     ok = np.zeros(y.shape[0], dtype=bool)
     gi = np.flatnonzero(good)
-    for s in range(0, gi.size, BLOCK):
-        sel = gi[s : s + BLOCK]
-        p, r, c = fit_block(d, y[sel], extended, method, bd, max_iter)
-        params[sel], rss[sel], ok[sel] = p, r, c
+    if gi.size:
+        yg = y if gi.size == y.shape[0] else y[gi]
+        p, r, c = fit_curves(np.ascontiguousarray(yg))
+        p, r, c = np.asarray(p, dtype=float), np.asarray(r, dtype=float), np.asarray(c, dtype=bool)
+        if p.shape != (gi.size, npar) or r.shape != (gi.size,) or c.shape != (gi.size,):
+            raise RuntimeError(
+                f"the fitting backend returned shapes {p.shape}, {r.shape}, {c.shape} for {gi.size} "
+                f"curves; expected ({gi.size}, {npar}), ({gi.size},), ({gi.size},)"
+            )
+        params[gi], rss[gi], ok[gi] = p, r, c
     n_nan = int((~good).sum())
     return params.reshape((*lead, npar)), rss.reshape(lead), ok.reshape(lead), n_nan

@@ -1,9 +1,39 @@
-"""Voxel-wise (extended) Tofts fitting: Murase LLSQ and batched bounded Levenberg-Marquardt."""
+"""Voxel-wise (extended) Tofts fitting: Murase LLSQ and batched bounded Levenberg-Marquardt.
+
+Backends
+--------
+The fit runs in NumPy (``backend="numpy"``, built in) or in a plugin backend found through
+the entry-point group ``dcemets.fit_tofts``.  dcemets registers ``torch =
+"dcemets.models.tofts:fit_backend"``: :mod:`dcemets.kinetics` may not import torch (layer
+rule), so it defines this contract and :mod:`dcemets.models` implements it; the dependency
+points downward at import time and is looked up by name at call time.
+
+A backend is a callable::
+
+    fit_backend(y, d, extended, method, bd, max_iter, *, device, dtype)
+        -> (params, rss, success)
+
+with ``y`` a C-contiguous (V, T) float64 array of finite concentration curves (mM; curves
+with NaN are removed beforehand), ``d`` the :class:`dcemets.kinetics._fit.Design` (merged AIF
+grid ``tm`` (s), AIF ``am`` on it, frame indices ``idx`` into it, frame times ``t``, ``cp``
+and the exact integral ``icp`` of Cp at the frames), ``extended`` a bool, ``method``
+``"nlls"`` or ``"llsq"``, ``bd`` the :class:`dcemets.kinetics._fit.Bounds`, ``max_iter`` the
+LM iteration cap, ``device`` the requested device string (``"cpu"``, ``"cuda"``,
+``"cuda:N"``, ``"auto"``) and ``dtype`` ``"float64"``, ``"float32"`` or None (the backend's
+default).  It returns NumPy arrays: ``params`` (V, n_par) float64 (Ktrans, kep in 1/min [, vp]),
+``rss`` (V,) float64 and ``success`` (V,) bool, with the semantics of
+:func:`dcemets.kinetics._fit.fit_block`.  :func:`fit_tofts` first calls it once with V = 0,
+so that an unusable `device` or `dtype` raises ``ValueError`` at call time even when the
+result is a lazy dask array.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -16,11 +46,67 @@ from dcemets.kinetics.models import _prepare_aif
 
 __all__ = ["fit_tofts"]
 
-_GPU_MSG = (
-    "GPU fitting is not available in dcemets.kinetics: torch may only be imported by "
-    "dcemets.models (layering rule), so fit_tofts runs its batched Levenberg-Marquardt in "
-    "NumPy; use device='cpu'"
-)
+#: Entry-point group of the fitting backends.
+ENTRY_POINT_GROUP = "dcemets.fit_tofts"
+
+_INSTALL = 'pip install torch==2.13.0 -e ".[torch]"'
+_DEVICE_RE = re.compile(r"cpu|auto|cuda(:\d+)?")
+
+Backend = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+@functools.cache
+def _load_backend(name: str) -> Backend:
+    """Return the backend `name` (``numpy`` built in, others from the entry points)."""
+    if name == "numpy":
+        return _fit.fit_numpy
+    eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    found = [ep for ep in eps if ep.name == name]
+    if not found:
+        avail = sorted({"numpy", *(ep.name for ep in eps)})
+        hint = (
+            f"; the torch backend ships with dcemets (install it with `{_INSTALL}`)"
+            if name == "torch"
+            else ""
+        )
+        raise ValueError(
+            f"unknown fitting `backend` {name!r}: no entry point {name!r} in group "
+            f"{ENTRY_POINT_GROUP!r} (available: {avail}){hint}"
+        )
+    try:
+        fn = found[0].load()
+    except ImportError as exc:
+        raise ValueError(
+            f"the {name!r} fitting backend could not be imported ({exc}); install it with `{_INSTALL}`"
+        ) from exc
+    if not callable(fn):
+        raise TypeError(f"entry point {found[0].value!r} of group {ENTRY_POINT_GROUP!r} is not callable")
+    return fn  # type: ignore[no-any-return]
+
+
+def _resolve_backend(backend: str | None, device: Any, dtype: Any) -> str:
+    """Validate `backend`, `device` and `dtype` as strings; return the backend name."""
+    if not isinstance(device, str):
+        raise TypeError(
+            f"`device` must be a str ('cpu', 'cuda', 'cuda:N' or 'auto'), got {type(device).__name__}"
+        )
+    if not _DEVICE_RE.fullmatch(device):
+        raise ValueError(f"`device` must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
+    if dtype is not None and dtype not in ("float64", "float32"):
+        raise ValueError(f"`dtype` must be None, 'float64' or 'float32', got {dtype!r}")
+    if backend is None:
+        backend = "numpy" if device == "cpu" else "torch"
+    if not isinstance(backend, str):
+        raise TypeError(f"`backend` must be a str or None, got {type(backend).__name__}")
+    if backend == "numpy":
+        if device != "cpu":
+            raise ValueError(
+                f"backend='numpy' runs on the CPU only, got device={device!r}; use device='cpu' or "
+                "backend='torch' for GPU fitting"
+            )
+        if dtype not in (None, "float64"):
+            raise ValueError(f"backend='numpy' computes in float64, got dtype={dtype!r}")
+    return backend
 
 
 def _bounds(bounds: Mapping[str, Any] | None) -> _fit.Bounds:
@@ -58,6 +144,8 @@ def fit_tofts(
     aif_time: Any = None,
     bounds: Mapping[str, Any] | None = None,
     max_iter: int = 100,
+    backend: str | None = None,
+    dtype: str | None = None,
 ) -> xr.Dataset:
     """Fit the (extended) Tofts model to every concentration curve of `ct`.
 
@@ -65,9 +153,9 @@ def fit_tofts(
     ``Ct(t) = (Ktrans [+ kep vp]) int Cp - kep int Ct [+ vp Cp(t)]``, solved for all voxels at
     once by closed-form 2 x 2 (3 x 3) normal equations (integrals from the first frame, which
     is assumed pre-contrast).  ``method="nlls"``: bounded nonlinear least squares of the exact
-    model of :func:`dcemets.kinetics.tofts`, by a batched projected Levenberg-Marquardt in
-    NumPy with the analytic Jacobian (the derivative of the exponential recursion), all voxels
-    iterated together, no loop over voxels and no ``curve_fit``.  Each voxel starts from its
+    model of :func:`dcemets.kinetics.tofts`, by a batched projected Levenberg-Marquardt with
+    the analytic Jacobian (the derivative of the exponential recursion), all voxels iterated
+    together, no loop over voxels and no ``curve_fit``, in NumPy or, on a GPU, in PyTorch.  Each voxel starts from its
     LLSQ solution projected into the bounds, or from the best point of a 32-value log grid of
     kep (solved for Ktrans [and vp] by variable projection) when that fits better.
 
@@ -92,9 +180,9 @@ def fit_tofts(
         Fit the extended Tofts model (adds ``vp``).
     method : {"nlls", "llsq"}, default "nlls"
         Fitting method.
-    device : {"cpu", "auto"}, default "cpu"
-        Only the CPU is supported here: ``"cuda"`` raises ``ValueError`` because
-        ``dcemets.kinetics`` may not import torch (only ``dcemets.models`` does).
+    device : {"cpu", "cuda", "cuda:N", "auto"}, default "cpu"
+        Where to fit.  ``"auto"`` is CUDA when available, else the CPU; anything but
+        ``"cpu"`` needs the torch backend.
     aif_time : array_like, optional
         Times (s) of the AIF samples.
     bounds : mapping, optional
@@ -102,6 +190,18 @@ def fit_tofts(
         ((0, 1)) and ``ve_max`` (1: Ktrans <= ve_max kep).  LLSQ is unbounded.
     max_iter : int, default 100
         Maximum LM iterations.
+    backend : {None, "numpy", "torch"} or str, optional
+        Implementation.  None: ``"numpy"`` when `device` is ``"cpu"``, ``"torch"`` otherwise.
+        ``"numpy"`` runs on the CPU only; ``"torch"`` (:func:`dcemets.models.tofts.fit_backend`,
+        needs ``pip install torch==2.13.0 -e ".[torch]"``) runs the same algorithm -- same
+        start, bounds, damping and stopping rules, results equal to NumPy's to ~1e-8 in
+        float64 -- on any torch device, in batches of voxels.  Other names are looked up in
+        the ``dcemets.fit_tofts`` entry-point group (the backend contract is in the docstring
+        of :mod:`dcemets.kinetics.fitting`).
+    dtype : {None, "float64", "float32"}, optional
+        Working precision of the torch backend; None is float64 on the CPU and float32 on
+        CUDA.  The numpy backend accepts only None or ``"float64"``.  Results are returned as
+        float64 either way; float32 parameters are accurate to ~1e-4 relative.
 
     Returns
     -------
@@ -116,9 +216,11 @@ def fit_tofts(
     ------
     ValueError
         Fewer than 3 frames, times not increasing, an AIF grid that does not cover `ct`'s
-        times, mismatched AIF size, unknown `method`, `device` other than CPU, bad `bounds`.
+        times, mismatched AIF size, unknown `method`, bad `bounds`, an unknown `backend` or
+        one that is not installed, ``backend="numpy"`` with a non-CPU `device` or float32,
+        a CUDA `device` without CUDA, a bad `dtype`.
     TypeError
-        `ct` not a DataArray.
+        `ct` not a DataArray; `device` or `backend` not a string.
 
     References
     ----------
@@ -150,8 +252,7 @@ def fit_tofts(
         raise ValueError(f"`ct` needs a 'time' dim with a coordinate in seconds, got dims {ct.dims}")
     if method not in ("nlls", "llsq"):
         raise ValueError(f"`method` must be 'nlls' or 'llsq', got {method!r}")
-    if device not in ("cpu", "auto"):
-        raise ValueError(f"device={device!r}: {_GPU_MSG}")
+    backend_name = _resolve_backend(backend, device, dtype)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"`max_iter` must be a positive int, got {max_iter!r}")
     if not np.issubdtype(ct.dtype, np.number):
@@ -163,10 +264,17 @@ def fit_tofts(
     bd = _bounds(bounds)
     d = _fit.design(t, ta, a)
     ext = bool(extended)
+    npar = 3 if ext else 2
+    fn = _load_backend(backend_name)
+
+    def fit_curves(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return fn(y, d, ext, method, bd, int(max_iter), device=device, dtype=dtype)
+
+    fit_curves(np.empty((0, t.size)))  # validates device and dtype now, even for a lazy result
     names = ["ktrans", "kep", "ve"] + (["vp"] if ext else []) + ["rss", "success"]
 
     def core(y: np.ndarray) -> tuple[np.ndarray, ...]:
-        p, rss, ok, n_nan = _fit.fit(y, d, ext, method, bd, int(max_iter))
+        p, rss, ok, n_nan = _fit.fit(y, npar, fit_curves)
         if n_nan:
             warnings.warn(
                 f"{n_nan} curve(s) contain NaN or infinite samples and were skipped (NaN parameters, "
@@ -207,6 +315,7 @@ def fit_tofts(
         {
             "model": "extended Tofts" if ext else "Tofts",
             "method": method,
+            "backend": backend_name,
             "aif_grid_s": f"{ta[0]:g}..{ta[-1]:g} ({ta.size} samples)",
         }
     )

@@ -183,7 +183,13 @@ def test_flat_zero_curve_no_crash():
         ({"aif": np.zeros(7)}, ValueError, "samples"),
         ({"aif_time": np.arange(5.0, 30.0), "aif": np.zeros(25)}, ValueError, "does not cover"),
         ({"aif": xr.DataArray(np.zeros((2, 10)), dims=("a", "time"))}, ValueError, "1D"),
-        ({"device": "cuda"}, ValueError, "torch"),
+        ({"backend": "bogus"}, ValueError, "unknown fitting `backend` 'bogus'"),
+        ({"backend": "numpy", "device": "cuda"}, ValueError, "CPU only"),
+        ({"backend": "numpy", "device": "auto"}, ValueError, "CPU only"),
+        ({"backend": "numpy", "dtype": "float32"}, ValueError, "float64"),
+        ({"dtype": "float16"}, ValueError, "dtype"),
+        ({"device": "gpu"}, ValueError, "device"),
+        ({"device": None}, TypeError, "device"),
         ({"method": "bogus"}, ValueError, "method"),
         ({"bounds": {"kep": (0.0, 1.0)}}, ValueError, "kep"),
         ({"bounds": {"nope": (0.0, 1.0)}}, ValueError, "unknown"),
@@ -210,3 +216,72 @@ def test_dce_volume_keeps_geometry():
     assert f.ktrans.dims == ("z", "y", "x")
     assert f.ktrans.attrs["spacing_mm"] == conc.attrs["spacing_mm"]
     np.testing.assert_allclose(f.ktrans.values, 0.2, rtol=1e-6)
+
+
+@pytest.fixture
+def entry_points(monkeypatch):
+    """Replace the installed ``dcemets.fit_tofts`` entry points (backend cache cleared)."""
+    import importlib.metadata
+
+    from dcemets.kinetics import fitting
+
+    def install(eps):
+        monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: eps)
+        fitting._load_backend.cache_clear()
+
+    yield install
+    monkeypatch.undo()
+    fitting._load_backend.cache_clear()
+
+
+def _small():
+    t = np.arange(0.0, 60.0, 2.0)
+    cp = parker_aif(t, delay=10.0)
+    return _ct(tofts(t, cp, [0.1, 0.2], [0.4, 0.6]), t), cp
+
+
+_CALLS = []
+
+
+def _fake_backend(y, d, extended, method, bd, max_iter, *, device, dtype):
+    """A plugin backend: records its arguments, fits with the numpy core."""
+    from dcemets.kinetics import _fit
+
+    _CALLS.append((y.shape, extended, method, max_iter, device, dtype))
+    assert isinstance(d, _fit.Design)
+    assert isinstance(bd, _fit.Bounds)
+    assert y.dtype == np.float64
+    assert y.flags.c_contiguous
+    return _fit.fit_numpy(y, d, extended, method, bd, max_iter)
+
+
+def test_backend_plugin_is_looked_up_by_entry_point(entry_points):
+    """A backend is any callable registered in the group; it receives the documented arguments."""
+    from importlib.metadata import EntryPoint
+
+    _CALLS.clear()
+    entry_points([EntryPoint(name="fake", value=f"{__name__}:_fake_backend", group="dcemets.fit_tofts")])
+    ct, cp = _small()
+    got = fit_tofts(ct, cp, backend="fake", device="cuda:1", dtype="float32", max_iter=7)
+    ref = fit_tofts(ct, cp, max_iter=7)
+    xr.testing.assert_identical(got.drop_attrs(), ref.drop_attrs())
+    assert got.attrs["backend"] == "fake"
+    # one validation call with no curves, then the data
+    args = (False, "nlls", 7, "cuda:1", "float32")
+    assert _CALLS == [((0, 30), *args), ((2, 30), *args)]
+
+
+def test_missing_torch_backend_says_how_to_install(entry_points):
+    from importlib.metadata import EntryPoint
+
+    ct, cp = _small()
+    entry_points([])
+    with pytest.raises(ValueError, match=r"pip install torch==2\.13\.0"):
+        fit_tofts(ct, cp, device="cuda")
+    # registered but torch (or the module) cannot be imported
+    ep = EntryPoint(name="torch", value="dcemets_no_such_module:fit_backend", group="dcemets.fit_tofts")
+    entry_points([ep])
+    with pytest.raises(ValueError, match=r"could not be imported.*pip install torch==2\.13\.0"):
+        fit_tofts(ct, cp, backend="torch")
+    # the numpy backend needs no entry point
+    assert bool(fit_tofts(ct, cp).success.all())
