@@ -1,9 +1,7 @@
 """Voxel-wise (extended) Tofts fitting: Murase LLSQ and batched bounded Levenberg-Marquardt.
 
-Backends
---------
-The fit runs in NumPy (``backend="numpy"``, built in) or in a plugin backend found through
-the entry-point group ``dcemets.fit_tofts``.  dcemets registers ``torch =
+**Backends.**  The fit runs in NumPy (``backend="numpy"``, built in) or in a plugin backend
+found through the entry-point group ``dcemets.fit_tofts``.  dcemets registers ``torch =
 "dcemets.models.tofts:fit_backend"``: :mod:`dcemets.kinetics` may not import torch (layer
 rule), so it defines this contract and :mod:`dcemets.models` implements it; the dependency
 points downward at import time and is looked up by name at call time.
@@ -201,7 +199,8 @@ def fit_tofts(
     dtype : {None, "float64", "float32"}, optional
         Working precision of the torch backend; None is float64 on the CPU and float32 on
         CUDA.  The numpy backend accepts only None or ``"float64"``.  Results are returned as
-        float64 either way; float32 parameters are accurate to ~1e-4 relative.
+        float64 either way; float32 parameters are within ~1e-6 of float64 for most voxels
+        (median), ~1e-3 for ill-conditioned ones.
 
     Returns
     -------
