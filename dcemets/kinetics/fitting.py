@@ -62,14 +62,10 @@ def _load_backend(name: str) -> Backend:
     found = [ep for ep in eps if ep.name == name]
     if not found:
         avail = sorted({"numpy", *(ep.name for ep in eps)})
-        hint = (
-            f"; the torch backend ships with dcemets (install it with `{_INSTALL}`)"
-            if name == "torch"
-            else ""
-        )
         raise ValueError(
             f"unknown fitting `backend` {name!r}: no entry point {name!r} in group "
-            f"{ENTRY_POINT_GROUP!r} (available: {avail}){hint}"
+            f"{ENTRY_POINT_GROUP!r} (available: {avail}); the 'torch' backend comes with dcemets "
+            f"when installed with `{_INSTALL}`"
         )
     try:
         fn = found[0].load()
@@ -153,9 +149,10 @@ def fit_tofts(
     is assumed pre-contrast).  ``method="nlls"``: bounded nonlinear least squares of the exact
     model of :func:`dcemets.kinetics.tofts`, by a batched projected Levenberg-Marquardt with
     the analytic Jacobian (the derivative of the exponential recursion), all voxels iterated
-    together, no loop over voxels and no ``curve_fit``, in NumPy or, on a GPU, in PyTorch.  Each voxel starts from its
-    LLSQ solution projected into the bounds, or from the best point of a 32-value log grid of
-    kep (solved for Ktrans [and vp] by variable projection) when that fits better.
+    together, no loop over voxels and no ``curve_fit``, in NumPy or (`backend`, `device`) in
+    PyTorch on the CPU or a GPU.  Each voxel starts from its LLSQ solution projected into the
+    bounds, or from the best point of a 32-value log grid of kep (solved for Ktrans [and vp]
+    by variable projection) when that fits better.
 
     **AIF sampling.**  `aif` may be sampled on a finer grid than `ct` (a 1D DataArray with
     its own time coordinate, or `aif_time`): the model is then computed on the AIF's grid
