@@ -193,6 +193,27 @@ def test_agrees_with_numpy_backend(extended, method):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12, err_msg=n)
 
 
+@pytest.mark.parametrize("extended", [False, True])
+def test_agrees_with_numpy_on_irregular_frames_off_the_aif_grid(extended):
+    """Frames irregular and between AIF samples: the merged grid has several step lengths."""
+    rng = np.random.default_rng(8)
+    frames = np.array([0.0, 5, 10, 20, 35, 50, 70, 95, 120, 150, 190, 230.3])
+    t_aif = np.arange(0.0, 240.0, 0.7)
+    cp = parker_aif(t_aif, delay=12.0)
+    n = 300
+    vp = rng.uniform(0.02, 0.1, n) if extended else 0.0
+    c = tofts(frames, cp, rng.uniform(0.05, 0.3, n), rng.uniform(0.2, 1.0, n), vp, aif_time=t_aif)
+    ct = _ct(c + rng.normal(0, 0.01, c.shape), frames)
+    aif = xr.DataArray(cp, dims="t_aif", coords={"t_aif": t_aif})
+    ref = fit_tofts(ct, aif, extended=extended, backend="numpy")
+    got = fit_tofts(ct, aif, extended=extended, backend="torch")
+    np.testing.assert_array_equal(got.success.values, ref.success.values)
+    ok = ref.success.values
+    assert ok.mean() > 0.5
+    for n in ("ktrans", "kep", "rss"):
+        np.testing.assert_allclose(got[n].values[ok], ref[n].values[ok], rtol=1e-6, err_msg=n)
+
+
 def test_float32_close_to_float64():
     ct, aif = _noisy(1000, False, seed=2)
     f64 = fit_tofts(ct, aif, backend="torch")
