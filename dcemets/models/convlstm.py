@@ -16,6 +16,7 @@ in one batched convolution; only ``U * H_{t-1}`` and the gate arithmetic step th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -61,6 +62,294 @@ def _lstm_pointwise(
     c_new = i * g if c is None else torch.addcmul(i * g, f, c)
     h_new = o * _act(activation, c_new)
     return h_new, c_new
+
+
+_CL = torch.contiguous_format
+_IM2COL_MAX_CHANNELS = 4  # input convolutions with fewer channels run as one GEMM on unfolded patches
+
+
+def _act_(name: str, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    return torch.tanh(x, out=out) if name == "tanh" else torch.clamp_min(x, 0.0, out=out)
+
+
+def _act_grad_(name: str, y: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """``grad *= act'(x)`` in place, from the activation's output ``y = act(x)``."""
+    if name == "tanh":
+        return grad.mul_(1.0 - y * y)
+    return grad.mul_(y > 0)
+
+
+def _sigmoid_grad_(y: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """``grad *= y (1 - y)`` in place (the sigmoid's derivative from its output)."""
+    return grad.mul_(y).sub_(grad * y)
+
+
+def _gates_fwd_eager(
+    z: torch.Tensor, c_prev: torch.Tensor | None, activation: str, h_out: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gate activations ``a = [i, f, o, g]``, ``c_t`` and ``h_t`` (written into `h_out`), in place."""
+    hid = z.shape[1] // 4
+    a = torch.empty_like(z)
+    torch.sigmoid(z[:, : 3 * hid], out=a[:, : 3 * hid])
+    _act_(activation, z[:, 3 * hid :], out=a[:, 3 * hid :])
+    i, f, o, g = a.split(hid, 1)
+    c_t = i * g
+    if c_prev is not None:
+        c_t.addcmul_(f, c_prev)
+    _act_(activation, c_t, out=h_out)
+    h_out.mul_(o)
+    return a, c_t, h_out
+
+
+def _gates_bwd_eager(
+    a: torch.Tensor,
+    c_t: torch.Tensor,
+    c_prev: torch.Tensor | None,
+    dh: torch.Tensor,
+    dc_next: torch.Tensor | None,
+    activation: str,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``dL/dz`` of the four gates and ``dL/dc_{t-1}`` from ``dL/dh_t`` and ``dL/dc_t`` (next step)."""
+    hid = a.shape[1] // 4
+    i, f, o, g = a.split(hid, 1)
+    ac = torch.tanh(c_t) if activation == "tanh" else torch.clamp_min(c_t, 0.0)
+    dz = torch.empty_like(a)
+    dz_i, dz_f, dz_o, dz_g = dz.split(hid, 1)
+    torch.mul(dh, ac, out=dz_o)
+    _sigmoid_grad_(o, dz_o)
+    dc = _act_grad_(activation, ac, dh * o)  # dL/dc_t through h_t
+    if dc_next is not None:
+        dc += dc_next
+    torch.mul(dc, g, out=dz_i)
+    _sigmoid_grad_(i, dz_i)
+    torch.mul(dc, i, out=dz_g)
+    _act_grad_(activation, g, dz_g)
+    if c_prev is None:
+        dz_f.zero_()
+        return dz, None
+    torch.mul(dc, c_prev, out=dz_f)
+    _sigmoid_grad_(f, dz_f)
+    return dz, dc.mul_(f)
+
+
+def _gates_fwd_pure(
+    z: torch.Tensor, c_prev: torch.Tensor, activation: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    hid = z.shape[1] // 4
+    act = torch.tanh if activation == "tanh" else torch.relu
+    s = torch.sigmoid(z[:, : 3 * hid])
+    g = act(z[:, 3 * hid :])
+    c_t = s[:, hid : 2 * hid] * c_prev + s[:, :hid] * g
+    h_t = s[:, 2 * hid :] * act(c_t)
+    return torch.cat([s, g], 1), c_t, h_t
+
+
+def _gates_bwd_pure(
+    a: torch.Tensor, c_t: torch.Tensor, c_prev: torch.Tensor, dh: torch.Tensor, dc_next: torch.Tensor, activation: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    hid = a.shape[1] // 4
+    i, f, o, g = a[:, :hid], a[:, hid : 2 * hid], a[:, 2 * hid : 3 * hid], a[:, 3 * hid :]
+    if activation == "tanh":
+        ac = torch.tanh(c_t)
+        dac, dg_act = 1.0 - ac * ac, 1.0 - g * g
+    else:
+        ac = torch.relu(c_t)
+        dac, dg_act = (c_t > 0).to(a.dtype), (g > 0).to(a.dtype)
+    dc = dh * o * dac + dc_next
+    dz = torch.cat(
+        [dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f), dh * ac * o * (1.0 - o), dc * i * dg_act], 1
+    )
+    return dz, dc * f
+
+
+_COMPILED: dict[str, Any] = {}
+
+
+def _gate_kernels(compiled: bool) -> tuple[Any, Any]:
+    """The gate arithmetic: eager in-place kernels, or the ``torch.compile`` d ones.
+
+    The compiled kernels (Inductor, one fused loop each way, dynamic shapes) are built on first
+    use; if compilation fails (no C++ compiler, unsupported platform) a warning is given once
+    and the eager kernels are used from then on.
+    """
+    if not compiled or _COMPILED.get("failed"):
+        return _gates_fwd_eager, _gates_bwd_eager
+    if "fwd" not in _COMPILED:
+        _COMPILED["fwd"] = torch.compile(_gates_fwd_pure, dynamic=True)
+        _COMPILED["bwd"] = torch.compile(_gates_bwd_pure, dynamic=True)
+    cf, cb = _COMPILED["fwd"], _COMPILED["bwd"]
+
+    def fwd(
+        z: torch.Tensor, c_prev: torch.Tensor | None, activation: str, h_out: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if c_prev is None:
+            c_prev = z.new_zeros(h_out.shape)
+        try:
+            a, c_t, h_t = cf(z, c_prev, activation)
+        except Exception as err:  # noqa: BLE001 - any compiler failure falls back to eager
+            _compile_failed(err)
+            return _gates_fwd_eager(z, c_prev, activation, h_out)
+        h_out.copy_(h_t)
+        return a, c_t, h_out
+
+    def bwd(
+        a: torch.Tensor,
+        c_t: torch.Tensor,
+        c_prev: torch.Tensor | None,
+        dh: torch.Tensor,
+        dc_next: torch.Tensor | None,
+        activation: str,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        cp = torch.zeros_like(c_t) if c_prev is None else c_prev
+        dcn = torch.zeros_like(c_t) if dc_next is None else dc_next
+        try:
+            dz, dc_prev = cb(a, c_t, cp, dh, dcn, activation)
+        except Exception as err:  # noqa: BLE001
+            _compile_failed(err)
+            return _gates_bwd_eager(a, c_t, c_prev, dh, dc_next, activation)
+        return dz, (None if c_prev is None else dc_prev)
+
+    return fwd, bwd
+
+
+def _compile_failed(err: Exception) -> None:
+    import warnings
+
+    _COMPILED["failed"] = True
+    warnings.warn(
+        f"torch.compile of the ConvLSTM gate arithmetic failed ({type(err).__name__}: {err}); "
+        "using the eager kernels",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+class _Recurrence(torch.autograd.Function):
+    """One ConvLSTM layer over a whole sequence, with a hand-written backward through time.
+
+    The gates of every step are one tensor ``z = W * x_t + b + U * h_{t-1}`` in channels-last
+    memory format (both convolutions of a step add into it; an input with fewer than
+    ``_IM2COL_MAX_CHANNELS`` channels -- the DCE frames -- is convolved as one GEMM of its
+    unfolded 3 x 3 patches, which oneDNN's direct convolution is slow at).  Backward walks the
+    steps in reverse: the gate derivatives are a few in-place whole-tensor operations, the
+    recurrent convolution's input and weight gradients come from one ``convolution_backward``
+    call, and every tensor of a step stays small (a few MB), so no step allocates the
+    (T x B)-sized buffers whose page faults dominate large CPU allocations.  Autograd records
+    one node per layer instead of ~20 per step.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: torch.Tensor,
+        w_in: torch.Tensor,
+        bias: torch.Tensor | None,
+        w_rec: torch.Tensor,
+        h0: torch.Tensor | None,
+        c0: torch.Tensor | None,
+        stride: int,
+        activation: str,
+        compiled: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        gates_fwd, _ = _gate_kernels(compiled)
+        steps, batch = x.shape[:2]
+        hid = w_rec.shape[1]
+        k = w_in.shape[-1]
+        pad = k // 2
+        im2col = x.shape[2] < _IM2COL_MAX_CHANNELS
+        w_in_c = w_in.reshape(w_in.shape[0], -1) if im2col else w_in.contiguous(memory_format=_CL)
+        w_rec_c = w_rec.contiguous(memory_format=_CL)
+        hh = (x.shape[-2] + 2 * pad - k) // stride + 1
+        ww = (x.shape[-1] + 2 * pad - k) // stride + 1
+        gates: list[torch.Tensor] = []
+        inputs: list[torch.Tensor] = []
+        hs = torch.empty((steps, batch, hid, hh, ww), dtype=x.dtype, device=x.device)
+        cs: list[torch.Tensor] = []
+        h = None if h0 is None else h0.contiguous(memory_format=_CL)
+        c = c0
+        for t in range(steps):
+            if im2col:
+                u = F.unfold(x[t], k, padding=pad, stride=stride)  # (B, C k k, L)
+                z = torch.matmul(w_in_c, u)  # (B, 4 hid, L)
+                if bias is not None:
+                    z += bias[:, None]
+                z = z.view(batch, -1, hh, ww)
+                inputs.append(u)
+            else:
+                x_t = x[t].contiguous(memory_format=_CL)
+                z = F.conv2d(x_t, w_in_c, bias, stride, pad)
+                inputs.append(x_t)
+            if h is not None:
+                z += F.conv2d(h, w_rec_c, None, 1, pad)
+            a, c_t, h_t = gates_fwd(z, c, activation, hs[t])
+            gates.append(a)
+            cs.append(c_t)
+            h, c = h_t, c_t
+        ctx.gates, ctx.cs, ctx.inputs = gates, cs, inputs
+        ctx.save_for_backward(hs, w_in, w_rec_c, h0, c0)
+        ctx.conf = (stride, activation, pad, im2col, tuple(x.shape), bias is not None, compiled)
+        assert c is not None
+        return hs, c.clone()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: Any, d_hs: torch.Tensor | None, d_c_last: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, ...]:
+        hs, w_in, w_rec, h0, c0 = ctx.saved_tensors
+        stride, activation, pad, im2col, x_shape, has_bias, compiled = ctx.conf
+        _, gates_bwd = _gate_kernels(compiled)
+        gates, cs, inputs = ctx.gates, ctx.cs, ctx.inputs
+        steps, batch = x_shape[:2]
+        hid = w_rec.shape[1]
+        need_x = ctx.needs_input_grad[0]
+        d_x = torch.empty(x_shape, dtype=hs.dtype, device=hs.device) if need_x else None
+        d_w_in = torch.zeros(w_in.shape[0], w_in[0].numel(), dtype=w_in.dtype, device=w_in.device)
+        d_w_in = d_w_in if im2col else torch.zeros_like(w_in, memory_format=_CL)
+        d_bias = torch.zeros(w_in.shape[0], dtype=hs.dtype, device=hs.device) if has_bias else None
+        d_w_rec = torch.zeros_like(w_rec)
+        h0c = None if h0 is None else h0.contiguous(memory_format=_CL)
+        dh_next: torch.Tensor | None = None
+        dc_next = d_c_last
+        for t in reversed(range(steps)):
+            a = gates[t]
+            c_t = cs[t]
+            c_prev = cs[t - 1] if t > 0 else c0
+            h_prev = hs[t - 1] if t > 0 else h0c
+            if d_hs is None:
+                dh = torch.zeros_like(c_t) if dh_next is None else dh_next
+            else:
+                dh = d_hs[t] if dh_next is None else dh_next.add_(d_hs[t])
+            dz, dc_next = gates_bwd(a, c_t, c_prev, dh, dc_next, activation)
+            if h_prev is not None:
+                gi, gw, _ = torch.ops.aten.convolution_backward(
+                    dz, h_prev, w_rec, None, [1, 1], [pad, pad], [1, 1], False, [0, 0], 1,
+                    [True, True, False],
+                )  # fmt: skip
+                d_w_rec += gw
+                dh_next = gi
+            else:
+                dh_next = None
+            if d_bias is not None:
+                d_bias += dz.sum((0, 2, 3))
+            if im2col:
+                u = inputs[t]  # (B, C k k, L)
+                dz_l = dz.view(batch, dz.shape[1], -1)  # (B, 4 hid, L)
+                d_w_in += torch.bmm(dz_l, u.transpose(1, 2)).sum(0)
+                if d_x is not None:
+                    du = torch.matmul(w_in.reshape(w_in.shape[0], -1).t(), dz_l)  # (B, C k k, L)
+                    d_x[t] = F.fold(du, x_shape[-2:], w_in.shape[-1], padding=pad, stride=stride)
+            else:
+                gx, gw, _ = torch.ops.aten.convolution_backward(
+                    dz, inputs[t], w_in, None, [stride, stride], [pad, pad], [1, 1], False, [0, 0], 1,
+                    [d_x is not None, True, False],
+                )  # fmt: skip
+                d_w_in += gw
+                if d_x is not None:
+                    d_x[t] = gx
+        d_h0 = dh_next if h0 is not None else None
+        d_c0 = dc_next if c0 is not None else None
+        return d_x, d_w_in.view_as(w_in), d_bias, d_w_rec, d_h0, d_c0, None, None, None
 
 
 class ConvLSTMCell(nn.Module):
@@ -137,7 +426,8 @@ class ConvLSTMCell(nn.Module):
         self.kernel_init = kernel_init
         self.time_chunk: int | None = None
         self.channels_last = False
-        self.input_mode = "hoist"
+        self.input_mode = "fused"
+        self.compile_gates = False
         pad = kernel_size // 2
         self.conv_in = nn.Conv2d(in_channels, 4 * hidden_channels, kernel_size, stride, pad, bias=bias)
         self.conv_rec = nn.Conv2d(hidden_channels, 4 * hidden_channels, kernel_size, 1, pad, bias=False)
@@ -203,6 +493,19 @@ class ConvLSTMCell(nn.Module):
                     z = F.conv2d(torch.cat([x_t, h], 1), w_cat, self.conv_in.bias, padding=pad)
                 h, c = _lstm_pointwise(z, c, hid, self.activation)
                 outs.append(h)
+        elif self.input_mode == "fused":
+            hs, c_last = _Recurrence.apply(
+                x,
+                self.conv_in.weight,
+                self.conv_in.bias,
+                self.conv_rec.weight,
+                h,
+                c,
+                self.stride,
+                self.activation,
+                self.compile_gates,
+            )
+            return hs, (hs[-1], c_last)
         else:
             # input-to-state convolution for all time steps at once (in chunks of `time_chunk`
             # steps: oneDNN slows down per sample on very large batches on small CPUs)
@@ -359,7 +662,6 @@ class ConvLSTM(nn.Module):
         if x.shape[ch_axis] != self.in_channels:
             raise ValueError(f"`x` must have {self.in_channels} channels (axis 2), got {x.shape[ch_axis]}")
         seq = x.transpose(0, 1) if self.batch_first else x
-        seq = seq.contiguous()
         h_n: list[torch.Tensor] = []
         c_n: list[torch.Tensor] = []
         for idx, cell in enumerate(self.cells):

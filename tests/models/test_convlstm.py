@@ -63,7 +63,7 @@ CASES = [
 
 @pytest.mark.parametrize(("cin", "hid", "k", "layers", "strides", "act", "shape"), CASES)
 @pytest.mark.parametrize("batch_first", [True, False])
-@pytest.mark.parametrize(("mode", "chunk"), [("hoist", None), ("hoist", 2), ("cat", None)])
+@pytest.mark.parametrize(("mode", "chunk"), [("fused", None), ("hoist", None), ("hoist", 2), ("cat", None)])
 def test_matches_per_step_reference(cin, hid, k, layers, strides, act, shape, batch_first, mode, chunk):
     torch.manual_seed(0)
     lstm = ConvLSTM(cin, hid, k, layers, strides, activation=act, batch_first=batch_first).double()
