@@ -90,10 +90,15 @@ def _resolve_backend(backend: str | None, device: Any, dtype: Any) -> str:
         raise ValueError(f"`dtype` must be None, 'float64' or 'float32', got {dtype!r}")
     if backend is None:
         backend = "numpy" if device == "cpu" else "torch"
+        if device == "auto":  # the torch backend when it is installed, else NumPy on the CPU
+            try:
+                _load_backend("torch")
+            except (ValueError, TypeError):
+                backend = "numpy"
     if not isinstance(backend, str):
         raise TypeError(f"`backend` must be a str or None, got {type(backend).__name__}")
     if backend == "numpy":
-        if device != "cpu":
+        if device not in ("cpu", "auto"):
             raise ValueError(
                 f"backend='numpy' runs on the CPU only, got device={device!r}; use device='cpu' or "
                 "backend='torch' for GPU fitting"
@@ -176,8 +181,9 @@ def fit_tofts(
     method : {"nlls", "llsq"}, default "nlls"
         Fitting method.
     device : {"cpu", "cuda", "cuda:N", "auto"}, default "cpu"
-        Where to fit.  ``"auto"`` is CUDA when available, else the CPU; anything but
-        ``"cpu"`` needs the torch backend.
+        Where to fit.  ``"auto"`` is CUDA when torch and a GPU are available, else the CPU
+        (with the NumPy backend when torch is not installed); ``"cuda"`` needs the torch
+        backend.
     aif_time : array_like, optional
         Times (s) of the AIF samples.
     bounds : mapping, optional

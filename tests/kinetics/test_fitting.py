@@ -185,7 +185,6 @@ def test_flat_zero_curve_no_crash():
         ({"aif": xr.DataArray(np.zeros((2, 10)), dims=("a", "time"))}, ValueError, "1D"),
         ({"backend": "bogus"}, ValueError, "unknown fitting `backend` 'bogus'"),
         ({"backend": "numpy", "device": "cuda"}, ValueError, "CPU only"),
-        ({"backend": "numpy", "device": "auto"}, ValueError, "CPU only"),
         ({"backend": "numpy", "dtype": "float32"}, ValueError, "float64"),
         ({"dtype": "float16"}, ValueError, "dtype"),
         ({"device": "gpu"}, ValueError, "device"),
@@ -203,6 +202,26 @@ def test_fit_bad_input(kw, exc, match):
     aif = args.pop("aif")
     with pytest.raises(exc, match=match):
         fit_tofts(ct, aif, **args)
+
+
+def test_auto_device_falls_back_to_numpy_without_torch(monkeypatch):
+    """device='auto' never fails for want of torch: NumPy on the CPU, same numbers."""
+    from dcemets.kinetics import fitting
+
+    t = np.arange(0.0, 120.0, 4.0)
+    cp = parker_aif(t, delay=10.0)
+    ct = _ct(tofts(t, cp, np.array([0.2, 0.05]), 0.6), t)
+
+    def missing(name):
+        if name == "numpy":
+            return fitting._fit.fit_numpy
+        raise ValueError("no torch here")
+
+    monkeypatch.setattr(fitting, "_load_backend", missing)
+    auto = fit_tofts(ct, cp, device="auto")
+    assert auto.attrs["backend"] == "numpy"
+    xr.testing.assert_identical(auto, fit_tofts(ct, cp, backend="numpy", device="auto"))
+    np.testing.assert_allclose(auto.ktrans.values.ravel(), [0.2, 0.05], rtol=1e-6)
 
 
 def test_dce_volume_keeps_geometry():
