@@ -15,6 +15,7 @@ in one batched convolution; only ``U * H_{t-1}`` and the gate arithmetic step th
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,7 +65,6 @@ def _lstm_pointwise(
     return h_new, c_new
 
 
-_CL = torch.contiguous_format
 _IM2COL_MAX_CHANNELS = 4  # input convolutions with fewer channels run as one GEMM on unfolded patches
 
 
@@ -145,7 +145,12 @@ def _gates_fwd_pure(
 
 
 def _gates_bwd_pure(
-    a: torch.Tensor, c_t: torch.Tensor, c_prev: torch.Tensor, dh: torch.Tensor, dc_next: torch.Tensor, activation: str
+    a: torch.Tensor,
+    c_t: torch.Tensor,
+    c_prev: torch.Tensor,
+    dh: torch.Tensor,
+    dc_next: torch.Tensor,
+    activation: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     hid = a.shape[1] // 4
     i, f, o, g = a[:, :hid], a[:, hid : 2 * hid], a[:, 2 * hid : 3 * hid], a[:, 3 * hid :]
@@ -175,8 +180,14 @@ def _gate_kernels(compiled: bool) -> tuple[Any, Any]:
     if not compiled or _COMPILED.get("failed"):
         return _gates_fwd_eager, _gates_bwd_eager
     if "fwd" not in _COMPILED:
-        _COMPILED["fwd"] = torch.compile(_gates_fwd_pure, dynamic=True)
-        _COMPILED["bwd"] = torch.compile(_gates_bwd_pure, dynamic=True)
+        try:
+            with warnings.catch_warnings():  # importing torch._dynamo warns about torch.jit
+                warnings.simplefilter("ignore", DeprecationWarning)
+                _COMPILED["fwd"] = torch.compile(_gates_fwd_pure, dynamic=True)
+                _COMPILED["bwd"] = torch.compile(_gates_bwd_pure, dynamic=True)
+        except Exception as err:  # noqa: BLE001
+            _compile_failed(err)
+            return _gates_fwd_eager, _gates_bwd_eager
     cf, cb = _COMPILED["fwd"], _COMPILED["bwd"]
 
     def fwd(
@@ -185,7 +196,9 @@ def _gate_kernels(compiled: bool) -> tuple[Any, Any]:
         if c_prev is None:
             c_prev = z.new_zeros(h_out.shape)
         try:
-            a, c_t, h_t = cf(z, c_prev, activation)
+            with warnings.catch_warnings():  # torch's own deprecations while compiling
+                warnings.simplefilter("ignore", DeprecationWarning)
+                a, c_t, h_t = cf(z, c_prev, activation)
         except Exception as err:  # noqa: BLE001 - any compiler failure falls back to eager
             _compile_failed(err)
             return _gates_fwd_eager(z, c_prev, activation, h_out)
@@ -203,7 +216,9 @@ def _gate_kernels(compiled: bool) -> tuple[Any, Any]:
         cp = torch.zeros_like(c_t) if c_prev is None else c_prev
         dcn = torch.zeros_like(c_t) if dc_next is None else dc_next
         try:
-            dz, dc_prev = cb(a, c_t, cp, dh, dcn, activation)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                dz, dc_prev = cb(a, c_t, cp, dh, dcn, activation)
         except Exception as err:  # noqa: BLE001
             _compile_failed(err)
             return _gates_bwd_eager(a, c_t, c_prev, dh, dc_next, activation)
@@ -213,8 +228,6 @@ def _gate_kernels(compiled: bool) -> tuple[Any, Any]:
 
 
 def _compile_failed(err: Exception) -> None:
-    import warnings
-
     _COMPILED["failed"] = True
     warnings.warn(
         f"torch.compile of the ConvLSTM gate arithmetic failed ({type(err).__name__}: {err}); "
@@ -227,8 +240,8 @@ def _compile_failed(err: Exception) -> None:
 class _Recurrence(torch.autograd.Function):
     """One ConvLSTM layer over a whole sequence, with a hand-written backward through time.
 
-    The gates of every step are one tensor ``z = W * x_t + b + U * h_{t-1}`` in channels-last
-    memory format (both convolutions of a step add into it; an input with fewer than
+    The gates of every step are one tensor ``z = W * x_t + b + U * h_{t-1}`` (both
+    convolutions of a step add into it; an input with fewer than
     ``_IM2COL_MAX_CHANNELS`` channels -- the DCE frames -- is convolved as one GEMM of its
     unfolded 3 x 3 patches, which oneDNN's direct convolution is slow at).  Backward walks the
     steps in reverse: the gate derivatives are a few in-place whole-tensor operations, the
@@ -257,15 +270,15 @@ class _Recurrence(torch.autograd.Function):
         k = w_in.shape[-1]
         pad = k // 2
         im2col = x.shape[2] < _IM2COL_MAX_CHANNELS
-        w_in_c = w_in.reshape(w_in.shape[0], -1) if im2col else w_in.contiguous(memory_format=_CL)
-        w_rec_c = w_rec.contiguous(memory_format=_CL)
+        w_in_c = w_in.reshape(w_in.shape[0], -1) if im2col else w_in.contiguous()
+        w_rec_c = w_rec.contiguous()
         hh = (x.shape[-2] + 2 * pad - k) // stride + 1
         ww = (x.shape[-1] + 2 * pad - k) // stride + 1
         gates: list[torch.Tensor] = []
         inputs: list[torch.Tensor] = []
         hs = torch.empty((steps, batch, hid, hh, ww), dtype=x.dtype, device=x.device)
         cs: list[torch.Tensor] = []
-        h = None if h0 is None else h0.contiguous(memory_format=_CL)
+        h = None if h0 is None else h0.contiguous()
         c = c0
         for t in range(steps):
             if im2col:
@@ -276,7 +289,7 @@ class _Recurrence(torch.autograd.Function):
                 z = z.view(batch, -1, hh, ww)
                 inputs.append(u)
             else:
-                x_t = x[t].contiguous(memory_format=_CL)
+                x_t = x[t].contiguous()
                 z = F.conv2d(x_t, w_in_c, bias, stride, pad)
                 inputs.append(x_t)
             if h is not None:
@@ -301,14 +314,13 @@ class _Recurrence(torch.autograd.Function):
         _, gates_bwd = _gate_kernels(compiled)
         gates, cs, inputs = ctx.gates, ctx.cs, ctx.inputs
         steps, batch = x_shape[:2]
-        hid = w_rec.shape[1]
         need_x = ctx.needs_input_grad[0]
         d_x = torch.empty(x_shape, dtype=hs.dtype, device=hs.device) if need_x else None
         d_w_in = torch.zeros(w_in.shape[0], w_in[0].numel(), dtype=w_in.dtype, device=w_in.device)
-        d_w_in = d_w_in if im2col else torch.zeros_like(w_in, memory_format=_CL)
+        d_w_in = d_w_in if im2col else torch.zeros_like(w_in)
         d_bias = torch.zeros(w_in.shape[0], dtype=hs.dtype, device=hs.device) if has_bias else None
         d_w_rec = torch.zeros_like(w_rec)
-        h0c = None if h0 is None else h0.contiguous(memory_format=_CL)
+        h0c = None if h0 is None else h0.contiguous()
         dh_next: torch.Tensor | None = None
         dc_next = d_c_last
         for t in reversed(range(steps)):
@@ -375,16 +387,24 @@ class ConvLSTMCell(nn.Module):
 
     Attributes
     ----------
-    input_mode : {"hoist", "cat"}
-        Execution strategy (same numbers): ``"hoist"`` (default) computes the input
-        convolution of all time steps in one batched call and steps only the recurrent one;
-        ``"cat"`` (stride-1 layers only) convolves ``[x_t, h]`` with the stacked kernels once
-        per step.  See ``benchmarks/bench_models.py``.
+    input_mode : {"fused", "hoist", "cat"}
+        Execution strategy (same numbers).  ``"fused"`` (default): the whole layer is one
+        autograd node with a hand-written backward through time (both convolutions of a
+        step add into one gate tensor; the gate derivatives are a few in-place tensor
+        operations per step; a 1-3-channel input, such as the DCE frames, is convolved as a
+        GEMM of unfolded patches).  ``"hoist"``: plain autograd, the input convolution of all
+        steps in one batched call.  ``"cat"`` (stride-1 layers): plain autograd, one
+        convolution over ``[x_t, h]`` per step.  See ``benchmarks/bench_models.py``.
+    compile_gates : bool
+        With ``"fused"``, run the gate arithmetic (forward and backward) as
+        ``torch.compile`` d kernels: about 10-30 s of compilation on first use (cached on
+        disk by Inductor), then one fused loop each way.  Falls back to the eager kernels
+        with a warning if compilation fails.  Default False.
     time_chunk : int or None
         With ``"hoist"``, batch the input convolution over this many steps at a time (None:
         all).
     channels_last : bool
-        Run the hoisted input convolution in channels-last memory format.
+        With ``"hoist"``, run the input convolution in channels-last memory format.
 
     Notes
     -----
