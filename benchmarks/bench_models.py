@@ -54,11 +54,13 @@ def baseline_forward(net: CLSTMNet, x: torch.Tensor) -> torch.Tensor:
             c = f * c + i * g
             h = o * torch.relu(c)
             outs.append(h)
-        if lstm.dropout > 0 and idx + 1 >= lstm.dropout_from and idx < lstm.num_layers - 1:
+        if lstm.dropout > 0 and idx < lstm.num_layers - 1 and lstm._has_dropout(idx + 1):
             outs = [F.dropout(o_, lstm.dropout, net.training) for o_ in outs]
         seq = outs
     out = torch.stack(seq, 1)
-    out = F.dropout(out, net.dropout, net.training)
+    n = lstm.num_layers
+    if net.dropout > 0 and net.dropout_from <= n and (lstm.dropout_to is None or lstm.dropout_to >= n):
+        out = F.dropout(out, net.dropout, net.training)
     return net.head(out.flatten(1))
 
 

@@ -573,10 +573,12 @@ class ConvLSTM(nn.Module):
         Activation of the candidate and cell output (Keras ``activation``); the paper's
         network uses ``"relu"``.
     dropout : float
-        Dropout probability on the outputs of the layers ``dropout_from ... num_layers - 1``
+        Dropout probability on the outputs of the layers ``dropout_from ... dropout_to``
         (never on the last layer's output, as ``nn.LSTM``).  Default 0.
     dropout_from : int
         1-based index of the first layer whose output gets dropout.  Default 1.
+    dropout_to : int, optional
+        1-based index of the last layer whose output gets dropout (None: ``num_layers - 1``).
     kernel_init : {"glorot", "he"}
         Input-kernel initialisation (Glorot, as Keras, by default).
 
@@ -611,6 +613,7 @@ class ConvLSTM(nn.Module):
         activation: str = "tanh",
         dropout: float = 0.0,
         dropout_from: int = 1,
+        dropout_to: int | None = None,
         kernel_init: str = "glorot",
     ) -> None:
         super().__init__()
@@ -630,6 +633,7 @@ class ConvLSTM(nn.Module):
         self.batch_first = batch_first
         self.dropout = float(dropout)
         self.dropout_from = int(dropout_from)
+        self.dropout_to = None if dropout_to is None else int(dropout_to)
         chans = [in_channels, *hidden]
         self.cells = nn.ModuleList(
             ConvLSTMCell(
@@ -643,6 +647,11 @@ class ConvLSTM(nn.Module):
             )
             for i in range(num_layers)
         )
+
+    def _has_dropout(self, layer: int) -> bool:
+        """Whether the output of 1-based `layer` gets dropout (before the next layer)."""
+        last = self.num_layers - 1 if self.dropout_to is None else self.dropout_to
+        return self.dropout_from <= layer <= last
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """Spatial size of the last layer's state for ``height x width`` input frames."""
@@ -690,7 +699,7 @@ class ConvLSTM(nn.Module):
             h_n.append(h)
             c_n.append(c)
             last = idx == self.num_layers - 1
-            if self.dropout > 0 and not last and idx + 1 >= self.dropout_from:
+            if self.dropout > 0 and not last and self._has_dropout(idx + 1):
                 seq = F.dropout(seq, self.dropout, self.training)
         out = seq.transpose(0, 1) if self.batch_first else seq
         return out, (tuple(h_n), tuple(c_n))

@@ -541,9 +541,11 @@ class CLSTMClassifier(_TorchClassifier):
     activation : {"relu", "tanh"}
         Cell activation (ReLU, Fig. 5).
     dropout : float
-        Dropout probability (0.5) from layer `dropout_from` (2) on.
-    dropout_from : int
-        First layer (1-based) with dropout on its output.
+        Dropout probability (0.5) on the outputs of layers `dropout_from` to `dropout_to`.
+    dropout_from, dropout_to : int
+        First and last layer (1-based) with dropout on its output: ``(2, 2)``, one dropout
+        after the second layer as in the paper's Fig. 5 (``dropout_to=None``: every layer
+        from `dropout_from` on, and before the dense layer; see :class:`CLSTMNet`).
     epochs : int
         Training epochs (passes over the augmented training set).
     batch_size : int
@@ -631,6 +633,7 @@ class CLSTMClassifier(_TorchClassifier):
         activation: str = "relu",
         dropout: float = 0.5,
         dropout_from: int = 2,
+        dropout_to: int | None = 2,
         epochs: int = 30,
         batch_size: int = 32,
         lr: float = 1e-3,
@@ -650,6 +653,7 @@ class CLSTMClassifier(_TorchClassifier):
         self.activation = activation
         self.dropout = dropout
         self.dropout_from = dropout_from
+        self.dropout_to = dropout_to
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -676,6 +680,7 @@ class CLSTMClassifier(_TorchClassifier):
             activation=self.activation,
             dropout=self.dropout,
             dropout_from=self.dropout_from,
+            dropout_to=self.dropout_to,
         )
 
 

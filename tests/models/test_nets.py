@@ -67,6 +67,27 @@ def test_clstm_strides_at_layers_2_4_6_and_dropout_from_layer_2():
     assert net.head.in_features == 12 * 16 * 4 * 4  # all 12 states of the last layer
 
 
+@pytest.mark.parametrize(("dropout_to", "expected"), [(2, [16]), (None, [16, 16, 16, 16, 16, 16])])
+def test_clstm_dropout_placement(monkeypatch, dropout_to, expected):
+    """Fig. 5: one dropout, after layer 2 (its output has 16 channels on the 8 x 8 grid)."""
+    import torch.nn.functional as F
+
+    seen = []
+    original = F.dropout
+
+    def spy(x, p=0.5, training=True, inplace=False):
+        seen.append(x.shape[-3] if x.ndim == 5 else x.shape[-1] // 12 // 4)
+        return original(x, p, training, inplace)
+
+    monkeypatch.setattr(F, "dropout", spy)
+    net = CLSTMNet(image_size=16, dropout_to=dropout_to).train()
+    net(torch.zeros(2, 12, 1, 16, 16))
+    assert seen == expected
+    seen.clear()
+    net.eval()(torch.zeros(2, 12, 1, 16, 16))
+    assert len(seen) == len(expected)  # F.dropout is called, as an identity, in eval mode
+
+
 def test_mapcnn_structure():
     net = MapCNN()
     convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
