@@ -134,9 +134,15 @@ def llsq(d: Design, y: np.ndarray, extended: bool) -> np.ndarray:
     return np.stack([beta[:, 0] * 60.0, kep * 60.0], axis=-1)
 
 
+def _kep_lo(bd: Bounds) -> float:
+    """Lowest feasible kep: ``ktrans[0] <= Ktrans <= ve_max kep`` needs ``kep >= ktrans[0] / ve_max``."""
+    return max(bd.kep[0], bd.ktrans[0] / bd.ve_max)
+
+
 def _project(p: np.ndarray, bd: Bounds, extended: bool) -> np.ndarray:
+    """Nearest point of the box, then Ktrans clipped to ``ve_max kep`` (params (V, n_par))."""
     q = p.copy()
-    q[:, 1] = np.clip(q[:, 1], *bd.kep)
+    q[:, 1] = np.clip(q[:, 1], _kep_lo(bd), bd.kep[1])
     q[:, 0] = np.clip(q[:, 0], bd.ktrans[0], np.minimum(bd.ktrans[1], bd.ve_max * q[:, 1]))
     if extended:
         q[:, 2] = np.clip(q[:, 2], *bd.vp)
@@ -186,6 +192,41 @@ def grid_start(
     return np.stack(cols, axis=-1), rss[rows, j]
 
 
+def _box(bd: Bounds, extended: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper box bounds (n_par,) of the parameters (``ve <= ve_max`` not included)."""
+    lo = [bd.ktrans[0], _kep_lo(bd)] + ([bd.vp[0]] if extended else [])
+    hi = [bd.ktrans[1], bd.kep[1]] + ([bd.vp[1]] if extended else [])
+    return np.array(lo), np.array(hi)
+
+
+def _active_step(
+    a: np.ndarray, g: np.ndarray, at_lo: np.ndarray, at_hi: np.ndarray, out: np.ndarray
+) -> np.ndarray:
+    """LM step of the free parameters, those held at a bound fixed (active-set Newton).
+
+    `a` (V, n, n) is the damped normal matrix, `g` (V, n) = J^T r, `at_lo`/`at_hi` mark the
+    parameters on a box bound and `out` (V, n) those already held (gradient pointing out of
+    the box).  A free parameter on a bound whose step points out of the box is held too, and
+    the step re-solved, until no free parameter's step points out (at most n + 1 solves).  Held
+    parameters have their rows and columns of `a` zeroed except the diagonal (kept rather than
+    1, so that the relative singularity test of :func:`_solve` keeps its scale) and a zero
+    right-hand side, so their step is exactly 0 and the others' is the reduced LM step.
+    """
+    held = out.copy()
+    n = a.shape[-1]
+    delta = np.zeros_like(g)
+    for _ in range(n + 1):
+        free = ~held
+        ar = np.where(free[:, :, None] & free[:, None, :], a, 0.0)
+        ar[:, np.arange(n), np.arange(n)] = np.einsum("vii->vi", a)
+        delta = np.nan_to_num(_solve(ar, np.where(free, g, 0.0)))
+        more = free & ((at_lo & (delta < 0)) | (at_hi & (delta > 0)))
+        if not more.any():
+            break
+        held |= more
+    return delta
+
+
 def lm(
     d: Design,
     y: np.ndarray,
@@ -195,9 +236,20 @@ def lm(
     max_iter: int = 100,
     ftol: float = 1e-10,
     xtol: float = 1e-10,
+    gtol: float = 1e-8,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Batched projected Levenberg-Marquardt; returns params, rss, converged."""
+    """Batched projected Levenberg-Marquardt with an active set; returns params, rss, converged.
+
+    Each iteration holds the parameters on a box bound whose gradient or LM step points out of
+    the box (active set), takes the LM step in the others, and projects the result into the
+    bounds (``Ktrans <= ve_max kep`` is kept by the projection only).  A voxel has converged
+    when an accepted step gains <= `ftol` of the RSS, a step is <= `xtol` (1 + max |p|), the
+    RSS is ~0, the damping exceeds 1e12, or the projected gradient (J^T r with the components
+    pointing out of the box at a bound zeroed) is <= `gtol` ||J_i|| ||r|| in every parameter i
+    (the cosine test of MINPACK, restricted to the feasible directions).
+    """
     nv, npar = p0.shape
+    lo, hi = _box(bd, extended)
     p = _project(p0, bd, extended)
     m, jac = model(d, p, extended, True)
     r = y - m
@@ -215,10 +267,21 @@ def lm(
         jtj = np.einsum("vti,vtj->vij", ja, ja)
         jtr = np.einsum("vti,vt->vi", ja, ra)
         diag = np.einsum("vii->vi", jtj)
-        damp = lam[active, None] * (diag + 1e-12 * diag.max(axis=1, keepdims=True) + 1e-30)
-        delta = _solve(jtj + eye * damp[:, :, None], jtr)
-        delta = np.nan_to_num(delta)
         pa = p[active]
+        at_lo, at_hi = pa <= lo, pa >= hi
+        out = (at_lo & (jtr < 0)) | (at_hi & (jtr > 0))
+        # first-order optimality on the box: |projected gradient_i| <= gtol ||J_i|| ||r||
+        pg = np.where(out, 0.0, jtr)
+        opt = np.all(pg * pg <= gtol**2 * diag * rss[active, None], axis=1)
+        if opt.any():
+            conv[active[opt]] = True
+            keep = ~opt
+            active, jtj, jtr, diag = active[keep], jtj[keep], jtr[keep], diag[keep]
+            pa, at_lo, at_hi, out = pa[keep], at_lo[keep], at_hi[keep], out[keep]
+            if active.size == 0:
+                break
+        damp = lam[active, None] * (diag + 1e-12 * diag.max(axis=1, keepdims=True) + 1e-30)
+        delta = _active_step(jtj + eye * damp[:, :, None], jtr, at_lo, at_hi, out)
         pn = _project(pa + delta, bd, extended)
         mn, jn = model(d, pn, extended, True)
         rn = y[active] - mn

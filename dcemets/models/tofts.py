@@ -5,8 +5,8 @@
 ``torch = "dcemets.models.tofts:fit_backend"`` of the group ``dcemets.fit_tofts``.  The
 algorithm is the NumPy one of :mod:`dcemets.kinetics._fit` step for step -- Murase LLSQ in
 closed form, the 32-value log grid of kep solved by variable projection, the batched projected
-Levenberg-Marquardt with the same bounds, damping, acceptance and stopping rules -- on torch
-tensors, for a batch of voxels at a time.
+Levenberg-Marquardt with the same bounds, active set, damping, acceptance and stopping rules --
+on torch tensors, for a batch of voxels at a time.
 
 The exact exponential convolution of the piecewise-linear AIF is written per AIF interval
 instead of as a recursion over all AIF samples (one kernel launch per sample would be slow on a
@@ -399,7 +399,7 @@ def _llsq(d: _TDesign, y: torch.Tensor, extended: bool) -> torch.Tensor:
 
 
 def _project(p: torch.Tensor, bd: _fit.Bounds, extended: bool) -> torch.Tensor:
-    kep = p[:, 1].clamp(*bd.kep)
+    kep = p[:, 1].clamp(_fit._kep_lo(bd), bd.kep[1])
     hi = torch.clamp(bd.ve_max * kep, max=bd.ktrans[1])
     kt = torch.minimum(torch.clamp(p[:, 0], min=bd.ktrans[0]), hi)
     cols = [kt, kep]
@@ -442,6 +442,26 @@ def _grid_start(
     return torch.stack(cols, dim=-1), rss[rows, j]
 
 
+def _active_step(
+    a: torch.Tensor, g: torch.Tensor, at_lo: torch.Tensor, at_hi: torch.Tensor, out: torch.Tensor
+) -> torch.Tensor:
+    """Active-set LM step as :func:`dcemets.kinetics._fit._active_step`."""
+    held = out.clone()
+    n = a.shape[-1]
+    diag = torch.diagonal(a, dim1=1, dim2=2)
+    delta = torch.zeros_like(g)
+    for _ in range(n + 1):
+        free = ~held
+        ar = torch.where(free[:, :, None] & free[:, None, :], a, torch.zeros_like(a))
+        ar = ar + torch.diag_embed(torch.where(free, torch.zeros_like(diag), diag))
+        delta = torch.nan_to_num(_solve(ar, torch.where(free, g, torch.zeros_like(g))))
+        more = free & ((at_lo & (delta < 0)) | (at_hi & (delta > 0)))
+        if not bool(more.any()):
+            break
+        held |= more
+    return delta
+
+
 def _lm(
     d: _TDesign,
     y: torch.Tensor,
@@ -451,9 +471,12 @@ def _lm(
     max_iter: int,
     ftol: float = 1e-10,
     xtol: float = 1e-10,
+    gtol: float = 1e-8,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Batched projected Levenberg-Marquardt as :func:`dcemets.kinetics._fit.lm`."""
+    """Batched projected Levenberg-Marquardt with an active set as :func:`dcemets.kinetics._fit.lm`."""
     nv, npar = p0.shape
+    lo_np, hi_np = _fit._box(bd, extended)
+    lo, hi = _tensor(lo_np, y.device, y.dtype), _tensor(hi_np, y.device, y.dtype)
     p = _project(p0, bd, extended)
     m, jac = _model(d, p, extended, True)
     assert jac is not None
@@ -472,9 +495,20 @@ def _lm(
         jtj = torch.einsum("vti,vtj->vij", ja, ja)
         jtr = torch.einsum("vti,vt->vi", ja, ra)
         diag = torch.diagonal(jtj, dim1=1, dim2=2)
-        damp = lam[active, None] * (diag + 1e-12 * diag.amax(dim=1, keepdim=True) + 1e-30)
-        delta = torch.nan_to_num(_solve(jtj + eye * damp[:, :, None], jtr))
         pa = p[active]
+        at_lo, at_hi = pa <= lo, pa >= hi
+        out = (at_lo & (jtr < 0)) | (at_hi & (jtr > 0))
+        pg = torch.where(out, torch.zeros_like(jtr), jtr)
+        opt = (pg * pg <= gtol**2 * diag * rss[active, None]).all(dim=1)
+        if bool(opt.any()):
+            conv[active[opt]] = True
+            keep = ~opt
+            active, jtj, jtr, diag = active[keep], jtj[keep], jtr[keep], diag[keep]
+            pa, at_lo, at_hi, out = pa[keep], at_lo[keep], at_hi[keep], out[keep]
+            if active.numel() == 0:
+                break
+        damp = lam[active, None] * (diag + 1e-12 * diag.amax(dim=1, keepdim=True) + 1e-30)
+        delta = _active_step(jtj + eye * damp[:, :, None], jtr, at_lo, at_hi, out)
         pn = _project(pa + delta, bd, extended)
         mn, jn = _model(d, pn, extended, True)
         assert jn is not None

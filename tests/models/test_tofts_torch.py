@@ -214,6 +214,37 @@ def test_agrees_with_numpy_on_irregular_frames_off_the_aif_grid(extended):
         np.testing.assert_allclose(got[n].values[ok], ref[n].values[ok], rtol=1e-6, err_msg=n)
 
 
+@pytest.mark.parametrize("bounds", [None, {"kep": (2.0, 100.0)}, {"ktrans": (0.2, 5.0)}])
+def test_agrees_with_numpy_with_parameters_on_their_bounds(bounds):
+    """vp = 0 (on its bound for about half the voxels), Ktrans ~ 0 or kep on a bound for others:
+    the active-set LM takes the same steps in both backends."""
+    rng = np.random.default_rng(9)
+    frames = np.arange(12) * 12.0
+    t_fine = np.arange(0.0, 144.0, 0.5)
+    cp = parker_aif(t_fine, delay=24.0)
+    n = 900
+    kt = rng.uniform(0.05, 0.3, n)
+    kep = kt / rng.uniform(0.1, 0.6, n)
+    kt[:200] = rng.uniform(0.0, 0.002, 200)
+    kep[200:400] = rng.choice([1e-3, 100.0], 200)
+    kt[200:400] = np.minimum(kt[200:400], kep[200:400])
+    c = tofts(frames, cp, kt, kep, 0.0, aif_time=t_fine)
+    ct = _ct(c + rng.normal(0, 0.02 * c.max(axis=1).mean(), c.shape), frames)
+    aif = xr.DataArray(cp, dims="t_aif", coords={"t_aif": t_fine})
+    ref = fit_tofts(ct, aif, extended=True, bounds=bounds, backend="numpy")
+    got = fit_tofts(ct, aif, extended=True, bounds=bounds, backend="torch", device="cpu")
+    np.testing.assert_array_equal(got.success.values, ref.success.values)
+    assert float(ref.success.mean()) >= 0.95
+    np.testing.assert_array_equal(got.vp.values == 0.0, ref.vp.values == 0.0)
+    assert float((ref.vp == 0.0).mean()) > 0.3
+    ok = ref.success.values
+    for name in ("ktrans", "kep", "rss"):
+        np.testing.assert_allclose(
+            got[name].values[ok], ref[name].values[ok], rtol=1e-6, atol=1e-12, err_msg=name
+        )
+    np.testing.assert_allclose(got.vp.values[ok], ref.vp.values[ok], rtol=0, atol=1e-9)
+
+
 def test_float32_close_to_float64():
     ct, aif = _noisy(1000, False, seed=2)
     f64 = fit_tofts(ct, aif, backend="torch")
