@@ -130,6 +130,11 @@ def _bounds(bounds: Mapping[str, Any] | None) -> _fit.Bounds:
     ve_max = float(bounds.get("ve_max", base.ve_max))
     if not ve_max > 0:
         raise ValueError(f"`bounds['ve_max']` must be positive, got {ve_max}")
+    if kw["ktrans"][0] > ve_max * kw["kep"][1]:
+        raise ValueError(
+            f"`bounds` cannot all hold: Ktrans >= {kw['ktrans'][0]} needs kep >= "
+            f"{kw['ktrans'][0] / ve_max:g} (Ktrans <= ve_max kep), above the kep upper bound {kw['kep'][1]}"
+        )
     return _fit.Bounds(ve_max=ve_max, **kw)
 
 
@@ -153,7 +158,8 @@ def fit_tofts(
     once by closed-form 2 x 2 (3 x 3) normal equations (integrals from the first frame, which
     is assumed pre-contrast).  ``method="nlls"``: bounded nonlinear least squares of the exact
     model of :func:`dcemets.kinetics.tofts`, by a batched projected Levenberg-Marquardt with
-    the analytic Jacobian (the derivative of the exponential recursion), all voxels iterated
+    the analytic Jacobian (the derivative of the exponential recursion) and an active set
+    (parameters on a bound whose step points outward are held for that step), all voxels iterated
     together, no loop over voxels and no ``curve_fit``, in NumPy or (`backend`, `device`) in
     PyTorch on the CPU or a GPU.  Each voxel starts from its LLSQ solution projected into the
     bounds, or from the best point of a 32-value log grid of kep (solved for Ktrans [and vp]

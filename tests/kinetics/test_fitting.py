@@ -289,6 +289,7 @@ def test_flat_zero_curve_no_crash():
         ({"method": "bogus"}, ValueError, "method"),
         ({"bounds": {"kep": (0.0, 1.0)}}, ValueError, "kep"),
         ({"bounds": {"nope": (0.0, 1.0)}}, ValueError, "unknown"),
+        ({"bounds": {"ktrans": (2.0, 5.0), "kep": (0.1, 1.0)}}, ValueError, "cannot all hold"),
     ],
 )
 def test_fit_bad_input(kw, exc, match):
