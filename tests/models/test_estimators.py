@@ -185,6 +185,8 @@ def test_cuda_amp_training():
         ({"lr": -1.0}, "lr"),
         ({"device": "tpu"}, "device"),
         ({"validation_fraction": 1.5}, "validation_fraction"),
+        ({"max_grad_norm": 0.0}, "max_grad_norm"),
+        ({"max_grad_norm": "1"}, "max_grad_norm"),
     ],
 )
 def test_bad_parameters(params, match):
@@ -209,6 +211,27 @@ def test_bad_inputs():
     bad[0, 0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         clf.predict(bad)
+
+
+@pytest.mark.parametrize("max_norm", [None, 0.05])
+def test_gradient_clipping(monkeypatch, max_norm):
+    """With `max_grad_norm`, every Adam step sees a gradient of at most that global norm."""
+    norms = []
+    original = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    X, y, _ = toy_dce()
+    small_clstm(epochs=2, augment=1, max_grad_norm=max_norm, random_state=0).fit(X, y)
+    assert len(norms) == 2 * 3  # 24 samples in batches of 8, two epochs
+    if max_norm is None:
+        assert max(norms) > 0.05  # the unclipped gradients are larger than the bound used
+    else:
+        assert max(norms) <= max_norm * (1 + 1e-5)
 
 
 def test_presets():
