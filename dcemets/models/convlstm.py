@@ -572,6 +572,10 @@ class ConvLSTM(nn.Module):
     activation : {"tanh", "relu"}
         Activation of the candidate and cell output (Keras ``activation``); the paper's
         network uses ``"relu"``.
+    output_activation : {None, "relu"}
+        Activation applied to each layer's output sequence before it feeds the next layer
+        (and to the returned output), as a Keras ``Activation`` layer after ``ConvLSTM2D``
+        would; the recurrent state is not affected.  Default None.
     dropout : float
         Dropout probability on the outputs of the layers ``dropout_from ... dropout_to``
         (never on the last layer's output, as ``nn.LSTM``).  Default 0.
@@ -611,6 +615,7 @@ class ConvLSTM(nn.Module):
         batch_first: bool = True,
         bias: bool = True,
         activation: str = "tanh",
+        output_activation: str | None = None,
         dropout: float = 0.0,
         dropout_from: int = 1,
         dropout_to: int | None = None,
@@ -621,6 +626,8 @@ class ConvLSTM(nn.Module):
             raise ValueError(f"`num_layers` must be a positive int, got {num_layers!r}")
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"`in_channels` must be a positive int, got {in_channels!r}")
+        if output_activation not in (None, "relu"):
+            raise ValueError(f"`output_activation` must be None or 'relu', got {output_activation!r}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1), got {dropout}")
         hidden = _as_list(hidden_channels, num_layers, "hidden_channels")
@@ -631,6 +638,7 @@ class ConvLSTM(nn.Module):
         self.num_layers = num_layers
         self.strides = tuple(stride_list)
         self.batch_first = batch_first
+        self.output_activation = output_activation
         self.dropout = float(dropout)
         self.dropout_from = int(dropout_from)
         self.dropout_to = None if dropout_to is None else int(dropout_to)
@@ -696,6 +704,8 @@ class ConvLSTM(nn.Module):
         for idx, cell in enumerate(self.cells):
             state = None if hx is None else (hx[0][idx], hx[1][idx])
             seq, (h, c) = cell(seq, state)
+            if self.output_activation == "relu":
+                seq = F.relu(seq)
             h_n.append(h)
             c_n.append(c)
             last = idx == self.num_layers - 1

@@ -440,16 +440,17 @@ def _dl_analyses(
     }
     for name, (kind, items, cls) in inputs.items():
         ds = models.slice_dataset(items, inputs=kind, crop=int(dl["crop"]), progress=False)
+        budget = {**dl, **dl.get(name, {})}  # per-network overrides: dl["cnn"], dl["clstm"]
         est = cls(
-            epochs=int(dl["epochs"]),
-            batch_size=int(dl["batch_size"]),
-            augment=int(dl["augment"]),
+            epochs=int(budget["epochs"]),
+            batch_size=int(budget["batch_size"]),
+            augment=int(budget["augment"]),
             device=config.device,
             random_state=config.seed,
             progress=False,
         )
-        if dl.get("features") is not None:
-            est.set_params(features=int(dl["features"]))
+        if budget.get("features") is not None:
+            est.set_params(features=int(budget["features"]))
         result.cv[name] = evaluation.cross_validate(
             est,
             ds.X,

@@ -244,6 +244,14 @@ def test_presets():
     assert clf.epochs == TRAINING_PRESETS["cpu"].epochs
     assert clf.random_state == 1
     assert MapCNNClassifier.from_preset("fast", epochs=1).epochs == 1
+    # the cpu budget is per network: the CNN needs more passes, the CLSTM overfits with them
+    cnn, clstm = MapCNNClassifier.from_preset("cpu"), CLSTMClassifier.from_preset("cpu")
+    assert (cnn.epochs, cnn.augment) == (12, 2)
+    assert (clstm.epochs, clstm.augment) == (6, 1)
+    with pytest.raises(ValueError, match="per_model"):
+        TrainingBudget("x", 1, 1, 8, 16, "", per_model={"MapCNNClassifier": {"lr": 1}}).estimator_params(
+            "MapCNNClassifier"
+        )
     with pytest.raises(ValueError, match="preset"):
         CLSTMClassifier.from_preset("gpu")
 

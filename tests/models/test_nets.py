@@ -63,7 +63,7 @@ def test_clstm_strides_at_layers_2_4_6_and_dropout_from_layer_2():
     assert net.lstm.num_layers == 7
     assert net.lstm.dropout == 0.5
     assert net.lstm.dropout_from == 2
-    assert net.lstm.cells[0].activation == "relu"
+    assert net.lstm.cells[0].activation == "tanh"  # see the CLSTMNet docstring
     assert net.head.in_features == 12 * 16 * 4 * 4  # all 12 states of the last layer
 
 
