@@ -38,6 +38,7 @@ def baseline_forward(net: CLSTMNet, x: torch.Tensor) -> torch.Tensor:
     lstm = net.lstm
     for idx, cell in enumerate(lstm.cells):
         hid, pad = cell.hidden_channels, cell.kernel_size // 2
+        act = torch.tanh if cell.activation == "tanh" else torch.relu
         hh, ww = cell.output_size(*seq[0].shape[-2:])
         h = seq[0].new_zeros(batch, hid, hh, ww)
         c = torch.zeros_like(h)
@@ -50,10 +51,12 @@ def baseline_forward(net: CLSTMNet, x: torch.Tensor) -> torch.Tensor:
                 z = cell.conv_in(seq[t]) + cell.conv_rec(h)
             i, f, o, g = torch.split(z, hid, 1)
             i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
-            g = torch.relu(g)
+            g = act(g)
             c = f * c + i * g
-            h = o * torch.relu(c)
+            h = o * act(c)
             outs.append(h)
+        if lstm.output_activation == "relu":
+            outs = [torch.relu(o_) for o_ in outs]
         if lstm.dropout > 0 and idx < lstm.num_layers - 1 and lstm._has_dropout(idx + 1):
             outs = [F.dropout(o_, lstm.dropout, net.training) for o_ in outs]
         seq = outs
