@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from dcemets.models._device import resolve_device
 from dcemets.models.augment import RandomAffine
 from dcemets.models.nets import CLSTMNet, MapCNN
 
@@ -122,22 +123,7 @@ TRAINING_PRESETS: dict[str, TrainingBudget] = {
 """Training budgets by name: ``"fast"``, ``"cpu"`` and ``"paper"``."""
 
 
-def _resolve_device(device: Any) -> torch.device:
-    if not isinstance(device, str | torch.device):
-        raise TypeError(f"`device` must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
-    name = str(device)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={name!r} was requested but CUDA is not available (torch {torch.__version__}, "
-                f"{torch.cuda.device_count()} CUDA devices); use device='auto' or 'cpu'"
-            )
-        return torch.device(name)
-    raise ValueError(f"`device` must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+_resolve_device = resolve_device
 
 
 def _check_int(value: Any, name: str, low: int = 1) -> int:

@@ -33,6 +33,7 @@ import torch
 
 from dcemets.kinetics import _fit
 from dcemets.kinetics import _np as _knp
+from dcemets.models._device import resolve_device
 
 __all__ = ["fit_backend"]
 
@@ -47,26 +48,7 @@ _MAX_GROUPS = 8
 _SMALL = 1e-2
 
 
-def _device(device: str) -> torch.device:
-    """Resolve ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; ValueError if unusable."""
-    if not isinstance(device, str | torch.device):
-        raise TypeError(f"`device` must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    name = str(device)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={name!r} was requested but CUDA is not available (torch {torch.__version__}); "
-                "use device='auto' or 'cpu'"
-            )
-        dev = torch.device(name)
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device={name!r}: only {torch.cuda.device_count()} CUDA device(s)")
-        return dev
-    raise ValueError(f"`device` must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+_device = resolve_device
 
 
 def _dtype(dtype: str | None, dev: torch.device) -> torch.dtype:
