@@ -69,7 +69,7 @@ def test_clstm_strides_at_layers_2_4_6_and_dropout_from_layer_2():
 
 @pytest.mark.parametrize(("dropout_to", "expected"), [(2, [16]), (None, [16, 16, 16, 16, 16, 16])])
 def test_clstm_dropout_placement(monkeypatch, dropout_to, expected):
-    """Fig. 5: one dropout, after layer 2 (its output has 16 channels on the 8 x 8 grid)."""
+    """Fig. 5: dropout after every layer from the second on and before the dense layer (default)."""
     import torch.nn.functional as F
 
     seen = []
