@@ -252,6 +252,7 @@ class _Recurrence(torch.autograd.Function):
     """
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)  # float32 under CUDA autocast
     def forward(  # type: ignore[override]
         ctx: Any,
         x: torch.Tensor,
@@ -305,6 +306,7 @@ class _Recurrence(torch.autograd.Function):
         return hs, c.clone()
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     @torch.autograd.function.once_differentiable
     def backward(  # type: ignore[override]
         ctx: Any, d_hs: torch.Tensor | None, d_c_last: torch.Tensor | None
