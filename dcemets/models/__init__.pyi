@@ -1,5 +1,5 @@
 from .augment import RandomAffine
-from .convlstm import ConvLSTM, ConvLSTMCell
+from .convlstm import ConvLSTM, ConvLSTMCell, dropout
 from .data import MAP_NAMES, SliceDataset, slice_dataset, to_tensor
 from .estimators import (
     TRAINING_PRESETS,
@@ -21,6 +21,7 @@ __all__ = [
     "RandomAffine",
     "SliceDataset",
     "TrainingBudget",
+    "dropout",
     "slice_dataset",
     "to_tensor",
 ]

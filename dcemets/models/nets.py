@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from dcemets.models.convlstm import ConvLSTM, _as_list
+from dcemets.models.convlstm import ConvLSTM, _as_list, dropout
 
 __all__ = ["CLSTMNet", "MapCNN"]
 
@@ -166,7 +165,7 @@ class CLSTMNet(nn.Module):
             and self.dropout_from <= n
             and (self.lstm.dropout_to is None or self.lstm.dropout_to >= n)
         ):
-            out = F.dropout(out, self.dropout, self.training)
+            out = dropout(out, self.dropout, self.training)
         return self.head(out.flatten(1))
 
 

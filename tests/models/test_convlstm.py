@@ -185,6 +185,41 @@ def test_dropout_only_in_training():
     assert not torch.equal(a, lstm(x)[0])
 
 
+@pytest.mark.parametrize("p", [0.5, 0.2, 0.8])
+def test_dropout_keeps_each_element_with_probability_1_minus_p(p):
+    from dcemets.models import dropout
+
+    torch.manual_seed(0)
+    x = torch.ones(64, 32, 16)  # 32768 elements, 1024 per bit position of a 32-bit word
+    y = dropout(x, p)
+    torch.testing.assert_close(torch.unique(y), torch.tensor([0.0, 1.0 / (1.0 - p)]))
+    kept = (y > 0).double()
+    n = kept.numel()
+    assert abs(kept.mean().item() - (1 - p)) < 4 * (p * (1 - p) / n) ** 0.5
+    # every bit position of the random words (p = 0.5) is a fair coin; neighbours independent
+    per_pos = kept.view(-1, 32).mean(0)
+    assert ((per_pos - (1 - p)).abs() < 5 * (p * (1 - p) / (n / 32)) ** 0.5).all()
+    flat = kept.view(-1) - (1 - p)
+    assert abs((flat[1:] * flat[:-1]).mean().item()) < 5 * p * (1 - p) / n**0.5
+    assert torch.equal(x, torch.ones(64, 32, 16))  # input untouched
+
+
+def test_dropout_gradient_is_the_mask_and_seeded():
+    from dcemets.models import dropout
+
+    x = torch.randn(5, 7, dtype=torch.float64, requires_grad=True)
+    torch.manual_seed(3)
+    y = dropout(x, 0.5)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, torch.where(y != 0, 2.0, 0.0).double())
+    torch.manual_seed(3)
+    assert torch.equal(dropout(x, 0.5), y)
+    assert dropout(x, 0.5, training=False) is x
+    assert dropout(x, 0.0) is x
+    with pytest.raises(ValueError, match="`p` must be in"):
+        dropout(x, 1.0)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "err"),
     [
@@ -250,10 +285,11 @@ def test_fused_gradients_equal_autograd(strides):
 
 
 @pytest.mark.slow
-def test_compiled_gate_kernels_match_eager():
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_compiled_gate_kernels_match_eager(activation):
     """torch.compile'd gate kernels: same outputs and gradients as the eager ones."""
     torch.manual_seed(6)
-    lstm = ConvLSTM(1, 4, 3, 2, (1, 2), activation="relu").double()
+    lstm = ConvLSTM(1, 4, 3, 2, (1, 2), activation=activation).double()
     x = torch.randn(2, 3, 1, 6, 6, dtype=torch.float64)
     results = []
     for flag in (False, True):

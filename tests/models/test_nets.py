@@ -70,22 +70,23 @@ def test_clstm_strides_at_layers_2_4_6_and_dropout_from_layer_2():
 @pytest.mark.parametrize(("dropout_to", "expected"), [(2, [16]), (None, [16, 16, 16, 16, 16, 16])])
 def test_clstm_dropout_placement(monkeypatch, dropout_to, expected):
     """Fig. 5: dropout after every layer from the second on and before the dense layer (default)."""
-    import torch.nn.functional as F
+    from dcemets.models import convlstm, nets
 
     seen = []
-    original = F.dropout
+    original = convlstm.dropout
 
-    def spy(x, p=0.5, training=True, inplace=False):
+    def spy(x, p=0.5, training=True):
         seen.append(x.shape[-3] if x.ndim == 5 else x.shape[-1] // 12 // 4)
-        return original(x, p, training, inplace)
+        return original(x, p, training)
 
-    monkeypatch.setattr(F, "dropout", spy)
+    monkeypatch.setattr(convlstm, "dropout", spy)
+    monkeypatch.setattr(nets, "dropout", spy)
     net = CLSTMNet(image_size=16, dropout_to=dropout_to).train()
     net(torch.zeros(2, 12, 1, 16, 16))
     assert seen == expected
     seen.clear()
     net.eval()(torch.zeros(2, 12, 1, 16, 16))
-    assert len(seen) == len(expected)  # F.dropout is called, as an identity, in eval mode
+    assert len(seen) == len(expected)  # dropout is called, as an identity, in eval mode
 
 
 def test_mapcnn_structure():
