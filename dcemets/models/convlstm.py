@@ -15,6 +15,7 @@ in one batched convolution; only ``U * H_{t-1}`` and the gate arithmetic step th
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -93,13 +94,15 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
         return x
     n = x.numel()
     if p == 0.5:
-        words = torch.empty(((n + 31) // 32, 1), dtype=torch.int64, device=x.device).random_(0, 2**32)
-        shifts = torch.arange(32, dtype=torch.int64, device=x.device)
-        keep = torch.bitwise_and(torch.bitwise_right_shift(words, shifts), 1).view(-1)[:n]
-        mask = keep.view(x.shape).to(x.dtype).mul_(2.0)
-    else:
-        mask = (torch.rand(x.shape, dtype=x.dtype, device=x.device) >= p).to(x.dtype).mul_(1.0 / (1.0 - p))
-    return x * mask
+        # 32 random bits per int64 word (its low half), unpacked a byte at a time as uint8
+        words = torch.empty((n + 31) // 32, dtype=torch.int64, device=x.device).random_(0, 2**32)
+        low = slice(0, 4) if sys.byteorder == "little" else slice(4, 8)
+        octets = words.view(torch.uint8).view(-1, 8)[:, low].reshape(-1, 1)
+        shifts = torch.arange(8, dtype=torch.uint8, device=x.device)
+        keep = torch.bitwise_and(torch.bitwise_right_shift(octets, shifts), 1).view(-1)[:n]
+        return torch.mul(x, keep.view(x.shape)).mul_(2.0)
+    keep = torch.rand(x.shape, dtype=x.dtype, device=x.device) >= p
+    return torch.mul(x, keep).mul_(1.0 / (1.0 - p))
 
 
 def _act(name: str, x: torch.Tensor) -> torch.Tensor:
@@ -127,7 +130,8 @@ _IM2COL_MAX_CHANNELS = 4  # input convolutions with fewer channels run as one GE
 
 def _sigmoid_grad_(y: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     """``grad *= y (1 - y)`` in place (the sigmoid's derivative from its output)."""
-    return grad.mul_(y).sub_(grad * y)
+    grad.mul_(y)
+    return grad.addcmul_(grad, y, value=-1.0)
 
 
 def _gate_scale(w: torch.Tensor, activation: str) -> torch.Tensor:
@@ -321,10 +325,14 @@ def _compile_failed(err: Exception) -> None:
 class _Recurrence(torch.autograd.Function):
     """One ConvLSTM layer over a whole sequence, with a hand-written backward through time.
 
-    The gates of every step are one tensor ``z = W * x_t + b + U * h_{t-1}`` (both
-    convolutions of a step add into it; an input with fewer than
-    ``_IM2COL_MAX_CHANNELS`` channels -- the DCE frames -- is convolved as one GEMM of its
-    unfolded 3 x 3 patches, which oneDNN's direct convolution is slow at).  Backward walks the
+    The gates of every step are one tensor ``z = W * x_t + b + U * h_{t-1}`` (the bias rides
+    on the recurrent convolution and the input convolution adds into its output; an input
+    with fewer than ``_IM2COL_MAX_CHANNELS`` channels -- the DCE frames -- is convolved as
+    one batched GEMM of its unfolded 3 x 3 patches, which oneDNN's direct convolution is slow
+    at).  For tanh cells the candidate rows of ``W``, ``U`` and ``b`` are doubled so that one
+    in-place sigmoid over ``z`` gives all four gates (``tanh x = 2 sigmoid(2x) - 1``;
+    PyTorch's CPU tanh costs 3-4 sigmoids), and ``tanh(c_t)`` is kept for the backward,
+    which therefore evaluates no transcendental function.  Backward walks the
     steps in reverse: the gate derivatives are a few in-place whole-tensor operations, the
     recurrent convolution's input and weight gradients come from one ``convolution_backward``
     call, and every tensor of a step stays small (a few MB), so no step allocates the

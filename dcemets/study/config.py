@@ -174,7 +174,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "cpu": {
         "forest_trees": 500,
-        "dl": {"epochs": 12, "augment": 1, "batch_size": 32, "crop": 16, "cnn": {"augment": 2}},
+        "dl": {"epochs": 12, "augment": 2, "batch_size": 32, "crop": 16},
     },
     "paper": {
         "forest_trees": 500,
