@@ -244,10 +244,13 @@ def test_presets():
     assert clf.epochs == TRAINING_PRESETS["cpu"].epochs
     assert clf.random_state == 1
     assert MapCNNClassifier.from_preset("fast", epochs=1).epochs == 1
-    # the cpu budget is per network: the CNN needs more passes, the CLSTM overfits with them
+    # the cpu budget: 12 epochs with 2x augmentation for both networks
     cnn, clstm = MapCNNClassifier.from_preset("cpu"), CLSTMClassifier.from_preset("cpu")
-    assert (cnn.epochs, cnn.augment) == (12, 2)
-    assert (clstm.epochs, clstm.augment) == (12, 1)
+    assert (cnn.epochs, cnn.augment) == (clstm.epochs, clstm.augment) == (12, 2)
+    # a budget can differ per network
+    budget = TrainingBudget("x", 4, 1, 8, 16, "", per_model={"MapCNNClassifier": {"augment": 3}})
+    assert MapCNNClassifier.from_preset(budget).augment == 3
+    assert CLSTMClassifier.from_preset(budget).augment == 1
     with pytest.raises(ValueError, match="per_model"):
         TrainingBudget("x", 1, 1, 8, 16, "", per_model={"MapCNNClassifier": {"lr": 1}}).estimator_params(
             "MapCNNClassifier"
