@@ -423,6 +423,7 @@ class _Recurrence(torch.autograd.Function):
         d_w_in = d_w_in if im2col else torch.zeros_like(w_in)
         d_bias = torch.zeros(w_in.shape[0], dtype=hs.dtype, device=hs.device) if has_bias else None
         d_w_rec = torch.zeros_like(w_rec)
+        bias_sizes = [w_in.shape[0]] if has_bias else None
         h0c = None if h0 is None else h0.contiguous()
         dh_next: torch.Tensor | None = None
         dc_next = d_c_last
@@ -436,17 +437,19 @@ class _Recurrence(torch.autograd.Function):
             else:
                 dh = d_hs[t] if dh_next is None else dh_next.add_(d_hs[t])
             dz, dc_next = gates_bwd(a, ac, c_prev, dh, dc_next, activation)
-            if h_prev is not None:
-                gi, gw, _ = torch.ops.aten.convolution_backward(
-                    dz, h_prev, w_rec, None, [1, 1], [pad, pad], [1, 1], False, [0, 0], 1,
-                    [True, True, False],
+            if h_prev is not None:  # the bias rode on this convolution: oneDNN sums its gradient
+                gi, gw, gb = torch.ops.aten.convolution_backward(
+                    dz, h_prev, w_rec, bias_sizes, [1, 1], [pad, pad], [1, 1], False, [0, 0], 1,
+                    [True, True, d_bias is not None],
                 )  # fmt: skip
                 d_w_rec += gw
                 dh_next = gi
+                if d_bias is not None:
+                    d_bias += gb
             else:
                 dh_next = None
-            if d_bias is not None:
-                d_bias += dz.sum((0, 2, 3))
+                if d_bias is not None:
+                    d_bias += dz.sum((0, 2, 3))
             if im2col:
                 u = inputs[t]  # (B, C k k, L)
                 dz_l = dz.view(batch, dz.shape[1], -1)  # (B, 4 hid, L)
