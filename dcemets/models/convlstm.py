@@ -353,7 +353,10 @@ class _Recurrence(torch.autograd.Function):
         stride: int,
         activation: str,
         compiled: bool,
+        keep: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        # `keep`: save what the backward needs (False under no_grad / inference_mode, so that
+        # each step's buffers are freed and reused)
         gates_fwd, _ = _gate_kernels(compiled)
         steps, batch = x.shape[:2]
         hid = w_rec.shape[1]
@@ -396,9 +399,12 @@ class _Recurrence(torch.autograd.Function):
                     z += F.conv2d(x_t, w_in_s, None, stride, pad)
                 inputs.append(x_t)
             a, c_t, ac = gates_fwd(z, c, activation, hs[t])
-            gates.append(a)
-            cs.append(c_t)
-            acs.append(ac)
+            if keep:
+                gates.append(a)
+                cs.append(c_t)
+                acs.append(ac)
+            else:  # inference: drop the step's buffers, so that the allocator reuses them
+                inputs.clear()
             h, c = hs[t], c_t
         ctx.gates, ctx.cs, ctx.acs, ctx.inputs = gates, cs, acs, inputs
         ctx.save_for_backward(hs, w_in, w_rec, h0, c0)
@@ -467,7 +473,7 @@ class _Recurrence(torch.autograd.Function):
                     d_x[t] = gx
         d_h0 = dh_next if h0 is not None else None
         d_c0 = dc_next if c0 is not None else None
-        return d_x, d_w_in.view_as(w_in), d_bias, d_w_rec, d_h0, d_c0, None, None, None
+        return d_x, d_w_in.view_as(w_in), d_bias, d_w_rec, d_h0, d_c0, None, None, None, None
 
 
 class ConvLSTMCell(nn.Module):
@@ -631,6 +637,7 @@ class ConvLSTMCell(nn.Module):
                 self.stride,
                 self.activation,
                 self.compile_gates,
+                torch.is_grad_enabled(),
             )
             return hs, (hs[-1], c_last)
         else:

@@ -306,3 +306,17 @@ def test_compiled_gate_kernels_match_eager(activation):
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-10, atol=1e-12)
     for a, b in zip(results[0][1], results[1][1]):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cin", [1, 5])  # both input paths (patch GEMM and convolution)
+def test_inference_without_saved_buffers_gives_the_same_output(cin):
+    """Under no_grad the fused layer frees each step's buffers; the numbers do not change."""
+    torch.manual_seed(8)
+    lstm = ConvLSTM(cin, 4, 3, 2, (1, 2)).double().eval()
+    x = torch.randn(2, 4, cin, 7, 7, dtype=torch.float64)
+    out, (h, c) = lstm(x)
+    assert out.requires_grad
+    with torch.inference_mode():
+        out_i, (h_i, c_i) = lstm(x)
+    torch.testing.assert_close(out_i, out.detach(), rtol=0, atol=0)
+    torch.testing.assert_close(c_i[-1], c[-1].detach(), rtol=0, atol=0)
