@@ -320,3 +320,4 @@ def test_inference_without_saved_buffers_gives_the_same_output(cin):
         out_i, (h_i, c_i) = lstm(x)
     torch.testing.assert_close(out_i, out.detach(), rtol=0, atol=0)
     torch.testing.assert_close(c_i[-1], c[-1].detach(), rtol=0, atol=0)
+    torch.testing.assert_close(h_i[0], h[0].detach(), rtol=0, atol=0)
