@@ -10,7 +10,8 @@ Run ``python benchmarks/bench_models.py`` (about 1-2 minutes).  Prints
 * inference for one patient (10 slices) with the achieved GFLOP/s;
 * a :class:`MapCNN` training step for scale.
 
-Options: ``--threads N`` (default 2), ``--repeats N``; ``--cv`` also runs the full 10-fold
+Options: ``--threads N`` (default 2), ``--repeats N``, ``--size N`` (crop size of the
+training step, default 32; the ``cpu`` preset trains on 16); ``--cv`` also runs the full 10-fold
 patient-level cross-validation of both networks with the ``cpu`` preset on the simulated
 61-case cohort (about 15 min); ``--paper-epoch`` times one epoch of the ``paper`` preset on
 a 9/10 training fold and extrapolates the time per fold.
@@ -91,10 +92,10 @@ def timed(fn, repeats: int) -> list[float]:
     return out
 
 
-def bench_training_step(repeats: int) -> None:
+def bench_training_step(repeats: int, size: int = 32) -> None:
     torch.manual_seed(0)
-    net = CLSTMNet()
-    x, y = torch.randn(32, 12, 1, 32, 32), torch.randint(0, 2, (32,))
+    net = CLSTMNet(image_size=size)
+    x, y = torch.randn(32, 12, 1, size, size), torch.randint(0, 2, (32,))
     net.eval()
     with torch.no_grad():
         diff = (net(x) - baseline_forward(net, x)).abs().max().item()
@@ -132,9 +133,9 @@ def bench_training_step(repeats: int) -> None:
         times["ours"] += timed(ours, 1)
         times["ours_compiled"] += timed(ours_compiled, 1)
         times["baseline"] += timed(base, 1)
-    flops = 3 * clstm_flops(net, 32, 32)  # forward + backward ~ 3x forward
+    flops = 3 * clstm_flops(net, 32, size)  # forward + backward ~ 3x forward
     med = {k: statistics.median(v) for k, v in times.items()}
-    print("CLSTMNet training step, batch 32 x 12 frames x 32 x 32 (median of interleaved runs):")
+    print(f"CLSTMNet training step, batch 32 x 12 frames x {size} x {size} (median of interleaved runs):")
     for k, v in med.items():
         print(
             f"  {k:<9} {v * 1000:8.0f} ms  (min {min(times[k]) * 1000:.0f} ms, ~{flops / v / 1e9:.1f} GFLOP/s)"
@@ -242,6 +243,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--size", type=int, default=32, help="crop size of the training-step benchmark")
     parser.add_argument("--cv", action="store_true")
     parser.add_argument("--paper-epoch", action="store_true")
     parser.add_argument("--no-steps", action="store_true", help="skip the step/inference timings")
@@ -252,7 +254,7 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
     )
     if not args.no_steps:
-        bench_training_step(args.repeats)
+        bench_training_step(args.repeats, args.size)
         bench_inference(args.repeats)
         bench_mapcnn(args.repeats)
     if args.cv:
