@@ -52,7 +52,7 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     On the CPU ``F.dropout`` draws one Bernoulli variate per element, which costs more than
     the ConvLSTM's convolutions of the same tensor.  For ``p = 0.5`` the mask here is built
     from the bits of 32-bit random words (each bit an independent fair coin), 10-15x faster;
-    for other `p` it compares uniform variates with `p` (about 4x faster).  Elements are
+    for other `p` it compares uniform variates with `p` (about 3x faster).  Elements are
     kept with probability ``1 - p`` and scaled by ``1 / (1 - p)``; randomness comes from
     torch's generator of `x`'s device, so ``torch.manual_seed`` makes it repeatable.
 
