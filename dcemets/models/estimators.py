@@ -122,9 +122,6 @@ TRAINING_PRESETS: dict[str, TrainingBudget] = {
 """Training budgets by name: ``"fast"``, ``"cpu"`` and ``"paper"``."""
 
 
-_resolve_device = resolve_device
-
-
 def _check_int(value: Any, name: str, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
         raise ValueError(f"`{name}` must be an int >= {low}, got {value!r}")
@@ -212,7 +209,7 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
             ``device="cuda"`` without CUDA.
         """
         self._validate_params()
-        device = _resolve_device(self.device)
+        device = resolve_device(self.device)
         X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32)
         check_classification_targets(y)
         images = self._as_images(np.array(X, dtype=np.float32, copy=True))
@@ -502,7 +499,7 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
         params = dict(payload["params"])
         params["device"] = device
         est = cls(**params)
-        dev = _resolve_device(device)
+        dev = resolve_device(device)
         est.classes_ = np.asarray(payload["classes"])
         est.input_shape_ = tuple(payload["input_shape"])
         est.n_features_in_ = int(payload["n_features_in"])
