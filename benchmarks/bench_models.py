@@ -11,10 +11,13 @@ Run ``python benchmarks/bench_models.py`` (about 1-2 minutes).  Prints
 * a :class:`MapCNN` training step for scale.
 
 Options: ``--threads N`` (default 2), ``--repeats N``, ``--size N`` (crop size of the
-training step, default 32; the ``cpu`` preset trains on 16); ``--cv`` also runs the full 10-fold
-patient-level cross-validation of both networks with the ``cpu`` preset on the simulated
+training step, default 32; the ``cpu`` preset trains on 16); ``--ceiling`` also times the step
+with the gate arithmetic replaced by one sigmoid pass (wrong numbers, on purpose): the fastest
+any fused native gate kernel could make it, against the baseline in the same run; ``--cv``
+also runs the full 10-fold patient-level cross-validation of both networks with the ``cpu`` preset on the simulated
 61-case cohort (about 15 min); ``--paper-epoch`` times one epoch of the ``paper`` preset on
-a 9/10 training fold and extrapolates the time per fold.
+a 9/10 training fold and extrapolates the time per fold; ``--clstm-variants`` trains the
+CLSTM's ``cpu`` budget, one dropout and 24 epochs on the first 4 folds (about 20 min).
 """
 
 from __future__ import annotations
@@ -92,6 +95,18 @@ def timed(fn, repeats: int) -> list[float]:
     return out
 
 
+def _trainer(net: CLSTMNet, x: torch.Tensor, y: torch.Tensor):
+    """``step(forward)``: one Adam step of `net`'s parameters on ``(x, y)`` through `forward`."""
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+    def step(forward) -> None:
+        opt.zero_grad()
+        F.cross_entropy(forward(x), y).backward()
+        opt.step()
+
+    return step
+
+
 def bench_training_step(repeats: int, size: int = 32) -> None:
     torch.manual_seed(0)
     net = CLSTMNet(image_size=size)
@@ -101,12 +116,7 @@ def bench_training_step(repeats: int, size: int = 32) -> None:
         diff = (net(x) - baseline_forward(net, x)).abs().max().item()
     print(f"same numbers: max |logit difference| ours vs baseline = {diff:.2e}")
     net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-
-    def step(forward):
-        opt.zero_grad()
-        F.cross_entropy(forward(x), y).backward()
-        opt.step()
+    step = _trainer(net, x, y)
 
     def ours():
         step(net)
@@ -142,6 +152,57 @@ def bench_training_step(repeats: int, size: int = 32) -> None:
         )
     print(f"  ratio baseline / ours = {med['baseline'] / med['ours']:.2f}x (eager), "
           f"{med['baseline'] / med['ours_compiled']:.2f}x (gate kernels compiled)")  # fmt: skip
+
+
+def _gates_fwd_floor(z, c_prev, activation, h_out):
+    """The least a fused gate kernel must do: one sigmoid pass over the gates (nothing else written)."""
+    return z.sigmoid_(), torch.empty_like(h_out), torch.empty_like(h_out)
+
+
+def _gates_bwd_floor(a, ac, c_prev, dh, dc_next, activation):
+    return torch.empty_like(a), (None if c_prev is None else torch.empty_like(ac))
+
+
+def bench_ceiling(repeats: int, size: int = 32) -> None:
+    """Upper bound on the step ratio of any fused gate kernel: the gate arithmetic made ~free.
+
+    The fused recurrence runs with its gate kernels replaced by `_gates_fwd_floor` /
+    `_gates_bwd_floor` (one in-place sigmoid forward, uninitialised buffers backward: wrong
+    numbers, the time of the convolutions, dropout, head and optimizer only), interleaved with
+    the per-step baseline.  No native cell kernel can make the step faster than this.
+    """
+    from dcemets.models import convlstm
+
+    torch.manual_seed(0)
+    net = CLSTMNet(image_size=size).train()
+    step = _trainer(net, torch.randn(32, 12, 1, size, size), torch.randint(0, 2, (32,)))
+
+    def floor():
+        real = convlstm._gates_fwd_eager, convlstm._gates_bwd_eager
+        convlstm._gates_fwd_eager, convlstm._gates_bwd_eager = _gates_fwd_floor, _gates_bwd_floor
+        try:
+            step(net)
+        finally:
+            convlstm._gates_fwd_eager, convlstm._gates_bwd_eager = real
+
+    def ours():
+        step(net)
+
+    def base():
+        step(lambda v: baseline_forward(net, v))
+
+    for f in (floor, ours, base):
+        f()
+    times: dict[str, list[float]] = {"gate arithmetic ~free": [], "ours": [], "baseline": []}
+    for _ in range(repeats):
+        for key, f in zip(times, (floor, ours, base), strict=True):
+            times[key] += timed(f, 1)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"Ceiling of a fused gate kernel, training step at {size} x {size} (median of interleaved runs):")
+    for k, v in med.items():
+        print(f"  {k:<22} {v * 1000:6.0f} ms  (min {min(times[k]) * 1000:.0f} ms)")
+    print(f"  best possible ratio baseline / ours = {med['baseline'] / med['gate arithmetic ~free']:.2f}x "
+          f"(ours now {med['baseline'] / med['ours']:.2f}x)")  # fmt: skip
 
 
 def bench_inference(repeats: int) -> None:
@@ -216,6 +277,42 @@ def bench_cv() -> None:
     print(f"both networks: {total / 60:.1f} min (budget < 20 min)")
 
 
+def bench_clstm_variants(n_folds: int = 4) -> None:
+    """The CLSTM's `cpu` budget against one dropout and against 24 epochs, on the first folds.
+
+    Folds of ``StratifiedGroupKFold(10, shuffle=True, random_state=0)`` over patients, the
+    simulator's masks; prints the training curve's end and the held-out slice and patient
+    figures pooled over `n_folds` folds (about 5 + 5 + 10 min for 4 folds).
+    """
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    budget = TRAINING_PRESETS["cpu"]
+    dce, _, y = _cohort(budget.crop)
+    folds = list(StratifiedGroupKFold(10, shuffle=True, random_state=0).split(dce.X, y, dce.groups))
+    variants = {"cpu preset": {}, "dropout_to=2": {"dropout_to": 2}, "epochs=24": {"epochs": 24}}
+    for name, kw in variants.items():
+        t0 = time.perf_counter()
+        p_slice, y_slice, p_pat, y_pat, last = [], [], [], [], []
+        for train, test in folds[:n_folds]:
+            est = CLSTMClassifier.from_preset(budget, random_state=0, **kw).fit(dce.X[train], y[train])
+            last.append(est.history_[-1]["train_accuracy"])
+            prob = est.predict_proba(dce.X[test])[:, list(est.classes_).index("lung")]
+            p_slice += list(prob)
+            y_slice += list(y[test] == "lung")
+            for g in np.unique(dce.groups[test]):
+                m = dce.groups[test] == g
+                p_pat.append(prob[m].mean())
+                y_pat.append(y[test][m][0] == "lung")
+        pp, yp = np.array(p_pat), np.array(y_pat)
+        print(
+            f"CLSTM {name:<13} {n_folds} folds ({len(yp)} patients): training accuracy at the last epoch "
+            f"{min(last):.2f}-{max(last):.2f}; held-out slice AUC {roc_auc_score(y_slice, p_slice):.3f}, "
+            f"patient AUC {roc_auc_score(yp, pp):.3f}, patient accuracy {np.mean((pp > 0.5) == yp):.3f} "
+            f"({(time.perf_counter() - t0) / 60:.1f} min)"
+        )
+
+
 def bench_paper_epoch(n_train: int = 423) -> None:
     """Time training steps of the ``paper`` preset and extrapolate to one fold.
 
@@ -246,6 +343,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=32, help="crop size of the training-step benchmark")
     parser.add_argument("--cv", action="store_true")
     parser.add_argument("--paper-epoch", action="store_true")
+    parser.add_argument(
+        "--clstm-variants", action="store_true", help="CLSTM cpu budget vs one dropout vs 24 epochs, 4 folds"
+    )
+    parser.add_argument(
+        "--ceiling", action="store_true", help="also time the step with the gate arithmetic made ~free"
+    )
     parser.add_argument("--no-steps", action="store_true", help="skip the step/inference timings")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -257,10 +360,14 @@ def main() -> None:
         bench_training_step(args.repeats, args.size)
         bench_inference(args.repeats)
         bench_mapcnn(args.repeats)
+    if args.ceiling:
+        bench_ceiling(args.repeats, args.size)
     if args.cv:
         bench_cv()
     if args.paper_epoch:
         bench_paper_epoch()
+    if args.clstm_variants:
+        bench_clstm_variants()
 
 
 if __name__ == "__main__":
