@@ -37,3 +37,22 @@ def test_bad_config(kwargs, match):
 def test_unknown_preset():
     with pytest.raises(ValueError, match="unknown preset"):
         StudyConfig.preset("turbo")
+
+
+@pytest.mark.parametrize("name", ["fast", "cpu", "paper"])
+def test_study_presets_match_the_estimators_budgets(name):
+    """The pipeline's `dl` budgets and `dcemets.models.TRAINING_PRESETS` are written twice
+    (the config stays importable without torch); they must not drift apart."""
+    pytest.importorskip("torch")
+    from dcemets.models import TRAINING_PRESETS
+
+    budget, dl = TRAINING_PRESETS[name], StudyConfig.preset(name).dl
+    for key in ("epochs", "augment", "batch_size", "crop"):
+        assert dl[key] == getattr(budget, key), key
+    for net in ("cnn", "clstm"):  # per-network overrides, if any, agree with `per_model`
+        cls = {"cnn": "MapCNNClassifier", "clstm": "CLSTMClassifier"}[net]
+        merged = {**dl, **dl.get(net, {})}
+        params = budget.estimator_params(cls)
+        assert {k: merged[k] for k in ("epochs", "augment", "batch_size")} == {
+            k: params[k] for k in ("epochs", "augment", "batch_size")
+        }
