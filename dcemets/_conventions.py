@@ -43,6 +43,7 @@ __all__ = [
     "Geometry",
     "check_rng",
     "check_same_grid",
+    "coord_values",
     "geometry",
     "geometry_attrs",
     "index_from_world",
@@ -431,9 +432,47 @@ def like(
     return out
 
 
+def coord_values(da: xr.DataArray | xr.Dataset, dim: str) -> np.ndarray:
+    """The values of coordinate `dim`, as ``da[dim].values`` gives them, about 10x faster.
+
+    ``da[dim]`` builds a new DataArray (about 30 us); an indexed dimension coordinate is read
+    from its pandas index instead (2-3 us).  Validation runs on every call of every layer, so
+    on small images this was most of the xarray overhead (radiomics: 3 ms of a 6-ms call).
+
+    Parameters
+    ----------
+    da : xarray.DataArray or xarray.Dataset
+        Any array with dimension `dim`.
+    dim : str
+        Dimension name.
+
+    Returns
+    -------
+    numpy.ndarray
+        The coordinate values (indexed or not); ``0 .. n - 1`` for a dimension without a
+        coordinate, as xarray gives.
+
+    Raises
+    ------
+    KeyError
+        If `da` has no dimension or coordinate `dim`.
+
+    Examples
+    --------
+    >>> img = make_image(np.zeros((2, 3, 4)), spacing=(0.5, 1.0, 5.0))  # (x, y, z), as SimpleITK
+    >>> coord_values(img, "x").tolist(), coord_values(img.drop_vars("z"), "z").tolist()
+    ([0.0, 0.5, 1.0, 1.5], [0, 1])
+    """
+    if dim in da.xindexes:
+        return np.asarray(da.get_index(dim))
+    if dim in da.coords:
+        return np.asarray(da.coords[dim].values)
+    return np.arange(da.sizes[dim])  # a dim without a coordinate: positions, as xarray gives
+
+
 def _coord_spacing(da: xr.DataArray | xr.Dataset, dim: str, fallback: float | None) -> tuple[float, float]:
     """Return (signed first coordinate step, first coordinate) along `dim`."""
-    c = np.asarray(da[dim].values, dtype=float)
+    c = np.asarray(coord_values(da, dim), dtype=float)
     if c.size == 0:
         raise ValueError(f"dimension {dim!r} is empty")
     if not np.all(np.isfinite(c)):
@@ -540,7 +579,7 @@ def world_coordinates(da: xr.DataArray | xr.Dataset, indices: np.ndarray | None 
         for d in SPATIAL_DIMS:
             if d not in da.dims:
                 raise ValueError(f"image needs dims {SPATIAL_DIMS}, missing {d!r}")
-        z, y, x = (np.asarray(da[d].values, dtype=float) for d in SPATIAL_DIMS)
+        z, y, x = (np.asarray(coord_values(da, d), dtype=float) for d in SPATIAL_DIMS)
         cz, cy, cx = np.meshgrid(z, y, x, indexing="ij")
         pts = np.stack([cx, cy, cz], axis=-1)
         return pts @ aff[:3, :3].T + aff[:3, 3]
@@ -681,7 +720,7 @@ def validate_image(
         raise ValueError(f"`{name}` must have dims {SPATIAL_DIMS}, got {tuple(da.dims)}")
     if mask and da.dtype != bool:
         raise TypeError(f"`{name}` must be a bool mask, got dtype {da.dtype}")
-    out = da.transpose(*SPATIAL_DIMS)
+    out = da if da.dims == SPATIAL_DIMS else da.transpose(*SPATIAL_DIMS)  # transpose: ~0.1 ms
     geometry(out)  # raises on bad geometry
     _check_values(out, name, allow_nan)
     return out
@@ -731,7 +770,7 @@ def validate_dce(da: Any, *, name: str = "dce", allow_nan: bool = False, min_fra
         raise ValueError(f"`{name}` must have dims {DCE_DIMS}, got {tuple(da.dims)}")
     if "time" not in da.coords:
         raise ValueError(f"`{name}` needs a `time` coordinate (seconds from the first frame)")
-    t = np.asarray(da["time"].values)
+    t = coord_values(da, "time")
     if not np.issubdtype(t.dtype, np.number):
         raise ValueError(f"`{name}.time` must be float seconds, got dtype {t.dtype}")
     if t.size < min_frames:
@@ -741,7 +780,7 @@ def validate_dce(da: Any, *, name: str = "dce", allow_nan: bool = False, min_fra
         raise ValueError(f"`{name}.time` must be finite")
     if np.any(np.diff(t) <= 0):
         raise ValueError(f"`{name}.time` must be strictly increasing (no duplicates), got {t.tolist()}")
-    out = da.transpose(*DCE_DIMS)
+    out = da if da.dims == DCE_DIMS else da.transpose(*DCE_DIMS)
     geometry(out)
     _check_values(out, name, allow_nan)
     return out

@@ -13,6 +13,7 @@ from dcemets._conventions import (
     SPATIAL_DIMS,
     check_rng,
     check_same_grid,
+    coord_values,
     geometry,
     geometry_attrs,
     index_from_world,
@@ -183,6 +184,28 @@ def test_validate_image(img):
     assert validate_image(img.where(img.x > 1), allow_nan=True).dims == SPATIAL_DIMS
     with pytest.raises(TypeError, match=r"DataArray"):
         validate_image(np.zeros((2, 2, 2)))
+
+
+def test_coord_values_match_xarray(img):
+    """The fast coordinate read gives what ``da[dim].values`` gives, in every case xarray has."""
+    cases = {
+        "indexed": img,
+        "sliced and reversed": img.isel(x=slice(None, None, -2), z=[2, 0]),
+        "no index": img.drop_indexes("y"),
+        "no coordinate": img.drop_vars("z"),
+    }
+    for label, da in cases.items():
+        for d in SPATIAL_DIMS:
+            np.testing.assert_array_equal(coord_values(da, d), da[d].values, err_msg=f"{label}, {d}")
+    dropped = img.drop_indexes("y")
+    assert geometry(dropped) == geometry(img)  # geometry reads non-indexed coordinates too
+
+
+def test_validate_image_canonical_input_is_not_transposed(img):
+    assert validate_image(img) is img  # no transpose (and no new object) when already z, y, x
+    out = validate_image(img.transpose("x", "y", "z"))
+    assert out.dims == SPATIAL_DIMS
+    np.testing.assert_array_equal(out.values, img.values)
 
 
 # ------------------------------------------------------------------------------ geometry

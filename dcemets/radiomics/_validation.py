@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from dcemets._conventions import check_same_grid, validate_image
+from dcemets._conventions import check_same_grid, coord_values, validate_image
 
 NAN_POLICIES = ("raise", "omit")
 
@@ -43,7 +43,7 @@ def _identical_grid(a: xr.DataArray, b: xr.DataArray) -> bool:
                 return False
         elif va != vb:
             return False
-    return all(np.array_equal(a[d].values, b[d].values) for d in ("z", "y", "x"))
+    return all(np.array_equal(coord_values(a, d), coord_values(b, d)) for d in ("z", "y", "x"))
 
 
 def prepare(
@@ -68,15 +68,18 @@ def prepare(
         raise ValueError(f"`nan_policy` must be one of {NAN_POLICIES}, got {nan_policy!r}")
     img, img_da = _as_array(image, "image")
     msk_da: xr.DataArray | None = None
+    zyx = ("z", "y", "x")
+    mask_zyx = None
     if (
         img_da is not None
         and isinstance(mask, xr.DataArray)
         and mask.ndim == 3
-        and set(mask.dims) == {"z", "y", "x"}
-        and _identical_grid(img_da, mask.transpose("z", "y", "x"))
+        and set(mask.dims) == set(zyx)
     ):
+        mask_zyx = mask if mask.dims == zyx else mask.transpose(*zyx)  # a transpose costs ~0.1 ms
+    if img_da is not None and mask_zyx is not None and _identical_grid(img_da, mask_zyx):
         # same coordinates and geometry attrs as the validated image: no second geometry check
-        msk = np.asarray(mask.transpose("z", "y", "x").values)
+        msk = np.asarray(mask_zyx.values)
     else:
         msk, msk_da = _as_array(mask, "mask")
     if img.dtype == bool or not (
