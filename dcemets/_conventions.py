@@ -701,7 +701,8 @@ def validate_image(
     Returns
     -------
     xarray.DataArray
-        A transposed view (never a copy of the data) with dims ``("z", "y", "x")``.
+        `da` itself when its dims are already ``("z", "y", "x")``, else a transposed view
+        (never a copy of the data).
 
     Raises
     ------
@@ -745,7 +746,8 @@ def validate_dce(da: Any, *, name: str = "dce", allow_nan: bool = False, min_fra
     Returns
     -------
     xarray.DataArray
-        A transposed view with dims ``("time", "z", "y", "x")``.
+        `da` itself when its dims are already ``("time", "z", "y", "x")``, else a transposed
+        view.
 
     Raises
     ------
