@@ -1,0 +1,1 @@
+"""Per-layer fuzz entries (registered into :data:`tests.fuzz.registry.REGISTRY`)."""

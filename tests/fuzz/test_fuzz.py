@@ -1,0 +1,100 @@
+"""The fuzz suite: every public function, one corrupted argument at a time.
+
+See :mod:`tests.fuzz.harness` for the outcome classes and :mod:`tests.fuzz.registry` for the
+entries.  Known defects are ``xfail(strict=True)``: they fail CI as soon as they are fixed, so
+the entry is updated with the fix.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from .harness import check_call
+from .registry import REGISTRY, Entry, public_names, resolve
+from .strategies import Ctx
+
+
+def _cases() -> list:
+    params = []
+    for name, entry in sorted(REGISTRY.items()):
+        if entry.not_fuzzable:
+            continue
+        for arg, _kind in entry.fuzzed_args().items():
+            for c in entry.corruptions(arg):
+                marks = []
+                key = f"{arg}:{c.name}"
+                if key in entry.known_defects:
+                    marks.append(pytest.mark.xfail(strict=True, reason=f"known defect: {entry.known_defects[key]}"))
+                params.append(pytest.param(name, arg, c.name, marks=marks, id=f"{name}-{arg}-{c.name}"))
+    return params
+
+
+def _run(entry: Entry, arg: str | None, corruption: str | None) -> None:
+    @settings(settings.get_profile("fuzz"), max_examples=entry.max_examples)
+    @given(data=st.data())
+    def check(data: st.DataObject) -> None:
+        with tempfile.TemporaryDirectory(prefix="dcemets-fuzz-") as tmp:
+            ctx = Ctx(data.draw, Path(tmp))
+            kwargs = entry.valid(ctx) if entry.valid is not None else {}
+            doc = None
+            if arg is not None:
+                c = next(c for c in entry.corruptions(arg) if c.name == corruption)
+                value = kwargs[arg] if arg in kwargs else entry.default_of(arg)
+                bad = c.fn(value, ctx)
+                if entry.fuzzed_args()[arg] == "extra_kwarg":
+                    kwargs.update(bad)
+                else:
+                    kwargs[arg] = bad
+                doc = entry.documented_for(arg, c)
+            outcome = check_call(
+                entry.target(),
+                kwargs,
+                names=entry.names_for(arg) if arg is not None else (),
+                expect_result=arg is None or doc is not None,
+                nan_ok=entry.nan_ok or (doc is not None and doc.nan_ok),
+                result_check=doc.check if doc is not None else None,
+                label=f"{entry.name}|{arg}|{corruption}",
+            )
+            assert not outcome.is_defect, f"{entry.name}({arg}={corruption}): {outcome.kind}: {outcome.detail}"
+
+    check()
+
+
+@pytest.mark.parametrize("name", sorted(n for n, e in REGISTRY.items() if not e.not_fuzzable))
+def test_valid_call(name: str) -> None:
+    """The entry's valid call returns a finite result and leaves its inputs unchanged."""
+    _run(REGISTRY[name], None, None)
+
+
+@pytest.mark.parametrize(("name", "arg", "corruption"), _cases())
+def test_fuzz(name: str, arg: str, corruption: str) -> None:
+    """One corrupted argument: a clear error naming it, or a documented finite result."""
+    _run(REGISTRY[name], arg, corruption)
+
+
+def test_registry_covers_every_public_name() -> None:
+    """A public name of the stubs without a fuzz entry fails (add one to tests/fuzz/registry.py)."""
+    public = set(public_names())
+    entries = {n for n in REGISTRY if n.count(".") <= 2 or n in public}
+    missing = sorted(public - set(REGISTRY))
+    assert not missing, f"public names without a fuzz entry: {missing}"
+    stale = sorted(n for n in entries if n not in public and not _is_method_entry(n, public))
+    assert not stale, f"fuzz entries for names that are not public: {stale}"
+
+
+def _is_method_entry(name: str, public: set[str]) -> bool:
+    owner = name.rsplit(".", 1)[0]
+    return owner in public and isinstance(resolve(owner), type)
+
+
+def test_every_entry_resolves() -> None:
+    for name, entry in REGISTRY.items():
+        if entry.call is None:
+            assert callable(resolve(name)) or entry.not_fuzzable, name
+        for arg in entry.fuzzed_args():
+            assert entry.corruptions(arg), (name, arg)
