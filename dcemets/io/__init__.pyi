@@ -1,4 +1,4 @@
-from ._case import Case
+from ._case import Case, validate_subject_id
 from ._geometry import index_from_world, world_coordinates
 from .cohort import load_cohort, save_cohort
 from .convert import from_sitk, to_sitk
@@ -14,6 +14,7 @@ __all__ = [
     "read_image",
     "save_cohort",
     "to_sitk",
+    "validate_subject_id",
     "world_coordinates",
     "write_dce",
     "write_image",

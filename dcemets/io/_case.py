@@ -2,12 +2,81 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import xarray as xr
 
-__all__ = ["Case"]
+__all__ = ["Case", "validate_subject_id"]
+
+_ID_PATTERN = re.compile(r"[^\W_][\w.\- ]*", re.UNICODE)
+_ID_MAX_LEN = 128
+# names that Windows reserves for devices, whatever the extension
+_RESERVED = {
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    *(f"COM{i}" for i in range(1, 10)),
+    *(f"LPT{i}" for i in range(1, 10)),
+}
+
+
+def validate_subject_id(subject_id: Any, *, name: str = "subject_id") -> str:
+    """Check that a subject identifier is safe to use as a file or folder name.
+
+    Subject ids become file names in a cohort folder (:func:`dcemets.io.save_cohort`), in the
+    study's cache and in its report, so every one of those paths goes through this one check:
+    an id can never reach outside the folder it is written to.
+
+    Parameters
+    ----------
+    subject_id : str
+        The identifier.  It must start with a letter or a digit, may then hold letters, digits,
+        ``_``, ``-``, ``.`` and spaces, must not end with ``.`` or a space, and is at most 128
+        characters long; names that Windows reserves (``CON``, ``NUL``, ``COM1`` ...) are
+        refused.
+    name : str, default "subject_id"
+        How to call the value in error messages.
+
+    Returns
+    -------
+    str
+        `subject_id`, unchanged.
+
+    Raises
+    ------
+    TypeError
+        If `subject_id` is not a string.
+    ValueError
+        If it is empty, too long, or holds a path separator, ``..``, a control character or
+        another character that some file system refuses.
+
+    Examples
+    --------
+    >>> validate_subject_id("sim001")
+    'sim001'
+    >>> validate_subject_id("../../escaped")
+    Traceback (most recent call last):
+    ...
+    ValueError: `subject_id` '../../escaped' cannot be used as a file name: ...
+    """
+    if not isinstance(subject_id, str):
+        raise TypeError(f"`{name}` must be a str, got {type(subject_id).__name__}")
+    hint = (
+        "use letters, digits, '_', '-', '.' and spaces, starting with a letter or a digit "
+        f"(at most {_ID_MAX_LEN} characters)"
+    )
+    if (
+        not _ID_PATTERN.fullmatch(subject_id)
+        or len(subject_id) > _ID_MAX_LEN
+        or subject_id.endswith((".", " "))
+        or ".." in subject_id
+        or subject_id.split(".")[0].upper() in _RESERVED
+    ):
+        raise ValueError(f"`{name}` {subject_id!r} cannot be used as a file name: {hint}")
+    return subject_id
 
 
 @dataclass(repr=False)
@@ -21,7 +90,7 @@ class Case:
     Attributes
     ----------
     subject_id : str
-        Unique subject identifier.
+        Unique subject identifier, safe as a file name (see :func:`validate_subject_id`).
     dce : xarray.DataArray
         DCE series, dims ``("time", "z", "y", "x")`` (see :mod:`dcemets._conventions`).
     primary : str or None
@@ -59,6 +128,9 @@ class Case:
     lesion_mask: xr.DataArray | None = None
     truth: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate_subject_id(self.subject_id)
 
     def __repr__(self) -> str:
         def shape(da: xr.DataArray | None) -> str:

@@ -28,7 +28,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from dcemets._conventions import check_same_grid, geometry_attrs, validate_dce, validate_image
-from dcemets.io._case import Case
+from dcemets.io._case import Case, validate_subject_id
 from dcemets.io._files import PathLike, as_path, is_netcdf, jsonable, netcdf_safe, read_json, sidecar_of
 from dcemets.io.dce import FRAME_TIME_KEYS, read_dce, write_dce
 from dcemets.io.images import read_image, write_image
@@ -52,14 +52,6 @@ MANIFEST_COLUMNS = (
 
 _MASKS = ("roi_sagittal", "lesion_mask")
 _IMAGES = ("t2w_sagittal", "roi_sagittal", "lesion_mask")
-
-
-def _safe_id(subject_id: str) -> str:
-    if not subject_id or subject_id in (".", "..") or any(c in subject_id for c in '/\\:*?"<>|'):
-        raise ValueError(
-            f"subject_id {subject_id!r} cannot be used as a folder name; use letters, digits, '-' and '_'"
-        )
-    return subject_id
 
 
 def _split_truth(truth: dict[str, Any], sid: str) -> tuple[dict[str, Any], dict[str, xr.DataArray]]:
@@ -168,7 +160,7 @@ def save_cohort(
     for i, case in enumerate(case_list):
         if not isinstance(case, Case):
             raise TypeError(f"`cases[{i}]` must be a dcemets.io.Case, got {type(case).__name__}")
-        sid = _safe_id(str(case.subject_id))
+        sid = validate_subject_id(case.subject_id, name="subject_id")
         if sid in seen:
             raise ValueError(f"duplicate subject_id {sid!r} in `cases`")
         seen.add(sid)
@@ -267,6 +259,10 @@ def _load_case(root: Path, row: dict[str, str | None], line: int) -> Case:
     sid = _cell(row, "subject_id")
     if not sid:
         raise ValueError(f"manifest.csv line {line}: empty subject_id")
+    try:
+        validate_subject_id(sid)
+    except ValueError as err:
+        raise ValueError(f"manifest.csv line {line}: {err}") from None
     rel = _cell(row, "dce")
     if not rel:
         raise ValueError(f"case {sid!r}: manifest.csv gives no 'dce' path")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -159,8 +160,9 @@ def test_save_errors(tmp_path, oblique, sagittal):
         save_cohort([a, a], tmp_path, progress=False)
     with pytest.raises(TypeError, match=r"`cases\[0\]` must be a dcemets.io.Case"):
         save_cohort([a.dce], tmp_path, progress=False)
-    bad = Case("../x", a.dce)
-    with pytest.raises(ValueError, match=r"cannot be used as a folder name"):
+    bad = dataclasses.replace(a)
+    bad.subject_id = "../x"  # set after construction, where Case cannot see it
+    with pytest.raises(ValueError, match=r"cannot be used as a file name"):
         save_cohort([bad], tmp_path, progress=False)
     weird = Case("w", a.dce, truth={"f": object()})
     with pytest.raises(TypeError, match=r"truth\['f'\]"):
@@ -176,3 +178,60 @@ def test_progress_bar(tmp_path, oblique, sagittal, capsys):
     err = capsys.readouterr().err
     assert "saving cohort" in err
     assert "loading cohort" in err
+
+
+@pytest.mark.parametrize(
+    "sid",
+    [
+        "../../../escaped",
+        "..",
+        ".",
+        "",
+        "a/b",
+        "a\\b",
+        "/abs",
+        "C:x",
+        ".hidden",
+        "x..y",
+        "trail.",
+        "trail ",
+        "NUL",
+        "com1.txt",
+        "tab\tid",
+        "new\nline",
+        "x" * 129,
+        "_lead",
+        "-lead",
+    ],
+)
+def test_unsafe_subject_ids_are_refused_everywhere(sid, tmp_path, oblique, sagittal):
+    """Issue 16 #3: an id is checked once, where a Case is made, and again on every path."""
+    a = _case(0, oblique, sagittal, full=False)
+    with pytest.raises(ValueError, match=r"cannot be used as a file name"):
+        Case(sid, a.dce)
+    if sid.strip() != sid:
+        return  # manifest cells are stripped of surrounding blanks, which makes this one valid
+    save_cohort([a], tmp_path / "c", progress=False)
+    manifest = tmp_path / "c" / "manifest.csv"
+    rows = manifest.read_text(encoding="utf-8").splitlines()
+    quoted = '"' + sid.replace('"', '""') + '"'
+    manifest.write_text("\n".join([rows[0], quoted + rows[1][len("real00") :]]) + "\n", encoding="utf-8")
+    if sid == "":
+        match = r"empty subject_id"
+    else:
+        match = r"manifest.csv line 2: .*cannot be used as a file name"
+    with pytest.raises(ValueError, match=match):
+        load_cohort(tmp_path / "c", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]  # nothing written beside the cohort
+
+
+@pytest.mark.parametrize("sid", ["sim001", "P-01_a", "patient 7", "Ünïcode1", "001.2", "a" * 128])
+def test_safe_subject_ids_are_kept(sid, oblique, sagittal):
+    a = _case(0, oblique, sagittal, full=False)
+    assert Case(sid, a.dce).subject_id == sid
+
+
+def test_subject_id_must_be_a_string(oblique, sagittal):
+    a = _case(0, oblique, sagittal, full=False)
+    with pytest.raises(TypeError, match=r"`subject_id` must be a str, got int"):
+        Case(7, a.dce)
