@@ -234,3 +234,10 @@ def test_timedelta_times_are_read_as_seconds():
     assert float(heuristics(WASHOUT, time=td).washout) == pytest.approx(-17.5)
     dt = np.datetime64("2024-05-01T10:00:00", "ns") + td
     assert float(heuristics(WASHOUT, time=dt).washout) == pytest.approx(-17.5)
+
+
+def test_parametric_maps_empty_mask_raises():
+    """Issue 16.8: an all-False mask gave all-NaN maps silently (hotspot_roi raises)."""
+    dce = make_dce(np.tile(WASHOUT[:, None, None, None], (1, 1, 2, 2)), T12)
+    with pytest.raises(ValueError, match=r"`mask` is empty"):
+        parametric_maps(dce, mask=like(dce, np.zeros((1, 2, 2), bool)))
