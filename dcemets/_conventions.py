@@ -51,6 +51,7 @@ __all__ = [
     "make_dce",
     "make_image",
     "output_attrs",
+    "time_seconds",
     "validate_dce",
     "validate_image",
     "world_coordinates",
@@ -151,6 +152,55 @@ def check_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
     if isinstance(rng, np.random.SeedSequence):
         return np.random.default_rng(rng)
     raise TypeError(f"`rng` must be an int, a numpy Generator or None, got {type(rng).__name__}")
+
+
+def time_seconds(values: Any, name: str = "time") -> np.ndarray:
+    """Frame times as float64 seconds, whatever numeric or time dtype they come in.
+
+    Numbers are taken as seconds; ``timedelta64`` values (any unit) are converted to
+    seconds; ``datetime64`` values become seconds from the first frame (the dcemets
+    convention for the ``time`` coordinate).  NaT becomes NaN, left for the caller's
+    finiteness check.
+
+    Parameters
+    ----------
+    values : array_like
+        Frame times.
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 array of the same shape.
+
+    Raises
+    ------
+    TypeError
+        If `values` is complex or cannot be read as numbers.
+
+    Examples
+    --------
+    >>> time_seconds(np.array([0, 1500], dtype="timedelta64[ms]")).tolist()
+    [0.0, 1.5]
+    >>> time_seconds(np.array(["2024-01-01T10:00:00", "2024-01-01T10:00:12"], "datetime64[s]")).tolist()
+    [0.0, 12.0]
+    """
+    if isinstance(values, xr.DataArray):
+        values = values.values
+    t = np.asarray(values)
+    if t.dtype.kind == "m":
+        return np.asarray(t / np.timedelta64(1, "s"), dtype=float)
+    if t.dtype.kind == "M":
+        if t.size == 0:
+            return np.zeros(t.shape)
+        return np.asarray((t - t.reshape(-1)[0]) / np.timedelta64(1, "s"), dtype=float)
+    if t.dtype.kind == "c":
+        raise TypeError(f"`{name}` must be real seconds, got complex dtype {t.dtype}")
+    try:
+        return np.asarray(t, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be times in seconds (numbers), got dtype {t.dtype}") from exc
 
 
 def _as_direction(direction: Sequence[float] | np.ndarray | None) -> np.ndarray:
@@ -281,7 +331,9 @@ def make_dce(
         Signal in array order.
     times : sequence of float, length nt
         Frame times (s), strictly increasing; shifted so that the first frame is at 0 s only
-        if the caller does so (they are stored as given).
+        if the caller does so (numbers are stored as given).  ``timedelta64`` times are
+        converted to float seconds and ``datetime64`` times to float seconds from the first
+        frame (see :func:`time_seconds`).
     spacing, origin, direction
         Geometry as in :func:`make_image` (SimpleITK order).
     name : str, optional
@@ -298,6 +350,8 @@ def make_dce(
     ------
     ValueError
         If `values` is not 4D or `times` does not match its first axis.
+    TypeError
+        If `times` is not numeric (or is complex).
 
     Examples
     --------
@@ -308,7 +362,7 @@ def make_dce(
     arr = values if hasattr(values, "ndim") else np.asarray(values)
     if arr.ndim != 4:
         raise ValueError(f"`values` must be 4D (time, z, y, x), got shape {arr.shape}")
-    t = np.asarray(times, dtype=float)
+    t = time_seconds(times, "times")
     if t.ndim != 1 or t.size != arr.shape[0]:
         raise ValueError(f"`times` must have {arr.shape[0]} values (one per frame), got shape {t.shape}")
     geo = _geometry_attrs_from(origin, spacing, direction)
@@ -746,13 +800,16 @@ def validate_dce(da: Any, *, name: str = "dce", allow_nan: bool = False, min_fra
     Returns
     -------
     xarray.DataArray
-        `da` itself when its dims are already ``("time", "z", "y", "x")``, else a transposed
-        view.
+        `da` itself when its dims are already ``("time", "z", "y", "x")`` and its ``time``
+        coordinate is numeric, else a transposed view.  A ``timedelta64`` time coordinate is
+        replaced by float seconds, a ``datetime64`` one by float seconds from the first frame
+        (its date-time kept in ``time.attrs["first_frame_datetime"]``); the data are not
+        copied.
 
     Raises
     ------
     TypeError
-        If `da` is not a numeric DataArray.
+        If `da` is not a numeric (real) DataArray, or its ``time`` coordinate is complex.
     ValueError
         Wrong or missing dims, no ``time`` coordinate, fewer than `min_frames` frames,
         non-increasing or duplicate times, NaN/inf values, non-finite geometry.
@@ -772,17 +829,22 @@ def validate_dce(da: Any, *, name: str = "dce", allow_nan: bool = False, min_fra
         raise ValueError(f"`{name}` must have dims {DCE_DIMS}, got {tuple(da.dims)}")
     if "time" not in da.coords:
         raise ValueError(f"`{name}` needs a `time` coordinate (seconds from the first frame)")
-    t = coord_values(da, "time")
-    if not np.issubdtype(t.dtype, np.number):
-        raise ValueError(f"`{name}.time` must be float seconds, got dtype {t.dtype}")
-    if t.size < min_frames:
-        raise ValueError(f"`{name}` needs at least {min_frames} frames, got {t.size}")
-    t = t.astype(float)
+    t_raw = coord_values(da, "time")
+    if not (np.issubdtype(t_raw.dtype, np.number) or t_raw.dtype.kind in "mM"):
+        raise ValueError(f"`{name}.time` must be float seconds, got dtype {t_raw.dtype}")
+    if t_raw.size < min_frames:
+        raise ValueError(f"`{name}` needs at least {min_frames} frames, got {t_raw.size}")
+    t = time_seconds(t_raw, f"{name}.time")
     if not np.all(np.isfinite(t)):
-        raise ValueError(f"`{name}.time` must be finite")
+        raise ValueError(f"`{name}.time` must be finite (no NaN or NaT)")
     if np.any(np.diff(t) <= 0):
         raise ValueError(f"`{name}.time` must be strictly increasing (no duplicates), got {t.tolist()}")
     out = da if da.dims == DCE_DIMS else da.transpose(*DCE_DIMS)
+    if t_raw.dtype.kind in "mM":  # timedelta64/datetime64: float seconds (from the first frame)
+        attrs = {**da["time"].attrs, "units": "s", "long_name": "time from first frame"}
+        if t_raw.dtype.kind == "M":
+            attrs["first_frame_datetime"] = str(t_raw[0])
+        out = out.assign_coords(time=xr.Variable("time", t, attrs=attrs))
     geometry(out)
     _check_values(out, name, allow_nan)
     return out

@@ -7,16 +7,22 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from dcemets._conventions import time_seconds
+
 
 def as_time(time: Any, name: str = "time", *, min_frames: int = 2) -> np.ndarray:
-    """Return `time` as a float64 1D array of strictly increasing finite seconds."""
+    """Return `time` as a float64 1D array of strictly increasing finite seconds.
+
+    ``timedelta64`` times are converted to seconds, ``datetime64`` times to seconds from the
+    first one (:func:`dcemets._conventions.time_seconds`).
+    """
     if isinstance(time, xr.DataArray):
         time = time.values
     try:
-        t = np.asarray(time, dtype=float)
-    except (TypeError, ValueError) as exc:
+        t = time_seconds(time, name)
+    except TypeError as exc:
         raise TypeError(
-            f"`{name}` must be a 1D array of times in seconds, got {type(time).__name__}"
+            f"`{name}` must be a 1D array of times in seconds, got {type(time).__name__} ({exc})"
         ) from exc
     if t.ndim != 1:
         raise ValueError(f"`{name}` must be 1D (times in s), got shape {t.shape}")

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from dcemets.kinetics import _np
-from dcemets.kinetics._checks import as_float_array, positive_scalar
+from dcemets.kinetics._checks import as_float_array, as_time, positive_scalar
 
 __all__ = ["concentration_to_signal", "signal_to_concentration"]
 
@@ -84,7 +84,8 @@ def concentration_to_signal(
     Raises
     ------
     ValueError
-        For non-positive `t10`, `tr`, `r1`, or a flip angle outside (0, 180).
+        For non-positive `t10`, `tr`, `r1`, a flip angle outside (0, 180), or a DataArray
+        whose ``time`` coordinate is not finite and strictly increasing.
     TypeError
         For a missing acquisition parameter or non-numeric input.
 
@@ -106,6 +107,8 @@ def concentration_to_signal(
     if isinstance(conc, xr.DataArray):
         if "time" not in conc.dims:
             raise ValueError(f"`conc` needs a 'time' dim, got {conc.dims}")
+        if "time" in conc.coords:
+            as_time(conc["time"].values, "conc.time", min_frames=1)
         out = xr.apply_ufunc(
             lambda c, t, m: _np.spgr_signal(
                 1.0 / np.asarray(t, dtype=float)[..., None] + r1_ * c,
@@ -139,6 +142,14 @@ def concentration_to_signal(
     m = as_float_array(m0, "m0")
     r10 = 1.0 / np.asarray(t10_, dtype=float)
     return _np.spgr_signal(r10[..., None] + r1_ * c, m[..., None], np.deg2rad(fa), tr_)
+
+
+def _check_frames(n: int, nb: int) -> None:
+    if n < nb + 1:
+        raise ValueError(
+            f"`signal` has {n} frame(s) on its time axis; it needs the `n_baseline`={nb} baseline "
+            f"frame(s) and at least one more ({nb + 1} in all)"
+        )
 
 
 def _s2c_core(
@@ -223,7 +234,9 @@ def signal_to_concentration(
     ------
     ValueError
         Non-positive `t10`/`tr`/`r1`, flip angle outside (0, 180), `n_baseline` not in
-        [1, T], or a baseline ``S_pre <= 0`` (the message gives the number of voxels).
+        [1, T - 1] (fewer than ``n_baseline + 1`` frames), a ``time`` coordinate that is not
+        finite and strictly increasing (the baseline is taken by position, so frames must be
+        in time order), or a baseline ``S_pre <= 0`` (the message gives the number of voxels).
     TypeError
         Missing acquisition parameter or non-numeric input.
 
@@ -252,8 +265,9 @@ def signal_to_concentration(
     if isinstance(signal, xr.DataArray):
         if "time" not in signal.dims:
             raise ValueError(f"`signal` needs a 'time' dim, got {signal.dims}")
-        if signal.sizes["time"] < nb:
-            raise ValueError(f"`n_baseline`={nb} exceeds the {signal.sizes['time']} frames of `signal`")
+        _check_frames(signal.sizes["time"], nb)
+        if "time" in signal.coords:
+            as_time(signal["time"].values, "signal.time", min_frames=nb + 1)
         conc, valid = xr.apply_ufunc(
             lambda s, t: _s2c_core(s, np.broadcast_to(t, s.shape[:-1]), fa, tr_, r1_, nb),
             signal,
@@ -279,8 +293,9 @@ def signal_to_concentration(
         valid.name = "valid"
         return (conc, valid) if return_valid else conc
     s = as_float_array(signal, "signal")
-    if s.ndim < 1 or s.shape[-1] < nb:
-        raise ValueError(f"`signal` needs at least `n_baseline`={nb} samples on its last (time) axis")
+    if s.ndim < 1:
+        raise ValueError("`signal` must have a time axis (last axis)")
+    _check_frames(s.shape[-1], nb)
     t10a = np.broadcast_to(np.asarray(t10_, dtype=float), s.shape[:-1]) if np.ndim(t10_) else np.asarray(t10_)
     conc, valid = _s2c_core(s, t10a, fa, tr_, r1_, nb)
     return (conc, valid) if return_valid else conc

@@ -288,8 +288,9 @@ def parametric_maps(
     Raises
     ------
     ValueError
-        Bad DCE/mask (dims, grid, frames), a baseline ``S0 <= 0`` inside the mask (with the
-        voxel count), or `frames` without the needed indices.
+        Bad DCE/mask (dims, grid, frames), an empty `mask` (a numpy-backed one; a dask mask
+        is not computed to check), a baseline ``S0 <= 0`` inside the mask (with the voxel
+        count), or `frames` without the needed indices.
     TypeError
         Wrong argument types.
 
@@ -315,6 +316,8 @@ def parametric_maps(
     if mask is not None:
         m = validate_image(mask, name="mask", mask=True)
         check_same_grid(dce, m, names=("dce", "mask"))
+        if isinstance(m.data, np.ndarray) and not m.data.any():
+            raise ValueError("`mask` is empty (all False): no voxel to compute the maps in")
     fixed = None if frames is None else _frames_from(frames)
     for f in fixed or ():
         if f >= t.size:

@@ -126,3 +126,55 @@ def test_dataarray_forward_scalar_and_map_round_trip(no_compute):
         lazy = concentration_to_signal(conc.chunk({"z": 1}), t10=1.2, flip_angle=10, tr=0.004, r1=4.5)
         back = signal_to_concentration(lazy, t10=1.2)  # acquisition parameters from attrs
     np.testing.assert_allclose(back.values, c, atol=1e-9)
+
+
+ACQ = {"tr_s": 0.004, "flip_angle_deg": 10.0, "r1_per_mM_s": 4.5}
+
+
+def _signal_dce(n=4):
+    return make_dce(
+        np.full((n, 1, 1, 2), 100.0) + np.arange(n)[:, None, None, None], np.arange(n) * 10.0, attrs=ACQ
+    )
+
+
+@pytest.mark.parametrize(
+    ("make_bad", "match"),
+    [
+        (lambda d: d.isel(time=[2, 0, 1, 3]), r"`signal.time` must be strictly increasing"),
+        (
+            lambda d: d.assign_coords(time=[0.0, 0.0, 10.0, 20.0]),
+            r"`signal.time` must be strictly increasing",
+        ),
+        (lambda d: d.assign_coords(time=[np.nan, 0.0, 10.0, 20.0]), r"`signal.time` must be finite"),
+        (lambda d: d.isel(time=[0]), r"`signal` has 1 frame\(s\).*2 in all"),
+    ],
+)
+def test_signal_time_axis_validated(make_bad, match):
+    """Issue 16.7: shuffled, duplicate, NaN times and a single frame were converted silently."""
+    with pytest.raises(ValueError, match=match):
+        signal_to_concentration(make_bad(_signal_dce()), t10=1.0)
+
+
+def test_signal_needs_a_frame_after_the_baseline():
+    acq = {"t10": 1.0, "flip_angle": 10.0, "tr": 0.004, "r1": 4.5}
+    with pytest.raises(ValueError, match=r"`signal` has 1 frame"):
+        signal_to_concentration(np.array([[100.0]]), **acq)
+    with pytest.raises(ValueError, match=r"`signal` has 3 frame.*`n_baseline`=3"):
+        signal_to_concentration(np.ones((2, 3)), n_baseline=3, **acq)
+    with pytest.raises(ValueError, match=r"`signal` has 4 frame.*`n_baseline`=4"):
+        signal_to_concentration(_signal_dce(), t10=1.0, n_baseline=4)
+    assert signal_to_concentration(np.ones((2, 4)), n_baseline=3, **acq).shape == (2, 4)
+
+
+@pytest.mark.parametrize(
+    ("make_bad", "match"),
+    [
+        (lambda d: d.isel(time=[2, 0, 1, 3]), r"`conc.time` must be strictly increasing"),
+        (lambda d: d.assign_coords(time=[0.0, 0.0, 10.0, 20.0]), r"`conc.time` must be strictly increasing"),
+        (lambda d: d.assign_coords(time=[np.nan, 0.0, 10.0, 20.0]), r"`conc.time` must be finite"),
+    ],
+)
+def test_conc_time_axis_validated(make_bad, match):
+    conc = _signal_dce() * 0.0
+    with pytest.raises(ValueError, match=match):
+        concentration_to_signal(make_bad(conc), t10=1.0, flip_angle=10.0, tr=0.004, r1=4.5)
