@@ -77,9 +77,13 @@ class Outcome:
 # --------------------------------------------------------------------------------------
 
 
-def nonfinite(value: Any, path: str = "result", depth: int = 0) -> str | None:
-    """Return where `value` holds NaN/inf (a path like ``result.ktrans``), else None."""
-    if depth > 6 or value is None:
+def nonfinite(value: Any, path: str = "result", depth: int = 0, skip: tuple[str, ...] = ()) -> str | None:
+    """Return where `value` holds NaN/inf (a path like ``result.ktrans``), else None.
+
+    Parts of the result whose path starts with one of `skip` are not looked at (documented
+    NaN, e.g. map voxels outside the mask).
+    """
+    if depth > 6 or value is None or (skip and path.startswith(skip)):
         return None
     if isinstance(value, (bool, np.bool_, str, bytes, Path)):
         return None
@@ -87,11 +91,11 @@ def nonfinite(value: Any, path: str = "result", depth: int = 0) -> str | None:
         return None if np.isfinite(value) else path
     if isinstance(value, xr.Dataset):
         for k, v in value.data_vars.items():
-            if (w := nonfinite(v, f"{path}.{k}", depth + 1)) is not None:
+            if (w := nonfinite(v, f"{path}.{k}", depth + 1, skip)) is not None:
                 return w
         return None
     if isinstance(value, xr.DataArray):
-        return nonfinite(value.values, path, depth + 1)
+        return nonfinite(value.values, path, depth + 1, skip)
     if isinstance(value, (pd.Series, pd.DataFrame)):
         num = value.select_dtypes("number") if isinstance(value, pd.DataFrame) else value
         if isinstance(num, pd.Series) and not pd.api.types.is_numeric_dtype(num.dtype):
@@ -109,24 +113,24 @@ def nonfinite(value: Any, path: str = "result", depth: int = 0) -> str | None:
             return path
         if value.dtype == object:
             for i, v in enumerate(value.reshape(-1)[:1000]):
-                if (w := nonfinite(v, f"{path}[{i}]", depth + 1)) is not None:
+                if (w := nonfinite(v, f"{path}[{i}]", depth + 1, skip)) is not None:
                     return w
         return None
     if type(value).__module__.startswith("torch") and hasattr(value, "isfinite"):
         return None if bool(value.isfinite().all()) else path
     if isinstance(value, Mapping):
         for k, v in value.items():
-            if (w := nonfinite(v, f"{path}[{k!r}]", depth + 1)) is not None:
+            if (w := nonfinite(v, f"{path}[{k!r}]", depth + 1, skip)) is not None:
                 return w
         return None
     if isinstance(value, (list, tuple)):
         for i, v in enumerate(value[:1000]):
-            if (w := nonfinite(v, f"{path}[{i}]", depth + 1)) is not None:
+            if (w := nonfinite(v, f"{path}[{i}]", depth + 1, skip)) is not None:
                 return w
         return None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         for f in dataclasses.fields(value):
-            if (w := nonfinite(getattr(value, f.name), f"{path}.{f.name}", depth + 1)) is not None:
+            if (w := nonfinite(getattr(value, f.name), f"{path}.{f.name}", depth + 1, skip)) is not None:
                 return w
     return None
 
@@ -299,19 +303,20 @@ def check_call(
     *,
     names: tuple[str, ...],
     expect_result: bool,
-    nan_ok: bool = False,
+    nan_ok: bool | tuple[str, ...] = False,
     result_check: Callable[[Any], str | None] | None = None,
     error_types: tuple[type[BaseException], ...] = (ValueError, TypeError),
     label: str = "",
+    outputs: tuple[str, ...] = (),
 ) -> Outcome:
     """Call ``call(**kwargs)`` once and classify the outcome (see the module docstring).
 
     `names` are the names the error message may use for the bad argument; `expect_result`
     says the registry documents a result for this input, `nan_ok` that NaN/inf in it are
     documented, `result_check` an extra check of a documented result (returns a problem or
-    None).
+    None); `outputs` are the arguments the call writes to (paths), not checked for changes.
     """
-    before = {k: snapshot(v) for k, v in kwargs.items()}
+    before = {k: snapshot(v) for k, v in kwargs.items() if k not in outputs}
     outcome: Outcome
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -337,7 +342,7 @@ def check_call(
             outcome = Outcome("wrong_exception", f"{type(exc).__name__}: {exc} (raised in {site})")
         else:
             runtime = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
-            where = None if nan_ok else nonfinite(result)
+            where = None if nan_ok is True else nonfinite(result, skip=nan_ok or ())
             problem = result_check(result) if result_check is not None else None
             if not expect_result:
                 outcome = Outcome("silent_result", f"returned {_short(result)}")

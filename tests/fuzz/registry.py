@@ -62,15 +62,13 @@ def public_names() -> list[str]:
 def resolve(name: str) -> Any:
     """The object named ``"dcemets.sub.name"`` or ``"dcemets.sub.Class.method"``."""
     parts = name.split(".")
-    for i in range(len(parts), 0, -1):
+    obj: Any = importlib.import_module(parts[0])
+    for p in parts[1:]:
         try:
-            obj = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
-            continue
-        for p in parts[i:]:
-            obj = getattr(obj, p)
-        return obj
-    raise LookupError(name)
+            obj = getattr(obj, p)  # the public attribute (lazy_loader), never a same-named submodule
+        except AttributeError:
+            obj = importlib.import_module(f"{obj.__name__}.{p}")
+    return obj
 
 
 # --------------------------------------------------------------------------------------
@@ -104,9 +102,10 @@ class Entry:
     known_defects: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     max_examples: int = 3
-    nan_ok: bool = False
+    nan_ok: bool | tuple[str, ...] = False
     not_fuzzable: str | None = None
     infer: bool = True
+    no_valid_call: str | None = None
 
     def target(self) -> Callable[..., Any]:
         return self.call if self.call is not None else resolve(self.name)
@@ -147,6 +146,11 @@ class Entry:
         if corruption.ok:
             return Result("documented library-wide (dims in any order are accepted)")
         return None
+
+    def outputs(self) -> tuple[str, ...]:
+        """Arguments the call writes to: path_out kinds and `out`/`directory`."""
+        kinds = self.fuzzed_args()
+        return tuple(a for a in ("path", "out", "directory") if kinds.get(a) == "path_out" or a == "out")
 
     def names_for(self, arg: str) -> tuple[str, ...]:
         return (arg, *self.aliases.get(arg, ()))

@@ -53,11 +53,12 @@ def dce_arrays(
     *,
     shape: tuple[int, int, int] | None = None,
     n_frames: int | None = None,
+    times: np.ndarray | None = None,
     dtype: Any = np.float64,
 ) -> xr.DataArray:
     """A small enhancing DCE series (time, z, y, x) with random geometry."""
     nz, ny, nx = shape or (draw(st.integers(1, 3)), draw(st.integers(3, 6)), draw(st.integers(3, 6)))
-    t = draw(frame_times(n_frames))
+    t = np.asarray(times, float) if times is not None else draw(frame_times(n_frames))
     seed = draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
     base = rng.uniform(80.0, 120.0, (nz, ny, nx))
