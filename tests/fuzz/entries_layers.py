@@ -75,7 +75,6 @@ S.CORRUPTIONS["image_array"] = [
     *S.WRONG_TYPES,
     *S.ARRAY_VALUES,
     Corruption("empty", lambda v, ctx: np.asarray(v)[..., :0]),
-    Corruption("constant", lambda v, ctx: np.ones(np.shape(v))),
 ]
 S.CORRUPTIONS["table"] = [  # a contingency table
     *S.WRONG_TYPES,
@@ -170,7 +169,7 @@ register(
     Entry(
         "dcemets.kinetics.biexponential_aif",
         valid=_aif_args,
-        args={"time": "array", "dose": "positive", "a1": "positive", "m1": "positive", "a2": "positive", "m2": "positive"},
+        args={"time": "array", "dose": "positive", "a1": "nonneg", "m1": "positive", "a2": "nonneg", "m2": "positive"},
     )
 )
 register(Entry("dcemets.kinetics.parker_aif", valid=_aif_args, args={"time": "array", "hct": "fraction"}))
@@ -181,12 +180,12 @@ def _conc(ctx: Ctx) -> np.ndarray:
     return np.outer(np.linspace(0.0, 1.0, n), np.r_[0.0, 0.0, np.linspace(0.2, 2.0, 6)])
 
 
-_SPGR = {"t10": "positive", "flip_angle": "positive", "tr": "positive", "r1": "positive"}
+_SPGR = {"t10": "positive_array", "flip_angle": "positive", "tr": "positive", "r1": "positive"}
 register(
     Entry(
         "dcemets.kinetics.concentration_to_signal",
         valid=lambda ctx: {"conc": _conc(ctx), "t10": 1.2, "flip_angle": 10.0, "tr": 0.0041, "r1": 4.5, "m0": 1000.0},
-        args={"conc": "array", **_SPGR, "m0": "positive"},
+        args={"conc": "array", **_SPGR, "m0": "positive_array"},
     )
 )
 
@@ -212,7 +211,8 @@ def _ct(ctx: Ctx) -> dict[str, Any]:
     cp = parker_aif(_T, delay=24.0)
     n = ctx.draw(st.integers(1, 3))
     ct = tofts(_T, cp, np.linspace(0.1, 0.2, n), np.linspace(0.4, 0.6, n))
-    return {"ct": xr.DataArray(np.atleast_2d(ct), dims=("voxel", "time"), coords={"time": _T}), "aif": cp}
+    ct = xr.DataArray(np.atleast_2d(ct), dims=("voxel", "time"), coords={"time": _T})
+    return {"ct": ct, "aif": cp, "aif_time": _T.copy()}
 
 
 register(
@@ -312,7 +312,7 @@ register(
 def _model_args(ctx: Ctx) -> dict[str, Any]:
     from dcemets.kinetics import parker_aif
 
-    return {"time": _T.copy(), "aif": parker_aif(_T, delay=20.0)}
+    return {"time": _T.copy(), "aif": parker_aif(_T, delay=20.0), "aif_time": _T.copy()}
 
 
 register(
@@ -342,13 +342,23 @@ register(
 # --------------------------------------------------------------------------------------
 
 
+_EMPTY_DICE = Result("the Dice of an empty and a non-empty mask is 0 (docstring)")
+
+
 def _two_masks(ctx: Ctx) -> dict[str, Any]:
     img = draw_image(ctx)
     return {"a": mask_of(ctx, img), "b": mask_of(ctx, img)}
 
 
 for _n in ("dice", "hausdorff95"):
-    register(Entry(f"dcemets.segmentation.{_n}", valid=_two_masks, args={"a": "mask", "b": "mask"}))
+    register(
+        Entry(
+            f"dcemets.segmentation.{_n}",
+            valid=_two_masks,
+            args={"a": "mask", "b": "mask"},
+            documented={"a:all_false": _EMPTY_DICE, "b:all_false": _EMPTY_DICE} if _n == "dice" else {},
+        )
+    )
 
 register(
     Entry(
@@ -441,6 +451,7 @@ register(
         },
         args={"labels": "array2d", "region": "bool2d"},
         max_examples=1,
+        documented={"region:all_false": Result("no partition touches an empty region: an empty selection")},
     )
 )
 
@@ -628,7 +639,7 @@ register(
     Entry(
         "dcemets.io.Case",
         valid=lambda ctx: {"subject_id": "s01", "dce": draw_dce(ctx)},
-        args={"subject_id": "subject_id", "dce": "dce"},
+        args={"subject_id": "subject_id"},  # the other fields are validated where they are used
         max_examples=2,
     )
 )
@@ -686,6 +697,7 @@ register(
         "dcemets.io.read_dce",
         valid=lambda ctx: _written(ctx, "dce"),
         args={"path": "path_in", "times": "times"},
+        documented={"times:*": Result("`times` overrides the frame times of a folder of 3D files only")},
         max_examples=2,
     )
 )
@@ -729,7 +741,7 @@ register(
     Entry(
         "dcemets.io.save_cohort",
         valid=lambda ctx: {"cases": [_small_case(ctx)], "directory": ctx.tmp / "out", "progress": False},
-        args={"cases": "cases", "directory": "path_out"},
+        args={"cases": "cases", "directory": "dir_out"},
         max_examples=2,
     )
 )
@@ -754,7 +766,7 @@ def _chaid_fit(X: Any, y: Any, **params: Any) -> Any:
 
 
 _CHAID_PARAMS = {
-    "max_depth": "pos_int",
+    "max_depth": "nonneg_int",
     "alpha_merge": "fraction",
     "alpha_split": "fraction",
     "n_bins": "pos_int",
@@ -956,7 +968,7 @@ S.CORRUPTIONS["positive_label"] = [Corruption("absent", const("fuzz")), Corrupti
 register(
     Entry(
         "dcemets.evaluation.auc_confidence_interval",
-        valid=lambda ctx: {**_yscore(ctx), "n_bootstrap": 50, "rng": 0},
+        valid=lambda ctx: {**_yscore(ctx), "method": "bootstrap", "n_bootstrap": 50, "rng": 0},
         args={
             "y_true": "y",
             "y_score": "scores",
@@ -987,7 +999,15 @@ register(
 def _diag(ctx: Ctx) -> dict[str, Any]:
     y, s = scores(ctx)
     pred = np.where(s > 0.75, "lung", "other")
-    return {"y_true": y, "y_pred": pred, "y_score": s}
+    return {
+        "y_true": y,
+        "y_pred": pred,
+        "y_score": s,
+        "confidence": 0.95,
+        "auc_method": "bootstrap",
+        "n_bootstrap": 50,
+        "rng": 0,
+    }
 
 
 register(
@@ -1004,6 +1024,7 @@ register(
             "n_bootstrap": "pos_int",
         },
         nan_ok=True,
+        documented={"y_pred:single_class": Result("predictions may all be one class (a valid classifier output)")},
     )
 )
 register(
@@ -1210,6 +1231,7 @@ register(
         valid=lambda ctx: {"signal": np.linspace(0, 100, 50), "sigma": 1.0, "rng": np.random.default_rng(0)},
         args={"signal": "array", "sigma": "nonneg", "rng": "generator"},
         max_examples=1,
+        documented={"signal:empty": Result("elementwise: an empty signal gives an empty result")},
     )
 )
 S.CORRUPTIONS["generator"] = [*S.RNG, Corruption("none", const(None))]
@@ -1333,7 +1355,7 @@ register(
     Entry(
         "dcemets.study.run_study",
         valid=lambda ctx: {"cohort": [sim_case()], "progress": False},
-        args={"cohort": "cases", "config": "result", "on_error": "choice"},
+        args={"cohort": "cases", "config": "result"},
         max_examples=1,
         no_valid_call="a study on >= 4 cases takes longer than the fuzz budget (covered by tests/study)",
     )

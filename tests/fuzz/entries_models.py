@@ -28,13 +28,15 @@ def _x(*shape: int) -> Any:
 
 
 def _module_call(cls_name: str, forward_shape: tuple[int, ...], **fixed: Any):
-    def call(x: Any = None, **params: Any) -> Any:
+    """Build the module with `params` (the constructor's arguments), run it on `x`."""
+
+    def call(x: Any, **params: Any) -> Any:
         import dcemets.models as m
 
         net = getattr(m, cls_name)(**{**fixed, **params})
         net.eval()
         with _torch().no_grad():
-            out = net(x if x is not None else _x(*forward_shape))
+            out = net(x)
         return out[0] if isinstance(out, tuple) else out
 
     return call
@@ -116,11 +118,11 @@ register(
 )
 
 
-def _affine_call(x: Any = None, **params: Any) -> Any:
+def _affine_call(x: Any, **params: Any) -> Any:
     from dcemets.models import RandomAffine
 
     aug = RandomAffine(**params)
-    return aug(x if x is not None else _x(2, 1, 6, 6), generator=_torch().Generator().manual_seed(0))
+    return aug(x, generator=_torch().Generator().manual_seed(0))
 
 
 register(
@@ -131,7 +133,7 @@ register(
         args={
             "x": "tensor",
             "degrees": "nonneg",
-            "translate": "fraction",
+            "translate": "nonneg",
             "shear": "nonneg",
             "scale": "value_range",
             "multiplicity": "pos_int",
@@ -159,7 +161,7 @@ register(
     Entry(
         "dcemets.models.to_tensor",
         valid=_to_tensor_valid,
-        args={"data": "dce", "variables": "columns", "device": "choice"},
+        args={"data": "dce", "device": "choice"},
         max_examples=2,
     )
 )
@@ -175,7 +177,7 @@ register(
     Entry(
         "dcemets.models.slice_dataset",
         valid=_slice_items,
-        args={"items": "items", "inputs": "choice", "crop": "pos_int", "fit": "choice", "n_frames": "pos_int", "maps": "columns"},
+        args={"items": "items", "inputs": "choice", "crop": "pos_int", "fit": "choice", "n_frames": "pos_int"},
         max_examples=2,
     )
 )

@@ -222,13 +222,14 @@ def differs(before: Any, after: Any, path: str = "arg", depth: int = 0) -> str |
     if isinstance(before, float):
         return None if before == after or (np.isnan(before) and np.isnan(after)) else f"{path}: {before}->{after}"
     if isinstance(before, (int, str, bytes, bool, complex, type(None), np.generic)):
-        same = before == after or (isinstance(before, (float, np.floating)) and np.isnan(before) and np.isnan(after))
-        return None if same else f"{path}: {before!r} -> {after!r}"
+        return None if _scalar_equal(before, after) else f"{path}: {before!r} -> {after!r}"
     if type(before).__module__.startswith("torch"):
         import torch
 
         if isinstance(before, torch.Tensor):
-            return None if torch.equal(before, after) and before.dtype == after.dtype else f"{path}: tensor"
+            same = before.dtype == after.dtype and before.shape == after.shape
+            same = same and _arrays_equal(before.detach().cpu().numpy(), after.detach().cpu().numpy())
+            return None if same else f"{path}: tensor values"
         if isinstance(before, torch.nn.Module):
             return differs(
                 {k: v for k, v in before.state_dict().items()},
@@ -258,13 +259,28 @@ def differs(before: Any, after: Any, path: str = "arg", depth: int = 0) -> str |
 
 
 def _arrays_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal values (NaN == NaN, NaT == NaT), any dtype."""
     a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape:
+    if a.shape != b.shape or a.dtype != b.dtype:
         return False
+    if a.dtype.kind in "mM":
+        return bool(np.array_equal(a.view("i8"), b.view("i8")))
+    if a.dtype.kind in "fc":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    if a.dtype == object:
+        return all(x is y or _scalar_equal(x, y) for x, y in zip(a.reshape(-1), b.reshape(-1)))
+    return bool(np.array_equal(a, b))
+
+
+def _scalar_equal(x: Any, y: Any) -> bool:
+    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+        return _arrays_equal(x, y)
     try:
-        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
-    except TypeError:
-        return bool(np.array_equal(a, b))
+        if bool(x == y):
+            return True
+    except (TypeError, ValueError):
+        return False
+    return bool(pd.isna(x) and pd.isna(y)) if np.ndim(x) == 0 and np.ndim(y) == 0 else False
 
 
 # --------------------------------------------------------------------------------------
@@ -306,6 +322,7 @@ def check_call(
     nan_ok: bool | tuple[str, ...] = False,
     result_check: Callable[[Any], str | None] | None = None,
     error_types: tuple[type[BaseException], ...] = (ValueError, TypeError),
+    os_errors: bool = False,
     label: str = "",
     outputs: tuple[str, ...] = (),
 ) -> Outcome:
@@ -314,7 +331,8 @@ def check_call(
     `names` are the names the error message may use for the bad argument; `expect_result`
     says the registry documents a result for this input, `nan_ok` that NaN/inf in it are
     documented, `result_check` an extra check of a documented result (returns a problem or
-    None); `outputs` are the arguments the call writes to (paths), not checked for changes.
+    None); `os_errors`: the argument is a path, and an ``OSError`` naming it is a clear
+    error; `outputs` are the arguments the call writes to (paths), not checked for changes.
     """
     before = {k: snapshot(v) for k, v in kwargs.items() if k not in outputs}
     outcome: Outcome
@@ -331,6 +349,14 @@ def check_call(
                 outcome = Outcome("unclear_error", f"{msg} (does not name {' or '.join(names)})")
             else:
                 outcome = Outcome("clear_error", msg)
+        except OSError as exc:
+            # file-system errors (missing file, not a directory...) are Python's documented
+            # convention for a bad path: accepted from any raise site when they name the path
+            if os_errors and names_argument(str(exc), names):
+                outcome = Outcome("clear_error", f"{type(exc).__name__}: {exc}")
+            else:
+                site = raise_site(exc)
+                outcome = Outcome("wrong_exception", f"{type(exc).__name__}: {exc} (raised in {site})")
         except SystemExit as exc:
             outcome = (
                 Outcome("documented_result", f"SystemExit({exc.code})")

@@ -131,7 +131,12 @@ class Entry:
         return {k: v for k, v in kinds.items() if k not in self.skip}
 
     def corruptions(self, arg: str) -> list[Corruption]:
-        return S.corruptions(self.fuzzed_args()[arg])
+        """Corruptions of `arg`; ``None`` is not one when it is the default."""
+        cs = S.corruptions(self.fuzzed_args()[arg])
+        sig = self.signature_of()
+        if sig is not None and arg in sig.parameters and sig.parameters[arg].default is None:
+            cs = [c for c in cs if c.name != "none"]
+        return cs
 
     def default_of(self, arg: str) -> Any:
         sig = self.signature_of()
@@ -144,16 +149,29 @@ class Entry:
             if key in self.documented:
                 return self.documented[key]
         if corruption.ok:
-            return Result("documented library-wide (dims in any order are accepted)")
+            return Result(f"documented library-wide: {corruption.why}")
         return None
 
     def outputs(self) -> tuple[str, ...]:
         """Arguments the call writes to: path_out kinds and `out`/`directory`."""
         kinds = self.fuzzed_args()
-        return tuple(a for a in ("path", "out", "directory") if kinds.get(a) == "path_out" or a == "out")
+        return tuple(a for a in ("path", "out", "directory") if kinds.get(a) in ("path_out", "dir_out") or a == "out")
 
-    def names_for(self, arg: str) -> tuple[str, ...]:
-        return (arg, *self.aliases.get(arg, ()))
+    def names_for(self, arg: str, bad: Any = None) -> tuple[str, ...]:
+        """Names an error message may use for `arg` (holding the bad value `bad`).
+
+        The argument's name and its aliases; for an unknown keyword, the keyword; for a
+        path, the path itself (a message quoting the file names the argument as well).
+        """
+        names = [arg, *self.aliases.get(arg, ())]
+        kind = self.fuzzed_args().get(arg)
+        if kind == "extra_kwarg":
+            names += list(bad)
+        if kind in PATH_KINDS and isinstance(bad, (str, Path)):
+            names += [str(bad), Path(bad).name]
+        if kind in CONTAINER_KINDS:
+            names += ["case", "subject", "item", "items", "map", "mask"]
+        return tuple(dict.fromkeys(names))
 
 
 def infer_kind(p: inspect.Parameter) -> str | None:
@@ -171,6 +189,9 @@ def infer_kind(p: inspect.Parameter) -> str | None:
         return "int"
     return None
 
+
+PATH_KINDS = ("path_in", "path_out", "dir_in", "dir_out")
+CONTAINER_KINDS = ("cases", "case", "items", "map_dict", "mask_dict")
 
 S.CORRUPTIONS["int"] = S.INT_COMMON
 S.CORRUPTIONS["extra_kwarg"] = [

@@ -133,6 +133,7 @@ class Corruption:
     name: str
     fn: Callable[[Any, Ctx], Any]
     ok: bool = False
+    why: str = ""
 
 
 def _copy(v: Any) -> Any:
@@ -302,7 +303,7 @@ _DA_COMMON = [
     Corruption("empty", _empty),
     Corruption("irregular_grid", _irregular),
     Corruption("nan_affine", _bad_affine),
-    Corruption("transposed", _transposed, ok=True),
+    Corruption("transposed", _transposed, ok=True, why="dims in any order are accepted (validate_dce/validate_image)"),
 ]
 
 # dtypes that are not numbers, and timedelta/datetime times
@@ -342,7 +343,7 @@ MASK = [
     Corruption("is_2d", lambda da, ctx: da.isel(z=0, drop=True)),
     Corruption("all_false", _all_false),
     Corruption("float_mask", _astype(float)),
-    Corruption("int_mask", _astype(np.int64)),
+    Corruption("int_mask", _astype(np.int64), ok=True, why="a 0/1 integer mask reads as bool (an error is fine too)"),
     Corruption("wrong_grid", _wrong_grid),
     Corruption("shifted_grid", _shifted_grid),
 ]
@@ -380,6 +381,11 @@ _NUM_TYPES = [
 ]
 REAL = [*_NUM_TYPES, Corruption("nan", const(float("nan"))), Corruption("inf", const(float("inf")))]
 POSITIVE = [*REAL, Corruption("zero", const(0.0)), Corruption("negative", const(-1.0))]
+# a positive number or an array of them (a T10 map): a list is not a corruption, a wrong shape is
+POSITIVE_ARRAY = [
+    *[c for c in POSITIVE if c.name != "list"],
+    Corruption("wrong_shape", const(np.full(7, 1.2))),
+]
 NONNEG = [*REAL, Corruption("negative", const(-1.0))]
 FRACTION = [*REAL, Corruption("negative", const(-0.5)), Corruption("above_one", const(1.5))]
 INT_COMMON = [*_NUM_TYPES, Corruption("float", const(1.5)), Corruption("nan", const(float("nan")))]
@@ -473,6 +479,13 @@ PATH_OUT = [
     ),
 ]
 
+DIR_OUT = [
+    Corruption("none", const(None)),
+    Corruption("int", const(3)),
+    Corruption("is_file", _file_with(b"x", ".txt")),
+    Corruption("parent_is_file", lambda v, ctx: _file_with(b"x", ".txt")(v, ctx) / "out"),
+]
+
 DIR_IN = [
     Corruption("none", const(None)),
     Corruption("int", const(3)),
@@ -491,6 +504,7 @@ CORRUPTIONS: dict[str, list[Corruption]] = {
     "times": TIMES,
     "real": REAL,
     "positive": POSITIVE,
+    "positive_array": POSITIVE_ARRAY,
     "nonneg": NONNEG,
     "fraction": FRACTION,
     "pos_int": POS_INT,
@@ -503,6 +517,7 @@ CORRUPTIONS: dict[str, list[Corruption]] = {
     "path_in": PATH_IN,
     "path_out": PATH_OUT,
     "dir_in": DIR_IN,
+    "dir_out": DIR_OUT,
     "object": [*WRONG_TYPES, Corruption("int", const(3))],
 }
 

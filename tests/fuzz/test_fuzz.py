@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from .harness import check_call
-from .registry import REGISTRY, Entry, public_names, resolve
+from .registry import PATH_KINDS, REGISTRY, Entry, public_names, resolve
 from .strategies import Ctx
 
 
@@ -42,6 +42,7 @@ def _run(entry: Entry, arg: str | None, corruption: str | None) -> None:
             ctx = Ctx(data.draw, Path(tmp))
             kwargs = entry.valid(ctx) if entry.valid is not None else {}
             doc = None
+            bad = None
             if arg is not None:
                 c = next(c for c in entry.corruptions(arg) if c.name == corruption)
                 value = kwargs[arg] if arg in kwargs else entry.default_of(arg)
@@ -54,7 +55,8 @@ def _run(entry: Entry, arg: str | None, corruption: str | None) -> None:
             outcome = check_call(
                 entry.target(),
                 kwargs,
-                names=entry.names_for(arg) if arg is not None else (),
+                names=entry.names_for(arg, bad) if arg is not None else (),
+                os_errors=entry.fuzzed_args().get(arg) in PATH_KINDS,
                 expect_result=arg is None or doc is not None,
                 nan_ok=True if doc is not None and doc.nan_ok else entry.nan_ok,
                 result_check=doc.check if doc is not None else None,
@@ -96,8 +98,16 @@ def _is_method_entry(name: str, public: set[str]) -> bool:
 
 
 def test_every_entry_resolves() -> None:
+    """Entries name callables, and fuzz arguments that their callable takes."""
     for name, entry in REGISTRY.items():
-        if entry.call is None:
-            assert callable(resolve(name)) or entry.not_fuzzable, name
-        for arg in entry.fuzzed_args():
+        if entry.not_fuzzable:
+            continue
+        assert callable(entry.target()), name
+        sig = entry.signature_of()
+        takes_any = sig is None or any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+        for arg, kind in entry.fuzzed_args().items():
             assert entry.corruptions(arg), (name, arg)
+            if kind != "extra_kwarg" and not takes_any:
+                assert arg in sig.parameters, f"{name} has no argument {arg!r}"
+            if kind == "extra_kwarg":
+                assert takes_any, f"{name} takes no **kwargs ({arg!r})"
