@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from . import strategies as S
 from .registry import (
+    SKLEARN_VALIDATION,
     Entry,
     Result,
     _like,
@@ -49,6 +50,8 @@ S.CORRUPTIONS["series"] = [  # a DataArray with a `time` dim (ROI curve, voxels 
     Corruption(
         "timedelta_time",
         lambda da, ctx: da.assign_coords(time=pd.to_timedelta(np.asarray(da["time"].values), unit="s")),
+        ok=True,
+        why=S._TIMEDELTA,
     ),
 ]
 S.CORRUPTIONS["array2d"] = [
@@ -251,16 +254,15 @@ def _curve(ctx: Ctx) -> xr.DataArray:
 register(
     Entry(
         "dcemets.kinetics.heuristics",
-        valid=lambda ctx: {"signal": _curve(ctx)},
+        valid=lambda ctx: (lambda c: {"signal": c.values.copy(), "time": c.time.values.copy()})(_curve(ctx)),
         args={
-            "signal": "series",
+            "signal": "array",
             "n_baseline": "pos_int",
             "injection_time": "real",
             "peak_cutoff": "positive",
             "late_reference": "positive",
             "time": "times",
         },
-        documented={"time:*": Result("`time` is used only for numpy input (docstring)")},
     )
 )
 
@@ -374,6 +376,11 @@ def _image_within(ctx: Ctx) -> dict[str, Any]:
     return {"image": img, "within": mask_of(ctx, img)}
 
 
+def _grow_valid(ctx: Ctx) -> dict[str, Any]:
+    d = _image_within(ctx)
+    return {**d, "exclude": S._all_false(d["within"], ctx)}
+
+
 register(
     Entry(
         "dcemets.segmentation.find_seed",
@@ -384,7 +391,8 @@ register(
 register(
     Entry(
         "dcemets.segmentation.region_grow",
-        valid=_image_within,
+        valid=_grow_valid,
+        documented={"exclude:all_false": Result("excluding nothing is the default")},
         args={
             "image": "image",
             "within": "mask",
@@ -663,7 +671,8 @@ S.CORRUPTIONS["subject_id"] = [
 def _sitk(ctx: Ctx) -> dict[str, Any]:
     from dcemets.io import to_sitk
 
-    return {"image": to_sitk(draw_image(ctx))}
+    im = to_sitk(draw_image(ctx))
+    return {"image": [im, im, im], "times": np.array([0.0, 10.0, 20.0])}
 
 
 register(
@@ -671,7 +680,6 @@ register(
         "dcemets.io.from_sitk",
         valid=_sitk,
         args={"image": "object", "times": "times", "attrs": "mapping"},
-        documented={"times:*": Result("`times` is used for a sequence of images only (docstring)")},
     )
 )
 register(
@@ -696,8 +704,7 @@ register(
     Entry(
         "dcemets.io.read_dce",
         valid=lambda ctx: _written(ctx, "dce"),
-        args={"path": "path_in", "times": "times"},
-        documented={"times:*": Result("`times` overrides the frame times of a folder of 3D files only")},
+        args={"path": "path_in"},  # `times` is for a folder of 3D files (not fuzzed)
         max_examples=2,
     )
 )
@@ -783,7 +790,8 @@ register(
         aliases={},
     )
 )
-register(Entry("dcemets.classify.CHAIDClassifier.fit", valid=_xy, call=_chaid_fit, args={"X": "X", "y": "y"}, infer=False))
+register(Entry("dcemets.classify.CHAIDClassifier.fit",
+            delegated=SKLEARN_VALIDATION, valid=_xy, call=_chaid_fit, args={"X": "X", "y": "y"}, infer=False))
 
 
 def _fitted_chaid(ctx: Ctx) -> dict[str, Any]:
@@ -798,6 +806,7 @@ for _m in ("predict", "predict_proba", "apply"):
     register(
         Entry(
             f"dcemets.classify.CHAIDClassifier.{_m}",
+            delegated=SKLEARN_VALIDATION,
             valid=_fitted_chaid,
             call=(lambda m: lambda estimator, X: getattr(estimator, m)(X))(_m),
             args={"X": "X_predict"},
@@ -828,6 +837,7 @@ register(
 register(
     Entry(
         "dcemets.classify.ForestRanker.fit",
+            delegated=SKLEARN_VALIDATION,
         valid=_xy,
         call=_ranker_fit,
         args={"X": "X", "y": "y"},
@@ -1079,7 +1089,9 @@ S.CORRUPTIONS["columns"] = [
 def _cv(ctx: Ctx) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
 
-    return {"estimator": LogisticRegression(), **_xy(ctx), "cv": 4, "random_state": 0}
+    d = _xy(ctx)
+    groups = np.array([f"p{i // 2}" for i in range(len(d["y"]))])  # two samples per patient
+    return {"estimator": LogisticRegression(), **d, "groups": groups, "cv": 4, "random_state": 0}
 
 
 register(

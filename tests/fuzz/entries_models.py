@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 
 from . import strategies as S
-from .registry import Entry, draw_dce, mask_of, not_fuzzable, register
+from .registry import SKLEARN_VALIDATION, Entry, draw_dce, mask_of, not_fuzzable, register
 from .strategies import Corruption, Ctx, const
 
 for _c in ("MAP_NAMES", "TRAINING_PRESETS"):
@@ -146,7 +148,7 @@ register(
 register(
     Entry(
         "dcemets.models.dropout",
-        valid=lambda ctx: {"x": _x(4, 4), "p": ctx.draw(st.sampled_from([0.0, 0.3]))},
+        valid=lambda ctx: {"x": _x(2, 3, 4, 4), "p": ctx.draw(st.sampled_from([0.0, 0.3]))},
         args={"x": "tensor", "p": "fraction"},
         max_examples=1,
     )
@@ -203,6 +205,15 @@ def _clf_xy(ctx: Ctx, kind: str) -> dict[str, Any]:
     return {"X": X, "y": y}
 
 
+@functools.lru_cache(maxsize=None)
+def _fitted_once(cls_name: str, kind: str, fixed: tuple) -> Any:
+    """One fitted estimator per class (fitting takes ~1 s), deep-copied for each call."""
+    rng = np.random.default_rng(0)
+    shape = (8, 3, 1, 8, 8) if kind == "clstm" else (8, 3, 8, 8)
+    X = rng.normal(size=shape).astype("float32")
+    return _clf_fit(cls_name, **dict(fixed))(X, np.array(["lung", "other"] * 4))
+
+
 _FAST = {"epochs": 1, "augment": 1, "batch_size": 4, "device": "cpu", "random_state": 0}
 
 
@@ -247,6 +258,7 @@ for _cls, _kind, _fixed in (
     register(
         Entry(
             f"dcemets.models.{_cls}.fit",
+            delegated=SKLEARN_VALIDATION,
             valid=(lambda k: lambda ctx: _clf_xy(ctx, k))(_kind),
             call=_clf_fit(_cls, **_fixed),
             args={"X": "X", "y": "y"},
@@ -257,11 +269,12 @@ for _cls, _kind, _fixed in (
 
     def _fitted(ctx: Ctx, k: str = _kind, c: str = _cls, f: dict = _fixed) -> dict[str, Any]:
         d = _clf_xy(ctx, k)
-        return {"estimator": _clf_fit(c, **f)(d["X"], d["y"]), "X": d["X"]}
+        return {"estimator": copy.deepcopy(_fitted_once(c, k, tuple(f.items()))), "X": d["X"]}
 
     register(
         Entry(
             f"dcemets.models.{_cls}.predict_proba",
+            delegated=SKLEARN_VALIDATION,
             valid=_fitted,
             call=lambda estimator, X: estimator.predict_proba(X),
             args={"X": "X_predict"},

@@ -33,6 +33,9 @@ from hypothesis import strategies as st
 from . import strategies as S
 from .strategies import Corruption, Ctx
 
+SKLEARN_VALIDATION = ("sklearn/utils/validation.py",)
+"""Raise site of scikit-learn's input validation, documented for estimator fit/predict."""
+
 ROOT = Path(__file__).resolve().parents[2] / "dcemets"
 
 
@@ -106,6 +109,7 @@ class Entry:
     not_fuzzable: str | None = None
     infer: bool = True
     no_valid_call: str | None = None
+    delegated: tuple[str, ...] = ()
 
     def target(self) -> Callable[..., Any]:
         return self.call if self.call is not None else resolve(self.name)

@@ -274,6 +274,9 @@ def _tolist(da: Any, ctx: Ctx) -> Any:
     return np.asarray(getattr(da, "values", da)).tolist()
 
 
+_TIMEDELTA = "timedelta64/datetime64 frame times are read as seconds from the first frame (issue 16.6)"
+
+
 def const(v: Any) -> Callable[[Any, Ctx], Any]:
     """A corruption that replaces the argument by `v` (a fresh deep copy each time)."""
     return lambda _value, _ctx: copy.deepcopy(v)
@@ -319,12 +322,16 @@ DCE = [
     Corruption(
         "timedelta_time",
         lambda da, ctx: da.assign_coords(time=pd.to_timedelta(np.asarray(da["time"].values), unit="s")),
+        ok=True,
+        why=_TIMEDELTA,
     ),
     Corruption(
         "datetime_time",
         lambda da, ctx: da.assign_coords(
             time=pd.Timestamp("2020-01-01") + pd.to_timedelta(np.asarray(da["time"].values), unit="s")
         ),
+        ok=True,
+        why=_TIMEDELTA,
     ),
     Corruption("str_time", lambda da, ctx: da.assign_coords(time=[f"t{i}" for i in range(da.sizes["time"])])),
 ]
@@ -369,7 +376,12 @@ TIMES = [
     Corruption("two_d", lambda v, ctx: np.asarray(v, float)[None, :]),
     Corruption("duplicate", lambda v, ctx: _dup(np.asarray(v, float))),
     Corruption("unsorted", lambda v, ctx: _unsorted(np.asarray(v, float))),
-    Corruption("timedelta", lambda v, ctx: pd.to_timedelta(np.asarray(v, float), unit="s").to_numpy()),
+    Corruption(
+        "timedelta",
+        lambda v, ctx: pd.to_timedelta(np.asarray(v, float), unit="s").to_numpy(),
+        ok=True,
+        why=_TIMEDELTA,
+    ),
     Corruption("wrong_length", lambda v, ctx: np.append(np.asarray(v, float), np.asarray(v, float)[-1] + 10)),
 ]
 
