@@ -17,7 +17,7 @@ settings.register_profile(
 )
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not COUNTS["calls"]:
         return
     defects = sum(COUNTS[k] for k in DEFECT_CLASSES)
@@ -26,6 +26,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG0
         f"{COUNTS['documented_result']} documented results, {defects} defects"
     )
     if defects:
-        line += " (" + ", ".join(f"{k} {COUNTS[k]}" for k in DEFECT_CLASSES if COUNTS[k]) + ")"
+        line += " (" + ", ".join(f"{k} {COUNTS[k]}" for k in DEFECT_CLASSES if COUNTS[k])
+        line += f"; {COUNTS['known']} of them known defects, strict xfail)"
     terminalreporter.write_sep("-", "fuzz summary")
     terminalreporter.write_line(line)

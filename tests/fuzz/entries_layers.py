@@ -6,6 +6,7 @@ Each valid call follows the function's docstring example, shrunk to run in milli
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,6 @@ from .registry import (
     SKLEARN_VALIDATION,
     Entry,
     Result,
-    _like,
     draw_dce,
     draw_image,
     mask_of,
@@ -138,8 +138,14 @@ S.CORRUPTIONS["argv"] = [
     Corruption("empty", const([])),
     Corruption("bad_option", const(["simulate", "--fuzz"])),
     Corruption("bad_int", const(["simulate", "--out", "x", "--seed", "abc"])),
-    Corruption("negative_jobs", lambda v, ctx: ["segment", "--cohort", str(ctx.tmp), "--out", str(ctx.tmp), "--jobs", "0"]),
-    Corruption("missing_cohort", lambda v, ctx: ["features", "--cohort", str(ctx.tmp / "nope"), "--out", str(ctx.tmp)]),
+    Corruption(
+        "negative_jobs",
+        lambda v, ctx: ["segment", "--cohort", str(ctx.tmp), "--out", str(ctx.tmp), "--jobs", "0"],
+    ),
+    Corruption(
+        "missing_cohort",
+        lambda v, ctx: ["features", "--cohort", str(ctx.tmp / "nope"), "--out", str(ctx.tmp)],
+    ),
     Corruption("bad_preset", lambda v, ctx: ["replicate", "--preset", "fuzz", "--out", str(ctx.tmp)]),
 ]
 
@@ -172,7 +178,14 @@ register(
     Entry(
         "dcemets.kinetics.biexponential_aif",
         valid=_aif_args,
-        args={"time": "array", "dose": "positive", "a1": "nonneg", "m1": "positive", "a2": "nonneg", "m2": "positive"},
+        args={
+            "time": "array",
+            "dose": "positive",
+            "a1": "nonneg",
+            "m1": "positive",
+            "a2": "nonneg",
+            "m2": "positive",
+        },
     )
 )
 register(Entry("dcemets.kinetics.parker_aif", valid=_aif_args, args={"time": "array", "hct": "fraction"}))
@@ -187,7 +200,14 @@ _SPGR = {"t10": "positive_array", "flip_angle": "positive", "tr": "positive", "r
 register(
     Entry(
         "dcemets.kinetics.concentration_to_signal",
-        valid=lambda ctx: {"conc": _conc(ctx), "t10": 1.2, "flip_angle": 10.0, "tr": 0.0041, "r1": 4.5, "m0": 1000.0},
+        valid=lambda ctx: {
+            "conc": _conc(ctx),
+            "t10": 1.2,
+            "flip_angle": 10.0,
+            "tr": 0.0041,
+            "r1": 4.5,
+            "m0": 1000.0,
+        },
         args={"conc": "array", **_SPGR, "m0": "positive_array"},
     )
 )
@@ -202,7 +222,14 @@ def _signal(ctx: Ctx) -> np.ndarray:
 register(
     Entry(
         "dcemets.kinetics.signal_to_concentration",
-        valid=lambda ctx: {"signal": _signal(ctx), "t10": 1.2, "flip_angle": 10.0, "tr": 0.0041, "r1": 4.5, "n_baseline": 2},
+        valid=lambda ctx: {
+            "signal": _signal(ctx),
+            "t10": 1.2,
+            "flip_angle": 10.0,
+            "tr": 0.0041,
+            "r1": 4.5,
+            "n_baseline": 2,
+        },
         args={"signal": "array", **_SPGR, "n_baseline": "pos_int"},
     )
 )
@@ -251,10 +278,15 @@ def _curve(ctx: Ctx) -> xr.DataArray:
     return xr.DataArray(s, dims="time", coords={"time": t})
 
 
+def _curve_numpy(ctx: Ctx) -> dict[str, Any]:
+    c = _curve(ctx)
+    return {"signal": c.values.copy(), "time": c.time.values.copy()}
+
+
 register(
     Entry(
         "dcemets.kinetics.heuristics",
-        valid=lambda ctx: (lambda c: {"signal": c.values.copy(), "time": c.time.values.copy()})(_curve(ctx)),
+        valid=_curve_numpy,
         args={
             "signal": "array",
             "n_baseline": "pos_int",
@@ -575,7 +607,12 @@ register(
     Entry(
         "dcemets.radiomics.histogram_features",
         valid=lambda ctx: {k: v for k, v in _rad(ctx).items() if k != "bin_count"},
-        args={"image": "image_array", "mask": "mask_array", "percentile_method": "choice", "nan_policy": "choice"},
+        args={
+            "image": "image_array",
+            "mask": "mask_array",
+            "percentile_method": "choice",
+            "nan_policy": "choice",
+        },
     )
 )
 
@@ -612,7 +649,13 @@ register(
             "masks": {"a": np.ones((3, 5, 5), bool), "b": np.ones((3, 5, 5), bool)},
             "progress": False,
         },
-        args={"maps": "map_dict", "masks": "mask_dict", "n_jobs": "pos_int", "errors": "choice", "settings": "extra_kwarg"},
+        args={
+            "maps": "map_dict",
+            "masks": "mask_dict",
+            "n_jobs": "pos_int",
+            "errors": "choice",
+            "settings": "extra_kwarg",
+        },
         max_examples=1,
     )
 )
@@ -628,7 +671,9 @@ S.CORRUPTIONS["mask_dict"] = [
     Corruption("all_false", lambda v, ctx: {**v, "a": np.zeros_like(v["a"])}),
     Corruption("wrong_shape", lambda v, ctx: {**v, "a": v["a"][:-1]}),
 ]
-not_fuzzable("dcemets.radiomics.RadiomicsWarning", "a warning class (raised by the radiomics functions, not called)")
+not_fuzzable(
+    "dcemets.radiomics.RadiomicsWarning", "a warning class (raised by the radiomics functions, not called)"
+)
 for _c in ("FEATURE_NAMES", "GLCM_FEATURES", "HISTOGRAM_FEATURES", "MAP_NAMES"):
     not_fuzzable(f"dcemets.radiomics.{_c}", "a constant tuple of names")
 
@@ -790,8 +835,16 @@ register(
         aliases={},
     )
 )
-register(Entry("dcemets.classify.CHAIDClassifier.fit",
-            delegated=SKLEARN_VALIDATION, valid=_xy, call=_chaid_fit, args={"X": "X", "y": "y"}, infer=False))
+register(
+    Entry(
+        "dcemets.classify.CHAIDClassifier.fit",
+        delegated=SKLEARN_VALIDATION,
+        valid=_xy,
+        call=_chaid_fit,
+        args={"X": "X", "y": "y"},
+        infer=False,
+    )
+)
 
 
 def _fitted_chaid(ctx: Ctx) -> dict[str, Any]:
@@ -802,18 +855,26 @@ def _fitted_chaid(ctx: Ctx) -> dict[str, Any]:
 S.CORRUPTIONS["X_predict"] = [c for c in S.FEATURES if c.name != "wrong_rows"] + [
     Corruption("wrong_columns", lambda v, ctx: np.asarray(v)[:, :-1]),
 ]
+
+
+def _call_method(method: str, estimator: Any, X: Any) -> Any:
+    return getattr(estimator, method)(X)
+
+
 for _m in ("predict", "predict_proba", "apply"):
     register(
         Entry(
             f"dcemets.classify.CHAIDClassifier.{_m}",
             delegated=SKLEARN_VALIDATION,
             valid=_fitted_chaid,
-            call=(lambda m: lambda estimator, X: getattr(estimator, m)(X))(_m),
+            call=functools.partial(_call_method, _m),
             args={"X": "X_predict"},
             infer=False,
         )
     )
-not_fuzzable("dcemets.classify.CHAIDNode", "a plain record of one fitted tree node (built by CHAIDClassifier.fit)")
+not_fuzzable(
+    "dcemets.classify.CHAIDNode", "a plain record of one fitted tree node (built by CHAIDClassifier.fit)"
+)
 
 
 def _ranker_fit(X: Any, y: Any, **params: Any) -> Any:
@@ -837,7 +898,7 @@ register(
 register(
     Entry(
         "dcemets.classify.ForestRanker.fit",
-            delegated=SKLEARN_VALIDATION,
+        delegated=SKLEARN_VALIDATION,
         valid=_xy,
         call=_ranker_fit,
         args={"X": "X", "y": "y"},
@@ -881,8 +942,8 @@ register(
     Entry(
         "dcemets.classify.hotspot_chaid",
         valid=lambda ctx: {},
-        call=lambda X=None, y=None, **kw: __import__("dcemets.classify", fromlist=["x"]).hotspot_chaid(**kw).fit(
-            *(_xy_fixed())
+        call=lambda X=None, y=None, **kw: (
+            __import__("dcemets.classify", fromlist=["x"]).hotspot_chaid(**kw).fit(*(_xy_fixed()))
         ),
         args={k: v for k, v in _CHAID_PARAMS.items() if k not in ("n_bins",)},
         infer=False,
@@ -1034,7 +1095,9 @@ register(
             "n_bootstrap": "pos_int",
         },
         nan_ok=True,
-        documented={"y_pred:single_class": Result("predictions may all be one class (a valid classifier output)")},
+        documented={
+            "y_pred:single_class": Result("predictions may all be one class (a valid classifier output)")
+        },
     )
 )
 register(
@@ -1044,7 +1107,11 @@ register(
         args={"successes": "count", "n": "count", "confidence": "fraction"},
     )
 )
-S.CORRUPTIONS["count"] = [*S.INT_COMMON, Corruption("negative", const(-3)), Corruption("too_large", const(10**6))]
+S.CORRUPTIONS["count"] = [
+    *S.INT_COMMON,
+    Corruption("negative", const(-3)),
+    Corruption("too_large", const(10**6)),
+]
 
 
 def _table(ctx: Ctx) -> dict[str, Any]:
@@ -1353,11 +1420,17 @@ register(
         nan_ok=("result.maps",),  # map voxels outside the lesion are NaN (docstring)
     )
 )
+
+
+def _tmp_args(names: tuple[str, ...], ctx: Ctx) -> dict[str, Any]:
+    return {k: ctx.tmp for k in names}
+
+
 for _n, _extra in (("format_tables", {}), ("make_figures", {}), ("write_report", {"out": "out"})):
     register(
         Entry(
             f"dcemets.study.{_n}",
-            valid=(lambda ex: lambda ctx: {k: ctx.tmp for k in ex})(_extra),
+            valid=functools.partial(_tmp_args, tuple(_extra)),
             args={"result": "result"},
             max_examples=1,
             no_valid_call="needs a StudyResult: run_study takes minutes (covered by tests/study)",
@@ -1387,4 +1460,4 @@ register(
     )
 )
 
-from . import entries_models  # noqa: E402,F401
+from . import entries_models  # noqa: F401

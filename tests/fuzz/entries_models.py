@@ -75,7 +75,13 @@ register(
         "dcemets.models.MapCNN",
         valid=lambda ctx: {"x": _x(2, 3, 8, 8)},
         call=_module_call("MapCNN", (2, 3, 8, 8), image_size=8, features=4, num_layers=2),
-        args={"x": "tensor", "in_channels": "pos_int", "num_classes": "pos_int", "image_size": "pos_int", **_NET},
+        args={
+            "x": "tensor",
+            "in_channels": "pos_int",
+            "num_classes": "pos_int",
+            "image_size": "pos_int",
+            **_NET,
+        },
         infer=False,
         max_examples=1,
     )
@@ -179,7 +185,13 @@ register(
     Entry(
         "dcemets.models.slice_dataset",
         valid=_slice_items,
-        args={"items": "items", "inputs": "choice", "crop": "pos_int", "fit": "choice", "n_frames": "pos_int"},
+        args={
+            "items": "items",
+            "inputs": "choice",
+            "crop": "pos_int",
+            "fit": "choice",
+            "n_frames": "pos_int",
+        },
         max_examples=2,
     )
 )
@@ -205,13 +217,17 @@ def _clf_xy(ctx: Ctx, kind: str) -> dict[str, Any]:
     return {"X": X, "y": y}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fitted_once(cls_name: str, kind: str, fixed: tuple) -> Any:
     """One fitted estimator per class (fitting takes ~1 s), deep-copied for each call."""
     rng = np.random.default_rng(0)
     shape = (8, 3, 1, 8, 8) if kind == "clstm" else (8, 3, 8, 8)
     X = rng.normal(size=shape).astype("float32")
     return _clf_fit(cls_name, **dict(fixed))(X, np.array(["lung", "other"] * 4))
+
+
+def _clf_xy_of(kind: str, ctx: Ctx) -> dict[str, Any]:
+    return _clf_xy(ctx, kind)
 
 
 _FAST = {"epochs": 1, "augment": 1, "batch_size": 4, "device": "cpu", "random_state": 0}
@@ -248,7 +264,7 @@ for _cls, _kind, _fixed in (
     register(
         Entry(
             f"dcemets.models.{_cls}",
-            valid=(lambda k: lambda ctx: _clf_xy(ctx, k))(_kind),
+            valid=functools.partial(_clf_xy_of, _kind),
             call=_clf_fit(_cls, **_fixed),
             args=dict(_EST_PARAMS),
             infer=False,
@@ -259,7 +275,7 @@ for _cls, _kind, _fixed in (
         Entry(
             f"dcemets.models.{_cls}.fit",
             delegated=SKLEARN_VALIDATION,
-            valid=(lambda k: lambda ctx: _clf_xy(ctx, k))(_kind),
+            valid=functools.partial(_clf_xy_of, _kind),
             call=_clf_fit(_cls, **_fixed),
             args={"X": "X", "y": "y"},
             infer=False,

@@ -148,7 +148,10 @@ def _file_digest(p: Path) -> Any:
     if p.is_file():
         return ("file", hashlib.sha1(p.read_bytes()).hexdigest())
     if p.is_dir():
-        return ("dir", tuple(sorted((str(c.relative_to(p)), _file_digest(c)) for c in p.rglob("*") if c.is_file())))
+        return (
+            "dir",
+            tuple(sorted((str(c.relative_to(p)), _file_digest(c)) for c in p.rglob("*") if c.is_file())),
+        )
     return ("missing",)
 
 
@@ -191,7 +194,10 @@ def differs(before: Any, after: Any, path: str = "arg", depth: int = 0) -> str |
             return f"{path}: variables {set(before.variables)} -> {set(after.variables)}"
         for k in before.variables:
             w = differs(
-                xr.DataArray(before.variables[k]), xr.DataArray(after.variables[k]), f"{path}[{k!r}]", depth + 1
+                xr.DataArray(before.variables[k]),
+                xr.DataArray(after.variables[k]),
+                f"{path}[{k!r}]",
+                depth + 1,
             )
             if w is not None:
                 return w
@@ -202,7 +208,9 @@ def differs(before: Any, after: Any, path: str = "arg", depth: int = 0) -> str |
         return None if _arrays_equal(before, after) else f"{path}: values"
     if isinstance(before, (pd.Series, pd.DataFrame, pd.Index)):
         ok = before.equals(after) and (
-            before.dtypes.equals(after.dtypes) if isinstance(before, pd.DataFrame) else before.dtype == after.dtype
+            before.dtypes.equals(after.dtypes)
+            if isinstance(before, pd.DataFrame)
+            else before.dtype == after.dtype
         )
         if ok and not isinstance(before, pd.Index):
             ok = before.index.equals(after.index) and (
@@ -224,7 +232,11 @@ def differs(before: Any, after: Any, path: str = "arg", depth: int = 0) -> str |
                 return w
         return None
     if isinstance(before, float):
-        return None if before == after or (np.isnan(before) and np.isnan(after)) else f"{path}: {before}->{after}"
+        return (
+            None
+            if before == after or (np.isnan(before) and np.isnan(after))
+            else f"{path}: {before}->{after}"
+        )
     if isinstance(before, (int, str, bytes, bool, complex, type(None), np.generic)):
         return None if _scalar_equal(before, after) else f"{path}: {before!r} -> {after!r}"
     if type(before).__module__.startswith("torch"):
@@ -251,7 +263,9 @@ def differs(before: Any, after: Any, path: str = "arg", depth: int = 0) -> str |
             depth + 1,
         )
     if hasattr(before, "get_params"):  # sklearn estimator: params, and not fitted in place
-        w = differs(before.get_params(deep=False), after.get_params(deep=False), f"{path}.get_params()", depth + 1)
+        w = differs(
+            before.get_params(deep=False), after.get_params(deep=False), f"{path}.get_params()", depth + 1
+        )
         if w is not None:
             return w
         fitted = sorted(k for k in vars(after) if k.endswith("_") and not k.startswith("_"))
@@ -368,7 +382,9 @@ def check_call(
         except error_types as exc:
             site = raise_site(exc)
             msg = f"{type(exc).__name__}: {exc}"
-            if not in_dcemets(site) and not (site is not None and str(site).endswith(delegated) and delegated):
+            if not in_dcemets(site) and not (
+                site is not None and str(site).endswith(delegated) and delegated
+            ):
                 outcome = Outcome("deep_error", f"{msg} (raised in {_where(site)})")
             elif not names_argument(str(exc), names):
                 outcome = Outcome("unclear_error", f"{msg} (does not name {' or '.join(names)})")
@@ -381,14 +397,16 @@ def check_call(
                 outcome = Outcome("clear_error", f"{type(exc).__name__}: {exc}")
             else:
                 site = raise_site(exc)
-                outcome = Outcome("wrong_exception", f"{type(exc).__name__}: {exc} (raised in {_where(site)})")
+                outcome = Outcome(
+                    "wrong_exception", f"{type(exc).__name__}: {exc} (raised in {_where(site)})"
+                )
         except SystemExit as exc:
             outcome = (
                 Outcome("documented_result", f"SystemExit({exc.code})")
                 if expect_result
                 else Outcome("wrong_exception", f"SystemExit({exc.code})")
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- every other exception class is a defect to report
             site = raise_site(exc)
             outcome = Outcome("wrong_exception", f"{type(exc).__name__}: {exc} (raised in {_where(site)})")
         else:
@@ -398,7 +416,9 @@ def check_call(
             if not expect_result:
                 outcome = Outcome("silent_result", f"returned {_short(result)}")
             elif where is not None and runtime:
-                outcome = Outcome("warning_not_error", f"{where} is NaN/inf after RuntimeWarning {runtime[0]!r}")
+                outcome = Outcome(
+                    "warning_not_error", f"{where} is NaN/inf after RuntimeWarning {runtime[0]!r}"
+                )
             elif where is not None:
                 outcome = Outcome("silent_nan", f"{where} is NaN/inf")
             elif problem is not None:
@@ -413,7 +433,10 @@ def check_call(
     COUNTS[outcome.kind] += 1
     if log := os.environ.get("DCEMETS_FUZZ_LOG"):  # triage aid: one JSON line per call
         with open(log, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"label": label, "kind": outcome.kind, "detail": _clean(outcome.detail)[:300]}) + "\n")
+            f.write(
+                json.dumps({"label": label, "kind": outcome.kind, "detail": _clean(outcome.detail)[:300]})
+                + "\n"
+            )
     return outcome
 
 

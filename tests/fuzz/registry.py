@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 from hypothesis import strategies as st
 
@@ -57,7 +56,9 @@ def public_names() -> list[str]:
             for a in node.names
         }
         for node in tree.body:
-            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            if isinstance(node, ast.Assign) and any(
+                getattr(t, "id", None) == "__all__" for t in node.targets
+            ):
                 names += [f"{module}.{n}" for n in ast.literal_eval(node.value) if n not in submodules]
     return names
 
@@ -144,7 +145,11 @@ class Entry:
 
     def default_of(self, arg: str) -> Any:
         sig = self.signature_of()
-        if sig is not None and arg in sig.parameters and sig.parameters[arg].default is not inspect.Parameter.empty:
+        if (
+            sig is not None
+            and arg in sig.parameters
+            and sig.parameters[arg].default is not inspect.Parameter.empty
+        ):
             return sig.parameters[arg].default
         return None
 
@@ -159,7 +164,9 @@ class Entry:
     def outputs(self) -> tuple[str, ...]:
         """Arguments the call writes to: path_out kinds and `out`/`directory`."""
         kinds = self.fuzzed_args()
-        return tuple(a for a in ("path", "out", "directory") if kinds.get(a) in ("path_out", "dir_out") or a == "out")
+        return tuple(
+            a for a in ("path", "out", "directory") if kinds.get(a) in ("path_out", "dir_out") or a == "out"
+        )
 
     def names_for(self, arg: str, bad: Any = None) -> tuple[str, ...]:
         """Names an error message may use for `arg` (holding the bad value `bad`).
@@ -291,12 +298,20 @@ def mask_of(ctx: Ctx, template: xr.DataArray) -> xr.DataArray:
 # dcemets (conventions)
 # --------------------------------------------------------------------------------------
 
-_WRAP = Result("make_dce/make_image wrap values as given; validate_dce/validate_image check them", nan_ok=True)
+_WRAP = Result(
+    "make_dce/make_image wrap values as given; validate_dce/validate_image check them", nan_ok=True
+)
+
+
+def _dce_values(ctx: Ctx) -> dict[str, Any]:
+    d = draw_dce(ctx)
+    return {"values": d.values.copy(), "times": d.time.values.copy()}
+
 
 register(
     Entry(
         "dcemets.make_dce",
-        valid=lambda ctx: (lambda d: {"values": d.values.copy(), "times": d.time.values.copy()})(draw_dce(ctx)),
+        valid=_dce_values,
         args={
             "values": "array_nd",
             "times": "times",
@@ -386,4 +401,4 @@ S.CORRUPTIONS["points"] = [
 ]
 
 
-from . import entries_layers  # noqa: E402,F401  (registers the per-layer entries)
+from . import entries_layers  # noqa: F401  (registers the per-layer entries)

@@ -306,7 +306,9 @@ _DA_COMMON = [
     Corruption("empty", _empty),
     Corruption("irregular_grid", _irregular),
     Corruption("nan_affine", _bad_affine),
-    Corruption("transposed", _transposed, ok=True, why="dims in any order are accepted (validate_dce/validate_image)"),
+    Corruption(
+        "transposed", _transposed, ok=True, why="dims in any order are accepted (validate_dce/validate_image)"
+    ),
 ]
 
 # dtypes that are not numbers, and timedelta/datetime times
@@ -350,7 +352,9 @@ MASK = [
     Corruption("is_2d", lambda da, ctx: da.isel(z=0, drop=True)),
     Corruption("all_false", _all_false),
     Corruption("float_mask", _astype(float)),
-    Corruption("int_mask", _astype(np.int64), ok=True, why="a 0/1 integer mask reads as bool (an error is fine too)"),
+    Corruption(
+        "int_mask", _astype(np.int64), ok=True, why="a 0/1 integer mask reads as bool (an error is fine too)"
+    ),
     Corruption("wrong_grid", _wrong_grid),
     Corruption("shifted_grid", _shifted_grid),
 ]
@@ -364,7 +368,11 @@ ARRAY = [
     *ARRAY_VALUES,
 ]
 
-ARRAY_ND = [*ARRAY, Corruption("scalar", const(1.0)), Corruption("extra_axis", lambda v, ctx: np.asarray(v)[None, None])]
+ARRAY_ND = [
+    *ARRAY,
+    Corruption("scalar", const(1.0)),
+    Corruption("extra_axis", lambda v, ctx: np.asarray(v)[None, None]),
+]
 
 TIMES = [
     Corruption("none", const(None)),
@@ -418,7 +426,9 @@ LABELS = [
     Corruption("single_class", lambda v, ctx: np.full(len(v), np.asarray(v)[0])),
     Corruption("wrong_length", lambda v, ctx: np.asarray(v)[:-1]),
     Corruption("two_d", lambda v, ctx: np.asarray(v)[:, None].repeat(2, axis=1)),
-    Corruption("nan_label", lambda v, ctx: np.where(np.arange(len(v)) == 0, np.nan, np.asarray(v, dtype=object))),
+    Corruption(
+        "nan_label", lambda v, ctx: np.where(np.arange(len(v)) == 0, np.nan, np.asarray(v, dtype=object))
+    ),
 ]
 # a feature matrix (n_samples rows)
 FEATURES = [
@@ -430,7 +440,9 @@ FEATURES = [
     Corruption("str_dtype", _astype(str)),
     Corruption("one_d", lambda v, ctx: np.asarray(v, dtype=float)[:, 0]),
     Corruption("empty", lambda v, ctx: np.asarray(v, dtype=float)[:0]),
-    Corruption("wrong_rows", lambda v, ctx: v.iloc[:-1] if isinstance(v, pd.DataFrame) else np.asarray(v)[:-1]),
+    Corruption(
+        "wrong_rows", lambda v, ctx: v.iloc[:-1] if isinstance(v, pd.DataFrame) else np.asarray(v)[:-1]
+    ),
 ]
 
 

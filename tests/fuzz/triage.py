@@ -24,9 +24,10 @@ GOOD = ("clear_error", "documented_result")
 def defects(path: str) -> dict[str, str]:
     """Defect cases of a log: ``"entry|arg|corruption"`` -> ``"kind: detail"`` (first seen)."""
     by_case: dict[str, dict[str, str]] = defaultdict(dict)
-    for line in open(path, encoding="utf-8"):
-        r = json.loads(line)
-        by_case[r["label"]].setdefault(r["kind"], r["detail"])
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            by_case[r["label"]].setdefault(r["kind"], r["detail"])
     out = {}
     for label, kinds in sorted(by_case.items()):
         bad = [(k, v) for k, v in kinds.items() if k not in GOOD]
@@ -45,10 +46,9 @@ def write(found: dict[str, str], target: Path) -> None:
         "the line must go (rerun triage with ``--write``).",
         '"""',
         "",
-        "# ruff: noqa: E501",
         "KNOWN_DEFECTS: dict[str, str] = {",
     ]
-    lines += [f"    {k!r}: {v!r}," for k, v in sorted(found.items())]
+    lines += [f"    {json.dumps(k)}: {json.dumps(v)}," for k, v in sorted(found.items())]
     lines += ["}", ""]
     target.write_text("\n".join(lines), encoding="utf-8")
 
