@@ -1,7 +1,8 @@
+from .cache import CacheWarning, FoldStore, StudyCache
 from .cli import main
 from .config import PRESETS, StudyConfig
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from .pipeline import CaseResult, StudyResult, process_case, run_study
+from .pipeline import CaseError, CaseFailedWarning, CaseResult, StudyResult, process_case, run_study
 from .report import format_tables, make_figures, write_report
 
 __all__ = [
@@ -9,7 +10,12 @@ __all__ = [
     "PAPER_TABLE2",
     "PAPER_TABLE3",
     "PRESETS",
+    "CacheWarning",
+    "CaseError",
+    "CaseFailedWarning",
     "CaseResult",
+    "FoldStore",
+    "StudyCache",
     "StudyConfig",
     "StudyResult",
     "format_tables",

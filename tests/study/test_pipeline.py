@@ -70,16 +70,6 @@ def test_report_written(small_cohort, tmp_path):
     assert pd.read_parquet(tmp_path / "features.parquet").shape == (len(small_cohort), 99)
 
 
-def test_bad_case_is_skipped_not_fatal(small_cohort):
-    import dataclasses
-
-    broken = dataclasses.replace(small_cohort[1], roi_sagittal=None, lesion_mask=None)
-    res = run_study([small_cohort[0], broken, *small_cohort[2:]], config=_config(), progress=False)
-    assert list(res.failures) == [broken.subject_id]
-    assert "neither a sagittal ROI nor a lesion mask" in res.failures[broken.subject_id]
-    assert len(res.cases) == len(small_cohort) - 1
-
-
 def test_empty_cohort():
     with pytest.raises(ValueError, match="empty"):
         run_study([], progress=False)
