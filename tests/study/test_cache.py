@@ -63,9 +63,12 @@ def test_file_names_carry_the_key(four, tmp_path):
     cfg = _config()
     a = cache.case_paths(four[0], cfg)
     b = cache.case_paths(_scaled(four[0], 3.0), cfg)
-    assert a[0].suffix == ".json" and a[1].suffix == ".nc"
-    assert a[0].name.startswith(f"{four[0].subject_id}.") and len(a[0].name.split(".")[1]) == 32
-    assert a[0] != b[0] and a[1] != b[1]
+    assert a[0].suffix == ".json"
+    assert a[1].suffix == ".nc"
+    assert a[0].name.startswith(f"{four[0].subject_id}.")
+    assert len(a[0].name.split(".")[1]) == 32
+    assert a[0] != b[0]
+    assert a[1] != b[1]
 
 
 def test_changed_data_under_the_same_ids_is_recomputed(four, tmp_path):
@@ -88,7 +91,7 @@ def test_acquisition_settings_and_code_enter_the_key(four, tmp_path, monkeypatch
     """#1: the acquisition parameters, the per-case settings and the library version count."""
     case = four[0]
     cfg = _config()
-    cache = StudyCache(tmp_path)
+    StudyCache(tmp_path)
     key = cache_mod.case_key(case, cfg)
     dce = case.dce.copy()
     dce.attrs = {**dce.attrs, "flip_angle_deg": 25.0}
@@ -219,7 +222,8 @@ def test_a_full_disk_keeps_the_result_and_leaves_no_partial_file(four, tmp_path,
     with pytest.warns(CacheWarning, match=r"cannot write the cache entry of case .*No space left"):
         out = _run(four[1:2], cfg, tmp_path)
     res, computed = out[four[1].subject_id]
-    assert computed and res.features.size == 99
+    assert computed
+    assert res.features.size == 99
     assert sorted(p.name for p in (tmp_path / "cases").iterdir()) == before
 
 
@@ -231,7 +235,8 @@ def test_fold_store_round_trip_and_corruption(tmp_path):
     assert store.get("r0-f1") is None
     store.put("r0-f1", {"pred": ["lung", "other"], "score": [0.25, float("nan")], "threshold": 0.5})
     got = FoldStore(tmp_path / "m").get("r0-f1")
-    assert got["pred"] == ["lung", "other"] and np.isnan(got["score"][1])
+    assert got["pred"] == ["lung", "other"]
+    assert np.isnan(got["score"][1])
     (tmp_path / "m" / "r0-f1.json").write_text('{"format": 2, "key": "r0-f1", "val')
     with pytest.warns(CacheWarning, match=r"checkpoint m/r0-f1 cannot be read"):
         assert store.get("r0-f1") is None
@@ -266,7 +271,14 @@ def test_sigkill_in_the_cohort_stage_loses_at_most_one_fold(small_cohort, tmp_pa
         "n_splits": 3,
         "forest_trees": 1500 if stage == "radiomics" else 50,
         "k_range": (3, 4),
-        "dl": {"enabled": stage == "cnn", "epochs": 2, "augment": 1, "batch_size": 32, "crop": 16, "features": 4},
+        "dl": {
+            "enabled": stage == "cnn",
+            "epochs": 2,
+            "augment": 1,
+            "batch_size": 32,
+            "crop": 16,
+            "features": 4,
+        },
     }
     script = textwrap.dedent(
         f"""
