@@ -242,7 +242,9 @@ def _features(args: argparse.Namespace) -> int:
     feats = pd.DataFrame({r.subject_id: r.features for r in ok}).T
     feats.index.name = "subject_id"
     feats.to_csv(args.out / "features.csv")
+    n_new = sum(1 for _, r, _, computed in raw if r is not None and computed)
     print(f"{len(ok)} cases: {args.out / 'cases.csv'}, {args.out / 'features.csv'}")
+    print(f"cache: {n_new} computed, {len(ok) - n_new} read back from {args.out / 'cache'}")
     return 0
 
 
