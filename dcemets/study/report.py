@@ -285,6 +285,14 @@ def write_report(result: StudyResult, out: str | Path, *, cohort: Sequence[Case]
             f"{html.escape(str({k: round(v, 1) for k, v in result.timings.items()}))}</p>"
         ),
     ]
+    if result.loaded or any(n["loaded"] for n in result.checkpoints.values()):
+        folds = ", ".join(
+            f"{k} {n['loaded']}/{n['loaded'] + n['computed']}" for k, n in result.checkpoints.items()
+        )
+        sections.append(
+            f"<p>Read back from the cache: {len(result.loaded)} of {len(result.cases)} cases; "
+            f"folds per method {html.escape(folds)}.</p>"
+        )
     tables = {
         "Table 1 (this cohort)": result.table1,
         "Table 1 (paper)": PAPER_TABLE1,
