@@ -36,6 +36,7 @@ import xarray as xr
 
 from dcemets.io import Case, validate_subject_id
 from dcemets.study.config import StudyConfig
+from dcemets.study.results import CaseResult
 
 __all__ = [
     "CACHE_FORMAT",
@@ -370,8 +371,6 @@ class StudyCache:
         its JSON, or that belongs to another subject or key, is reported (:class:`CacheWarning`),
         deleted and reported as absent (None), so that the case is recomputed.
         """
-        from dcemets.study.pipeline import CaseResult
-
         jp, nc = self.case_paths(case, config)
         if not jp.exists() and not nc.exists():
             return None

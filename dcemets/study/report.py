@@ -14,7 +14,7 @@ import pandas as pd
 
 from dcemets.io import Case
 from dcemets.study.paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from dcemets.study.pipeline import CaseResult, StudyResult
+from dcemets.study.results import CaseResult, StudyResult
 
 __all__ = ["format_tables", "make_figures", "write_report"]
 
