@@ -17,10 +17,7 @@ from .grids import GRIDS, axial_grid, sagittal_grid
 from .primaries import N_QUANTILES, PRIMARIES, _check_primary, check_composition, draw_parameters
 from .tissues import LABELS, TISSUES
 
-try:  # dcemets.io may still be a bare package while it is being written
-    from dcemets.io import Case
-except ImportError:  # pragma: no cover
-    from dcemets.io._case import Case
+from dcemets.io import Case
 
 __all__ = ["ACQUISITION", "rician_noise", "simulate_case", "simulate_cohort"]
 
