@@ -11,13 +11,12 @@ from scipy import ndimage
 
 from dcemets import kinetics
 from dcemets._conventions import check_rng, like, make_dce, make_image
+from dcemets.io import Case
 
 from .anatomy import lesion_fields, sample_anatomy, sample_lesion, tissue_labels
 from .grids import GRIDS, axial_grid, sagittal_grid
 from .primaries import N_QUANTILES, PRIMARIES, _check_primary, check_composition, draw_parameters
 from .tissues import LABELS, TISSUES
-
-from dcemets.io import Case
 
 __all__ = ["ACQUISITION", "rician_noise", "simulate_case", "simulate_cohort"]
 
