@@ -2,9 +2,9 @@ from .cache import CacheWarning, FoldStore, StudyCache
 from .cli import main
 from .config import PRESETS, StudyConfig
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from .pipeline import CaseError, CaseFailedWarning, process_case, run_study
+from .pipeline import CaseError, CaseFailedWarning, process_case, run_cases, run_study
 from .report import format_tables, make_figures, write_report
-from .results import CaseResult, StudyResult
+from .results import CaseResult, CaseRuns, StudyResult
 
 __all__ = [
     "PAPER_TABLE1",
@@ -15,6 +15,7 @@ __all__ = [
     "CaseError",
     "CaseFailedWarning",
     "CaseResult",
+    "CaseRuns",
     "FoldStore",
     "StudyCache",
     "StudyConfig",
@@ -23,6 +24,7 @@ __all__ = [
     "main",
     "make_figures",
     "process_case",
+    "run_cases",
     "run_study",
     "write_report",
 ]

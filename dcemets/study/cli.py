@@ -221,20 +221,22 @@ def _segment(args: argparse.Namespace) -> int:
 def _features(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from dcemets.study.cache import StudyCache
     from dcemets.study.config import StudyConfig
-    from dcemets.study.pipeline import _per_case
+    from dcemets.study.pipeline import run_cases
 
     cases = _load(args)
     config = StudyConfig.preset("fast", seed=args.seed, n_jobs=_jobs(args.jobs), dl={"enabled": False})
     try:
-        cache = StudyCache(args.out / "cache")
-        raw = _per_case(
-            cases, config, cache, None, not args.no_progress, "skip" if args.keep_going else "raise"
+        runs = run_cases(
+            cases,
+            config=config,
+            out=args.out / "cache",
+            progress=not args.no_progress,
+            on_error="skip" if args.keep_going else "raise",
         )
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc).splitlines()[0]) from exc
-    ok = [r for _, r, _, _ in raw if r is not None]
+    ok = runs.results
     if not ok:
         raise CLIError("no case could be processed")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -242,7 +244,7 @@ def _features(args: argparse.Namespace) -> int:
     feats = pd.DataFrame({r.subject_id: r.features for r in ok}).T
     feats.index.name = "subject_id"
     feats.to_csv(args.out / "features.csv")
-    n_new = sum(1 for _, r, _, computed in raw if r is not None and computed)
+    n_new = len(runs.computed)
     print(f"{len(ok)} cases: {args.out / 'cases.csv'}, {args.out / 'features.csv'}")
     print(f"cache: {n_new} computed, {len(ok) - n_new} read back from {args.out / 'cache'}")
     return 0

@@ -17,9 +17,9 @@ from dcemets._conventions import validate_dce, validate_image
 from dcemets.io import Case
 from dcemets.study.cache import CacheWarning, FoldStore, StudyCache
 from dcemets.study.config import StudyConfig
-from dcemets.study.results import HEURISTICS, TABLE1_COLUMNS, CaseResult, StudyResult
+from dcemets.study.results import HEURISTICS, TABLE1_COLUMNS, CaseResult, CaseRuns, StudyResult
 
-__all__ = ["CaseError", "CaseFailedWarning", "CaseResult", "StudyResult", "process_case", "run_study"]
+__all__ = ["CaseError", "CaseFailedWarning", "process_case", "run_cases", "run_study"]
 
 # --------------------------------------------------------------------------------------------
 # per-case stage
@@ -247,6 +247,80 @@ def _per_case(
         bar.close()
     order = {c.subject_id: i for i, c in enumerate(cases)}
     return sorted(results, key=lambda r: order[r[0]])
+
+
+def run_cases(
+    cases: Iterable[Case],
+    *,
+    config: StudyConfig | None = None,
+    out: str | os.PathLike[str] | None = None,
+    client: Any = None,
+    progress: bool = True,
+    on_error: str = "raise",
+) -> CaseRuns:
+    """Run the per-case stage of the study (:func:`process_case`) on a cohort, with the cache.
+
+    The first half of :func:`run_study`, on its own: what ``dcemets features`` runs, and what a
+    user runs to get every case's heuristics, Tofts fit, maps and features without the cohort
+    analyses.
+
+    Parameters
+    ----------
+    cases : iterable of dcemets.io.Case
+        The cohort (unique subject ids).
+    config : StudyConfig, optional
+        Settings; the ``"cpu"`` preset by default.  ``n_jobs > 1`` runs cases in processes.
+    out : path, optional
+        Cache folder (see :func:`run_study`): finished cases are read back, new ones stored.
+    client : distributed.Client, optional
+        Run the cases on this dask cluster.
+    progress : bool
+        Show a progress bar.
+    on_error : {"raise", "skip"}, default "raise"
+        A failing case raises :class:`CaseError` at once, or, with ``"skip"``, is reported
+        (:class:`CaseFailedWarning`) and left out.
+
+    Returns
+    -------
+    CaseRuns
+        ``results``, ``failures``, ``computed`` and ``loaded``.
+
+    Raises
+    ------
+    CaseError
+        If a case fails and ``on_error="raise"``.
+    ValueError
+        If the cohort is empty, has duplicate ids, or `on_error` is unknown.
+    PermissionError
+        If `out` cannot be written to.
+
+    Examples
+    --------
+    >>> from dcemets.simulate import simulate_case
+    >>> runs = run_cases([simulate_case("lung", rng=3)], config=StudyConfig.preset("fast"), progress=False)
+    >>> [r.subject_id for r in runs.results], runs.failures, runs.computed
+    (['sim-lung'], {}, ['sim-lung'])
+    >>> runs.results[0].features.size
+    99
+    """
+    config = config or StudyConfig()
+    cases = list(cases)
+    if not cases:
+        raise ValueError("`cases` is empty")
+    ids = [c.subject_id for c in cases]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"`cases` has duplicate subject ids {dup}")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"`on_error` must be 'raise' or 'skip', got {on_error!r}")
+    cache = None if out is None else StudyCache(out)
+    raw = _per_case(cases, config, cache, client, progress, on_error)
+    return CaseRuns(
+        results=[r for _, r, _, _ in raw if r is not None],
+        failures={sid: err for sid, _, err, _ in raw if err is not None},
+        computed=[sid for sid, r, _, c in raw if r is not None and c],
+        loaded=[sid for sid, r, _, c in raw if r is not None and not c],
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -548,10 +622,9 @@ def run_study(
     cache = None if out is None else StudyCache(out)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    raw = _per_case(cases, config, cache, client, progress, on_error)
+    runs = run_cases(cases, config=config, out=out, client=client, progress=progress, on_error=on_error)
     timings["per_case"] = time.perf_counter() - t
-    results = [r for _, r, _, _ in raw if r is not None]
-    failures = {sid: err for sid, _, err, _ in raw if err is not None}
+    results, failures = runs.results, runs.failures
     if not results:
         raise ValueError(f"no case could be processed; first error: {next(iter(failures.values()), '?')}")
     table = pd.DataFrame([r.row() for r in results]).set_index("subject_id")
@@ -563,8 +636,8 @@ def run_study(
         failures=failures,
         table=table,
         features=features,
-        computed=[sid for sid, r, _, c in raw if r is not None and c],
-        loaded=[sid for sid, r, _, c in raw if r is not None and not c],
+        computed=runs.computed,
+        loaded=runs.loaded,
         timings=timings,
     )
     counts = table["label"].value_counts()

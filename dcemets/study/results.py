@@ -11,7 +11,7 @@ import xarray as xr
 
 from dcemets.study.config import StudyConfig
 
-__all__ = ["HEURISTICS", "TABLE1_COLUMNS", "CaseResult", "StudyResult"]
+__all__ = ["HEURISTICS", "TABLE1_COLUMNS", "CaseResult", "CaseRuns", "StudyResult"]
 
 HEURISTICS = ("wash_in", "max_se", "washout")
 TABLE1_COLUMNS = {
@@ -67,6 +67,26 @@ class CaseResult:
         out.update({k: self.tofts.get(k) for k in ("ktrans", "kep", "ve")})
         out.update({k: v for k, v in self.quality.items() if np.isscalar(v) and not k.startswith("seconds")})
         return out
+
+
+@dataclass
+class CaseRuns:
+    """What :func:`dcemets.study.run_cases` gives for a cohort: the per-case stage's outcome.
+
+    Attributes
+    ----------
+    results : list of CaseResult
+        The cases that succeeded, in the cohort's order.
+    failures : dict
+        ``subject_id -> error message`` of the cases that failed (``on_error="skip"``).
+    computed, loaded : list of str
+        Subjects computed in this run, and those read back from the cache.
+    """
+
+    results: list[CaseResult]
+    failures: dict[str, str] = field(default_factory=dict)
+    computed: list[str] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -27,10 +27,10 @@ from dcemets.study import (
     FoldStore,
     StudyCache,
     StudyConfig,
+    run_cases,
     run_study,
 )
 from dcemets.study import cache as cache_mod
-from dcemets.study.pipeline import _per_case
 
 
 def _config(**kw):
@@ -45,8 +45,8 @@ def four(small_cohort):
 
 
 def _run(cases, config, root, on_error="raise"):
-    raw = _per_case(cases, config, StudyCache(root), None, False, on_error)
-    return {sid: (res, computed) for sid, res, _, computed in raw}
+    runs = run_cases(cases, config=config, out=root, progress=False, on_error=on_error)
+    return {r.subject_id: (r, r.subject_id in runs.computed) for r in runs.results}
 
 
 def _scaled(case, factor):
