@@ -249,6 +249,22 @@ def _per_case(
     return sorted(results, key=lambda r: order[r[0]])
 
 
+def _check_cohort(cases: Iterable[Case], name: str, on_error: str) -> list[Case]:
+    cases = list(cases)
+    if not cases:
+        raise ValueError(f"`{name}` is empty")
+    for i, case in enumerate(cases):
+        if not isinstance(case, Case):
+            raise TypeError(f"`{name}[{i}]` must be a dcemets.io.Case, got {type(case).__name__}")
+    ids = [c.subject_id for c in cases]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"`{name}` has duplicate subject ids {dup}")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"`on_error` must be 'raise' or 'skip', got {on_error!r}")
+    return cases
+
+
 def run_cases(
     cases: Iterable[Case],
     *,
@@ -304,15 +320,7 @@ def run_cases(
     99
     """
     config = config or StudyConfig()
-    cases = list(cases)
-    if not cases:
-        raise ValueError("`cases` is empty")
-    ids = [c.subject_id for c in cases]
-    if len(set(ids)) != len(ids):
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        raise ValueError(f"`cases` has duplicate subject ids {dup}")
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"`on_error` must be 'raise' or 'skip', got {on_error!r}")
+    cases = _check_cohort(cases, "cases", on_error)
     cache = None if out is None else StudyCache(out)
     raw = _per_case(cases, config, cache, client, progress, on_error)
     return CaseRuns(
@@ -611,14 +619,7 @@ def run_study(
     from dcemets import evaluation
 
     config = config or StudyConfig()
-    cases = list(cohort)
-    if not cases:
-        raise ValueError("`cohort` is empty")
-    ids = [c.subject_id for c in cases]
-    if len(set(ids)) != len(ids):
-        raise ValueError("`cohort` has duplicate subject ids")
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"`on_error` must be 'raise' or 'skip', got {on_error!r}")
+    cases = _check_cohort(cohort, "cohort", on_error)
     cache = None if out is None else StudyCache(out)
     timings: dict[str, float] = {}
     t = time.perf_counter()
