@@ -1,9 +1,10 @@
 from .cache import CacheWarning, FoldStore, StudyCache
 from .cli import main
 from .config import PRESETS, StudyConfig
+from .figures import make_figures
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
 from .pipeline import CaseError, CaseFailedWarning, process_case, run_cases, run_study
-from .report import format_tables, make_figures, write_report
+from .report import format_tables, write_report
 from .results import CaseResult, CaseRuns, StudyResult
 
 __all__ = [

@@ -120,7 +120,8 @@ class StudyResult:
     timings : dict
         Seconds per stage.
     figures : dict
-        Matplotlib figures of the report (filled by :func:`dcemets.study.make_figures`).
+        Matplotlib figures to put in the report; when empty, :func:`dcemets.study.write_report`
+        draws them with :func:`dcemets.study.make_figures`.
     """
 
     config: StudyConfig

@@ -61,6 +61,7 @@ def test_report_written(small_cohort, tmp_path):
 
     res = run_study(small_cohort, config=_config(), progress=False)
     path = write_report(res, tmp_path, cohort=small_cohort)
+    assert res.figures == {}  # drawing the report does not write into the result
     html = path.read_text(encoding="utf-8")
     assert "Table 1" in html
     assert "Table 3" in html
@@ -130,3 +131,17 @@ def test_dask_local_cluster_same_tables(small_cohort):
     pd.testing.assert_frame_equal(local.table, remote.table)
     pd.testing.assert_frame_equal(local.table1, remote.table1)
     pd.testing.assert_frame_equal(local.table3, remote.table3)
+
+
+def test_each_figure_function_returns_its_figure(small_cohort):
+    from matplotlib.figure import Figure
+
+    from dcemets.study import figures
+
+    res = run_study(small_cohort, config=_config(), progress=False)
+    for name in figures.__all__:
+        if name.startswith("figure_"):
+            fn = getattr(figures, name)
+            args = (res, small_cohort) if name in ("figure_frames", "figure_segmentation") else (res,)
+            assert isinstance(fn(*args), Figure), name
+    assert figures.figure_frames(res, []) is None  # nothing to show without the cohort
