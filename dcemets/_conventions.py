@@ -723,6 +723,11 @@ def _check_dataarray(da: Any, name: str) -> None:
         raise TypeError(f"`{name}` must be an xarray.DataArray, got {type(da).__name__}")
     if not (np.issubdtype(da.dtype, np.number) or da.dtype == bool):
         raise TypeError(f"`{name}` must hold numbers, got dtype {da.dtype}")
+    if da.dtype.kind == "c":
+        raise TypeError(
+            f"`{name}` is complex (dtype {da.dtype}); dcemets needs real values: pass the "
+            f"magnitude image, e.g. `np.abs({name})`"
+        )
 
 
 def _check_values(da: xr.DataArray, name: str, allow_nan: bool) -> None:
@@ -761,7 +766,8 @@ def validate_image(
     Raises
     ------
     TypeError
-        Not a DataArray, not numeric, or not bool when `mask` is set.
+        Not a DataArray, not numeric, complex (pass the magnitude, ``np.abs``), or not bool
+        when `mask` is set.
     ValueError
         Wrong dims, non-finite values or geometry.
 
@@ -809,7 +815,8 @@ def validate_dce(da: Any, *, name: str = "dce", allow_nan: bool = False, min_fra
     Raises
     ------
     TypeError
-        If `da` is not a numeric (real) DataArray, or its ``time`` coordinate is complex.
+        If `da` is not a numeric DataArray, is complex (pass the magnitude, ``np.abs``), or
+        its ``time`` coordinate is complex.
     ValueError
         Wrong or missing dims, no ``time`` coordinate, fewer than `min_frames` frames,
         non-increasing or duplicate times, NaN/inf values, non-finite geometry.

@@ -443,3 +443,12 @@ def test_time_seconds():
         time_seconds(np.array([1j]), "t")
     with pytest.raises(TypeError, match=r"`t` must be times in seconds"):
         time_seconds(np.array([{}, 1], dtype=object), "t")
+
+
+def test_complex_images_refused(dce, img):
+    """Issue 16.10: complex data were accepted and their imaginary part dropped later."""
+    with pytest.raises(TypeError, match=r"`dce` is complex.*np\.abs\(dce\)"):
+        validate_dce(dce * (1 + 1j))
+    with pytest.raises(TypeError, match=r"`t2w` is complex.*np\.abs\(t2w\)"):
+        validate_image(img.astype(np.complex64), name="t2w")
+    assert validate_dce(np.abs(dce * (1 + 1j))).dtype == np.float64

@@ -9,7 +9,12 @@ import numpy as np
 import xarray as xr
 
 from dcemets.kinetics import _np
-from dcemets.kinetics._checks import as_float_array, as_time, positive_scalar
+from dcemets.kinetics._checks import (
+    as_float_array,
+    as_time,
+    check_real_dataarray,
+    positive_scalar,
+)
 
 __all__ = ["concentration_to_signal", "signal_to_concentration"]
 
@@ -87,7 +92,7 @@ def concentration_to_signal(
         For non-positive `t10`, `tr`, `r1`, a flip angle outside (0, 180), or a DataArray
         whose ``time`` coordinate is not finite and strictly increasing.
     TypeError
-        For a missing acquisition parameter or non-numeric input.
+        For a missing acquisition parameter, non-numeric or complex input.
 
     References
     ----------
@@ -105,6 +110,7 @@ def concentration_to_signal(
     r1_ = _acq(r1, "r1", conc)
     t10_ = _t10(t10, conc)
     if isinstance(conc, xr.DataArray):
+        check_real_dataarray(conc, "conc")
         if "time" not in conc.dims:
             raise ValueError(f"`conc` needs a 'time' dim, got {conc.dims}")
         if "time" in conc.coords:
@@ -238,7 +244,7 @@ def signal_to_concentration(
         finite and strictly increasing (the baseline is taken by position, so frames must be
         in time order), or a baseline ``S_pre <= 0`` (the message gives the number of voxels).
     TypeError
-        Missing acquisition parameter or non-numeric input.
+        Missing acquisition parameter, non-numeric or complex input.
 
     References
     ----------
@@ -263,6 +269,7 @@ def signal_to_concentration(
         raise ValueError(f"`n_baseline` must be a positive int, got {n_baseline!r}")
     nb = int(n_baseline)
     if isinstance(signal, xr.DataArray):
+        check_real_dataarray(signal, "signal")
         if "time" not in signal.dims:
             raise ValueError(f"`signal` needs a 'time' dim, got {signal.dims}")
         _check_frames(signal.sizes["time"], nb)

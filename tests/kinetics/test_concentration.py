@@ -178,3 +178,11 @@ def test_conc_time_axis_validated(make_bad, match):
     conc = _signal_dce() * 0.0
     with pytest.raises(ValueError, match=match):
         concentration_to_signal(make_bad(conc), t10=1.0, flip_angle=10.0, tr=0.004, r1=4.5)
+
+
+def test_complex_signal_refused():
+    acq = {"t10": 1.0, "flip_angle": 10.0, "tr": 0.004, "r1": 4.5}
+    with pytest.raises(TypeError, match=r"`signal` is complex.*np\.abs"):
+        signal_to_concentration(np.ones((2, 4)) * (1 + 1j), **acq)
+    with pytest.raises(TypeError, match=r"`signal` is complex.*np\.abs"):
+        signal_to_concentration(_signal_dce() * (1 + 1j), t10=1.0)
