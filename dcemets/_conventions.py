@@ -711,7 +711,7 @@ def check_same_grid(
         va, vb = np.asarray(getattr(ga, field)), np.asarray(getattr(gb, field))
         if not np.allclose(va, vb, atol=atol, rtol=0):
             raise ValueError(
-                f"`{names[0]}` and `{names[1]}` are on different grids: {field} {tuple(np.round(va, 4))} vs {tuple(np.round(vb, 4))}"
+                f"`{names[0]}` and `{names[1]}` are on different grids: {field} {tuple(np.round(va, 4).tolist())} vs {tuple(np.round(vb, 4).tolist())}"
             )
     fa, fb = a.attrs.get("frame_of_reference"), b.attrs.get("frame_of_reference")
     if fa and fb and fa != fb:
