@@ -280,7 +280,8 @@ def fit_tofts(
     def fit_curves(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         out = fn(y, d, ext, method, bd, int(max_iter), device=device, dtype=dtype)
         if method == "llsq":
-            return _fit.llsq_no_uptake(y, *(np.asarray(o) for o in out), bd)
+            p, rss, ok = (np.asarray(o) for o in out)
+            return _fit.llsq_no_uptake(y, p, rss, ok, bd)
         return out
 
     fit_curves(np.empty((0, t.size)))  # validates device and dtype now, even for a lazy result
