@@ -15,14 +15,16 @@ __all__ = ["patlak", "tofts"]
 
 def _prepare_aif(time: np.ndarray, aif: Any, aif_time: Any) -> tuple[np.ndarray, np.ndarray]:
     """Return (aif grid, aif values) after checks; a DataArray AIF brings its own times."""
+    tname = "aif_time"
     if aif_time is None and isinstance(aif, xr.DataArray) and aif.ndim == 1 and aif.dims[0] in aif.coords:
         aif_time = aif[aif.dims[0]].values
+        tname = f"aif.{aif.dims[0]}"  # the AIF's own coordinate, not an `aif_time` argument
     a = as_float_array(aif, "aif")
     if a.ndim != 1:
         raise ValueError(f"`aif` must be 1D (one concentration per AIF time), got shape {a.shape}")
-    ta = time if aif_time is None else as_time(aif_time, "aif_time")
+    ta = time if aif_time is None else as_time(aif_time, tname)
     if a.size != ta.size:
-        name = "time" if aif_time is None else "aif_time"
+        name = "time" if aif_time is None else tname
         raise ValueError(f"`aif` has {a.size} samples but `{name}` has {ta.size}; sample the AIF at `{name}`")
     if not np.all(np.isfinite(a)):
         raise ValueError(f"`aif` contains {int((~np.isfinite(a)).sum())} NaN or infinite value(s)")

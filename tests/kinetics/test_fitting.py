@@ -428,3 +428,15 @@ def test_llsq_zero_curve_is_no_uptake_like_nlls(extended, entry_points):
     xr.testing.assert_identical(
         fit_tofts(ct, cp, method="llsq", extended=extended, backend="fake").drop_attrs(), llsq.drop_attrs()
     )
+
+
+def test_unsorted_aif_coordinate_blames_aif():
+    """Issue 16.13: an unsorted time coordinate of a DataArray AIF was blamed on `aif_time`."""
+    t_fine = np.arange(0.0, 150.0, 0.5)
+    aif = xr.DataArray(parker_aif(t_fine, delay=24.0), dims="t", coords={"t": t_fine})
+    frames = np.arange(12) * 12.0
+    ct = _ct(np.zeros((1, 12)), frames)
+    with pytest.raises(ValueError, match=r"^`aif\.t` must be strictly increasing"):
+        fit_tofts(ct, aif.isel(t=np.r_[1, 0, 2 : t_fine.size]))
+    with pytest.raises(ValueError, match=r"^`aif_time` must be strictly increasing"):
+        fit_tofts(ct, aif.values, aif_time=t_fine[::-1])
