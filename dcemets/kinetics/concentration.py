@@ -214,7 +214,7 @@ def _s2c_core(
     bad0 = finite & ~(s_pre > 0)
     if np.any(bad0):
         raise ValueError(
-            f"baseline signal S0 (mean of the first {nb} frame(s)) is zero or negative in "
+            f"`signal`: baseline signal S0 (mean of the first {nb} frame(s)) is zero or negative in "
             f"{int(bad0.sum())} voxel(s); mask them out first"
         )
     a = np.deg2rad(fa)

@@ -228,3 +228,8 @@ def test_maps_must_fit_the_data():
         )
     ok = signal_to_concentration(dce, t10=like(dce, np.ones((1, 1, 2))))
     np.testing.assert_array_equal(ok.values, signal_to_concentration(dce, t10=1.0).values)
+
+
+def test_zero_baseline_error_names_signal():
+    with pytest.raises(ValueError, match=r"^`signal`: baseline signal S0 .* 1 voxel"):
+        signal_to_concentration(np.array([[0.0, 1.0, 2.0]]), t10=1.0, flip_angle=10, tr=0.004, r1=4.5)
