@@ -22,6 +22,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from dcemets.classify._checks import check_table, check_table_and_labels
+
 __all__ = ["CHAIDClassifier", "CHAIDNode", "bin_edges", "merge_categories", "pearson_chi2"]
 
 
@@ -493,10 +495,11 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            For NaN/inf in `X`, mismatched lengths, a continuous or single-class `y`, or
-            invalid parameters.
+            For a `X` that is not a non-empty 2-D table, NaN/inf in `X`, a `y` that is not
+            one label per row of `X`, a continuous or single-class `y`, or invalid parameters.
         """
         self._check_params()
+        check_table_and_labels(X, y, type(self).__name__)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         if type_of_target(y) not in ("binary", "multiclass"):
@@ -617,9 +620,10 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         sklearn.exceptions.NotFittedError
             Before `fit`.
         ValueError
-            For NaN/inf or a wrong number of features.
+            For a `X` that is not a non-empty 2-D table, NaN/inf or a wrong number of features.
         """
         check_is_fitted(self, "tree_")
+        check_table(X, type(self).__name__)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         node_of = np.zeros(X.shape[0], dtype=np.intp)
         for node in self.tree_:
@@ -672,7 +676,7 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         sklearn.exceptions.NotFittedError
             Before `fit`.
         ValueError
-            For NaN/inf or a wrong number of features.
+            For a `X` that is not a non-empty 2-D table, NaN/inf or a wrong number of features.
         """
         check_is_fitted(self, "tree_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
