@@ -84,7 +84,7 @@ def _read_4d_file(p: Path, times: Sequence[float] | np.ndarray | None) -> xr.Dat
         origin=origin,
         direction=direction,
         name=name if isinstance(name, str) else "signal",
-        attrs=_sidecar.attrs_from(meta),
+        attrs=_sidecar.attrs_from(meta, sidecar),
     )
 
 
