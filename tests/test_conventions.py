@@ -21,6 +21,7 @@ from dcemets._conventions import (
     make_dce,
     make_image,
     output_attrs,
+    time_seconds,
     validate_dce,
     validate_image,
     world_coordinates,
@@ -393,3 +394,96 @@ def test_check_rng():
         check_rng(-1)
     with pytest.raises(TypeError, match=r"`rng` must be"):
         check_rng("seed")
+
+
+# ------------------------------------------------------------------------------ time dtypes (issue 16.6)
+
+
+def test_make_dce_converts_timedelta_and_datetime_times_to_seconds():
+    seconds = np.array([0.0, 1.5, 12.0])
+    td = (seconds * 1000).astype("timedelta64[ms]")
+    dt = np.datetime64("2024-05-01T10:00:00", "ms") + td
+    for times in (td, td.astype("timedelta64[ns]"), dt):
+        dce = make_dce(np.ones((3, 1, 1, 1)), times)
+        assert dce.time.dtype == np.float64
+        np.testing.assert_array_equal(dce.time.values, seconds)
+    dt_late = np.datetime64("2024-05-01T10:00:05", "ms") + td  # seconds from the FIRST frame
+    np.testing.assert_array_equal(make_dce(np.ones((3, 1, 1, 1)), dt_late).time.values, seconds)
+    with pytest.raises(TypeError, match=r"`times` must be real seconds"):
+        make_dce(np.ones((3, 1, 1, 1)), seconds + 0j)
+
+
+def test_validate_dce_converts_time_dtypes_to_seconds(dce):
+    seconds = dce.time.values
+    td = dce.assign_coords(time=(seconds * 1e9).astype("timedelta64[ns]"))
+    out = validate_dce(td)
+    assert out.time.dtype == np.float64
+    np.testing.assert_allclose(out.time.values, seconds)
+    assert out.time.attrs["units"] == "s"
+    assert td.time.dtype.kind == "m"  # the input is not modified
+    assert np.shares_memory(out.values, dce.values)
+    start = np.datetime64("2024-05-01T10:00:00", "ns")
+    dt = dce.assign_coords(time=start + (seconds * 1e9).astype("timedelta64[ns]"))
+    out = validate_dce(dt.transpose("x", "y", "z", "time"))
+    assert out.dims == DCE_DIMS
+    np.testing.assert_allclose(out.time.values, seconds)
+    assert out.time.attrs["first_frame_datetime"].startswith("2024-05-01T10:00:00")
+    nat = td.time.values.copy()
+    nat[2] = np.timedelta64("NaT")
+    with pytest.raises(ValueError, match=r"`dce.time` must be finite"):
+        validate_dce(dce.assign_coords(time=nat))
+    with pytest.raises(ValueError, match=r"strictly increasing"):
+        validate_dce(dce.assign_coords(time=td.time.values[[0, 2, 1, 3]]))
+
+
+def test_time_seconds():
+    assert time_seconds([0, 2]).dtype == np.float64
+    np.testing.assert_array_equal(time_seconds(np.array([0, 250], "timedelta64[ms]")), [0.0, 0.25])
+    with pytest.raises(TypeError, match=r"`t` must be real seconds"):
+        time_seconds(np.array([1j]), "t")
+    with pytest.raises(TypeError, match=r"`t` must be times in seconds"):
+        time_seconds(np.array([{}, 1], dtype=object), "t")
+
+
+def test_complex_images_refused(dce, img):
+    """Issue 16.10: complex data were accepted and their imaginary part dropped later."""
+    with pytest.raises(TypeError, match=r"`dce` is complex.*np\.abs\(dce\)"):
+        validate_dce(dce * (1 + 1j))
+    with pytest.raises(TypeError, match=r"`t2w` is complex.*np\.abs\(t2w\)"):
+        validate_image(img.astype(np.complex64), name="t2w")
+    assert validate_dce(np.abs(dce * (1 + 1j))).dtype == np.float64
+
+
+def test_world_coordinates_and_index_from_world_errors(img):
+    """Issues 16.12/16.13: NaN indices gave NaN positions silently; an ndarray gave an AttributeError."""
+    with pytest.raises(ValueError, match=r"`indices` must be finite, got 1 row"):
+        world_coordinates(img, [[np.nan, 0, 0], [1, 1, 1]])
+    with pytest.raises(ValueError, match=r"`points` must be finite"):
+        index_from_world(img, [[np.inf, 0, 0]])
+    with pytest.raises(TypeError, match=r"`da` must be an xarray.DataArray or Dataset.*got ndarray"):
+        world_coordinates(np.zeros((2, 2, 2)))
+    with pytest.raises(TypeError, match=r"`da` must be an xarray.DataArray or Dataset"):
+        world_coordinates(np.zeros((2, 2, 2)), [[0, 0, 0]])
+    with pytest.raises(TypeError, match=r"`da` must be an xarray"):
+        index_from_world(np.zeros((2, 2, 2)), [[0, 0, 0]])
+    with pytest.raises(TypeError, match=r"`da` must be an xarray"):
+        geometry(np.zeros((2, 2, 2)))
+    with pytest.raises(TypeError, match=r"`indices` must be numbers"):
+        world_coordinates(img, [["a", "b", "c"]])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"spacing": (1.0, 1.0)}, ValueError, r"`spacing` must be a number or 3 numbers .*got shape \(2,\)"),
+        ({"spacing": (1.0, 1.0, 1.0, 1.0)}, ValueError, r"`spacing` must be a number or 3 numbers"),
+        ({"origin": np.zeros((3, 3))}, ValueError, r"`origin` must be a number or 3 numbers"),
+        ({"spacing": "1mm"}, TypeError, r"`spacing` must be a number or 3 numbers"),
+        ({"direction": ["a"] * 9}, TypeError, r"`direction` must be 9 numbers"),
+    ],
+)
+def test_make_image_geometry_errors_name_the_argument(kwargs, exc, match):
+    """Issue 16.13: spacing=(1, 1) gave a numpy broadcast error."""
+    with pytest.raises(exc, match=match):
+        make_image(np.zeros((1, 2, 2)), **kwargs)
+    assert make_image(np.zeros((1, 2, 2)), spacing=[2.0]).attrs["spacing_mm"] == [2.0, 2.0, 2.0]

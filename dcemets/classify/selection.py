@@ -23,6 +23,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from dcemets.classify._checks import check_table_and_labels
+
 __all__ = ["FAMILIES", "ForestRanker", "SearchResult", "radiomics_search"]
 
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -159,8 +161,10 @@ class ForestRanker(SelectorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            Non-finite `X`, continuous `y`, bad parameters.
+            A `X` that is not a non-empty 2-D table, non-finite `X`, a `y` that is not one
+            label per row of `X`, continuous `y`, bad parameters.
         """
+        check_table_and_labels(X, y, type(self).__name__)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)

@@ -288,8 +288,9 @@ def parametric_maps(
     Raises
     ------
     ValueError
-        Bad DCE/mask (dims, grid, frames), a baseline ``S0 <= 0`` inside the mask (with the
-        voxel count), or `frames` without the needed indices.
+        Bad DCE/mask (dims, grid, frames), an empty `mask` (a numpy-backed one; a dask mask
+        is not computed to check), a baseline ``S0 <= 0`` inside the mask (with the voxel
+        count), or `frames` without the needed indices.
     TypeError
         Wrong argument types.
 
@@ -315,6 +316,8 @@ def parametric_maps(
     if mask is not None:
         m = validate_image(mask, name="mask", mask=True)
         check_same_grid(dce, m, names=("dce", "mask"))
+        if isinstance(m.data, np.ndarray) and not m.data.any():
+            raise ValueError("`mask` is empty (all False): no voxel to compute the maps in")
     fixed = None if frames is None else _frames_from(frames)
     for f in fixed or ():
         if f >= t.size:
@@ -323,8 +326,8 @@ def parametric_maps(
 
     def core(x: np.ndarray) -> tuple[np.ndarray, ...]:
         if fixed is None:
-            return _np.heuristics_np(x, t, nb, t_inj, cutoff, t_late - t_inj)[:3]
-        return _np.fixed_frames_np(x, t, nb, fixed[0], fixed[1], fixed[2], fixed[3], t_late)
+            return _np.heuristics_np(x, t, nb, t_inj, cutoff, t_late - t_inj, name="dce")[:3]
+        return _np.fixed_frames_np(x, t, nb, fixed[0], fixed[1], fixed[2], fixed[3], t_late, name="dce")
 
     lazy = dce.chunks is not None
     if not lazy:
@@ -453,7 +456,7 @@ def hotspot_roi(
         raise ValueError("`within` is empty: no lesion voxel to place the hot spot in")
     vals = np.asarray(dce.values, dtype=float)
     s0 = vals[:nb].mean(axis=0)
-    _np._check_s0(s0[mask], None, nb)
+    _np._check_s0(s0[mask], None, nb, "dce")
     enh = np.zeros(mask.shape)
     enh[mask] = (vals[:, mask].max(axis=0) - s0[mask]) / s0[mask]
     z, y, x = _smoothed_argmax(enh, mask)

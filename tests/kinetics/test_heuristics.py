@@ -221,3 +221,40 @@ def test_inputs_not_modified():
     heuristics(dce)
     parametric_maps(dce)
     np.testing.assert_array_equal(dce.values, before)
+
+
+def test_timedelta_times_are_read_as_seconds():
+    """Issue 16.6: timedelta64 frame times were read as nanoseconds (wash-out 65 % not -17.5 %)."""
+    td = (T12 * 1e9).astype("timedelta64[ns]")
+    dce = make_dce(np.tile(WASHOUT[:, None, None, None], (1, 1, 2, 2)), T12).assign_coords(time=td)
+    maps = parametric_maps(dce)
+    np.testing.assert_allclose(maps.washout.values, (165 - 200) / 200 * 100)
+    curve = xr.DataArray(WASHOUT, dims="time", coords={"time": td})
+    assert float(heuristics(curve).washout) == pytest.approx(-17.5)
+    assert float(heuristics(WASHOUT, time=td).washout) == pytest.approx(-17.5)
+    dt = np.datetime64("2024-05-01T10:00:00", "ns") + td
+    assert float(heuristics(WASHOUT, time=dt).washout) == pytest.approx(-17.5)
+
+
+def test_parametric_maps_empty_mask_raises():
+    """Issue 16.8: an all-False mask gave all-NaN maps silently (hotspot_roi raises)."""
+    dce = make_dce(np.tile(WASHOUT[:, None, None, None], (1, 1, 2, 2)), T12)
+    with pytest.raises(ValueError, match=r"`mask` is empty"):
+        parametric_maps(dce, mask=like(dce, np.zeros((1, 2, 2), bool)))
+
+
+def test_zero_baseline_errors_name_the_argument():
+    """Issue 16.13: zero-baseline errors of the volume functions did not name `dce`."""
+    v = np.tile(WASHOUT[:, None, None, None], (1, 1, 2, 2))
+    v[0, 0, 0, 0] = 0.0
+    dce = make_dce(v, T12)
+    frames = heuristics(WASHOUT, time=T12)
+    for call in (
+        lambda: parametric_maps(dce),
+        lambda: parametric_maps(dce, frames=frames),
+        lambda: hotspot_roi(dce, within=like(dce, np.ones((1, 2, 2), bool))),
+    ):
+        with pytest.raises(ValueError, match=r"^`dce`: baseline signal S0 .* in 1 voxel"):
+            call()
+    with pytest.raises(ValueError, match=r"^`signal`: baseline signal S0"):
+        heuristics(dce)
