@@ -25,18 +25,17 @@ def _time(cmd: list[str]) -> float:
 
 def main() -> None:
     from dcemets.simulate import simulate_cohort
-    from dcemets.study import StudyConfig
-    from dcemets.study.pipeline import _per_case
+    from dcemets.study import StudyConfig, run_cases
 
     cohort = simulate_cohort(rng=0, n_jobs=2, progress=False)
     subset = cohort[:12]
     cfg1 = StudyConfig.preset("fast", n_jobs=1)
     cfg2 = StudyConfig.preset("fast", n_jobs=2)
     t = time.perf_counter()
-    _per_case(subset, cfg1, None, None, False)
+    run_cases(subset, config=cfg1, progress=False)
     t1 = time.perf_counter() - t
     t = time.perf_counter()
-    _per_case(subset, cfg2, None, None, False)
+    run_cases(subset, config=cfg2, progress=False)
     t2 = time.perf_counter() - t
     print(
         f"per-case stage, 12 cases: 1 process {t1:.1f} s ({t1 / 12:.2f} s/case), 2 processes {t2:.1f} s; speed-up {t1 / t2:.2f}x"

@@ -206,7 +206,10 @@ def time_seconds(values: Any, name: str = "time") -> np.ndarray:
 def _as_direction(direction: Sequence[float] | np.ndarray | None) -> np.ndarray:
     if direction is None:
         return np.eye(3)
-    d = np.asarray(direction, dtype=float)
+    try:
+        d = np.asarray(direction, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`direction` must be 9 numbers (3 x 3), got {direction!r}") from exc
     if d.size != 9:
         raise ValueError(f"`direction` must have 9 values (3 x 3), got {d.size}")
     d = d.reshape(3, 3)
@@ -218,7 +221,17 @@ def _as_direction(direction: Sequence[float] | np.ndarray | None) -> np.ndarray:
 
 
 def _as_triplet(value: Sequence[float] | np.ndarray | float, name: str) -> np.ndarray:
-    v = np.broadcast_to(np.asarray(value, dtype=float), (3,)).copy()
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be a number or 3 numbers (x, y, z), got {value!r}") from exc
+    if arr.size == 1:
+        arr = arr.reshape(())
+    if arr.shape not in ((), (3,)):
+        raise ValueError(
+            f"`{name}` must be a number or 3 numbers in SimpleITK order (x, y, z), got shape {arr.shape}"
+        )
+    v = np.broadcast_to(arr, (3,)).copy()
     if not np.all(np.isfinite(v)):
         raise ValueError(f"`{name}` must be finite, got {tuple(v)}")
     return v
@@ -293,7 +306,10 @@ def make_image(
     Raises
     ------
     ValueError
-        If `values` is not 3D or the geometry is invalid.
+        If `values` is not 3D or the geometry is invalid (e.g. `spacing` or `origin` with
+        other than 1 or 3 values).
+    TypeError
+        If `spacing`, `origin` or `direction` is not numeric.
 
     Examples
     --------
@@ -554,6 +570,14 @@ def _affine_of(da: xr.DataArray | xr.Dataset) -> np.ndarray:
     return m.reshape(4, 4)
 
 
+def _check_xarray(da: Any, name: str = "da") -> None:
+    if not isinstance(da, (xr.DataArray, xr.Dataset)):
+        raise TypeError(
+            f"`{name}` must be an xarray.DataArray or Dataset with dcemets geometry, got "
+            f"{type(da).__name__}; wrap a numpy array with make_image or make_dce first"
+        )
+
+
 def geometry(da: xr.DataArray | xr.Dataset) -> Geometry:
     """Return the SimpleITK geometry of the array as it is now (after any slicing).
 
@@ -573,6 +597,8 @@ def geometry(da: xr.DataArray | xr.Dataset) -> Geometry:
     ------
     ValueError
         If a spatial dim is missing, a coordinate is irregular or geometry attrs are invalid.
+    TypeError
+        If `da` is not an xarray object.
 
     Examples
     --------
@@ -580,6 +606,7 @@ def geometry(da: xr.DataArray | xr.Dataset) -> Geometry:
     >>> geometry(img.isel(x=slice(2, None))).origin
     (12.0, 0.0, 0.0)
     """
+    _check_xarray(da)
     for d in SPATIAL_DIMS:
         if d not in da.dims:
             raise ValueError(f"image needs dims {SPATIAL_DIMS}, missing {d!r} (dims are {tuple(da.dims)})")
@@ -622,12 +649,20 @@ def world_coordinates(da: xr.DataArray | xr.Dataset, indices: np.ndarray | None 
     numpy.ndarray
         Shape ``(n, 3)`` for given indices, else ``(nz, ny, nx, 3)``; last axis ``(L, P, S)``.
 
+    Raises
+    ------
+    TypeError
+        If `da` is not an xarray object or `indices` is not numeric.
+    ValueError
+        If `indices` is not ``(n, 3)`` or holds NaN/inf, or the geometry is invalid.
+
     Examples
     --------
     >>> img = make_image(np.zeros((2, 2, 2)), spacing=2.0, origin=(1.0, 0.0, 0.0))
     >>> world_coordinates(img, [[0, 0, 1]]).tolist()
     [[3.0, 0.0, 0.0]]
     """
+    _check_xarray(da)
     aff = _affine_of(da)
     if indices is None:
         for d in SPATIAL_DIMS:
@@ -637,13 +672,25 @@ def world_coordinates(da: xr.DataArray | xr.Dataset, indices: np.ndarray | None 
         cz, cy, cx = np.meshgrid(z, y, x, indexing="ij")
         pts = np.stack([cx, cy, cz], axis=-1)
         return pts @ aff[:3, :3].T + aff[:3, 3]
-    idx = np.asarray(indices, dtype=float)
-    if idx.ndim != 2 or idx.shape[1] != 3:
-        raise ValueError(f"`indices` must have shape (n, 3) in (z, y, x) order, got {idx.shape}")
+    idx = _points(indices, "indices", "(z, y, x) order")
     geo = geometry(da)
     m = geo.index_to_world()
     ijk = idx[:, ::-1]
     return ijk @ m[:3, :3].T + m[:3, 3]
+
+
+def _points(x: Any, name: str, order: str) -> np.ndarray:
+    """`x` as a finite float array of shape (n, 3)."""
+    try:
+        p = np.asarray(x, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be numbers, shape (n, 3) {order}, got {type(x).__name__}") from exc
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"`{name}` must have shape (n, 3) {order}, got {p.shape}")
+    n_bad = int((~np.isfinite(p)).any(axis=1).sum())
+    if n_bad:
+        raise ValueError(f"`{name}` must be finite, got {n_bad} row(s) with NaN or infinite values")
+    return p
 
 
 def index_from_world(da: xr.DataArray | xr.Dataset, points: np.ndarray) -> np.ndarray:
@@ -661,15 +708,21 @@ def index_from_world(da: xr.DataArray | xr.Dataset, points: np.ndarray) -> np.nd
     numpy.ndarray, shape (n, 3)
         Fractional indices in array order; round them to get voxels.
 
+    Raises
+    ------
+    TypeError
+        If `da` is not an xarray object or `points` is not numeric.
+    ValueError
+        If `points` is not ``(n, 3)`` or holds NaN/inf, or the geometry is invalid.
+
     Examples
     --------
     >>> img = make_image(np.zeros((2, 2, 2)), spacing=2.0)
     >>> index_from_world(img, [[2.0, 0.0, 0.0]]).tolist()
     [[0.0, 0.0, 1.0]]
     """
-    p = np.asarray(points, dtype=float)
-    if p.ndim != 2 or p.shape[1] != 3:
-        raise ValueError(f"`points` must have shape (n, 3) (L, P, S), got {p.shape}")
+    _check_xarray(da)
+    p = _points(points, "points", "(L, P, S)")
     m = geometry(da).index_to_world()
     ijk = np.linalg.solve(m[:3, :3], (p - m[:3, 3]).T).T
     return ijk[:, ::-1]
@@ -711,7 +764,7 @@ def check_same_grid(
         va, vb = np.asarray(getattr(ga, field)), np.asarray(getattr(gb, field))
         if not np.allclose(va, vb, atol=atol, rtol=0):
             raise ValueError(
-                f"`{names[0]}` and `{names[1]}` are on different grids: {field} {tuple(np.round(va, 4))} vs {tuple(np.round(vb, 4))}"
+                f"`{names[0]}` and `{names[1]}` are on different grids: {field} {tuple(np.round(va, 4).tolist())} vs {tuple(np.round(vb, 4).tolist())}"
             )
     fa, fb = a.attrs.get("frame_of_reference"), b.attrs.get("frame_of_reference")
     if fa and fb and fa != fb:
@@ -723,6 +776,11 @@ def _check_dataarray(da: Any, name: str) -> None:
         raise TypeError(f"`{name}` must be an xarray.DataArray, got {type(da).__name__}")
     if not (np.issubdtype(da.dtype, np.number) or da.dtype == bool):
         raise TypeError(f"`{name}` must hold numbers, got dtype {da.dtype}")
+    if da.dtype.kind == "c":
+        raise TypeError(
+            f"`{name}` is complex (dtype {da.dtype}); dcemets needs real values: pass the "
+            f"magnitude image, e.g. `np.abs({name})`"
+        )
 
 
 def _check_values(da: xr.DataArray, name: str, allow_nan: bool) -> None:
@@ -761,7 +819,8 @@ def validate_image(
     Raises
     ------
     TypeError
-        Not a DataArray, not numeric, or not bool when `mask` is set.
+        Not a DataArray, not numeric, complex (pass the magnitude, ``np.abs``), or not bool
+        when `mask` is set.
     ValueError
         Wrong dims, non-finite values or geometry.
 
@@ -809,7 +868,8 @@ def validate_dce(da: Any, *, name: str = "dce", allow_nan: bool = False, min_fra
     Raises
     ------
     TypeError
-        If `da` is not a numeric (real) DataArray, or its ``time`` coordinate is complex.
+        If `da` is not a numeric DataArray, is complex (pass the magnitude, ``np.abs``), or
+        its ``time`` coordinate is complex.
     ValueError
         Wrong or missing dims, no ``time`` coordinate, fewer than `min_frames` frames,
         non-increasing or duplicate times, NaN/inf values, non-finite geometry.

@@ -443,3 +443,47 @@ def test_time_seconds():
         time_seconds(np.array([1j]), "t")
     with pytest.raises(TypeError, match=r"`t` must be times in seconds"):
         time_seconds(np.array([{}, 1], dtype=object), "t")
+
+
+def test_complex_images_refused(dce, img):
+    """Issue 16.10: complex data were accepted and their imaginary part dropped later."""
+    with pytest.raises(TypeError, match=r"`dce` is complex.*np\.abs\(dce\)"):
+        validate_dce(dce * (1 + 1j))
+    with pytest.raises(TypeError, match=r"`t2w` is complex.*np\.abs\(t2w\)"):
+        validate_image(img.astype(np.complex64), name="t2w")
+    assert validate_dce(np.abs(dce * (1 + 1j))).dtype == np.float64
+
+
+def test_world_coordinates_and_index_from_world_errors(img):
+    """Issues 16.12/16.13: NaN indices gave NaN positions silently; an ndarray gave an AttributeError."""
+    with pytest.raises(ValueError, match=r"`indices` must be finite, got 1 row"):
+        world_coordinates(img, [[np.nan, 0, 0], [1, 1, 1]])
+    with pytest.raises(ValueError, match=r"`points` must be finite"):
+        index_from_world(img, [[np.inf, 0, 0]])
+    with pytest.raises(TypeError, match=r"`da` must be an xarray.DataArray or Dataset.*got ndarray"):
+        world_coordinates(np.zeros((2, 2, 2)))
+    with pytest.raises(TypeError, match=r"`da` must be an xarray.DataArray or Dataset"):
+        world_coordinates(np.zeros((2, 2, 2)), [[0, 0, 0]])
+    with pytest.raises(TypeError, match=r"`da` must be an xarray"):
+        index_from_world(np.zeros((2, 2, 2)), [[0, 0, 0]])
+    with pytest.raises(TypeError, match=r"`da` must be an xarray"):
+        geometry(np.zeros((2, 2, 2)))
+    with pytest.raises(TypeError, match=r"`indices` must be numbers"):
+        world_coordinates(img, [["a", "b", "c"]])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"spacing": (1.0, 1.0)}, ValueError, r"`spacing` must be a number or 3 numbers .*got shape \(2,\)"),
+        ({"spacing": (1.0, 1.0, 1.0, 1.0)}, ValueError, r"`spacing` must be a number or 3 numbers"),
+        ({"origin": np.zeros((3, 3))}, ValueError, r"`origin` must be a number or 3 numbers"),
+        ({"spacing": "1mm"}, TypeError, r"`spacing` must be a number or 3 numbers"),
+        ({"direction": ["a"] * 9}, TypeError, r"`direction` must be 9 numbers"),
+    ],
+)
+def test_make_image_geometry_errors_name_the_argument(kwargs, exc, match):
+    """Issue 16.13: spacing=(1, 1) gave a numpy broadcast error."""
+    with pytest.raises(exc, match=match):
+        make_image(np.zeros((1, 2, 2)), **kwargs)
+    assert make_image(np.zeros((1, 2, 2)), spacing=[2.0]).attrs["spacing_mm"] == [2.0, 2.0, 2.0]

@@ -22,6 +22,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from dcemets.classify._checks import check_table, check_table_and_labels
+
 __all__ = ["CHAIDClassifier", "CHAIDNode", "bin_edges", "merge_categories", "pearson_chi2"]
 
 
@@ -137,6 +139,27 @@ def bin_edges(x: np.ndarray, n_bins: int = 10) -> np.ndarray:
     return np.unique((u[i - 1] + u[i]) / 2.0)
 
 
+def _check_table(table: Any, *, positive_rows: bool) -> np.ndarray:
+    """`table` as a 2-D float array of finite non-negative counts (rows with a positive total)."""
+    try:
+        t = np.asarray(table, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`table` must be a 2-D array of counts, got {type(table).__name__}") from exc
+    if t.ndim != 2:
+        raise ValueError(f"`table` must be 2-D (n_categories, n_classes), got shape {t.shape}")
+    if not np.all(np.isfinite(t)):
+        raise ValueError(
+            f"`table` must hold finite counts, got {int((~np.isfinite(t)).sum())} NaN or infinite"
+        )
+    if np.any(t < 0):
+        raise ValueError(f"`table` must hold non-negative counts, got {int((t < 0).sum())} negative")
+    if positive_rows and np.any(t.sum(axis=1) <= 0):
+        raise ValueError(
+            f"every row of `table` must have a positive total, rows {np.flatnonzero(t.sum(axis=1) <= 0).tolist()} are empty"
+        )
+    return t
+
+
 def pearson_chi2(table: np.ndarray) -> tuple[float, int, float]:
     """Pearson chi-square test of independence of a contingency table.
 
@@ -158,6 +181,13 @@ def pearson_chi2(table: np.ndarray) -> tuple[float, int, float]:
     p_value : float
         Upper tail of the chi-square distribution with `dof` degrees of freedom.
 
+    Raises
+    ------
+    ValueError
+        If `table` is not 2-D, holds NaN, infinite or negative counts, or has an empty row.
+    TypeError
+        If `table` is not numeric.
+
     Examples
     --------
     >>> chi2, dof, p = pearson_chi2(np.array([[10, 0], [0, 10]]))
@@ -166,7 +196,7 @@ def pearson_chi2(table: np.ndarray) -> tuple[float, int, float]:
     >>> pearson_chi2(np.array([[3, 0, 2], [6, 0, 4]]))
     (0.0, 1, 1.0)
     """
-    t = np.asarray(table, dtype=float)
+    t = _check_table(table, positive_rows=True)
     t = t[:, t.sum(axis=0) > 0]
     if t.shape[0] < 2 or t.shape[1] < 2:
         return 0.0, 0, 1.0
@@ -219,6 +249,13 @@ def merge_categories(
     list of (start, stop)
         Half-open ranges of row indices of `table`, one per merged group, in order.
 
+    Raises
+    ------
+    ValueError
+        If `table` is not 2-D or holds NaN, infinite or negative counts.
+    TypeError
+        If `table` is not numeric.
+
     Examples
     --------
     Categories 0-1 look alike, as do 2-3:
@@ -227,7 +264,7 @@ def merge_categories(
     >>> merge_categories(t)
     [(0, 2), (2, 4)]
     """
-    t = np.asarray(table, dtype=float)
+    t = _check_table(table, positive_rows=False)
     bounds = list(range(t.shape[0] + 1))  # group k holds rows bounds[k]:bounds[k+1]
     rows = t.copy()
 
@@ -458,10 +495,11 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            For NaN/inf in `X`, mismatched lengths, a continuous or single-class `y`, or
-            invalid parameters.
+            For a `X` that is not a non-empty 2-D table, NaN/inf in `X`, a `y` that is not
+            one label per row of `X`, a continuous or single-class `y`, or invalid parameters.
         """
         self._check_params()
+        check_table_and_labels(X, y, type(self).__name__)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         if type_of_target(y) not in ("binary", "multiclass"):
@@ -582,9 +620,10 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         sklearn.exceptions.NotFittedError
             Before `fit`.
         ValueError
-            For NaN/inf or a wrong number of features.
+            For a `X` that is not a non-empty 2-D table, NaN/inf or a wrong number of features.
         """
         check_is_fitted(self, "tree_")
+        check_table(X, type(self).__name__)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         node_of = np.zeros(X.shape[0], dtype=np.intp)
         for node in self.tree_:
@@ -637,7 +676,7 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         sklearn.exceptions.NotFittedError
             Before `fit`.
         ValueError
-            For NaN/inf or a wrong number of features.
+            For a `X` that is not a non-empty 2-D table, NaN/inf or a wrong number of features.
         """
         check_is_fitted(self, "tree_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

@@ -8,17 +8,50 @@ steepest wash-in SE ratio (%), maximum SE ratio (%) and wash-out slope (%), as c
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from dcemets.classify._checks import check_table, check_table_and_labels
 from dcemets.classify.chaid import CHAIDClassifier
 
 __all__ = ["HEURISTIC_FEATURES", "hotspot_chaid", "hotspot_logistic"]
 
 HEURISTIC_FEATURES: tuple[str, str, str] = ("wash_in", "max_se", "washout")
 """Column names (and order) of the hot-spot heuristics the paper classifies on (all in %)."""
+
+
+class HotspotLogistic(Pipeline):
+    """The :func:`hotspot_logistic` pipeline: a Pipeline whose shape errors name `X` and `y`."""
+
+    def fit(self, X: Any, y: Any = None, **params: Any) -> HotspotLogistic:
+        """Check `X` and `y`, then fit the pipeline (:meth:`sklearn.pipeline.Pipeline.fit`)."""
+        check_table_and_labels(X, y, "hotspot_logistic")
+        if y is not None and np.unique(np.asarray(y).ravel()).size < 2:
+            raise ValueError(
+                f"`y` contains one class only ({np.asarray(y).ravel()[:1].tolist()}); the logistic "
+                "regression needs at least 2 classes"
+            )
+        super().fit(X, y, **params)
+        return self
+
+    def predict(self, X: Any, **params: Any) -> Any:
+        """Check `X`, then predict (:meth:`sklearn.pipeline.Pipeline.predict`)."""
+        check_table(X, "hotspot_logistic")
+        return super().predict(X, **params)
+
+    def predict_proba(self, X: Any, **params: Any) -> Any:
+        """Check `X`, then class probabilities (:meth:`sklearn.pipeline.Pipeline.predict_proba`)."""
+        check_table(X, "hotspot_logistic")
+        return super().predict_proba(X, **params)
+
+    def decision_function(self, X: Any, **params: Any) -> Any:
+        """Check `X`, then decision scores (:meth:`sklearn.pipeline.Pipeline.decision_function`)."""
+        check_table(X, "hotspot_logistic")
+        return super().decision_function(X, **params)
 
 
 def hotspot_logistic(*, C: float = np.inf, max_iter: int = 1000) -> Pipeline:
@@ -40,7 +73,9 @@ def hotspot_logistic(*, C: float = np.inf, max_iter: int = 1000) -> Pipeline:
     Returns
     -------
     sklearn.pipeline.Pipeline
-        ``StandardScaler -> LogisticRegression`` (steps ``"scale"``, ``"logistic"``), unfitted.
+        ``StandardScaler -> LogisticRegression`` (steps ``"scale"``, ``"logistic"``), unfitted;
+        a :class:`~sklearn.pipeline.Pipeline` subclass whose `fit` and `predict` report a
+        1-D/3-D/empty `X` or a `y` of the wrong length naming the argument.
 
     References
     ----------
@@ -60,7 +95,7 @@ def hotspot_logistic(*, C: float = np.inf, max_iter: int = 1000) -> Pipeline:
     """
     if not isinstance(C, (int, float, np.integer, np.floating)) or not float(C) > 0:
         raise ValueError(f"`C` must be a positive number (inf: no penalty), got {C!r}")
-    return Pipeline(
+    return HotspotLogistic(
         [("scale", StandardScaler()), ("logistic", LogisticRegression(C=float(C), max_iter=max_iter))]
     )
 

@@ -23,6 +23,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from dcemets.classify._checks import check_table_and_labels
+
 __all__ = ["FAMILIES", "ForestRanker", "SearchResult", "radiomics_search"]
 
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -159,8 +161,10 @@ class ForestRanker(SelectorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            Non-finite `X`, continuous `y`, bad parameters.
+            A `X` that is not a non-empty 2-D table, non-finite `X`, a `y` that is not one
+            label per row of `X`, continuous `y`, bad parameters.
         """
+        check_table_and_labels(X, y, type(self).__name__)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
@@ -313,6 +317,7 @@ def radiomics_search(
     max_samples: float = 0.6,
     estimator: Any = None,
     progress: bool = False,
+    checkpoint: Any = None,
 ) -> SearchResult:
     """The paper's radiomics model search: forest ranking, top-k logistic regression, 10-fold CV.
 
@@ -364,6 +369,13 @@ def radiomics_search(
         ``make_pipeline(StandardScaler(), LogisticRegression())`` (L2, C = 1).
     progress : bool
         Show a tqdm progress bar over families and folds.
+    checkpoint : object, optional
+        Checkpoints of the forest rankings (the costly part), for a search that may be
+        interrupted: any object with ``get(key) -> dict | None`` and ``put(key, dict)`` (e.g.
+        :class:`dcemets.study.FoldStore`).  Each ranking (per family, on all cases and in each
+        training fold) is looked up before it is grown and stored after.  The caller must give
+        a store specific to `X`, `y` and the settings (the keys cover only the family, the fold
+        and the forest's seed).
 
     Returns
     -------
@@ -403,6 +415,12 @@ def radiomics_search(
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"`protocol` must be one of {PROTOCOLS}, got {protocol!r}")
+    if checkpoint is not None and not (
+        callable(getattr(checkpoint, "get", None)) and callable(getattr(checkpoint, "put", None))
+    ):
+        raise TypeError(
+            f"`checkpoint` must have get(key) and put(key, value) methods, got {type(checkpoint).__name__}"
+        )
     if family == "all":
         families: list[str] = ["both", "histogram", "texture"]
     elif isinstance(family, str):
@@ -465,6 +483,17 @@ def radiomics_search(
     def ranker(seed: int) -> ForestRanker:
         return ForestRanker(n_estimators=n_estimators, max_samples=max_samples, random_state=seed)
 
+    def ranking(key: str, seed: int, Xr: np.ndarray, yr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(order_, feature_importances_) of a forest, from the checkpoint when stored."""
+        key = f"{key}-seed{seed}"
+        stored = checkpoint.get(key) if checkpoint is not None else None
+        if stored is not None:
+            return np.asarray(stored["order"], dtype=np.intp), np.asarray(stored["importances"], dtype=float)
+        r = ranker(seed).fit(Xr, yr)
+        if checkpoint is not None:
+            checkpoint.put(key, {"order": r.order_.tolist(), "importances": r.feature_importances_.tolist()})
+        return r.order_, r.feature_importances_
+
     rows: list[dict[str, Any]] = []
     oof_parts: list[pd.DataFrame] = []
     importances: dict[str, pd.Series] = {}
@@ -475,27 +504,27 @@ def radiomics_search(
             cols = np.asarray(families_cols[fam])
             Xf = Xa[:, cols]
             fam_names = [names[c] for c in cols]
-            full = ranker(int(rng.randint(2**31 - 1))).fit(Xf, ya)
+            full_order, full_imp = ranking(f"{fam}-all", int(rng.randint(2**31 - 1)), Xf, ya)
             bar.update(1)
-            importances[fam] = pd.Series(full.feature_importances_, index=fam_names)
+            importances[fam] = pd.Series(full_imp, index=fam_names)
             if protocol == "leak-free":
                 orders = []
                 imps = []
-                for train, _test in folds:
-                    r = ranker(int(rng.randint(2**31 - 1))).fit(Xf[train], ya[train])
-                    orders.append(r.order_)
-                    imps.append(r.feature_importances_)
+                for f, (train, _test) in enumerate(folds):
+                    order, imp = ranking(f"{fam}-fold{f}", int(rng.randint(2**31 - 1)), Xf[train], ya[train])
+                    orders.append(order)
+                    imps.append(imp)
                     bar.update(1)
                 fold_rankings[fam] = pd.DataFrame(imps, columns=fam_names).rename_axis("fold")
             else:
-                orders = [full.order_] * len(folds)
+                orders = [full_order] * len(folds)
             fam_rows = []
             for k in ks:
                 score = np.empty(n)
                 fold_of = np.empty(n, dtype=int)
                 fold_auc = []
                 jacc = []
-                final = set(full.order_[:k].tolist())
+                final = set(full_order[:k].tolist())
                 for f, ((train, test), order) in enumerate(zip(folds, orders, strict=True)):
                     sel = order[:k]
                     s = _scores(model, Xf[:, sel], y01, train, test)
@@ -505,7 +534,7 @@ def radiomics_search(
                         fold_auc.append(roc_auc_score(y01[test], s))
                     chosen = set(sel.tolist())
                     jacc.append(len(chosen & final) / len(chosen | final))
-                final_cols = full.order_[:k]
+                final_cols = full_order[:k]
                 fitted = clone(model).fit(Xf[:, final_cols], y01)
                 resub = float((fitted.predict(Xf[:, final_cols]) == y01).mean())
                 fam_rows.append(

@@ -10,6 +10,7 @@ paper's mean +/- SD (range) summary, and out-of-fold scores for ROC curves.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,6 +163,13 @@ def _check_X(X: Any) -> Any:
     return X
 
 
+def _fold_hash(train: np.ndarray, test: np.ndarray) -> str:
+    h = hashlib.sha256(np.ascontiguousarray(train, dtype=np.int64).tobytes())
+    h.update(b"|")
+    h.update(np.ascontiguousarray(test, dtype=np.int64).tobytes())
+    return h.hexdigest()[:12]
+
+
 def _positive_score(est: Any, X: Any, positive: Any) -> tuple[np.ndarray | None, float]:
     """Score of the positive class and its decision threshold (0.5 for probabilities)."""
     classes = list(getattr(est, "classes_", []))
@@ -186,6 +194,7 @@ def cross_validate(
     positive: Any = "lung",
     progress: bool = False,
     return_estimators: bool = False,
+    checkpoint: Any = None,
 ) -> CVResult:
     """Stratified (grouped) k-fold cross-validation with per-fold diagnostic metrics.
 
@@ -225,6 +234,14 @@ def cross_validate(
         Show a tqdm progress bar over folds.
     return_estimators : bool, default False
         Keep the fitted per-fold estimators in ``CVResult.estimators``.
+    checkpoint : object, optional
+        Fold checkpoints, for long cross-validations that may be interrupted: any object with
+        ``get(key) -> dict | None`` and ``put(key, dict)`` (e.g. the study's
+        :class:`dcemets.study.FoldStore`).  Before fitting a fold, its out-of-fold predictions
+        are looked up under a key made of the repeat, the fold and a hash of its training and
+        test indices; after fitting, they are stored.  The caller must give a store that is
+        specific to the estimator and the data (the key does not cover them).  Cannot be
+        combined with `return_estimators`.
 
     Returns
     -------
@@ -260,6 +277,15 @@ def cross_validate(
     """
     if not (hasattr(estimator, "fit") and hasattr(estimator, "predict")):
         raise TypeError(f"`estimator` must have fit and predict, got {type(estimator).__name__}")
+    if checkpoint is not None:
+        if not (callable(getattr(checkpoint, "get", None)) and callable(getattr(checkpoint, "put", None))):
+            raise TypeError(
+                f"`checkpoint` must have get(key) and put(key, value) methods, got {type(checkpoint).__name__}"
+            )
+        if return_estimators:
+            raise ValueError(
+                "`return_estimators=True` cannot be combined with `checkpoint` (no estimator is stored)"
+            )
     X = _check_X(X)
     y_arr = _labels_1d(y, "y")
     n = _n_samples(X)
@@ -316,12 +342,30 @@ def cross_validate(
     ]
     rows, oof_parts, fitted = [], [], []
     for r, k, train, test in tqdm(folds, desc="cross-validation", disable=not progress):
-        est = clone(estimator).fit(_take(X, train), y_arr[train])
-        if return_estimators:
-            fitted.append(est)
-        X_test = _take(X, test)
-        pred = np.asarray(est.predict(X_test))
-        score, threshold = _positive_score(est, X_test, positive)
+        stored = None
+        if checkpoint is not None:
+            key = f"r{r}-f{k}-" + _fold_hash(train, test)
+            stored = checkpoint.get(key)
+        if stored is not None:
+            pred = np.asarray(stored["pred"], dtype=y_arr.dtype)
+            score = None if stored["score"] is None else np.asarray(stored["score"], dtype=float)
+            threshold = float(stored["threshold"])
+        else:
+            est = clone(estimator).fit(_take(X, train), y_arr[train])
+            if return_estimators:
+                fitted.append(est)
+            X_test = _take(X, test)
+            pred = np.asarray(est.predict(X_test))
+            score, threshold = _positive_score(est, X_test, positive)
+            if checkpoint is not None:
+                checkpoint.put(
+                    key,
+                    {
+                        "pred": pred.tolist(),
+                        "score": None if score is None else np.asarray(score, dtype=float).tolist(),
+                        "threshold": float(threshold),
+                    },
+                )
         part = pd.DataFrame(
             {
                 "sample": test,

@@ -104,7 +104,7 @@ def wilson_interval(successes: Any, n: Any, *, confidence: float = 0.95) -> tupl
     successes : int or array-like of int
         Number of successes ``k`` (``0 <= k <= n``).
     n : int or array-like of int
-        Number of trials; ``n = 0`` gives ``(nan, nan)`` (no information).
+        Number of trials, ``n >= 1`` (with no trial there is no proportion to bound).
     confidence : float, default 0.95
         Two-sided coverage.
 
@@ -116,7 +116,10 @@ def wilson_interval(successes: Any, n: Any, *, confidence: float = 0.95) -> tupl
     Raises
     ------
     ValueError
-        If ``k < 0``, ``k > n`` or `confidence` is not in (0, 1).
+        If ``n < 1``, ``k < 0``, ``k > n``, a count is not a finite whole number, the shapes
+        do not broadcast, or `confidence` is not in (0, 1).
+    TypeError
+        If a count is not numeric.
 
     References
     ----------
@@ -135,19 +138,40 @@ def wilson_interval(successes: Any, n: Any, *, confidence: float = 0.95) -> tupl
     (0.2553, 0.3662)
     """
     conf = _check_confidence(confidence)
-    k = np.asarray(successes, dtype=float)
-    m = np.asarray(n, dtype=float)
-    if np.any(k < 0) or np.any(k > m):
+    k = _counts(successes, "successes")
+    m = _counts(n, "n")
+    try:
+        np.broadcast_shapes(k.shape, m.shape)
+    except ValueError:
+        raise ValueError(
+            f"`successes` (shape {k.shape}) and `n` (shape {m.shape}) do not broadcast together"
+        ) from None
+    if np.any(m < 1):
+        raise ValueError(
+            f"`n` must be >= 1 (number of trials), got {int(np.count_nonzero(m < 1))} value(s) of 0: "
+            "a proportion of no trial has no interval"
+        )
+    if np.any(k > m):
         raise ValueError("`successes` must satisfy 0 <= successes <= n")
     z = stats.norm.ppf(0.5 + conf / 2.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / m
-        denom = 1.0 + z**2 / m
-        centre = (p + z**2 / (2.0 * m)) / denom
-        half = z * np.sqrt(p * (1.0 - p) / m + z**2 / (4.0 * m**2)) / denom
-    low = np.where(m > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
-    high = np.where(m > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
-    return low, high
+    p = k / m
+    denom = 1.0 + z**2 / m
+    centre = (p + z**2 / (2.0 * m)) / denom
+    half = z * np.sqrt(p * (1.0 - p) / m + z**2 / (4.0 * m**2)) / denom
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def _counts(x: Any, name: str) -> np.ndarray:
+    """`x` as a float array of finite non-negative whole numbers."""
+    try:
+        v = np.asarray(x, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be a count (int or array of int), got {type(x).__name__}") from exc
+    if not np.all(np.isfinite(v)) or np.any(v != np.round(v)):
+        raise ValueError(f"`{name}` must hold finite whole numbers (counts), got {v.tolist()}")
+    if np.any(v < 0):
+        raise ValueError(f"`{name}` must be non-negative (a count), got {v.tolist()}")
+    return v
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,7 +466,8 @@ def diagnostic_metrics(
         The positive class.
     confidence : float, optional
         E.g. 0.95: add ``<metric>_low`` / ``<metric>_high`` entries, Wilson score intervals
-        for the proportions and a DeLong (or bootstrap) interval for the AUC.
+        for the proportions (NaN for a NaN proportion: PPV/NPV of 0/0) and a DeLong (or
+        bootstrap) interval for the AUC.
     auc_method : {"delong", "bootstrap"}, default "delong"
         Interval method of the AUC.
     n_bootstrap : int, default 2000
@@ -500,6 +525,9 @@ def diagnostic_metrics(
             "npv": (out["tn"], out["tn"] + out["fn"]),
         }
         for key, (k, n) in pairs.items():
+            if n == 0:  # the rate itself is undefined (NaN), so is its interval
+                out[f"{key}_low"] = out[f"{key}_high"] = np.nan
+                continue
             low, high = wilson_interval(k, n, confidence=conf)
             out[f"{key}_low"], out[f"{key}_high"] = float(low), float(high)
         if score is not None:

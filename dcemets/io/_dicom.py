@@ -224,6 +224,66 @@ class Scan:
     pixels: np.ndarray | None
 
 
+def _series_key(s: _Slice) -> str:
+    return s.tags.get("series_uid", "")
+
+
+def _series_label(uid: str, group: list[_Slice]) -> str:
+    tags = group[0].tags
+    parts = [f"SeriesInstanceUID {uid or '(none)'}"]
+    if "series_number" in tags:
+        parts.append(f"SeriesNumber {tags['series_number']}")
+    if "series_description" in tags:
+        parts.append(f"SeriesDescription {tags['series_description']!r}")
+    n_pos = np.unique(np.round([x.normal_pos for x in group], 3)).size
+    per = len(group) / n_pos
+    vols = f"{int(per)} image(s) per slice position" if per == int(per) else "uneven slice counts"
+    return f"{', '.join(parts)}: {len(group)} file(s) at {n_pos} slice position(s), {vols}"
+
+
+def select_series(slices: list[_Slice], series: str | None, folder: Path) -> list[_Slice]:
+    """The slices of one acquisition: all of them, or those of the series `series` names.
+
+    A folder whose files belong to several SeriesInstanceUIDs is one DCE acquisition when
+    each series is a single volume on the same slice positions (one series per phase).  If
+    a series holds several volumes (a dynamic series next to another series) or the series
+    cover different positions, the folder mixes acquisitions: without `series` this raises,
+    listing the series and how to pick one.  `series` matches a SeriesInstanceUID, a
+    SeriesNumber or a SeriesDescription.
+    """
+    groups: dict[str, list[_Slice]] = {}
+    for s in slices:
+        groups.setdefault(_series_key(s), []).append(s)
+    if series is not None:
+        want = str(series).strip()
+        chosen = [
+            g
+            for uid, g in groups.items()
+            if want in (uid, g[0].tags.get("series_number"), g[0].tags.get("series_description"))
+        ]
+        if len(chosen) != 1:
+            listing = "\n  ".join(_series_label(uid, g) for uid, g in groups.items())
+            what = "no series" if not chosen else f"{len(chosen)} series"
+            raise ValueError(
+                f"`series`={series!r} matches {what} in '{folder}'; give a SeriesInstanceUID, "
+                f"SeriesNumber or SeriesDescription that names one of:\n  {listing}"
+            )
+        return chosen[0]
+    if len(groups) < 2:
+        return slices
+    positions = {uid: tuple(np.unique(np.round([x.normal_pos for x in g], 3))) for uid, g in groups.items()}
+    one_volume_each = all(len(g) == len(positions[uid]) for uid, g in groups.items())
+    same_positions = len(set(positions.values())) == 1
+    if one_volume_each and same_positions:
+        return slices  # one series per phase
+    listing = "\n  ".join(_series_label(uid, g) for uid, g in groups.items())
+    raise ValueError(
+        f"'{folder}' holds {len(groups)} DICOM series that are not the phases of one DCE "
+        f"acquisition:\n  {listing}\nchoose one with `series=` (its SeriesInstanceUID, "
+        "SeriesNumber or SeriesDescription), or move the other series to their own folders"
+    )
+
+
 def _position_keys(slices: list[_Slice]) -> np.ndarray:
     """Integer slice-position index of each file (positions rounded to 1 micrometre)."""
     pos = np.round(np.array([s.normal_pos for s in slices]), 3)

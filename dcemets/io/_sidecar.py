@@ -31,12 +31,25 @@ def read_sidecar(image_path: Path) -> dict[str, Any]:
     return read_json(side) if side.is_file() else {}
 
 
-def attrs_from(meta: dict[str, Any]) -> dict[str, Any]:
-    """Attrs from the BIDS acquisition fields and the ``"dcemets"`` block of a sidecar."""
+def attrs_from(meta: dict[str, Any], sidecar: Path | None = None) -> dict[str, Any]:
+    """Attrs from the BIDS acquisition fields and the ``"dcemets"`` block of a sidecar.
+
+    An acquisition field that is present (not null) must be a finite number: anything else
+    (``"FlipAngle": "ten"``) raises a ValueError naming the field and the `sidecar` file
+    rather than being dropped.
+    """
     attrs: dict[str, Any] = {}
     for key, attr, scale in ACQ_KEYS:
         value = meta.get(key)
-        if attr not in attrs and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            where = f"'{sidecar}'" if sidecar is not None else "the JSON sidecar"
+            raise ValueError(
+                f"{where}: {key!r} must be a finite number (BIDS units: s for times, degrees for "
+                f"FlipAngle, T for MagneticFieldStrength), got {value!r}; fix or remove the field"
+            )
+        if attr not in attrs:
             attrs[attr] = float(value) * scale
     own = meta.get("dcemets")
     if isinstance(own, dict) and isinstance(own.get("attrs"), dict):
@@ -77,8 +90,14 @@ def sidecar_content(da: xr.DataArray, default_name: str | None) -> dict[str, Any
     """BIDS acquisition fields plus a ``"dcemets"`` block (attrs, name, dtype, geometry)."""
     out: dict[str, Any] = {}
     for key, attr, _ in ACQ_KEYS:
-        if key != "RepetitionTime" and attr in da.attrs and netcdf_safe(da.attrs[attr]):
-            out[key] = float(da.attrs[attr])
+        value = da.attrs.get(attr)
+        if key != "RepetitionTime" and value is not None and netcdf_safe(value):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue  # kept verbatim in the "dcemets" attrs block
+            if np.isfinite(number):  # BIDS fields are finite numbers (attrs block keeps the rest)
+                out[key] = number
     geo = geometry(da)
     attrs = {
         k: jsonable(v)

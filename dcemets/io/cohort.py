@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,9 @@ MANIFEST_COLUMNS = (
     "meta",
 )
 """Columns of ``manifest.csv``; only ``subject_id`` and ``dce`` are required when loading."""
+
+LABELS = ("lung", "other")
+"""Default allowed values of the manifest's ``label`` column (the paper's classes)."""
 
 _MASKS = ("roi_sagittal", "lesion_mask")
 _IMAGES = ("t2w_sagittal", "roi_sagittal", "lesion_mask")
@@ -239,14 +242,28 @@ def _json_cell(row: dict[str, str | None], key: str, sid: str) -> dict[str, Any]
     return value
 
 
-def _on_grid(img: xr.DataArray, ref: xr.DataArray, sid: str, what: str, ref_name: str) -> xr.DataArray:
+def _on_grid(
+    img: xr.DataArray,
+    ref: xr.DataArray,
+    sid: str,
+    what: str,
+    ref_name: str,
+    *,
+    required: Path | None = None,
+) -> xr.DataArray:
     """Put `img` on the exact coordinates of `ref` when both describe the same grid.
 
-    NIfTI keeps geometry in single precision; snapping keeps xarray alignment exact.
+    NIfTI keeps geometry in single precision; snapping keeps xarray alignment exact.  With
+    `required` (the file `img` came from) another grid is an error instead of being kept.
     """
     try:
         check_same_grid(img, ref, names=(what, ref_name), atol=1e-3)
-    except ValueError:
+    except ValueError as err:
+        if required is not None:
+            raise ValueError(
+                f"case {sid!r}: {what} '{required}' is not on the grid of the {ref_name} it belongs "
+                f"to ({err}); resample it onto that grid"
+            ) from None
         return img
     out = xr.DataArray(
         img.values, dims=("z", "y", "x"), coords={d: ref[d] for d in ("z", "y", "x")}, name=img.name
@@ -255,7 +272,9 @@ def _on_grid(img: xr.DataArray, ref: xr.DataArray, sid: str, what: str, ref_name
     return out
 
 
-def _load_case(root: Path, row: dict[str, str | None], line: int) -> Case:
+def _load_case(
+    root: Path, row: dict[str, str | None], line: int, labels: tuple[str, ...] | None, manifest: Path
+) -> Case:
     sid = _cell(row, "subject_id")
     if not sid:
         raise ValueError(f"manifest.csv line {line}: empty subject_id")
@@ -281,15 +300,31 @@ def _load_case(root: Path, row: dict[str, str | None], line: int) -> Case:
         dce = read_dce(dce_path, times=times)
     except (ValueError, TypeError) as err:
         raise ValueError(f"case {sid!r}: {err}") from err
+    label = _cell(row, "label") or None
+    if label is not None and labels is not None and label not in labels:
+        raise ValueError(
+            f"case {sid!r}: label {label!r} in '{manifest}' is not one of the allowed labels "
+            f"{list(labels)}; leave the cell empty if unknown, or pass `labels=` to load_cohort"
+        )
     images: dict[str, xr.DataArray | None] = {}
+    paths: dict[str, Path] = {}
     for key in _IMAGES:
         rel = _cell(row, key)
-        images[key] = read_image(_resolve(root, sid, key, rel), mask=key in _MASKS) if rel else None
+        if rel:
+            paths[key] = _resolve(root, sid, key, rel)
+        images[key] = read_image(paths[key], mask=key in _MASKS) if rel else None
     if images["lesion_mask"] is not None:
-        images["lesion_mask"] = _on_grid(images["lesion_mask"], dce, sid, "lesion_mask", "dce")
+        images["lesion_mask"] = _on_grid(
+            images["lesion_mask"], dce, sid, "lesion_mask", "DCE series", required=paths["lesion_mask"]
+        )
     if images["roi_sagittal"] is not None and images["t2w_sagittal"] is not None:
         images["roi_sagittal"] = _on_grid(
-            images["roi_sagittal"], images["t2w_sagittal"], sid, "roi_sagittal", "t2w"
+            images["roi_sagittal"],
+            images["t2w_sagittal"],
+            sid,
+            "roi_sagittal",
+            "t2w_sagittal image",
+            required=paths["roi_sagittal"],
         )
     truth = _json_cell(row, "truth", sid)
     for key, rel_map in _json_cell(row, "truth_maps", sid).items():
@@ -307,7 +342,7 @@ def _load_case(root: Path, row: dict[str, str | None], line: int) -> Case:
         subject_id=sid,
         dce=dce,
         primary=_cell(row, "primary") or None,
-        label=_cell(row, "label") or None,
+        label=label,
         t2w_sagittal=images["t2w_sagittal"],
         roi_sagittal=images["roi_sagittal"],
         lesion_mask=images["lesion_mask"],
@@ -316,13 +351,30 @@ def _load_case(root: Path, row: dict[str, str | None], line: int) -> Case:
     )
 
 
-def load_cohort(directory: PathLike, *, progress: bool = True) -> list[Case]:
+def _check_labels(labels: Any) -> tuple[str, ...] | None:
+    if labels is None:
+        return None
+    if isinstance(labels, str) or not all(isinstance(v, str) for v in labels):
+        raise TypeError(f"`labels` must be a sequence of str (or None), got {labels!r}")
+    return tuple(labels)
+
+
+def load_cohort(
+    directory: PathLike,
+    *,
+    labels: Sequence[str] | None = LABELS,
+    progress: bool = True,
+) -> list[Case]:
     """Read a cohort folder written by :func:`save_cohort` (or by hand) back into cases.
 
     Parameters
     ----------
     directory : str or os.PathLike
-        Folder holding ``manifest.csv``.  Relative paths in the manifest are relative to it.
+        Folder holding ``manifest.csv`` (UTF-8 text, with or without a byte-order mark).
+        Relative paths in the manifest are relative to it.
+    labels : sequence of str or None, default ("lung", "other")
+        Allowed values of the ``label`` column (the paper's task); an empty cell is always
+        allowed.  None accepts any label.
     progress : bool, default True
         Show a tqdm progress bar.
 
@@ -340,8 +392,11 @@ def load_cohort(directory: PathLike, *, progress: bool = True) -> list[Case]:
         If ``manifest.csv`` or a file it names is missing (the message names the case and
         the file).
     ValueError
-        If the manifest lacks ``subject_id``/``dce`` columns, has duplicate subject ids,
-        invalid JSON cells, or a file cannot be read.
+        If the manifest is not UTF-8 text, lacks ``subject_id``/``dce`` columns, lists no
+        case, has duplicate subject ids, a label not in `labels`, invalid JSON cells, a file
+        that cannot be read, a ``lesion_mask`` not on the grid of its DCE series or a
+        ``roi_sagittal`` not on the grid of its ``t2w_sagittal`` image (the message names the
+        case and the file).
 
     Notes
     -----
@@ -366,19 +421,29 @@ def load_cohort(directory: PathLike, *, progress: bool = True) -> list[Case]:
     manifest = root / "manifest.csv"
     if not manifest.is_file():
         raise FileNotFoundError(f"no manifest.csv in '{root}' (write one with dcemets.io.save_cohort)")
-    with open(manifest, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        columns = reader.fieldnames or []
-        rows = list(reader)
+    allowed = _check_labels(labels)
+    try:
+        with open(manifest, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            columns = reader.fieldnames or []
+            rows = list(reader)
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"'{manifest}' is not UTF-8 text (byte {err.object[err.start : err.start + 1]!r} at "
+            f'position {err.start}); save the manifest as UTF-8 (e.g. "CSV UTF-8" in a spreadsheet, '
+            "or re-encode a Latin-1 file)"
+        ) from None
     missing = [c for c in ("subject_id", "dce") if c not in columns]
     if missing:
         raise ValueError(f"'{manifest}' lacks the column(s) {missing}; it has {list(columns)}")
+    if not rows:
+        raise ValueError(f"'{manifest}' lists no cases (a header only); add one row per subject")
     ids = [_cell(r, "subject_id") for r in rows]
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise ValueError(f"'{manifest}' lists subject_id(s) {dup} more than once")
     return [
-        _load_case(root, row, line)
+        _load_case(root, row, line, allowed, manifest)
         for line, row in tqdm(
             list(enumerate(rows, start=2)), desc="loading cohort", unit="case", disable=not progress
         )

@@ -84,14 +84,16 @@ def _read_4d_file(p: Path, times: Sequence[float] | np.ndarray | None) -> xr.Dat
         origin=origin,
         direction=direction,
         name=name if isinstance(name, str) else "signal",
-        attrs=_sidecar.attrs_from(meta),
+        attrs=_sidecar.attrs_from(meta, sidecar),
     )
 
 
-def _read_dicom_dce(folders: list[Path], times: Sequence[float] | np.ndarray | None) -> xr.DataArray:
+def _read_dicom_dce(
+    folders: list[Path], times: Sequence[float] | np.ndarray | None, series: str | None = None
+) -> xr.DataArray:
     where = folders[0] if len(folders) == 1 else Path(os.path.commonpath([str(f) for f in folders]))
     scan = _dicom.scan_folder(folders if len(folders) > 1 else folders[0])
-    slices = scan.slices
+    slices = _dicom.select_series(scan.slices, series, where)
     frames = _dicom.group_frames(slices, where)
     n = len(frames.files)
     if n < 2:
@@ -120,8 +122,16 @@ def _read_dicom_dce(folders: list[Path], times: Sequence[float] | np.ndarray | N
         raise ValueError(f"'{where}': the frames are not on one grid ({err})") from err
 
 
+def _no_series(series: str | None, what: str) -> None:
+    if series is not None:
+        raise ValueError(f"`series` selects a series of a DICOM folder; it does not apply to {what}")
+
+
 def read_dce(
-    path: PathLike | Sequence[PathLike], *, times: Sequence[float] | np.ndarray | None = None
+    path: PathLike | Sequence[PathLike],
+    *,
+    times: Sequence[float] | np.ndarray | None = None,
+    series: str | None = None,
 ) -> xr.DataArray:
     """Read a DCE series from a 4D file, a list of 3D files, a DICOM folder or a netCDF file.
 
@@ -146,6 +156,10 @@ def read_dce(
         * a netCDF file written by :meth:`xarray.DataArray.to_netcdf`.
     times : sequence of float, optional
         Frame times (s), one per frame; overrides the times found in the files.
+    series : str, optional
+        DICOM only: read the one series whose SeriesInstanceUID (0020,000E), SeriesNumber
+        (0020,0011) or SeriesDescription (0008,103E) equals this, when the folder holds
+        other series too.
 
     Returns
     -------
@@ -164,8 +178,10 @@ def read_dce(
         If no frame times can be found (the message asks for `times`), `times` has the wrong
         length or is not strictly increasing, a file is corrupt or truncated (the message
         names it), the frames are on different grids, or a DICOM folder does not hold exactly
-        one DCE acquisition (orientations differ, files missing at some slice positions,
-        uneven slice spacing, multi-frame objects).
+        one DCE acquisition (several series that are not one-volume phases of it -- the
+        message lists them and says how to pick one with `series` --, orientations differ,
+        files missing at some slice positions, uneven slice spacing, multi-frame objects), or
+        `series` matches no series or is given for a non-DICOM path.
 
     Notes
     -----
@@ -217,8 +233,9 @@ def read_dce(
         for p in paths:
             require_exists(p)
         if all(p.is_dir() for p in paths) and len(paths) > 1:
-            out = _read_dicom_dce(paths, times)
+            out = _read_dicom_dce(paths, times, series)
         else:
+            _no_series(series, "a list of 3D files")
             t = _as_times(times, len(paths), "`path` (a list of 3D files)")
             vols = [read_image(p) for p in paths]
             ref = vols[0]
@@ -245,8 +262,9 @@ def read_dce(
         p = as_path(path)
         require_exists(p)
         if p.is_dir():
-            out = _read_dicom_dce([p], times)
+            out = _read_dicom_dce([p], times, series)
         elif is_netcdf(p):
+            _no_series(series, f"the netCDF file '{p}'")
             out = _load_netcdf(p)
             if times is not None:
                 out = out.assign_coords(
@@ -255,6 +273,7 @@ def read_dce(
                     )
                 )
         else:
+            _no_series(series, f"the image file '{p}'")
             out = _read_4d_file(p, times)
     return validate_dce(out, name="dce", allow_nan=True, min_frames=1)
 

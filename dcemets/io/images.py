@@ -17,6 +17,7 @@ from dcemets.io._files import (
     netcdf_safe,
     read_sitk,
     require_exists,
+    sidecar_of,
     write_sitk,
 )
 from dcemets.io.convert import from_sitk, to_sitk
@@ -132,7 +133,7 @@ def read_image(path: PathLike, *, mask: bool = False) -> xr.DataArray:
                     origin=origin,
                     direction=direction,
                     name=name if isinstance(name, str) else None,
-                    attrs=_sidecar.attrs_from(meta),
+                    attrs=_sidecar.attrs_from(meta, sidecar_of(p)),
                 )
         except ValueError as err:
             raise ValueError(f"cannot use image file '{p}': {err}") from err

@@ -39,11 +39,21 @@ def as_float_array(x: Any, name: str) -> np.ndarray:
     """Return `x` as a float64 array (no copy when possible), with a clear TypeError."""
     if isinstance(x, xr.DataArray):
         x = x.values
+    if np.iscomplexobj(x):
+        raise TypeError(f"`{name}` is complex; pass real values (e.g. the magnitude `np.abs({name})`)")
     try:
         arr = np.asarray(x, dtype=float)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"`{name}` must be numeric (array_like of float), got {type(x).__name__}") from exc
     return arr
+
+
+def check_real_dataarray(da: xr.DataArray, name: str) -> None:
+    """Raise a TypeError unless `da` holds real numbers (not complex, not strings)."""
+    if da.dtype.kind == "c":
+        raise TypeError(f"`{name}` is complex; pass real values (e.g. the magnitude `np.abs({name})`)")
+    if not (np.issubdtype(da.dtype, np.number) or da.dtype == bool):
+        raise TypeError(f"`{name}` must hold numbers, got dtype {da.dtype}")
 
 
 def positive_scalar(x: Any, name: str, unit: str, *, upper: float | None = None) -> float:

@@ -308,6 +308,27 @@ def lm(
     return p, rss, conv
 
 
+def llsq_no_uptake(
+    y: np.ndarray, p: np.ndarray, rss: np.ndarray, ok: np.ndarray, bd: Bounds
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Give LLSQ's all-zero curves the exact no-uptake fit instead of NaN (any backend).
+
+    For ``Ct = 0`` the column ``int Ct`` vanishes, the normal equations are singular and kep
+    is not identifiable; the least-squares fit is exact with ``Ktrans = vp = 0``.  kep is set
+    to the lowest feasible kep of the NLLS bounds (what NLLS returns), so ``ve = 0``,
+    ``rss = 0`` and ``success`` is True: both methods agree on such curves.
+    """
+    zero = ~np.any(y, axis=1)
+    if not zero.any():
+        return p, rss, ok
+    p, rss, ok = np.array(p, dtype=float), np.array(rss, dtype=float), np.array(ok, dtype=bool)
+    p[zero] = 0.0
+    p[zero, 1] = _kep_lo(bd)
+    rss[zero] = 0.0
+    ok[zero] = True
+    return p, rss, ok
+
+
 def fit_block(
     d: Design, y: np.ndarray, extended: bool, method: str, bd: Bounds, max_iter: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

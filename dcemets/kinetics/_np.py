@@ -299,20 +299,26 @@ def _baseline(st: np.ndarray, nb: int) -> np.ndarray:
     return s0
 
 
-def _check_s0(s0: np.ndarray, finite: np.ndarray | None, nb: int) -> None:
+def _check_s0(s0: np.ndarray, finite: np.ndarray | None, nb: int, name: str = "signal") -> None:
     bad = ~(s0 > 0)
     if finite is not None:
         bad &= finite
     n = int(np.count_nonzero(bad))
     if n:
         raise ValueError(
-            f"baseline signal S0 (mean of the first {nb} frame(s)) is zero or negative in {n} voxel(s); "
-            "restrict the computation with a mask"
+            f"`{name}`: baseline signal S0 (mean of the first {nb} frame(s)) is zero or negative in "
+            f"{n} voxel(s); restrict the computation with a mask"
         )
 
 
 def heuristics_np(
-    s: np.ndarray, times: np.ndarray, nb: int, t_inj: float, peak_cutoff: float, late_ref: float
+    s: np.ndarray,
+    times: np.ndarray,
+    nb: int,
+    t_inj: float,
+    peak_cutoff: float,
+    late_ref: float,
+    name: str = "signal",
 ) -> tuple[np.ndarray, ...]:
     """Per-curve heuristics; time on the last axis.
 
@@ -330,7 +336,7 @@ def heuristics_np(
         finite = np.all(np.isfinite(st), axis=0)
         st = np.where(finite[None], st, 1.0)
     s0 = _baseline(st, nb)
-    _check_s0(s0, finite, nb)
+    _check_s0(s0, finite, nb, name)
     # peak: first maximum
     smax = np.array(st[0], dtype=float)
     peak = np.zeros(smax.shape, dtype=np.int64)
@@ -371,14 +377,22 @@ def heuristics_np(
 
 
 def fixed_frames_np(
-    s: np.ndarray, times: np.ndarray, nb: int, s1: int, s2: int, peak: int, rule: int, t_late: float
+    s: np.ndarray,
+    times: np.ndarray,
+    nb: int,
+    s1: int,
+    s2: int,
+    peak: int,
+    rule: int,
+    t_late: float,
+    name: str = "signal",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Heuristic maps with the frames fixed (those of the hot spot, paper section 2.5)."""
     s = np.asarray(s, dtype=float)
     st = np.moveaxis(s, -1, 0)
     finite = np.all(np.isfinite(s), axis=-1)
     s0 = _baseline(st, nb)
-    _check_s0(s0, finite, nb)
+    _check_s0(s0, finite, nb, name)
     with np.errstate(divide="ignore", invalid="ignore"):
         wash_in = (st[s2] - st[s1]) / s0 * 100.0
         max_se = (st[peak] - s0) / s0 * 100.0

@@ -8,8 +8,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from dcemets._conventions import SPATIAL_DIMS, check_same_grid
 from dcemets.kinetics import _np
-from dcemets.kinetics._checks import as_float_array, as_time, positive_scalar
+from dcemets.kinetics._checks import (
+    as_float_array,
+    as_time,
+    check_real_dataarray,
+    positive_scalar,
+)
 
 __all__ = ["concentration_to_signal", "signal_to_concentration"]
 
@@ -30,20 +36,61 @@ def _acq(value: Any, name: str, data: Any) -> float:
     return positive_scalar(value, name, _UNIT[name], upper=upper)
 
 
-def _t10(t10: Any, data: Any) -> Any:
-    if isinstance(t10, xr.DataArray):
-        vals = t10.values if isinstance(t10.data, np.ndarray) else None
+def _map_param(value: Any, name: str, unit: str, data: Any, dname: str, *, allow_zero: bool = False) -> Any:
+    """A per-voxel parameter (`t10`, `m0`) checked against `data` (the `dname` argument).
+
+    A DataArray `data` takes a scalar or a DataArray on its grid (dims among its non-time
+    dims, same coordinates and, for images, the same world geometry); a numpy `data` takes a
+    scalar or an array broadcasting against its leading (non-time) axes without enlarging
+    them.  Values must be finite and positive (non-negative with `allow_zero`); a
+    dask-backed DataArray is not computed to check them.
+    """
+    if isinstance(data, xr.DataArray) and isinstance(value, xr.DataArray):
+        check_real_dataarray(value, name)
+        space = [d for d in data.dims if d != "time"]
+        extra = [d for d in value.dims if d not in space]
+        if extra:
+            raise ValueError(
+                f"`{name}` has dims {tuple(value.dims)}; its dims must be among the non-time dims "
+                f"{tuple(space)} of `{dname}` (it may not have {tuple(extra)})"
+            )
+        if set(SPATIAL_DIMS) <= set(value.dims):
+            check_same_grid(data, value, names=(dname, name))
+        try:
+            xr.align(value, data, join="exact", copy=False)
+        except ValueError as exc:
+            raise ValueError(f"`{name}` is not on the grid of `{dname}`: {exc}") from None
+        vals = value.values if isinstance(value.data, np.ndarray) else None
+        out: Any = value
     else:
-        vals = as_float_array(t10, "t10")
+        vals = as_float_array(value, name)
+        out = vals
+        if isinstance(data, xr.DataArray):
+            if vals.ndim > 0:
+                raise TypeError(
+                    f"with a DataArray `{dname}`, give `{name}` as a scalar or a DataArray (dims by name), "
+                    f"got an array of shape {vals.shape}"
+                )
+        else:
+            lead = np.shape(data)[:-1]
+            try:
+                ok = np.broadcast_shapes(vals.shape, lead) == lead
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(
+                    f"`{name}` has shape {vals.shape}, which does not broadcast to the leading "
+                    f"(non-time) axes {lead} of `{dname}` (shape {np.shape(data)})"
+                )
     if vals is not None:
-        bad = ~(np.isfinite(vals) & (vals > 0))
+        bad = ~(np.isfinite(vals) & ((vals >= 0) if allow_zero else (vals > 0)))
         if np.any(bad):
-            raise ValueError(f"`t10` (s) must be positive and finite, got {int(bad.sum())} bad value(s)")
-    if isinstance(t10, xr.DataArray):
-        return t10
-    if isinstance(data, xr.DataArray) and vals is not None and np.ndim(vals) > 0:
-        raise TypeError("with a DataArray input, give `t10` as a scalar or a DataArray (dims by name)")
-    return vals
+            what = "non-negative" if allow_zero else "positive"
+            raise ValueError(
+                f"`{name}` ({unit}) must be {what} and finite, got {int(bad.sum())} bad value(s) "
+                f"(NaN, infinite or {'negative' if allow_zero else '<= 0'})"
+            )
+    return out
 
 
 def concentration_to_signal(
@@ -65,7 +112,8 @@ def concentration_to_signal(
     conc : array_like or xarray.DataArray, shape (..., T)
         Concentration (mM), time on the last axis (numpy) or a ``time`` dim (DataArray).
     t10 : float, array_like or DataArray
-        Pre-contrast T1 (s); broadcasts against the leading axes of `conc`.
+        Pre-contrast T1 (s), positive; a scalar, an array broadcasting against the leading
+        axes of a numpy `conc`, or a DataArray on the grid of a DataArray `conc`.
     flip_angle : float
         Flip angle (degrees), in (0, 180).  Taken from ``attrs['flip_angle_deg']`` of a
         DataArray when omitted.
@@ -74,7 +122,7 @@ def concentration_to_signal(
     r1 : float
         Relaxivity (1/(mM*s)) (``attrs['r1_per_mM_s']``).
     m0 : float, array_like or DataArray, default 1.0
-        Equilibrium magnetisation (scales the signal), broadcast like `t10`.
+        Equilibrium magnetisation (scales the signal), finite and >= 0, given like `t10`.
 
     Returns
     -------
@@ -84,10 +132,11 @@ def concentration_to_signal(
     Raises
     ------
     ValueError
-        For non-positive `t10`, `tr`, `r1`, a flip angle outside (0, 180), or a DataArray
-        whose ``time`` coordinate is not finite and strictly increasing.
+        For non-positive `t10`, `tr`, `r1`, a NaN/infinite/negative `m0`, a flip angle outside
+        (0, 180), a `t10` or `m0` that does not fit `conc` (shape, dims, or grid), or a
+        DataArray whose ``time`` coordinate is not finite and strictly increasing.
     TypeError
-        For a missing acquisition parameter or non-numeric input.
+        For a missing acquisition parameter, non-numeric or complex input.
 
     References
     ----------
@@ -103,7 +152,14 @@ def concentration_to_signal(
     fa = _acq(flip_angle, "flip_angle", conc)
     tr_ = _acq(tr, "tr", conc)
     r1_ = _acq(r1, "r1", conc)
-    t10_ = _t10(t10, conc)
+    if isinstance(conc, xr.DataArray):
+        check_real_dataarray(conc, "conc")
+    else:
+        conc = as_float_array(conc, "conc")
+        if conc.ndim < 1:
+            raise ValueError("`conc` must have a time axis (last axis)")
+    t10_ = _map_param(t10, "t10", "s", conc, "conc")
+    m0_ = _map_param(m0, "m0", "a.u.", conc, "conc", allow_zero=True)
     if isinstance(conc, xr.DataArray):
         if "time" not in conc.dims:
             raise ValueError(f"`conc` needs a 'time' dim, got {conc.dims}")
@@ -118,7 +174,7 @@ def concentration_to_signal(
             ),
             conc,
             t10_,
-            m0,
+            m0_,
             input_core_dims=[["time"], [], []],
             output_core_dims=[["time"]],
             dask="parallelized",
@@ -136,12 +192,8 @@ def concentration_to_signal(
         )
         out.name = "signal"
         return out
-    c = as_float_array(conc, "conc")
-    if c.ndim < 1:
-        raise ValueError("`conc` must have a time axis (last axis)")
-    m = as_float_array(m0, "m0")
     r10 = 1.0 / np.asarray(t10_, dtype=float)
-    return _np.spgr_signal(r10[..., None] + r1_ * c, m[..., None], np.deg2rad(fa), tr_)
+    return _np.spgr_signal(r10[..., None] + r1_ * conc, m0_[..., None], np.deg2rad(fa), tr_)
 
 
 def _check_frames(n: int, nb: int) -> None:
@@ -162,7 +214,7 @@ def _s2c_core(
     bad0 = finite & ~(s_pre > 0)
     if np.any(bad0):
         raise ValueError(
-            f"baseline signal S0 (mean of the first {nb} frame(s)) is zero or negative in "
+            f"`signal`: baseline signal S0 (mean of the first {nb} frame(s)) is zero or negative in "
             f"{int(bad0.sum())} voxel(s); mask them out first"
         )
     a = np.deg2rad(fa)
@@ -212,7 +264,7 @@ def signal_to_concentration(
         SPGR signal (a.u.).
     t10 : float, array_like or DataArray
         Pre-contrast T1 (s), scalar or a map broadcasting against the leading axes (numpy)
-        or the non-time dims (DataArray, by name).
+        or a DataArray on the grid of `signal` (non-time dims, by name).
     flip_angle : float
         Degrees (``attrs['flip_angle_deg']`` when omitted on a DataArray).
     tr : float
@@ -233,12 +285,13 @@ def signal_to_concentration(
     Raises
     ------
     ValueError
-        Non-positive `t10`/`tr`/`r1`, flip angle outside (0, 180), `n_baseline` not in
+        Non-positive `t10`/`tr`/`r1`, a `t10` map that does not fit `signal` (shape, dims or
+        grid), flip angle outside (0, 180), `n_baseline` not in
         [1, T - 1] (fewer than ``n_baseline + 1`` frames), a ``time`` coordinate that is not
         finite and strictly increasing (the baseline is taken by position, so frames must be
         in time order), or a baseline ``S_pre <= 0`` (the message gives the number of voxels).
     TypeError
-        Missing acquisition parameter or non-numeric input.
+        Missing acquisition parameter, non-numeric or complex input.
 
     References
     ----------
@@ -258,7 +311,13 @@ def signal_to_concentration(
     fa = _acq(flip_angle, "flip_angle", signal)
     tr_ = _acq(tr, "tr", signal)
     r1_ = _acq(r1, "r1", signal)
-    t10_ = _t10(t10, signal)
+    if isinstance(signal, xr.DataArray):
+        check_real_dataarray(signal, "signal")
+    else:
+        signal = as_float_array(signal, "signal")
+        if signal.ndim < 1:
+            raise ValueError("`signal` must have a time axis (last axis)")
+    t10_ = _map_param(t10, "t10", "s", signal, "signal")
     if isinstance(n_baseline, bool) or not isinstance(n_baseline, (int, np.integer)) or n_baseline < 1:
         raise ValueError(f"`n_baseline` must be a positive int, got {n_baseline!r}")
     nb = int(n_baseline)
@@ -292,9 +351,7 @@ def signal_to_concentration(
         conc.name = "concentration"
         valid.name = "valid"
         return (conc, valid) if return_valid else conc
-    s = as_float_array(signal, "signal")
-    if s.ndim < 1:
-        raise ValueError("`signal` must have a time axis (last axis)")
+    s = signal
     _check_frames(s.shape[-1], nb)
     t10a = np.broadcast_to(np.asarray(t10_, dtype=float), s.shape[:-1]) if np.ndim(t10_) else np.asarray(t10_)
     conc, valid = _s2c_core(s, t10a, fa, tr_, r1_, nb)

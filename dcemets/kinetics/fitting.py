@@ -218,7 +218,9 @@ def fit_tofts(
         ``vp`` (extended only), ``rss`` (mM^2, residual sum of squares of the exact model) and
         ``success`` (bool: LLSQ physically admissible -- finite, Ktrans >= 0, kep > 0 -- or
         NLLS converged).  Curves with NaN samples are skipped (NaN, ``success`` False) with a
-        ``RuntimeWarning`` giving their count; they never affect other voxels.
+        ``RuntimeWarning`` giving their count; they never affect other voxels.  An all-zero
+        curve (no uptake) gets ``Ktrans = vp = ve = 0``, ``rss = 0`` and kep at its lower
+        bound (it is not identifiable) from either method.
 
     Raises
     ------
@@ -276,7 +278,11 @@ def fit_tofts(
     fn = _load_backend(backend_name)
 
     def fit_curves(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return fn(y, d, ext, method, bd, int(max_iter), device=device, dtype=dtype)
+        out = fn(y, d, ext, method, bd, int(max_iter), device=device, dtype=dtype)
+        if method == "llsq":
+            p, rss, ok = (np.asarray(o) for o in out)
+            return _fit.llsq_no_uptake(y, p, rss, ok, bd)
+        return out
 
     fit_curves(np.empty((0, t.size)))  # validates device and dtype now, even for a lazy result
     names = ["ktrans", "kep", "ve"] + (["vp"] if ext else []) + ["rss", "success"]

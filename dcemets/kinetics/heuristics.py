@@ -326,8 +326,8 @@ def parametric_maps(
 
     def core(x: np.ndarray) -> tuple[np.ndarray, ...]:
         if fixed is None:
-            return _np.heuristics_np(x, t, nb, t_inj, cutoff, t_late - t_inj)[:3]
-        return _np.fixed_frames_np(x, t, nb, fixed[0], fixed[1], fixed[2], fixed[3], t_late)
+            return _np.heuristics_np(x, t, nb, t_inj, cutoff, t_late - t_inj, name="dce")[:3]
+        return _np.fixed_frames_np(x, t, nb, fixed[0], fixed[1], fixed[2], fixed[3], t_late, name="dce")
 
     lazy = dce.chunks is not None
     if not lazy:
@@ -456,7 +456,7 @@ def hotspot_roi(
         raise ValueError("`within` is empty: no lesion voxel to place the hot spot in")
     vals = np.asarray(dce.values, dtype=float)
     s0 = vals[:nb].mean(axis=0)
-    _np._check_s0(s0[mask], None, nb)
+    _np._check_s0(s0[mask], None, nb, "dce")
     enh = np.zeros(mask.shape)
     enh[mask] = (vals[:, mask].max(axis=0) - s0[mask]) / s0[mask]
     z, y, x = _smoothed_argmax(enh, mask)

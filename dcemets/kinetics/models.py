@@ -15,14 +15,16 @@ __all__ = ["patlak", "tofts"]
 
 def _prepare_aif(time: np.ndarray, aif: Any, aif_time: Any) -> tuple[np.ndarray, np.ndarray]:
     """Return (aif grid, aif values) after checks; a DataArray AIF brings its own times."""
+    tname = "aif_time"
     if aif_time is None and isinstance(aif, xr.DataArray) and aif.ndim == 1 and aif.dims[0] in aif.coords:
         aif_time = aif[aif.dims[0]].values
+        tname = f"aif.{aif.dims[0]}"  # the AIF's own coordinate, not an `aif_time` argument
     a = as_float_array(aif, "aif")
     if a.ndim != 1:
         raise ValueError(f"`aif` must be 1D (one concentration per AIF time), got shape {a.shape}")
-    ta = time if aif_time is None else as_time(aif_time, "aif_time")
+    ta = time if aif_time is None else as_time(aif_time, tname)
     if a.size != ta.size:
-        name = "time" if aif_time is None else "aif_time"
+        name = "time" if aif_time is None else tname
         raise ValueError(f"`aif` has {a.size} samples but `{name}` has {ta.size}; sample the AIF at `{name}`")
     if not np.all(np.isfinite(a)):
         raise ValueError(f"`aif` contains {int((~np.isfinite(a)).sum())} NaN or infinite value(s)")
@@ -36,10 +38,19 @@ def _prepare_aif(time: np.ndarray, aif: Any, aif_time: Any) -> tuple[np.ndarray,
 
 
 def _nonneg(x: Any, name: str, unit: str) -> np.ndarray:
+    """`x` as a float array of finite values >= 0 (<= 1 for a volume fraction), elementwise."""
     arr = as_float_array(x, name)
+    n_bad = int(np.count_nonzero(~np.isfinite(arr)))
+    if n_bad:
+        raise ValueError(f"`{name}` ({unit}) must be finite, got {n_bad} NaN or infinite value(s)")
     if np.any(arr < 0):
         raise ValueError(
             f"`{name}` must be non-negative ({unit}), got {int((arr < 0).sum())} negative value(s)"
+        )
+    if unit == "fraction" and np.any(arr > 1):
+        raise ValueError(
+            f"`{name}` is a volume fraction and must be in [0, 1], got {int((arr > 1).sum())} "
+            f"value(s) above 1 (max {float(arr.max()):g})"
         )
     return arr
 
@@ -107,7 +118,7 @@ def tofts(
     kep : float, array_like or DataArray
         Efflux rate constant ``Ktrans / ve`` (1/min), >= 0 (``kep = 0`` is pure uptake).
     vp : float, array_like or DataArray, default 0.0
-        Plasma volume fraction (extended Tofts when non-zero).
+        Plasma volume fraction in [0, 1] (extended Tofts when non-zero).
     aif_time : array_like, shape (N,), optional
         Times (s) of the AIF samples.
 
@@ -121,8 +132,9 @@ def tofts(
     Raises
     ------
     ValueError
-        If times are not increasing, the AIF grid does not cover `time`, sizes disagree or a
-        parameter is negative.
+        If times are not increasing, the AIF grid does not cover `time`, sizes disagree, or a
+        parameter is NaN, infinite or negative, or `vp` is above 1 (checked elementwise; a
+        dask-backed parameter is not computed to check it).
 
     References
     ----------
@@ -182,9 +194,9 @@ def patlak(time: Any, aif: Any, ktrans: Any, vp: Any, *, aif_time: Any = None) -
     aif : array_like, shape (N,), or xarray.DataArray
         Plasma concentration (mM) at `aif_time` (default `time`).
     ktrans : float or array_like
-        Transfer constant (PS) (1/min).
+        Transfer constant (PS) (1/min), >= 0.
     vp : float or array_like
-        Plasma volume fraction.
+        Plasma volume fraction, in [0, 1].
     aif_time : array_like, shape (N,), optional
         Times (s) of the AIF samples.
 

@@ -350,20 +350,42 @@ def aggregate_features(counts: np.ndarray, *, convention: str = "ibsi") -> np.nd
 def histogram_values(
     values: np.ndarray, *, percentile_method: str, excess_kurtosis: bool
 ) -> dict[str, float]:
-    """The 13 histogram features of a 1D float64 array of ROI values."""
+    """The 13 histogram features of a 1D float64 array of finite ROI values.
+
+    The values are first scaled by a power of two (``w = v / 2**e``, ``max |w|`` in
+    [0.5, 1)): exact in floating point, so results are bit-identical to the unscaled
+    formulas for ordinary values, while ``d**4`` can neither overflow (values near 1e300)
+    nor underflow to a zero variance (values near 1e-155).  Mean and SD are scaled back
+    (they never exceed ``max |v|``); skewness and kurtosis are scale-free; percentiles are
+    interpolated on `v` itself unless its range overflows.
+    """
     v = np.asarray(values, dtype=np.float64)
-    q = np.percentile(v, np.arange(10, 100, 10), method=percentile_method)  # type: ignore[call-overload]
-    mean = float(v.mean())
-    d = v - mean
-    m2 = float(np.mean(d * d))
-    if m2 > 0:
-        m3 = float(np.mean(d**3))
-        m4 = float(np.mean(d**4))
-        skew = m3 / m2**1.5
-        kurt = m4 / (m2 * m2) - (3.0 if excess_kurtosis else 0.0)
-    else:  # IBSI: skewness and kurtosis are 0 when the variance is 0
-        skew = 0.0
-        kurt = 0.0
+    vmin, vmax = float(v.min()), float(v.max())
+    if vmin == vmax:  # constant: IBSI sets skewness and kurtosis to 0; the mean is exact
+        out = {f"p{10 * (k + 1)}": vmin for k in range(9)}
+        out.update({"mean": vmin, "sd": 0.0, "kurtosis": 0.0, "skewness": 0.0})
+        return out
+    e = int(np.frexp(max(abs(vmin), abs(vmax)))[1])
+    w = np.ldexp(v, -e)
+    ranks = np.arange(10, 100, 10)
+    if np.isfinite(vmax - vmin):  # percentiles on v itself (no underflow of tiny values in w)
+        q = np.percentile(v, ranks, method=percentile_method)  # type: ignore[call-overload]
+    else:  # the range overflows: interpolate in w and scale back
+        q = np.ldexp(np.percentile(w, ranks, method=percentile_method), e)  # type: ignore[call-overload]
+    mu = float(w.mean())
+    d = w - mu
+    m2 = float(np.mean(d * d))  # > 0: two distinct w differ by >= 1e-16 when max |w| >= 0.5
+    m3 = float(np.mean(d**3))
+    m4 = float(np.mean(d**4))
+    skew = m3 / m2**1.5
+    kurt = m4 / (m2 * m2) - (3.0 if excess_kurtosis else 0.0)
     out = {f"p{10 * (k + 1)}": float(q[k]) for k in range(9)}
-    out.update({"mean": mean, "sd": float(np.sqrt(m2)), "kurtosis": kurt, "skewness": skew})
+    out.update(
+        {
+            "mean": float(np.ldexp(mu, e)),
+            "sd": float(np.ldexp(np.sqrt(m2), e)),
+            "kurtosis": kurt,
+            "skewness": skew,
+        }
+    )
     return out

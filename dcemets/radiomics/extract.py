@@ -34,6 +34,8 @@ FEATURE_NAMES: tuple[str, ...] = tuple(
 _GLCM_KEYS = ("bin_count", "bin_width", "min_value", "distance", "symmetric", "aggregation", "convention")
 _HIST_KEYS = ("percentile_method", "excess_kurtosis")
 _PER_MAP = ("bin_count", "bin_width", "min_value")
+EXTRACT_SETTINGS: tuple[str, ...] = (*_GLCM_KEYS, *_HIST_KEYS, "nan_policy")
+"""Names of the keyword settings of :func:`extract_features` (checked by ``StudyConfig``)."""
 
 
 def _split_settings(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str]:

@@ -316,6 +316,18 @@ def _erode_in_plane(mask: np.ndarray, margin_mm: float, template: xr.DataArray) 
     return mask & band[:, :, None]
 
 
+SEGMENT_LESION_OPTIONS: tuple[str, ...] = (
+    *("kind", "n_baseline"),
+    *("factor", "axis", "min_aspect"),
+    *("n_segments", "pixels_per_segment", "compactness", "sigma", "smoothing", "thresh", "num_cuts"),
+    *("method", "fraction", "background", "upper_factor", "seed_smoothing_mm", "smoothing_mm"),
+    *("multiplier", "iterations", "radius", "fill_holes", "connectivity"),
+    *("min_enhancement", "seed_in", "relative_fraction", "seed_margin_mm", "min_cover", "max_seeds"),
+    "z_margin_mm",
+)
+"""Names of the keyword options of :func:`segment_lesion` (checked by ``StudyConfig``)."""
+
+
 def _take(opts: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
     return {n: opts.pop(n) for n in names if n in opts}
 

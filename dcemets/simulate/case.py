@@ -11,16 +11,12 @@ from scipy import ndimage
 
 from dcemets import kinetics
 from dcemets._conventions import check_rng, like, make_dce, make_image
+from dcemets.io import Case
 
 from .anatomy import lesion_fields, sample_anatomy, sample_lesion, tissue_labels
 from .grids import GRIDS, axial_grid, sagittal_grid
 from .primaries import N_QUANTILES, PRIMARIES, _check_primary, check_composition, draw_parameters
 from .tissues import LABELS, TISSUES
-
-try:  # dcemets.io may still be a bare package while it is being written
-    from dcemets.io import Case
-except ImportError:  # pragma: no cover
-    from dcemets.io._case import Case
 
 __all__ = ["ACQUISITION", "rician_noise", "simulate_case", "simulate_cohort"]
 
@@ -46,7 +42,9 @@ _AIF_DT = 0.5  # s, fine grid of the AIF and convolutions (kinetics notes, secti
 _PSF_SIGMA_VOX = (0.42, 0.45, 0.45)  # (z, y, x) Gaussian PSF, in voxels (partial volume)
 
 
-def rician_noise(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+def rician_noise(
+    signal: np.ndarray, sigma: float, rng: int | np.random.Generator | None = None
+) -> np.ndarray:
     """Magnitude of a complex signal with Gaussian noise in both channels (Rician).
 
     Parameters
@@ -55,8 +53,9 @@ def rician_noise(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> 
         Noise-free magnitude signal (a.u.), any shape.
     sigma : float
         Standard deviation of the noise in each channel (a.u.), >= 0.
-    rng : numpy.random.Generator
-        Random generator.
+    rng : int, numpy.random.Generator or None, optional
+        Seed or generator (SPEC 7, as :func:`numpy.random.default_rng` takes them); a
+        generator is advanced, a seed gives reproducible noise.
 
     Returns
     -------
@@ -66,7 +65,9 @@ def rician_noise(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> 
     Raises
     ------
     ValueError
-        If `sigma` is negative or not finite.
+        If `sigma` is negative or not finite, or `rng` is a negative seed.
+    TypeError
+        If `signal` is not real numbers, `sigma` not a number, or `rng` not a seed/generator.
 
     References
     ----------
@@ -79,9 +80,18 @@ def rician_noise(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> 
     >>> round(float(s.mean()), 2)  # Rayleigh mean sigma * sqrt(pi / 2)
     1.25
     """
+    try:
+        if isinstance(sigma, (str, bytes)):
+            raise TypeError
+        sigma = float(sigma)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`sigma` must be a number (a.u.), got {type(sigma).__name__}") from exc
     if not np.isfinite(sigma) or sigma < 0:
         raise ValueError(f"`sigma` must be a finite number >= 0, got {sigma}")
+    rng = check_rng(rng)
     s = np.asarray(signal)
+    if not (np.issubdtype(s.dtype, np.number) or s.dtype == bool) or s.dtype.kind == "c":
+        raise TypeError(f"`signal` must be a real (magnitude) array, got dtype {s.dtype}")
     dtype = s.dtype if s.dtype in (np.float32, np.float64) else np.float64
     n1 = rng.standard_normal(s.shape, dtype=dtype)
     n2 = rng.standard_normal(s.shape, dtype=dtype)

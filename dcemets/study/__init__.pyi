@@ -1,21 +1,31 @@
+from .cache import CacheWarning, FoldStore, StudyCache
 from .cli import main
 from .config import PRESETS, StudyConfig
+from .figures import make_figures
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from .pipeline import CaseResult, StudyResult, process_case, run_study
-from .report import format_tables, make_figures, write_report
+from .pipeline import CaseError, CaseFailedWarning, process_case, run_cases, run_study
+from .report import format_tables, write_report
+from .results import CaseResult, CaseRuns, StudyResult
 
 __all__ = [
     "PAPER_TABLE1",
     "PAPER_TABLE2",
     "PAPER_TABLE3",
     "PRESETS",
+    "CacheWarning",
+    "CaseError",
+    "CaseFailedWarning",
     "CaseResult",
+    "CaseRuns",
+    "FoldStore",
+    "StudyCache",
     "StudyConfig",
     "StudyResult",
     "format_tables",
     "main",
     "make_figures",
     "process_case",
+    "run_cases",
     "run_study",
     "write_report",
 ]

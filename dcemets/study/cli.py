@@ -35,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--jobs", type=int, default=None, help="worker processes (default: number of cores)")
         sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
+    def keep_going(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--keep-going",
+            action="store_true",
+            help="leave out a case that fails (reported at once and in the report) instead of stopping",
+        )
+
     r = sub.add_parser("replicate", help="run the whole study and print Tables 1-3 beside the paper's")
     cohort_args(r, True)
     r.add_argument("--preset", default="cpu", help="fast | cpu | paper (default cpu)")
@@ -48,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--n-cases", type=int, default=None, help="simulate a smaller cohort with the paper's proportions"
     )
+    keep_going(r)
 
     s = sub.add_parser("simulate", help="simulate a cohort and save it as NIfTI + manifest.csv")
     s.add_argument("--out", type=Path, required=True, help="folder to write the cohort into")
@@ -66,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     cohort_args(f, False)
     f.add_argument("--out", type=Path, required=True, help="folder for cases.csv and features.csv")
+    keep_going(f)
     return p
 
 
@@ -135,8 +144,15 @@ def _replicate(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise CLIError(f"cannot reach the dask scheduler at {args.scheduler}: {exc}") from exc
     try:
-        result = run_study(cohort, config=config, out=args.out / "cache", client=client, progress=progress)
-    except ValueError as exc:
+        result = run_study(
+            cohort,
+            config=config,
+            out=args.out / "cache",
+            client=client,
+            progress=progress,
+            on_error="skip" if args.keep_going else "raise",
+        )
+    except (ValueError, OSError) as exc:
         raise CLIError(str(exc).splitlines()[0]) from exc
     finally:
         if client is not None:
@@ -144,6 +160,11 @@ def _replicate(args: argparse.Namespace) -> int:
     print(format_tables(result))
     path = write_report(result, args.out, cohort=cohort)
     print(f"\nreport: {path}  ({time.perf_counter() - t0:.0f} s in all)")
+    if result.loaded:
+        print(f"cache: {len(result.loaded)} of {len(result.cases)} cases read back from {args.out / 'cache'}")
+    for method, n in result.checkpoints.items():
+        if n["loaded"]:
+            print(f"cache: {method}: {n['loaded']} folds read back, {n['computed']} computed")
     for sid, err in result.failures.items():
         print(f"warning: case {sid} skipped: {err}", file=sys.stderr)
     return 0
@@ -201,15 +222,21 @@ def _features(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from dcemets.study.config import StudyConfig
-    from dcemets.study.pipeline import _per_case
+    from dcemets.study.pipeline import run_cases
 
     cases = _load(args)
     config = StudyConfig.preset("fast", seed=args.seed, n_jobs=_jobs(args.jobs), dl={"enabled": False})
-    raw = _per_case(cases, config, args.out / "cache", None, not args.no_progress)
-    ok = [r for _, r, _, _ in raw if r is not None]
-    for sid, _, err, _ in raw:
-        if err is not None:
-            print(f"warning: case {sid} skipped: {err}", file=sys.stderr)
+    try:
+        runs = run_cases(
+            cases,
+            config=config,
+            out=args.out / "cache",
+            progress=not args.no_progress,
+            on_error="skip" if args.keep_going else "raise",
+        )
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc).splitlines()[0]) from exc
+    ok = runs.results
     if not ok:
         raise CLIError("no case could be processed")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -217,7 +244,9 @@ def _features(args: argparse.Namespace) -> int:
     feats = pd.DataFrame({r.subject_id: r.features for r in ok}).T
     feats.index.name = "subject_id"
     feats.to_csv(args.out / "features.csv")
+    n_new = len(runs.computed)
     print(f"{len(ok)} cases: {args.out / 'cases.csv'}, {args.out / 'features.csv'}")
+    print(f"cache: {n_new} computed, {len(ok) - n_new} read back from {args.out / 'cache'}")
     return 0
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -63,10 +66,20 @@ class StudyConfig:
         any of these for one network (the ``cpu`` preset trains the CNN 12 epochs with 2x
         augmentation, the CLSTM 6 without).
 
+    Raises
+    ------
+    TypeError, ValueError
+        At construction, for a field of the wrong type or out of range (naming the field), an
+        unknown option in `segmentation`, `radiomics` or `dl`.
+
     Examples
     --------
     >>> StudyConfig.preset("fast").dl["epochs"] < StudyConfig.preset("paper").dl["epochs"]
     True
+    >>> StudyConfig(seed=-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: `seed` must be an int >= 0, got -1
     """
 
     name: str = "cpu"
@@ -95,18 +108,30 @@ class StudyConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.n_jobs < 1:
-            raise ValueError(f"`n_jobs` must be >= 1, got {self.n_jobs}")
+        """Check every field at construction, so a bad setting fails here, not an hour later."""
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"`name` must be a non-empty str, got {self.name!r}")
+        _check_int("seed", self.seed, minimum=0)
+        _check_int("n_jobs", self.n_jobs, minimum=1)
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"`device` must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+        _check_int("hotspot_size", self.hotspot_size, minimum=1)
+        _check_int("n_baseline", self.n_baseline, minimum=1)
+        _check_float("t10_s", self.t10_s)
+        _check_float("r1_per_mM_s", self.r1_per_mM_s)
         if self.radiomics_protocol not in ("leak-free", "paper"):
             raise ValueError(
                 f"`radiomics_protocol` must be 'leak-free' or 'paper', got {self.radiomics_protocol!r}"
             )
-        if self.n_splits < 2:
-            raise ValueError(f"`n_splits` must be >= 2, got {self.n_splits}")
-        if self.hotspot_size < 1:
-            raise ValueError(f"`hotspot_size` must be >= 1, got {self.hotspot_size}")
+        if not isinstance(self.k_range, (tuple, list, range)) or len(self.k_range) == 0:
+            raise ValueError(f"`k_range` must be a non-empty tuple of ints >= 1, got {self.k_range!r}")
+        for k in self.k_range:
+            _check_int("k_range", k, minimum=1)
+        _check_int("forest_trees", self.forest_trees, minimum=1)
+        _check_int("n_splits", self.n_splits, minimum=2)
+        _check_options("segmentation", self.segmentation, _segmentation_options())
+        _check_options("radiomics", self.radiomics, _radiomics_settings())
+        _check_dl(self.dl)
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> StudyConfig:
@@ -164,6 +189,65 @@ class StudyConfig:
             )
         }
         return hashlib.sha256(json.dumps(per_case, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _check_int(name: str, value: Any, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}")
+
+
+def _check_float(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a positive number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}")
+
+
+def _check_options(name: str, value: Any, allowed: set[str]) -> None:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"`{name}` must be a dict of keyword options, got {type(value).__name__}")
+    unknown = sorted(set(map(str, value)) - allowed)
+    if unknown:
+        raise ValueError(f"`{name}` has unknown option(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def _segmentation_options() -> set[str]:
+    import inspect
+
+    from dcemets.segmentation import pipeline
+
+    fixed = {"dce", "roi_sagittal", "return_steps", "random_state"}
+    params = inspect.signature(pipeline.segment_lesion).parameters.values()
+    named = {p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD} - fixed
+    return named | set(getattr(pipeline, "SEGMENT_LESION_OPTIONS", ()))
+
+
+def _radiomics_settings() -> set[str]:
+    from dcemets.radiomics.extract import EXTRACT_SETTINGS
+
+    return set(EXTRACT_SETTINGS)
+
+
+_DL_INTS = ("epochs", "augment", "batch_size", "crop", "hidden")
+
+
+def _check_dl(dl: Any, where: str = "dl") -> None:
+    if not isinstance(dl, Mapping):
+        raise TypeError(f"`{where}` must be a dict, got {type(dl).__name__}")
+    allowed = {*_DL_INTS, "features"} | ({"enabled", "cnn", "clstm"} if where == "dl" else set())
+    _check_options(where, dl, allowed)
+    for key in _DL_INTS:
+        if key in dl:
+            _check_int(f"{where}['{key}']", dl[key], minimum=1)
+    if dl.get("features") is not None:
+        _check_int(f"{where}['features']", dl["features"], minimum=1)
+    if "enabled" in dl and not isinstance(dl["enabled"], bool):
+        raise TypeError(f"`dl['enabled']` must be a bool, got {dl['enabled']!r}")
+    for net in ("cnn", "clstm"):
+        if net in dl:
+            _check_dl(dl[net], f"dl['{net}']")
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,111 +15,11 @@ from tqdm.auto import tqdm
 
 from dcemets._conventions import validate_dce, validate_image
 from dcemets.io import Case
+from dcemets.study.cache import CacheWarning, FoldStore, StudyCache
 from dcemets.study.config import StudyConfig
+from dcemets.study.results import HEURISTICS, TABLE1_COLUMNS, CaseResult, CaseRuns, StudyResult
 
-__all__ = ["CaseResult", "StudyResult", "process_case", "run_study"]
-
-HEURISTICS = ("wash_in", "max_se", "washout")
-TABLE1_COLUMNS = {
-    "max_se": "Maximum SE (%)",
-    "wash_in": "Wash-in SE (%)",
-    "washout": "Wash-out slope (%)",
-    "ktrans": "Ktrans (1/min)",
-    "kep": "kep (1/min)",
-}
-"""The columns of the paper's Table 1, in its order, with its headings."""
-
-
-@dataclass
-class CaseResult:
-    """What the per-case stage gives for one subject.
-
-    Attributes
-    ----------
-    subject_id, primary, label : str
-        Identity and labels of the case.
-    heuristics : dict
-        Hot-spot ``wash_in``, ``max_se``, ``washout`` (%) and the frame indices used.
-    tofts : dict
-        Tofts fit of the hot-spot curve: ``ktrans``, ``kep`` (1/min), ``ve``, ``success``.
-    features : pandas.Series
-        The 99 radiomics features.
-    mask : xarray.DataArray
-        The 3D lesion segmentation on the DCE grid.
-    maps : xarray.Dataset
-        The three parametric maps (``wash_in``, ``max_se``, ``washout``).
-    curve : pandas.Series
-        Hot-spot ROI mean signal, indexed by frame time (s).
-    quality : dict
-        Dice and 95 % Hausdorff distance against a reference mask when the case has one;
-        timings.
-    """
-
-    subject_id: str
-    primary: str | None
-    label: str | None
-    heuristics: dict[str, Any]
-    tofts: dict[str, Any]
-    features: pd.Series
-    mask: xr.DataArray
-    maps: xr.Dataset
-    curve: pd.Series
-    quality: dict[str, Any] = field(default_factory=dict)
-
-    def row(self) -> dict[str, Any]:
-        """One flat table row: labels, heuristics, Tofts parameters and quality (not timings)."""
-        out: dict[str, Any] = {"subject_id": self.subject_id, "primary": self.primary, "label": self.label}
-        out.update({k: self.heuristics[k] for k in HEURISTICS})
-        out.update({k: self.tofts.get(k) for k in ("ktrans", "kep", "ve")})
-        out.update({k: v for k, v in self.quality.items() if np.isscalar(v) and not k.startswith("seconds")})
-        return out
-
-
-@dataclass
-class StudyResult:
-    """Everything :func:`run_study` produced.
-
-    Attributes
-    ----------
-    config : StudyConfig
-        The settings used.
-    cases : list of CaseResult
-        Per-case results (successful cases only).
-    failures : dict
-        ``subject_id -> error message`` of the cases that could not be processed.
-    table : pandas.DataFrame
-        One row per case: labels, hot-spot heuristics, Ktrans/kep, segmentation quality.
-    features : pandas.DataFrame
-        The 99 radiomics features, one row per case.
-    table1, table2, table3 : pandas.DataFrame
-        The paper's tables computed on this cohort (Table 3 with the paper's values beside).
-    cv : dict
-        Cross-validation results per method (``dcemets.evaluation.CVResult``).
-    models : dict
-        Fitted whole-cohort models (e.g. the CHAID tree of Fig. 6).
-    computed, loaded : list of str
-        Subjects computed in this run, and those read back from the cache.
-    timings : dict
-        Seconds per stage.
-    figures : dict
-        Matplotlib figures of the report (filled by :func:`dcemets.study.make_figures`).
-    """
-
-    config: StudyConfig
-    cases: list[CaseResult]
-    failures: dict[str, str]
-    table: pd.DataFrame
-    features: pd.DataFrame
-    table1: pd.DataFrame | None = None
-    table2: pd.DataFrame | None = None
-    table3: pd.DataFrame | None = None
-    cv: dict[str, Any] = field(default_factory=dict)
-    models: dict[str, Any] = field(default_factory=dict)
-    computed: list[str] = field(default_factory=list)
-    loaded: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    figures: dict[str, Any] = field(default_factory=dict)
-
+__all__ = ["CaseError", "CaseFailedWarning", "process_case", "run_cases", "run_study"]
 
 # --------------------------------------------------------------------------------------------
 # per-case stage
@@ -229,140 +124,211 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
 
 
 # --------------------------------------------------------------------------------------------
-# cache: one JSON + one netCDF per case, written to a temporary name then renamed
+# per-case runner: cache look-up, computation, failures
 # --------------------------------------------------------------------------------------------
 
 
-def _case_digest(case: Case) -> str:
-    h = hashlib.sha256()
-    h.update(str(case.subject_id).encode())
-    for da in (case.dce, case.roi_sagittal, case.lesion_mask if case.roi_sagittal is None else None):
-        if da is None:
-            continue
-        h.update(np.ascontiguousarray(np.asarray(da.values)).tobytes())
-        for d in da.dims:
-            h.update(np.ascontiguousarray(np.asarray(da[d].values, dtype=float)).tobytes())
-        h.update(json.dumps({k: da.attrs.get(k) for k in ("affine", "spacing_mm")}, default=str).encode())
-    return h.hexdigest()[:16]
+class CaseError(ValueError):
+    """A case of the study failed (raised by :func:`run_study` with ``on_error="raise"``).
+
+    Attributes
+    ----------
+    subject_id : str
+        The case that failed.
+    """
+
+    def __init__(self, subject_id: str, message: str) -> None:
+        super().__init__(message)
+        self.subject_id = subject_id
 
 
-def _cache_paths(out: Path, case: Case, config: StudyConfig) -> tuple[Path, Path]:
-    key = f"{_case_digest(case)}-{config.case_key()}"
-    stem = out / "cases" / f"{case.subject_id}.{key}"
-    return stem.with_suffix(".json"), stem.with_suffix(".nc")
-
-
-def _atomic_write(path: Path, writer: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        writer(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _save_case(res: CaseResult, json_path: Path, nc_path: Path) -> None:
-    ds = res.maps.copy()
-    ds["mask"] = res.mask.astype("int8")
-    for v in ds.data_vars:
-        ds[v].attrs = {k: val for k, val in ds[v].attrs.items() if isinstance(val, (str, int, float, list))}
-    ds.attrs = {k: val for k, val in res.mask.attrs.items() if isinstance(val, (str, int, float, list))}
-    _atomic_write(nc_path, lambda p: ds.to_netcdf(p, engine="h5netcdf"))
-    payload = {
-        "subject_id": res.subject_id,
-        "primary": res.primary,
-        "label": res.label,
-        "heuristics": res.heuristics,
-        "tofts": res.tofts,
-        "features": res.features.to_dict(),
-        "quality": res.quality,
-        "curve": {"time": res.curve.index.tolist(), "signal": res.curve.tolist()},
-    }
-
-    def write_json(p: Path) -> None:
-        p.write_text(json.dumps(payload, default=float))
-
-    _atomic_write(json_path, write_json)
-
-
-def _load_case(json_path: Path, nc_path: Path) -> CaseResult:
-    payload = json.loads(json_path.read_text())
-    with xr.open_dataset(nc_path, engine="h5netcdf") as f:
-        ds = f.load()
-    mask = ds["mask"].astype(bool)
-    mask.attrs = dict(ds.attrs)
-    maps = ds.drop_vars("mask")
-    maps.attrs = dict(ds.attrs)
-    return CaseResult(
-        subject_id=payload["subject_id"],
-        primary=payload["primary"],
-        label=payload["label"],
-        heuristics=payload["heuristics"],
-        tofts=payload["tofts"],
-        features=pd.Series(payload["features"], name=payload["subject_id"], dtype=float),
-        mask=mask,
-        maps=maps,
-        curve=pd.Series(payload["curve"]["signal"], index=payload["curve"]["time"], dtype=float),
-        quality=payload["quality"],
-    )
+class CaseFailedWarning(UserWarning):
+    """A case failed and was left out of the study (``on_error="skip"``)."""
 
 
 def _run_one(
-    case: Case, config: StudyConfig, out: str | None
-) -> tuple[str, CaseResult | None, str | None, bool]:
-    """Process or load one case; return (id, result, error, computed)."""
+    case: Case, config: StudyConfig, cache: StudyCache | None
+) -> tuple[str, CaseResult | None, str | None, bool, list[str]]:
+    """Process or load one case; return (id, result, error, computed, cache warnings).
+
+    Cache warnings are returned rather than emitted, so that those raised in a worker process
+    reach the user too (the caller emits them).
+    """
+    notes: list[str] = []
     try:
-        if out is not None:
-            jp, npth = _cache_paths(Path(out), case, config)
-            if jp.exists() and npth.exists():
-                return case.subject_id, _load_case(jp, npth), None, False
+        if cache is not None:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", CacheWarning)
+                res = cache.load_case(case, config)
+            notes += [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
+            if res is not None:
+                return case.subject_id, res, None, False, notes
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             res = process_case(case, config)
         # warnings (e.g. voxels whose SPGR inversion is impossible) are kept with the case
         res.quality["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
-        if out is not None:
-            _save_case(res, jp, npth)
-        return case.subject_id, res, None, True
-    except Exception as exc:  # noqa: BLE001 - one bad case must not lose the others
-        return case.subject_id, None, f"{type(exc).__name__}: {exc}", False
+        if cache is not None:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", CacheWarning)
+                cache.save_case(res, case, config)
+            notes += [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
+        return case.subject_id, res, None, True, notes
+    except Exception as exc:  # noqa: BLE001 - reported by the caller, as on_error says
+        return case.subject_id, None, f"{type(exc).__name__}: {exc}", False, notes
 
 
 def _per_case(
-    cases: Sequence[Case], config: StudyConfig, out: Path | None, client: Any, progress: bool
+    cases: Sequence[Case],
+    config: StudyConfig,
+    cache: StudyCache | None,
+    client: Any,
+    progress: bool,
+    on_error: str = "raise",
 ) -> list[tuple[str, CaseResult | None, str | None, bool]]:
-    out_s = None if out is None else str(out)
+    """Run :func:`_run_one` on every case, reporting each failure as it happens.
+
+    With ``on_error="raise"`` the first failure stops the run (the cases already finished are
+    cached) and raises :class:`CaseError`; with ``"skip"`` it is reported at once with a
+    :class:`CaseFailedWarning` and the run goes on.
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"`on_error` must be 'raise' or 'skip', got {on_error!r}")
     bar = tqdm(total=len(cases), desc="cases", disable=not progress, unit="case")
     results: list[tuple[str, CaseResult | None, str | None, bool]] = []
+
+    def collect(item: tuple[str, CaseResult | None, str | None, bool, list[str]]) -> None:
+        sid, res, err, computed, notes = item
+        for note in notes:
+            warnings.warn(note, CacheWarning, stacklevel=4)
+        bar.update()
+        if err is not None:
+            where = "" if cache is None else f"; the finished cases are cached in '{cache.root}'"
+            if on_error == "raise":
+                raise CaseError(
+                    sid,
+                    f"case {sid!r} failed: {err}{where}. Fix or remove the case, or pass "
+                    "on_error='skip' (dcemets replicate --keep-going) to leave failed cases out",
+                )
+            warnings.warn(
+                f"case {sid!r} failed and is left out of the study: {err}", CaseFailedWarning, stacklevel=4
+            )
+        results.append((sid, res, err, computed))
+
     try:
         if client is not None:
             from distributed import as_completed
 
             # scatter the (large) cases to the workers instead of embedding them in the graph
-            futures = [client.submit(_run_one, client.scatter(c), config, out_s, pure=False) for c in cases]
-            for fut in as_completed(futures):
-                results.append(fut.result())
-                bar.update()
+            futures = [client.submit(_run_one, client.scatter(c), config, cache, pure=False) for c in cases]
+            try:
+                for fut in as_completed(futures):
+                    collect(fut.result())
+            except BaseException:
+                client.cancel(futures)
+                raise
         elif config.n_jobs > 1:
             from concurrent.futures import ProcessPoolExecutor
             from concurrent.futures import as_completed as cf_completed
 
             with ProcessPoolExecutor(max_workers=config.n_jobs) as pool:
-                futs = [pool.submit(_run_one, c, config, out_s) for c in cases]
-                for f in cf_completed(futs):
-                    results.append(f.result())
-                    bar.update()
+                futs = [pool.submit(_run_one, c, config, cache) for c in cases]
+                try:
+                    for f in cf_completed(futs):
+                        collect(f.result())
+                except BaseException:
+                    for f in futs:
+                        f.cancel()
+                    raise
         else:
             for c in cases:
-                results.append(_run_one(c, config, out_s))
-                bar.update()
+                collect(_run_one(c, config, cache))
     finally:
         bar.close()
     order = {c.subject_id: i for i, c in enumerate(cases)}
     return sorted(results, key=lambda r: order[r[0]])
+
+
+def _check_cohort(cases: Iterable[Case], name: str, on_error: str) -> list[Case]:
+    cases = list(cases)
+    if not cases:
+        raise ValueError(f"`{name}` is empty")
+    for i, case in enumerate(cases):
+        if not isinstance(case, Case):
+            raise TypeError(f"`{name}[{i}]` must be a dcemets.io.Case, got {type(case).__name__}")
+    ids = [c.subject_id for c in cases]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"`{name}` has duplicate subject ids {dup}")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"`on_error` must be 'raise' or 'skip', got {on_error!r}")
+    return cases
+
+
+def run_cases(
+    cases: Iterable[Case],
+    *,
+    config: StudyConfig | None = None,
+    out: str | os.PathLike[str] | None = None,
+    client: Any = None,
+    progress: bool = True,
+    on_error: str = "raise",
+) -> CaseRuns:
+    """Run the per-case stage of the study (:func:`process_case`) on a cohort, with the cache.
+
+    The first half of :func:`run_study`, on its own: what ``dcemets features`` runs, and what a
+    user runs to get every case's heuristics, Tofts fit, maps and features without the cohort
+    analyses.
+
+    Parameters
+    ----------
+    cases : iterable of dcemets.io.Case
+        The cohort (unique subject ids).
+    config : StudyConfig, optional
+        Settings; the ``"cpu"`` preset by default.  ``n_jobs > 1`` runs cases in processes.
+    out : path, optional
+        Cache folder (see :func:`run_study`): finished cases are read back, new ones stored.
+    client : distributed.Client, optional
+        Run the cases on this dask cluster.
+    progress : bool
+        Show a progress bar.
+    on_error : {"raise", "skip"}, default "raise"
+        A failing case raises :class:`CaseError` at once, or, with ``"skip"``, is reported
+        (:class:`CaseFailedWarning`) and left out.
+
+    Returns
+    -------
+    CaseRuns
+        ``results``, ``failures``, ``computed`` and ``loaded``.
+
+    Raises
+    ------
+    CaseError
+        If a case fails and ``on_error="raise"``.
+    ValueError
+        If the cohort is empty, has duplicate ids, or `on_error` is unknown.
+    PermissionError
+        If `out` cannot be written to.
+
+    Examples
+    --------
+    >>> from dcemets.simulate import simulate_case
+    >>> runs = run_cases([simulate_case("lung", rng=3)], config=StudyConfig.preset("fast"), progress=False)
+    >>> [r.subject_id for r in runs.results], runs.failures, runs.computed
+    (['sim-lung'], {}, ['sim-lung'])
+    >>> runs.results[0].features.size
+    99
+    """
+    config = config or StudyConfig()
+    cases = _check_cohort(cases, "cases", on_error)
+    cache = None if out is None else StudyCache(out)
+    raw = _per_case(cases, config, cache, client, progress, on_error)
+    return CaseRuns(
+        results=[r for _, r, _, _ in raw if r is not None],
+        failures={sid: err for sid, _, err, _ in raw if err is not None},
+        computed=[sid for sid, r, _, c in raw if r is not None and c],
+        loaded=[sid for sid, r, _, c in raw if r is not None and not c],
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -377,7 +343,20 @@ def _labels(table: pd.DataFrame) -> np.ndarray:
     return y
 
 
-def _hotspot_analyses(table: pd.DataFrame, config: StudyConfig, result: StudyResult) -> None:
+def _fold_store(cache: StudyCache | None, result: StudyResult, method: str, *inputs: Any) -> FoldStore | None:
+    """The checkpoint store of one cohort-stage method (None without a cache), counted in `result`."""
+    if cache is None:
+        return None
+    import sklearn
+
+    store = cache.fold_store(method, *inputs, sklearn.__version__)
+    result.checkpoints[method] = store.counts  # the store updates this dict as it goes
+    return store
+
+
+def _hotspot_analyses(
+    table: pd.DataFrame, config: StudyConfig, result: StudyResult, cache: StudyCache | None = None
+) -> None:
     from dcemets import classify, evaluation
 
     x = table[list(HEURISTICS)]
@@ -386,8 +365,11 @@ def _hotspot_analyses(table: pd.DataFrame, config: StudyConfig, result: StudyRes
         ("hotspot_logistic", classify.hotspot_logistic),
         ("hotspot_chaid", classify.hotspot_chaid),
     ):
+        store = _fold_store(
+            cache, result, name, x, y, make().get_params(deep=True), config.n_splits, config.seed
+        )
         result.cv[name] = evaluation.cross_validate(
-            make(), x, y, cv=config.n_splits, random_state=config.seed
+            make(), x, y, cv=config.n_splits, random_state=config.seed, checkpoint=store
         )
         model = make().fit(x, y)
         result.models[name] = model
@@ -396,11 +378,17 @@ def _hotspot_analyses(table: pd.DataFrame, config: StudyConfig, result: StudyRes
 
 
 def _radiomics_analyses(
-    features: pd.DataFrame, table: pd.DataFrame, config: StudyConfig, result: StudyResult
+    features: pd.DataFrame,
+    table: pd.DataFrame,
+    config: StudyConfig,
+    result: StudyResult,
+    cache: StudyCache | None = None,
 ) -> None:
     from dcemets import classify
 
     y = _labels(table)
+    settings = (config.k_range, config.radiomics_protocol, config.n_splits, config.forest_trees, config.seed)
+    store = _fold_store(cache, result, "radiomics", features.loc[table.index], y, settings)
     res = classify.radiomics_search(
         features.loc[table.index],
         y,
@@ -411,6 +399,7 @@ def _radiomics_analyses(
         n_estimators=config.forest_trees,
         random_state=config.seed,
         positive="lung",
+        checkpoint=store,
     )
     result.models["radiomics_search"] = res
     result.table2 = res.table.copy()
@@ -423,7 +412,12 @@ def _radiomics_analyses(
 
 
 def _dl_analyses(
-    cases: list[Case], results: list[CaseResult], config: StudyConfig, result: StudyResult, progress: bool
+    cases: list[Case],
+    results: list[CaseResult],
+    config: StudyConfig,
+    result: StudyResult,
+    progress: bool,
+    cache: StudyCache | None = None,
 ) -> None:
     from dcemets import evaluation, models
 
@@ -451,6 +445,10 @@ def _dl_analyses(
         )
         if budget.get("features") is not None:
             est.set_params(features=int(budget["features"]))
+        params = {k: v for k, v in est.get_params().items() if k != "progress"}
+        store = _fold_store(
+            cache, result, name, ds.X, ds.y, ds.groups, params, config.n_splits, config.seed, config.device
+        )
         result.cv[name] = evaluation.cross_validate(
             est,
             ds.X,
@@ -460,6 +458,7 @@ def _dl_analyses(
             random_state=config.seed,
             aggregate_groups=True,
             progress=progress,
+            checkpoint=store,
         )
 
 
@@ -564,6 +563,7 @@ def run_study(
     out: str | os.PathLike[str] | None = None,
     client: Any = None,
     progress: bool = True,
+    on_error: str = "raise",
 ) -> StudyResult:
     """Run the whole study of Lang et al. 2019 on a cohort.
 
@@ -581,13 +581,22 @@ def run_study(
     config : StudyConfig, optional
         Settings (the ``"cpu"`` preset by default).
     out : path, optional
-        Cache folder: per-case results are stored there (JSON + netCDF, written then renamed)
-        keyed by the case's data and the per-case settings, so an interrupted run resumes
-        without recomputing finished cases.
+        Cache folder (:class:`dcemets.study.StudyCache`): per-case results and every fold of
+        the cohort stage are stored there (written then renamed), keyed by everything they
+        depend on (the case's data and acquisition attributes, the settings, the library's
+        code), so an interrupted run resumes where it stopped, losing at most the fold that
+        was running, and a run on changed data or settings recomputes exactly what changed.
+        An entry that cannot be read is reported (:class:`CacheWarning`) and recomputed.
     client : distributed.Client, optional
         Run the per-case stage on this dask cluster instead of local processes.
     progress : bool
         Show progress bars.
+    on_error : {"raise", "skip"}, default "raise"
+        What a failing case does.  ``"raise"`` stops the run at once with a
+        :class:`CaseError` naming the case (finished cases stay cached): a study whose cohort
+        silently shrinks is not the study the user asked for.  ``"skip"`` reports the failure
+        at once (:class:`CaseFailedWarning`), records it in ``StudyResult.failures`` and the
+        report, and goes on without the case.
 
     Returns
     -------
@@ -595,8 +604,13 @@ def run_study(
 
     Raises
     ------
+    CaseError
+        If a case fails and ``on_error="raise"`` (a subclass of ``ValueError``).
     ValueError
-        If no case could be processed, or fewer than two per class remain.
+        If the cohort is empty or has duplicate ids, no case could be processed, or fewer than
+        two per class remain.
+    PermissionError
+        If `out` cannot be written to (checked before any work).
 
     References
     ----------
@@ -605,19 +619,13 @@ def run_study(
     from dcemets import evaluation
 
     config = config or StudyConfig()
-    cases = list(cohort)
-    if not cases:
-        raise ValueError("`cohort` is empty")
-    ids = [c.subject_id for c in cases]
-    if len(set(ids)) != len(ids):
-        raise ValueError("`cohort` has duplicate subject ids")
-    out_path = None if out is None else Path(out)
+    cases = _check_cohort(cohort, "cohort", on_error)
+    cache = None if out is None else StudyCache(out)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    raw = _per_case(cases, config, out_path, client, progress)
+    runs = run_cases(cases, config=config, out=out, client=client, progress=progress, on_error=on_error)
     timings["per_case"] = time.perf_counter() - t
-    results = [r for _, r, _, _ in raw if r is not None]
-    failures = {sid: err for sid, _, err, _ in raw if err is not None}
+    results, failures = runs.results, runs.failures
     if not results:
         raise ValueError(f"no case could be processed; first error: {next(iter(failures.values()), '?')}")
     table = pd.DataFrame([r.row() for r in results]).set_index("subject_id")
@@ -629,13 +637,16 @@ def run_study(
         failures=failures,
         table=table,
         features=features,
-        computed=[sid for sid, r, _, c in raw if r is not None and c],
-        loaded=[sid for sid, r, _, c in raw if r is not None and not c],
+        computed=runs.computed,
+        loaded=runs.loaded,
         timings=timings,
     )
     counts = table["label"].value_counts()
     if len(counts) < 2 or counts.min() < 2:
-        raise ValueError(f"need at least 2 cases of each label after processing, got {counts.to_dict()}")
+        dropped = f" ({len(failures)} failed cases left out: {sorted(failures)})" if failures else ""
+        raise ValueError(
+            f"need at least 2 cases of each label after processing, got {counts.to_dict()}{dropped}"
+        )
     stages: list[tuple[str, Callable[[], None]]] = [
         (
             "table1",
@@ -652,11 +663,13 @@ def run_study(
                 ),
             ),
         ),
-        ("hotspot", lambda: _hotspot_analyses(table, config, result)),
-        ("radiomics", lambda: _radiomics_analyses(features, table, config, result)),
+        ("hotspot", lambda: _hotspot_analyses(table, config, result, cache)),
+        ("radiomics", lambda: _radiomics_analyses(features, table, config, result, cache)),
     ]
     if config.dl.get("enabled", True):
-        stages.append(("deep_learning", lambda: _dl_analyses(cases, results, config, result, progress)))
+        stages.append(
+            ("deep_learning", lambda: _dl_analyses(cases, results, config, result, progress, cache))
+        )
     for name, run in tqdm(stages, desc="cohort analyses", disable=not progress):
         t = time.perf_counter()
         run()

@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 
 from dcemets.io import Case
+from dcemets.study.figures import make_figures
 from dcemets.study.paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from dcemets.study.pipeline import CaseResult, StudyResult
+from dcemets.study.results import StudyResult
 
-__all__ = ["format_tables", "make_figures", "write_report"]
+__all__ = ["format_tables", "write_report"]
 
 
 def _fmt(x: Any, nd: int = 2) -> str:
@@ -70,187 +71,6 @@ def format_tables(result: StudyResult) -> str:
     return "\n".join(parts)
 
 
-def make_figures(result: StudyResult, cohort: Sequence[Case] | None = None) -> dict[str, Any]:
-    """Draw the report's figures: Figs. 1-4 and 6 of the paper, ROC curves and a Table 3 chart.
-
-    Parameters
-    ----------
-    result : StudyResult
-        Output of :func:`dcemets.study.run_study`.
-    cohort : sequence of Case, optional
-        The cohort the study ran on; needed for the image figures (Figs. 2 and 3).
-
-    Returns
-    -------
-    dict
-        Figure name -> :class:`matplotlib.figure.Figure` (also stored in ``result.figures``).
-    """
-    import matplotlib.pyplot as plt
-
-    figs: dict[str, Any] = {}
-    by_label: dict[str, Any] = {}
-    for r in result.cases:
-        by_label.setdefault(str(r.primary or r.label), r)
-    lung = by_label.get("lung")
-    other: CaseResult | None = by_label.get("thyroid") or next(
-        (r for r in result.cases if r.label == "other"), None
-    )
-
-    # Fig. 1: hot-spot time courses
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for rr, c in ((lung, "tab:blue"), (other, "tab:red")):
-        if rr is not None:
-            r = rr
-            s0 = float(r.curve.iloc[0])
-            ax.plot(
-                r.curve.index,
-                100 * (r.curve.to_numpy() / s0 - 1),
-                "o-",
-                color=c,
-                label=f"{r.subject_id} ({r.primary})",
-            )
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("signal enhancement (%)")
-    ax.set_title("Fig. 1: hot-spot time courses")
-    ax.legend()
-    fig.tight_layout()
-    figs["fig1_time_courses"] = fig
-
-    cases_by_id = {c.subject_id: c for c in (cohort or [])}
-    # Fig. 2: frames 1/5/12 and subtractions
-    rows = [r for r in (lung, other) if r is not None and r.subject_id in cases_by_id]
-    if rows:
-        fig, axes = plt.subplots(len(rows), 5, figsize=(12, 2.6 * len(rows)), squeeze=False)
-        for i, r in enumerate(rows):
-            dce = cases_by_id[r.subject_id].dce.transpose("time", "z", "y", "x")
-            zc = int(np.argmax(r.mask.sum(("y", "x")).values))
-            frames = dce.isel(z=zc).values
-            n = frames.shape[0]
-            imgs = [
-                frames[0],
-                frames[min(4, n - 1)],
-                frames[-1],
-                frames[min(4, n - 1)] - frames[0],
-                frames[-1] - frames[0],
-            ]
-            titles = ["frame 1", "frame 5", f"frame {n}", "frame 5 - 1", f"frame {n} - 1"]
-            vmax = float(np.percentile(frames, 99.5))
-            for j, (im, t) in enumerate(zip(imgs, titles)):
-                top = vmax if j < 3 else (float(np.percentile(imgs[4 if j == 4 else 3], 99.5)) or 1.0)
-                axes[i, j].imshow(im, cmap="gray", vmin=0.0, vmax=top)
-                axes[i, j].set_title(f"{r.primary}: {t}", fontsize=8)
-                axes[i, j].axis("off")
-        fig.suptitle("Fig. 2: DCE frames and subtraction images")
-        fig.tight_layout()
-        figs["fig2_frames"] = fig
-
-    # Fig. 3: segmentation steps of one case
-    if (
-        lung is not None
-        and lung.subject_id in cases_by_id
-        and cases_by_id[lung.subject_id].roi_sagittal is not None
-    ):
-        from dcemets import segmentation
-
-        case = cases_by_id[lung.subject_id]
-        assert case.roi_sagittal is not None
-        _, steps = segmentation.segment_lesion(
-            case.dce,
-            case.roi_sagittal,
-            return_steps=True,
-            random_state=result.config.seed,
-            **result.config.segmentation,
-        )
-        names = [v for v in steps.data_vars if steps[v].ndim == 3]
-        zc = int(np.argmax(lung.mask.sum(("y", "x")).values))
-        fig, axes = plt.subplots(1, len(names), figsize=(2.4 * len(names), 2.6), squeeze=False)
-        for j, v in enumerate(names):
-            axes[0, j].imshow(np.asarray(steps[v].isel(z=zc).values, dtype=float), cmap="viridis")
-            axes[0, j].set_title(v, fontsize=8)
-            axes[0, j].axis("off")
-        fig.suptitle(f"Fig. 3: segmentation steps ({lung.subject_id}, slice {zc})")
-        fig.tight_layout()
-        figs["fig3_segmentation"] = fig
-
-    # Fig. 4: parametric maps inside the lesion
-    rows4 = [r for r in (lung, other) if r is not None]
-    if rows4:
-        fig, axes = plt.subplots(len(rows4), 3, figsize=(9, 2.8 * len(rows4)), squeeze=False)
-        for i, r in enumerate(rows4):
-            zc = int(np.argmax(r.mask.sum(("y", "x")).values))
-            m = r.mask.isel(z=zc).values
-            ys, xs = np.nonzero(m)
-            sl = (slice(max(ys.min() - 3, 0), ys.max() + 4), slice(max(xs.min() - 3, 0), xs.max() + 4))
-            panels: tuple[tuple[str, str, tuple[float, float] | None], ...] = (
-                ("wash_in", "magma", None),
-                ("max_se", "magma", None),
-                ("washout", "RdYlGn_r", (-30.0, 30.0)),
-            )
-            for j, (v, cmap, lim) in enumerate(panels):
-                a = np.where(m, r.maps[v].isel(z=zc).values, np.nan)[sl]
-                im = axes[i, j].imshow(
-                    a, cmap=cmap, vmin=None if lim is None else lim[0], vmax=None if lim is None else lim[1]
-                )
-                axes[i, j].set_title(f"{r.primary}: {v} (%)", fontsize=8)
-                axes[i, j].axis("off")
-                fig.colorbar(im, ax=axes[i, j], fraction=0.046)
-        fig.suptitle("Fig. 4: parametric maps in the lesion")
-        fig.tight_layout()
-        figs["fig4_maps"] = fig
-
-    # Fig. 6: CHAID tree
-    chaid = result.models.get("hotspot_chaid")
-    if chaid is not None and hasattr(chaid, "plot_tree"):
-        figs["fig6_chaid"] = chaid.plot_tree().figure
-
-    # ROC curves of every cross-validated method
-    from dcemets import evaluation
-
-    roc_names = {
-        "hotspot_logistic": "hot-spot logistic",
-        "hotspot_chaid": "hot-spot CHAID",
-        "radiomics": "radiomics (best k)",
-        "cnn": "CNN (maps)",
-        "clstm": "CLSTM (frames)",
-    }
-    rocs = {label: result.cv[k] for k, label in roc_names.items() if k in result.cv}
-    if rocs:
-        ax = evaluation.plot_roc(rocs)
-        ax.set_title("ROC curves (out-of-fold scores)")
-        figs["roc"] = ax.figure
-
-    # Table 3 bar chart
-    if result.table3 is not None and len(result.table3):
-        t3 = result.table3
-        fig, ax = plt.subplots(figsize=(8, 3.5))
-        xpos = np.arange(len(t3))
-        sd = t3["sd"].to_numpy(dtype=float) if "sd" in t3 else np.zeros(len(t3))
-        ax.bar(
-            xpos - 0.2,
-            t3["accuracy"].to_numpy(dtype=float),
-            0.4,
-            yerr=np.nan_to_num(sd),
-            capsize=3,
-            label="this cohort",
-        )
-        ax.bar(xpos + 0.2, t3["paper_accuracy"].to_numpy(dtype=float), 0.4, label="paper", alpha=0.7)
-        ax.set_xticks(
-            xpos,
-            [f"{m}\n{e}" for m, e in zip(t3.index, t3["evaluation"])],
-            fontsize=6,
-            rotation=20,
-            ha="right",
-        )
-        ax.set_ylabel("accuracy")
-        ax.set_ylim(0, 1)
-        ax.legend(fontsize=8)
-        ax.set_title("Table 3: accuracy by method")
-        fig.tight_layout()
-        figs["table3"] = fig
-    result.figures.update(figs)
-    return figs
-
-
 def _png(fig: Any) -> bytes:
     buf = _io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -285,6 +105,14 @@ def write_report(result: StudyResult, out: str | Path, *, cohort: Sequence[Case]
             f"{html.escape(str({k: round(v, 1) for k, v in result.timings.items()}))}</p>"
         ),
     ]
+    if result.loaded or any(n["loaded"] for n in result.checkpoints.values()):
+        folds = ", ".join(
+            f"{k} {n['loaded']}/{n['loaded'] + n['computed']}" for k, n in result.checkpoints.items()
+        )
+        sections.append(
+            f"<p>Read back from the cache: {len(result.loaded)} of {len(result.cases)} cases; "
+            f"folds per method {html.escape(folds)}.</p>"
+        )
     tables = {
         "Table 1 (this cohort)": result.table1,
         "Table 1 (paper)": PAPER_TABLE1,

@@ -134,6 +134,39 @@ def test_pearson_chi2_drops_empty_classes_and_identical_rows():
     assert chi2 == pytest.approx(stats.chi2_contingency([[5, 1], [1, 5]], correction=False).statistic)
 
 
+@pytest.mark.parametrize(
+    ("table", "match"),
+    [
+        ([[5, -1], [2, 3]], r"`table` must hold non-negative counts, got 1 negative"),
+        ([[5, np.nan], [2, 3]], r"`table` must hold finite counts, got 1 NaN"),
+        ([[0, 0], [2, 3]], r"every row of `table` must have a positive total, rows \[0\]"),
+        ([1, 2, 3], r"`table` must be 2-D \(n_categories, n_classes\), got shape \(3,\)"),
+        (np.ones((2, 2, 2)), r"`table` must be 2-D"),
+    ],
+)
+def test_pearson_chi2_rejects_bad_tables(table, match):
+    """Issue 16.12: a negative count gave chi2 = inf, a NaN count chi2 = 0 (p = 1) silently."""
+    with pytest.raises(ValueError, match=match):
+        pearson_chi2(table)
+
+
+@pytest.mark.parametrize(
+    ("table", "match"),
+    [
+        ([1, 2, 3], r"`table` must be 2-D \(n_categories, n_classes\), got shape \(3,\)"),
+        (np.ones((2, 2, 2)), r"`table` must be 2-D .* got shape \(2, 2, 2\)"),
+        ([[5, -1], [2, 3]], r"`table` must hold non-negative counts"),
+        ([[5, np.inf], [2, 3]], r"`table` must hold finite counts"),
+    ],
+)
+def test_merge_categories_rejects_bad_tables(table, match):
+    """Issue 16.13: 1-D and 3-D tables gave numpy AxisError/IndexError tracebacks."""
+    with pytest.raises(ValueError, match=match):
+        merge_categories(table)
+    with pytest.raises(TypeError, match=r"`table` must be a 2-D array of counts"):
+        merge_categories([["a", "b"]])
+
+
 def test_vectorised_adjacent_pairs_equal_pearson_chi2():
     from dcemets.classify.chaid import _adjacent_chi2
 

@@ -84,3 +84,31 @@ def test_hotspot_chaid_fits_heuristics_table():
     assert tree.tree_[0].feature == HEURISTIC_FEATURES.index("washout")
     assert list(tree.feature_names_in_) == list(HEURISTIC_FEATURES)
     assert "washout" in tree.export_text()
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "match"),
+    [
+        (np.zeros((0, 3)), [], r"`X` has 0 sample\(s\)"),
+        (np.zeros((4, 3, 2)), ["a", "b"] * 2, r"`X` must be a 2-D feature table .*3-D shape \(4, 3, 2\)"),
+        (np.zeros(4), ["a", "b"] * 2, r"`X` must be a 2-D .*X\.reshape\(-1, 1\)"),
+        (np.zeros((4, 3)), ["a", "b", "a"], r"`X` has 4 sample\(s\) \(rows\) but `y` has 3 label\(s\)"),
+        (np.zeros((4, 3)), np.zeros((4, 2)), r"`y` must be 1-D class labels"),
+        (np.zeros((4, 3)), ["a"] * 4, r"`y` contains one class only"),
+    ],
+)
+def test_classifier_errors_name_x_and_y(X, y, match):
+    """Issue 16.13: empty, short and 3-D X/y gave scikit-learn messages naming neither."""
+    for model in (hotspot_logistic(), hotspot_chaid()):
+        with pytest.raises(ValueError, match=match):
+            model.fit(X, y)
+    fitted = [
+        m.fit(np.arange(24.0).reshape(8, 3), ["a", "b"] * 4)
+        for m in (hotspot_logistic(C=1.0), hotspot_chaid())
+    ]
+    for model in fitted:
+        for method in ("predict", "predict_proba"):
+            with pytest.raises(ValueError, match=r"`X` must be a 2-D feature table"):
+                getattr(model, method)(np.zeros((2, 3, 1)))
+            with pytest.raises(ValueError, match=r"`X` has 0 sample\(s\)"):
+                getattr(model, method)(np.zeros((0, 3)))

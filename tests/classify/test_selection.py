@@ -194,3 +194,11 @@ def test_numpy_input_and_errors():
         radiomics_search(X.iloc[:35], y[:35])
     with pytest.raises(ValueError, match="no column"):
         radiomics_search(X[["washout_hist_p90"]], y, family="texture")
+
+
+def test_forest_ranker_errors_name_x_and_y():
+    """Issue 16.13: shape errors of `X`/`y` name the argument."""
+    with pytest.raises(ValueError, match=r"`X` must be a 2-D feature table .*ForestRanker"):
+        ForestRanker(n_estimators=3).fit(np.zeros((4, 3, 2)), ["a", "b"] * 2)
+    with pytest.raises(ValueError, match=r"`X` has 4 sample\(s\) \(rows\) but `y` has 5 label\(s\)"):
+        ForestRanker(n_estimators=3).fit(np.zeros((4, 3)), ["a", "b"] * 2 + ["a"])

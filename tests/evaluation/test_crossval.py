@@ -258,3 +258,54 @@ def test_aggregate_groups_majority_vote_without_scores():
     np.testing.assert_array_equal(out["y_pred"], ["lung"] * 5 + ["other"] * 5)
     assert res.summary.loc["accuracy", "mean"] == 1.0
     assert res.summary.loc["auc", "n_folds"] == 0  # no scores, no AUC
+
+
+class _DictStore:
+    def __init__(self):
+        self.data = {}
+
+    def get(self, key):
+        return self.data.get(key)
+
+    def put(self, key, value):
+        self.data[key] = value
+
+
+def test_checkpoint_serves_stored_folds_without_refitting():
+    """Issue 16 #4: a resumed cross-validation reads finished folds instead of refitting."""
+    from sklearn.linear_model import LogisticRegression
+
+    from dcemets.evaluation import cross_validate
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 2))
+    y = np.where(X[:, 0] + 0.5 * rng.normal(size=40) > 0, "lung", "other")
+    store = _DictStore()
+    first = cross_validate(LogisticRegression(), X, y, cv=4, repeats=2, random_state=0, checkpoint=store)
+    assert len(store.data) == 8
+    store.data.pop(sorted(store.data)[3])  # the fold a kill interrupted
+
+    fits = []
+
+    class Counting(LogisticRegression):
+        def fit(self, X, y):
+            fits.append(len(y))
+            return super().fit(X, y)
+
+    again = cross_validate(Counting(), X, y, cv=4, repeats=2, random_state=0, checkpoint=store)
+    assert len(fits) == 1  # only the missing fold is fitted
+    pd.testing.assert_frame_equal(first.per_fold, again.per_fold)
+    pd.testing.assert_frame_equal(first.oof, again.oof)
+
+
+def test_checkpoint_argument_is_checked():
+    from sklearn.linear_model import LogisticRegression
+
+    from dcemets.evaluation import cross_validate
+
+    X = np.arange(20.0).reshape(10, 2)
+    y = np.array(["lung", "other"] * 5)
+    with pytest.raises(TypeError, match=r"`checkpoint` must have get\(key\) and put"):
+        cross_validate(LogisticRegression(), X, y, cv=2, checkpoint={})
+    with pytest.raises(ValueError, match=r"`return_estimators=True` cannot be combined with `checkpoint`"):
+        cross_validate(LogisticRegression(), X, y, cv=2, checkpoint=_DictStore(), return_estimators=True)

@@ -77,14 +77,26 @@ def test_wilson_newcombe_1998(k, n, low, high):
     assert float(hi) == pytest.approx(high, abs=6e-5)
 
 
-def test_wilson_vectorised_and_empty():
+def test_wilson_vectorised_and_bad_counts():
     lo, hi = wilson_interval([0, 5, 10], [10, 10, 10])
     assert lo.shape == (3,)
     assert np.all(lo <= hi)
     np.testing.assert_allclose(lo[::-1], 1 - hi, atol=1e-12)  # symmetric in k <-> n - k
-    lo0, hi0 = wilson_interval(0, 0)
-    assert np.isnan(lo0)
-    assert np.isnan(hi0)
+    # issue 16.12: n = 0 gave a silent (nan, nan)
+    with pytest.raises(ValueError, match=r"`n` must be >= 1"):
+        wilson_interval(0, 0)
+    with pytest.raises(ValueError, match=r"`n` must be >= 1.*1 value"):
+        wilson_interval([0, 1], [0, 3])
+    with pytest.raises(ValueError, match=r"`successes` must hold finite whole numbers"):
+        wilson_interval(np.nan, 10)
+    with pytest.raises(ValueError, match=r"`n` must hold finite whole numbers"):
+        wilson_interval(1, 2.5)
+    with pytest.raises(ValueError, match=r"`successes` must be non-negative"):
+        wilson_interval(-1, 10)
+    with pytest.raises(TypeError, match=r"`n` must be a count"):
+        wilson_interval(1, "ten")
+    with pytest.raises(ValueError, match=r"do not broadcast"):
+        wilson_interval([1, 2], [3, 4, 5])
     with pytest.raises(ValueError, match="successes"):
         wilson_interval(11, 10)
     with pytest.raises(ValueError, match="confidence"):
@@ -227,6 +239,10 @@ def test_ppv_undefined_is_nan_not_error():
     m = diagnostic_metrics(["lung", "other", "other"], ["other"] * 3)
     assert np.isnan(m["ppv"])
     assert m["npv"] == pytest.approx(2 / 3)
+    m = diagnostic_metrics(["lung", "other", "other"], ["other"] * 3, confidence=0.95)
+    assert np.isnan(m["ppv_low"])
+    assert np.isnan(m["ppv_high"])
+    assert 0 < m["npv_low"] < 2 / 3 < m["npv_high"] < 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -235,3 +235,63 @@ def test_subject_id_must_be_a_string(oblique, sagittal):
     a = _case(0, oblique, sagittal, full=False)
     with pytest.raises(TypeError, match=r"`subject_id` must be a str, got int"):
         Case(7, a.dce)
+
+
+def test_latin1_manifest_is_a_clear_error(tmp_path, oblique, sagittal):
+    """Issue 16.13: a Latin-1 manifest gave a raw UnicodeDecodeError."""
+    save_cohort([_case(0, oblique, sagittal, full=False)], tmp_path, progress=False)
+    (tmp_path / "manifest.csv").write_bytes(
+        'subject_id,dce,meta\nreal00,real00/dce.nii,"{""site"": ""Zürich""}"\n'.encode("latin-1")
+    )
+    with pytest.raises(ValueError, match=r"manifest\.csv' is not UTF-8 text .*save the manifest as UTF-8"):
+        load_cohort(tmp_path, progress=False)
+    # UTF-8 with a byte-order mark (spreadsheets' "CSV UTF-8") is read
+    (tmp_path / "manifest.csv").write_bytes(
+        'subject_id,dce,meta\nreal00,real00/dce.nii,"{""site"": ""Zürich""}"\n'.encode("utf-8-sig")
+    )
+    (case,) = load_cohort(tmp_path, progress=False)
+    assert case.meta["site"] == "Zürich"
+
+
+def test_header_only_manifest_lists_no_cases(tmp_path):
+    (tmp_path / "manifest.csv").write_text("subject_id,label,dce\n")
+    with pytest.raises(ValueError, match=r"manifest\.csv' lists no cases"):
+        load_cohort(tmp_path, progress=False)
+
+
+def test_unknown_label_lists_the_allowed_ones(tmp_path, oblique, sagittal):
+    save_cohort([_case(0, oblique, sagittal, full=False)], tmp_path, progress=False)
+    (tmp_path / "manifest.csv").write_text("subject_id,label,dce\nreal00,Lung,real00/dce.nii\n")
+    with pytest.raises(
+        ValueError, match=r"case 'real00': label 'Lung' .* allowed labels \['lung', 'other'\]"
+    ):
+        load_cohort(tmp_path, progress=False)
+    assert load_cohort(tmp_path, labels=None, progress=False)[0].label == "Lung"
+    assert load_cohort(tmp_path, labels=["Lung", "Other"], progress=False)[0].label == "Lung"
+    with pytest.raises(TypeError, match=r"`labels` must be a sequence of str"):
+        load_cohort(tmp_path, labels="lung", progress=False)
+
+
+def test_mask_on_another_grid_is_an_error(tmp_path, oblique, sagittal):
+    """Issue 16.13: a lesion mask on another grid than its DCE series was accepted."""
+    from dcemets.io import write_image
+
+    case = _case(0, oblique, sagittal)
+    save_cohort([case], tmp_path, progress=False)
+    shifted = make_image(
+        np.asarray(case.lesion_mask.values), spacing=(1.953125, 1.953125, 3.0), origin=(0.0, 0.0, 0.0)
+    )
+    write_image(shifted, tmp_path / "sim000" / "lesion_mask.nii", sidecar=True)
+    with pytest.raises(
+        ValueError,
+        match=r"case 'sim000': lesion_mask '.*lesion_mask\.nii' is not on the grid of the DCE series",
+    ):
+        load_cohort(tmp_path, progress=False)
+    save_cohort([case], tmp_path, progress=False)
+    write_image(
+        like(case.dce, np.ones((3, 4, 6), bool)), tmp_path / "sim000" / "roi_sagittal.nii", sidecar=True
+    )
+    with pytest.raises(
+        ValueError, match=r"case 'sim000': roi_sagittal '.*' is not on the grid of the t2w_sagittal"
+    ):
+        load_cohort(tmp_path, progress=False)

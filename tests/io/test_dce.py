@@ -174,3 +174,14 @@ def test_netcdf_times_override(tmp_path, small_dce):
     back = read_dce(path, times=[0, 1, 2, 3])
     np.testing.assert_array_equal(back.time.values, [0, 1, 2, 3])
     assert back.time.attrs["units"] == "s"
+
+
+@pytest.mark.parametrize("value", ["ten", "10", [10], True, float("nan")])
+def test_unreadable_sidecar_acquisition_field_is_an_error(tmp_path, small_dce, value):
+    """Issue 16.13: ``"FlipAngle": "ten"`` was dropped silently (no flip_angle_deg attr)."""
+    sitk.WriteImage(to_sitk(small_dce, join=True), str(tmp_path / "scan.nii.gz"))
+    (tmp_path / "scan.json").write_text(json.dumps({"FrameTimesStart": [0, 10, 20, 30], "FlipAngle": value}))
+    with pytest.raises(ValueError, match=r"scan\.json'.*'FlipAngle' must be a finite number.*got"):
+        read_dce(tmp_path / "scan.nii.gz")
+    (tmp_path / "scan.json").write_text(json.dumps({"FrameTimesStart": [0, 10, 20, 30], "FlipAngle": None}))
+    assert "flip_angle_deg" not in read_dce(tmp_path / "scan.nii.gz").attrs  # null: absent

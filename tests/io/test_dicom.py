@@ -328,3 +328,47 @@ def test_acquisition_attrs_unreadable_tag_warns_and_empty_is_absent():
     assert "tr_s" not in out
     assert "flip_angle_deg" not in out
     assert out["te_s"] == pytest.approx(0.0015)
+
+
+def _dce_plus_other_series(folder, dicom_writer, int_series, *, other_frames=1):
+    dicom_writer(folder / "dce", int_series, times=TIMES, timing=("acquisition",))
+    dicom_writer(
+        folder / "pre",
+        int_series[:other_frames] + 1,
+        times=TIMES[:other_frames],
+        timing=("acquisition",),
+        start_seconds=20000.0,
+        rng=3,
+        extra={"0020|000e": "9.9.9", "0008|103e": "T1 PRE", "0020|0011": "3"},
+    )
+
+
+def test_mixed_series_folder_lists_the_series_and_how_to_choose(tmp_path, dicom_writer, int_series):
+    """Issue 16.13: a DCE series next to another series asked for `times=`, which cannot help;
+    two dynamic series were silently read as one series of twice the frames."""
+    _dce_plus_other_series(tmp_path, dicom_writer, int_series)
+    with pytest.raises(ValueError, match=r"holds 2 DICOM series") as err:
+        read_dce(tmp_path)
+    msg = str(err.value)
+    assert "SeriesInstanceUID 9.9.9, SeriesNumber 3, SeriesDescription 'T1 PRE'" in msg
+    assert "'VIBE DCE': 24 file(s) at 4 slice position(s), 6 image(s) per slice position" in msg
+    assert "`series=`" in msg
+    assert "times=" not in msg
+    for choice in ("VIBE DCE", "1", "1.2.826.0.1.3680043.2.1125.1.0"):
+        dce = read_dce(tmp_path, series=choice)
+        np.testing.assert_array_equal(dce.values, int_series)
+        np.testing.assert_allclose(dce.time.values, TIMES, atol=1e-5)
+    with pytest.raises(ValueError, match=r"(?s)`series`='T2' matches no series .*T1 PRE"):
+        read_dce(tmp_path, series="T2")
+    two = tmp_path / "two"
+    _dce_plus_other_series(two, dicom_writer, int_series, other_frames=6)
+    with pytest.raises(ValueError, match=r"holds 2 DICOM series"):
+        read_dce(two)
+
+
+def test_series_option_only_for_dicom(tmp_path, small_dce):
+    from dcemets.io import write_dce
+
+    path = write_dce(small_dce, tmp_path / "dce.nii.gz")
+    with pytest.raises(ValueError, match=r"`series` selects a series of a DICOM folder"):
+        read_dce(path, series="1")

@@ -207,3 +207,11 @@ def test_multi_member_gzip_nifti(tmp_path, t2w):
     cut.write_bytes(gzip.compress(raw[:1000]) + gzip.compress(raw[1000:-8]))
     with pytest.raises(ValueError, match=r"cut\.nii\.gz' is truncated"):
         read_image(cut)
+
+
+def test_unreadable_sidecar_field_names_field_and_file(tmp_path, t2w):
+    """Issue 16.13: a non-numeric acquisition field is reported, not dropped."""
+    path = write_image(t2w, tmp_path / "scan.nii.gz")
+    (tmp_path / "scan.json").write_text(json.dumps({"RepetitionTime": "3.5 s"}))
+    with pytest.raises(ValueError, match=r"scan\.json'.*'RepetitionTime' must be a finite number"):
+        read_image(path)

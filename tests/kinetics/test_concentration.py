@@ -4,7 +4,7 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dcemets._conventions import make_dce
+from dcemets._conventions import like, make_dce, make_image
 from dcemets.kinetics import concentration_to_signal, signal_to_concentration
 
 
@@ -178,3 +178,58 @@ def test_conc_time_axis_validated(make_bad, match):
     conc = _signal_dce() * 0.0
     with pytest.raises(ValueError, match=match):
         concentration_to_signal(make_bad(conc), t10=1.0, flip_angle=10.0, tr=0.004, r1=4.5)
+
+
+def test_complex_signal_refused():
+    acq = {"t10": 1.0, "flip_angle": 10.0, "tr": 0.004, "r1": 4.5}
+    with pytest.raises(TypeError, match=r"`signal` is complex.*np\.abs"):
+        signal_to_concentration(np.ones((2, 4)) * (1 + 1j), **acq)
+    with pytest.raises(TypeError, match=r"`signal` is complex.*np\.abs"):
+        signal_to_concentration(_signal_dce() * (1 + 1j), t10=1.0)
+
+
+@pytest.mark.parametrize("m0", [np.nan, np.inf, -1.0, np.array([1.0, np.nan])])
+def test_bad_m0_raises(m0):
+    """Issue 16.12: m0=nan gave an all-NaN signal silently."""
+    with pytest.raises(ValueError, match=r"`m0` \(a\.u\.\) must be non-negative and finite, got 1 bad"):
+        concentration_to_signal(np.zeros((2, 3)), t10=1.0, flip_angle=10, tr=0.004, r1=4.5, m0=m0)
+
+
+def test_zero_m0_is_no_signal():
+    s = concentration_to_signal(np.ones((2, 3)), t10=1.0, flip_angle=10, tr=0.004, r1=4.5, m0=[0.0, 1.0])
+    np.testing.assert_array_equal(s[0], 0.0)
+    assert (s[1] > 0).all()
+
+
+def test_maps_must_fit_the_data():
+    """Issue 16.13: a wrong-shape m0 gave a numpy broadcast error (or a silently larger output),
+    a t10 map on another grid an xarray AlignmentError that named no argument."""
+    acq = {"flip_angle": 10, "tr": 0.004, "r1": 4.5}
+    with pytest.raises(ValueError, match=r"`m0` has shape \(3,\), which does not broadcast .* `conc`"):
+        concentration_to_signal(np.zeros((2, 5)), t10=1.0, m0=np.ones(3), **acq)
+    with pytest.raises(ValueError, match=r"`m0` has shape \(2, 2\).* \(2,\)"):  # would give (2, 2, 5)
+        concentration_to_signal(np.zeros((2, 5)), t10=1.0, m0=np.ones((2, 2)), **acq)
+    with pytest.raises(ValueError, match=r"`t10` has shape \(4,\).*`signal`"):
+        signal_to_concentration(np.ones((2, 5)), t10=np.ones(4), **acq)
+    dce = _signal_dce()
+    with pytest.raises(TypeError, match=r"give `m0` as a scalar or a DataArray"):
+        concentration_to_signal(dce * 0.0, t10=1.0, m0=np.ones(3), **acq)
+    with pytest.raises(ValueError, match=r"`m0` has dims \('q',\).*may not have \('q',\)"):
+        concentration_to_signal(dce * 0.0, t10=1.0, m0=xr.DataArray(np.ones(3), dims="q"), **acq)
+    other = make_image(np.ones((1, 3, 3)))
+    with pytest.raises(ValueError, match=r"`signal` and `t10` are on different grids"):
+        signal_to_concentration(dce, t10=other)
+    shifted = make_image(np.ones((1, 1, 2)), origin=(5.0, 0.0, 0.0))  # same coords, other place
+    with pytest.raises(ValueError, match=r"`signal` and `t10` are on different grids: origin"):
+        signal_to_concentration(dce, t10=shifted)
+    with pytest.raises(ValueError, match=r"`m0` is not on the grid of `conc`"):
+        concentration_to_signal(
+            dce * 0.0, t10=1.0, m0=xr.DataArray([1.0, 1.0], dims="x", coords={"x": [5.0, 6.0]}), **acq
+        )
+    ok = signal_to_concentration(dce, t10=like(dce, np.ones((1, 1, 2))))
+    np.testing.assert_array_equal(ok.values, signal_to_concentration(dce, t10=1.0).values)
+
+
+def test_zero_baseline_error_names_signal():
+    with pytest.raises(ValueError, match=r"^`signal`: baseline signal S0 .* 1 voxel"):
+        signal_to_concentration(np.array([[0.0, 1.0, 2.0]]), t10=1.0, flip_angle=10, tr=0.004, r1=4.5)

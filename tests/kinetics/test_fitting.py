@@ -402,3 +402,41 @@ def test_missing_torch_backend_says_how_to_install(entry_points):
         fit_tofts(ct, cp, backend="torch")
     # the numpy backend needs no entry point
     assert bool(fit_tofts(ct, cp).success.all())
+
+
+@pytest.mark.parametrize("extended", [False, True])
+def test_llsq_zero_curve_is_no_uptake_like_nlls(extended, entry_points):
+    """Issue 16.12: LLSQ gave NaN for an all-zero curve (singular normal equations) where NLLS
+    gives Ktrans = 0; both now give the exact no-uptake fit, for any backend."""
+    from importlib.metadata import EntryPoint
+
+    t = np.arange(0.0, 60.0, 2.0)
+    cp = parker_aif(t, delay=10.0)
+    ct = _ct(np.stack([np.zeros(t.size), tofts(t, cp, 0.1, 0.4)]), t)
+    llsq = fit_tofts(ct, cp, method="llsq", extended=extended)
+    nlls = fit_tofts(ct, cp, extended=extended)
+    for f in (llsq, nlls):
+        assert f.ktrans.values[0] == 0.0
+        assert f.ve.values[0] == 0.0
+        assert f.rss.values[0] == 0.0
+        assert bool(f.success.values[0])
+        if extended:
+            assert f.vp.values[0] == 0.0
+    assert llsq.kep.values[0] == nlls.kep.values[0] == pytest.approx(1e-3)
+    np.testing.assert_allclose(llsq.ktrans.values[1], 0.1, rtol=0.05)  # other curves unchanged
+    entry_points([EntryPoint(name="fake", value=f"{__name__}:_fake_backend", group="dcemets.fit_tofts")])
+    xr.testing.assert_identical(
+        fit_tofts(ct, cp, method="llsq", extended=extended, backend="fake").drop_attrs(), llsq.drop_attrs()
+    )
+
+
+def test_unsorted_aif_coordinate_blames_aif():
+    """Issue 16.13: an unsorted time coordinate of a DataArray AIF was blamed on `aif_time`."""
+    t_fine = np.arange(0.0, 150.0, 0.5)
+    aif = xr.DataArray(parker_aif(t_fine, delay=24.0), dims="t", coords={"t": t_fine})
+    frames = np.arange(12) * 12.0
+    ct = _ct(np.zeros((1, 12)), frames)
+    with pytest.raises(ValueError, match=r"^`aif\.t` must be strictly increasing"):
+        fit_tofts(ct, aif.isel(t=np.r_[1, 0, 2 : t_fine.size]))
+    with pytest.raises(ValueError, match=r"^`aif_time` must be strictly increasing"):
+        fit_tofts(ct, aif.values, aif_time=t_fine[::-1])

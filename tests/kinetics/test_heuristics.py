@@ -241,3 +241,20 @@ def test_parametric_maps_empty_mask_raises():
     dce = make_dce(np.tile(WASHOUT[:, None, None, None], (1, 1, 2, 2)), T12)
     with pytest.raises(ValueError, match=r"`mask` is empty"):
         parametric_maps(dce, mask=like(dce, np.zeros((1, 2, 2), bool)))
+
+
+def test_zero_baseline_errors_name_the_argument():
+    """Issue 16.13: zero-baseline errors of the volume functions did not name `dce`."""
+    v = np.tile(WASHOUT[:, None, None, None], (1, 1, 2, 2))
+    v[0, 0, 0, 0] = 0.0
+    dce = make_dce(v, T12)
+    frames = heuristics(WASHOUT, time=T12)
+    for call in (
+        lambda: parametric_maps(dce),
+        lambda: parametric_maps(dce, frames=frames),
+        lambda: hotspot_roi(dce, within=like(dce, np.ones((1, 2, 2), bool))),
+    ):
+        with pytest.raises(ValueError, match=r"^`dce`: baseline signal S0 .* in 1 voxel"):
+            call()
+    with pytest.raises(ValueError, match=r"^`signal`: baseline signal S0"):
+        heuristics(dce)

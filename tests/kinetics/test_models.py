@@ -104,7 +104,7 @@ def test_osipi_tofts_truth_reproduces_noise_free_curves(osipi_tofts, osipi_etoft
 @given(
     ktrans=st.floats(0.0, 2.0),
     kep=st.floats(0.0, 20.0),
-    vp=st.floats(0.0, 0.3),
+    vp=st.floats(0.0, 0.1),  # scale * vp stays a volume fraction (<= 1)
     scale=st.floats(0.1, 10.0),
 )
 def test_linearity_invariants(ktrans, kep, vp, scale):
@@ -175,3 +175,37 @@ def test_tofts_bad_input(kw, match):
         args["aif"] = parker_aif(kw["aif_time"])
     with pytest.raises(ValueError, match=match):
         tofts(**args)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"ktrans": np.nan}, r"`ktrans` \(1/min\) must be finite, got 1 NaN"),
+        ({"ktrans": [0.1, np.inf]}, r"`ktrans` \(1/min\) must be finite"),
+        ({"kep": [0.5, np.nan, 0.2]}, r"`kep` \(1/min\) must be finite, got 1"),
+        ({"vp": np.nan}, r"`vp` \(fraction\) must be finite"),
+        ({"vp": 2.0}, r"`vp` is a volume fraction and must be in \[0, 1\], got 1 value"),
+        ({"vp": [0.1, 1.5]}, r"`vp` is a volume fraction"),
+        ({"vp": -0.1}, r"`vp` must be non-negative"),
+    ],
+)
+def test_tofts_and_patlak_reject_bad_parameters(kw, match):
+    """Issue 16.9: NaN parameters gave all-NaN curves silently and vp=2.0 was accepted."""
+    t = np.arange(0.0, 60.0, 1.0)
+    cp = parker_aif(t)
+    args = {"ktrans": 0.1, "kep": 0.5, "vp": 0.05} | kw
+    with pytest.raises(ValueError, match=match):
+        tofts(t, cp, **args)
+    if "kep" not in kw:
+        with pytest.raises(ValueError, match=match):
+            patlak(t, cp, args["ktrans"], args["vp"])
+    kt = xr.DataArray(np.broadcast_to(np.asarray(args["ktrans"], float), (2,)), dims="x")
+    with pytest.raises(ValueError, match=match.replace(r"1 NaN", r"\d NaN")):
+        tofts(t, cp, kt, args["kep"], args["vp"])
+
+
+def test_vp_one_and_zero_parameters_accepted():
+    t = np.arange(0.0, 60.0, 1.0)
+    cp = parker_aif(t)
+    np.testing.assert_allclose(tofts(t, cp, 0.0, 0.0, 1.0), cp)
+    np.testing.assert_allclose(patlak(t, cp, 0.0, 1.0), cp)

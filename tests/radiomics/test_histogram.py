@@ -114,3 +114,42 @@ def test_phantom_discretised_matches_ibsi_intensity_histogram(phantom):
     assert h["p50"] == ref["ih.median"]
     assert h["p10"] == ref["ih.p10"]
     assert h["p90"] == ref["ih.p90"]
+
+
+@pytest.mark.parametrize("top", [5.6e-155, 1e-300, 1e104, 1e300, 1.7e308])
+def test_extreme_ranges_give_finite_exact_values(top):
+    """Issue 16.11: [0, 5.6e-155] raised ZeroDivisionError, [0, 1e104] OverflowError, and
+    [0, 1e300] gave inf/NaN moments; two equally frequent values have closed-form features."""
+    img = np.array([0.0, top, 0.0, top]).reshape(1, 1, 4)
+    h = histogram_features(img, np.ones(img.shape, bool))
+    assert np.isfinite(h.to_numpy()).all()
+    assert h["mean"] == pytest.approx(top / 2, rel=1e-15)
+    assert h["sd"] == pytest.approx(top / 2, rel=1e-15)
+    assert h["skewness"] == pytest.approx(0.0, abs=1e-15)
+    assert h["kurtosis"] == pytest.approx(-2.0, rel=1e-15)  # m4 / m2**2 = 1
+    assert h["p50"] == pytest.approx(top / 2, rel=1e-15)
+    assert h["p10"] == 0.0
+    assert h["p90"] == top
+    wide = histogram_features(np.array([-top, top]).reshape(1, 1, 2), np.ones((1, 1, 2), bool))
+    assert np.isfinite(wide.to_numpy()).all()
+    assert wide["sd"] == pytest.approx(top, rel=1e-15)
+
+
+def test_scaling_leaves_ordinary_values_bit_identical():
+    """The power-of-two rescaling is exact: the textbook formulas give the same bits."""
+    rng = np.random.default_rng(7)
+    v = rng.gamma(2.0, 30.0, size=200)
+    h = histogram_features(v.reshape(1, 1, -1), np.ones((1, 1, v.size), bool))
+    d = v - v.mean()
+    m2 = np.mean(d * d)
+    assert h["mean"] == float(v.mean())
+    assert h["sd"] == float(np.sqrt(m2))
+    assert h["skewness"] == float(np.mean(d**3)) / float(m2) ** 1.5
+    assert h["kurtosis"] == float(np.mean(d**4)) / (float(m2) * float(m2)) - 3.0
+    assert h["p30"] == float(np.percentile(v, 30))
+
+
+def test_constant_non_dyadic_value_has_zero_moments():
+    """Mean of [0.1] * 3 rounds to 0.1 + 1.4e-17: the moments must still be those of a constant."""
+    h = histogram_features(np.full((1, 1, 3), 0.1), np.ones((1, 1, 3), bool))
+    assert (h["mean"], h["sd"], h["skewness"], h["kurtosis"]) == (0.1, 0.0, 0.0, 0.0)

@@ -191,6 +191,22 @@ def test_rician_noise_statistics():
     assert np.all(x == 1)  # input untouched
 
 
+def test_rician_noise_rng_as_numpy_takes_it():
+    """Issue 16.13: an int seed gave "'int' object has no attribute 'standard_normal'"."""
+    a = rician_noise(np.full(50, 10.0), 1.0, 0)
+    np.testing.assert_array_equal(a, rician_noise(np.full(50, 10.0), 1.0, rng=0))
+    np.testing.assert_array_equal(a, rician_noise(np.full(50, 10.0), 1.0, np.random.default_rng(0)))
+    assert rician_noise(np.full(50, 10.0), 1.0).shape == (50,)  # rng=None: fresh entropy
+    with pytest.raises(TypeError, match=r"`rng` must be an int, a numpy Generator or None"):
+        rician_noise(np.zeros(3), 1.0, "seed")
+    with pytest.raises(ValueError, match=r"`rng` seed must be non-negative"):
+        rician_noise(np.zeros(3), 1.0, -1)
+    with pytest.raises(TypeError, match=r"`sigma` must be a number"):
+        rician_noise(np.zeros(3), "1", 0)
+    with pytest.raises(TypeError, match=r"`signal` must be a real \(magnitude\) array"):
+        rician_noise(np.zeros(3, complex), 1.0, 0)
+
+
 def test_noise_level_matches_snr(case):
     lab = case.truth["labels"].values
     air = case.dce.values[0][lab == LABELS["air"]]

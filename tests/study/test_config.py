@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from dcemets.study import PRESETS, StudyConfig
@@ -56,3 +57,40 @@ def test_study_presets_match_the_estimators_budgets(name):
         assert {k: merged[k] for k in ("epochs", "augment", "batch_size")} == {
             k: params[k] for k in ("epochs", "augment", "batch_size")
         }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"seed": -1}, ValueError, r"`seed` must be an int >= 0, got -1"),
+        ({"seed": "a"}, TypeError, r"`seed` must be an int"),
+        ({"seed": 1.5}, TypeError, r"`seed` must be an int"),
+        ({"seed": True}, TypeError, r"`seed` must be an int"),
+        ({"t10_s": -1}, ValueError, r"`t10_s` must be a finite number > 0"),
+        ({"t10_s": float("nan")}, ValueError, r"`t10_s` must be a finite number > 0"),
+        ({"r1_per_mM_s": "3.7"}, TypeError, r"`r1_per_mM_s` must be a positive number"),
+        ({"k_range": ()}, ValueError, r"`k_range` must be a non-empty tuple"),
+        ({"k_range": (0, 3)}, ValueError, r"`k_range` must be an int >= 1"),
+        ({"segmentation": {"bogus": 1}}, ValueError, r"`segmentation` has unknown option\(s\) \['bogus'\]"),
+        ({"segmentation": "fraction=0.5"}, TypeError, r"`segmentation` must be a dict"),
+        ({"radiomics": {"bins": 8}}, ValueError, r"`radiomics` has unknown option\(s\) \['bins'\]"),
+        ({"dl": {"epochs": 0}}, ValueError, r"`dl\['epochs'\]` must be an int >= 1"),
+        ({"dl": {"cnn": {"lr": 1}}}, ValueError, r"`dl\['cnn'\]` has unknown option\(s\) \['lr'\]"),
+        ({"dl": {"enabled": "no"}}, TypeError, r"`dl\['enabled'\]` must be a bool"),
+        ({"n_jobs": 0}, ValueError, r"`n_jobs` must be an int >= 1"),
+        ({"forest_trees": 0}, ValueError, r"`forest_trees` must be an int >= 1"),
+        ({"n_baseline": 0}, ValueError, r"`n_baseline` must be an int >= 1"),
+        ({"name": ""}, TypeError, r"`name` must be a non-empty str"),
+    ],
+)
+def test_bad_fields_fail_at_construction(kwargs, error, match):
+    """Issue 16 #5: a bad setting fails when the config is made, not late or never."""
+    with pytest.raises(error, match=match):
+        StudyConfig(**kwargs)
+
+
+def test_every_preset_and_known_option_is_accepted():
+    for name in PRESETS:
+        StudyConfig.preset(name)
+    StudyConfig(segmentation={"fraction": 0.4, "n_segments": 30}, radiomics={"bin_count": 16})
+    StudyConfig(seed=np.int64(3), dl={"epochs": 1, "cnn": {"epochs": 2}, "features": None})

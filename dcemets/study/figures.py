@@ -1,0 +1,314 @@
+"""The report's figures, one function each: Figs. 1-4 and 6 of the paper, ROC curves, Table 3.
+
+Each ``figure_*`` function takes a :class:`~dcemets.study.StudyResult` (and, for the image
+figures, the cohort it ran on) and returns a new :class:`matplotlib.figure.Figure`, or None
+when the result lacks what the figure shows.  :func:`make_figures` draws them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from dcemets.io import Case
+from dcemets.study.results import CaseResult, StudyResult
+
+__all__ = [
+    "figure_chaid",
+    "figure_frames",
+    "figure_maps",
+    "figure_roc",
+    "figure_segmentation",
+    "figure_table3",
+    "figure_time_courses",
+    "make_figures",
+]
+
+
+def _examples(result: StudyResult) -> tuple[CaseResult | None, CaseResult | None]:
+    """The lung case and the other-cancer case (a thyroid one when present) the figures show."""
+    by_label: dict[str, CaseResult] = {}
+    for r in result.cases:
+        by_label.setdefault(str(r.primary or r.label), r)
+    other = by_label.get("thyroid") or next((r for r in result.cases if r.label == "other"), None)
+    return by_label.get("lung"), other
+
+
+def _name(r: CaseResult) -> str:
+    """How a case is called in a panel: its primary, else its label, else its id."""
+    return str(r.primary or r.label or r.subject_id)
+
+
+def figure_time_courses(result: StudyResult) -> Any:
+    """Fig. 1: the hot-spot time courses (signal enhancement, %) of a lung and another case.
+
+    Parameters
+    ----------
+    result : StudyResult
+        Output of :func:`dcemets.study.run_study`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when the result has no case.
+    """
+    import matplotlib.pyplot as plt
+
+    lung, other = _examples(result)
+    if lung is None and other is None:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for r, color in ((lung, "tab:blue"), (other, "tab:red")):
+        if r is not None:
+            s0 = float(r.curve.iloc[0])
+            enhancement = 100 * (r.curve.to_numpy() / s0 - 1)
+            ax.plot(r.curve.index, enhancement, "o-", color=color, label=f"{r.subject_id} ({_name(r)})")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("signal enhancement (%)")
+    ax.set_title("Fig. 1: hot-spot time courses")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def figure_frames(result: StudyResult, cohort: Sequence[Case]) -> Any:
+    """Fig. 2: DCE frames 1, 5 and the last, and two subtraction images, at the lesion's centre.
+
+    Parameters
+    ----------
+    result : StudyResult
+        Output of :func:`dcemets.study.run_study`.
+    cohort : sequence of Case
+        The cohort the study ran on (the frames are read from it).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when the example cases are not in `cohort`.
+    """
+    import matplotlib.pyplot as plt
+
+    cases_by_id = {c.subject_id: c for c in cohort}
+    rows = [r for r in _examples(result) if r is not None and r.subject_id in cases_by_id]
+    if not rows:
+        return None
+    fig, axes = plt.subplots(len(rows), 5, figsize=(12, 2.6 * len(rows)), squeeze=False)
+    for i, r in enumerate(rows):
+        dce = cases_by_id[r.subject_id].dce.transpose("time", "z", "y", "x")
+        zc = int(np.argmax(r.mask.sum(("y", "x")).values))
+        frames = dce.isel(z=zc).values
+        n = frames.shape[0]
+        five = min(4, n - 1)
+        imgs = [frames[0], frames[five], frames[-1], frames[five] - frames[0], frames[-1] - frames[0]]
+        titles = ["frame 1", "frame 5", f"frame {n}", "frame 5 - 1", f"frame {n} - 1"]
+        vmax = float(np.percentile(frames, 99.5))
+        for j, (im, t) in enumerate(zip(imgs, titles)):
+            top = vmax if j < 3 else (float(np.percentile(imgs[4 if j == 4 else 3], 99.5)) or 1.0)
+            axes[i, j].imshow(im, cmap="gray", vmin=0.0, vmax=top)
+            axes[i, j].set_title(f"{_name(r)}: {t}", fontsize=8)
+            axes[i, j].axis("off")
+    fig.suptitle("Fig. 2: DCE frames and subtraction images")
+    fig.tight_layout()
+    return fig
+
+
+def figure_segmentation(result: StudyResult, cohort: Sequence[Case]) -> Any:
+    """Fig. 3: the segmentation steps (section 2.4) of the lung example case, at its centre slice.
+
+    Parameters
+    ----------
+    result : StudyResult
+        Output of :func:`dcemets.study.run_study` (its segmentation settings are reused).
+    cohort : sequence of Case
+        The cohort the study ran on (the case's DCE and sagittal ROI are read from it).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when the lung example is not in `cohort` or has no sagittal ROI.
+    """
+    import matplotlib.pyplot as plt
+
+    from dcemets import segmentation
+
+    lung, _ = _examples(result)
+    case = next((c for c in cohort if lung is not None and c.subject_id == lung.subject_id), None)
+    if lung is None or case is None or case.roi_sagittal is None:
+        return None
+    _, steps = segmentation.segment_lesion(
+        case.dce,
+        case.roi_sagittal,
+        return_steps=True,
+        random_state=result.config.seed,
+        **result.config.segmentation,
+    )
+    names = [v for v in steps.data_vars if steps[v].ndim == 3]
+    zc = int(np.argmax(lung.mask.sum(("y", "x")).values))
+    fig, axes = plt.subplots(1, len(names), figsize=(2.4 * len(names), 2.6), squeeze=False)
+    for j, v in enumerate(names):
+        axes[0, j].imshow(np.asarray(steps[v].isel(z=zc).values, dtype=float), cmap="viridis")
+        axes[0, j].set_title(v, fontsize=8)
+        axes[0, j].axis("off")
+    fig.suptitle(f"Fig. 3: segmentation steps ({lung.subject_id}, slice {zc})")
+    fig.tight_layout()
+    return fig
+
+
+_MAP_PANELS: tuple[tuple[str, str, tuple[float, float] | None], ...] = (
+    ("wash_in", "magma", None),
+    ("max_se", "magma", None),
+    ("washout", "RdYlGn_r", (-30.0, 30.0)),
+)
+
+
+def figure_maps(result: StudyResult) -> Any:
+    """Fig. 4: the wash-in, maximum-SE and wash-out maps (%) inside the example lesions.
+
+    Parameters
+    ----------
+    result : StudyResult
+        Output of :func:`dcemets.study.run_study`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when the result has no case.
+    """
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in _examples(result) if r is not None]
+    if not rows:
+        return None
+    fig, axes = plt.subplots(len(rows), 3, figsize=(9, 2.8 * len(rows)), squeeze=False)
+    for i, r in enumerate(rows):
+        zc = int(np.argmax(r.mask.sum(("y", "x")).values))
+        m = r.mask.isel(z=zc).values
+        ys, xs = np.nonzero(m)
+        sl = (slice(max(ys.min() - 3, 0), ys.max() + 4), slice(max(xs.min() - 3, 0), xs.max() + 4))
+        for j, (v, cmap, lim) in enumerate(_MAP_PANELS):
+            a = np.where(m, r.maps[v].isel(z=zc).values, np.nan)[sl]
+            lo, hi = (None, None) if lim is None else lim
+            im = axes[i, j].imshow(a, cmap=cmap, vmin=lo, vmax=hi)
+            axes[i, j].set_title(f"{_name(r)}: {v} (%)", fontsize=8)
+            axes[i, j].axis("off")
+            fig.colorbar(im, ax=axes[i, j], fraction=0.046)
+    fig.suptitle("Fig. 4: parametric maps in the lesion")
+    fig.tight_layout()
+    return fig
+
+
+def figure_chaid(result: StudyResult) -> Any:
+    """Fig. 6: the CHAID tree fitted on the whole cohort's hot-spot heuristics.
+
+    Parameters
+    ----------
+    result : StudyResult
+        Output of :func:`dcemets.study.run_study`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when the study fitted no CHAID tree.
+    """
+    chaid = result.models.get("hotspot_chaid")
+    if chaid is None or not hasattr(chaid, "plot_tree"):
+        return None
+    return chaid.plot_tree().figure
+
+
+_ROC_NAMES = {
+    "hotspot_logistic": "hot-spot logistic",
+    "hotspot_chaid": "hot-spot CHAID",
+    "radiomics": "radiomics (best k)",
+    "cnn": "CNN (maps)",
+    "clstm": "CLSTM (frames)",
+}
+
+
+def figure_roc(result: StudyResult) -> Any:
+    """ROC curves of every cross-validated method, from its out-of-fold scores.
+
+    Parameters
+    ----------
+    result : StudyResult
+        Output of :func:`dcemets.study.run_study`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when the result has no cross-validation.
+    """
+    from dcemets import evaluation
+
+    rocs = {label: result.cv[k] for k, label in _ROC_NAMES.items() if k in result.cv}
+    if not rocs:
+        return None
+    ax = evaluation.plot_roc(rocs)
+    ax.set_title("ROC curves (out-of-fold scores)")
+    return ax.figure
+
+
+def figure_table3(result: StudyResult) -> Any:
+    """Table 3 as a bar chart: accuracy of each method on this cohort beside the paper's.
+
+    Parameters
+    ----------
+    result : StudyResult
+        Output of :func:`dcemets.study.run_study`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when the result has no Table 3.
+    """
+    import matplotlib.pyplot as plt
+
+    t3 = result.table3
+    if t3 is None or not len(t3):
+        return None
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    xpos = np.arange(len(t3))
+    sd = t3["sd"].to_numpy(dtype=float) if "sd" in t3 else np.zeros(len(t3))
+    accuracy = t3["accuracy"].to_numpy(dtype=float)
+    ax.bar(xpos - 0.2, accuracy, 0.4, yerr=np.nan_to_num(sd), capsize=3, label="this cohort")
+    ax.bar(xpos + 0.2, t3["paper_accuracy"].to_numpy(dtype=float), 0.4, label="paper", alpha=0.7)
+    labels = [f"{m}\n{e}" for m, e in zip(t3.index, t3["evaluation"])]
+    ax.set_xticks(xpos, labels, fontsize=6, rotation=20, ha="right")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.set_title("Table 3: accuracy by method")
+    fig.tight_layout()
+    return fig
+
+
+def make_figures(result: StudyResult, cohort: Sequence[Case] | None = None) -> dict[str, Any]:
+    """Draw every figure of the report that `result` (and `cohort`) can show.
+
+    Parameters
+    ----------
+    result : StudyResult
+        Output of :func:`dcemets.study.run_study`; not modified.
+    cohort : sequence of Case, optional
+        The cohort the study ran on; needed for the image figures (Figs. 2 and 3).
+
+    Returns
+    -------
+    dict
+        Figure name (``fig1_time_courses``, ``fig2_frames``, ``fig3_segmentation``,
+        ``fig4_maps``, ``fig6_chaid``, ``roc``, ``table3``) -> :class:`matplotlib.figure.Figure`,
+        for the figures that could be drawn.
+    """
+    cohort = list(cohort or [])
+    drawn = {
+        "fig1_time_courses": figure_time_courses(result),
+        "fig2_frames": figure_frames(result, cohort),
+        "fig3_segmentation": figure_segmentation(result, cohort),
+        "fig4_maps": figure_maps(result),
+        "fig6_chaid": figure_chaid(result),
+        "roc": figure_roc(result),
+        "table3": figure_table3(result),
+    }
+    return {name: fig for name, fig in drawn.items() if fig is not None}

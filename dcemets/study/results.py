@@ -1,0 +1,141 @@
+"""The records of a study: one case's result (:class:`CaseResult`) and the whole run's (:class:`StudyResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from dcemets.study.config import StudyConfig
+
+__all__ = ["HEURISTICS", "TABLE1_COLUMNS", "CaseResult", "CaseRuns", "StudyResult"]
+
+HEURISTICS = ("wash_in", "max_se", "washout")
+TABLE1_COLUMNS = {
+    "max_se": "Maximum SE (%)",
+    "wash_in": "Wash-in SE (%)",
+    "washout": "Wash-out slope (%)",
+    "ktrans": "Ktrans (1/min)",
+    "kep": "kep (1/min)",
+}
+"""The columns of the paper's Table 1, in its order, with its headings."""
+
+
+@dataclass
+class CaseResult:
+    """What the per-case stage gives for one subject.
+
+    Attributes
+    ----------
+    subject_id, primary, label : str
+        Identity and labels of the case.
+    heuristics : dict
+        Hot-spot ``wash_in``, ``max_se``, ``washout`` (%) and the frame indices used.
+    tofts : dict
+        Tofts fit of the hot-spot curve: ``ktrans``, ``kep`` (1/min), ``ve``, ``success``.
+    features : pandas.Series
+        The 99 radiomics features.
+    mask : xarray.DataArray
+        The 3D lesion segmentation on the DCE grid.
+    maps : xarray.Dataset
+        The three parametric maps (``wash_in``, ``max_se``, ``washout``).
+    curve : pandas.Series
+        Hot-spot ROI mean signal, indexed by frame time (s).
+    quality : dict
+        Dice and 95 % Hausdorff distance against a reference mask when the case has one;
+        timings.
+    """
+
+    subject_id: str
+    primary: str | None
+    label: str | None
+    heuristics: dict[str, Any]
+    tofts: dict[str, Any]
+    features: pd.Series
+    mask: xr.DataArray
+    maps: xr.Dataset
+    curve: pd.Series
+    quality: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        """One flat table row: labels, heuristics, Tofts parameters and quality (not timings)."""
+        out: dict[str, Any] = {"subject_id": self.subject_id, "primary": self.primary, "label": self.label}
+        out.update({k: self.heuristics[k] for k in HEURISTICS})
+        out.update({k: self.tofts.get(k) for k in ("ktrans", "kep", "ve")})
+        out.update({k: v for k, v in self.quality.items() if np.isscalar(v) and not k.startswith("seconds")})
+        return out
+
+
+@dataclass
+class CaseRuns:
+    """What :func:`dcemets.study.run_cases` gives for a cohort: the per-case stage's outcome.
+
+    Attributes
+    ----------
+    results : list of CaseResult
+        The cases that succeeded, in the cohort's order.
+    failures : dict
+        ``subject_id -> error message`` of the cases that failed (``on_error="skip"``).
+    computed, loaded : list of str
+        Subjects computed in this run, and those read back from the cache.
+    """
+
+    results: list[CaseResult]
+    failures: dict[str, str] = field(default_factory=dict)
+    computed: list[str] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StudyResult:
+    """Everything :func:`run_study` produced.
+
+    Attributes
+    ----------
+    config : StudyConfig
+        The settings used.
+    cases : list of CaseResult
+        Per-case results (successful cases only).
+    failures : dict
+        ``subject_id -> error message`` of the cases that could not be processed.
+    table : pandas.DataFrame
+        One row per case: labels, hot-spot heuristics, Ktrans/kep, segmentation quality.
+    features : pandas.DataFrame
+        The 99 radiomics features, one row per case.
+    table1, table2, table3 : pandas.DataFrame
+        The paper's tables computed on this cohort (Table 3 with the paper's values beside).
+    cv : dict
+        Cross-validation results per method (``dcemets.evaluation.CVResult``).
+    models : dict
+        Fitted whole-cohort models (e.g. the CHAID tree of Fig. 6).
+    computed, loaded : list of str
+        Subjects computed in this run, and those read back from the cache.
+    checkpoints : dict
+        Per cohort-stage method (``"hotspot_logistic"``, ``"radiomics"``, ``"cnn"`` ...), the
+        folds read back from the cache (``"loaded"``) and computed in this run
+        (``"computed"``); empty without a cache.
+    timings : dict
+        Seconds per stage.
+    figures : dict
+        Matplotlib figures to put in the report; when empty, :func:`dcemets.study.write_report`
+        draws them with :func:`dcemets.study.make_figures`.
+    """
+
+    config: StudyConfig
+    cases: list[CaseResult]
+    failures: dict[str, str]
+    table: pd.DataFrame
+    features: pd.DataFrame
+    table1: pd.DataFrame | None = None
+    table2: pd.DataFrame | None = None
+    table3: pd.DataFrame | None = None
+    cv: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
+    computed: list[str] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)
+    checkpoints: dict[str, dict[str, int]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
