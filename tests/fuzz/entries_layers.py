@@ -116,6 +116,8 @@ S.CORRUPTIONS["case"] = [
     Corruption("no_roi", lambda v, ctx: _case_with(v, roi_sagittal=None)),
     Corruption("bad_label", lambda v, ctx: _case_with(v, label="fuzz")),
 ]
+# joblib's n_jobs: a negative value counts back from the number of cores (documented by joblib)
+S.CORRUPTIONS["n_jobs"] = [c for c in S.POS_INT if c.name != "negative"]
 S.CORRUPTIONS["seq_int"] = [
     *S.WRONG_TYPES,
     Corruption("empty", const([])),
@@ -527,7 +529,7 @@ register(
     Entry(
         "dcemets.segmentation.segment_cohort",
         valid=_seg_cases,
-        args={"cases": "cases", "n_jobs": "pos_int", "options": "extra_kwarg"},
+        args={"cases": "cases", "n_jobs": "n_jobs", "options": "extra_kwarg"},
         max_examples=1,
     )
 )
@@ -577,7 +579,8 @@ def _rad(ctx: Ctx) -> dict[str, Any]:
     seed = ctx.draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
     img = rng.normal(100.0, 20.0, (2, 5, 6))
-    return {"image": img, "mask": img > 90.0, "bin_count": 8}
+    # the whole image is the ROI: a NaN anywhere is inside it (NaN outside the ROI is allowed)
+    return {"image": img, "mask": np.ones(img.shape, bool), "bin_count": 8}
 
 
 _RAD_ARGS = {
@@ -652,7 +655,7 @@ register(
         args={
             "maps": "map_dict",
             "masks": "mask_dict",
-            "n_jobs": "pos_int",
+            "n_jobs": "n_jobs",
             "errors": "choice",
             "settings": "extra_kwarg",
         },
@@ -727,11 +730,17 @@ register(
         args={"image": "object", "times": "times", "attrs": "mapping"},
     )
 )
+_WRITE_NAN = Result("images are converted/written as they are: maps hold NaN outside their mask", nan_ok=True)
 register(
     Entry(
         "dcemets.io.to_sitk",
         valid=lambda ctx: {"da": draw_image(ctx)},
         args={"da": "image"},
+        documented={
+            "da:nan": _WRITE_NAN,
+            "da:inf": _WRITE_NAN,
+            "da:is_4d": Result("a DCE series gives one SimpleITK image per frame (docstring)"),
+        },
     )
 )
 
@@ -775,6 +784,7 @@ register(
         valid=lambda ctx: {"da": draw_image(ctx), "path": ctx.tmp / "out.nii.gz"},
         args={"da": "image", "path": "path_out"},
         max_examples=2,
+        documented={"da:nan": _WRITE_NAN, "da:inf": _WRITE_NAN},
     )
 )
 
@@ -1370,7 +1380,7 @@ register(
     Entry(
         "dcemets.simulate.simulate_cohort",
         valid=lambda ctx: {"composition": {"lung": 1}, "rng": 1, "progress": False},
-        args={"composition": "composition", "n_jobs": "pos_int", "case_options": "extra_kwarg"},
+        args={"composition": "composition", "n_jobs": "n_jobs", "case_options": "extra_kwarg"},
         max_examples=1,
     )
 )
@@ -1417,7 +1427,7 @@ register(
         valid=lambda ctx: {"case": sim_case()},
         args={"case": "case", "config": "result"},
         max_examples=1,
-        nan_ok=("result.maps",),  # map voxels outside the lesion are NaN (docstring)
+        nan_ok=(r"result\.maps",),  # map voxels outside the lesion are NaN (docstring)
     )
 )
 
@@ -1457,6 +1467,38 @@ register(
                 check=lambda r: None if r == 2 else f"exit status {r}, expected 2",
             )
         },
+    )
+)
+
+
+# study: the cache and the per-case stage (issue 16, study cache)
+for _c in ("CacheWarning", "CaseFailedWarning"):
+    not_fuzzable(f"dcemets.study.{_c}", "a warning class (issued by the study, not called)")
+not_fuzzable("dcemets.study.CaseError", "an exception class (raised by run_study/run_cases, not called)")
+not_fuzzable("dcemets.study.CaseRuns", "a plain record of run_cases' results")
+register(
+    Entry(
+        "dcemets.study.StudyCache",
+        valid=lambda ctx: {"root": ctx.tmp / "cache"},
+        args={"root": "dir_out"},
+        max_examples=1,
+    )
+)
+register(
+    Entry(
+        "dcemets.study.FoldStore",
+        valid=lambda ctx: {"folder": ctx.tmp / "folds"},
+        args={"folder": "dir_out"},
+        max_examples=1,
+    )
+)
+register(
+    Entry(
+        "dcemets.study.run_cases",
+        valid=lambda ctx: {"cases": [sim_case()], "progress": False},
+        args={"cases": "cases", "config": "result", "on_error": "choice", "out": "dir_out"},
+        max_examples=1,
+        nan_ok=(r"result\.results\[\d+\]\.maps",),  # map voxels outside the lesion are NaN
     )
 )
 

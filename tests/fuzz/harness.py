@@ -84,10 +84,10 @@ class Outcome:
 def nonfinite(value: Any, path: str = "result", depth: int = 0, skip: tuple[str, ...] = ()) -> str | None:
     """Return where `value` holds NaN/inf (a path like ``result.ktrans``), else None.
 
-    Parts of the result whose path starts with one of `skip` are not looked at (documented
-    NaN, e.g. map voxels outside the mask).
+    Parts of the result whose path matches one of the regular expressions `skip` (from its
+    start) are not looked at (documented NaN, e.g. map voxels outside the mask).
     """
-    if depth > 6 or value is None or (skip and path.startswith(skip)):
+    if depth > 6 or value is None or any(re.match(p, path) for p in skip):
         return None
     if isinstance(value, (bool, np.bool_, str, bytes, Path)):
         return None
@@ -321,7 +321,8 @@ def _where(site: Path | None) -> str:
 
 def _clean(text: str) -> str:
     """A message without this run's temporary folder names."""
-    return re.sub(r"/tmp/dcemets-fuzz-[^/'\"\s]+", "<tmp>", text)
+    text = re.sub(r"/tmp/dcemets-fuzz-[^/'\"\s]+", "<tmp>", text)
+    return re.sub(r" at 0x[0-9a-f]+", "", text)  # object addresses
 
 
 def raise_site(exc: BaseException) -> Path | None:

@@ -164,9 +164,7 @@ class Entry:
     def outputs(self) -> tuple[str, ...]:
         """Arguments the call writes to: path_out kinds and `out`/`directory`."""
         kinds = self.fuzzed_args()
-        return tuple(
-            a for a in ("path", "out", "directory") if kinds.get(a) in ("path_out", "dir_out") or a == "out"
-        )
+        return (*(a for a, k in kinds.items() if k in ("path_out", "dir_out")), "out")
 
     def names_for(self, arg: str, bad: Any = None) -> tuple[str, ...]:
         """Names an error message may use for `arg` (holding the bad value `bad`).
