@@ -340,14 +340,12 @@ def in_dcemets(path: Path | None) -> bool:
 
 
 def names_argument(message: str, names: tuple[str, ...]) -> bool:
-    """Whether `message` names one of `names`: as a whole word, or quoted if 1-2 chars long."""
-    for n in names:
-        if len(n) <= 2:
-            if re.search(rf"[`'\"]{re.escape(n)}[`'\"\[.]", message):
-                return True
-        elif re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", message):
-            return True
-    return False
+    """Whether `message` names one of `names` as a whole word (``Input X contains NaN`` names X).
+
+    A name is whole when no letter, digit or underscore touches it; so ``y`` is not found in
+    ``array`` or ``y_true``, and ``X`` not in ``X_test``.
+    """
+    return any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", message) for n in names)
 
 
 def check_call(
