@@ -1419,6 +1419,8 @@ register(
             "name": "choice",
         },
         infer=False,
+        # `name` is a free label of the configuration (a preset's or the user's own variant)
+        documented={"name:unknown": Result("name is a free label shown in the report")},
     )
 )
 register(
@@ -1428,6 +1430,12 @@ register(
         args={"case": "case", "config": "result"},
         max_examples=1,
         nan_ok=(r"result\.maps",),  # map voxels outside the lesion are NaN (docstring)
+        documented={
+            # labels are not used by the per-case chain (the cohort stage checks them)
+            "case:bad_label": Result("process_case passes the label through; run_study checks labels"),
+            # a case without a sagittal ROI is analysed with its stored lesion mask (docstring)
+            "case:no_roi": Result("a stored lesion_mask is used when there is no sagittal ROI"),
+        },
     )
 )
 
