@@ -751,8 +751,9 @@ class CLSTMClassifier(_TorchClassifier):
         diverge (loss rising from 0.69 to 1.9 within 10 epochs at batch 16 on the simulated
         cohort); the paper does not say whether it clipped.
     random_state : int, numpy Generator/RandomState or None
-        Seeds weight initialisation, shuffling, dropout and augmentation; the same seed gives
-        the same model on the CPU.
+        Seeds weight initialisation, shuffling, dropout and augmentation.  The same seed,
+        number of torch threads and device give a bit-identical model; across thread counts
+        the models differ by float rounding (see Notes).
     progress : bool
         Show a tqdm bar over epochs.
 
@@ -779,6 +780,19 @@ class CLSTMClassifier(_TorchClassifier):
     :func:`~dcemets.models.slice_dataset`; a 2D table ``(n_samples, n_features)`` is read as a
     sequence of ``n_features`` 1 x 1-pixel frames (an ordinary LSTM on the features), so the
     estimator also runs scikit-learn's generic checks.
+
+    **Reproducibility.**  With the same `random_state`, the same data, the same number of
+    torch threads (:func:`torch.get_num_threads`), the same device and the same
+    torch/oneDNN/MKL build, training is bit-for-bit repeatable on the CPU.  Across thread
+    counts it is not: oneDNN's convolution weight gradients, MKL's GEMMs and ATen's parallel
+    reductions split their sums by thread, so float32 rounding differs.  After one epoch on
+    small inputs the probabilities differ by ~1e-9 (MapCNN) to ~3e-7 (CLSTMNet, 12 frames at
+    16 x 16) between 1 and 2 threads; the differences grow with training length.
+    ``torch.use_deterministic_algorithms(True)``, disabling oneDNN and
+    ``MKL_CBWR=COMPATIBLE,STRICT`` were measured and do not remove them for CLSTMNet.  To
+    reproduce a model exactly, fix the thread count (``torch.set_num_threads``).  On CUDA,
+    cuDNN may choose non-deterministic kernels (see PyTorch's "Reproducibility" notes); the
+    repeatability above is tested on the CPU only.
 
     References
     ----------
@@ -915,8 +929,9 @@ class MapCNNClassifier(_TorchClassifier):
     max_grad_norm : float or None
         Clip the gradient to this global L2 norm before each Adam step (None: no clipping).
     random_state : int, numpy Generator/RandomState or None
-        Seeds weight initialisation, shuffling, dropout and augmentation; the same seed gives
-        the same model on the CPU.
+        Seeds weight initialisation, shuffling, dropout and augmentation.  The same seed,
+        number of torch threads and device give a bit-identical model; across thread counts
+        the models differ by float rounding (see Notes).
     progress : bool
         Show a tqdm bar over epochs.
 
@@ -941,6 +956,19 @@ class MapCNNClassifier(_TorchClassifier):
     -----
     `X` is ``(n_samples, 3, H, W)`` as produced by ``slice_dataset(..., inputs="maps")``; a 2D
     table ``(n_samples, n_features)`` is read as ``n_features`` channels of a 1 x 1 image.
+
+    **Reproducibility.**  With the same `random_state`, the same data, the same number of
+    torch threads (:func:`torch.get_num_threads`), the same device and the same
+    torch/oneDNN/MKL build, training is bit-for-bit repeatable on the CPU.  Across thread
+    counts it is not: oneDNN's convolution weight gradients, MKL's GEMMs and ATen's parallel
+    reductions split their sums by thread, so float32 rounding differs.  After one epoch on
+    small inputs the probabilities differ by ~1e-9 (MapCNN) to ~3e-7 (CLSTMNet, 12 frames at
+    16 x 16) between 1 and 2 threads; the differences grow with training length.
+    ``torch.use_deterministic_algorithms(True)``, disabling oneDNN and
+    ``MKL_CBWR=COMPATIBLE,STRICT`` were measured and do not remove them for CLSTMNet.  To
+    reproduce a model exactly, fix the thread count (``torch.set_num_threads``).  On CUDA,
+    cuDNN may choose non-deterministic kernels (see PyTorch's "Reproducibility" notes); the
+    repeatability above is tested on the CPU only.
 
     References
     ----------

@@ -65,6 +65,30 @@ def test_same_seed_same_model_and_different_seed_differs():
         assert torch.equal(va, vb)
 
 
+@pytest.fixture
+def restore_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("model", ["clstm", "cnn"])
+def test_thread_count_reproducibility(model, restore_threads):
+    """The documented guarantee: same seed + same thread count -> bit-identical; 1 vs 2 threads
+    -> differences from float rounding only (|dp| < 1e-6 after one epoch)."""
+    X, y, _ = toy_dce()
+    make = small_clstm if model == "clstm" else small_cnn
+    data = X if model == "clstm" else X[:, :3, 0]
+    proba = {}
+    for threads in (1, 2, 1, 2):
+        torch.set_num_threads(threads)
+        p = make(epochs=1, random_state=0).fit(data, y).predict_proba(data)
+        proba.setdefault(threads, []).append(p)
+    np.testing.assert_array_equal(proba[1][0], proba[1][1])
+    np.testing.assert_array_equal(proba[2][0], proba[2][1])
+    assert np.abs(proba[1][0] - proba[2][0]).max() < 1e-6
+
+
 def test_global_torch_rng_untouched():
     X, y, _ = toy_dce()
     torch.manual_seed(123)
