@@ -251,7 +251,7 @@ def fit_t1_vfa(
     * ``method="nonlinear"`` (default): least squares in the signal domain.  M0 enters
       linearly, so it is projected out (variable projection) and the search is over ``ln T10``
       alone: a 40-point log-spaced grid over `t1_bounds` brackets the minimum and 36
-      golden-section steps refine it (relative precision ~1e-8 in T10).
+      golden-section steps refine it (relative precision ~1e-7 in T10).
 
     To fit a list of 3D images ``imgs`` acquired at angles ``fas`` (degrees), stack them
     first: ``xr.concat(imgs, dim=pd.Index(fas, name="flip_angle"))``.

@@ -292,3 +292,19 @@ def test_image_aif_bad_input():
         image_aif(make_dce(np.ones((5, 1, 2, 2)), np.arange(5.0)))
     with pytest.raises(ValueError, match="dce"):
         image_aif(dce.isel(x=slice(0, 0)))
+
+
+def test_docs_table_matches_the_module_table():
+    """The POPULATION_AIFS table in docs/user_guide/kinetics.md carries the module's numbers."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "user_guide" / "kinetics.md").read_text()
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `(\w+)` \|.*$", doc, re.MULTILINE)}
+    assert set(rows) >= set(POPULATION_AIFS)
+    for name, entry in POPULATION_AIFS.items():
+        cells = [c.strip() for c in rows[name].strip("|").split("|")]
+        assert cells[1] == entry["compartment"]
+        assert cells[2] == f"{entry['dose_mmol_per_kg']} mmol/kg"
+        in_doc = sorted(float(x) for x in re.findall(r"(?<![\w.])\d+\.\d+", cells[3]))
+        assert in_doc == sorted(float(v) for v in entry["parameters"].values()), name
+        assert entry["doi"] in cells[4]
