@@ -56,6 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--n-cases", type=int, default=None, help="simulate a smaller cohort with the paper's proportions"
     )
+    r.add_argument("--tr-s", type=float, default=None, help="TR (s) for cases whose DCE does not give it")
+    r.add_argument(
+        "--flip-angle-deg",
+        type=float,
+        default=None,
+        help="flip angle (deg) for cases whose DCE does not give it",
+    )
+    r.add_argument(
+        "--r1", type=float, default=None, help="relaxivity (1/(mM s)) when the data give none (default 3.7)"
+    )
+    r.add_argument("--t10-s", type=float, default=None, help="assumed pre-contrast T1 (s) (default 1.5)")
     r.add_argument(
         "--folds",
         type=int,
@@ -171,11 +182,27 @@ def _replicate(args: argparse.Namespace) -> int:
         raise CLIError(f"--device must be auto, cpu or cuda, got {args.device!r}")
     jobs = _jobs(args.jobs)
     progress = not args.no_progress
-    overrides = {} if args.folds is None else {"n_splits": args.folds}
+    flags = {
+        "n_splits": args.folds,
+        "tr_s": args.tr_s,
+        "flip_angle_deg": args.flip_angle_deg,
+        "r1_per_mM_s": args.r1,
+        "t10_s": args.t10_s,
+    }
+    overrides = {k: v for k, v in flags.items() if v is not None}
     try:
         config = StudyConfig.preset(args.preset, seed=args.seed, n_jobs=jobs, device=args.device, **overrides)
     except (TypeError, ValueError) as exc:
-        raise CLIError(str(exc).replace("`n_splits`", "--folds")) from exc
+        msg = str(exc)
+        for field, flag in (
+            ("n_splits", "--folds"),
+            ("r1_per_mM_s", "--r1"),
+            ("tr_s", "--tr-s"),
+            ("flip_angle_deg", "--flip-angle-deg"),
+            ("t10_s", "--t10-s"),
+        ):
+            msg = msg.replace(f"`{field}`", flag)
+        raise CLIError(msg) from exc
     t0 = time.perf_counter()
     if args.cohort is not None:
         cohort = _load(args)
