@@ -4,13 +4,14 @@ from .concentration import concentration_to_signal, signal_to_concentration
 from .fitting import fit_tofts
 from .heuristics import heuristics, hotspot_roi, parametric_maps, roi_curve
 from .models import patlak, tofts
-from .t1 import fit_t1_vfa
+from .t1 import fit_t1_hifi, fit_t1_vfa
 
 __all__ = [
     "POPULATION_AIFS",
     "biexponential_aif",
     "blood_to_plasma",
     "concentration_to_signal",
+    "fit_t1_hifi",
     "fit_t1_vfa",
     "fit_tofts",
     "heuristics",

@@ -300,6 +300,54 @@ register(
 )
 
 
+def _hifi_args(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.kinetics.t1 import _ir_spgr_shape
+
+    n = ctx.draw(st.integers(1, 3))
+    t1, k = np.linspace(0.8, 1.5, n), np.linspace(0.9, 1.1, n)
+    fa = np.array([4.0, 18.0])
+    a = np.deg2rad(fa) * k[:, None]
+    e = np.exp(-0.0082 / t1)[:, None]
+    seq = {"ir_flip_angle": 5.0, "ir_esp": 0.0082, "ti": 0.45, "n_readout": 64, "td": 0.3, "centre": 0.5}
+    ir = 1000.0 * _ir_spgr_shape(t1, k, *seq.values())
+    spgr = 1000.0 * np.sin(a) * (1 - e) / (1 - np.cos(a) * e)
+    return {"spgr": spgr, "ir": ir, "flip_angle": fa, "tr": 0.0082, **seq}
+
+
+S.CORRUPTIONS["b1_bounds"] = S.CORRUPTIONS["t1_bounds"]
+register(
+    Entry(
+        "dcemets.kinetics.fit_t1_hifi",
+        valid=_hifi_args,
+        args={
+            "spgr": "array",
+            "ir": "array",
+            "ir_flip_angle": "positive",
+            "ir_esp": "positive",
+            "ti": "positive",
+            "n_readout": "pos_int",
+            "td": "nonneg",
+            "centre": "fraction",
+            "flip_angle": "array",
+            "tr": "positive",
+            "t1_bounds": "t1_bounds",
+            "b1_bounds": "b1_bounds",
+        },
+        documented={
+            "spgr:nan": Result(
+                "voxels with NaN/inf samples: NaN maps, success False (docstring)", nan_ok=True
+            ),
+            "spgr:inf": Result(
+                "voxels with NaN/inf samples: NaN maps, success False (docstring)", nan_ok=True
+            ),
+            "ir:nan": Result("voxels with NaN/inf samples: NaN maps, success False (docstring)", nan_ok=True),
+            "ir:inf": Result("voxels with NaN/inf samples: NaN maps, success False (docstring)", nan_ok=True),
+        },
+        max_examples=2,
+    )
+)
+
+
 def _conc(ctx: Ctx) -> np.ndarray:
     n = ctx.draw(st.integers(1, 4))
     return np.outer(np.linspace(0.0, 1.0, n), np.r_[0.0, 0.0, np.linspace(0.2, 2.0, 6)])

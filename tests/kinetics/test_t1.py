@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 from dcemets._conventions import make_dce, make_image
-from dcemets.kinetics import concentration_to_signal, fit_t1_vfa, signal_to_concentration
+from dcemets.kinetics import concentration_to_signal, fit_t1_hifi, fit_t1_vfa, signal_to_concentration
 from dcemets.kinetics.t1 import vfa_np
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "osipi" / "T1_mapping"
@@ -259,3 +259,106 @@ def test_input_not_modified():
     before = s.copy()
     fit_t1_vfa(s, flip_angle=[2.0, 5.0, 10.0], tr=0.005)
     np.testing.assert_array_equal(s, before)
+
+
+# --------------------------------------------------------------------------------------
+# DESPOT1-HIFI
+# --------------------------------------------------------------------------------------
+
+SEQ = {"ir_flip_angle": 5.0, "ir_esp": 0.0082, "ti": 0.45, "n_readout": 64, "td": 0.3, "centre": 0.5}
+
+
+def _bloch_ir(t1, kappa, alpha, esp, ti, n, td, centre, cycles=60):
+    """Step-by-step simulation of the IR-SPGR cycle (independent of the closed form)."""
+    beta = kappa * np.deg2rad(alpha)
+    m, sig, kc = 1.0, None, round(centre * n)
+    for _ in range(cycles):
+        m = 1 + (m * np.cos(kappa * np.pi) - 1) * np.exp(-ti / t1)
+        for k in range(n):
+            if k == kc:
+                sig = abs(m * np.sin(beta))
+            m = 1 + (m * np.cos(beta) - 1) * np.exp(-esp / t1)
+        m = 1 + (m - 1) * np.exp(-td / t1)
+    return sig
+
+
+@pytest.mark.parametrize(("t1", "kappa", "centre"), [(1.0, 1.0, 0.5), (0.8, 0.85, 0.0), (2.5, 1.2, 0.25)])
+def test_ir_spgr_closed_form_matches_step_by_step_simulation(t1, kappa, centre):
+    from dcemets.kinetics.t1 import _ir_spgr_shape
+
+    seq = {**SEQ, "centre": centre}
+    args = (seq["ir_flip_angle"], seq["ir_esp"], seq["ti"], seq["n_readout"], seq["td"], centre)
+    got = _ir_spgr_shape(np.array(t1), np.array(kappa), *args)
+    assert float(got) == pytest.approx(_bloch_ir(t1, kappa, *args), rel=1e-12)
+
+
+def _hifi_data(t1, kappa, m0, fa, tr):
+    from dcemets.kinetics.t1 import _ir_spgr_shape
+
+    spgr = _spgr(m0, t1, fa, tr, kappa)
+    ir = m0 * _ir_spgr_shape(
+        np.asarray(t1, float),
+        np.asarray(kappa, float),
+        *(SEQ[k] for k in ("ir_flip_angle", "ir_esp", "ti", "n_readout", "td", "centre")),
+    )
+    return spgr, ir
+
+
+def test_hifi_recovers_t1_b1_m0():
+    rng = np.random.default_rng(7)
+    n = 2000
+    t1, kappa, m0 = rng.uniform(0.5, 2.0, n), rng.uniform(0.8, 1.2, n), rng.uniform(500, 2000, n)
+    fa, tr = np.array([4.0, 18.0]), 0.0082
+    spgr, ir = _hifi_data(t1, kappa, m0, fa, tr)
+    fit = fit_t1_hifi(spgr, ir, flip_angle=fa, tr=tr, **SEQ)
+    assert fit.success.values.all()
+    np.testing.assert_allclose(fit.t10.values, t1, rtol=1e-8)
+    np.testing.assert_allclose(fit.b1.values, kappa, rtol=1e-8)
+    np.testing.assert_allclose(fit.m0.values, m0, rtol=1e-8)
+    # the same T1 as a VFA fit given the true B1 map; plain VFA is biased by the B1 error
+    vfa = fit_t1_vfa(spgr, flip_angle=fa, tr=tr, b1=kappa)
+    np.testing.assert_allclose(vfa.t10.values, fit.t10.values, rtol=1e-6)
+    biased = fit_t1_vfa(spgr, flip_angle=fa, tr=tr)
+    assert np.max(np.abs(biased.t10.values / t1 - 1)) > 0.2
+
+
+def test_hifi_noisy_is_close_and_dataarray_on_grid():
+    rng = np.random.default_rng(8)
+    shape = (2, 3, 4)
+    t1, kappa = rng.uniform(0.8, 1.5, shape), rng.uniform(0.9, 1.1, shape)
+    fa, tr = np.array([4.0, 18.0]), 0.0082
+    spgr, ir = _hifi_data(t1, kappa, 1000.0 * np.ones(shape), fa, tr)
+    geo = {"spacing": (0.8, 0.8, 3.0), "origin": (5.0, -2.0, 1.0)}
+    imgs = [make_image(v, **geo) for v in np.moveaxis(spgr + rng.normal(0, 0.05, spgr.shape), -1, 0)]
+    vfa = xr.concat(imgs, dim=pd.Index(fa, name="flip_angle")).assign_attrs(tr_s=tr)
+    ir_da = make_image(ir + rng.normal(0, 0.05, shape), **geo)
+    fit = fit_t1_hifi(vfa, ir_da, **SEQ)
+    assert fit.t10.dims == ("z", "y", "x")
+    assert fit.b1.attrs["units"] == "1"
+    assert fit.success.values.all()
+    np.testing.assert_allclose(fit.t10.values, t1, rtol=0.05)
+    np.testing.assert_allclose(fit.b1.values, kappa, rtol=0.02)
+    with pytest.raises(ValueError, match="ir"):
+        fit_t1_hifi(vfa, ir_da.assign_coords(x=ir_da.x + 1.0), **SEQ)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "err", "match"),
+    [
+        ({"ti": -0.1}, ValueError, "ti"),
+        ({"n_readout": 0}, ValueError, "n_readout"),
+        ({"td": -1.0}, ValueError, "td"),
+        ({"centre": 1.5}, ValueError, "centre"),
+        ({"ir_flip_angle": 200.0}, ValueError, "ir_flip_angle"),
+        ({"b1_bounds": (2.0, 0.5)}, ValueError, "b1_bounds"),
+        ({"ir": np.ones(3)}, ValueError, "ir"),
+        ({"ir": None}, TypeError, "ir"),
+    ],
+)
+def test_hifi_bad_input(kwargs, err, match):
+    spgr, ir = _hifi_data(
+        np.array([1.0, 1.2]), np.array([1.0, 1.0]), np.array([1e3, 1e3]), np.array([4.0, 18.0]), 0.0082
+    )
+    kw = {**SEQ, "flip_angle": [4.0, 18.0], "tr": 0.0082, "ir": ir, **kwargs}
+    with pytest.raises(err, match=match):
+        fit_t1_hifi(spgr, **kw)
