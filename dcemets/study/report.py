@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io as _io
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,9 @@ import pandas as pd
 from dcemets.io import Case
 from dcemets.study.figures import make_figures
 from dcemets.study.paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from dcemets.study.results import StudyResult
+from dcemets.study.results import StudyResult, check_result
 
-__all__ = ["format_tables", "write_report"]
+__all__ = ["acquisition_table", "format_tables", "write_report"]
 
 
 def _fmt(x: Any, nd: int = 2) -> str:
@@ -40,7 +41,13 @@ def format_tables(result: StudyResult) -> str:
     -------
     str
         A text block for the terminal or a log.
+
+    Raises
+    ------
+    TypeError
+        If `result` is not a :class:`StudyResult`.
     """
+    check_result(result)
     parts = []
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 70):
         parts.append("Table 1. Hot-spot DCE parameters (mean ± SD), this cohort")
@@ -71,6 +78,40 @@ def format_tables(result: StudyResult) -> str:
     return "\n".join(parts)
 
 
+def acquisition_table(result: StudyResult) -> pd.DataFrame:
+    """The acquisition parameters each case was analysed with, and where each came from.
+
+    Parameters
+    ----------
+    result : StudyResult
+        Output of :func:`dcemets.study.run_study`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per case, columns ``<parameter>`` (value) and ``<parameter>_source``
+        (``"data"``, ``"config"``, a default or a rule; see
+        :func:`dcemets.study.acquisition_parameters`).
+
+    Raises
+    ------
+    TypeError
+        If `result` is not a :class:`StudyResult`.
+    """
+    check_result(result)
+    rows = {}
+    for r in result.cases:
+        acq = r.quality.get("acquisition", {})
+        row: dict[str, Any] = {}
+        for key, entry in acq.items():
+            row[key] = entry["value"]
+            row[f"{key}_source"] = entry["source"]
+        rows[r.subject_id] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "subject_id"
+    return table
+
+
 def _png(fig: Any) -> bytes:
     buf = _io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -93,7 +134,15 @@ def write_report(result: StudyResult, out: str | Path, *, cohort: Sequence[Case]
     -------
     pathlib.Path
         Path of ``report.html``.
+
+    Raises
+    ------
+    TypeError
+        If `result` is not a :class:`StudyResult` or `out` not a path.
     """
+    check_result(result)
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"`out` must be a folder path (str or os.PathLike), got {type(out).__name__}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figs = result.figures or make_figures(result, cohort)
@@ -113,7 +162,9 @@ def write_report(result: StudyResult, out: str | Path, *, cohort: Sequence[Case]
             f"<p>Read back from the cache: {len(result.loaded)} of {len(result.cases)} cases; "
             f"folds per method {html.escape(folds)}.</p>"
         )
+    acquisition = acquisition_table(result)
     tables = {
+        "Acquisition parameters used (value and source, per case)": acquisition,
         "Table 1 (this cohort)": result.table1,
         "Table 1 (paper)": PAPER_TABLE1,
         "Table 2 (this cohort)": result.table2,
@@ -151,6 +202,7 @@ def write_report(result: StudyResult, out: str | Path, *, cohort: Sequence[Case]
         ("table2", result.table2),
         ("table3", result.table3),
         ("cases", result.table),
+        ("acquisition", acquisition),
     ):
         if t is not None:
             t.to_csv(out / f"{name}.csv")

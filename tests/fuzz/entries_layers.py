@@ -14,6 +14,8 @@ import pandas as pd
 import xarray as xr
 from hypothesis import strategies as st
 
+from dcemets.study import StudyConfig
+
 from . import strategies as S
 from .registry import (
     SKLEARN_VALIDATION,
@@ -1463,6 +1465,8 @@ register(
             "name": "choice",
         },
         infer=False,
+        # `name` is a free label of the configuration (a preset's or the user's own variant)
+        documented={"name:unknown": Result("name is a free label shown in the report")},
     )
 )
 register(
@@ -1472,6 +1476,12 @@ register(
         args={"case": "case", "config": "result"},
         max_examples=1,
         nan_ok=(r"result\.maps",),  # map voxels outside the lesion are NaN (docstring)
+        documented={
+            # labels are not used by the per-case chain (the cohort stage checks them)
+            "case:bad_label": Result("process_case passes the label through; run_study checks labels"),
+            # a case without a sagittal ROI is analysed with its stored lesion mask (docstring)
+            "case:no_roi": Result("a stored lesion_mask is used when there is no sagittal ROI"),
+        },
     )
 )
 
@@ -1480,7 +1490,12 @@ def _tmp_args(names: tuple[str, ...], ctx: Ctx) -> dict[str, Any]:
     return {k: ctx.tmp for k in names}
 
 
-for _n, _extra in (("format_tables", {}), ("make_figures", {}), ("write_report", {"out": "out"})):
+for _n, _extra in (
+    ("format_tables", {}),
+    ("make_figures", {}),
+    ("write_report", {"out": "out"}),
+    ("acquisition_table", {}),
+):
     register(
         Entry(
             f"dcemets.study.{_n}",
@@ -1511,6 +1526,19 @@ register(
                 check=lambda r: None if r == 2 else f"exit status {r}, expected 2",
             )
         },
+    )
+)
+
+
+register(
+    Entry(
+        "dcemets.study.acquisition_parameters",
+        valid=lambda ctx: {
+            "dce": draw_dce(ctx).assign_attrs(tr_s=0.0041, flip_angle_deg=10.0),
+            "config": StudyConfig(),
+        },
+        args={"dce": "dce", "config": "result"},
+        max_examples=2,
     )
 )
 
