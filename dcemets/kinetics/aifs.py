@@ -469,10 +469,7 @@ def image_aif(
     >>> np.argwhere(out.selected.values).tolist()
     [[0, 0, 0], [0, 0, 1]]
     """
-    try:
-        dce = validate_dce(dce, name="dce")
-    except ValueError as exc:
-        raise ValueError(f"`dce`: {exc}") from exc
+    dce = validate_dce(dce, name="dce")
     n_vox = _pos_int(n_voxels, "n_voxels")
     nt = dce.sizes["time"]
     nb = _pos_int(n_baseline, "n_baseline")
@@ -489,11 +486,8 @@ def image_aif(
     if mask is None:
         sel = np.ones(tuple(dce.sizes[d] for d in SPATIAL_DIMS), dtype=bool)
     else:
-        try:
-            m = validate_image(mask, name="mask", mask=True)
-            check_same_grid(dce, m, names=("dce", "mask"))
-        except ValueError as exc:
-            raise ValueError(f"`mask`: {exc}") from exc
+        m = validate_image(mask, name="mask", mask=True)
+        check_same_grid(dce, m, names=("dce", "mask"))
         sel = np.asarray(m.values, dtype=bool)
         if not sel.any():
             raise ValueError("`mask` is empty: no voxel to search for the AIF")
