@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -20,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="dcemets",
         description="DCE-MRI analysis of spinal metastases (Lang et al. 2019) on simulated or real cohorts.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def cohort_args(sp: argparse.ArgumentParser, simulate_flag: bool) -> None:
@@ -31,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
             g.add_argument(
                 "--simulate", action="store_true", help="simulate the paper's 61-case cohort (default)"
             )
-        sp.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
+        sp.add_argument("--seed", type=int, default=None, help="master seed (default 0)")
         sp.add_argument("--jobs", type=int, default=None, help="worker processes (default: number of cores)")
         sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -44,7 +46,13 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("replicate", help="run the whole study and print Tables 1-3 beside the paper's")
     cohort_args(r, True)
-    r.add_argument("--preset", default="cpu", help="fast | cpu | paper (default cpu)")
+    r.add_argument("--preset", default=None, help="fast | cpu | paper (default cpu)")
+    r.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="a run's config.toml (written beside every report): rerun it exactly; other flags override it",
+    )
     r.add_argument(
         "--out", type=Path, default=Path("dcemets-out"), help="output folder (default ./dcemets-out)"
     )
@@ -55,19 +63,48 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--n-cases", type=int, default=None, help="simulate a smaller cohort with the paper's proportions"
     )
+    r.add_argument("--tr-s", type=float, default=None, help="TR (s) for cases whose DCE does not give it")
+    r.add_argument(
+        "--flip-angle-deg",
+        type=float,
+        default=None,
+        help="flip angle (deg) for cases whose DCE does not give it",
+    )
+    r.add_argument(
+        "--r1", type=float, default=None, help="relaxivity (1/(mM s)) when the data give none (default 3.7)"
+    )
+    r.add_argument("--t10-s", type=float, default=None, help="assumed pre-contrast T1 (s) (default 1.5)")
+    r.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        help="cross-validation folds of the cohort analyses (default: the preset's, 10 as in the paper); "
+        "each class needs at least this many cases",
+    )
     keep_going(r)
 
     s = sub.add_parser("simulate", help="simulate a cohort and save it as NIfTI + manifest.csv")
     s.add_argument("--out", type=Path, required=True, help="folder to write the cohort into")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--jobs", type=int, default=None)
-    s.add_argument("--n-cases", type=int, default=None, help="cohort size (default: the paper's 61)")
-    s.add_argument("--grid", default="half", help="half | full (the paper's 256 x 192 matrix)")
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
+    s.add_argument("--jobs", type=int, default=None, help="worker processes (default: number of cores)")
+    s.add_argument(
+        "--n-cases", type=int, default=None, help="cohort size, the paper's proportions (default: its 61)"
+    )
+    s.add_argument(
+        "--grid",
+        default="half",
+        help="half (128 x 96 in-plane, default) | full (the paper's 256 x 192 matrix)",
+    )
+    s.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     g = sub.add_parser("segment", help="segment the lesion of every case of a cohort folder")
     cohort_args(g, False)
-    g.add_argument("--out", type=Path, required=True, help="folder for the lesion masks (NIfTI) and dice.csv")
+    g.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder for the lesion masks (NIfTI) and segmentation.csv (voxels; Dice against a stored mask)",
+    )
 
     f = sub.add_parser(
         "features", help="per-case stage: heuristics, Tofts, maps and the 99 radiomics features"
@@ -89,6 +126,11 @@ def _jobs(n: int | None) -> int:
 
 
 def _composition(n: int | None) -> dict[str, int] | None:
+    """The paper's proportions scaled to `n` cases, summing to exactly `n` (largest remainders).
+
+    Both classes keep at least 2 cases (the cohort analyses need them); with few cases the
+    rarest primaries drop out rather than the total growing.
+    """
     if n is None:
         return None
     from dcemets.simulate import PAPER_COMPOSITION
@@ -96,9 +138,31 @@ def _composition(n: int | None) -> dict[str, int] | None:
     if n < 4:
         raise CLIError(f"--n-cases must be >= 4, got {n}")
     total = sum(PAPER_COMPOSITION.values())
-    comp = {k: max(1, round(v * n / total)) for k, v in PAPER_COMPOSITION.items()}
-    comp["lung"] = max(2, n - sum(v for k, v in comp.items() if k != "lung"))
-    return comp
+    quota = {k: v * n / total for k, v in PAPER_COMPOSITION.items()}
+    comp = {k: int(q) for k, q in quota.items()}
+    for k in sorted(quota, key=lambda k: quota[k] - comp[k], reverse=True)[: n - sum(comp.values())]:
+        comp[k] += 1
+    # at least 2 cases per class: move cases from the largest primary of the other class
+    for label_is_lung in (True, False):
+        while sum(v for k, v in comp.items() if (k == "lung") == label_is_lung) < 2:
+            donor = max((k for k in comp if (k == "lung") != label_is_lung), key=lambda k: comp[k])
+            comp[donor] -= 1
+            receiver = (
+                "lung"
+                if label_is_lung
+                else max((k for k in comp if k != "lung"), key=lambda k: PAPER_COMPOSITION[k])
+            )
+            comp[receiver] += 1
+    return {k: v for k, v in comp.items() if v > 0}
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("dcemets")
+    except Exception:  # noqa: BLE001 - a source tree without metadata
+        return "unknown"
 
 
 def _load(args: argparse.Namespace) -> list:
@@ -114,26 +178,126 @@ def _load(args: argparse.Namespace) -> list:
         raise CLIError(str(exc).splitlines()[0]) from exc
 
 
-def _replicate(args: argparse.Namespace) -> int:
+_FLAG_OF_FIELD = {
+    "n_splits": "--folds",
+    "r1_per_mM_s": "--r1",
+    "tr_s": "--tr-s",
+    "flip_angle_deg": "--flip-angle-deg",
+    "t10_s": "--t10-s",
+    "n_jobs": "--jobs",
+    "seed": "--seed",
+    "device": "--device",
+}
+
+
+def _replicate_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """The run's cohort settings and StudyConfig: from --config, a preset, and explicit flags."""
+    import dataclasses
+
     from dcemets.study.config import PRESETS, StudyConfig
+
+    run: dict[str, Any] = {"cohort": None, "n_cases": None, "simulation_seed": 0, "keep_going": False}
+    if args.config is not None:
+        if args.preset is not None:
+            raise CLIError("give --config or --preset, not both (the config file holds every setting)")
+        data = _read_toml(args.config)
+        unknown = sorted(set(data) - {"run", "study"})
+        if unknown or "study" not in data:
+            raise CLIError(f"{args.config}: needs a [study] table (and optionally [run]), got {sorted(data)}")
+        run.update({k: v for k, v in data.get("run", {}).items() if k in run})
+        try:
+            config = StudyConfig.from_dict(data["study"])
+        except (TypeError, ValueError) as exc:
+            raise CLIError(f"{args.config}: [study]: {exc}") from exc
+    else:
+        preset = args.preset or "cpu"
+        if preset not in PRESETS:
+            raise CLIError(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}")
+        config = StudyConfig.preset(preset, n_jobs=_jobs(None))
+    if args.cohort is not None:
+        run["cohort"] = str(Path(args.cohort).resolve())
+    elif args.simulate:
+        run["cohort"] = None
+    if args.n_cases is not None:
+        run["n_cases"] = args.n_cases
+    if args.seed is not None:
+        run["simulation_seed"] = args.seed
+    if args.keep_going:
+        run["keep_going"] = True
+    if args.device not in ("auto", "cpu", "cuda"):
+        raise CLIError(f"--device must be auto, cpu or cuda, got {args.device!r}")
+    flags = {
+        "n_splits": args.folds,
+        "tr_s": args.tr_s,
+        "flip_angle_deg": args.flip_angle_deg,
+        "r1_per_mM_s": args.r1,
+        "t10_s": args.t10_s,
+        "n_jobs": None if args.jobs is None else _jobs(args.jobs),
+        "seed": args.seed,
+        "device": None if args.device == "auto" and args.config is not None else args.device,
+    }
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    try:
+        config = dataclasses.replace(config, **overrides)
+    except (TypeError, ValueError) as exc:
+        msg = str(exc)
+        for field, flag in _FLAG_OF_FIELD.items():
+            msg = msg.replace(f"`{field}`", flag)
+        raise CLIError(msg) from exc
+    args.keep_going = run["keep_going"]
+    return run, config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise CLIError(f"cannot read the config file {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise CLIError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def _write_run_config(path: Path, run: dict[str, Any], config: Any) -> Path:
+    """Write the run's complete settings, so that `dcemets replicate --config` reruns it."""
+    import json
+
+    from dcemets.study.config import _toml_table
+
+    run_table = {k: v for k, v in run.items() if v is not None}
+    header = (
+        f"# dcemets {_version()}: the complete settings of this run.\n"
+        f"# Rerun it exactly with: dcemets replicate --config {json.dumps(str(path))}\n"
+        "# (a simulated cohort is simulated again from [run]; a real one is read from its folder)\n\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + _toml_table("run", run_table) + "\n" + config.to_toml(), encoding="utf-8")
+    return path
+
+
+def _replicate(args: argparse.Namespace) -> int:
     from dcemets.study.pipeline import run_study
     from dcemets.study.report import format_tables, write_report
 
-    if args.preset not in PRESETS:
-        raise CLIError(f"unknown preset {args.preset!r}; choose one of {', '.join(sorted(PRESETS))}")
-    if args.device not in ("auto", "cpu", "cuda"):
-        raise CLIError(f"--device must be auto, cpu or cuda, got {args.device!r}")
-    jobs = _jobs(args.jobs)
+    run, config = _replicate_config(args)
+    jobs = config.n_jobs
     progress = not args.no_progress
-    config = StudyConfig.preset(args.preset, seed=args.seed, n_jobs=jobs, device=args.device)
     t0 = time.perf_counter()
-    if args.cohort is not None:
+    if run.get("cohort") is not None:
+        args.cohort = Path(run["cohort"])
         cohort = _load(args)
     else:
         from dcemets.simulate import simulate_cohort
 
         cohort = simulate_cohort(
-            composition=_composition(args.n_cases), rng=args.seed, n_jobs=jobs, progress=progress
+            composition=_composition(run["n_cases"]),
+            rng=run["simulation_seed"],
+            n_jobs=jobs,
+            progress=progress,
         )
     client = None
     if args.scheduler:
@@ -150,7 +314,7 @@ def _replicate(args: argparse.Namespace) -> int:
             out=args.out / "cache",
             client=client,
             progress=progress,
-            on_error="skip" if args.keep_going else "raise",
+            on_error="skip" if run["keep_going"] else "raise",
         )
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc).splitlines()[0]) from exc
@@ -159,6 +323,8 @@ def _replicate(args: argparse.Namespace) -> int:
             client.close()
     print(format_tables(result))
     path = write_report(result, args.out, cohort=cohort)
+    config_path = _write_run_config(args.out / "config.toml", run, config)
+    print(f"config: {config_path} (rerun with: dcemets replicate --config {config_path})")
     print(f"\nreport: {path}  ({time.perf_counter() - t0:.0f} s in all)")
     if result.loaded:
         print(f"cache: {len(result.loaded)} of {len(result.cases)} cases read back from {args.out / 'cache'}")
@@ -203,7 +369,7 @@ def _segment(args: argparse.Namespace) -> int:
             print(f"warning: case {case.subject_id} has no sagittal ROI; skipped", file=sys.stderr)
             continue
         try:
-            mask = segmentation.segment_lesion(case.dce, case.roi_sagittal, random_state=args.seed)
+            mask = segmentation.segment_lesion(case.dce, case.roi_sagittal, random_state=args.seed or 0)
         except ValueError as exc:
             print(f"warning: case {case.subject_id} skipped: {exc}", file=sys.stderr)
             continue
@@ -225,7 +391,7 @@ def _features(args: argparse.Namespace) -> int:
     from dcemets.study.pipeline import run_cases
 
     cases = _load(args)
-    config = StudyConfig.preset("fast", seed=args.seed, n_jobs=_jobs(args.jobs), dl={"enabled": False})
+    config = StudyConfig.preset("fast", seed=args.seed or 0, n_jobs=_jobs(args.jobs), dl={"enabled": False})
     try:
         runs = run_cases(
             cases,

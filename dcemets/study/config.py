@@ -46,7 +46,13 @@ class StudyConfig:
         paper does not map T1. 1.5 s is a typical 3 T value for a vertebral metastasis (and the
         centre of the simulator's lesion T10 distribution).
     r1_per_mM_s : float
-        Gd-DTPA relaxivity at 3 T (1/(mM s)) when the DCE attrs do not give one.
+        Gd-DTPA relaxivity at 3 T (1/(mM s)) when the DCE attrs do not give one (an explicit
+        default: the report says which cases used it).
+    tr_s, flip_angle_deg : float or None
+        Repetition time (s) and flip angle (degrees) of the DCE sequence, for the cases whose
+        DCE lacks the ``tr_s``/``flip_angle_deg`` attrs (DICOM RepetitionTime/FlipAngle, a BIDS
+        sidecar's RepetitionTime/FlipAngle).  None (default): such a case fails with an error
+        naming the missing parameter; nothing is assumed silently.
     radiomics : dict
         Discretisation settings of :func:`dcemets.radiomics.extract_features`.
     radiomics_protocol : {"leak-free", "paper"}
@@ -91,6 +97,8 @@ class StudyConfig:
     n_baseline: int = 1
     t10_s: float = 1.5
     r1_per_mM_s: float = 3.7
+    tr_s: float | None = None
+    flip_angle_deg: float | None = None
     radiomics: dict[str, Any] = field(default_factory=dict)
     radiomics_protocol: str = "leak-free"
     k_range: tuple[int, ...] = (3, 4, 5, 6, 7, 8, 9, 10)
@@ -119,6 +127,11 @@ class StudyConfig:
         _check_int("n_baseline", self.n_baseline, minimum=1)
         _check_float("t10_s", self.t10_s)
         _check_float("r1_per_mM_s", self.r1_per_mM_s)
+        for name in ("tr_s", "flip_angle_deg"):
+            if getattr(self, name) is not None:
+                _check_float(name, getattr(self, name))
+        if self.flip_angle_deg is not None and self.flip_angle_deg >= 180:
+            raise ValueError(f"`flip_angle_deg` must be in (0, 180) degrees, got {self.flip_angle_deg!r}")
         if self.radiomics_protocol not in ("leak-free", "paper"):
             raise ValueError(
                 f"`radiomics_protocol` must be 'leak-free' or 'paper', got {self.radiomics_protocol!r}"
@@ -174,6 +187,58 @@ class StudyConfig:
         d["k_range"] = list(self.k_range)
         return d
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
+        """Build a configuration from :meth:`to_dict`'s output (or a TOML table of it).
+
+        Parameters
+        ----------
+        data : mapping
+            Field names and values; missing fields keep their defaults, ``k_range`` may be a
+            list.
+
+        Returns
+        -------
+        StudyConfig
+
+        Raises
+        ------
+        ValueError, TypeError
+            For an unknown field, or a value the constructor refuses.
+
+        Examples
+        --------
+        >>> cfg = StudyConfig.preset("fast", seed=3)
+        >>> StudyConfig.from_dict(cfg.to_dict()) == cfg
+        True
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"`data` must be a mapping of StudyConfig fields, got {type(data).__name__}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise ValueError(f"`data` has unknown StudyConfig field(s) {unknown}; known: {sorted(fields)}")
+        values = dict(data)
+        if "k_range" in values and isinstance(values["k_range"], list):
+            values["k_range"] = tuple(values["k_range"])
+        return cls(**values)
+
+    def to_toml(self) -> str:
+        """The configuration as a TOML ``[study]`` table (``None`` fields are left out).
+
+        Returns
+        -------
+        str
+            TOML text; ``StudyConfig.from_dict(tomllib.loads(text)["study"])`` gives the
+            configuration back.
+
+        Examples
+        --------
+        >>> print(StudyConfig.preset("fast").to_toml().splitlines()[1])
+        name = "fast"
+        """
+        return _toml_table("study", self.to_dict())
+
     def case_key(self) -> str:
         """Hash of the settings that change per-case results (the cache key's config part)."""
         per_case = {
@@ -184,11 +249,41 @@ class StudyConfig:
                 "n_baseline",
                 "t10_s",
                 "r1_per_mM_s",
+                "tr_s",
+                "flip_angle_deg",
                 "radiomics",
                 "seed",
             )
         }
         return hashlib.sha256(json.dumps(per_case, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"TOML cannot hold {value!r}")
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write a {type(value).__name__} to TOML")
+
+
+def _toml_table(name: str, data: Mapping[str, Any]) -> str:
+    """A TOML table (with sub-tables for nested mappings); None values are left out."""
+    lines = [f"[{name}]"]
+    subtables = []
+    for key, value in data.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            subtables.append(_toml_table(f"{name}.{key}", value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n" + "".join("\n" + t for t in subtables)
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:
