@@ -1117,6 +1117,14 @@ register(
         "dcemets.evaluation.wilson_interval",
         valid=lambda ctx: {"successes": ctx.draw(st.integers(0, 20)), "n": 20},
         args={"successes": "count", "n": "count", "confidence": "fraction"},
+        # the counts are "int or array-like of int" (docstring): the "list" corruption
+        # [1.0, 2.0] holds two whole counts, so it is one interval per count (broadcast); and
+        # 10**6 trials is a valid `n` (too large only as `successes`, where it exceeds n)
+        documented={
+            "successes:list": Result("array-like counts are documented: one interval each"),
+            "n:list": Result("array-like counts are documented: one interval each"),
+            "n:too_large": Result("a million trials is a valid n"),
+        },
     )
 )
 S.CORRUPTIONS["count"] = [
