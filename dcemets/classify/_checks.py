@@ -171,7 +171,10 @@ def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
     A non-integral real (``2.5``, NaN) is a ValueError, anything else not an int a TypeError.
     """
     if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)):
-        raise ValueError(f"`{name}` must be an int, got {value!r}")
+        # a number, but not a whole one (2.5, NaN): a bad value, not a bad type
+        raise ValueError(  # noqa: TRY004
+            f"`{name}` must be an int, got {value!r}"
+        )
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be an int, got {value!r} ({type(value).__name__})")
     if minimum is not None and value < minimum:
@@ -197,12 +200,7 @@ def check_int_sequence(values: Any, name: str, *, minimum: int = 1) -> list[int]
     out = list(values)
     if not out:
         raise ValueError(f"`{name}` is empty; give at least one int")
-    for v in out:
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"`{name}` must hold ints, got {v!r} ({type(v).__name__})")
-        if v < minimum:
-            raise ValueError(f"`{name}` must hold ints >= {minimum}, got {v!r}")
-    return [int(v) for v in out]
+    return [check_int(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(out)]
 
 
 def check_seed(random_state: Any, name: str = "random_state") -> np.random.RandomState:

@@ -157,7 +157,9 @@ def _check_table(table: Any, *, positive_rows: bool) -> np.ndarray:
     if t.ndim != 2:
         raise ValueError(f"`table` must be 2-D (n_categories, n_classes), got shape {t.shape}")
     if t.size == 0:
-        raise ValueError(f"`table` is empty (shape {t.shape}); it needs categories (rows) and classes (columns)")
+        raise ValueError(
+            f"`table` is empty (shape {t.shape}); it needs categories (rows) and classes (columns)"
+        )
     if not np.all(np.isfinite(t)):
         raise ValueError(
             f"`table` must hold finite counts, got {int((~np.isfinite(t)).sum())} NaN or infinite"

@@ -25,7 +25,6 @@ from tqdm.auto import tqdm
 
 from dcemets.classify._checks import (
     check_classes,
-    check_int,
     check_int_sequence,
     check_labels_present,
     check_seed,
@@ -446,9 +445,7 @@ def radiomics_search(
     elif isinstance(family, Iterable):
         families = list(family)
     else:
-        raise TypeError(
-            f"`family` must be one of {(*FAMILIES, 'all')} or a sequence of them, got {family!r}"
-        )
+        raise TypeError(f"`family` must be one of {(*FAMILIES, 'all')} or a sequence of them, got {family!r}")
     for fam in families:
         if fam not in FAMILIES:
             raise ValueError(

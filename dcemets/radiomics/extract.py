@@ -223,6 +223,8 @@ def extract_cohort(
             if errors == "raise":
                 raise ValueError(f"subject {key!r}: {exc}") from exc
             return key, None, str(exc)
+        except TypeError as exc:  # a map of text or complex values: a mistake, never a NaN row
+            raise TypeError(f"subject {key!r}: {exc}") from exc
 
     rows: dict[str, pd.Series | None] = {}
     failures: list[tuple[str, str]] = []
