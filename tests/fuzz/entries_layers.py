@@ -213,6 +213,9 @@ register(
             "m0": 1000.0,
         },
         args={"conc": "array", **_SPGR, "m0": "positive_array"},
+        # m0 is documented "finite and >= 0": zero proton density (air) gives no signal, and
+        # the simulator's air tissue uses it
+        documented={"m0:zero": Result("`m0` >= 0 is documented; m0 = 0 (air) gives zero signal")},
     )
 )
 
@@ -235,6 +238,10 @@ register(
             "n_baseline": 2,
         },
         args={"signal": "array", **_SPGR, "n_baseline": "pos_int"},
+        documented={  # docstring: NaN/inf samples give NaN, skipped and reported downstream
+            "signal:nan": Result("NaN input samples stay NaN (docstring)", nan_ok=True),
+            "signal:inf": Result("infinite input samples give NaN (docstring)", nan_ok=True),
+        },
     )
 )
 
@@ -265,6 +272,10 @@ register(
             "max_iter": "pos_int",
         },
         max_examples=2,
+        documented={  # docstring: such curves are skipped (NaN, success False) with a warning
+            "ct:nan": Result("curves with NaN samples are skipped and counted (docstring)", nan_ok=True),
+            "ct:inf": Result("curves with infinite samples are skipped and counted (docstring)", nan_ok=True),
+        },
     )
 )
 S.CORRUPTIONS["bounds"] = [
@@ -299,6 +310,10 @@ register(
             "late_reference": "positive",
             "time": "times",
         },
+        documented={  # docstring Warns: NaN curves get NaN parameters and are counted
+            "signal:nan": Result("a curve with NaN samples gets NaN heuristics (docstring)", nan_ok=True),
+            "signal:inf": Result("a curve with inf samples gets NaN heuristics (docstring)", nan_ok=True),
+        },
     )
 )
 
@@ -329,6 +344,10 @@ register(
             "frames": "frames",
         },
         nan_ok=True,  # voxels outside `mask` are NaN (docstring)
+        documented={  # docstring: voxels with NaN/inf samples are NaN, counted in a warning
+            "dce:nan": Result("voxels with NaN samples get NaN maps (docstring)", nan_ok=True),
+            "dce:inf": Result("voxels with inf samples get NaN maps (docstring)", nan_ok=True),
+        },
     )
 )
 S.CORRUPTIONS["frames"] = [
@@ -343,8 +362,23 @@ register(
         "dcemets.kinetics.roi_curve",
         valid=lambda ctx: _dce_mask(ctx, "roi"),
         args={"dce": "dce", "roi": "mask"},
+        documented={  # docstring: NaN voxels are skipped, a warning gives their number
+            "dce:nan": Result("ROI voxels with NaN samples are skipped and counted (docstring)"),
+            "dce:inf": Result("ROI voxels with inf samples are skipped and counted (docstring)"),
+        },
     )
 )
+
+
+# The model parameters are "float, array_like" (docstrings): a list [1.0, 2.0] is two
+# parameter sets, not a corruption.  The valid call gives the AIF its own grid (`aif_time`),
+# on which the model is defined at any output time: one output time is a valid request.
+_ARRAY_PARAM = Result("parameters are float or array_like (docstring): one curve per value")
+_MODEL_DOC = {
+    "ktrans:list": _ARRAY_PARAM,
+    "kep:list": _ARRAY_PARAM,
+    "time:single": Result("with `aif_time` the model can be sampled at a single output time"),
+}
 
 
 def _model_args(ctx: Ctx) -> dict[str, Any]:
@@ -365,6 +399,7 @@ register(
             "vp": "fraction",
             "aif_time": "times",
         },
+        documented=_MODEL_DOC,
     )
 )
 register(
@@ -372,6 +407,7 @@ register(
         "dcemets.kinetics.patlak",
         valid=lambda ctx: {**_model_args(ctx), "ktrans": 0.1, "vp": 0.05},
         args={"time": "times", "aif": "array", "ktrans": "nonneg", "vp": "fraction", "aif_time": "times"},
+        documented=_MODEL_DOC,
     )
 )
 
@@ -814,6 +850,13 @@ register(
         valid=lambda ctx: {"da": draw_dce(ctx), "path": ctx.tmp / "out.nii.gz"},
         args={"da": "dce", "path": "path_out"},
         max_examples=2,
+        # I/O only performs I/O: write_dce writes any series read_dce reads (docstring)
+        documented={
+            "da:nan": Result("values are written as they are, NaN included; read_dce reads them back"),
+            "da:inf": Result("values are written as they are, inf included; read_dce reads them back"),
+            "da:single_frame": Result("any number of frames is written, as read_dce reads (docstring)"),
+            "da:two_frames": Result("any number of frames is written, as read_dce reads (docstring)"),
+        },
     )
 )
 register(
@@ -843,6 +886,7 @@ register(
         valid=lambda ctx: {"cases": [_small_case(ctx)], "directory": ctx.tmp / "out", "progress": False},
         args={"cases": "cases", "directory": "dir_out"},
         max_examples=2,
+        documented={"cases:nan_dce": Result("DCE values are written as they are, NaN included (docstring)")},
     )
 )
 
