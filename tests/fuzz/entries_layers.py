@@ -193,6 +193,159 @@ register(
     )
 )
 register(Entry("dcemets.kinetics.parker_aif", valid=_aif_args, args={"time": "array", "hct": "fraction"}))
+register(
+    Entry(
+        "dcemets.kinetics.population_aif",
+        valid=lambda ctx: {
+            **_aif_args(ctx),
+            "model": ctx.draw(st.sampled_from(["parker", "georgiou", "weinmann", "fritz_hansen"])),
+            "dose": 0.1,
+            "hct": 0.42,
+            "output": ctx.draw(st.sampled_from(["plasma", "blood"])),
+        },
+        documented={"time:empty": Result("an empty time array gives an empty curve (elementwise)")},
+        args={
+            "time": "array",
+            "model": "choice",
+            "delay": "real",
+            "dose": "positive",
+            "hct": "fraction",
+            "output": "choice",
+        },
+    )
+)
+not_fuzzable("dcemets.kinetics.POPULATION_AIFS", "a constant read-only table of published parameters")
+for _f, _c in (("blood_to_plasma", "cb"), ("plasma_to_blood", "cp")):
+    register(
+        Entry(
+            f"dcemets.kinetics.{_f}",
+            valid=lambda ctx, _c=_c: {_c: np.linspace(0.0, 5.0, 7), "hct": 0.42},
+            args={_c: "array", "hct": "fraction"},
+            documented={
+                f"{_c}:nan": Result("elementwise: NaN/inf samples stay NaN/inf (docstring)", nan_ok=True),
+                f"{_c}:inf": Result("elementwise: NaN/inf samples stay NaN/inf (docstring)", nan_ok=True),
+                f"{_c}:empty": Result("elementwise: an empty array converts to an empty array (docstring)"),
+            },
+        )
+    )
+
+
+def _image_aif_args(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.kinetics import population_aif
+
+    t = np.arange(0.0, 120.0, 6.0)
+    vol = np.zeros((t.size, 1, 4, 4))
+    vol[:, 0, 0, :2] = population_aif(t, delay=12.0, output="blood")[:, None]
+    vol[:, 0, 1:, :] = 0.3 * (t > 24)[:, None, None]
+    from dcemets._conventions import make_dce
+
+    dce = make_dce(vol, t)
+    return {"dce": dce, "mask": dce.isel(time=0) > -1.0, "n_voxels": 2, "top_fraction": 0.5}
+
+
+register(
+    Entry(
+        "dcemets.kinetics.image_aif",
+        valid=_image_aif_args,
+        args={
+            "dce": "dce",
+            "mask": "mask",
+            "n_voxels": "pos_int",
+            "n_baseline": "pos_int",
+            "top_fraction": "fraction",
+            "max_delay": "nonneg",
+            "roughness_factor": "positive",
+            "pv_fraction": "fraction",
+        },
+    )
+)
+
+
+def _vfa_args(ctx: Ctx) -> dict[str, Any]:
+    fa = np.array([2.0, 5.0, 10.0, 15.0])
+    n = ctx.draw(st.integers(1, 4))
+    t1 = np.linspace(0.5, 2.0, n)[:, None]
+    e = np.exp(-0.005 / t1)
+    a = np.deg2rad(fa)
+    return {"signal": 1000.0 * np.sin(a) * (1 - e) / (1 - np.cos(a) * e), "flip_angle": fa, "tr": 0.005}
+
+
+S.CORRUPTIONS["t1_bounds"] = [
+    Corruption("reversed", const((2.0, 1.0))),
+    Corruption("nan", const((np.nan, 1.0))),
+    Corruption("scalar", const(1.0)),
+    Corruption("str", const("fuzz")),
+]
+register(
+    Entry(
+        "dcemets.kinetics.fit_t1_vfa",
+        valid=_vfa_args,
+        args={
+            "signal": "array",
+            "flip_angle": "array",
+            "tr": "positive",
+            "b1": "positive_array",
+            "method": "choice",
+            "t1_bounds": "t1_bounds",
+        },
+        documented={
+            "signal:nan": Result(
+                "voxels with NaN/inf samples: NaN t10/m0, success False (docstring)", nan_ok=True
+            ),
+            "signal:inf": Result(
+                "voxels with NaN/inf samples: NaN t10/m0, success False (docstring)", nan_ok=True
+            ),
+        },
+    )
+)
+
+
+def _hifi_args(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.kinetics.t1 import _ir_spgr_shape
+
+    n = ctx.draw(st.integers(1, 3))
+    t1, k = np.linspace(0.8, 1.5, n), np.linspace(0.9, 1.1, n)
+    fa = np.array([4.0, 18.0])
+    a = np.deg2rad(fa) * k[:, None]
+    e = np.exp(-0.0082 / t1)[:, None]
+    seq = {"ir_flip_angle": 5.0, "ir_esp": 0.0082, "ti": 0.45, "n_readout": 64, "td": 0.3, "centre": 0.5}
+    ir = 1000.0 * _ir_spgr_shape(t1, k, *seq.values())
+    spgr = 1000.0 * np.sin(a) * (1 - e) / (1 - np.cos(a) * e)
+    return {"spgr": spgr, "ir": ir, "flip_angle": fa, "tr": 0.0082, **seq}
+
+
+S.CORRUPTIONS["b1_bounds"] = S.CORRUPTIONS["t1_bounds"]
+register(
+    Entry(
+        "dcemets.kinetics.fit_t1_hifi",
+        valid=_hifi_args,
+        args={
+            "spgr": "array",
+            "ir": "array",
+            "ir_flip_angle": "positive",
+            "ir_esp": "positive",
+            "ti": "positive",
+            "n_readout": "pos_int",
+            "td": "nonneg",
+            "centre": "fraction",
+            "flip_angle": "array",
+            "tr": "positive",
+            "t1_bounds": "t1_bounds",
+            "b1_bounds": "b1_bounds",
+        },
+        documented={
+            "spgr:nan": Result(
+                "voxels with NaN/inf samples: NaN maps, success False (docstring)", nan_ok=True
+            ),
+            "spgr:inf": Result(
+                "voxels with NaN/inf samples: NaN maps, success False (docstring)", nan_ok=True
+            ),
+            "ir:nan": Result("voxels with NaN/inf samples: NaN maps, success False (docstring)", nan_ok=True),
+            "ir:inf": Result("voxels with NaN/inf samples: NaN maps, success False (docstring)", nan_ok=True),
+        },
+        max_examples=2,
+    )
+)
 
 
 def _conc(ctx: Ctx) -> np.ndarray:
@@ -464,7 +617,11 @@ register(
     Entry(
         "dcemets.segmentation.region_grow",
         valid=_grow_valid,
-        documented={"exclude:all_false": Result("excluding nothing is the default")},
+        documented={
+            "exclude:all_false": Result("excluding nothing is the default"),
+            # the docstring: "upper_factor : float -- (> 1; ``inf`` disables)"
+            "upper_factor:inf": Result("upper_factor=inf disables the upper threshold (docstring)"),
+        },
         args={
             "image": "image",
             "within": "mask",
@@ -476,7 +633,9 @@ register(
             "seed_smoothing_mm": "nonneg",
             "smoothing_mm": "nonneg",
             "multiplier": "positive",
-            "iterations": "pos_int",
+            # ConfidenceConnected's iterations count re-estimations of the interval: 0 grows
+            # once with the initial neighbourhood's interval (ITK; documented), so 0 is valid
+            "iterations": "nonneg_int",
             "radius": "pos_int",
         },
     )
@@ -552,6 +711,15 @@ register(
         valid=_seg_phantom,
         args={"dce": "dce", "roi_sagittal": "mask", "options": "extra_kwarg"},
         max_examples=1,
+        documented={
+            # the outline lives on its own (sagittal) grid and reaches the DCE grid through
+            # patient coordinates: padded by a background voxel it is the same outline
+            "roi_sagittal:wrong_grid": Result("an outline on its own sagittal grid (transfer_roi docstring)"),
+            # a one-slice sagittal outline has a single x voxel: the corruption only moves that
+            # slice's centre by 0.37 mm, which is a valid outline (transfer_roi's entry has three
+            # x voxels, where an irregular grid is refused)
+            "roi_sagittal:irregular_grid": Result("a single-voxel axis cannot be irregular: a moved slice"),
+        },
     )
 )
 
@@ -577,16 +745,31 @@ def _transfer(ctx: Ctx) -> dict[str, Any]:
     from dcemets import make_image
 
     axial = make_image(np.zeros((1, 1, 6)), spacing=1.0)
-    roi = make_image(np.ones((1, 1, 1), bool), spacing=(1.0, 1.0, 1.5), origin=(2.0, 0, 0))
+    # the docstring's outline, three voxels (slices) thick in x, so that an irregular x grid
+    # is a real corruption (one or two x voxels are always evenly spaced)
+    roi = make_image(np.ones((1, 1, 3), bool), spacing=(1.0, 1.0, 1.5), origin=(2.0, 0, 0))
     return {"roi_sagittal": roi, "reference": axial}
 
 
+_GRID_ONLY = Result(
+    "only the grid of `reference` is read (docstring): NaN values, a map outside its mask, are fine"
+)
 register(
     Entry(
         "dcemets.segmentation.transfer_roi",
         valid=_transfer,
         args={"roi_sagittal": "mask", "reference": "image"},
         max_examples=1,
+        documented={
+            # the outline lives on its own (sagittal) grid: padded by a background voxel it
+            # is the same outline in patient coordinates
+            "roi_sagittal:wrong_grid": Result("an outline on its own sagittal grid (docstring)"),
+            # `reference` may be the DCE series itself (docstring: "The axial DCE series
+            # (dims time, z, y, x) or any 3D image on its grid")
+            "reference:is_4d": Result("a DCE series is a valid reference (docstring)"),
+            "reference:nan": _GRID_ONLY,
+            "reference:inf": _GRID_ONLY,
+        },
     )
 )
 
@@ -605,6 +788,12 @@ register(
         valid=_widen,
         args={"region": "mask", "factor": "positive", "min_aspect": "nonneg"},
         max_examples=1,
+        documented={
+            # `region` is the only image argument: there is no other grid it must match, so
+            # the same mask on another (wider or moved) grid is a valid input
+            "region:wrong_grid": Result("a single mask argument: any valid grid is its own"),
+            "region:shifted_grid": Result("a single mask argument: any valid grid is its own"),
+        },
     )
 )
 
