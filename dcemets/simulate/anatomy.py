@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._checks import check_generator, check_instance, check_labels, check_points, check_real
 from .tissues import LABELS
 
 __all__ = ["Anatomy", "Lesion", "lesion_fields", "sample_anatomy", "sample_lesion", "tissue_labels"]
@@ -147,6 +148,7 @@ def sample_anatomy(rng: np.random.Generator) -> Anatomy:
     >>> 20 <= a.body_half_width <= 24
     True
     """
+    check_generator(rng)
     return Anatomy(
         z_lesion_level=float(rng.uniform(-20.0, 20.0)),
         y_body=float(rng.uniform(-10.0, 10.0)),
@@ -214,6 +216,12 @@ def sample_lesion(
     >>> les.centres.shape[1]
     3
     """
+    check_generator(rng)
+    check_instance(anatomy, Anatomy, "anatomy")
+    check_real(radius, "radius", low=0.0, low_open=True)
+    check_real(breakthrough_probability, "breakthrough_probability", low=0.0, high=1.0)
+    check_real(necrosis, "necrosis", low=0.0, high=1.0)
+    check_real(texture, "texture", low=0.0)
     c = anatomy.level_centre()
     half = np.array([anatomy.body_half_width, anatomy.body_half_depth, anatomy.body_height / 2])
     room = np.maximum(half - 0.6 * radius, 1.0)
@@ -296,7 +304,8 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     >>> int(tissue_labels(a.level_centre()[None, :], a)[0]) == LABELS["marrow"]
     True
     """
-    p = np.asarray(points, dtype=float)
+    p = check_points(points)
+    check_instance(anatomy, Anatomy, "anatomy")
     g = _body_geometry(p, anatomy)
     x, v, zz, r = g["x"], g["v"], g["zz"], g["r"]
     ah, bh = g["ah"], g["bh"]
@@ -393,8 +402,11 @@ def lesion_fields(
     >>> bool(lesion_fields(pt, tissue_labels(pt, a), a, les)[0][0])
     True
     """
-    p = np.asarray(points, dtype=float)
+    p = check_points(points)
     n = p.shape[0]
+    labels = check_labels(labels, n)
+    check_instance(anatomy, Anatomy, "anatomy")
+    check_instance(lesion, Lesion, "lesion")
     inside = np.zeros(n, dtype=bool)
     viab = np.zeros(n)
     kept = np.zeros(n)

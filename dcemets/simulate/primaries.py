@@ -140,7 +140,10 @@ AIF_SCALE_LOGSD = 0.2
 
 
 def _u(u: Any) -> np.ndarray:
-    q = np.asarray(u, dtype=float)
+    try:
+        q = np.asarray(u, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`u` must be an array of {N_QUANTILES} real quantiles: {exc}") from exc
     if q.shape != (N_QUANTILES,):
         raise ValueError(f"`u` must hold {N_QUANTILES} quantiles, got shape {q.shape}")
     if not np.all((q > 0) & (q < 1)):
@@ -220,7 +223,8 @@ def check_composition(composition: Mapping[str, int] | None) -> dict[str, int]:
         raise TypeError(f"`composition` must be a mapping primary -> count, got {type(composition).__name__}")
     out: dict[str, int] = {}
     for k, v in composition.items():
-        _check_primary(k)
+        if not isinstance(k, str) or k not in PRIMARIES:
+            raise ValueError(f"`composition` key {k!r} is not a primary; must be one of {sorted(PRIMARIES)}")
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise TypeError(f"`composition[{k!r}]` must be an int count, got {v!r}")
         if v < 0:
