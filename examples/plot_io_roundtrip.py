@@ -59,7 +59,15 @@ print(geometry(dce))
 # ``read_dce`` restores them and the double-precision geometry.
 tmp = Path(tempfile.mkdtemp())
 path = io.write_dce(dce, tmp / "dce.nii.gz")
-print(json.dumps({k: v for k, v in json.loads((tmp / "dce.json").read_text(encoding="utf-8")).items() if k != "dcemets"}))
+print(
+    json.dumps(
+        {
+            k: v
+            for k, v in json.loads((tmp / "dce.json").read_text(encoding="utf-8")).items()
+            if k != "dcemets"
+        }
+    )
+)
 back = io.read_dce(path)
 xr.testing.assert_identical(back, dce)
 

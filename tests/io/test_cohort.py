@@ -149,7 +149,9 @@ def test_manifest_errors(tmp_path, oblique, sagittal):
         load_cohort(tmp_path, progress=False)
     (tmp_path / "manifest.csv").write_text('subject_id,dce,truth\na,x.nii.gz,"{bad"\n', encoding="utf-8")
     save_cohort([_case(0, oblique, sagittal, full=False)], tmp_path / "c", progress=False)
-    (tmp_path / "c" / "manifest.csv").write_text('subject_id,dce,truth\nreal00,real00/dce.nii,"{bad"\n', encoding="utf-8")
+    (tmp_path / "c" / "manifest.csv").write_text(
+        'subject_id,dce,truth\nreal00,real00/dce.nii,"{bad"\n', encoding="utf-8"
+    )
     with pytest.raises(ValueError, match=r"case 'real00': manifest column 'truth' is not valid JSON"):
         load_cohort(tmp_path / "c", progress=False)
 
@@ -261,7 +263,9 @@ def test_header_only_manifest_lists_no_cases(tmp_path):
 
 def test_unknown_label_lists_the_allowed_ones(tmp_path, oblique, sagittal):
     save_cohort([_case(0, oblique, sagittal, full=False)], tmp_path, progress=False)
-    (tmp_path / "manifest.csv").write_text("subject_id,label,dce\nreal00,Lung,real00/dce.nii\n", encoding="utf-8")
+    (tmp_path / "manifest.csv").write_text(
+        "subject_id,label,dce\nreal00,Lung,real00/dce.nii\n", encoding="utf-8"
+    )
     with pytest.raises(
         ValueError, match=r"case 'real00': label 'Lung' .* allowed labels \['lung', 'other'\]"
     ):

@@ -44,8 +44,9 @@ def test_hand_written_bids_sidecar(tmp_path, small_dce):
                 "FlipAngle": 10,
                 "EchoTime": 0.0015,
             }
-        )
-    , encoding="utf-8")
+        ),
+        encoding="utf-8",
+    )
     dce = read_dce(tmp_path / "scan.nii.gz")
     np.testing.assert_array_equal(dce.time.values, [0, 10, 20, 30])
     assert dce.attrs["tr_s"] == 0.0041
@@ -180,8 +181,12 @@ def test_netcdf_times_override(tmp_path, small_dce):
 def test_unreadable_sidecar_acquisition_field_is_an_error(tmp_path, small_dce, value):
     """Issue 16.13: ``"FlipAngle": "ten"`` was dropped silently (no flip_angle_deg attr)."""
     sitk.WriteImage(to_sitk(small_dce, join=True), str(tmp_path / "scan.nii.gz"))
-    (tmp_path / "scan.json").write_text(json.dumps({"FrameTimesStart": [0, 10, 20, 30], "FlipAngle": value}), encoding="utf-8")
+    (tmp_path / "scan.json").write_text(
+        json.dumps({"FrameTimesStart": [0, 10, 20, 30], "FlipAngle": value}), encoding="utf-8"
+    )
     with pytest.raises(ValueError, match=r"scan\.json'.*'FlipAngle' must be a finite number.*got"):
         read_dce(tmp_path / "scan.nii.gz")
-    (tmp_path / "scan.json").write_text(json.dumps({"FrameTimesStart": [0, 10, 20, 30], "FlipAngle": None}), encoding="utf-8")
+    (tmp_path / "scan.json").write_text(
+        json.dumps({"FrameTimesStart": [0, 10, 20, 30], "FlipAngle": None}), encoding="utf-8"
+    )
     assert "flip_angle_deg" not in read_dce(tmp_path / "scan.nii.gz").attrs  # null: absent

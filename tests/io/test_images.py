@@ -186,8 +186,8 @@ def test_sidecar_round_trip_identical(tmp_path, t2w, suffix):
 def test_foreign_sidecar_fields(tmp_path, t2w):
     path = write_image(t2w, tmp_path / "scan.nii.gz")
     (tmp_path / "scan.json").write_text(
-        json.dumps({"RepetitionTime": 3.5, "FlipAngle": 90, "Manufacturer": "X"})
-    , encoding="utf-8")
+        json.dumps({"RepetitionTime": 3.5, "FlipAngle": 90, "Manufacturer": "X"}), encoding="utf-8"
+    )
     back = read_image(path)
     assert back.attrs["tr_s"] == 3.5
     assert back.attrs["flip_angle_deg"] == 90.0

@@ -141,7 +141,9 @@ def test_every_command_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     for table in ("table1.csv", "table2.csv", "table3.csv", "cases.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(out / table), pd.read_csv(again / table))
-    assert (again / "config.toml").read_text(encoding="utf-8").split("\n", 2)[2] == config.read_text(encoding="utf-8").split("\n", 2)[2]
+    assert (again / "config.toml").read_text(encoding="utf-8").split("\n", 2)[2] == config.read_text(
+        encoding="utf-8"
+    ).split("\n", 2)[2]
 
 
 def test_config_file_errors(tmp_path, capsys):
