@@ -34,6 +34,8 @@ TAGS = {
     "orientation": "0020|0037",
     "temporal_position": "0020|0100",
     "n_temporal_positions": "0020|0105",
+    "temporal_resolution": "0020|0110",
+    "sop_class": "0008|0016",
     "series_uid": "0020|000e",
     "series_number": "0020|0011",
     "instance_number": "0020|0013",
@@ -301,42 +303,153 @@ class Frames:
     tags: dict[str, str]
     grouping: str
     timing: str | None
+    timing_note: str | None = None
+    timing_diagnosis: list[str] = field(default_factory=list)
+    order: str | None = None
 
 
-def _frame_time_values(groups: list[list[_Slice]]) -> tuple[np.ndarray | None, str | None]:
-    trig = [[s.tags.get("trigger_time") for s in g] for g in groups]
-    if all(v is not None for g in trig for v in g):
-        try:
-            t = np.array([min(float(v) for v in g) for g in trig]) / 1000.0  # type: ignore[arg-type]
-        except ValueError:
-            t = None
-        if t is not None and np.unique(t).size == len(groups):
-            return t, "TriggerTime"
-    for label, date_key, time_key, dt_key in (
-        ("AcquisitionTime", "acquisition_date", "acquisition_time", "acquisition_datetime"),
-        ("ContentTime", "content_date", "content_time", None),
-    ):
-        values = []
-        for g in groups:
-            vals = []
-            for s in g:
-                v = None
-                if dt_key is not None and dt_key in s.tags:
-                    v = _parse_datetime(s.tags[dt_key])
-                if v is None and time_key in s.tags:
-                    v = _parse_time(s.tags.get(date_key) or s.tags.get("series_date"), s.tags[time_key])
-                if v is None:
-                    break
-                vals.append(v)
-            else:
-                values.append(min(vals))
-                continue
-            break
-        else:
-            t = np.array(values)
-            if np.unique(t).size == len(groups):
-                return t, label
-    return None, None
+#: Frame-time sources in order of precedence: (label, DICOM attribute(s), unit, vendor practice).
+#: Documented (and tested against) in docs/user_guide/io.md.
+TIMING_SOURCES: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "TemporalPositionTimeOffset",
+        "Temporal Position Sequence (0020,9310) > Temporal Position Time Offset (0020,930D), per frame",
+        "s",
+        "enhanced MR (PS3.3 C.7.6.16.2.x)",
+    ),
+    (
+        "TriggerTime",
+        "Trigger Time (0018,1060); enhanced: Nominal Cardiac Trigger Delay Time (0020,9153)",
+        "ms",
+        "GE multi-phase DCE (DISCO, LAVA)",
+    ),
+    (
+        "AcquisitionTime",
+        "Acquisition DateTime (0008,002A), else Acquisition Date (0008,0022) + Time (0008,0032); "
+        "enhanced: Frame Acquisition DateTime (0018,9074)",
+        "DT/TM",
+        "Siemens (one AcquisitionTime per measurement), Philips",
+    ),
+    (
+        "ContentTime",
+        "Content Date (0008,0023) + Content Time (0008,0033); enhanced: Frame Reference DateTime (0018,9151)",
+        "DT/TM",
+        "any vendor (time the image was created)",
+    ),
+    (
+        "TemporalPositionIdentifier x TemporalResolution",
+        "(Temporal Position Identifier (0020,0100) - 1) x Temporal Resolution (0020,0110)",
+        "ms",
+        "Philips dynamic series (regular sampling)",
+    ),
+)
+
+
+def _time_of(s: _Slice, source: str) -> float | None:
+    """Time (s) of one image from one source of :data:`TIMING_SOURCES`, or ``None``."""
+    tags = s.tags
+    try:
+        if source == "TemporalPositionTimeOffset":
+            return float(tags["time_offset"]) if "time_offset" in tags else None
+        if source == "TriggerTime":
+            return float(tags["trigger_time"]) / 1000.0 if "trigger_time" in tags else None
+        if source == "AcquisitionTime":
+            v = _parse_datetime(tags["acquisition_datetime"]) if "acquisition_datetime" in tags else None
+            if v is None and "acquisition_time" in tags:
+                date = tags.get("acquisition_date") or tags.get("series_date")
+                v = _parse_time(date, tags["acquisition_time"])
+            return v
+        if source == "ContentTime":
+            v = _parse_datetime(tags["content_datetime"]) if "content_datetime" in tags else None
+            if v is None and "content_time" in tags:
+                v = _parse_time(tags.get("content_date") or tags.get("series_date"), tags["content_time"])
+            return v
+        if "temporal_position" in tags and "temporal_resolution" in tags:
+            return (float(tags["temporal_position"]) - 1.0) * float(tags["temporal_resolution"]) / 1000.0
+    except ValueError:
+        return None
+    return None
+
+
+@dataclass
+class Timing:
+    """Per-frame times (s, NaN where unknown) from one source, and why sources were rejected."""
+
+    times: np.ndarray | None
+    label: str | None
+    complete: bool
+    diagnosis: list[str]
+
+
+def _frame_time_values(groups: list[list[_Slice]]) -> Timing:
+    """The first source of :data:`TIMING_SOURCES` that tells the frames apart.
+
+    A source present on every frame with distinct values wins outright.  Otherwise the first
+    source present on some frames (at least two, all distinct) is returned incomplete, for
+    :func:`_fill_times` to infer the rest from the frame order.
+    """
+    n = len(groups)
+    diagnosis: list[str] = []
+    partial: Timing | None = None
+    for label, *_ in TIMING_SOURCES:
+        vals = np.full(n, np.nan)
+        for i, g in enumerate(groups):
+            found = [v for v in (_time_of(s, label) for s in g) if v is not None and np.isfinite(v)]
+            if found:
+                vals[i] = min(found)
+        have = np.isfinite(vals)
+        k = int(have.sum())
+        if k == 0:
+            diagnosis.append(f"{label}: absent")
+            continue
+        distinct = np.unique(vals[have]).size
+        if distinct < k:
+            what = "the same value on all" if distinct == 1 else f"only {distinct} distinct values on"
+            diagnosis.append(f"{label}: {what} {k} frame(s) that carry it")
+            continue
+        if k == n:
+            return Timing(vals, label, True, diagnosis)
+        diagnosis.append(f"{label}: on {k} of {n} frames")
+        if partial is None and k >= 2:
+            partial = Timing(vals, label, False, [])
+    if partial is not None:
+        partial.diagnosis = diagnosis
+        return partial
+    return Timing(None, None, False, diagnosis)
+
+
+def _fill_times(times: np.ndarray, label: str, frames: list[list[_Slice]], folder: Path) -> tuple[np.ndarray, str]:
+    """Infer the NaN entries of ordered frame `times` from the regular spacing of the others.
+
+    Raises unless the known times increase along the frame order and lie on one regular grid
+    (within 0.5 % of the interval or 1 ms), so that the missing ones are determined.
+    """
+    idx = np.flatnonzero(np.isfinite(times))
+    known = times[idx]
+    missing = np.flatnonzero(~np.isfinite(times))
+    names = ", ".join(f"'{frames[i][0].path.name}'" for i in missing[:5]) + (" ..." if missing.size > 5 else "")
+    if np.any(np.diff(known) <= 0):
+        raise ValueError(
+            f"'{folder}': {label} is missing on {missing.size} frame(s) ({names}) and the others do "
+            "not increase with the frame order, so the missing times cannot be inferred; pass "
+            "`times=` (seconds from the first frame)"
+        )
+    dt = (known[-1] - known[0]) / (idx[-1] - idx[0])
+    grid = known[0] + (idx - idx[0]) * dt
+    if np.max(np.abs(known - grid)) > max(1e-3, 0.005 * dt):
+        raise ValueError(
+            f"'{folder}': {label} is missing on {missing.size} frame(s) ({names}) and the other "
+            "frames are not evenly spaced, so the missing times cannot be inferred; pass `times=` "
+            "(seconds from the first frame)"
+        )
+    out = times.copy()
+    out[missing] = known[0] + (missing - idx[0]) * dt
+    note = (
+        f"{label} missing on {missing.size} of {times.size} frame(s) (frame index "
+        f"{', '.join(str(int(i)) for i in missing[:10])}{' ...' if missing.size > 10 else ''}); "
+        f"inferred from the regular {dt:.6g} s interval of the others"
+    )
+    return out, note
 
 
 def _unique_per_group(groups: list[list[_Slice]], key: str) -> list[float] | None:
@@ -350,6 +463,48 @@ def _unique_per_group(groups: list[list[_Slice]], key: str) -> list[float] | Non
         except ValueError:
             return None
     return out if len(set(out)) == len(out) else None
+
+
+def _min_per_group(groups: list[list[_Slice]], key: str) -> list[float] | None:
+    """The smallest numeric value of `key` over each group, if every group has one and all differ."""
+    out = []
+    for g in groups:
+        vals = []
+        for s in g:
+            try:
+                vals.append(float(s.tags[key]))
+            except (KeyError, ValueError):
+                continue
+        if not vals:
+            return None
+        out.append(min(vals))
+    return out if len(set(out)) == len(out) else None
+
+
+def _rank_key_values(slices: list[_Slice], pos: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """A numeric key that orders the images at every slice position: the first complete one."""
+    candidates: list[tuple[str, Any]] = [
+        ("TemporalPositionIdentifier", lambda s: float(s.tags["temporal_position"])),
+        *[(label, lambda s, lb=label: _time_of(s, lb)) for label, *_ in TIMING_SOURCES[:4]],
+        ("InstanceNumber", lambda s: float(s.tags["instance_number"])),
+    ]
+    for label, fn in candidates:
+        vals = np.empty(len(slices))
+        for i, s in enumerate(slices):
+            try:
+                v = fn(s)
+            except (KeyError, ValueError):
+                v = None
+            if v is None or not np.isfinite(v):
+                break
+            vals[i] = v
+        else:
+            per_pos_distinct = all(
+                np.unique(vals[pos == p]).size == int(np.sum(pos == p)) for p in range(int(pos.max()) + 1)
+            )
+            if per_pos_distinct:
+                return vals, label
+    return None
 
 
 def group_frames(slices: list[_Slice], folder: Path) -> Frames:
@@ -371,13 +526,18 @@ def group_frames(slices: list[_Slice], folder: Path) -> Frames:
         )
     groups: list[list[_Slice]] | None = None
     grouping = ""
+    ranked = False
     if n_frames == 1:
         groups, grouping = [list(slices)], "single volume"
+    elif n_pos == 1:
+        groups, grouping = [[s] for s in slices], "one image per frame (single slice position)"
     else:
         for key, label in (
             ("temporal_position", "TemporalPositionIdentifier"),
             ("series_uid", "SeriesInstanceUID"),
+            ("time_offset", "TemporalPositionTimeOffset"),
             ("trigger_time", "TriggerTime"),
+            ("acquisition_datetime", "AcquisitionDateTime"),
             ("acquisition_time", "AcquisitionTime"),
             ("content_time", "ContentTime"),
         ):
@@ -392,48 +552,54 @@ def group_frames(slices: list[_Slice], folder: Path) -> Frames:
                 groups, grouping = [[slices[i] for i in g] for g in idx], label
                 break
     if groups is None:
-        # rank the files at each slice position by time, then instance number
-        def rank_key(s: _Slice) -> tuple[float, float, float]:
-            at = _parse_time(s.tags.get("acquisition_date"), s.tags.get("acquisition_time", ""))
-            ct = _parse_time(s.tags.get("content_date"), s.tags.get("content_time", ""))
-            inst = s.tags.get("instance_number", "")
-            return (
-                at if at is not None else np.inf,
-                ct if ct is not None else np.inf,
-                float(inst) if inst.lstrip("-").isdigit() else np.inf,
+        found = _rank_key_values(slices, pos)
+        if found is None:
+            raise ValueError(
+                f"'{folder}': {n_frames} images at each of {n_pos} slice positions, but no tag "
+                "(TemporalPositionIdentifier, TriggerTime, AcquisitionTime, ContentTime, "
+                "InstanceNumber) present on every file tells which image belongs to which frame; "
+                "split the series into one folder per frame and pass `times=`"
             )
-
-        by_pos: list[list[_Slice]] = [[] for _ in range(n_pos)]
-        for s, p in zip(slices, pos):
-            by_pos[int(p)].append(s)
-        ranked = [sorted(g, key=rank_key) for g in by_pos]
-        groups = [[ranked[p][f] for p in range(n_pos)] for f in range(n_frames)]
-        grouping = "rank at each slice position (AcquisitionTime, ContentTime, InstanceNumber)"
-    times, timing = _frame_time_values(groups)
+        key, key_label = found
+        by_pos: list[list[int]] = [sorted(np.flatnonzero(pos == p), key=lambda i: key[i]) for p in range(n_pos)]
+        groups = [[slices[by_pos[p][f]] for p in range(n_pos)] for f in range(n_frames)]
+        grouping = f"rank at each slice position by {key_label}"
+        ranked = True
+    timing = _frame_time_values(groups)
+    times = timing.times
     tpi = _unique_per_group(groups, "temporal_position")
+    order_label = None
     if tpi is not None:
-        order = np.argsort(tpi, kind="stable")
-    elif times is not None:
-        order = np.argsort(times, kind="stable")
+        order, order_label = np.argsort(tpi, kind="stable"), "TemporalPositionIdentifier"
+    elif times is not None and timing.complete:
+        order, order_label = np.argsort(times, kind="stable"), timing.label
     else:
-        sn = _unique_per_group(groups, "series_number")
-        if sn is not None:
-            order = np.argsort(sn, kind="stable")
+        for key, label in (("series_number", "SeriesNumber"), ("instance_number", "InstanceNumber")):
+            vals = _min_per_group(groups, key)
+            if vals is not None:
+                order, order_label = np.argsort(vals, kind="stable"), label
+                break
         else:
-            inst = [
-                min(float(s.tags["instance_number"]) if "instance_number" in s.tags else np.inf for s in g)
-                for g in groups
-            ]
-            order = np.argsort(inst, kind="stable")
+            order = np.arange(len(groups))
+            order_label = grouping if ranked else None
     groups = [groups[i] for i in order]
+    note = None
     if times is not None:
         times = times[order]
+        if not timing.complete:
+            if order_label is None:
+                raise ValueError(
+                    f"'{folder}': {timing.label} is missing on some frames and no tag "
+                    "(TemporalPositionIdentifier, SeriesNumber, InstanceNumber) orders the frames, "
+                    "so their times cannot be inferred; pass `times=` (seconds from the first frame)"
+                )
+            times, note = _fill_times(times, str(timing.label), groups, folder)
         times = times - times[0]
         if np.any(np.diff(times) <= 0):
             raise ValueError(
-                f"'{folder}': frames ordered by TemporalPositionIdentifier have non-increasing "
-                f"{timing} times {np.round(times, 3).tolist()} s; the DICOM tags are inconsistent, "
-                "pass `times` explicitly"
+                f"'{folder}': frames ordered by {order_label} have non-increasing "
+                f"{timing.label} times {np.round(times, 3).tolist()} s; the DICOM tags are "
+                "inconsistent, pass `times` explicitly"
             )
     ordered = [sorted(g, key=lambda s: s.normal_pos) for g in groups]
     return Frames(
@@ -442,7 +608,10 @@ def group_frames(slices: list[_Slice], folder: Path) -> Frames:
         times=times,
         tags=dict(groups[0][0].tags),
         grouping=grouping,
-        timing=timing,
+        timing=timing.label if times is not None else None,
+        timing_note=note,
+        timing_diagnosis=timing.diagnosis,
+        order=order_label,
     )
 
 

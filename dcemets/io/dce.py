@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -107,8 +108,8 @@ def _read_dicom_dce(
         t = _as_times(times, n, f"DICOM series in '{where}'")
     elif frames.times is None:
         raise ValueError(
-            f"'{where}': the DICOM files carry no TriggerTime, AcquisitionTime or ContentTime that "
-            f"tells the {n} frames apart; pass `times=` (seconds from the first frame)"
+            f"'{where}': no DICOM tag gives the times of the {n} frames "
+            f"({'; '.join(frames.timing_diagnosis)}); pass `times=` (seconds from the first frame)"
         )
     else:
         t = frames.times
@@ -117,6 +118,9 @@ def _read_dicom_dce(
     attrs["frame_grouping"] = frames.grouping
     if times is None and frames.timing:
         attrs["frame_timing"] = frames.timing
+        if frames.timing_note:
+            attrs["frame_timing_inferred"] = frames.timing_note
+            warnings.warn(f"'{where}': {frames.timing_note}", UserWarning, stacklevel=3)
     try:
         return from_sitk(images, times=t, attrs=attrs)
     except ValueError as err:

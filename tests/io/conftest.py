@@ -62,11 +62,16 @@ def write_dicom_series(
     start_seconds: float = 10 * 3600 + 15 * 60 + 30.25,
     rng: int = 0,
     extra: dict[str, str] | None = None,
+    omit: dict[str, Sequence[int]] | None = None,
 ) -> list[Path]:
     """Write a (t, z, y, x) int16 series as one-slice-per-file DICOM MR images, names shuffled.
 
     ``timing`` selects the temporal tags written: "tpi" (TemporalPositionIdentifier),
-    "trigger" (TriggerTime, ms), "acquisition" (AcquisitionTime), "content" (ContentTime).
+    "trigger" (TriggerTime, ms), "acquisition" (AcquisitionTime), "content" (ContentTime),
+    "resolution" (TemporalResolution, ms: the first interval), "acq_start" (AcquisitionTime
+    of the series start on every file, as GE writes), "trigger_zero" (TriggerTime 0 on every
+    file, as Siemens writes for untriggered scans).  ``omit`` maps a timing name to the frames
+    whose files lack that tag (a vendor or anonymiser dropping it).
     """
     folder.mkdir(parents=True, exist_ok=True)
     values = np.asarray(values)
@@ -108,14 +113,21 @@ def write_dicom_series(
                 "0008|0021": "20190102",
                 "0008|103e": "VIBE DCE",
             }
-            if "tpi" in timing:
+            skip = {name for name, frames in (omit or {}).items() if t in frames}
+            if "tpi" in timing and "tpi" not in skip:
                 tags["0020|0100"] = str(t + 1)
                 tags["0020|0105"] = str(nt)
-            if "trigger" in timing:
+            if "resolution" in timing and "resolution" not in skip:
+                tags["0020|0110"] = _ds(1000.0 * (times[1] - times[0]))
+            if "trigger" in timing and "trigger" not in skip:
                 tags["0018|1060"] = _ds(1000.0 * times[t])
-            if "acquisition" in timing:
+            if "trigger_zero" in timing:
+                tags["0018|1060"] = "0"
+            if "acquisition" in timing and "acquisition" not in skip:
                 tags["0008|0022"], tags["0008|0032"] = _da_tm(start_seconds + times[t])
-            if "content" in timing:
+            if "acq_start" in timing:
+                tags["0008|0022"], tags["0008|0032"] = _da_tm(start_seconds)
+            if "content" in timing and "content" not in skip:
                 tags["0008|0023"], tags["0008|0033"] = _da_tm(start_seconds + times[t] + 0.01 * k)
             tags.update(extra or {})
             for key, value in tags.items():
