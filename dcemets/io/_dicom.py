@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from dcemets.io import _pydicom
+
 TAGS = {
     "position": "0020|0032",
     "orientation": "0020|0037",
@@ -179,31 +181,79 @@ def _parse_datetime(text: str) -> float | None:
     return _parse_time(t[:8], t[8:] or "000000")
 
 
+def _list_files(folder: Path | list[Path]) -> list[Path]:
+    folders = folder if isinstance(folder, list) else [folder]
+    files = sorted(
+        p for f in folders for p in ([f] if f.is_file() else f.rglob("*")) if p.is_file() and _is_dicom(p)
+    )
+    if not files:
+        raise ValueError(f"no DICOM files (with a 'DICM' preamble) found in '{folder}'")
+    return files
+
+
+def _is_multiframe(tags: dict[str, str]) -> bool:
+    n_frames = tags.get("number_of_frames", "")
+    return (n_frames.isdigit() and int(n_frames) > 1) or tags.get("sop_class") == _pydicom.ENHANCED_MR
+
+
 def scan_folder(folder: Path | list[Path]) -> Scan:
     """Read the headers of every DICOM file (``DICM`` magic) under `folder` (recursively).
 
-    `folder` may be a list of folders (one series per phase in separate folders).
+    `folder` may be a list of folders (one series per phase in separate folders) or a single
+    file.  Enhanced (multi-frame) MR images are read with pydicom, one :class:`_Slice` per
+    frame (:func:`_scan_multiframe`).
     """
-    folders = folder if isinstance(folder, list) else [folder]
-    files = sorted(p for f in folders for p in f.rglob("*") if p.is_file() and _is_dicom(p))
-    if not files:
-        raise ValueError(f"no DICOM files (with a 'DICM' preamble) found in '{folder}'")
+    files = _list_files(folder)
+    if _is_multiframe(_read_header(files[0])):
+        return _scan_multiframe(files, folder)
     bulk = _bulk_read(files)
     slices = []
     for i, p in enumerate(files):
         tags = bulk[1][i] if bulk is not None else _read_header(p)
-        n_frames = tags.get("number_of_frames")
-        if n_frames is not None and n_frames.isdigit() and int(n_frames) > 1:
+        if _is_multiframe(tags):
             raise ValueError(
-                f"DICOM file '{p}' is a multi-frame (enhanced) object with {n_frames} frames; "
-                "only classic one-slice-per-file series are supported (convert it with dcm2niix first)"
+                f"'{folder}' mixes single-frame DICOM files with the multi-frame (enhanced) object "
+                f"'{p}' ({tags.get('number_of_frames')} frames): it must hold one acquisition only; "
+                "move the other series out"
             )
-        for key in ("position", "orientation"):
-            if key not in tags:
-                raise ValueError(
-                    f"DICOM file '{p}' lacks {TAGS[key]} ({key}); cannot place the slice in space"
-                )
         slices.append(_Slice(p, tags, index=i))
+    return Scan(slices=_place(slices, folder), pixels=None if bulk is None else bulk[0])
+
+
+def _scan_multiframe(files: list[Path], folder: Path | list[Path]) -> Scan:
+    """One :class:`_Slice` per frame of enhanced MR files, pixels rescaled per frame (PS3.3 C.7.6.16)."""
+    slices: list[_Slice] = []
+    blocks: list[np.ndarray] = []
+    for p in files:
+        ds = _pydicom.dcmread(p)
+        if ds.get("SOPClassUID") != _pydicom.ENHANCED_MR and int(ds.get("NumberOfFrames", 1) or 1) < 2:
+            raise ValueError(
+                f"'{folder}' mixes multi-frame (enhanced) DICOM objects with the single-frame file "
+                f"'{p}': it must hold one acquisition only; move the other series out"
+            )
+        raw = _pydicom.pixels(ds, p)
+        slope, intercept = _pydicom.rescale(ds)
+        if np.all(slope == 1) and np.all(intercept == 0):
+            blocks.append(raw)
+        else:
+            blocks.append(raw * slope[:, None, None] + intercept[:, None, None])
+        for i, tags in enumerate(_pydicom.frame_tags(ds)):
+            tags["instance_number"] = str(len(slices) + 1)
+            slices.append(_Slice(p, tags, index=len(slices)))
+    if len({b.shape[1:] for b in blocks}) > 1:
+        raise ValueError(f"'{folder}': the multi-frame DICOM files have different image sizes")
+    pixels = np.concatenate(blocks) if len({b.dtype for b in blocks}) == 1 else np.concatenate(
+        [b.astype(float) for b in blocks]
+    )
+    return Scan(slices=_place(slices, folder), pixels=pixels)
+
+
+def _place(slices: list[_Slice], folder: Path | list[Path]) -> list[_Slice]:
+    """Check one orientation and set each slice's position along the normal."""
+    for s in slices:
+        for key in ("position", "orientation"):
+            if key not in s.tags:
+                raise ValueError(f"DICOM file '{s.path}' (image {s.index + 1}) lacks {TAGS[key]} ({key}); cannot place the slice in space")
     orient = _floats(slices[0].tags["orientation"], 6, "ImageOrientationPatient", slices[0].path)
     for s in slices[1:]:
         o = _floats(s.tags["orientation"], 6, "ImageOrientationPatient", s.path)
@@ -215,7 +265,7 @@ def scan_folder(folder: Path | list[Path]) -> Scan:
     normal = np.cross(orient[:3], orient[3:])
     for s in slices:
         s.normal_pos = float(_floats(s.tags["position"], 3, "ImagePositionPatient", s.path) @ normal)
-    return Scan(slices=slices, pixels=None if bulk is None else bulk[0])
+    return slices
 
 
 @dataclass

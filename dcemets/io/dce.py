@@ -266,7 +266,7 @@ def read_dce(
     else:
         p = as_path(path)
         require_exists(p)
-        if p.is_dir():
+        if p.is_dir() or _dicom._is_dicom(p):
             out = _read_dicom_dce([p], times, series)
         elif is_netcdf(p):
             _no_series(series, f"the netCDF file '{p}'")

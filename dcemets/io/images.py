@@ -111,7 +111,7 @@ def read_image(path: PathLike, *, mask: bool = False) -> xr.DataArray:
     """
     p = as_path(path)
     require_exists(p)
-    if p.is_dir():
+    if p.is_dir() or _dicom._is_dicom(p):
         out = _read_dicom_image(p)
     elif is_netcdf(p):
         out = validate_image(_load_netcdf(p), name=f"image in '{p}'", allow_nan=True)
