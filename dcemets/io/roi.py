@@ -324,7 +324,12 @@ def read_roi(
     ref = _check_reference(reference)
     lab = _check_label(label)
     if p.is_file() and _dicom._is_dicom(p):
-        sop = _dicom._read_header(p).get("sop_class")
+        try:
+            import pydicom  # noqa: F401  (SEG and RTSTRUCT hold no image GDCM can read)
+
+            sop = str(_pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["SOPClassUID"]).get("SOPClassUID", ""))
+        except ImportError:
+            sop = _dicom._read_header(p).get("sop_class")
         if sop in (_pydicom.SEG, _pydicom.RTSTRUCT):
             ds = _pydicom.dcmread(p)
             if sop == _pydicom.RTSTRUCT:

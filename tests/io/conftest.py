@@ -218,6 +218,9 @@ def write_enhanced_mr(
     ds.SOPClassUID = meta.MediaStorageSOPClassUID
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.Modality = "MR"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "DRO^Enhanced", "dro01", "", "O"
+    ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = "20190102", "101530", "1", ""
+    ds.ReferringPhysicianName = ""
     ds.StudyInstanceUID = generate_uid()
     ds.SeriesInstanceUID = generate_uid()
     ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.2.1125.77"
@@ -291,3 +294,63 @@ def write_enhanced_mr(
 def enhanced_writer() -> Callable[..., Path]:
     """The :func:`write_enhanced_mr` helper."""
     return write_enhanced_mr
+
+
+def write_rtstruct(
+    path: Path,
+    contours: dict[str, list[np.ndarray]],
+    *,
+    frame_of_reference: str = "1.2.826.0.1.3680043.2.1125.77",
+    geometric_type: str = "CLOSED_PLANAR",
+) -> Path:
+    """Write an RT Structure Set (PS3.3 A.19) holding ROIs of closed planar contours.
+
+    ``contours`` maps an ROI name to its contours, each an ``(n, 3)`` array of LPS points (mm).
+    """
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence as Seq
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "RTSTRUCT"
+    ds.StructureSetLabel = "radiologist"
+    ref = Dataset()
+    ref.FrameOfReferenceUID = frame_of_reference
+    ds.ReferencedFrameOfReferenceSequence = Seq([ref])
+    rois, roi_contours = [], []
+    for number, (name, polys) in enumerate(contours.items(), start=1):
+        roi = Dataset()
+        roi.ROINumber = number
+        roi.ROIName = name
+        roi.ReferencedFrameOfReferenceUID = frame_of_reference
+        rois.append(roi)
+        rc = Dataset()
+        rc.ReferencedROINumber = number
+        items = []
+        for poly in polys:
+            c = Dataset()
+            c.ContourGeometricType = geometric_type
+            c.NumberOfContourPoints = len(poly)
+            c.ContourData = [f"{v:.6f}" for v in np.asarray(poly, float).ravel()]
+            items.append(c)
+        rc.ContourSequence = Seq(items)
+        roi_contours.append(rc)
+    ds.StructureSetROISequence = Seq(rois)
+    ds.ROIContourSequence = Seq(roi_contours)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pydicom.dcmwrite(str(path), ds, enforce_file_format=True)
+    return path
+
+
+@pytest.fixture
+def rtstruct_writer() -> Callable[..., Path]:
+    """The :func:`write_rtstruct` helper."""
+    return write_rtstruct
