@@ -312,6 +312,7 @@ def read_roi(
     >>> import tempfile, pathlib
     >>> import numpy as np
     >>> from dcemets._conventions import make_image
+    >>> from dcemets.io import write_image
     >>> labels = make_image(np.array([[[0, 1, 2, 2]]], dtype=np.uint8), spacing=0.5)
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     path = write_image(labels, pathlib.Path(tmp) / "labels.nii.gz")
@@ -364,7 +365,10 @@ def _source_datasets(source: PathLike, image: xr.DataArray) -> list[Any]:
     first = _pydicom.dcmread(files[0], stop_before_pixels=True)
     if int(first.get("NumberOfFrames", 1) or 1) > 1:
         return [first]
-    headers = [_pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+    derived = (_pydicom.SEG, _pydicom.RTSTRUCT, _pydicom.PARAMETRIC_MAP)
+    headers = [h for h in (_pydicom.dcmread(f, stop_before_pixels=True) for f in files) if h.get("SOPClassUID") not in derived]
+    if not headers:
+        raise ValueError(f"`source` '{src}' holds no DICOM image (only SEG, RTSTRUCT or Parametric Map objects)")
     series = sorted({str(h.get("SeriesInstanceUID", "")) for h in headers})[0]
     by_pos: dict[tuple[float, ...], Any] = {}
     for h in sorted(headers, key=lambda h: int(h.get("InstanceNumber", 0) or 0)):
@@ -470,14 +474,27 @@ def write_seg(
 
     Examples
     --------
+    A two-slice MR series (written here with SimpleITK; yours comes from the scanner):
+
     >>> import tempfile, pathlib
-    >>> import numpy as np
-    >>> from dcemets._conventions import make_dce
-    >>> dce = make_dce(np.ones((2, 2, 3, 4), np.int16), [0.0, 10.0])
-    >>> roi = dce.isel(time=0, drop=True) > 0
-    >>> with tempfile.TemporaryDirectory() as tmp:  # doctest: +SKIP
-    ...     src = write_dicom_series(dce, pathlib.Path(tmp) / "dce")   # your DCE DICOM folder
-    ...     back = read_roi(write_seg(roi, pathlib.Path(tmp) / "seg.dcm", source=src))
+    >>> import numpy as np, SimpleITK as sitk
+    >>> from dcemets.io import read_image
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> (tmp / "t2w").mkdir()
+    >>> writer = sitk.ImageFileWriter()
+    >>> writer.KeepOriginalImageUIDOn()  # keep the UIDs set below
+    >>> for k in range(2):
+    ...     sl = sitk.GetImageFromArray(np.full((1, 3, 4), k, np.int16))
+    ...     sl.SetOrigin((0.0, 0.0, 2.0 * k))
+    ...     for tag, value in {"0008|0060": "MR", "0020|000d": "1.2", "0020|000e": "1.2.3", "0020|0052": "1.2.3.4",
+    ...                        "0018|0050": "2"}.items():
+    ...         sl.SetMetaData(tag, value)
+    ...     writer.SetFileName(str(tmp / "t2w" / f"{k}.dcm"))
+    ...     writer.Execute(sl)
+    >>> mask = read_image(tmp / "t2w") > 0
+    >>> seg = write_seg(mask, tmp / "seg.dcm", source=tmp / "t2w")
+    >>> read_roi(seg).values.sum(axis=(1, 2)).tolist()
+    [0, 12]
     """
     hd = _pydicom.require("highdicom", "writing a DICOM SEG")
     from pydicom.sr.codedict import codes
@@ -598,8 +615,20 @@ def write_parametric_map(
 
     Examples
     --------
-    >>> write_parametric_map  # doctest: +ELLIPSIS
-    <function write_parametric_map at 0x...>
+    >>> import tempfile, pathlib
+    >>> import numpy as np, pydicom, SimpleITK as sitk
+    >>> from dcemets._conventions import make_image
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> sl = sitk.GetImageFromArray(np.zeros((1, 2, 3), np.int16))
+    >>> for tag, value in {"0008|0060": "MR", "0020|000e": "1.2.3", "0018|0050": "3"}.items():
+    ...     sl.SetMetaData(tag, value)
+    >>> sitk.WriteImage(sl, str(tmp / "dce.dcm"))  # the source series (one slice)
+    >>> ktrans = make_image(np.array([[[0.1, 0.2, np.nan], [0.3, 0.0, 0.05]]]), name="ktrans",
+    ...                     attrs={"units": "1/min"})
+    >>> path = write_parametric_map(ktrans, tmp / "ktrans.dcm", source=tmp / "dce.dcm")
+    >>> ds = pydicom.dcmread(path)
+    >>> ds.pixel_array.round(2).tolist(), ds.SharedFunctionalGroupsSequence[0].RealWorldValueMappingSequence[0].MeasurementUnitsCodeSequence[0].CodeValue
+    ([[0.1, 0.2, nan], [0.3, 0.0, 0.05]], '1/min')
     """
     hd = _pydicom.require("highdicom", "writing a DICOM Parametric Map")
     img = validate_image(image, name="image", allow_nan=True)
