@@ -61,10 +61,17 @@ def _text(value: Any) -> str:
 
 
 def _put(tags: dict[str, str], key: str, item: Any, keyword: str) -> None:
-    if item is not None and keyword in item:
-        value = item[keyword].value
+    if item is not None:
+        value = item.get(keyword)
         if value is not None and value != "":
             tags[key] = _text(value)
+
+
+def _items(holder: Any) -> dict[str, Any]:
+    """The first item of every non-empty sequence of a functional-groups item, by keyword."""
+    if holder is None:
+        return {}
+    return {e.keyword: e.value[0] for e in holder if e.VR == "SQ" and len(e.value)}
 
 
 #: top-level attributes of an enhanced MR image copied into each frame's tags
@@ -95,31 +102,28 @@ def frame_tags(ds: Any) -> list[dict[str, str]]:
         _put(top, key, ds, keyword)
     n = int(ds.get("NumberOfFrames", 1) or 1)
     per = ds.get("PerFrameFunctionalGroupsSequence")
+    shared = _items(_shared(ds))
+    fields = (  # (functional group, attribute, tag key)
+        ("PlanePositionSequence", "ImagePositionPatient", "position"),
+        ("PlaneOrientationSequence", "ImageOrientationPatient", "orientation"),
+        ("PixelMeasuresSequence", "PixelSpacing", "pixel_spacing"),
+        ("PixelMeasuresSequence", "SliceThickness", "slice_thickness"),
+        ("PixelMeasuresSequence", "SpacingBetweenSlices", "spacing_between_slices"),
+        ("FrameContentSequence", "TemporalPositionIndex", "temporal_position"),
+        ("FrameContentSequence", "FrameAcquisitionDateTime", "acquisition_datetime"),
+        ("FrameContentSequence", "FrameReferenceDateTime", "content_datetime"),
+        ("TemporalPositionSequence", "TemporalPositionTimeOffset", "time_offset"),
+        ("CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime", "trigger_time"),
+        ("MRTimingAndRelatedParametersSequence", "RepetitionTime", "repetition_time"),
+        ("MRTimingAndRelatedParametersSequence", "FlipAngle", "flip_angle"),
+        ("MREchoSequence", "EffectiveEchoTime", "echo_time"),
+    )
     out = []
     for i in range(n):
-        frame = per[i] if per is not None and i < len(per) else None
+        groups = {**shared, **_items(per[i] if per is not None and i < len(per) else None)}
         tags = dict(top)
-        _put(tags, "position", group_item(ds, frame, "PlanePositionSequence"), "ImagePositionPatient")
-        _put(tags, "orientation", group_item(ds, frame, "PlaneOrientationSequence"), "ImageOrientationPatient")
-        measures = group_item(ds, frame, "PixelMeasuresSequence")
-        _put(tags, "pixel_spacing", measures, "PixelSpacing")
-        _put(tags, "slice_thickness", measures, "SliceThickness")
-        _put(tags, "spacing_between_slices", measures, "SpacingBetweenSlices")
-        content = group_item(ds, frame, "FrameContentSequence")
-        _put(tags, "temporal_position", content, "TemporalPositionIndex")
-        _put(tags, "acquisition_datetime", content, "FrameAcquisitionDateTime")
-        _put(tags, "content_datetime", content, "FrameReferenceDateTime")
-        _put(tags, "time_offset", group_item(ds, frame, "TemporalPositionSequence"), "TemporalPositionTimeOffset")
-        _put(
-            tags,
-            "trigger_time",
-            group_item(ds, frame, "CardiacSynchronizationSequence"),
-            "NominalCardiacTriggerDelayTime",
-        )
-        timing = group_item(ds, frame, "MRTimingAndRelatedParametersSequence")
-        _put(tags, "repetition_time", timing, "RepetitionTime")
-        _put(tags, "flip_angle", timing, "FlipAngle")
-        _put(tags, "echo_time", group_item(ds, frame, "MREchoSequence"), "EffectiveEchoTime")
+        for seq, keyword, key in fields:
+            _put(tags, key, groups.get(seq), keyword)
         tags["instance_number"] = str(i + 1)
         out.append(tags)
     return out
