@@ -365,7 +365,7 @@ TIMING_SOURCES: tuple[tuple[str, str, str, str], ...] = (
         "TemporalPositionTimeOffset",
         "Temporal Position Sequence (0020,9310) > Temporal Position Time Offset (0020,930D), per frame",
         "s",
-        "enhanced MR (PS3.3 C.7.6.16.2.x)",
+        "enhanced MR, any vendor (PS3.3 C.7.6.16.2)",
     ),
     (
         "TriggerTime",
