@@ -70,7 +70,9 @@ def main() -> None:
             reader.Execute()
 
         a, b = best(ours), best(baseline)
-        print(f"read_dce, {n}-file single-slice series: {a:.2f} s; ImageSeriesReader {b:.2f} s; ratio {a / b:.2f}")
+        print(
+            f"read_dce, {n}-file single-slice series: {a:.2f} s; ImageSeriesReader {b:.2f} s; ratio {a / b:.2f}"
+        )
 
         nt, nz = 12, 20
         rng = np.random.default_rng(0)

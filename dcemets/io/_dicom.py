@@ -237,13 +237,15 @@ def _scan_multiframe(files: list[Path], folder: Path | list[Path]) -> Scan:
             blocks.append(raw)
         else:
             blocks.append(raw * slope[:, None, None] + intercept[:, None, None])
-        for i, tags in enumerate(_pydicom.frame_tags(ds)):
+        for tags in _pydicom.frame_tags(ds):
             tags["instance_number"] = str(len(slices) + 1)
             slices.append(_Slice(p, tags, index=len(slices)))
     if len({b.shape[1:] for b in blocks}) > 1:
         raise ValueError(f"'{folder}': the multi-frame DICOM files have different image sizes")
-    pixels = np.concatenate(blocks) if len({b.dtype for b in blocks}) == 1 else np.concatenate(
-        [b.astype(float) for b in blocks]
+    pixels = (
+        np.concatenate(blocks)
+        if len({b.dtype for b in blocks}) == 1
+        else np.concatenate([b.astype(float) for b in blocks])
     )
     return Scan(slices=_place(slices, folder), pixels=pixels)
 
@@ -253,7 +255,9 @@ def _place(slices: list[_Slice], folder: Path | list[Path]) -> list[_Slice]:
     for s in slices:
         for key in ("position", "orientation"):
             if key not in s.tags:
-                raise ValueError(f"DICOM file '{s.path}' (image {s.index + 1}) lacks {TAGS[key]} ({key}); cannot place the slice in space")
+                raise ValueError(
+                    f"DICOM file '{s.path}' (image {s.index + 1}) lacks {TAGS[key]} ({key}); cannot place the slice in space"
+                )
     orient = _floats(slices[0].tags["orientation"], 6, "ImageOrientationPatient", slices[0].path)
     for s in slices[1:]:
         o = _floats(s.tags["orientation"], 6, "ImageOrientationPatient", s.path)
@@ -375,8 +379,10 @@ TIMING_SOURCES: tuple[tuple[str, str, str, str], ...] = (
     ),
     (
         "AcquisitionTime",
-        "Acquisition DateTime (0008,002A), else Acquisition Date (0008,0022) + Time (0008,0032); "
-        "enhanced: Frame Acquisition DateTime (0018,9074)",
+        (
+            "Acquisition DateTime (0008,002A), else Acquisition Date (0008,0022) + Time (0008,0032); "
+            "enhanced: Frame Acquisition DateTime (0018,9074)"
+        ),
         "DT/TM",
         "Siemens (one AcquisitionTime per measurement), Philips",
     ),
@@ -468,7 +474,9 @@ def _frame_time_values(groups: list[list[_Slice]]) -> Timing:
     return Timing(None, None, False, diagnosis)
 
 
-def _fill_times(times: np.ndarray, label: str, frames: list[list[_Slice]], folder: Path) -> tuple[np.ndarray, str]:
+def _fill_times(
+    times: np.ndarray, label: str, frames: list[list[_Slice]], folder: Path
+) -> tuple[np.ndarray, str]:
     """Infer the NaN entries of ordered frame `times` from the regular spacing of the others.
 
     Raises unless the known times increase along the frame order and lie on one regular grid
@@ -477,7 +485,9 @@ def _fill_times(times: np.ndarray, label: str, frames: list[list[_Slice]], folde
     idx = np.flatnonzero(np.isfinite(times))
     known = times[idx]
     missing = np.flatnonzero(~np.isfinite(times))
-    names = ", ".join(f"'{frames[i][0].path.name}'" for i in missing[:5]) + (" ..." if missing.size > 5 else "")
+    names = ", ".join(f"'{frames[i][0].path.name}'" for i in missing[:5]) + (
+        " ..." if missing.size > 5 else ""
+    )
     if np.any(np.diff(known) <= 0):
         raise ValueError(
             f"'{folder}': {label} is missing on {missing.size} frame(s) ({names}) and the others do "
@@ -610,8 +620,10 @@ def group_frames(slices: list[_Slice], folder: Path) -> Frames:
                 "InstanceNumber) present on every file tells which image belongs to which frame; "
                 "split the series into one folder per frame and pass `times=`"
             )
-        key, key_label = found
-        by_pos: list[list[int]] = [sorted(np.flatnonzero(pos == p), key=lambda i: key[i]) for p in range(n_pos)]
+        rank_values, key_label = found
+        by_pos: list[list[int]] = [
+            sorted(np.flatnonzero(pos == p), key=lambda i: rank_values[i]) for p in range(n_pos)
+        ]
         groups = [[slices[by_pos[p][f]] for p in range(n_pos)] for f in range(n_frames)]
         grouping = f"rank at each slice position by {key_label}"
         ranked = True

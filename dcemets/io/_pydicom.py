@@ -135,7 +135,9 @@ def rescale(ds: Any) -> tuple[np.ndarray, np.ndarray]:
     per = ds.get("PerFrameFunctionalGroupsSequence")
     slope, intercept = np.ones(n), np.zeros(n)
     for i in range(n):
-        item = group_item(ds, per[i] if per is not None and i < len(per) else None, "PixelValueTransformationSequence")
+        item = group_item(
+            ds, per[i] if per is not None and i < len(per) else None, "PixelValueTransformationSequence"
+        )
         if item is None:
             item = ds if "RescaleSlope" in ds else None
         if item is not None:

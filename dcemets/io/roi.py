@@ -78,7 +78,10 @@ def _embed(mask: xr.DataArray, reference: xr.DataArray, path: Path) -> xr.DataAr
     """Put a mask on the grid of `reference`, whose voxels its voxels must coincide with."""
     g = geometry(mask)
     d = g.direction_matrix
-    pos = np.asarray(g.origin)[None, :] + d[:, 2][None, :] * g.spacing[2] * np.arange(int(mask.sizes["z"]))[:, None]
+    pos = (
+        np.asarray(g.origin)[None, :]
+        + d[:, 2][None, :] * g.spacing[2] * np.arange(int(mask.sizes["z"]))[:, None]
+    )
     attrs = {k: mask.attrs[k] for k in ("roi_label", "roi_source", "frame_of_reference") if k in mask.attrs}
     values = np.asarray(mask.transpose("z", "y", "x").values)
     return _place_frames(values, pos, d[:, 0], d[:, 1], g.spacing[:2], reference, path, attrs)
@@ -118,7 +121,9 @@ def _read_seg(ds: Any, path: Path, label: int | str | None, reference: xr.DataAr
     along = pos @ normal
     inplane = pos @ np.column_stack([row, col])
     if np.ptp(inplane, axis=0).max() > 1e-3 * max(dx, dy) + 1e-4:
-        raise ValueError(f"DICOM SEG '{path}': the frames are not one stack of planes (in-plane offsets differ)")
+        raise ValueError(
+            f"DICOM SEG '{path}': the frames are not one stack of planes (in-plane offsets differ)"
+        )
     planes = np.unique(np.round(along, 4))
     if planes.size > 1:
         dz = float(np.min(np.diff(planes)))
@@ -171,7 +176,7 @@ def _place_frames(
     shape = tuple(int(reference.sizes[d_]) for d_ in ("z", "y", "x"))
     out = np.zeros(shape, bool)
     for (x0, y0, k), frame in zip(np.round(idx).astype(int), frames):
-        z_, y_, x_ = np.nonzero(frame[None])
+        _, y_, x_ = np.nonzero(frame[None])
         yi, xi = y_ + y0, x_ + x0
         inside = (0 <= k < shape[0]) & (yi >= 0) & (yi < shape[1]) & (xi >= 0) & (xi < shape[2])
         if not np.all(inside):
@@ -187,7 +192,9 @@ def _place_frames(
 # --------------------------------------------------------------------------------- RTSTRUCT
 
 
-def _read_rtstruct(ds: Any, path: Path, label: int | str | None, reference: xr.DataArray | None) -> xr.DataArray:
+def _read_rtstruct(
+    ds: Any, path: Path, label: int | str | None, reference: xr.DataArray | None
+) -> xr.DataArray:
     rois = {int(r.ROINumber): str(r.get("ROIName", "")) for r in ds.get("StructureSetROISequence", [])}
     number = _pick(rois, label, "ROI", path)
     if reference is None:
@@ -196,7 +203,11 @@ def _read_rtstruct(ds: Any, path: Path, label: int | str | None, reference: xr.D
             "were drawn on (e.g. read_image of the T2W series it references) or the DCE series"
         )
     ref_for = reference.attrs.get("frame_of_reference")
-    ds_for = [str(r.FrameOfReferenceUID) for r in ds.get("ReferencedFrameOfReferenceSequence", []) if "FrameOfReferenceUID" in r]
+    ds_for = [
+        str(r.FrameOfReferenceUID)
+        for r in ds.get("ReferencedFrameOfReferenceSequence", [])
+        if "FrameOfReferenceUID" in r
+    ]
     if ref_for and ds_for and ref_for not in ds_for:
         raise ValueError(
             f"'{path}' is drawn in frame of reference {ds_for[0]!r}, `reference` is in {ref_for!r}; "
@@ -328,9 +339,13 @@ def read_roi(
         try:
             import pydicom  # noqa: F401  (SEG and RTSTRUCT hold no image GDCM can read)
 
-            sop = str(_pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["SOPClassUID"]).get("SOPClassUID", ""))
+            sop = str(
+                _pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["SOPClassUID"]).get(
+                    "SOPClassUID", ""
+                )
+            )
         except ImportError:
-            sop = _dicom._read_header(p).get("sop_class")
+            sop = _dicom._read_header(p).get("sop_class", "")
         if sop in (_pydicom.SEG, _pydicom.RTSTRUCT):
             ds = _pydicom.dcmread(p)
             if sop == _pydicom.RTSTRUCT:
@@ -366,10 +381,16 @@ def _source_datasets(source: PathLike, image: xr.DataArray) -> list[Any]:
     if int(first.get("NumberOfFrames", 1) or 1) > 1:
         return [first]
     derived = (_pydicom.SEG, _pydicom.RTSTRUCT, _pydicom.PARAMETRIC_MAP)
-    headers = [h for h in (_pydicom.dcmread(f, stop_before_pixels=True) for f in files) if h.get("SOPClassUID") not in derived]
+    headers = [
+        h
+        for h in (_pydicom.dcmread(f, stop_before_pixels=True) for f in files)
+        if h.get("SOPClassUID") not in derived
+    ]
     if not headers:
-        raise ValueError(f"`source` '{src}' holds no DICOM image (only SEG, RTSTRUCT or Parametric Map objects)")
-    series = sorted({str(h.get("SeriesInstanceUID", "")) for h in headers})[0]
+        raise ValueError(
+            f"`source` '{src}' holds no DICOM image (only SEG, RTSTRUCT or Parametric Map objects)"
+        )
+    series = min(str(h.get("SeriesInstanceUID", "")) for h in headers)
     by_pos: dict[tuple[float, ...], Any] = {}
     for h in sorted(headers, key=lambda h: int(h.get("InstanceNumber", 0) or 0)):
         if str(h.get("SeriesInstanceUID", "")) == series and "ImagePositionPatient" in h:
@@ -508,10 +529,16 @@ def write_seg(
             raise ValueError("`mask` must hold only 0 and 1 (or be bool)")
         values = values.astype(bool)
     if algorithm_type not in ("AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"):
-        raise ValueError(f"`algorithm_type` must be AUTOMATIC, SEMIAUTOMATIC or MANUAL, got {algorithm_type!r}")
+        raise ValueError(
+            f"`algorithm_type` must be AUTOMATIC, SEMIAUTOMATIC or MANUAL, got {algorithm_type!r}"
+        )
     if not isinstance(label, str) or not label.strip():
         raise ValueError(f"`label` must be a non-empty str, got {label!r}")
-    if not isinstance(series_number, (int, np.integer)) or isinstance(series_number, bool) or series_number < 1:
+    if (
+        not isinstance(series_number, (int, np.integer))
+        or isinstance(series_number, bool)
+        or series_number < 1
+    ):
         raise ValueError(f"`series_number` must be a positive int, got {series_number!r}")
     sources = _source_datasets(source, m)
     description = hd.seg.SegmentDescription(
@@ -522,7 +549,9 @@ def write_seg(
         algorithm_type=algorithm_type,
         algorithm_identification=None
         if algorithm_type == "MANUAL"
-        else hd.AlgorithmIdentificationSequence(name="dcemets", family=codes.DCM.ImageProcessing, version=_version()),
+        else hd.AlgorithmIdentificationSequence(
+            name="dcemets", family=codes.DCM.ImageProcessing, version=_version()
+        ),
     )
     seg = hd.seg.Segmentation(
         source_images=sources,
@@ -644,7 +673,11 @@ def write_parametric_map(
     unit = units if units is not None else str(img.attrs.get("units", "1"))
     if not isinstance(unit, str) or not unit:
         raise ValueError(f"`units` must be a UCUM code such as '1/min', got {units!r}")
-    if not isinstance(series_number, (int, np.integer)) or isinstance(series_number, bool) or series_number < 1:
+    if (
+        not isinstance(series_number, (int, np.integer))
+        or isinstance(series_number, bool)
+        or series_number < 1
+    ):
         raise ValueError(f"`series_number` must be a positive int, got {series_number!r}")
     sources = _source_datasets(source, img)
     lo, hi = float(finite.min()), float(finite.max())

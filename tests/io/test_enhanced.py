@@ -27,7 +27,9 @@ def src(int_series, oblique):
     """The DCE the enhanced files are written from (the round trip's reference)."""
     from dcemets._conventions import make_dce
 
-    return make_dce(int_series, TIMES, spacing=(0.9, 0.8, 3.0), origin=(-40.0, -30.0, 12.5), direction=oblique)
+    return make_dce(
+        int_series, TIMES, spacing=(0.9, 0.8, 3.0), origin=(-40.0, -30.0, 12.5), direction=oblique
+    )
 
 
 def _write(writer, path, src, **kw):
@@ -65,7 +67,13 @@ def test_enhanced_round_trip(tmp_path, enhanced_writer, src, timing, source):
 
 
 def test_enhanced_missing_time_on_one_frame(tmp_path, enhanced_writer, src):
-    path = _write(enhanced_writer, tmp_path / "dce.dcm", src, timing=("tpi", "frame_datetime"), omit={"frame_datetime": [0]})
+    path = _write(
+        enhanced_writer,
+        tmp_path / "dce.dcm",
+        src,
+        timing=("tpi", "frame_datetime"),
+        omit={"frame_datetime": [0]},
+    )
     with pytest.warns(UserWarning, match=r"AcquisitionTime missing on 1 of 6"):
         dce = read_dce(path)
     _check(dce, src, TIMES)

@@ -49,7 +49,8 @@ def test_seg_round_trip(tmp_path, dce_dicom):
     assert back.attrs["frame_of_reference"] == dce.attrs["frame_of_reference"]
     on_dce = read_roi(path, reference=dce)  # exactly the DCE's coordinates
     np.testing.assert_array_equal(on_dce.values, mask.values)
-    assert (on_dce.x.values == dce.x.values).all() and (on_dce.z.values == dce.z.values).all()
+    assert (on_dce.x.values == dce.x.values).all()
+    assert (on_dce.z.values == dce.z.values).all()
     assert float((dce * on_dce).isel(time=0).sum()) == float(dce.isel(time=0).values[mask.values].sum())
 
 
@@ -72,8 +73,15 @@ def test_seg_on_sagittal_t2w_transferred_to_dce(tmp_path, dicom_writer, sagittal
     t2 = tmp_path / "t2w"
     centre = world_coordinates(dce)[2, 6, 7]  # the sagittal T2W is centred on the DCE
     origin = centre - sagittal @ (np.array([1.0, 1.0, 3.5]) * [15, 15, 1.5])
-    dicom_writer(t2, np.ones((1, 4, 30, 30), np.int16), times=[0.0], direction=sagittal,
-                 spacing=(1.0, 1.0, 3.5), origin=origin, timing=())
+    dicom_writer(
+        t2,
+        np.ones((1, 4, 30, 30), np.int16),
+        times=[0.0],
+        direction=sagittal,
+        spacing=(1.0, 1.0, 3.5),
+        origin=origin,
+        timing=(),
+    )
     t2w = read_image(t2)
     outline = (t2w * 0 + 0).astype(bool)
     outline[1:3, 12:18, 12:18] = True
@@ -82,7 +90,8 @@ def test_seg_on_sagittal_t2w_transferred_to_dce(tmp_path, dicom_writer, sagittal
     with pytest.raises(ValueError, match=r"transfer_roi"):
         read_roi(tmp_path / "seg.dcm", reference=dce)
     moved = transfer_roi(back, dce)  # the paper's ROI transfer, in world space
-    assert moved.shape == dce.shape[1:] and moved.values.any()
+    assert moved.shape == dce.shape[1:]
+    assert moved.values.any()
     np.testing.assert_allclose(  # the transferred mask sits where the outline is, in world space
         world_coordinates(moved)[moved.values].mean(axis=0),
         world_coordinates(back)[back.values].mean(axis=0),
@@ -94,7 +103,9 @@ def test_seg_from_enhanced_source(tmp_path, enhanced_writer, oblique):
     from dcemets._conventions import make_dce
 
     values = np.arange(2 * 3 * 6 * 7).reshape(2, 3, 6, 7).astype(np.uint16)
-    src = make_dce(values, [0.0, 10.0], spacing=(0.9, 0.8, 3.0), origin=(-40.0, -30.0, 12.5), direction=oblique)
+    src = make_dce(
+        values, [0.0, 10.0], spacing=(0.9, 0.8, 3.0), origin=(-40.0, -30.0, 12.5), direction=oblique
+    )
     path = enhanced_writer(tmp_path / "mf" / "dce.dcm", values, times=[0.0, 10.0])
     dce = read_dce(path)
     mask = dce.isel(time=0, drop=True) > 60
@@ -113,11 +124,16 @@ def test_parametric_map_round_trip(tmp_path, dce_dicom):
     path = write_parametric_map(ktrans, tmp_path / "ktrans.dcm", source=folder)
     ds = pydicom.dcmread(path)
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.30"
-    assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == pydicom.dcmread(next(folder.iterdir())).SeriesInstanceUID
+    assert (
+        ds.ReferencedSeriesSequence[0].SeriesInstanceUID
+        == pydicom.dcmread(next(folder.iterdir())).SeriesInstanceUID
+    )
     rwvm = ds.SharedFunctionalGroupsSequence[0].RealWorldValueMappingSequence[0]
     assert rwvm.MeasurementUnitsCodeSequence[0].CodeValue == "1/min"
     # every frame sits on a slice of the map (highdicom may store them in another order)
-    pos = np.asarray([f.PlanePositionSequence[0].ImagePositionPatient for f in ds.PerFrameFunctionalGroupsSequence], float)
+    pos = np.asarray(
+        [f.PlanePositionSequence[0].ImagePositionPatient for f in ds.PerFrameFunctionalGroupsSequence], float
+    )
     planes = world_coordinates(ktrans)[:, 0, 0]
     k = np.argmin(np.linalg.norm(pos[:, None] - planes[None], axis=-1), axis=1)
     np.testing.assert_allclose(pos, planes[k], atol=1e-4)
@@ -131,7 +147,9 @@ def _ellipse_contour(centre, a, b, u, v, n=720):
 
 
 def test_rtstruct_ellipse_area_and_voxels(tmp_path, rtstruct_writer, oblique):
-    ref = make_image(np.zeros((5, 80, 90)), spacing=(0.5, 0.4, 3.0), origin=(-10.0, 5.0, 20.0), direction=oblique)
+    ref = make_image(
+        np.zeros((5, 80, 90)), spacing=(0.5, 0.4, 3.0), origin=(-10.0, 5.0, 20.0), direction=oblique
+    )
     ref.attrs["frame_of_reference"] = "1.2.826.0.1.3680043.2.1125.77"
     g = geometry(ref)
     d = g.direction_matrix
@@ -140,7 +158,8 @@ def test_rtstruct_ellipse_area_and_voxels(tmp_path, rtstruct_writer, oblique):
     a, b = 12.0, 7.5  # mm
     path = rtstruct_writer(tmp_path / "rt.dcm", {"lesion": [_ellipse_contour(centre, a, b, u, v)]})
     roi = read_roi(path, reference=ref)
-    assert roi.dtype == bool and roi.attrs["roi_label"] == "lesion"
+    assert roi.dtype == bool
+    assert roi.attrs["roi_label"] == "lesion"
     assert roi.values[[0, 1, 3, 4]].sum() == 0
     area = roi.values[2].sum() * 0.5 * 0.4
     assert area == pytest.approx(np.pi * a * b, rel=0.01)
@@ -180,8 +199,9 @@ def test_label_map(tmp_path, dce_dicom):
     labels = np.zeros(dce.shape[1:], np.uint8)
     labels[2, 3:5, 4:6] = 1
     labels[3, 6:9, 6:9] = 2
-    img = make_image(labels, spacing=geometry(dce).spacing, origin=geometry(dce).origin,
-                     direction=geometry(dce).direction)
+    img = make_image(
+        labels, spacing=geometry(dce).spacing, origin=geometry(dce).origin, direction=geometry(dce).direction
+    )
     path = write_image(img, tmp_path / "labels.nii.gz")
     two = read_roi(path, label=2, reference=dce)
     np.testing.assert_array_equal(two.values, labels == 2)

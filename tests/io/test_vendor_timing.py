@@ -81,7 +81,9 @@ def test_missing_tag_on_irregular_series_is_refused(tmp_path, dicom_writer, int_
     with pytest.raises(ValueError, match=r"TriggerTime is missing on 1 frame.*not evenly spaced.*`times=`"):
         read_dce(tmp_path)
     # a complete source of lower precedence wins over an incomplete one
-    dicom_writer(tmp_path / "b", int_series, times=IRREGULAR, timing=("trigger", "acquisition"), omit={"trigger": [2]})
+    dicom_writer(
+        tmp_path / "b", int_series, times=IRREGULAR, timing=("trigger", "acquisition"), omit={"trigger": [2]}
+    )
     dce = read_dce(tmp_path / "b")
     assert dce.attrs["frame_timing"] == "AcquisitionTime"
     np.testing.assert_allclose(dce.time.values, IRREGULAR, atol=1e-5)
@@ -90,7 +92,11 @@ def test_missing_tag_on_irregular_series_is_refused(tmp_path, dicom_writer, int_
 def test_message_says_why_timing_is_unknown(tmp_path, dicom_writer, int_series):
     # GE style with TriggerTime on one frame only and the series start as AcquisitionTime
     dicom_writer(
-        tmp_path, int_series, times=TIMES, timing=("tpi", "trigger", "acq_start"), omit={"trigger": [0, 1, 2, 3, 4]}
+        tmp_path,
+        int_series,
+        times=TIMES,
+        timing=("tpi", "trigger", "acq_start"),
+        omit={"trigger": [0, 1, 2, 3, 4]},
     )
     with pytest.raises(ValueError, match=r"no DICOM tag gives the times of the 6 frames") as err:
         read_dce(tmp_path)
@@ -104,7 +110,9 @@ def test_message_says_why_timing_is_unknown(tmp_path, dicom_writer, int_series):
 
 def test_timing_table_in_docs_matches_code():
     text = (Path(__file__).parents[2] / "docs" / "user_guide" / "io.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| (\d) \| ([^|]+?) \| ([^|]+?) \| ([^|]+?) \| ([^|]+?) \|$", text, flags=re.M)
+    rows = re.findall(
+        r"^\| (\d) \| ([^|]+?) \| ([^|]+?) \| ([^|]+?) \| ([^|]+?) \|$", text, flags=re.MULTILINE
+    )
     assert [(int(r[0]), *(c.strip() for c in r[1:])) for r in rows] == [
         (i + 1, *row) for i, row in enumerate(TIMING_SOURCES)
     ]
