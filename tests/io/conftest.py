@@ -71,7 +71,7 @@ def write_dicom_series(
     "resolution" (TemporalResolution, ms: the first interval), "acq_start" (AcquisitionTime
     of the series start on every file, as GE writes), "trigger_zero" (TriggerTime 0 on every
     file, as Siemens writes for untriggered scans).  ``omit`` maps a timing name to the frames
-    whose files lack that tag (a vendor or anonymiser dropping it).
+    (``t``) or single files (``(t, k)``) that lack that tag (a vendor or anonymiser dropping it).
     """
     folder.mkdir(parents=True, exist_ok=True)
     values = np.asarray(values)
@@ -113,7 +113,7 @@ def write_dicom_series(
                 "0008|0021": "20190102",
                 "0008|103e": "VIBE DCE",
             }
-            skip = {name for name, frames in (omit or {}).items() if t in frames}
+            skip = {name for name, frames in (omit or {}).items() if t in frames or (t, k) in frames}
             if "tpi" in timing and "tpi" not in skip:
                 tags["0020|0100"] = str(t + 1)
                 tags["0020|0105"] = str(nt)

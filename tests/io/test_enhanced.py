@@ -97,3 +97,12 @@ def test_enhanced_one_frame_is_an_image(tmp_path, enhanced_writer, src):
     np.testing.assert_array_equal(img.values, src.values[0])
     with pytest.raises(ValueError, match=r"single 3D volume"):
         read_dce(path)
+
+
+def test_without_pydicom_the_error_says_how_to_install(tmp_path, enhanced_writer, src, monkeypatch):
+    import sys
+
+    path = _write(enhanced_writer, tmp_path / "dce.dcm", src)
+    monkeypatch.setitem(sys.modules, "pydicom", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"needs pydicom.*pip install 'dcemets\[dicom\]'"):
+        read_dce(path)

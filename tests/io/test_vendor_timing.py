@@ -116,3 +116,26 @@ def test_timing_table_in_docs_matches_code():
     assert [(int(r[0]), *(c.strip() for c in r[1:])) for r in rows] == [
         (i + 1, *row) for i, row in enumerate(TIMING_SOURCES)
     ]
+
+
+def test_tag_missing_on_one_slice_file_needs_no_inference(tmp_path, dicom_writer, int_series, oblique):
+    # the other slices of that frame still carry it: exact times, nothing inferred, no warning
+    dicom_writer(
+        tmp_path, int_series, times=IRREGULAR, timing=("trigger",), omit={"trigger": [(2, 1), (0, 0)]}
+    )
+    dce = read_dce(tmp_path)
+    _check(dce, int_series, IRREGULAR, oblique)
+    assert dce.attrs["frame_timing"] == "TriggerTime"
+    assert "frame_timing_inferred" not in dce.attrs
+
+
+def test_missing_tag_without_an_order_is_refused(tmp_path, dicom_writer, int_series):
+    # single slice position, TriggerTime on 4 of 6 files and no InstanceNumber: no order
+    values = int_series[:, :1]
+    dicom_writer(
+        tmp_path, values, times=TIMES, timing=("trigger",), omit={"trigger": [1, 4]}, extra={"0020|0013": ""}
+    )
+    with pytest.raises(
+        ValueError, match=r"TriggerTime is missing on some frames and no tag .* orders the frames"
+    ):
+        read_dce(tmp_path)
