@@ -229,3 +229,43 @@ def test_write_seg_errors(tmp_path, dce_dicom):
         write_seg(other, tmp_path / "s.dcm", source=folder)
     with pytest.raises(FileNotFoundError):
         write_seg(mask, tmp_path / "s.dcm", source=tmp_path / "nowhere")
+
+
+def test_cohort_of_dicom_with_seg_and_rtstruct(tmp_path, dce_dicom, dicom_writer, rtstruct_writer, sagittal):
+    """load_cohort on DICOM studies whose ROIs are a SEG (on the DCE) and an RTSTRUCT (on the T2W)."""
+    import shutil
+
+    from dcemets.io import load_cohort
+
+    folder, dce = dce_dicom
+    case = tmp_path / "cohort" / "p01"
+    shutil.copytree(folder, case / "dce")
+    mask = _blob(dce)
+    write_seg(mask.isel(z=slice(1, 4)), case / "lesion_seg.dcm", source=case / "dce")
+    centre = world_coordinates(dce)[2, 6, 7]
+    origin = centre - sagittal @ (np.array([1.0, 1.0, 3.5]) * [15, 15, 1.5])
+    dicom_writer(
+        case / "t2w",
+        np.ones((1, 4, 30, 30), np.int16),
+        times=[0.0],
+        direction=sagittal,
+        spacing=(1.0, 1.0, 3.5),
+        origin=origin,
+        timing=(),
+        extra={"0020|000e": "1.2.9"},
+    )
+    t2w = read_image(case / "t2w")
+    d = geometry(t2w).direction_matrix
+    ring = _ellipse_contour(world_coordinates(t2w)[1, 15, 15], 6.0, 4.0, d[:, 0], d[:, 1])
+    rtstruct_writer(case / "rt.dcm", {"lesion": [ring]})
+    (tmp_path / "cohort" / "manifest.csv").write_text(
+        "subject_id,label,dce,t2w_sagittal,roi_sagittal,lesion_mask\n"
+        "p01,lung,p01/dce,p01/t2w,p01/rt.dcm,p01/lesion_seg.dcm\n",
+        encoding="utf-8",
+    )
+    (loaded,) = load_cohort(tmp_path / "cohort", progress=False)
+    np.testing.assert_allclose(loaded.dce.time.values, TIMES, atol=1e-5)
+    np.testing.assert_array_equal(loaded.lesion_mask.values, mask.values)
+    assert loaded.roi_sagittal.shape == t2w.shape
+    assert loaded.roi_sagittal.values[1].sum() * 1.0 == pytest.approx(np.pi * 24.0, rel=0.1)
+    assert loaded.roi_sagittal.values[[0, 2, 3]].sum() == 0
