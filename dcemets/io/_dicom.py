@@ -817,3 +817,23 @@ def read_frames(scan: Scan, frames: Frames, folder: Path) -> list[sitk.Image]:
         if all(im is not None for im in images):
             return images  # type: ignore[return-value]
     return [read_volume(files, folder) for files in frames.files]
+
+
+def read_stack(scan: Scan, frames: Frames) -> tuple[np.ndarray, sitk.Image] | None:
+    """All frames as one ``(t, z, y, x)`` array plus the first frame's image (its geometry).
+
+    The fast path of :func:`read_frames` for series whose files were read in one pass with
+    one rescale and one pixel spacing: the frames share slice positions and orientation (as
+    grouped and checked), so their grids are identical and no per-frame image is built.
+    Returns ``None`` when this does not apply.
+    """
+    slices = [s for g in frames.slices for s in g]
+    if scan.pixels is None or len({_rescale(s) for s in slices}) != 1:
+        return None
+    if len({s.tags.get("pixel_spacing") for s in slices}) != 1:
+        return None
+    first = _volume_from_pixels(scan.pixels, frames.slices[0])
+    if first is None:
+        return None
+    index = np.array([[s.index for s in g] for g in frames.slices])
+    return scan.pixels[index], first

@@ -113,7 +113,8 @@ def _read_dicom_dce(
         )
     else:
         t = frames.times
-    images = _dicom.read_frames(scan, frames, where)
+    stack = _dicom.read_stack(scan, frames)
+    images = _dicom.read_frames(scan, frames, where) if stack is None else None
     attrs = _dicom.acquisition_attrs(frames.tags)
     attrs["frame_grouping"] = frames.grouping
     if times is None and frames.timing:
@@ -122,6 +123,10 @@ def _read_dicom_dce(
             attrs["frame_timing_inferred"] = frames.timing_note
             warnings.warn(f"'{where}': {frames.timing_note}", UserWarning, stacklevel=3)
     try:
+        if stack is not None:
+            values, first = stack
+            o, sp, d = _spatial_geometry(first, f"DICOM series in '{where}'")
+            return make_dce(values, t, spacing=sp, origin=o, direction=d, name="signal", attrs=attrs)
         return from_sitk(images, times=t, attrs=attrs)
     except ValueError as err:
         raise ValueError(f"'{where}': the frames are not on one grid ({err})") from err
