@@ -259,7 +259,10 @@ def _place(slices: list[_Slice], folder: Path | list[Path]) -> list[_Slice]:
                     f"DICOM file '{s.path}' (image {s.index + 1}) lacks {TAGS[key]} ({key}); cannot place the slice in space"
                 )
     orient = _floats(slices[0].tags["orientation"], 6, "ImageOrientationPatient", slices[0].path)
+    distinct: dict[str, _Slice] = {}
     for s in slices[1:]:
+        distinct.setdefault(s.tags["orientation"], s)  # files of a series repeat one string
+    for s in distinct.values():
         o = _floats(s.tags["orientation"], 6, "ImageOrientationPatient", s.path)
         if not np.allclose(o, orient, atol=1e-4):
             raise ValueError(
