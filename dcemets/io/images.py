@@ -55,8 +55,9 @@ def read_image(path: PathLike, *, mask: bool = False) -> xr.DataArray:
     path : str or os.PathLike
         An image file (``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.mha``, ``.mhd``, or any
         other format SimpleITK reads), a netCDF file written by :meth:`xarray.DataArray.to_netcdf`
-        (``.nc``), or a folder holding one DICOM series (one slice per file; non-DICOM files
-        are ignored).
+        (``.nc``), a folder holding one DICOM series (one slice per file, or enhanced
+        multi-frame MR objects read with pydicom; non-DICOM files are ignored), or a single
+        DICOM file (an enhanced multi-frame object, or one slice).
     mask : bool, default False
         Return a bool mask (voxels ``!= 0``), as for ROIs and lesion masks stored as integers.
 
