@@ -191,6 +191,34 @@ def _list_files(folder: Path | list[Path]) -> list[Path]:
     return files
 
 
+def _drop_derived(files: list[Path], folder: Path | list[Path]) -> list[Path]:
+    """`files` without the SEG, RTSTRUCT and Parametric Map objects a lab stores beside a series.
+
+    Needs pydicom (GDCM cannot read an RTSTRUCT's header as an image); without it, `files`
+    is returned unchanged and such a file fails later with a message naming it.
+    """
+    try:
+        import pydicom
+    except ImportError:
+        return files
+    derived = (_pydicom.SEG, _pydicom.RTSTRUCT, _pydicom.PARAMETRIC_MAP)
+    keep = []
+    for p in files:
+        try:
+            sop = pydicom.dcmread(str(p), stop_before_pixels=True, specific_tags=["SOPClassUID"]).get(
+                "SOPClassUID"
+            )
+        except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError, TypeError, AttributeError):
+            sop = None  # unreadable: kept, so that reading it reports the file
+        if str(sop) not in derived:
+            keep.append(p)
+    if not keep:
+        raise ValueError(
+            f"'{folder}' holds only derived DICOM objects (SEG, RTSTRUCT, Parametric Map), no image series"
+        )
+    return keep
+
+
 def _is_multiframe(tags: dict[str, str]) -> bool:
     n_frames = tags.get("number_of_frames", "")
     return (n_frames.isdigit() and int(n_frames) > 1) or tags.get("sop_class") == _pydicom.ENHANCED_MR
@@ -204,9 +232,19 @@ def scan_folder(folder: Path | list[Path]) -> Scan:
     frame (:func:`_scan_multiframe`).
     """
     files = _list_files(folder)
-    if _is_multiframe(_read_header(files[0])):
-        return _scan_multiframe(files, folder)
+    try:
+        first: dict[str, str] | None = _read_header(files[0])
+    except ValueError:  # an RTSTRUCT has no image for GDCM; a corrupt file raises again below
+        first = None
+    if first is None or _is_multiframe(first):  # a SEG is multi-frame too
+        files = _drop_derived(files, folder)
+        if _is_multiframe(_read_header(files[0])):
+            return _scan_multiframe(files, folder)
     bulk = _bulk_read(files)
+    if bulk is None:
+        kept = _drop_derived(files, folder)
+        if len(kept) < len(files):
+            files, bulk = kept, _bulk_read(kept)
     slices = []
     for i, p in enumerate(files):
         tags = bulk[1][i] if bulk is not None else _read_header(p)

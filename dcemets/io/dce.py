@@ -127,6 +127,7 @@ def _read_dicom_dce(
             values, first = stack
             o, sp, d = _spatial_geometry(first, f"DICOM series in '{where}'")
             return make_dce(values, t, spacing=sp, origin=o, direction=d, name="signal", attrs=attrs)
+        assert images is not None
         return from_sitk(images, times=t, attrs=attrs)
     except ValueError as err:
         raise ValueError(f"'{where}': the frames are not on one grid ({err})") from err

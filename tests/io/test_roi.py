@@ -269,3 +269,16 @@ def test_cohort_of_dicom_with_seg_and_rtstruct(tmp_path, dce_dicom, dicom_writer
     assert loaded.roi_sagittal.shape == t2w.shape
     assert loaded.roi_sagittal.values[1].sum() * 1.0 == pytest.approx(np.pi * 24.0, rel=0.1)
     assert loaded.roi_sagittal.values[[0, 2, 3]].sum() == 0
+
+
+def test_series_folder_holding_seg_and_rtstruct(tmp_path, dce_dicom, rtstruct_writer):
+    """A lab's export folder: the DCE files plus a SEG and an RTSTRUCT beside them."""
+    folder, dce = dce_dicom
+    write_seg(_blob(dce), tmp_path / "seg.dcm", source=folder)
+    (tmp_path / "seg.dcm").rename(folder / "zz_seg.dcm")
+    d = geometry(dce).direction_matrix
+    ring = _ellipse_contour(world_coordinates(dce)[2, 6, 7], 2.0, 2.0, d[:, 0], d[:, 1])
+    rtstruct_writer(folder / "00_rt.dcm", {"lesion": [ring]})  # sorts first
+    again = read_dce(folder)
+    np.testing.assert_array_equal(again.values, dce.values)
+    np.testing.assert_allclose(again.time.values, TIMES, atol=1e-5)
