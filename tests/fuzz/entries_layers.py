@@ -1094,35 +1094,41 @@ register(
         },
     )
 )
-register(
-    Entry(
-        "dcemets.io.write_seg",
-        valid=_seg_call,
-        args={"mask": "mask", "path": "path_out", "source": "dir_in"},
-        skip=("series_number", "algorithm_type", "label"),
-        max_examples=2,
-        documented={
-            "mask:all_false": Result("an empty mask is written as an empty segment (docstring)"),
-            "mask:wrong_grid": _SEG_OWN_GEOMETRY,
-            "mask:shifted_grid": _SEG_OWN_GEOMETRY,
-            "path:unknown_suffix": Result("a DICOM file needs no suffix; any name is written"),
-        },
+try:
+    import highdicom  # noqa: F401
+except ImportError:  # the optional extra dcemets[dicom] is not installed
+    for _name in ("write_seg", "write_parametric_map"):
+        not_fuzzable(f"dcemets.io.{_name}", "needs highdicom, the optional extra dcemets[dicom]")
+else:
+    register(
+        Entry(
+            "dcemets.io.write_seg",
+            valid=_seg_call,
+            args={"mask": "mask", "path": "path_out", "source": "dir_in"},
+            skip=("series_number", "algorithm_type", "label"),
+            max_examples=2,
+            documented={
+                "mask:all_false": Result("an empty mask is written as an empty segment (docstring)"),
+                "mask:wrong_grid": _SEG_OWN_GEOMETRY,
+                "mask:shifted_grid": _SEG_OWN_GEOMETRY,
+                "path:unknown_suffix": Result("a DICOM file needs no suffix; any name is written"),
+            },
+        )
     )
-)
-register(
-    Entry(
-        "dcemets.io.write_parametric_map",
-        valid=_pm_call,
-        args={"image": "image", "path": "path_out", "source": "dir_in"},
-        skip=("series_number", "label", "units"),
-        max_examples=2,
-        documented={
-            "image:nan": Result("NaN is written as NaN (float pixel data, docstring)"),
-            "image:inf": Result("values are written as they are (float pixel data)"),
-            "path:unknown_suffix": Result("a DICOM file needs no suffix; any name is written"),
-        },
+    register(
+        Entry(
+            "dcemets.io.write_parametric_map",
+            valid=_pm_call,
+            args={"image": "image", "path": "path_out", "source": "dir_in"},
+            skip=("series_number", "label", "units"),
+            max_examples=2,
+            documented={
+                "image:nan": Result("NaN is written as NaN (float pixel data, docstring)"),
+                "image:inf": Result("values are written as they are (float pixel data)"),
+                "path:unknown_suffix": Result("a DICOM file needs no suffix; any name is written"),
+            },
+        )
     )
-)
 
 
 def _saved(ctx: Ctx) -> dict[str, Any]:
