@@ -1,19 +1,19 @@
 """Private DICOM reading: scan a folder, group slices into frames, order and time the frames.
 
-Frame grouping and timing rules (documented in :func:`dcemets.io.read_dce`):
+Frame grouping and timing rules (documented in :func:`dcemets.io.read_dce` and the io guide):
 
 * Slices are located by projecting ImagePositionPatient (0020,0032) on the slice normal
-  (the cross product of the two ImageOrientationPatient (0020,0037) vectors).
-* Frames: the first of TemporalPositionIdentifier (0020,0100), SeriesInstanceUID (0020,000E),
-  TriggerTime (0018,1060), AcquisitionTime (0008,0032) and ContentTime (0008,0033) that splits
-  the files into groups each holding every slice position exactly once.  If none does, the
-  files at each slice position are ranked by acquisition time, content time, then
-  InstanceNumber (0020,0013).
+  (the cross product of the two ImageOrientationPatient (0020,0037) vectors).  Enhanced
+  multi-frame MR files give one "slice" per frame (:mod:`dcemets.io._pydicom`).
+* Frames: one per file at a single slice position; else the first of
+  TemporalPositionIdentifier (0020,0100), SeriesInstanceUID (0020,000E), the time tags that
+  splits the files into groups each holding every slice position exactly once; else the
+  images at each position ranked by the first complete key (:func:`_rank_key_values`).
+* Frame time: the first source of :data:`TIMING_SOURCES` present on every frame with
+  distinct values; else the first present on two or more frames, the rest inferred from its
+  regular spacing along an independent frame order (:func:`_fill_times`).
 * Frame order: TemporalPositionIdentifier if every frame has its own, else frame time,
-  else SeriesNumber (0020,0011), else InstanceNumber.
-* Frame time (s, first frame = 0): TriggerTime (ms) if present and varying between frames,
-  else AcquisitionDateTime (0008,002A) / AcquisitionDate + AcquisitionTime, else
-  ContentDate + ContentTime; the earliest value over a frame's slices.
+  else SeriesNumber (0020,0011), else InstanceNumber (0020,0013).
 """
 
 from __future__ import annotations
