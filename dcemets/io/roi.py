@@ -67,13 +67,6 @@ def _pick(available: dict[int, str], label: int | str | None, what: str, path: P
 # ------------------------------------------------------------------------------------ grids
 
 
-def _affine(origin: np.ndarray, spacing: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    m = np.eye(4)
-    m[:3, :3] = direction * spacing[None, :]
-    m[:3, 3] = origin
-    return m
-
-
 def _embed(mask: xr.DataArray, reference: xr.DataArray, path: Path) -> xr.DataArray:
     """Put a mask on the grid of `reference`, whose voxels its voxels must coincide with."""
     g = geometry(mask)
