@@ -282,3 +282,56 @@ def test_series_folder_holding_seg_and_rtstruct(tmp_path, dce_dicom, rtstruct_wr
     again = read_dce(folder)
     np.testing.assert_array_equal(again.values, dce.values)
     np.testing.assert_allclose(again.time.values, TIMES, atol=1e-5)
+
+
+def test_fractional_seg_with_two_segments(tmp_path, dce_dicom):
+    """A FRACTIONAL SEG of two segments, written with highdicom as another tool would."""
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    folder, dce = dce_dicom
+    files = sorted(folder.iterdir())
+    headers = [pydicom.dcmread(f) for f in files]
+    first = sorted(
+        (h for h in headers if int(h.TemporalPositionIdentifier) == 1), key=lambda h: h.InstanceNumber
+    )
+    prob = np.zeros((len(first), 12, 14), np.float32)
+    prob[2, 3:6, 4:8] = 0.8  # segment 1: above one half
+    prob[2, 6, 4:8] = 0.3  # ... and below
+    other = np.zeros_like(prob)
+    other[3, 8:10, 8:10] = 1.0
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=i,
+            segment_label=name,
+            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+            segmented_property_type=codes.SCT.Neoplasm,
+            algorithm_type="MANUAL",
+        )
+        for i, name in ((1, "lesion"), (2, "vertebra"))
+    ]
+    seg = hd.seg.Segmentation(
+        source_images=first,
+        pixel_array=np.stack([prob, other], axis=-1),
+        segmentation_type="FRACTIONAL",
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(),
+        series_number=5,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="another tool",
+        manufacturer_model_name="x",
+        software_versions="1",
+        device_serial_number="1",
+    )
+    seg.save_as(tmp_path / "frac.dcm")
+    with pytest.raises(ValueError, match=r"2 segments \(1 'lesion', 2 'vertebra'\)"):
+        read_roi(tmp_path / "frac.dcm", reference=dce)
+    lesion = read_roi(tmp_path / "frac.dcm", reference=dce, label="lesion")
+    expected = np.zeros(dce.shape[1:], bool)
+    expected[2, 3:6, 4:8] = True
+    np.testing.assert_array_equal(lesion.values, expected)
+    vertebra = read_roi(tmp_path / "frac.dcm", reference=dce, label=2)
+    assert vertebra.values.sum() == 4
+    assert vertebra.values[3, 8:10, 8:10].all()
