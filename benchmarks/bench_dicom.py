@@ -32,7 +32,6 @@ import SimpleITK as sitk
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "io"))
 from conftest import write_dicom_series, write_enhanced_mr
-
 from dcemets.io import read_dce
 
 
