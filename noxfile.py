@@ -61,7 +61,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite, doctests of dcemets/ included."""
-    _install(session, "torch,dask,test")
+    _install(session, "torch,dask,dicom,test")
     session.run("pytest", *session.posargs)
 
 
@@ -72,7 +72,7 @@ def fuzz(session: nox.Session) -> None:
     Prints ``fuzz: N calls, C clear errors, D documented results, K defects``; known defects
     are strict xfails listed in tests/fuzz/known_defects.py.  Under 2 minutes on one core.
     """
-    _install(session, "torch,test")
+    _install(session, "torch,dicom,test")
     session.run("pytest", "tests/fuzz", "-p", "no:cacheprovider", "-r", "fE", *session.posargs)
 
 
@@ -92,7 +92,7 @@ def bench(session: nox.Session) -> None:
     PyRadiomics is installed here, outside the project's dependencies, so that the radiomics
     benchmark can compare against it.
     """
-    _install(session, "torch,dask,test")
+    _install(session, "torch,dask,dicom,test")
     session.install("numpy", "wheel", "setuptools")
     # a failed install is tolerated: the radiomics benchmark then reports the peer as skipped
     session.install("--no-build-isolation", "pyradiomics==3.0.1", success_codes=[0, 1, 2])

@@ -30,7 +30,6 @@ import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "io"))
 from conftest import OBLIQUE, write_dicom_series
-
 from dcemets._conventions import make_dce
 from dcemets.io import Case, load_cohort, read_dce, save_cohort, to_sitk, write_dce
 

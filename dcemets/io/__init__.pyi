@@ -4,6 +4,7 @@ from .cohort import load_cohort, save_cohort
 from .convert import from_sitk, to_sitk
 from .dce import read_dce, write_dce
 from .images import read_image, write_image
+from .roi import read_roi, write_parametric_map, write_seg
 
 __all__ = [
     "Case",
@@ -12,10 +13,13 @@ __all__ = [
     "load_cohort",
     "read_dce",
     "read_image",
+    "read_roi",
     "save_cohort",
     "to_sitk",
     "validate_subject_id",
     "world_coordinates",
     "write_dce",
     "write_image",
+    "write_parametric_map",
+    "write_seg",
 ]

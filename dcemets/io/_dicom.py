@@ -1,19 +1,19 @@
 """Private DICOM reading: scan a folder, group slices into frames, order and time the frames.
 
-Frame grouping and timing rules (documented in :func:`dcemets.io.read_dce`):
+Frame grouping and timing rules (documented in :func:`dcemets.io.read_dce` and the io guide):
 
 * Slices are located by projecting ImagePositionPatient (0020,0032) on the slice normal
-  (the cross product of the two ImageOrientationPatient (0020,0037) vectors).
-* Frames: the first of TemporalPositionIdentifier (0020,0100), SeriesInstanceUID (0020,000E),
-  TriggerTime (0018,1060), AcquisitionTime (0008,0032) and ContentTime (0008,0033) that splits
-  the files into groups each holding every slice position exactly once.  If none does, the
-  files at each slice position are ranked by acquisition time, content time, then
-  InstanceNumber (0020,0013).
+  (the cross product of the two ImageOrientationPatient (0020,0037) vectors).  Enhanced
+  multi-frame MR files give one "slice" per frame (:mod:`dcemets.io._pydicom`).
+* Frames: one per file at a single slice position; else the first of
+  TemporalPositionIdentifier (0020,0100), SeriesInstanceUID (0020,000E), the time tags that
+  splits the files into groups each holding every slice position exactly once; else the
+  images at each position ranked by the first complete key (:func:`_rank_key_values`).
+* Frame time: the first source of :data:`TIMING_SOURCES` present on every frame with
+  distinct values; else the first present on two or more frames, the rest inferred from its
+  regular spacing along an independent frame order (:func:`_fill_times`).
 * Frame order: TemporalPositionIdentifier if every frame has its own, else frame time,
-  else SeriesNumber (0020,0011), else InstanceNumber.
-* Frame time (s, first frame = 0): TriggerTime (ms) if present and varying between frames,
-  else AcquisitionDateTime (0008,002A) / AcquisitionDate + AcquisitionTime, else
-  ContentDate + ContentTime; the earliest value over a frame's slices.
+  else SeriesNumber (0020,0011), else InstanceNumber (0020,0013).
 """
 
 from __future__ import annotations
@@ -29,11 +29,15 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from dcemets.io import _pydicom
+
 TAGS = {
     "position": "0020|0032",
     "orientation": "0020|0037",
     "temporal_position": "0020|0100",
     "n_temporal_positions": "0020|0105",
+    "temporal_resolution": "0020|0110",
+    "sop_class": "0008|0016",
     "series_uid": "0020|000e",
     "series_number": "0020|0011",
     "instance_number": "0020|0013",
@@ -177,33 +181,126 @@ def _parse_datetime(text: str) -> float | None:
     return _parse_time(t[:8], t[8:] or "000000")
 
 
+def _list_files(folder: Path | list[Path]) -> list[Path]:
+    folders = folder if isinstance(folder, list) else [folder]
+    files = sorted(
+        p for f in folders for p in ([f] if f.is_file() else f.rglob("*")) if p.is_file() and _is_dicom(p)
+    )
+    if not files:
+        raise ValueError(f"no DICOM files (with a 'DICM' preamble) found in '{folder}'")
+    return files
+
+
+def _drop_derived(files: list[Path], folder: Path | list[Path]) -> list[Path]:
+    """`files` without the SEG, RTSTRUCT and Parametric Map objects a lab stores beside a series.
+
+    Needs pydicom (GDCM cannot read an RTSTRUCT's header as an image); without it, `files`
+    is returned unchanged and such a file fails later with a message naming it.
+    """
+    try:
+        import pydicom
+    except ImportError:
+        return files
+    derived = (_pydicom.SEG, _pydicom.RTSTRUCT, _pydicom.PARAMETRIC_MAP)
+    keep = []
+    for p in files:
+        try:
+            sop = pydicom.dcmread(str(p), stop_before_pixels=True, specific_tags=["SOPClassUID"]).get(
+                "SOPClassUID"
+            )
+        except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError, TypeError, AttributeError):
+            sop = None  # unreadable: kept, so that reading it reports the file
+        if str(sop) not in derived:
+            keep.append(p)
+    if not keep:
+        raise ValueError(
+            f"'{folder}' holds only derived DICOM objects (SEG, RTSTRUCT, Parametric Map), no image series"
+        )
+    return keep
+
+
+def _is_multiframe(tags: dict[str, str]) -> bool:
+    n_frames = tags.get("number_of_frames", "")
+    return (n_frames.isdigit() and int(n_frames) > 1) or tags.get("sop_class") == _pydicom.ENHANCED_MR
+
+
 def scan_folder(folder: Path | list[Path]) -> Scan:
     """Read the headers of every DICOM file (``DICM`` magic) under `folder` (recursively).
 
-    `folder` may be a list of folders (one series per phase in separate folders).
+    `folder` may be a list of folders (one series per phase in separate folders) or a single
+    file.  Enhanced (multi-frame) MR images are read with pydicom, one :class:`_Slice` per
+    frame (:func:`_scan_multiframe`).
     """
-    folders = folder if isinstance(folder, list) else [folder]
-    files = sorted(p for f in folders for p in f.rglob("*") if p.is_file() and _is_dicom(p))
-    if not files:
-        raise ValueError(f"no DICOM files (with a 'DICM' preamble) found in '{folder}'")
+    files = _list_files(folder)
+    try:
+        first: dict[str, str] | None = _read_header(files[0])
+    except ValueError:  # an RTSTRUCT has no image for GDCM; a corrupt file raises again below
+        first = None
+    if first is None or _is_multiframe(first):  # a SEG is multi-frame too
+        files = _drop_derived(files, folder)
+        if _is_multiframe(_read_header(files[0])):
+            return _scan_multiframe(files, folder)
     bulk = _bulk_read(files)
+    if bulk is None:
+        kept = _drop_derived(files, folder)
+        if len(kept) < len(files):
+            files, bulk = kept, _bulk_read(kept)
     slices = []
     for i, p in enumerate(files):
         tags = bulk[1][i] if bulk is not None else _read_header(p)
-        n_frames = tags.get("number_of_frames")
-        if n_frames is not None and n_frames.isdigit() and int(n_frames) > 1:
+        if _is_multiframe(tags):
             raise ValueError(
-                f"DICOM file '{p}' is a multi-frame (enhanced) object with {n_frames} frames; "
-                "only classic one-slice-per-file series are supported (convert it with dcm2niix first)"
+                f"'{folder}' mixes single-frame DICOM files with the multi-frame (enhanced) object "
+                f"'{p}' ({tags.get('number_of_frames')} frames): it must hold one acquisition only; "
+                "move the other series out"
             )
-        for key in ("position", "orientation"):
-            if key not in tags:
-                raise ValueError(
-                    f"DICOM file '{p}' lacks {TAGS[key]} ({key}); cannot place the slice in space"
-                )
         slices.append(_Slice(p, tags, index=i))
+    return Scan(slices=_place(slices, folder), pixels=None if bulk is None else bulk[0])
+
+
+def _scan_multiframe(files: list[Path], folder: Path | list[Path]) -> Scan:
+    """One :class:`_Slice` per frame of enhanced MR files, pixels rescaled per frame (PS3.3 C.7.6.16)."""
+    slices: list[_Slice] = []
+    blocks: list[np.ndarray] = []
+    for p in files:
+        ds = _pydicom.dcmread(p)
+        if ds.get("SOPClassUID") != _pydicom.ENHANCED_MR and int(ds.get("NumberOfFrames", 1) or 1) < 2:
+            raise ValueError(
+                f"'{folder}' mixes multi-frame (enhanced) DICOM objects with the single-frame file "
+                f"'{p}': it must hold one acquisition only; move the other series out"
+            )
+        raw = _pydicom.pixels(ds, p)
+        slope, intercept = _pydicom.rescale(ds)
+        if np.all(slope == 1) and np.all(intercept == 0):
+            blocks.append(raw)
+        else:
+            blocks.append(raw * slope[:, None, None] + intercept[:, None, None])
+        for tags in _pydicom.frame_tags(ds):
+            tags["instance_number"] = str(len(slices) + 1)
+            slices.append(_Slice(p, tags, index=len(slices)))
+    if len({b.shape[1:] for b in blocks}) > 1:
+        raise ValueError(f"'{folder}': the multi-frame DICOM files have different image sizes")
+    pixels = (
+        np.concatenate(blocks)
+        if len({b.dtype for b in blocks}) == 1
+        else np.concatenate([b.astype(float) for b in blocks])
+    )
+    return Scan(slices=_place(slices, folder), pixels=pixels)
+
+
+def _place(slices: list[_Slice], folder: Path | list[Path]) -> list[_Slice]:
+    """Check one orientation and set each slice's position along the normal."""
+    for s in slices:
+        for key in ("position", "orientation"):
+            if key not in s.tags:
+                raise ValueError(
+                    f"DICOM file '{s.path}' (image {s.index + 1}) lacks {TAGS[key]} ({key}); cannot place the slice in space"
+                )
     orient = _floats(slices[0].tags["orientation"], 6, "ImageOrientationPatient", slices[0].path)
+    distinct: dict[str, _Slice] = {}
     for s in slices[1:]:
+        distinct.setdefault(s.tags["orientation"], s)  # files of a series repeat one string
+    for s in distinct.values():
         o = _floats(s.tags["orientation"], 6, "ImageOrientationPatient", s.path)
         if not np.allclose(o, orient, atol=1e-4):
             raise ValueError(
@@ -213,7 +310,7 @@ def scan_folder(folder: Path | list[Path]) -> Scan:
     normal = np.cross(orient[:3], orient[3:])
     for s in slices:
         s.normal_pos = float(_floats(s.tags["position"], 3, "ImagePositionPatient", s.path) @ normal)
-    return Scan(slices=slices, pixels=None if bulk is None else bulk[0])
+    return slices
 
 
 @dataclass
@@ -301,42 +398,159 @@ class Frames:
     tags: dict[str, str]
     grouping: str
     timing: str | None
+    timing_note: str | None = None
+    timing_diagnosis: list[str] = field(default_factory=list)
+    order: str | None = None
 
 
-def _frame_time_values(groups: list[list[_Slice]]) -> tuple[np.ndarray | None, str | None]:
-    trig = [[s.tags.get("trigger_time") for s in g] for g in groups]
-    if all(v is not None for g in trig for v in g):
-        try:
-            t = np.array([min(float(v) for v in g) for g in trig]) / 1000.0  # type: ignore[arg-type]
-        except ValueError:
-            t = None
-        if t is not None and np.unique(t).size == len(groups):
-            return t, "TriggerTime"
-    for label, date_key, time_key, dt_key in (
-        ("AcquisitionTime", "acquisition_date", "acquisition_time", "acquisition_datetime"),
-        ("ContentTime", "content_date", "content_time", None),
-    ):
-        values = []
-        for g in groups:
-            vals = []
-            for s in g:
-                v = None
-                if dt_key is not None and dt_key in s.tags:
-                    v = _parse_datetime(s.tags[dt_key])
-                if v is None and time_key in s.tags:
-                    v = _parse_time(s.tags.get(date_key) or s.tags.get("series_date"), s.tags[time_key])
-                if v is None:
-                    break
-                vals.append(v)
-            else:
-                values.append(min(vals))
-                continue
-            break
-        else:
-            t = np.array(values)
-            if np.unique(t).size == len(groups):
-                return t, label
-    return None, None
+#: Frame-time sources in order of precedence: (label, DICOM attribute(s), unit, vendor practice).
+#: Documented (and tested against) in docs/user_guide/io.md.
+TIMING_SOURCES: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "TemporalPositionTimeOffset",
+        "Temporal Position Sequence (0020,9310) > Temporal Position Time Offset (0020,930D), per frame",
+        "s",
+        "enhanced MR, any vendor (PS3.3 C.7.6.16.2)",
+    ),
+    (
+        "TriggerTime",
+        "Trigger Time (0018,1060); enhanced: Nominal Cardiac Trigger Delay Time (0020,9153)",
+        "ms",
+        "GE multi-phase DCE (DISCO, LAVA)",
+    ),
+    (
+        "AcquisitionTime",
+        (
+            "Acquisition DateTime (0008,002A), else Acquisition Date (0008,0022) + Time (0008,0032); "
+            "enhanced: Frame Acquisition DateTime (0018,9074)"
+        ),
+        "DT/TM",
+        "Siemens (one AcquisitionTime per measurement), Philips",
+    ),
+    (
+        "ContentTime",
+        "Content Date (0008,0023) + Content Time (0008,0033); enhanced: Frame Reference DateTime (0018,9151)",
+        "DT/TM",
+        "any vendor (time the image was created)",
+    ),
+    (
+        "TemporalPositionIdentifier x TemporalResolution",
+        "(Temporal Position Identifier (0020,0100) - 1) x Temporal Resolution (0020,0110)",
+        "ms",
+        "Philips dynamic series (regular sampling)",
+    ),
+)
+
+
+def _time_of(s: _Slice, source: str) -> float | None:
+    """Time (s) of one image from one source of :data:`TIMING_SOURCES`, or ``None``."""
+    tags = s.tags
+    try:
+        if source == "TemporalPositionTimeOffset":
+            return float(tags["time_offset"]) if "time_offset" in tags else None
+        if source == "TriggerTime":
+            return float(tags["trigger_time"]) / 1000.0 if "trigger_time" in tags else None
+        if source == "AcquisitionTime":
+            v = _parse_datetime(tags["acquisition_datetime"]) if "acquisition_datetime" in tags else None
+            if v is None and "acquisition_time" in tags:
+                date = tags.get("acquisition_date") or tags.get("series_date")
+                v = _parse_time(date, tags["acquisition_time"])
+            return v
+        if source == "ContentTime":
+            v = _parse_datetime(tags["content_datetime"]) if "content_datetime" in tags else None
+            if v is None and "content_time" in tags:
+                v = _parse_time(tags.get("content_date") or tags.get("series_date"), tags["content_time"])
+            return v
+        if "temporal_position" in tags and "temporal_resolution" in tags:
+            return (float(tags["temporal_position"]) - 1.0) * float(tags["temporal_resolution"]) / 1000.0
+    except ValueError:
+        return None
+    return None
+
+
+@dataclass
+class Timing:
+    """Per-frame times (s, NaN where unknown) from one source, and why sources were rejected."""
+
+    times: np.ndarray | None
+    label: str | None
+    complete: bool
+    diagnosis: list[str]
+
+
+def _frame_time_values(groups: list[list[_Slice]]) -> Timing:
+    """The first source of :data:`TIMING_SOURCES` that tells the frames apart.
+
+    A source present on every frame with distinct values wins outright.  Otherwise the first
+    source present on some frames (at least two, all distinct) is returned incomplete, for
+    :func:`_fill_times` to infer the rest from the frame order.
+    """
+    n = len(groups)
+    diagnosis: list[str] = []
+    partial: Timing | None = None
+    for label, *_ in TIMING_SOURCES:
+        vals = np.full(n, np.nan)
+        for i, g in enumerate(groups):
+            found = [v for v in (_time_of(s, label) for s in g) if v is not None and np.isfinite(v)]
+            if found:
+                vals[i] = min(found)
+        have = np.isfinite(vals)
+        k = int(have.sum())
+        if k == 0:
+            diagnosis.append(f"{label}: absent")
+            continue
+        distinct = np.unique(vals[have]).size
+        if distinct < k:
+            what = "the same value on all" if distinct == 1 else f"only {distinct} distinct values on"
+            diagnosis.append(f"{label}: {what} {k} frame(s) that carry it")
+            continue
+        if k == n:
+            return Timing(vals, label, True, diagnosis)
+        diagnosis.append(f"{label}: on {k} of {n} frames")
+        if partial is None and k >= 2:
+            partial = Timing(vals, label, False, [])
+    if partial is not None:
+        partial.diagnosis = diagnosis
+        return partial
+    return Timing(None, None, False, diagnosis)
+
+
+def _fill_times(
+    times: np.ndarray, label: str, frames: list[list[_Slice]], folder: Path
+) -> tuple[np.ndarray, str]:
+    """Infer the NaN entries of ordered frame `times` from the regular spacing of the others.
+
+    Raises unless the known times increase along the frame order and lie on one regular grid
+    (within 0.5 % of the interval or 1 ms), so that the missing ones are determined.
+    """
+    idx = np.flatnonzero(np.isfinite(times))
+    known = times[idx]
+    missing = np.flatnonzero(~np.isfinite(times))
+    names = ", ".join(f"'{frames[i][0].path.name}'" for i in missing[:5]) + (
+        " ..." if missing.size > 5 else ""
+    )
+    if np.any(np.diff(known) <= 0):
+        raise ValueError(
+            f"'{folder}': {label} is missing on {missing.size} frame(s) ({names}) and the others do "
+            "not increase with the frame order, so the missing times cannot be inferred; pass "
+            "`times=` (seconds from the first frame)"
+        )
+    dt = (known[-1] - known[0]) / (idx[-1] - idx[0])
+    grid = known[0] + (idx - idx[0]) * dt
+    if np.max(np.abs(known - grid)) > max(1e-3, 0.005 * dt):
+        raise ValueError(
+            f"'{folder}': {label} is missing on {missing.size} frame(s) ({names}) and the other "
+            "frames are not evenly spaced, so the missing times cannot be inferred; pass `times=` "
+            "(seconds from the first frame)"
+        )
+    out = times.copy()
+    out[missing] = known[0] + (missing - idx[0]) * dt
+    note = (
+        f"{label} missing on {missing.size} of {times.size} frame(s) (frame index "
+        f"{', '.join(str(int(i)) for i in missing[:10])}{' ...' if missing.size > 10 else ''}); "
+        f"inferred from the regular {dt:.6g} s interval of the others"
+    )
+    return out, note
 
 
 def _unique_per_group(groups: list[list[_Slice]], key: str) -> list[float] | None:
@@ -350,6 +564,48 @@ def _unique_per_group(groups: list[list[_Slice]], key: str) -> list[float] | Non
         except ValueError:
             return None
     return out if len(set(out)) == len(out) else None
+
+
+def _min_per_group(groups: list[list[_Slice]], key: str) -> list[float] | None:
+    """The smallest numeric value of `key` over each group, if every group has one and all differ."""
+    out = []
+    for g in groups:
+        vals = []
+        for s in g:
+            try:
+                vals.append(float(s.tags[key]))
+            except (KeyError, ValueError):
+                continue
+        if not vals:
+            return None
+        out.append(min(vals))
+    return out if len(set(out)) == len(out) else None
+
+
+def _rank_key_values(slices: list[_Slice], pos: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """A numeric key that orders the images at every slice position: the first complete one."""
+    candidates: list[tuple[str, Any]] = [
+        ("TemporalPositionIdentifier", lambda s: float(s.tags["temporal_position"])),
+        *[(label, lambda s, lb=label: _time_of(s, lb)) for label, *_ in TIMING_SOURCES[:4]],
+        ("InstanceNumber", lambda s: float(s.tags["instance_number"])),
+    ]
+    for label, fn in candidates:
+        vals = np.empty(len(slices))
+        for i, s in enumerate(slices):
+            try:
+                v = fn(s)
+            except (KeyError, ValueError):
+                v = None
+            if v is None or not np.isfinite(v):
+                break
+            vals[i] = v
+        else:
+            per_pos_distinct = all(
+                np.unique(vals[pos == p]).size == int(np.sum(pos == p)) for p in range(int(pos.max()) + 1)
+            )
+            if per_pos_distinct:
+                return vals, label
+    return None
 
 
 def group_frames(slices: list[_Slice], folder: Path) -> Frames:
@@ -371,13 +627,18 @@ def group_frames(slices: list[_Slice], folder: Path) -> Frames:
         )
     groups: list[list[_Slice]] | None = None
     grouping = ""
+    ranked = False
     if n_frames == 1:
         groups, grouping = [list(slices)], "single volume"
+    elif n_pos == 1:
+        groups, grouping = [[s] for s in slices], "one image per frame (single slice position)"
     else:
         for key, label in (
             ("temporal_position", "TemporalPositionIdentifier"),
             ("series_uid", "SeriesInstanceUID"),
+            ("time_offset", "TemporalPositionTimeOffset"),
             ("trigger_time", "TriggerTime"),
+            ("acquisition_datetime", "AcquisitionDateTime"),
             ("acquisition_time", "AcquisitionTime"),
             ("content_time", "ContentTime"),
         ):
@@ -392,48 +653,56 @@ def group_frames(slices: list[_Slice], folder: Path) -> Frames:
                 groups, grouping = [[slices[i] for i in g] for g in idx], label
                 break
     if groups is None:
-        # rank the files at each slice position by time, then instance number
-        def rank_key(s: _Slice) -> tuple[float, float, float]:
-            at = _parse_time(s.tags.get("acquisition_date"), s.tags.get("acquisition_time", ""))
-            ct = _parse_time(s.tags.get("content_date"), s.tags.get("content_time", ""))
-            inst = s.tags.get("instance_number", "")
-            return (
-                at if at is not None else np.inf,
-                ct if ct is not None else np.inf,
-                float(inst) if inst.lstrip("-").isdigit() else np.inf,
+        found = _rank_key_values(slices, pos)
+        if found is None:
+            raise ValueError(
+                f"'{folder}': {n_frames} images at each of {n_pos} slice positions, but no tag "
+                "(TemporalPositionIdentifier, TriggerTime, AcquisitionTime, ContentTime, "
+                "InstanceNumber) present on every file tells which image belongs to which frame; "
+                "split the series into one folder per frame and pass `times=`"
             )
-
-        by_pos: list[list[_Slice]] = [[] for _ in range(n_pos)]
-        for s, p in zip(slices, pos):
-            by_pos[int(p)].append(s)
-        ranked = [sorted(g, key=rank_key) for g in by_pos]
-        groups = [[ranked[p][f] for p in range(n_pos)] for f in range(n_frames)]
-        grouping = "rank at each slice position (AcquisitionTime, ContentTime, InstanceNumber)"
-    times, timing = _frame_time_values(groups)
+        rank_values, key_label = found
+        by_pos: list[list[int]] = [
+            sorted(np.flatnonzero(pos == p), key=lambda i: rank_values[i]) for p in range(n_pos)
+        ]
+        groups = [[slices[by_pos[p][f]] for p in range(n_pos)] for f in range(n_frames)]
+        grouping = f"rank at each slice position by {key_label}"
+        ranked = True
+    timing = _frame_time_values(groups)
+    times = timing.times
     tpi = _unique_per_group(groups, "temporal_position")
+    order_label = None
     if tpi is not None:
-        order = np.argsort(tpi, kind="stable")
-    elif times is not None:
-        order = np.argsort(times, kind="stable")
+        order, order_label = np.argsort(tpi, kind="stable"), "TemporalPositionIdentifier"
+    elif times is not None and timing.complete:
+        order, order_label = np.argsort(times, kind="stable"), timing.label
     else:
-        sn = _unique_per_group(groups, "series_number")
-        if sn is not None:
-            order = np.argsort(sn, kind="stable")
+        for key, label in (("series_number", "SeriesNumber"), ("instance_number", "InstanceNumber")):
+            vals = _min_per_group(groups, key)
+            if vals is not None:
+                order, order_label = np.argsort(vals, kind="stable"), label
+                break
         else:
-            inst = [
-                min(float(s.tags["instance_number"]) if "instance_number" in s.tags else np.inf for s in g)
-                for g in groups
-            ]
-            order = np.argsort(inst, kind="stable")
+            order = np.arange(len(groups))
+            order_label = grouping if ranked else None
     groups = [groups[i] for i in order]
+    note = None
     if times is not None:
         times = times[order]
+        if not timing.complete:
+            if order_label is None:
+                raise ValueError(
+                    f"'{folder}': {timing.label} is missing on some frames and no tag "
+                    "(TemporalPositionIdentifier, SeriesNumber, InstanceNumber) orders the frames, "
+                    "so their times cannot be inferred; pass `times=` (seconds from the first frame)"
+                )
+            times, note = _fill_times(times, str(timing.label), groups, folder)
         times = times - times[0]
         if np.any(np.diff(times) <= 0):
             raise ValueError(
-                f"'{folder}': frames ordered by TemporalPositionIdentifier have non-increasing "
-                f"{timing} times {np.round(times, 3).tolist()} s; the DICOM tags are inconsistent, "
-                "pass `times` explicitly"
+                f"'{folder}': frames ordered by {order_label} have non-increasing "
+                f"{timing.label} times {np.round(times, 3).tolist()} s; the DICOM tags are "
+                "inconsistent, pass `times` explicitly"
             )
     ordered = [sorted(g, key=lambda s: s.normal_pos) for g in groups]
     return Frames(
@@ -442,7 +711,10 @@ def group_frames(slices: list[_Slice], folder: Path) -> Frames:
         times=times,
         tags=dict(groups[0][0].tags),
         grouping=grouping,
-        timing=timing,
+        timing=timing.label if times is not None else None,
+        timing_note=note,
+        timing_diagnosis=timing.diagnosis,
+        order=order_label,
     )
 
 
@@ -586,3 +858,23 @@ def read_frames(scan: Scan, frames: Frames, folder: Path) -> list[sitk.Image]:
         if all(im is not None for im in images):
             return images  # type: ignore[return-value]
     return [read_volume(files, folder) for files in frames.files]
+
+
+def read_stack(scan: Scan, frames: Frames) -> tuple[np.ndarray, sitk.Image] | None:
+    """All frames as one ``(t, z, y, x)`` array plus the first frame's image (its geometry).
+
+    The fast path of :func:`read_frames` for series whose files were read in one pass with
+    one rescale and one pixel spacing: the frames share slice positions and orientation (as
+    grouped and checked), so their grids are identical and no per-frame image is built.
+    Returns ``None`` when this does not apply.
+    """
+    slices = [s for g in frames.slices for s in g]
+    if scan.pixels is None or len({_rescale(s) for s in slices}) != 1:
+        return None
+    if len({s.tags.get("pixel_spacing") for s in slices}) != 1:
+        return None
+    first = _volume_from_pixels(scan.pixels, frames.slices[0])
+    if first is None:
+        return None
+    index = np.array([[s.index for s in g] for g in frames.slices])
+    return scan.pixels[index], first

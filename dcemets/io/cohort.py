@@ -28,10 +28,12 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from dcemets._conventions import check_same_grid, geometry_attrs, validate_dce, validate_image
+from dcemets.io import _dicom
 from dcemets.io._case import Case, validate_subject_id
 from dcemets.io._files import PathLike, as_path, is_netcdf, jsonable, netcdf_safe, read_json, sidecar_of
 from dcemets.io.dce import FRAME_TIME_KEYS, read_dce, write_dce
 from dcemets.io.images import read_image, write_image
+from dcemets.io.roi import read_roi
 
 __all__ = ["MANIFEST_COLUMNS", "load_cohort", "save_cohort"]
 
@@ -321,7 +323,17 @@ def _load_case(
         rel = _cell(row, key)
         if rel:
             paths[key] = _resolve(root, sid, key, rel)
-        images[key] = read_image(paths[key], mask=key in _MASKS) if rel else None
+        if not rel:
+            images[key] = None
+        elif key in _MASKS and paths[key].is_file() and _dicom._is_dicom(paths[key]):
+            # a DICOM SEG or RTSTRUCT: placed on (RTSTRUCT: rasterised on) the image it outlines
+            ref = dce if key == "lesion_mask" else images["t2w_sagittal"]
+            try:
+                images[key] = read_roi(paths[key], reference=ref)
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"case {sid!r}: {key} '{paths[key]}': {err}") from err
+        else:
+            images[key] = read_image(paths[key], mask=key in _MASKS)
     if images["lesion_mask"] is not None:
         images["lesion_mask"] = _on_grid(
             images["lesion_mask"], dce, sid, "lesion_mask", "DCE series", required=paths["lesion_mask"]
@@ -410,8 +422,10 @@ def load_cohort(
     Notes
     -----
     The ``dce`` column may name anything :func:`dcemets.io.read_dce` reads: a 4D NIfTI
-    (frame times from its sidecar or from the JSON file in ``frame_times``), a DICOM folder,
-    or a netCDF file.
+    (frame times from its sidecar or from the JSON file in ``frame_times``), a DICOM folder
+    or enhanced file, or a netCDF file.  ``lesion_mask`` and ``roi_sagittal`` may name a DICOM
+    SEG or RTSTRUCT file, read with :func:`dcemets.io.read_roi` on the grid of the DCE series
+    and of the ``t2w_sagittal`` image respectively (``t2w_sagittal`` may be a DICOM folder).
 
     References
     ----------

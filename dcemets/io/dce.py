@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -107,17 +108,26 @@ def _read_dicom_dce(
         t = _as_times(times, n, f"DICOM series in '{where}'")
     elif frames.times is None:
         raise ValueError(
-            f"'{where}': the DICOM files carry no TriggerTime, AcquisitionTime or ContentTime that "
-            f"tells the {n} frames apart; pass `times=` (seconds from the first frame)"
+            f"'{where}': no DICOM tag gives the times of the {n} frames "
+            f"({'; '.join(frames.timing_diagnosis)}); pass `times=` (seconds from the first frame)"
         )
     else:
         t = frames.times
-    images = _dicom.read_frames(scan, frames, where)
+    stack = _dicom.read_stack(scan, frames)
+    images = _dicom.read_frames(scan, frames, where) if stack is None else None
     attrs = _dicom.acquisition_attrs(frames.tags)
     attrs["frame_grouping"] = frames.grouping
     if times is None and frames.timing:
         attrs["frame_timing"] = frames.timing
+        if frames.timing_note:
+            attrs["frame_timing_inferred"] = frames.timing_note
+            warnings.warn(f"'{where}': {frames.timing_note}", UserWarning, stacklevel=3)
     try:
+        if stack is not None:
+            values, first = stack
+            o, sp, d = _spatial_geometry(first, f"DICOM series in '{where}'")
+            return make_dce(values, t, spacing=sp, origin=o, direction=d, name="signal", attrs=attrs)
+        assert images is not None
         return from_sitk(images, times=t, attrs=attrs)
     except ValueError as err:
         raise ValueError(f"'{where}': the frames are not on one grid ({err})") from err
@@ -153,7 +163,9 @@ def read_dce(
           time order, on one grid; `times` is required.  A sequence of DICOM folders (one
           series per phase, one folder each) is read like a single folder.
         * a folder of DICOM files holding one DCE acquisition: all phases in one series, or
-          one series per phase.  See Notes for how frames are grouped, ordered and timed.
+          one series per phase, classic (one slice per file) or enhanced multi-frame MR
+          objects (read with pydicom, the optional extra ``dcemets[dicom]``); or a single
+          enhanced multi-frame file.  See Notes for how frames are grouped, ordered and timed.
         * a netCDF file written by :meth:`xarray.DataArray.to_netcdf`.
     times : sequence of float, optional
         Frame times (s), one per frame; overrides the times found in the files.
@@ -169,19 +181,23 @@ def read_dce(
         seconds from the first frame), spatial coordinates in mm from 0, geometry attrs.
         From DICOM also ``tr_s``, ``te_s``, ``flip_angle_deg``, ``field_strength_T``,
         ``frame_of_reference`` (0020,0052), ``modality``, ``series_description`` when the tags
-        exist, and ``frame_grouping``/``frame_timing`` naming the tags used.
+        exist, ``frame_grouping``/``frame_timing`` naming the tags used, and
+        ``frame_timing_inferred`` when the timing tag was missing on some frames and their
+        times were inferred (a ``UserWarning`` says so too).
 
     Raises
     ------
     FileNotFoundError
         If a path does not exist.
     ValueError
-        If no frame times can be found (the message asks for `times`), `times` has the wrong
+        If no frame times can be found (the message says what each timing tag held and asks
+        for `times`), `times` has the wrong
         length or is not strictly increasing, a file is corrupt or truncated (the message
         names it), the frames are on different grids, or a DICOM folder does not hold exactly
         one DCE acquisition (several series that are not one-volume phases of it -- the
         message lists them and says how to pick one with `series` --, orientations differ,
-        files missing at some slice positions, uneven slice spacing, multi-frame objects), or
+        files missing at some slice positions, uneven slice spacing, multi-frame objects
+        mixed with single-frame files), or
         `series` matches no series or is given for a non-DICOM path.
 
     Notes
@@ -191,22 +207,34 @@ def read_dce(
 
     1. Slices are located along the slice normal (the cross product of the
        ImageOrientationPatient (0020,0037) vectors) from ImagePositionPatient (0020,0032).
-    2. Files are split into frames by the first of TemporalPositionIdentifier (0020,0100),
-       SeriesInstanceUID (0020,000E), TriggerTime (0018,1060), AcquisitionTime (0008,0032),
-       ContentTime (0008,0033) that gives groups holding every slice position once; failing
-       that, the images at each slice position are ranked by AcquisitionTime, ContentTime,
-       InstanceNumber.
-    3. Frames are ordered by TemporalPositionIdentifier when every frame has its own, else
+    2. With one slice position every file is a frame; otherwise files are split into frames
+       by the first of TemporalPositionIdentifier (0020,0100), SeriesInstanceUID
+       (0020,000E), TriggerTime (0018,1060), AcquisitionDateTime (0008,002A),
+       AcquisitionTime (0008,0032), ContentTime (0008,0033) that gives groups holding every
+       slice position once; failing that, the images at each slice position are ranked by
+       the first such tag (or InstanceNumber) present on every file.
+    3. Frame time: the first of TemporalPositionTimeOffset (0020,930D, s; enhanced MR),
+       TriggerTime (ms; GE), AcquisitionDateTime / AcquisitionDate + AcquisitionTime
+       (Siemens, Philips), ContentDate + ContentTime, (TemporalPositionIdentifier - 1) x
+       TemporalResolution (0020,0110, ms; Philips) present on every frame with a different
+       value per frame; the earliest over the frame's slices, minus that of the first frame.
+       If none covers every frame, the first present on two or more frames is used when the
+       frames are ordered without it and its known values lie on one regular grid; the
+       missing times are filled in on that grid (reported in ``frame_timing_inferred``).
+    4. Frames are ordered by TemporalPositionIdentifier when every frame has its own, else
        by their time, else by SeriesNumber (0020,0011), else InstanceNumber (0020,0013).
-    4. Frame time: TriggerTime (ms) if present and different between frames, else
-       AcquisitionDateTime / AcquisitionDate + AcquisitionTime, else ContentDate +
-       ContentTime; the earliest over the frame's slices, minus that of the first frame.
-       Times that do not increase with the TemporalPositionIdentifier order raise an error.
+       Times that do not increase with the order raise an error.
+
+    Enhanced MR objects (PS3.3 A.36.2) give one image per frame, with position, orientation,
+    pixel spacing, temporal index, times and rescale from the per-frame (else shared)
+    functional groups (PS3.3 C.7.6.16).  The table of timing sources, with the vendors
+    that write each, is in the user guide (Reading and writing images).
 
     References
     ----------
-    .. [1] NEMA PS3.3, DICOM Information Object Definitions: Image Plane Module (C.7.6.2)
-           and MR Image Module (C.8.3.1). https://www.dicomstandard.org/current
+    .. [1] NEMA PS3.3, DICOM Information Object Definitions: Image Plane Module (C.7.6.2),
+           MR Image Module (C.8.3.1), Enhanced MR Image IOD (A.36.2), Multi-frame
+           Functional Groups (C.7.6.16). https://www.dicomstandard.org/current
     .. [2] Gorgolewski KJ et al. The brain imaging data structure, a format for organizing
            and describing outputs of neuroimaging experiments. Sci Data 2016;3:160044.
            :doi:`10.1038/sdata.2016.44`
@@ -262,7 +290,7 @@ def read_dce(
     else:
         p = as_path(path)
         require_exists(p)
-        if p.is_dir():
+        if p.is_dir() or _dicom._is_dicom(p):
             out = _read_dicom_dce([p], times, series)
         elif is_netcdf(p):
             _no_series(series, f"the netCDF file '{p}'")

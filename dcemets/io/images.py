@@ -55,8 +55,9 @@ def read_image(path: PathLike, *, mask: bool = False) -> xr.DataArray:
     path : str or os.PathLike
         An image file (``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.mha``, ``.mhd``, or any
         other format SimpleITK reads), a netCDF file written by :meth:`xarray.DataArray.to_netcdf`
-        (``.nc``), or a folder holding one DICOM series (one slice per file; non-DICOM files
-        are ignored).
+        (``.nc``), a folder holding one DICOM series (one slice per file, or enhanced
+        multi-frame MR objects read with pydicom; non-DICOM files are ignored), or a single
+        DICOM file (an enhanced multi-frame object, or one slice).
     mask : bool, default False
         Return a bool mask (voxels ``!= 0``), as for ROIs and lesion masks stored as integers.
 
@@ -111,7 +112,7 @@ def read_image(path: PathLike, *, mask: bool = False) -> xr.DataArray:
     """
     p = as_path(path)
     require_exists(p)
-    if p.is_dir():
+    if p.is_dir() or _dicom._is_dicom(p):
         out = _read_dicom_image(p)
     elif is_netcdf(p):
         out = validate_image(_load_netcdf(p), name=f"image in '{p}'", allow_nan=True)

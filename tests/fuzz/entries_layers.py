@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -1021,6 +1022,113 @@ register(
         documented={"da:nan": _WRITE_NAN, "da:inf": _WRITE_NAN},
     )
 )
+
+
+def _dicom_source(ctx: Ctx, img: Any) -> Path:
+    """Write the grid of `img` as a one-slice-per-file MR series (the source a SEG references)."""
+    import SimpleITK as sitk
+
+    from dcemets.io import to_sitk
+
+    folder = ctx.tmp / "source"
+    folder.mkdir(exist_ok=True)
+    vol = to_sitk(img.astype(np.int16) * 0)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    d = np.reshape(vol.GetDirection(), (3, 3))
+    for k in range(vol.GetSize()[2]):
+        sl = vol[:, :, k]
+        tags = {
+            "0008|0060": "MR",
+            "0008|0016": "1.2.840.10008.5.1.4.1.1.4",
+            "0008|0018": f"1.2.3.9.{k}",
+            "0020|000d": "1.2.3",
+            "0020|000e": "1.2.3.1",
+            "0020|0052": "1.2.3.4",
+            "0020|0013": str(k + 1),
+            "0018|0050": repr(float(vol.GetSpacing()[2]))[:16],
+            "0020|0032": "\\".join(f"{v:.6f}" for v in vol.TransformIndexToPhysicalPoint((0, 0, k))),
+            "0020|0037": "\\".join(f"{v:.6f}" for v in (*d[:, 0], *d[:, 1])),
+        }
+        for tag, value in tags.items():
+            sl.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"{k}.dcm"))
+        writer.Execute(sl)
+    return folder
+
+
+def _seg_call(ctx: Ctx) -> dict[str, Any]:
+    img = draw_image(ctx)
+    mask = img > float(np.median(img.values))
+    mask.attrs = dict(img.attrs)
+    return {"mask": mask, "path": ctx.tmp / "seg.dcm", "source": _dicom_source(ctx, img)}
+
+
+def _pm_call(ctx: Ctx) -> dict[str, Any]:
+    img = draw_image(ctx)
+    return {"image": img, "path": ctx.tmp / "map.dcm", "source": _dicom_source(ctx, img)}
+
+
+def _label_map(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.io import write_image
+
+    img = draw_image(ctx)
+    labels = (img > float(np.median(img.values))).astype(np.uint8)
+    return {"path": write_image(labels, ctx.tmp / "labels.nii.gz"), "reference": img}
+
+
+_SEG_OWN_GEOMETRY = Result("a SEG stores its own plane positions; `source` is only referenced (docstring)")
+register(
+    Entry(
+        "dcemets.io.read_roi",
+        valid=_label_map,
+        args={"path": "path_in", "reference": "grid_image", "label": "object"},
+        max_examples=2,
+        documented={
+            "reference:nan": Result("only the grid of `reference` is read (docstring)"),
+            "reference:inf": Result("only the grid of `reference` is read (docstring)"),
+            "reference:is_4d": Result("`reference` may be a DCE series (docstring)"),
+            "reference:wrong_grid": Result(
+                "a grid one voxel wider still holds every voxel of the mask: placed on it (docstring)"
+            ),
+        },
+    )
+)
+try:
+    import highdicom  # noqa: F401
+except ImportError:  # the optional extra dcemets[dicom] is not installed
+    for _name in ("write_seg", "write_parametric_map"):
+        not_fuzzable(f"dcemets.io.{_name}", "needs highdicom, the optional extra dcemets[dicom]")
+else:
+    register(
+        Entry(
+            "dcemets.io.write_seg",
+            valid=_seg_call,
+            args={"mask": "mask", "path": "path_out", "source": "dir_in"},
+            skip=("series_number", "algorithm_type", "label"),
+            max_examples=2,
+            documented={
+                "mask:all_false": Result("an empty mask is written as an empty segment (docstring)"),
+                "mask:wrong_grid": _SEG_OWN_GEOMETRY,
+                "mask:shifted_grid": _SEG_OWN_GEOMETRY,
+                "path:unknown_suffix": Result("a DICOM file needs no suffix; any name is written"),
+            },
+        )
+    )
+    register(
+        Entry(
+            "dcemets.io.write_parametric_map",
+            valid=_pm_call,
+            args={"image": "image", "path": "path_out", "source": "dir_in"},
+            skip=("series_number", "label", "units"),
+            max_examples=2,
+            documented={
+                "image:nan": Result("NaN is written as NaN (float pixel data, docstring)"),
+                "image:inf": Result("values are written as they are (float pixel data)"),
+                "path:unknown_suffix": Result("a DICOM file needs no suffix; any name is written"),
+            },
+        )
+    )
 
 
 def _saved(ctx: Ctx) -> dict[str, Any]:

@@ -62,11 +62,16 @@ def write_dicom_series(
     start_seconds: float = 10 * 3600 + 15 * 60 + 30.25,
     rng: int = 0,
     extra: dict[str, str] | None = None,
+    omit: dict[str, Sequence[int]] | None = None,
 ) -> list[Path]:
     """Write a (t, z, y, x) int16 series as one-slice-per-file DICOM MR images, names shuffled.
 
     ``timing`` selects the temporal tags written: "tpi" (TemporalPositionIdentifier),
-    "trigger" (TriggerTime, ms), "acquisition" (AcquisitionTime), "content" (ContentTime).
+    "trigger" (TriggerTime, ms), "acquisition" (AcquisitionTime), "content" (ContentTime),
+    "resolution" (TemporalResolution, ms: the first interval), "acq_start" (AcquisitionTime
+    of the series start on every file, as GE writes), "trigger_zero" (TriggerTime 0 on every
+    file, as Siemens writes for untriggered scans).  ``omit`` maps a timing name to the frames
+    (``t``) or single files (``(t, k)``) that lack that tag (a vendor or anonymiser dropping it).
     """
     folder.mkdir(parents=True, exist_ok=True)
     values = np.asarray(values)
@@ -108,14 +113,21 @@ def write_dicom_series(
                 "0008|0021": "20190102",
                 "0008|103e": "VIBE DCE",
             }
-            if "tpi" in timing:
+            skip = {name for name, frames in (omit or {}).items() if t in frames or (t, k) in frames}
+            if "tpi" in timing and "tpi" not in skip:
                 tags["0020|0100"] = str(t + 1)
                 tags["0020|0105"] = str(nt)
-            if "trigger" in timing:
+            if "resolution" in timing and "resolution" not in skip:
+                tags["0020|0110"] = _ds(1000.0 * (times[1] - times[0]))
+            if "trigger" in timing and "trigger" not in skip:
                 tags["0018|1060"] = _ds(1000.0 * times[t])
-            if "acquisition" in timing:
+            if "trigger_zero" in timing:
+                tags["0018|1060"] = "0"
+            if "acquisition" in timing and "acquisition" not in skip:
                 tags["0008|0022"], tags["0008|0032"] = _da_tm(start_seconds + times[t])
-            if "content" in timing:
+            if "acq_start" in timing:
+                tags["0008|0022"], tags["0008|0032"] = _da_tm(start_seconds)
+            if "content" in timing and "content" not in skip:
                 tags["0008|0023"], tags["0008|0033"] = _da_tm(start_seconds + times[t] + 0.01 * k)
             tags.update(extra or {})
             for key, value in tags.items():
@@ -164,3 +176,181 @@ def oblique() -> np.ndarray:
 def sagittal() -> np.ndarray:
     """A sagittal direction matrix."""
     return SAGITTAL.copy()
+
+
+def write_enhanced_mr(
+    path: Path,
+    values: np.ndarray,
+    *,
+    times: Sequence[float],
+    spacing: Sequence[float] = (0.9, 0.8, 3.0),
+    origin: Sequence[float] = (-40.0, -30.0, 12.5),
+    direction: np.ndarray = OBLIQUE,
+    timing: Sequence[str] = ("tpi", "frame_datetime"),
+    omit: dict[str, Sequence[int]] | None = None,
+    rescale: tuple[float, float] | None = None,
+    start_seconds: float = 10 * 3600 + 15 * 60 + 30.25,
+    rng: int = 0,
+) -> Path:
+    """Write a (t, z, y, x) uint16 series as one enhanced MR image (PS3.3 A.36.2), frames shuffled.
+
+    Geometry goes in the shared functional groups (Plane Orientation, Pixel Measures) and the
+    per-frame Plane Position; ``timing`` selects the per-frame temporal attributes: "tpi"
+    (Frame Content > Temporal Position Index), "frame_datetime" (Frame Content > Frame
+    Acquisition DateTime, as Siemens XA and Philips write), "offset" (Temporal Position >
+    Temporal Position Time Offset, s), "trigger" (Cardiac Synchronization > Nominal Cardiac
+    Trigger Delay Time, ms).  ``omit`` maps a timing name to the time frames lacking it.
+    """
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence as Seq
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    values = np.asarray(values)
+    nt, nz, ny, nx = values.shape
+    d = np.asarray(direction, dtype=float).reshape(3, 3)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "MR"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "DRO^Enhanced", "dro01", "", "O"
+    ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = "20190102", "101530", "1", ""
+    ds.ReferringPhysicianName = ""
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.2.1125.77"
+    ds.SeriesNumber = 7
+    ds.InstanceNumber = 1
+    ds.SeriesDescription = "VIBE DCE enhanced"
+    ds.MagneticFieldStrength = 3.0
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "NONE"]
+    ds.Rows, ds.Columns = ny, nx
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    shared = Dataset()
+    orient = Dataset()
+    orient.ImageOrientationPatient = [float(v) for v in (*d[:, 0], *d[:, 1])]
+    measures = Dataset()
+    measures.PixelSpacing = [float(spacing[1]), float(spacing[0])]
+    measures.SliceThickness = float(spacing[2])
+    measures.SpacingBetweenSlices = float(spacing[2])
+    mr_timing = Dataset()
+    mr_timing.RepetitionTime = 4.1
+    mr_timing.FlipAngle = 10.0
+    echo = Dataset()
+    echo.EffectiveEchoTime = 1.5
+    shared.PlaneOrientationSequence = Seq([orient])
+    shared.PixelMeasuresSequence = Seq([measures])
+    shared.MRTimingAndRelatedParametersSequence = Seq([mr_timing])
+    shared.MREchoSequence = Seq([echo])
+    if rescale is not None:
+        pvt = Dataset()
+        pvt.RescaleSlope, pvt.RescaleIntercept, pvt.RescaleType = rescale[0], rescale[1], "US"
+        shared.PixelValueTransformationSequence = Seq([pvt])
+    ds.SharedFunctionalGroupsSequence = Seq([shared])
+    order = np.random.default_rng(rng).permutation(nt * nz)  # frames stored in shuffled order
+    per = []
+    frames = []
+    for f in order:
+        t, k = divmod(int(f), nz)
+        skip = {name for name, ts in (omit or {}).items() if t in ts}
+        item = Dataset()
+        pos = Dataset()
+        pos.ImagePositionPatient = [float(v) for v in np.asarray(origin) + d[:, 2] * spacing[2] * k]
+        item.PlanePositionSequence = Seq([pos])
+        content = Dataset()
+        content.DimensionIndexValues = [t + 1, k + 1]
+        if "tpi" in timing and "tpi" not in skip:
+            content.TemporalPositionIndex = t + 1
+        if "frame_datetime" in timing and "frame_datetime" not in skip:
+            date, tm = _da_tm(start_seconds + times[t])
+            content.FrameAcquisitionDateTime = date + tm
+        item.FrameContentSequence = Seq([content])
+        if "offset" in timing and "offset" not in skip:
+            tp = Dataset()
+            tp.TemporalPositionTimeOffset = float(times[t])
+            item.TemporalPositionSequence = Seq([tp])
+        if "trigger" in timing and "trigger" not in skip:
+            cs = Dataset()
+            cs.NominalCardiacTriggerDelayTime = 1000.0 * float(times[t])
+            item.CardiacSynchronizationSequence = Seq([cs])
+        per.append(item)
+        frames.append(values[t, k])
+    ds.PerFrameFunctionalGroupsSequence = Seq(per)
+    ds.NumberOfFrames = nt * nz
+    ds.PixelData = np.ascontiguousarray(np.stack(frames).astype(np.uint16)).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pydicom.dcmwrite(str(path), ds, enforce_file_format=True)
+    return path
+
+
+@pytest.fixture
+def enhanced_writer() -> Callable[..., Path]:
+    """The :func:`write_enhanced_mr` helper."""
+    return write_enhanced_mr
+
+
+def write_rtstruct(
+    path: Path,
+    contours: dict[str, list[np.ndarray]],
+    *,
+    frame_of_reference: str = "1.2.826.0.1.3680043.2.1125.77",
+    geometric_type: str = "CLOSED_PLANAR",
+) -> Path:
+    """Write an RT Structure Set (PS3.3 A.19) holding ROIs of closed planar contours.
+
+    ``contours`` maps an ROI name to its contours, each an ``(n, 3)`` array of LPS points (mm).
+    """
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence as Seq
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "RTSTRUCT"
+    ds.StructureSetLabel = "radiologist"
+    ref = Dataset()
+    ref.FrameOfReferenceUID = frame_of_reference
+    ds.ReferencedFrameOfReferenceSequence = Seq([ref])
+    rois, roi_contours = [], []
+    for number, (name, polys) in enumerate(contours.items(), start=1):
+        roi = Dataset()
+        roi.ROINumber = number
+        roi.ROIName = name
+        roi.ReferencedFrameOfReferenceUID = frame_of_reference
+        rois.append(roi)
+        rc = Dataset()
+        rc.ReferencedROINumber = number
+        items = []
+        for poly in polys:
+            c = Dataset()
+            c.ContourGeometricType = geometric_type
+            c.NumberOfContourPoints = len(poly)
+            c.ContourData = [f"{v:.6f}" for v in np.asarray(poly, float).ravel()]
+            items.append(c)
+        rc.ContourSequence = Seq(items)
+        roi_contours.append(rc)
+    ds.StructureSetROISequence = Seq(rois)
+    ds.ROIContourSequence = Seq(roi_contours)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pydicom.dcmwrite(str(path), ds, enforce_file_format=True)
+    return path
+
+
+@pytest.fixture
+def rtstruct_writer() -> Callable[..., Path]:
+    """The :func:`write_rtstruct` helper."""
+    return write_rtstruct

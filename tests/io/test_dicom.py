@@ -372,3 +372,19 @@ def test_series_option_only_for_dicom(tmp_path, small_dce):
     path = write_dce(small_dce, tmp_path / "dce.nii.gz")
     with pytest.raises(ValueError, match=r"`series` selects a series of a DICOM folder"):
         read_dce(path, series="1")
+
+
+def test_one_pass_stack_equals_per_frame_images(tmp_path, dicom_writer, int_series, oblique):
+    """read_dce's one-array fast path gives exactly what per-frame SimpleITK images give."""
+    import xarray as xr
+
+    from dcemets.io import _dicom, from_sitk
+
+    dicom_writer(tmp_path, int_series, times=TIMES, direction=oblique)
+    scan = _dicom.scan_folder(tmp_path)
+    frames = _dicom.group_frames(scan.slices, tmp_path)
+    assert _dicom.read_stack(scan, frames) is not None
+    slow = from_sitk(_dicom.read_frames(scan, frames, tmp_path), times=frames.times)
+    fast = read_dce(tmp_path)
+    xr.testing.assert_identical(fast.drop_attrs(deep=False), slow.drop_attrs(deep=False))
+    assert {k: v for k, v in fast.attrs.items() if k in slow.attrs} == slow.attrs
