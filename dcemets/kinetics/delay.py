@@ -1,0 +1,356 @@
+"""Patlak fit and bolus-arrival-time (delay) fits of the Tofts, extended Tofts and Patlak models.
+
+For a fixed delay and a fixed kep every one of these models is linear in its remaining
+parameters (Ktrans [, vp]) with columns shared by all voxels, so a grid over (delay, kep) costs
+one matrix product per grid point for all voxels at once plus closed-form, box-constrained
+2 x 2 solves (variable projection, Golub & Pereyra 1973).  The Tofts models are then refined
+by the bounded NLLS of :func:`dcemets.kinetics.fit_tofts` at each voxel's best delay (voxels
+grouped by delay: a loop over the delay grid, never over voxels); Patlak is exact on the grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from dcemets.kinetics import _np
+from dcemets.kinetics._wrap import check_bounds, check_ct_aif, fit_dataset
+from dcemets.kinetics.fitting import fit_tofts
+
+__all__ = ["fit_delay", "fit_patlak"]
+
+_MODELS = ("tofts", "extended_tofts", "patlak")
+_META = {
+    "ktrans": ("1/min", "volume transfer constant Ktrans (PS for Patlak)"),
+    "kep": ("1/min", "efflux rate constant kep"),
+    "ve": ("1", "extravascular extracellular volume fraction ve = Ktrans/kep"),
+    "vp": ("1", "plasma volume fraction vp"),
+    "delay": ("s", "bolus arrival delay of the tissue after the AIF"),
+    "rss": ("mM2", "residual sum of squares"),
+    "success": ("1", "fit succeeded"),
+}
+
+
+def _box_ls(
+    a00: np.ndarray, a01: np.ndarray, a11: np.ndarray, b0: np.ndarray, b1: np.ndarray,
+    lo: np.ndarray, hi0: np.ndarray, hi1: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Minimise ``x^T A x - 2 b^T x`` over the box ``lo <= x <= (hi0, hi1)``, batched.
+
+    The optimum of a convex quadratic on a rectangle is the unconstrained one when it is
+    inside, otherwise on an edge: each edge is a clipped 1D problem.  Returns x0, x1 and the
+    objective (add ``|y|^2`` for the RSS).
+    """
+
+    def obj(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+        return a00 * x0 * x0 + 2 * a01 * x0 * x1 + a11 * x1 * x1 - 2 * (b0 * x0 + b1 * x1)
+
+    det = a00 * a11 - a01 * a01
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x0 = (b0 * a11 - a01 * b1) / det
+        x1 = (a00 * b1 - a01 * b0) / det
+        inside = np.isfinite(x0) & (x0 >= lo[0]) & (x0 <= hi0) & (x1 >= lo[1]) & (x1 <= hi1)
+        best = np.where(inside, obj(x0, x1), np.inf)
+        bx0, bx1 = np.where(inside, x0, 0.0), np.where(inside, x1, 0.0)
+        for fix0 in (lo[0], hi0):  # x0 on an edge, x1 free then clipped
+            f0 = np.broadcast_to(fix0, best.shape)
+            f1 = np.clip(np.where(a11 > 0, (b1 - a01 * f0) / a11, 0.0), lo[1], hi1)
+            o = obj(f0, f1)
+            upd = o < best
+            best, bx0, bx1 = np.where(upd, o, best), np.where(upd, f0, bx0), np.where(upd, f1, bx1)
+        for fix1 in (lo[1], hi1):
+            f1 = np.broadcast_to(fix1, best.shape)
+            f0 = np.clip(np.where(a00 > 0, (b0 - a01 * f1) / a00, 0.0), lo[0], hi0)
+            o = obj(f0, f1)
+            upd = o < best
+            best, bx0, bx1 = np.where(upd, o, best), np.where(upd, f0, bx0), np.where(upd, f1, bx1)
+    return bx0, bx1, best
+
+
+def _shifted(ta: np.ndarray, a: np.ndarray, t: np.ndarray, d: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The AIF delayed by `d` s, ``Cp(t - d)``, on its own grid (linear interpolation, the first
+    value held before the AIF starts, the last after it ends), merged with the frame times."""
+    ad = np.interp(ta - d, ta, a)
+    return _np.merge_grid(ta, ad, t)
+
+
+class _Grid:
+    """Best (delay, kep) per voxel: rss and linear parameters, one delay at a time."""
+
+    def __init__(self, model: str, t: np.ndarray, ta: np.ndarray, a: np.ndarray, bd: Mapping[str, Any]):
+        self.model, self.t, self.ta, self.a, self.bd = model, t, ta, a, bd
+        self.keps = np.geomspace(5e-3, 20.0, 24) if model != "patlak" else np.zeros(1)
+        self.keps = np.clip(self.keps, bd["kep"][0], bd["kep"][1]) if model != "patlak" else self.keps
+
+    def columns(self, d: float) -> tuple[np.ndarray, np.ndarray]:
+        """(K, T) Ktrans column per kep, (T,) plasma column, for delay `d`."""
+        tm, am, idx = _shifted(self.ta, self.a, self.t, d)
+        if self.model == "patlak":
+            icp = _np.cumtrapz0(am, tm)[idx] / 60.0
+            return icp[None], am[idx]
+        g, _ = _np.exp_conv(tm, am, self.keps / 60.0, idx)
+        return g / 60.0, am[idx]
+
+    def fit(self, y: np.ndarray, d: float) -> tuple[np.ndarray, ...]:
+        """Best rss and parameters (Ktrans, kep, vp) over the kep grid at delay `d`, all voxels."""
+        g, cp = self.columns(d)
+        yy = np.einsum("vt,vt->v", y, y)[:, None]
+        yg = y @ g.T  # (V, K)
+        gg = np.einsum("kt,kt->k", g, g)[None]
+        kt_lo, kt_hi = self.bd["ktrans"]
+        if self.model == "patlak":
+            hi0 = np.full(1, kt_hi)
+        else:
+            hi0 = np.minimum(kt_hi, self.bd["ve_max"] * self.keps)[None]
+        if self.model == "tofts":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                kt = np.clip(np.where(gg > 0, yg / gg, 0.0), kt_lo, hi0)
+            rss = yy - 2 * kt * yg + kt * kt * gg
+            vp = np.zeros_like(kt)
+        else:
+            gc = (g @ cp)[None]
+            cc = float(cp @ cp)
+            yc = (y @ cp)[:, None]
+            lo = np.array([kt_lo, self.bd["vp"][0]])
+            kt, vp, o = _box_ls(gg, gc, np.full_like(gg, cc), yg, np.broadcast_to(yc, yg.shape), lo, hi0, self.bd["vp"][1])
+            rss = yy + o
+        j = np.argmin(rss, axis=1)
+        r = np.arange(y.shape[0])
+        best = rss[r, j]
+        if rss.shape[1] >= 3:  # the profile's minimum between grid points: parabola in log kep
+            jj = np.clip(j, 1, rss.shape[1] - 2)
+            rm, r0, rp = rss[r, jj - 1], rss[r, jj], rss[r, jj + 1]
+            curv = rm - 2 * r0 + rp
+            with np.errstate(divide="ignore", invalid="ignore"):
+                vertex = r0 - (rp - rm) ** 2 / (8 * curv)
+            inner = (j == jj) & (curv > 0) & np.isfinite(vertex)
+            best = np.where(inner, np.minimum(best, vertex), best)
+        return best, kt[r, j], self.keps[j], vp[r, j]
+
+
+def _delays(delays: Any) -> np.ndarray:
+    if delays is None:
+        return np.arange(-10.0, 10.0 + 1e-9, 0.5)
+    from dcemets.kinetics._checks import as_float_array
+
+    d = np.unique(as_float_array(delays, "delays", finite=True, min_size=1).ravel())
+    return d
+
+
+def _bounds(bounds: Mapping[str, Any] | None, model: str) -> dict[str, Any]:
+    default: dict[str, tuple[float, float]] = {"ktrans": (0.0, 5.0), "vp": (0.0, 1.0)}
+    if model != "patlak":
+        default["kep"] = (1e-3, 100.0)
+    extra = {}
+    if bounds is not None and isinstance(bounds, Mapping) and "ve_max" in bounds:
+        ve_max = float(bounds["ve_max"])
+        if not ve_max > 0 or model == "patlak":
+            raise ValueError(f"`bounds['ve_max']` must be positive (Tofts models only), got {bounds['ve_max']!r}")
+        extra["ve_max"] = ve_max
+        bounds = {k: v for k, v in bounds.items() if k != "ve_max"}
+    bd: dict[str, Any] = check_bounds(bounds, default)
+    if model != "patlak" and bd["kep"][0] <= 0:
+        raise ValueError("`bounds['kep']` lower bound must be > 0 (ve = Ktrans / kep)")
+    bd["ve_max"] = extra.get("ve_max", 1.0)
+    return bd
+
+
+def fit_patlak(
+    ct: xr.DataArray,
+    aif: Any,
+    *,
+    aif_time: Any = None,
+    bounds: Mapping[str, Any] | None = None,
+) -> xr.Dataset:
+    """Fit the Patlak model ``Ct = vp Cp + Ktrans int_0^t Cp`` to every curve of `ct`.
+
+    The model (:func:`dcemets.kinetics.patlak`) is linear in Ktrans and vp with columns shared
+    by all voxels, so the fit is the exact bounded linear least-squares solution, in closed
+    form for all voxels at once (the unconstrained solution, or the best point of the box's
+    edges).  Appropriate when the tracer does not flow back from the interstitium during
+    the acquisition (Patlak et al. 1983; Sourbron & Buckley 2013, section 4.2).
+
+    Parameters
+    ----------
+    ct : xarray.DataArray
+        Tissue concentration (mM) with a ``time`` dim (s, >= 3 frames) and any other dims.
+    aif : xarray.DataArray or array_like
+        Plasma AIF (mM): a 1D DataArray with its own time coordinate, or an array at
+        `aif_time` (default `ct`'s times); the integral runs from its first sample.
+    aif_time : array_like, optional
+        Times (s) of the AIF samples.
+    bounds : mapping, optional
+        ``ktrans`` (default (0, 5) 1/min) and ``vp`` ((0, 1)).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ktrans`` (PS, 1/min), ``vp``, ``rss`` (mM^2), ``success``; ``attrs["n_params"] = 2``.
+        Curves with NaN samples are skipped (NaN, ``success`` False) with a ``RuntimeWarning``.
+
+    Raises
+    ------
+    ValueError
+        Bad times, an AIF grid not covering `ct`, bad `bounds`.
+    TypeError
+        `ct` not a DataArray of real numbers, `aif` not numeric.
+
+    References
+    ----------
+    .. [1] Patlak CS, Blasberg RG, Fenstermacher JD. J Cereb Blood Flow Metab 1983;3:1-7.
+       :doi:`10.1038/jcbfm.1983.1`
+    .. [2] Sourbron SP, Buckley DL. NMR Biomed 2013;26:1004-1027. :doi:`10.1002/nbm.2940`
+
+    Examples
+    --------
+    >>> from dcemets.kinetics import parker_aif, patlak
+    >>> t = np.arange(0.0, 300.0, 1.0)
+    >>> cp = parker_aif(t, delay=10.0)
+    >>> ct = xr.DataArray(patlak(t, cp, [0.05, 0.1], 0.1), dims=("voxel", "time"),
+    ...                   coords={"time": t})
+    >>> fit = fit_patlak(ct, cp)
+    >>> fit.ktrans.values.round(4), fit.vp.values.round(4)
+    (array([0.05, 0.1 ]), array([0.1, 0.1]))
+    """
+    t, ta, a = check_ct_aif(ct, aif, aif_time)
+    bd = _bounds(bounds, "patlak")
+    grid = _Grid("patlak", t, ta, a, bd)
+
+    def core(y: np.ndarray) -> tuple[np.ndarray, ...]:
+        rss, kt, _, vp = grid.fit(y, 0.0)
+        rss = np.maximum(rss, 0.0)
+        return kt, vp, rss, np.isfinite(rss)
+
+    attrs = {"model": "Patlak", "method": "llsq", "n_params": 2}
+    return fit_dataset(ct, core, ["ktrans", "vp", "rss", "success"], _META, attrs, method="llsq")
+
+
+def fit_delay(
+    ct: xr.DataArray,
+    aif: Any,
+    *,
+    model: str = "tofts",
+    delays: Any = None,
+    aif_time: Any = None,
+    bounds: Mapping[str, Any] | None = None,
+    max_iter: int = 100,
+) -> xr.Dataset:
+    """Fit the bolus arrival delay together with the Tofts, extended Tofts or Patlak model.
+
+    The tissue sees the AIF delayed by ``delay`` seconds: ``Ct(t) = M[Cp(. - delay)](t)``
+    (positive: the tissue enhances after the AIF).  For each candidate delay the AIF is shifted
+    (linear interpolation on its own grid; exact when the delay is a multiple of the AIF's
+    spacing) and the model fitted to all voxels at once: Patlak by exact bounded linear least
+    squares, the Tofts models by variable projection over a 24-value log grid of kep (the profile's minimum between grid points
+    taken from a parabola in log kep) (Ktrans
+    [and vp] linear, closed form).  Each voxel keeps the delay of least residual; the Tofts
+    models are then refined by the bounded NLLS of :func:`dcemets.kinetics.fit_tofts` at that
+    delay (voxels grouped by delay).  The delay resolution is the spacing of `delays`.
+
+    Parameters
+    ----------
+    ct : xarray.DataArray
+        Tissue concentration (mM) with a ``time`` dim (s, >= 3 frames) and any other dims.
+    aif : xarray.DataArray or array_like
+        Plasma AIF (mM): a 1D DataArray with its own time coordinate, or an array at
+        `aif_time`; give it on a <= 1 s grid (e.g. a population AIF), not at 12 frames.
+    model : {"tofts", "extended_tofts", "patlak"}, default "tofts"
+        Tissue model.
+    delays : array_like, optional
+        Candidate delays (s); default -10 to 10 s by 0.5 s (OSIPI's delay bounds).
+    aif_time : array_like, optional
+        Times (s) of the AIF samples.
+    bounds : mapping, optional
+        ``ktrans`` ((0, 5) 1/min), ``vp`` ((0, 1)), and for the Tofts models ``kep``
+        ((1e-3, 100) 1/min) and ``ve_max`` (1), as in :func:`fit_tofts`.
+    max_iter : int, default 100
+        Maximum NLLS iterations (Tofts models).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ktrans`` (1/min), ``kep`` and ``ve`` (Tofts models), ``vp`` (extended Tofts,
+        Patlak), ``delay`` (s), ``rss`` (mM^2) and ``success``; ``attrs["n_params"]`` counts
+        the delay.  Curves with NaN samples are skipped (NaN, ``success`` False) with a
+        ``RuntimeWarning``.
+
+    Raises
+    ------
+    ValueError
+        Unknown `model`, non-finite `delays`, bad times or AIF grid, bad `bounds`, `max_iter`.
+    TypeError
+        `ct` not a DataArray of real numbers, `aif` or `delays` not numeric.
+
+    References
+    ----------
+    .. [1] Kershaw LE, Buckley DL. Precision in measurements of perfusion and microvascular
+       permeability with T1-weighted dynamic contrast-enhanced MRI. Magn Reson Med
+       2006;56:986-992. :doi:`10.1002/mrm.21040`
+    .. [2] Golub GH, Pereyra V. SIAM J Numer Anal 1973;10:413-432. :doi:`10.1137/0710036`
+    .. [3] OSIPI DCE-DSC-MRI CodeCollection, test/DCEmodels (delay tolerance 1 s).
+       https://github.com/OSIPI/DCE-DSC-MRI_CodeCollection
+
+    Examples
+    --------
+    >>> from dcemets.kinetics import parker_aif, tofts
+    >>> t = np.arange(0.0, 300.0, 0.5)
+    >>> ct = tofts(t, parker_aif(t, delay=15.0), 0.2, 0.5)  # tissue 5 s after the AIF below
+    >>> ct = xr.DataArray(ct[None], dims=("voxel", "time"), coords={"time": t})
+    >>> fit = fit_delay(ct, parker_aif(t, delay=10.0))
+    >>> fit.delay.values, fit.ktrans.values.round(3), fit.kep.values.round(3)
+    (array([5.]), array([0.2]), array([0.5]))
+    """
+    if model not in _MODELS:
+        raise ValueError(f"`model` must be one of {_MODELS}, got {model!r}")
+    t, ta, a = check_ct_aif(ct, aif, aif_time)
+    dl = _delays(delays)
+    bd = _bounds(bounds, model)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"`max_iter` must be a positive int, got {max_iter!r}")
+    grid = _Grid(model, t, ta, a, bd)
+    tofts_bounds = None if model == "patlak" else {k: bd[k] for k in ("ktrans", "kep", "vp", "ve_max")}
+
+    def core(y: np.ndarray) -> tuple[np.ndarray, ...]:
+        nv = y.shape[0]
+        best = np.full(nv, np.inf)
+        out = np.zeros((nv, 4))  # delay, ktrans, kep, vp
+        for d in dl:
+            rss, kt, kep, vp = grid.fit(y, float(d))
+            upd = rss < best
+            best = np.where(upd, rss, best)
+            out[upd] = np.stack([np.full(nv, d), kt, kep, vp], -1)[upd]
+        delay, kt, kep, vp = out.T
+        if model == "patlak":
+            return kt, vp, delay, np.maximum(best, 0.0), np.isfinite(best)
+        rss, ok = np.maximum(best, 0.0), np.isfinite(best)
+        for d in np.unique(delay):
+            sel = delay == d
+            tm, am, _ = _shifted(ta, a, t, float(d))
+            cy = xr.DataArray(y[sel], dims=("voxel", "time"), coords={"time": t})
+            f = fit_tofts(cy, am, aif_time=tm, extended=model == "extended_tofts",
+                          bounds=tofts_bounds, max_iter=int(max_iter))
+            better = f.rss.values <= rss[sel]
+            idx = np.flatnonzero(sel)[better]
+            kt[idx], kep[idx], rss[idx] = f.ktrans.values[better], f.kep.values[better], f.rss.values[better]
+            if model == "extended_tofts":
+                vp[idx] = f.vp.values[better]
+            ok[np.flatnonzero(sel)] &= f.success.values | ~better
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ve = kt / kep
+        if model == "tofts":
+            return kt, kep, ve, delay, rss, ok
+        return kt, kep, ve, vp, delay, rss, ok
+
+    names = {
+        "tofts": ["ktrans", "kep", "ve", "delay", "rss", "success"],
+        "extended_tofts": ["ktrans", "kep", "ve", "vp", "delay", "rss", "success"],
+        "patlak": ["ktrans", "vp", "delay", "rss", "success"],
+    }[model]
+    label = {"tofts": "Tofts", "extended_tofts": "extended Tofts", "patlak": "Patlak"}[model]
+    npar = {"tofts": 3, "extended_tofts": 4, "patlak": 3}[model]
+    attrs = {"model": f"{label} + delay", "method": "grid+nlls" if model != "patlak" else "grid+llsq",
+             "n_params": npar, "delay_grid_s": f"{dl[0]:g}..{dl[-1]:g} ({dl.size} values)"}
+    return fit_dataset(ct, core, names, _META, attrs, method=attrs["method"])
