@@ -58,7 +58,14 @@ def lm(
         if opt.any():
             conv[active[opt]] = True
             keep = ~opt
-            active, jtj, jtr, diag, pa, held = active[keep], jtj[keep], jtr[keep], diag[keep], pa[keep], held[keep]
+            active, jtj, jtr, diag, pa, held = (
+                active[keep],
+                jtj[keep],
+                jtr[keep],
+                diag[keep],
+                pa[keep],
+                held[keep],
+            )
             if active.size == 0:
                 break
         free = ~held

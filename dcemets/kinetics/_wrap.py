@@ -22,7 +22,9 @@ from dcemets.kinetics.models import _prepare_aif
 Core = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 
 
-def check_ct_aif(ct: Any, aif: Any, aif_time: Any, min_frames: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def check_ct_aif(
+    ct: Any, aif: Any, aif_time: Any, min_frames: int = 3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate `ct` (DataArray with a time coordinate in s) and the AIF; return t, ta, a."""
     if not isinstance(ct, xr.DataArray):
         raise TypeError(f"`ct` must be an xarray.DataArray with a 'time' dim (s), got {type(ct).__name__}")
@@ -95,7 +97,9 @@ def check_bounds(
     if bounds is None:
         return out
     if not isinstance(bounds, Mapping):
-        raise TypeError(f"`bounds` must be a mapping like {{{next(iter(default))!r}: (lo, hi)}}, got {type(bounds).__name__}")
+        raise TypeError(
+            f"`bounds` must be a mapping like {{{next(iter(default))!r}: (lo, hi)}}, got {type(bounds).__name__}"
+        )
     unknown = set(bounds) - set(default)
     if unknown:
         raise ValueError(f"unknown `bounds` key(s) {sorted(unknown)}; use {sorted(default)}")

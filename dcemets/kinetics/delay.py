@@ -35,8 +35,14 @@ _META = {
 
 
 def _box_ls(
-    a00: np.ndarray, a01: np.ndarray, a11: np.ndarray, b0: np.ndarray, b1: np.ndarray,
-    lo: np.ndarray, hi0: np.ndarray, hi1: float,
+    a00: np.ndarray,
+    a01: np.ndarray,
+    a11: np.ndarray,
+    b0: np.ndarray,
+    b1: np.ndarray,
+    lo: np.ndarray,
+    hi0: np.ndarray,
+    hi1: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Minimise ``x^T A x - 2 b^T x`` over the box ``lo <= x <= (hi0, hi1)``, batched.
 
@@ -70,9 +76,14 @@ def _box_ls(
     return bx0, bx1, best
 
 
-def _shifted(ta: np.ndarray, a: np.ndarray, t: np.ndarray, d: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The AIF delayed by `d` s, ``Cp(t - d)``, on its own grid (linear interpolation, the first
-    value held before the AIF starts, the last after it ends), merged with the frame times."""
+def _shifted(
+    ta: np.ndarray, a: np.ndarray, t: np.ndarray, d: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the AIF delayed by `d` s, ``Cp(t - d)``, merged with the frame times.
+
+    Linear interpolation on the AIF's own grid, the first value held before the AIF starts and
+    the last after it ends.
+    """
     ad = np.interp(ta - d, ta, a)
     return _np.merge_grid(ta, ad, t)
 
@@ -107,15 +118,22 @@ class _Grid:
             hi0 = np.minimum(kt_hi, self.bd["ve_max"] * self.keps)[None]
         if self.model == "tofts":
             with np.errstate(divide="ignore", invalid="ignore"):
-                kt = np.clip(np.where(gg > 0, yg / gg, 0.0), kt_lo, hi0)
-            rss = yy - 2 * kt * yg + kt * kt * gg
-            vp = np.zeros_like(kt)
+                inv = np.where(gg > 0, 1.0 / gg, 0.0)
+            kt = yg * inv
+            np.clip(kt, kt_lo, hi0, out=kt)
+            rss = kt * gg
+            rss -= 2 * yg
+            rss *= kt
+            rss += yy
+            vp = kt
         else:
             gc = (g @ cp)[None]
             cc = float(cp @ cp)
             yc = (y @ cp)[:, None]
             lo = np.array([kt_lo, self.bd["vp"][0]])
-            kt, vp, o = _box_ls(gg, gc, np.full_like(gg, cc), yg, np.broadcast_to(yc, yg.shape), lo, hi0, self.bd["vp"][1])
+            kt, vp, o = _box_ls(
+                gg, gc, np.full_like(gg, cc), yg, np.broadcast_to(yc, yg.shape), lo, hi0, self.bd["vp"][1]
+            )
             rss = yy + o
         j = np.argmin(rss, axis=1)
         r = np.arange(y.shape[0])
@@ -148,7 +166,9 @@ def _bounds(bounds: Mapping[str, Any] | None, model: str) -> dict[str, Any]:
     if bounds is not None and isinstance(bounds, Mapping) and "ve_max" in bounds:
         ve_max = float(bounds["ve_max"])
         if not ve_max > 0 or model == "patlak":
-            raise ValueError(f"`bounds['ve_max']` must be positive (Tofts models only), got {bounds['ve_max']!r}")
+            raise ValueError(
+                f"`bounds['ve_max']` must be positive (Tofts models only), got {bounds['ve_max']!r}"
+            )
         extra["ve_max"] = ve_max
         bounds = {k: v for k, v in bounds.items() if k != "ve_max"}
     bd: dict[str, Any] = check_bounds(bounds, default)
@@ -316,13 +336,28 @@ def fit_delay(
     def core(y: np.ndarray) -> tuple[np.ndarray, ...]:
         nv = y.shape[0]
         best = np.full(nv, np.inf)
-        out = np.zeros((nv, 4))  # delay, ktrans, kep, vp
-        for d in dl:
-            rss, kt, kep, vp = grid.fit(y, float(d))
+        delay = np.zeros(nv)
+        # coarse pass (every 4th delay) for all voxels, then the skipped delays within one
+        # coarse step of each voxel's best coarse delay, for those voxels only
+        coarse = np.zeros(dl.size, dtype=bool)
+        coarse[::4] = True
+        coarse[-1] = True
+        step = 4 * (dl[1] - dl[0]) if dl.size > 1 else 0.0
+        for d in dl[coarse]:
+            rss = grid.fit(y, float(d))[0]
             upd = rss < best
-            best = np.where(upd, rss, best)
-            out[upd] = np.stack([np.full(nv, d), kt, kep, vp], -1)[upd]
-        delay, kt, kep, vp = out.T
+            best[upd], delay[upd] = rss[upd], d
+        centre = delay.copy()
+        for d in dl[~coarse]:
+            sel = np.flatnonzero(np.abs(centre - d) < step)
+            if sel.size:
+                rss = grid.fit(y[sel], float(d))[0]
+                upd = rss < best[sel]
+                best[sel[upd]], delay[sel[upd]] = rss[upd], d
+        kt, kep, vp = np.zeros(nv), np.zeros(nv), np.zeros(nv)
+        for d in np.unique(delay):
+            sel = np.flatnonzero(delay == d)
+            _, kt[sel], kep[sel], vp[sel] = grid.fit(y[sel], float(d))
         if model == "patlak":
             return kt, vp, delay, np.maximum(best, 0.0), np.isfinite(best)
         rss, ok = np.maximum(best, 0.0), np.isfinite(best)
@@ -330,8 +365,14 @@ def fit_delay(
             sel = delay == d
             tm, am, _ = _shifted(ta, a, t, float(d))
             cy = xr.DataArray(y[sel], dims=("voxel", "time"), coords={"time": t})
-            f = fit_tofts(cy, am, aif_time=tm, extended=model == "extended_tofts",
-                          bounds=tofts_bounds, max_iter=int(max_iter))
+            f = fit_tofts(
+                cy,
+                am,
+                aif_time=tm,
+                extended=model == "extended_tofts",
+                bounds=tofts_bounds,
+                max_iter=int(max_iter),
+            )
             better = f.rss.values <= rss[sel]
             idx = np.flatnonzero(sel)[better]
             kt[idx], kep[idx], rss[idx] = f.ktrans.values[better], f.kep.values[better], f.rss.values[better]
@@ -351,6 +392,10 @@ def fit_delay(
     }[model]
     label = {"tofts": "Tofts", "extended_tofts": "extended Tofts", "patlak": "Patlak"}[model]
     npar = {"tofts": 3, "extended_tofts": 4, "patlak": 3}[model]
-    attrs = {"model": f"{label} + delay", "method": "grid+nlls" if model != "patlak" else "grid+llsq",
-             "n_params": npar, "delay_grid_s": f"{dl[0]:g}..{dl[-1]:g} ({dl.size} values)"}
+    attrs = {
+        "model": f"{label} + delay",
+        "method": "grid+nlls" if model != "patlak" else "grid+llsq",
+        "n_params": npar,
+        "delay_grid_s": f"{dl[0]:g}..{dl[-1]:g} ({dl.size} values)",
+    }
     return fit_dataset(ct, core, names, _META, attrs, method=attrs["method"])

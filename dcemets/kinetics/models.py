@@ -261,7 +261,9 @@ def tcxm_exponents(
     with np.errstate(divide="ignore", invalid="ignore"):
         sn = np.where(sp > 0, 2.0 * p / np.where(sp > 0, s + root, 1.0), 0.0)
         gap = sp - sn
-        an = np.where(gap > 0, (p * (vp + np.where(has_e, ve, 0.0)) - fp * sn) / np.where(gap > 0, gap, 1.0), 0.0)
+        an = np.where(
+            gap > 0, (p * (vp + np.where(has_e, ve, 0.0)) - fp * sn) / np.where(gap > 0, gap, 1.0), 0.0
+        )
     ap = fp - an
     return sn, sp, an, ap
 
@@ -283,7 +285,13 @@ def tcum_exponents(
 
 
 def biexp_np(
-    tm: np.ndarray, am: np.ndarray, idx: np.ndarray, sn: np.ndarray, sp: np.ndarray, an: np.ndarray, ap: np.ndarray
+    tm: np.ndarray,
+    am: np.ndarray,
+    idx: np.ndarray,
+    sn: np.ndarray,
+    sp: np.ndarray,
+    an: np.ndarray,
+    ap: np.ndarray,
 ) -> np.ndarray:
     """``(an exp(-sn t) + ap exp(-sp t)) * Cp`` at grid indices `idx` (rates, amplitudes 1/min)."""
     shape = np.broadcast_shapes(np.shape(sn), np.shape(sp), np.shape(an), np.shape(ap))
@@ -294,9 +302,7 @@ def biexp_np(
     return ct.reshape((*shape, idx.size))
 
 
-def tcxm(
-    time: Any, aif: Any, fp: Any, ps: Any, ve: Any, vp: Any, *, aif_time: Any = None
-) -> np.ndarray:
+def tcxm(time: Any, aif: Any, fp: Any, ps: Any, ve: Any, vp: Any, *, aif_time: Any = None) -> np.ndarray:
     """Two-compartment exchange model (2CXM) tissue concentration.
 
     ``Ct = R * Cp`` with the bi-exponential impulse response
@@ -358,7 +364,7 @@ def tcxm(
     >>> cp = parker_aif(t, delay=10.0)
     >>> ct = tcxm(t, cp, fp=[0.25, 1e4], ps=0.1, ve=0.2, vp=0.05)
     >>> ct.shape
-    (2, 601)
+    (2, 602)
     >>> etofts = tofts(t, cp, ktrans=0.1, kep=0.5, vp=0.05)  # the Fp -> infinity limit
     >>> bool(np.abs(ct[1] - etofts).max() < 1e-3 * etofts.max())
     True
@@ -367,7 +373,9 @@ def tcxm(
     ta, a = _prepare_aif(t, aif, aif_time)
     f, p, e, v = (
         _nonneg(x, n, u)
-        for x, n, u in zip((fp, ps, ve, vp), ("fp", "ps", "ve", "vp"), ("1/min", "1/min", "fraction", "fraction"))
+        for x, n, u in zip(
+            (fp, ps, ve, vp), ("fp", "ps", "ve", "vp"), ("1/min", "1/min", "fraction", "fraction")
+        )
     )
     tm, am, idx = _np.merge_grid(ta, a, t)
     return biexp_np(tm, am, idx, *tcxm_exponents(f, p, e, v))
