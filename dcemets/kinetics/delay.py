@@ -93,8 +93,12 @@ class _Grid:
 
     def __init__(self, model: str, t: np.ndarray, ta: np.ndarray, a: np.ndarray, bd: Mapping[str, Any]):
         self.model, self.t, self.ta, self.a, self.bd = model, t, ta, a, bd
-        self.keps = np.geomspace(5e-3, 20.0, 24) if model != "patlak" else np.zeros(1)
-        self.keps = np.clip(self.keps, bd["kep"][0], bd["kep"][1]) if model != "patlak" else self.keps
+        if model == "patlak":
+            self.coarse = self.dense = np.zeros(1)
+        else:
+            self.coarse = np.clip(np.geomspace(5e-3, 20.0, 24), *bd["kep"])
+            self.dense = np.clip(np.geomspace(5e-3, 20.0, 96), *bd["kep"])
+        self.keps = self.coarse
 
     def columns(self, d: float) -> tuple[np.ndarray, np.ndarray]:
         """(K, T) Ktrans column per kep, (T,) plasma column, for delay `d`."""
@@ -105,8 +109,9 @@ class _Grid:
         g, _ = _np.exp_conv(tm, am, self.keps / 60.0, idx)
         return g / 60.0, am[idx]
 
-    def fit(self, y: np.ndarray, d: float) -> tuple[np.ndarray, ...]:
+    def fit(self, y: np.ndarray, d: float, dense: bool = False) -> tuple[np.ndarray, ...]:
         """Best rss and parameters (Ktrans, kep, vp) over the kep grid at delay `d`, all voxels."""
+        self.keps = self.dense if dense else self.coarse
         g, cp = self.columns(d)
         yy = np.einsum("vt,vt->v", y, y)[:, None]
         yg = y @ g.T  # (V, K)
@@ -342,7 +347,7 @@ def fit_delay(
         coarse = np.zeros(dl.size, dtype=bool)
         coarse[::4] = True
         coarse[-1] = True
-        step = 4 * (dl[1] - dl[0]) if dl.size > 1 else 0.0
+        step = float(np.diff(dl[coarse]).max()) if coarse.sum() > 1 else 0.0  # any spacing
         for d in dl[coarse]:
             rss = grid.fit(y, float(d))[0]
             upd = rss < best
@@ -354,31 +359,42 @@ def fit_delay(
                 rss = grid.fit(y[sel], float(d))[0]
                 upd = rss < best[sel]
                 best[sel[upd]], delay[sel[upd]] = rss[upd], d
+        if model == "patlak":
+            kt, vp = np.zeros(nv), np.zeros(nv)
+            for d in np.unique(delay):
+                sel = np.flatnonzero(delay == d)
+                _, kt[sel], _, vp[sel] = grid.fit(y[sel], float(d))
+            return kt, vp, delay, np.maximum(best, 0.0), np.isfinite(best)
+        if dl.size > 1:
+            # the best delay and its two grid neighbours again, on a 4x denser kep grid
+            pos = np.searchsorted(dl, delay)
+            best = np.full(nv, np.inf)
+            final = delay.copy()
+            for j in (-1, 0, 1):
+                cand = np.clip(pos + j, 0, dl.size - 1)
+                for c in np.unique(cand):
+                    sel = np.flatnonzero(cand == c)
+                    rss = grid.fit(y[sel], float(dl[c]), dense=True)[0]
+                    upd = rss < best[sel]
+                    best[sel[upd]], final[sel[upd]] = rss[upd], dl[c]
+            delay = final
+        # refinement: bounded NLLS (fit_tofts) at each voxel's delay, voxels grouped by delay
         kt, kep, vp = np.zeros(nv), np.zeros(nv), np.zeros(nv)
+        rss, ok = np.zeros(nv), np.zeros(nv, dtype=bool)
         for d in np.unique(delay):
             sel = np.flatnonzero(delay == d)
-            _, kt[sel], kep[sel], vp[sel] = grid.fit(y[sel], float(d))
-        if model == "patlak":
-            return kt, vp, delay, np.maximum(best, 0.0), np.isfinite(best)
-        rss, ok = np.maximum(best, 0.0), np.isfinite(best)
-        for d in np.unique(delay):
-            sel = delay == d
             tm, am, _ = _shifted(ta, a, t, float(d))
             cy = xr.DataArray(y[sel], dims=("voxel", "time"), coords={"time": t})
-            f = fit_tofts(
-                cy,
-                am,
-                aif_time=tm,
-                extended=model == "extended_tofts",
-                bounds=tofts_bounds,
-                max_iter=int(max_iter),
+            ext = model == "extended_tofts"
+            f = fit_tofts(cy, am, aif_time=tm, extended=ext, bounds=tofts_bounds, max_iter=int(max_iter))
+            kt[sel], kep[sel], rss[sel], ok[sel] = (
+                f.ktrans.values,
+                f.kep.values,
+                f.rss.values,
+                f.success.values,
             )
-            better = f.rss.values <= rss[sel]
-            idx = np.flatnonzero(sel)[better]
-            kt[idx], kep[idx], rss[idx] = f.ktrans.values[better], f.kep.values[better], f.rss.values[better]
-            if model == "extended_tofts":
-                vp[idx] = f.vp.values[better]
-            ok[np.flatnonzero(sel)] &= f.success.values | ~better
+            if ext:
+                vp[sel] = f.vp.values
         with np.errstate(divide="ignore", invalid="ignore"):
             ve = kt / kep
         if model == "tofts":

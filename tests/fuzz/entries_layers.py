@@ -1771,9 +1771,6 @@ register(
     )
 )
 
-from . import entries_models  # noqa: F401
-
-
 # --------------------------------------------------------------------------------------
 # kinetics: Patlak fit, delay fits, 2CXM / 2CUM, model selection (issue 21)
 # --------------------------------------------------------------------------------------
@@ -1907,3 +1904,6 @@ register(
         args={"fits": "object", "n_frames": "pos_int", "criterion": "choice"},
     )
 )
+
+
+from . import entries_models  # noqa: F401

@@ -84,7 +84,8 @@ def test_tcxm_fp_to_infinity_is_extended_tofts():
     ref = tofts(T, CP, ktrans=0.1, kep=0.1 / 0.2, vp=0.05)
     err = [np.abs(tcxm(T, CP, fp, 0.1, 0.2, 0.05) - ref).max() / ref.max() for fp in (1e2, 1e3, 1e4)]
     assert err[2] < 1e-4
-    assert 8 < err[0] / err[1] < 12 and 8 < err[1] / err[2] < 12
+    assert 8 < err[0] / err[1] < 12
+    assert 8 < err[1] / err[2] < 12
 
 
 def test_tcum_fp_to_infinity_is_patlak():
@@ -106,7 +107,9 @@ def test_tcxm_other_limits():
     np.testing.assert_allclose(tcxm(T, CP, 0.4, 0.0, 0.2, 0.1), tcum(T, CP, 0.4, 0.0, 0.1), atol=1e-12)
     # vp -> 0: Tofts with Ktrans = E Fp, E = PS / (Fp + PS)
     e = 0.1 / 0.5
-    np.testing.assert_allclose(tcxm(T, CP, 0.4, 0.1, 0.2, 0.0), tofts(T, CP, e * 0.4, e * 0.4 / 0.2), atol=1e-7)
+    np.testing.assert_allclose(
+        tcxm(T, CP, 0.4, 0.1, 0.2, 0.0), tofts(T, CP, e * 0.4, e * 0.4 / 0.2), atol=1e-7
+    )
     # mass balance: the response integrates to vp + ve, so a step input ends at vp + ve
     t = np.arange(0.0, 20000.0, 10.0)
     assert tcxm(t, np.ones(t.size), 0.3, 0.1, 0.2, 0.05)[-1] == pytest.approx(0.25, rel=1e-6)
@@ -118,9 +121,14 @@ def test_dcmri_reference():
     t = np.arange(0.0, 300.0, 0.5)
     ca = dc.aif_parker(t, BAT=20)  # blood; plasma = ca / (1 - H)
     h = 0.45
-    for p in ({"vb": 0.1, "vi": 0.3, "Fb": 0.01, "PS": 0.002}, {"vb": 0.05, "vi": 0.2, "Fb": 0.005, "PS": 0.001}):
+    for p in (
+        {"vb": 0.1, "vi": 0.3, "Fb": 0.01, "PS": 0.002},
+        {"vb": 0.05, "vi": 0.2, "Fb": 0.005, "PS": 0.001},
+    ):
         ref = dc.conc_tissue(ca, t=t, kinetics="2CX", H=h, **p)
-        ours = tcxm(t, ca / (1 - h), fp=p["Fb"] * (1 - h) * 60, ps=p["PS"] * 60, ve=p["vi"], vp=p["vb"] * (1 - h))
+        ours = tcxm(
+            t, ca / (1 - h), fp=p["Fb"] * (1 - h) * 60, ps=p["PS"] * 60, ve=p["vi"], vp=p["vb"] * (1 - h)
+        )
         np.testing.assert_allclose(ours, ref, atol=1e-9 * ref.max())
         q = {k: v for k, v in p.items() if k != "vi"}
         ref = dc.conc_tissue(ca, t=t, kinetics="2CU", H=h, **q)
@@ -132,7 +140,12 @@ def test_fit_tcxm_recovers_noise_free_truth_vectorised():
     rng = np.random.default_rng(7)
     n = 12
     truth = np.stack(
-        [rng.uniform(0.1, 1.0, n), rng.uniform(0.02, 0.3, n), rng.uniform(0.1, 0.5, n), rng.uniform(0.02, 0.15, n)],
+        [
+            rng.uniform(0.1, 1.0, n),
+            rng.uniform(0.02, 0.3, n),
+            rng.uniform(0.1, 0.5, n),
+            rng.uniform(0.02, 0.15, n),
+        ],
         -1,
     )
     t = np.arange(0.0, 300.0, 1.0)
@@ -158,9 +171,11 @@ def test_fit_exchange_nan_voxel_and_bounds():
     c[1, 3] = np.nan
     with pytest.warns(RuntimeWarning, match="1 curve"):
         fit = fit_tcxm(_da(c, T), CP, bounds={"ps": (0.0, 0.05)})
-    assert np.isnan(float(fit.fp[1])) and not bool(fit.success[1])
+    assert np.isnan(float(fit.fp[1]))
+    assert not bool(fit.success[1])
     assert float(fit.ps[0]) <= 0.05
-    assert fit.attrs["n_params"] == 4 and fit.fp.attrs["units"] == "1/min"
+    assert fit.attrs["n_params"] == 4
+    assert fit.fp.attrs["units"] == "1/min"
 
 
 @pytest.mark.parametrize(
