@@ -4,8 +4,9 @@ For a fixed delay and a fixed kep every one of these models is linear in its rem
 parameters (Ktrans [, vp]) with columns shared by all voxels, so a grid over (delay, kep) costs
 one matrix product per grid point for all voxels at once plus closed-form, box-constrained
 2 x 2 solves (variable projection, Golub & Pereyra 1973).  The Tofts models are then refined
-by the bounded NLLS of :func:`dcemets.kinetics.fit_tofts` at each voxel's best delay (voxels
-grouped by delay: a loop over the delay grid, never over voxels); Patlak is exact on the grid.
+by a batched bounded Levenberg-Marquardt (the model and analytic Jacobian of
+:func:`dcemets.kinetics.fit_tofts`) at each voxel's best delay (voxels grouped by delay: a loop
+over the delay grid, never over voxels); Patlak is exact on the grid.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from dcemets.kinetics import _np
+from dcemets.kinetics import _nlls, _np
 from dcemets.kinetics._wrap import check_bounds, check_ct_aif, fit_dataset
-from dcemets.kinetics.fitting import fit_tofts
 
 __all__ = ["fit_delay", "fit_patlak"]
 
@@ -47,33 +47,44 @@ def _box_ls(
     """Minimise ``x^T A x - 2 b^T x`` over the box ``lo <= x <= (hi0, hi1)``, batched.
 
     The optimum of a convex quadratic on a rectangle is the unconstrained one when it is
-    inside, otherwise on an edge: each edge is a clipped 1D problem.  Returns x0, x1 and the
-    objective (add ``|y|^2`` for the RSS).
+    inside, otherwise on an edge: each edge is a clipped 1D problem, evaluated only for the
+    entries whose unconstrained optimum is outside.  `a..` and `hi0` broadcast against the
+    (V, K) right-hand sides `b0`, `b1`.  Returns x0, x1 and the objective (add ``|y|^2`` for
+    the RSS).
     """
-
-    def obj(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
-        return a00 * x0 * x0 + 2 * a01 * x0 * x1 + a11 * x1 * x1 - 2 * (b0 * x0 + b1 * x1)
-
+    shape = np.broadcast_shapes(np.shape(b0), np.shape(a00))
     det = a00 * a11 - a01 * a01
     with np.errstate(divide="ignore", invalid="ignore"):
-        x0 = (b0 * a11 - a01 * b1) / det
-        x1 = (a00 * b1 - a01 * b0) / det
-        inside = np.isfinite(x0) & (x0 >= lo[0]) & (x0 <= hi0) & (x1 >= lo[1]) & (x1 <= hi1)
-        best = np.where(inside, obj(x0, x1), np.inf)
-        bx0, bx1 = np.where(inside, x0, 0.0), np.where(inside, x1, 0.0)
-        for fix0 in (lo[0], hi0):  # x0 on an edge, x1 free then clipped
-            f0 = np.broadcast_to(fix0, best.shape)
-            f1 = np.clip(np.where(a11 > 0, (b1 - a01 * f0) / a11, 0.0), lo[1], hi1)
-            o = obj(f0, f1)
-            upd = o < best
-            best, bx0, bx1 = np.where(upd, o, best), np.where(upd, f0, bx0), np.where(upd, f1, bx1)
-        for fix1 in (lo[1], hi1):
-            f1 = np.broadcast_to(fix1, best.shape)
-            f0 = np.clip(np.where(a00 > 0, (b0 - a01 * f1) / a00, 0.0), lo[0], hi0)
-            o = obj(f0, f1)
-            upd = o < best
-            best, bx0, bx1 = np.where(upd, o, best), np.where(upd, f0, bx0), np.where(upd, f1, bx1)
-    return bx0, bx1, best
+        inv = np.where(det > 0, 1.0 / det, np.nan)
+    x0 = b0 * a11
+    x0 -= a01 * b1
+    x0 *= inv
+    x1 = b1 * a00
+    x1 -= a01 * b0
+    x1 *= inv
+    best = b0 * x0
+    best += b1 * x1
+    np.negative(best, out=best)  # objective at the unconstrained optimum: -b^T x
+    inside = (x0 >= lo[0]) & (x0 <= hi0) & (x1 >= lo[1]) & (x1 <= hi1)  # False for NaN
+    out = np.flatnonzero(~inside)
+    if out.size:
+        full = [np.broadcast_to(v, shape).reshape(-1)[out] for v in (a00, a01, a11, b0, b1, hi0)]
+        c00, c01, c11, d0, d1, h0 = full
+        sb = np.full(out.size, np.inf)
+        s0, s1 = np.zeros(out.size), np.zeros(out.size)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for f0 in (np.full(out.size, lo[0]), h0):  # x0 on an edge, x1 free then clipped
+                f1 = np.clip(np.where(c11 > 0, (d1 - c01 * f0) / c11, 0.0), lo[1], hi1)
+                o = c00 * f0 * f0 + 2 * c01 * f0 * f1 + c11 * f1 * f1 - 2 * (d0 * f0 + d1 * f1)
+                upd = o < sb
+                sb, s0, s1 = np.where(upd, o, sb), np.where(upd, f0, s0), np.where(upd, f1, s1)
+            for f1 in (np.full(out.size, lo[1]), np.full(out.size, hi1)):
+                f0 = np.clip(np.where(c00 > 0, (d0 - c01 * f1) / c00, 0.0), lo[0], h0)
+                o = c00 * f0 * f0 + 2 * c01 * f0 * f1 + c11 * f1 * f1 - 2 * (d0 * f0 + d1 * f1)
+                upd = o < sb
+                sb, s0, s1 = np.where(upd, o, sb), np.where(upd, f0, s0), np.where(upd, f1, s1)
+        x0.reshape(-1)[out], x1.reshape(-1)[out], best.reshape(-1)[out] = s0, s1, sb
+    return x0, x1, best
 
 
 def _shifted(
@@ -100,27 +111,39 @@ class _Grid:
             self.dense = np.clip(np.geomspace(5e-3, 20.0, 96), *bd["kep"])
         self.keps = self.coarse
 
-    def columns(self, d: float) -> tuple[np.ndarray, np.ndarray]:
+    def columns(self, d: float, keps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(K, T) Ktrans column per kep, (T,) plasma column, for delay `d`."""
         tm, am, idx = _shifted(self.ta, self.a, self.t, d)
         if self.model == "patlak":
             icp = _np.cumtrapz0(am, tm)[idx] / 60.0
             return icp[None], am[idx]
-        g, _ = _np.exp_conv(tm, am, self.keps / 60.0, idx)
+        g, _ = _np.exp_conv(tm, am, keps / 60.0, idx)
         return g / 60.0, am[idx]
 
-    def fit(self, y: np.ndarray, d: float, dense: bool = False) -> tuple[np.ndarray, ...]:
-        """Best rss and parameters (Ktrans, kep, vp) over the kep grid at delay `d`, all voxels."""
-        self.keps = self.dense if dense else self.coarse
-        g, cp = self.columns(d)
+    def fit(self, y: np.ndarray, d: float, centre: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """Best rss and parameters (Ktrans, kep, vp) over the kep grid at delay `d`, all voxels.
+
+        With `centre` (V,) the grid is, per voxel, the 17 values of the 96-value grid nearest
+        to its `centre` kep; otherwise the 24-value coarse grid.
+        """
+        keps = self.coarse if centre is None else self.dense
+        g, cp = self.columns(d, keps)
         yy = np.einsum("vt,vt->v", y, y)[:, None]
         yg = y @ g.T  # (V, K)
         gg = np.einsum("kt,kt->k", g, g)[None]
+        gc = (g @ cp)[None]
+        kk = keps[None]
+        if centre is not None and self.model != "patlak":
+            n_win = min(17, keps.size)
+            start = np.clip(np.searchsorted(keps, centre) - n_win // 2, 0, keps.size - n_win)
+            win = start[:, None] + np.arange(n_win)[None]
+            yg = np.take_along_axis(yg, win, axis=1)
+            gg, gc, kk = gg[0][win], gc[0][win], keps[win]
         kt_lo, kt_hi = self.bd["ktrans"]
         if self.model == "patlak":
-            hi0 = np.full(1, kt_hi)
+            hi0 = np.full((1, 1), kt_hi)
         else:
-            hi0 = np.minimum(kt_hi, self.bd["ve_max"] * self.keps)[None]
+            hi0 = np.minimum(kt_hi, self.bd["ve_max"] * kk)
         if self.model == "tofts":
             with np.errstate(divide="ignore", invalid="ignore"):
                 inv = np.where(gg > 0, 1.0 / gg, 0.0)
@@ -132,7 +155,6 @@ class _Grid:
             rss += yy
             vp = kt
         else:
-            gc = (g @ cp)[None]
             cc = float(cp @ cp)
             yc = (y @ cp)[:, None]
             lo = np.array([kt_lo, self.bd["vp"][0]])
@@ -143,15 +165,78 @@ class _Grid:
         j = np.argmin(rss, axis=1)
         r = np.arange(y.shape[0])
         best = rss[r, j]
+        kep = np.broadcast_to(kk, rss.shape)[r, j]
         if rss.shape[1] >= 3:  # the profile's minimum between grid points: parabola in log kep
             jj = np.clip(j, 1, rss.shape[1] - 2)
             rm, r0, rp = rss[r, jj - 1], rss[r, jj], rss[r, jj + 1]
             curv = rm - 2 * r0 + rp
             with np.errstate(divide="ignore", invalid="ignore"):
                 vertex = r0 - (rp - rm) ** 2 / (8 * curv)
-            inner = (j == jj) & (curv > 0) & np.isfinite(vertex)
+                inner = (j == jj) & (curv > 0) & np.isfinite(vertex)
+                shift = np.where(inner, np.clip((rm - rp) / (2 * curv), -1.0, 1.0), 0.0)
             best = np.where(inner, np.minimum(best, vertex), best)
-        return best, kt[r, j], self.keps[j], vp[r, j]
+            kb = np.broadcast_to(kk, rss.shape)
+            ratio = kb[r, jj + 1] / kb[r, jj]
+            kep = kep * np.where(ratio > 1, ratio, 1.0) ** shift
+        return best, kt[r, j], kep, vp[r, j]
+
+
+def _refine(
+    y: np.ndarray,
+    delay: np.ndarray,
+    kt: np.ndarray,
+    kep: np.ndarray,
+    vp: np.ndarray,
+    ext: bool,
+    ta: np.ndarray,
+    a: np.ndarray,
+    t: np.ndarray,
+    bd: Mapping[str, Any],
+    max_iter: int,
+) -> tuple[np.ndarray, ...]:
+    """Bounded LM of the (extended) Tofts model at each voxel's fixed delay (grouped by delay).
+
+    The model and its analytic Jacobian are those of :func:`dcemets.kinetics.fit_tofts`
+    (exact exponential recursion and its derivative in kep); ``Ktrans <= ve_max kep`` is kept
+    by clipping Ktrans after the fit (the grid start already satisfies it).
+    """
+    kep_lo = max(bd["kep"][0], bd["ktrans"][0] / bd["ve_max"])
+    lo = np.array([bd["ktrans"][0], kep_lo] + ([bd["vp"][0]] if ext else []))
+    hi = np.array([bd["ktrans"][1], bd["kep"][1]] + ([bd["vp"][1]] if ext else []))
+    p0 = np.stack([kt, kep, vp] if ext else [kt, kep], -1)
+    p, rss, ok = p0.copy(), np.zeros(y.shape[0]), np.zeros(y.shape[0], dtype=bool)
+    for d in np.unique(delay):
+        sel = np.flatnonzero(delay == d)
+        tm, am, idx = _shifted(ta, a, t, float(d))
+        cp = am[idx]
+
+        def fun(
+            q: np.ndarray, rows: np.ndarray, tm=tm, am=am, idx=idx, cp=cp
+        ) -> tuple[np.ndarray, np.ndarray]:
+            g, gk = _np.exp_conv(tm, am, q[:, 1] / 60.0, idx, deriv=True)
+            m = q[:, :1] / 60.0 * g
+            jac = np.empty((*m.shape, q.shape[1]))
+            jac[..., 0] = g / 60.0
+            jac[..., 1] = q[:, :1] / 3600.0 * gk  # type: ignore[operator]
+            if q.shape[1] == 3:
+                m += q[:, 2:3] * cp[None, :]
+                jac[..., 2] = cp[None, :]
+            return m, jac
+
+        for s in range(0, sel.size, 16384):
+            b = sel[s : s + 16384]
+            p[b], rss[b], ok[b] = _nlls.lm(fun, y[b], p0[b], lo, hi, max_iter=max_iter)
+    over = p[:, 0] > bd["ve_max"] * p[:, 1]
+    if over.any():  # ve <= ve_max: hold Ktrans on it and re-evaluate the residual
+        p[over, 0] = bd["ve_max"] * p[over, 1]
+        for d in np.unique(delay[over]):
+            sel = np.flatnonzero(over & (delay == d))
+            tm, am, idx = _shifted(ta, a, t, float(d))
+            g, _ = _np.exp_conv(tm, am, p[sel, 1] / 60.0, idx)
+            m = p[sel, :1] / 60.0 * g + (p[sel, 2:3] * am[idx][None, :] if ext else 0.0)
+            rss[sel] = ((y[sel] - m) ** 2).sum(axis=1)
+    ok &= np.all(np.isfinite(p), axis=1)
+    return p[:, 0], p[:, 1], (p[:, 2] if ext else np.zeros(y.shape[0])), rss, ok
 
 
 def _delays(delays: Any) -> np.ndarray:
@@ -272,8 +357,9 @@ def fit_delay(
     squares, the Tofts models by variable projection over a 24-value log grid of kep (the profile's minimum between grid points
     taken from a parabola in log kep) (Ktrans
     [and vp] linear, closed form).  Each voxel keeps the delay of least residual; the Tofts
-    models are then refined by the bounded NLLS of :func:`dcemets.kinetics.fit_tofts` at that
-    delay (voxels grouped by delay).  The delay resolution is the spacing of `delays`.
+    models are then refined by bounded NLLS at that delay (batched Levenberg-Marquardt with the
+    exact model and analytic Jacobian of :func:`dcemets.kinetics.fit_tofts`, all voxels of a
+    delay together, from the best point of the 96-value kep grid).  The delay resolution is the spacing of `delays`.
 
     Parameters
     ----------
@@ -336,12 +422,11 @@ def fit_delay(
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"`max_iter` must be a positive int, got {max_iter!r}")
     grid = _Grid(model, t, ta, a, bd)
-    tofts_bounds = None if model == "patlak" else {k: bd[k] for k in ("ktrans", "kep", "vp", "ve_max")}
 
     def core(y: np.ndarray) -> tuple[np.ndarray, ...]:
         nv = y.shape[0]
         best = np.full(nv, np.inf)
-        delay = np.zeros(nv)
+        delay, kbest = np.zeros(nv), np.zeros(nv)
         # coarse pass (every 4th delay) for all voxels, then the skipped delays within one
         # coarse step of each voxel's best coarse delay, for those voxels only
         coarse = np.zeros(dl.size, dtype=bool)
@@ -349,52 +434,38 @@ def fit_delay(
         coarse[-1] = True
         step = float(np.diff(dl[coarse]).max()) if coarse.sum() > 1 else 0.0  # any spacing
         for d in dl[coarse]:
-            rss = grid.fit(y, float(d))[0]
+            rss, _, kb, _ = grid.fit(y, float(d))
             upd = rss < best
-            best[upd], delay[upd] = rss[upd], d
-        centre = delay.copy()
+            best[upd], delay[upd], kbest[upd] = rss[upd], d, kb[upd]
+        dcentre = delay.copy()
         for d in dl[~coarse]:
-            sel = np.flatnonzero(np.abs(centre - d) < step)
+            sel = np.flatnonzero(np.abs(dcentre - d) < step)
             if sel.size:
-                rss = grid.fit(y[sel], float(d))[0]
+                rss, _, kb, _ = grid.fit(y[sel], float(d))
                 upd = rss < best[sel]
-                best[sel[upd]], delay[sel[upd]] = rss[upd], d
+                best[sel[upd]], delay[sel[upd]], kbest[sel[upd]] = rss[upd], d, kb[upd]
         if model == "patlak":
             kt, vp = np.zeros(nv), np.zeros(nv)
             for d in np.unique(delay):
                 sel = np.flatnonzero(delay == d)
                 _, kt[sel], _, vp[sel] = grid.fit(y[sel], float(d))
             return kt, vp, delay, np.maximum(best, 0.0), np.isfinite(best)
-        if dl.size > 1:
-            # the best delay and its two grid neighbours again, on a 4x denser kep grid
-            pos = np.searchsorted(dl, delay)
-            best = np.full(nv, np.inf)
-            final = delay.copy()
-            for j in (-1, 0, 1):
-                cand = np.clip(pos + j, 0, dl.size - 1)
-                for c in np.unique(cand):
-                    sel = np.flatnonzero(cand == c)
-                    rss = grid.fit(y[sel], float(dl[c]), dense=True)[0]
-                    upd = rss < best[sel]
-                    best[sel[upd]], final[sel[upd]] = rss[upd], dl[c]
-            delay = final
-        # refinement: bounded NLLS (fit_tofts) at each voxel's delay, voxels grouped by delay
-        kt, kep, vp = np.zeros(nv), np.zeros(nv), np.zeros(nv)
-        rss, ok = np.zeros(nv), np.zeros(nv, dtype=bool)
-        for d in np.unique(delay):
-            sel = np.flatnonzero(delay == d)
-            tm, am, _ = _shifted(ta, a, t, float(d))
-            cy = xr.DataArray(y[sel], dims=("voxel", "time"), coords={"time": t})
-            ext = model == "extended_tofts"
-            f = fit_tofts(cy, am, aif_time=tm, extended=ext, bounds=tofts_bounds, max_iter=int(max_iter))
-            kt[sel], kep[sel], rss[sel], ok[sel] = (
-                f.ktrans.values,
-                f.kep.values,
-                f.rss.values,
-                f.success.values,
-            )
-            if ext:
-                vp[sel] = f.vp.values
+        # the best delay and its two grid neighbours again, each voxel on the 17 values of a
+        # 4x denser kep grid around its best kep; the winner's (Ktrans, kep, vp) start the NLLS
+        pos = np.searchsorted(dl, delay)
+        best = np.full(nv, np.inf)
+        kt, kep, vp = np.zeros(nv), kbest.copy(), np.zeros(nv)
+        for j in (-1, 0, 1) if dl.size > 1 else (0,):
+            cand = np.clip(pos + j, 0, dl.size - 1)
+            for c in np.unique(cand):
+                sel = np.flatnonzero(cand == c)
+                rss, k1, k2, k3 = grid.fit(y[sel], float(dl[c]), kbest[sel])
+                upd = rss < best[sel]
+                su = sel[upd]
+                best[su], delay[su], kt[su], kep[su], vp[su] = rss[upd], dl[c], k1[upd], k2[upd], k3[upd]
+        kt, kep, vp, rss, ok = _refine(
+            y, delay, kt, kep, vp, model == "extended_tofts", ta, a, t, bd, int(max_iter)
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             ve = kt / kep
         if model == "tofts":
