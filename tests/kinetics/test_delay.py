@@ -175,3 +175,17 @@ def test_fit_patlak_bad_input():
         fit_patlak(_da(patlak(TF, aif, 0.05, 0.1), TF), aif, bounds={"kep": (0, 1)})
     with pytest.raises(ValueError, match="time"):
         fit_patlak(xr.DataArray(np.zeros((2, 5)), dims=("voxel", "t")), aif)
+
+
+def test_roi_curve_gives_scalar_results():
+    """One ROI curve (a DataArray with only a time dim) gives 0-d results, the delay included."""
+    aif = parker_aif(TF, delay=30.0)
+    roi = xr.DataArray(
+        tofts(TF, parker_aif(TF, delay=33.0), 0.15, 0.6, 0.04), dims="time", coords={"time": TF}
+    )
+    fit = fit_delay(roi, aif, model="extended_tofts")
+    assert fit.delay.ndim == 0
+    assert float(fit.delay) == 3.0
+    np.testing.assert_allclose(
+        [float(fit.ktrans), float(fit.kep), float(fit.vp)], [0.15, 0.6, 0.04], rtol=1e-4
+    )
