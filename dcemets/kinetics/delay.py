@@ -211,7 +211,12 @@ def _refine(
         cp = am[idx]
 
         def fun(
-            q: np.ndarray, rows: np.ndarray, tm=tm, am=am, idx=idx, cp=cp
+            q: np.ndarray,
+            rows: np.ndarray,
+            tm: np.ndarray = tm,
+            am: np.ndarray = am,
+            idx: np.ndarray = idx,
+            cp: np.ndarray = cp,
         ) -> tuple[np.ndarray, np.ndarray]:
             g, gk = _np.exp_conv(tm, am, q[:, 1] / 60.0, idx, deriv=True)
             m = q[:, :1] / 60.0 * g
@@ -479,10 +484,11 @@ def fit_delay(
     }[model]
     label = {"tofts": "Tofts", "extended_tofts": "extended Tofts", "patlak": "Patlak"}[model]
     npar = {"tofts": 3, "extended_tofts": 4, "patlak": 3}[model]
+    method = "grid+nlls" if model != "patlak" else "grid+llsq"
     attrs = {
         "model": f"{label} + delay",
-        "method": "grid+nlls" if model != "patlak" else "grid+llsq",
+        "method": method,
         "n_params": npar,
         "delay_grid_s": f"{dl[0]:g}..{dl[-1]:g} ({dl.size} values)",
     }
-    return fit_dataset(ct, core, names, _META, attrs, method=attrs["method"])
+    return fit_dataset(ct, core, names, _META, attrs, method=method)

@@ -118,17 +118,18 @@ def select_model(fits: Mapping[str, xr.Dataset], n_frames: int, *, criterion: st
                 f"`fits[{name!r}].rss` has dims {dict(r.sizes)}, the first fit {dict(rss_list[0].sizes)}"
             )
     rss = xr.concat(rss_list, dim=xr.DataArray(names, dims="model", name="model"), join="override")
-    kk = xr.DataArray(np.array(ks, float), dims="model")
+    kk = np.array(ks, float).reshape((-1,) + (1,) * (rss.ndim - 1))  # model on axis 0
+    rv = np.asarray(rss.values, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        loglik = n * np.log(np.maximum(rss, 1e-300) / n)
-    crit = loglik + (np.log(n) * kk if criterion == "bic" else 2 * kk)
+        values = n * np.log(np.maximum(rv, 1e-300) / n) + (np.log(n) * kk if criterion == "bic" else 2 * kk)
     if criterion == "aicc":
-        crit = crit + 2 * kk * (kk + 1) / (n - kk - 1)
-    crit = crit.where(np.isfinite(rss))
-    finite = np.isfinite(crit).any("model")
+        values = values + 2 * kk * (kk + 1) / (n - kk - 1)
+    values = np.where(np.isfinite(rv), values, np.nan)
+    crit = rss.copy(data=values)
+    finite = crit.notnull().any("model")
     best = crit.fillna(np.inf).argmin("model").where(finite, -1).astype(np.int8)
     delta = crit - crit.min("model")
-    w = np.exp(-0.5 * delta).fillna(0.0)
+    w = delta.copy(data=np.exp(-0.5 * delta.values)).fillna(0.0)
     w = (w / w.sum("model")).where(finite)
     label = np.array([*names, ""], dtype=object)[np.where(best.values < 0, len(names), best.values)]
     best_model = xr.DataArray(label.astype(str), dims=best.dims, coords=best.coords)
