@@ -356,15 +356,19 @@ def fit_delay(
     """Fit the bolus arrival delay together with the Tofts, extended Tofts or Patlak model.
 
     The tissue sees the AIF delayed by ``delay`` seconds: ``Ct(t) = M[Cp(. - delay)](t)``
-    (positive: the tissue enhances after the AIF).  For each candidate delay the AIF is shifted
+    (positive: the tissue enhances after the AIF).  For a candidate delay the AIF is shifted
     (linear interpolation on its own grid; exact when the delay is a multiple of the AIF's
     spacing) and the model fitted to all voxels at once: Patlak by exact bounded linear least
-    squares, the Tofts models by variable projection over a 24-value log grid of kep (the profile's minimum between grid points
-    taken from a parabola in log kep) (Ktrans
-    [and vp] linear, closed form).  Each voxel keeps the delay of least residual; the Tofts
-    models are then refined by bounded NLLS at that delay (batched Levenberg-Marquardt with the
-    exact model and analytic Jacobian of :func:`dcemets.kinetics.fit_tofts`, all voxels of a
-    delay together, from the best point of the 96-value kep grid).  The delay resolution is the spacing of `delays`.
+    squares, the Tofts models by variable projection over a 24-value log grid of kep (Ktrans
+    [and vp] linear, closed form; the profile's minimum between grid points from a parabola
+    in log kep).  Every 4th delay is tried first on all voxels, then the other delays within
+    4 steps of each voxel's best, on those voxels only.  For the Tofts models the best delay
+    and its two neighbours are then re-ranked on the 17 values of a 96-value kep grid around
+    each voxel's best kep, and the winner starts a bounded NLLS at its delay (batched
+    Levenberg-Marquardt with the exact model and analytic Jacobian of
+    :func:`dcemets.kinetics.fit_tofts`, all voxels of a delay together).  The delay's
+    resolution is the spacing of `delays`; with long frames (10-14 s) fit it on an ROI curve
+    rather than per voxel (see the guide "Choosing a kinetic model").
 
     Parameters
     ----------

@@ -54,7 +54,8 @@ def select_model(fits: Mapping[str, xr.Dataset], n_frames: int, *, criterion: st
         ``criterion`` (dims ``("model", ...)``), ``weight`` (Akaike-type weights of the chosen
         criterion, summing to 1 per voxel), ``best`` (int8 index into the ``model``
         coordinate, -1 where no model has a finite RSS; ``flag_values``/``flag_meanings``
-        attrs) and ``best_model`` (the chosen model's name, "" where none).
+        attrs) and ``best_model`` (the chosen model's name, "" where none), computed
+        (NumPy-backed) even when the fits are dask-backed.
 
     Raises
     ------
