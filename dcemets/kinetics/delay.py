@@ -47,8 +47,9 @@ def _box_ls(
     """Minimise ``x^T A x - 2 b^T x`` over the box ``lo <= x <= (hi0, hi1)``, batched.
 
     The optimum of a convex quadratic on a rectangle is the unconstrained one when it is
-    inside, otherwise on an edge: each edge is a clipped 1D problem, evaluated only for the
-    entries whose unconstrained optimum is outside.  `a..` and `hi0` broadcast against the
+    inside; otherwise it lies on the violated bound of a coordinate that the unconstrained
+    optimum violates (KKT: it cannot be interior in that coordinate), a clipped 1D problem,
+    evaluated only for the entries whose unconstrained optimum is outside.  `a..` and `hi0` broadcast against the
     (V, K) right-hand sides `b0`, `b1`.  Returns x0, x1 and the objective (add ``|y|^2`` for
     the RSS).
     """
@@ -70,18 +71,29 @@ def _box_ls(
     if out.size:
         full = [np.broadcast_to(v, shape).reshape(-1)[out] for v in (a00, a01, a11, b0, b1, hi0)]
         c00, c01, c11, d0, d1, h0 = full
+        u0, u1 = x0.reshape(-1)[out], x1.reshape(-1)[out]
+        # KKT: the optimum lies on the bound of a coordinate that the unconstrained optimum
+        # violates (the other coordinate then clipped); NaN (singular) tries both sides of both
+        bad = ~np.isfinite(u0) | ~np.isfinite(u1)
+        viol0, viol1 = bad | (u0 < lo[0]) | (u0 > h0), bad | (u1 < lo[1]) | (u1 > hi1)
         sb = np.full(out.size, np.inf)
         s0, s1 = np.zeros(out.size), np.zeros(out.size)
         with np.errstate(divide="ignore", invalid="ignore"):
-            for f0 in (np.full(out.size, lo[0]), h0):  # x0 on an edge, x1 free then clipped
+            sides0 = [np.where(u0 > h0, h0, lo[0])] if not bad.any() else [np.full(out.size, lo[0]), h0]
+            sides1 = (
+                [np.where(u1 > hi1, hi1, lo[1])]
+                if not bad.any()
+                else [np.full(out.size, lo[1]), np.full(out.size, hi1)]
+            )
+            for f0 in sides0:  # x0 on a bound, x1 free then clipped
                 f1 = np.clip(np.where(c11 > 0, (d1 - c01 * f0) / c11, 0.0), lo[1], hi1)
                 o = c00 * f0 * f0 + 2 * c01 * f0 * f1 + c11 * f1 * f1 - 2 * (d0 * f0 + d1 * f1)
-                upd = o < sb
+                upd = viol0 & (o < sb)
                 sb, s0, s1 = np.where(upd, o, sb), np.where(upd, f0, s0), np.where(upd, f1, s1)
-            for f1 in (np.full(out.size, lo[1]), np.full(out.size, hi1)):
+            for f1 in sides1:
                 f0 = np.clip(np.where(c00 > 0, (d0 - c01 * f1) / c00, 0.0), lo[0], h0)
                 o = c00 * f0 * f0 + 2 * c01 * f0 * f1 + c11 * f1 * f1 - 2 * (d0 * f0 + d1 * f1)
-                upd = o < sb
+                upd = viol1 & (o < sb)
                 sb, s0, s1 = np.where(upd, o, sb), np.where(upd, f0, s0), np.where(upd, f1, s1)
         x0.reshape(-1)[out], x1.reshape(-1)[out], best.reshape(-1)[out] = s0, s1, sb
     return x0, x1, best

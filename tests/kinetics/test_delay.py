@@ -189,3 +189,24 @@ def test_roi_curve_gives_scalar_results():
     np.testing.assert_allclose(
         [float(fit.ktrans), float(fit.kep), float(fit.vp)], [0.15, 0.6, 0.04], rtol=1e-4
     )
+
+
+def test_box_least_squares_is_the_box_optimum():
+    """The closed-form box-constrained 2 x 2 solve of the grid equals a brute-force search."""
+    from dcemets.kinetics.delay import _box_ls
+
+    rng = np.random.default_rng(5)
+    m = rng.normal(size=(6, 2, 2))
+    a = np.einsum("kij,kil->kjl", m, m) + 1e-3 * np.eye(2)
+    a[0, 0, 1] = a[0, 1, 0] = 0.999 * np.sqrt(a[0, 0, 0] * a[0, 1, 1])  # strongly correlated
+    b0, b1 = rng.normal(size=(40, 6)), rng.normal(size=(40, 6))
+    hi0 = rng.uniform(0.1, 2.0, (1, 6))
+    x0, x1, obj = _box_ls(a[:, 0, 0][None], a[:, 0, 1][None], a[:, 1, 1][None], b0, b1, np.zeros(2), hi0, 0.7)
+    assert np.all((x0 >= 0) & (x0 <= hi0 + 1e-12) & (x1 >= 0) & (x1 <= 0.7 + 1e-12))
+    u = np.linspace(0.0, 1.0, 201)
+    for k in range(6):
+        g0, g1 = np.meshgrid(u * hi0[0, k], u * 0.7, indexing="ij")
+        q = a[k, 0, 0] * g0**2 + 2 * a[k, 0, 1] * g0 * g1 + a[k, 1, 1] * g1**2
+        brute = (q[None] - 2 * (b0[:, k, None, None] * g0 + b1[:, k, None, None] * g1)).min(axis=(1, 2))
+        assert np.all(obj[:, k] <= brute + 1e-12)
+        assert np.all(obj[:, k] >= brute - 1e-3 * (1 + np.abs(brute)))
