@@ -116,6 +116,7 @@ class _Grid:
 
     def __init__(self, model: str, t: np.ndarray, ta: np.ndarray, a: np.ndarray, bd: Mapping[str, Any]):
         self.model, self.t, self.ta, self.a, self.bd = model, t, ta, a, bd
+        self._cache: dict[tuple[float, bool], tuple[np.ndarray, np.ndarray]] = {}
         if model == "patlak":
             self.coarse = self.dense = np.zeros(1)
         else:
@@ -124,13 +125,19 @@ class _Grid:
         self.keps = self.coarse
 
     def columns(self, d: float, keps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(K, T) Ktrans column per kep, (T,) plasma column, for delay `d`."""
+        """(K, T) Ktrans column per kep, (T,) plasma column, for delay `d` (cached)."""
+        key = (d, keps is self.dense)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
         tm, am, idx = _shifted(self.ta, self.a, self.t, d)
         if self.model == "patlak":
-            icp = _np.cumtrapz0(am, tm)[idx] / 60.0
-            return icp[None], am[idx]
-        g, _ = _np.exp_conv(tm, am, keps / 60.0, idx)
-        return g / 60.0, am[idx]
+            out = (_np.cumtrapz0(am, tm)[idx][None] / 60.0, am[idx])
+        else:
+            g, _ = _np.exp_conv(tm, am, keps / 60.0, idx)
+            out = (g / 60.0, am[idx])
+        self._cache[key] = out
+        return out
 
     def fit(self, y: np.ndarray, d: float, centre: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         """Best rss and parameters (Ktrans, kep, vp) over the kep grid at delay `d`, all voxels.
