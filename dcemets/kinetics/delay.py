@@ -48,12 +48,11 @@ def _box_ls(
 
     The optimum of a convex quadratic on a rectangle is the unconstrained one when it is
     inside; otherwise it lies on the violated bound of a coordinate that the unconstrained
-    optimum violates (KKT: it cannot be interior in that coordinate), a clipped 1D problem,
-    evaluated only for the entries whose unconstrained optimum is outside.  `a..` and `hi0` broadcast against the
+    optimum violates (KKT: it cannot be interior in that coordinate), a clipped 1D problem
+    (both bounds of both coordinates where the system is singular).  `a..` and `hi0` broadcast against the
     (V, K) right-hand sides `b0`, `b1`.  Returns x0, x1 and the objective (add ``|y|^2`` for
     the RSS).
     """
-    shape = np.broadcast_shapes(np.shape(b0), np.shape(a00))
     det = a00 * a11 - a01 * a01
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = np.where(det > 0, 1.0 / det, np.nan)
@@ -66,36 +65,30 @@ def _box_ls(
     best = b0 * x0
     best += b1 * x1
     np.negative(best, out=best)  # objective at the unconstrained optimum: -b^T x
-    inside = (x0 >= lo[0]) & (x0 <= hi0) & (x1 >= lo[1]) & (x1 <= hi1)  # False for NaN
-    out = np.flatnonzero(~inside)
-    if out.size:
-        full = [np.broadcast_to(v, shape).reshape(-1)[out] for v in (a00, a01, a11, b0, b1, hi0)]
-        c00, c01, c11, d0, d1, h0 = full
-        u0, u1 = x0.reshape(-1)[out], x1.reshape(-1)[out]
-        # KKT: the optimum lies on the bound of a coordinate that the unconstrained optimum
-        # violates (the other coordinate then clipped); NaN (singular) tries both sides of both
-        bad = ~np.isfinite(u0) | ~np.isfinite(u1)
-        viol0, viol1 = bad | (u0 < lo[0]) | (u0 > h0), bad | (u1 < lo[1]) | (u1 > hi1)
-        sb = np.full(out.size, np.inf)
-        s0, s1 = np.zeros(out.size), np.zeros(out.size)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sides0 = [np.where(u0 > h0, h0, lo[0])] if not bad.any() else [np.full(out.size, lo[0]), h0]
-            sides1 = (
-                [np.where(u1 > hi1, hi1, lo[1])]
-                if not bad.any()
-                else [np.full(out.size, lo[1]), np.full(out.size, hi1)]
-            )
-            for f0 in sides0:  # x0 on a bound, x1 free then clipped
-                f1 = np.clip(np.where(c11 > 0, (d1 - c01 * f0) / c11, 0.0), lo[1], hi1)
-                o = c00 * f0 * f0 + 2 * c01 * f0 * f1 + c11 * f1 * f1 - 2 * (d0 * f0 + d1 * f1)
-                upd = viol0 & (o < sb)
-                sb, s0, s1 = np.where(upd, o, sb), np.where(upd, f0, s0), np.where(upd, f1, s1)
-            for f1 in sides1:
-                f0 = np.clip(np.where(c00 > 0, (d0 - c01 * f1) / c00, 0.0), lo[0], h0)
-                o = c00 * f0 * f0 + 2 * c01 * f0 * f1 + c11 * f1 * f1 - 2 * (d0 * f0 + d1 * f1)
-                upd = viol1 & (o < sb)
-                sb, s0, s1 = np.where(upd, o, sb), np.where(upd, f0, s0), np.where(upd, f1, s1)
-        x0.reshape(-1)[out], x1.reshape(-1)[out], best.reshape(-1)[out] = s0, s1, sb
+    bad = ~(np.isfinite(x0) & np.isfinite(x1))  # singular: every edge is tried
+    viol0 = bad | (x0 < lo[0]) | (x0 > hi0)
+    viol1 = bad | (x1 < lo[1]) | (x1 > hi1)
+    if not (viol0.any() or viol1.any()):
+        return x0, x1, best
+    u0, u1 = x0, x1
+    best = np.where(viol0 | viol1, np.inf, best)
+    # KKT: the optimum is on the violated bound of a violated coordinate, the other clipped
+    edges0 = [(np.where(u0 > hi0, hi0, lo[0]), viol0)]
+    edges1 = [(np.where(u1 > hi1, hi1, lo[1]), viol1)]
+    if bad.any():
+        edges0.append((np.broadcast_to(hi0, u0.shape), bad))
+        edges1.append((np.full(u1.shape, hi1), bad))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for f0, mask in edges0:
+            f1 = np.clip(np.where(a11 > 0, (b1 - a01 * f0) / a11, 0.0), lo[1], hi1)
+            o = a00 * f0 * f0 + 2 * a01 * f0 * f1 + a11 * f1 * f1 - 2 * (b0 * f0 + b1 * f1)
+            upd = mask & (o < best)
+            best, x0, x1 = np.where(upd, o, best), np.where(upd, f0, x0), np.where(upd, f1, x1)
+        for f1, mask in edges1:
+            f0 = np.clip(np.where(a00 > 0, (b0 - a01 * f1) / a00, 0.0), lo[0], hi0)
+            o = a00 * f0 * f0 + 2 * a01 * f0 * f1 + a11 * f1 * f1 - 2 * (b0 * f0 + b1 * f1)
+            upd = mask & (o < best)
+            best, x0, x1 = np.where(upd, o, best), np.where(upd, f0, x0), np.where(upd, f1, x1)
     return x0, x1, best
 
 
