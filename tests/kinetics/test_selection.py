@@ -52,7 +52,8 @@ def test_selection_picks_the_generating_model():
     """Curves of each model (150 frames of 2 s, noise SD 2 % of each curve's peak), all five
     models fitted: AIC picks the generating model in >= 70 % of the curves, BIC in >= 80 %.
 
-    Measured (100 curves per model, seeds 1 and 2, not this test's seed), for Patlak / Tofts /
+    Measured by ``benchmarks/bench_model_selection.py 1 2`` (100 curves per model, seeds 1 and
+    2, not this test's seed), for Patlak / Tofts /
     extended Tofts / 2CUM / 2CXM: AIC 94-95 / 81-81 / 95-98 / 99-100 / 100-100 %, BIC 97-98 /
     95-96 / 99-100 / 100 / 100 %.  Tofts curves lost by AIC go to the models nesting it (one
     more parameter is kept when it lowers -2 ln L by > 2: chi-square(1) > 2 has p = 0.16).
