@@ -10,7 +10,7 @@ import xarray as xr
 from dcemets.kinetics import _np
 from dcemets.kinetics._checks import as_float_array, as_time
 
-__all__ = ["patlak", "tofts"]
+__all__ = ["patlak", "tcum", "tcxm", "tofts"]
 
 
 def _prepare_aif(time: np.ndarray, aif: Any, aif_time: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -230,3 +230,212 @@ def patlak(time: Any, aif: Any, ktrans: Any, vp: Any, *, aif_time: Any = None) -
     icp = _np.cumtrapz0(am, tm)[idx]
     np.broadcast_shapes(kt.shape, v.shape)
     return np.asarray(kt)[..., None] / 60.0 * icp + np.asarray(v)[..., None] * am[idx]
+
+
+# ----------------------------------------------------------------------------------------
+# Two-compartment exchange (2CXM) and uptake (2CUM) models
+# ----------------------------------------------------------------------------------------
+
+
+def tcxm_exponents(
+    fp: np.ndarray, ps: np.ndarray, ve: np.ndarray, vp: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rates (1/min) and amplitudes (1/min) of the 2CXM impulse response ``sum_i a_i exp(-s_i t)``.
+
+    ``s_n <= s_p`` are the roots of ``s^2 - S s + P = 0`` with ``S = (Fp + PS) / vp + PS / ve``
+    and ``P = Fp PS / (vp ve)`` (Sourbron & Buckley 2011, eq. 11; 2013, section 4.3); the
+    amplitudes are ``a_n = (P (vp + ve) - Fp s_n) / (s_p - s_n)`` and ``a_p = Fp - a_n`` so that
+    the response is ``Fp`` at ``t = 0`` and integrates to ``vp + ve``.  ``ve = 0`` is the same
+    tissue as ``PS = 0`` (no extravascular space to fill); ``vp`` is floored at 1e-9 so that
+    ``vp -> 0`` tends to the Tofts model with ``Ktrans = E Fp``.
+    """
+    fp, ps, ve, vp = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (fp, ps, ve, vp)))
+    has_e = ve > 0
+    ps = np.where(has_e, ps, 0.0)
+    ve = np.where(has_e, ve, 1.0)
+    vp = np.maximum(vp, 1e-9)
+    s = (fp + ps) / vp + ps / ve
+    p = fp * ps / (vp * ve)
+    root = np.sqrt(np.maximum(s * s - 4.0 * p, 0.0))
+    sp = 0.5 * (s + root)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sn = np.where(sp > 0, 2.0 * p / np.where(sp > 0, s + root, 1.0), 0.0)
+        gap = sp - sn
+        an = np.where(
+            gap > 0, (p * (vp + np.where(has_e, ve, 0.0)) - fp * sn) / np.where(gap > 0, gap, 1.0), 0.0
+        )
+    ap = fp - an
+    return sn, sp, an, ap
+
+
+def tcum_exponents(
+    fp: np.ndarray, ps: np.ndarray, vp: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rates and amplitudes (1/min) of the 2CUM impulse response ``Fp E + Fp (1 - E) exp(-t / Tp)``.
+
+    ``E = PS / (Fp + PS)`` and ``1 / Tp = (Fp + PS) / vp`` (Sourbron & Buckley 2013, section
+    4.2); returned in the order (0, 1/Tp, Fp E, Fp (1 - E)) of :func:`tcxm_exponents`.
+    """
+    fp, ps, vp = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (fp, ps, vp)))
+    tot = fp + ps
+    vp = np.maximum(vp, 1e-9)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a0 = np.where(tot > 0, fp * ps / np.where(tot > 0, tot, 1.0), 0.0)
+    return np.zeros_like(tot), tot / vp, a0, fp - a0
+
+
+def biexp_np(
+    tm: np.ndarray,
+    am: np.ndarray,
+    idx: np.ndarray,
+    sn: np.ndarray,
+    sp: np.ndarray,
+    an: np.ndarray,
+    ap: np.ndarray,
+) -> np.ndarray:
+    """``(an exp(-sn t) + ap exp(-sp t)) * Cp`` at grid indices `idx` (rates, amplitudes 1/min)."""
+    shape = np.broadcast_shapes(np.shape(sn), np.shape(sp), np.shape(an), np.shape(ap))
+    sn, sp, an, ap = (np.broadcast_to(x, shape).reshape(-1) for x in (sn, sp, an, ap))
+    gn, _ = _np.exp_conv(tm, am, sn / 60.0, idx)
+    gp, _ = _np.exp_conv(tm, am, sp / 60.0, idx)
+    ct = (an[:, None] * gn + ap[:, None] * gp) / 60.0
+    return ct.reshape((*shape, idx.size))
+
+
+def tcxm(time: Any, aif: Any, fp: Any, ps: Any, ve: Any, vp: Any, *, aif_time: Any = None) -> np.ndarray:
+    """Two-compartment exchange model (2CXM) tissue concentration.
+
+    ``Ct = R * Cp`` with the bi-exponential impulse response
+    ``R(t) = a_n exp(-s_n t) + a_p exp(-s_p t)`` of a plasma compartment (volume ``vp``,
+    plasma flow ``Fp``) exchanging with the extravascular extracellular space (``ve``) through
+    the permeability-surface area product ``PS`` (Brix et al. 2004; Sourbron & Buckley 2011,
+    eq. 11 and 2013, section 4.3; OSIPI CAPLEX M.IC2.001).  The rates are
+    ``s_{n,p} = (S -+ sqrt(S^2 - 4 P)) / 2``, ``S = (Fp + PS) / vp + PS / ve``,
+    ``P = Fp PS / (vp ve)``, and each exponential is convolved with the AIF exactly for a
+    piecewise-linear AIF (the recursion of :func:`tofts`).
+
+    Limits: ``Fp -> inf`` is the extended Tofts model with ``Ktrans = PS``,
+    ``kep = PS / ve``; ``PS = 0`` (or ``ve = 0``) a plasma compartment alone; ``ve -> inf``
+    the two-compartment uptake model :func:`tcum`.
+
+    Parameters
+    ----------
+    time : array_like, shape (T,)
+        Output times (s).
+    aif : array_like, shape (N,), or xarray.DataArray
+        Plasma concentration (mM) at `aif_time` (default `time`).
+    fp : float or array_like
+        Plasma flow Fp (1/min, i.e. ml/min per ml of tissue; multiply by 100 for
+        ml/100ml/min), >= 0.
+    ps : float or array_like
+        Permeability-surface area product PS (1/min), >= 0.
+    ve : float or array_like
+        Extravascular extracellular volume fraction, in [0, 1].
+    vp : float or array_like
+        Plasma volume fraction, in [0, 1].
+    aif_time : array_like, shape (N,), optional
+        Times (s) of the AIF samples.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``broadcast(fp, ps, ve, vp).shape + (T,)`` (mM).
+
+    Raises
+    ------
+    ValueError
+        As :func:`tofts`: bad times, AIF grid, or a parameter NaN, infinite, negative, or a
+        volume fraction above 1.
+
+    References
+    ----------
+    .. [1] Brix G et al. Microcirculation and microvasculature in breast tumors:
+       pharmacokinetic analysis of dynamic MR image series. Magn Reson Med 2004;52:420-429.
+       :doi:`10.1002/mrm.20161`
+    .. [2] Sourbron SP, Buckley DL. On the scope and interpretation of the Tofts models for
+       DCE-MRI. Magn Reson Med 2011;66:735-745. :doi:`10.1002/mrm.22861`
+    .. [3] Sourbron SP, Buckley DL. Classic models for dynamic contrast-enhanced MRI. NMR
+       Biomed 2013;26:1004-1027. :doi:`10.1002/nbm.2940`
+
+    Examples
+    --------
+    >>> from dcemets.kinetics import parker_aif, tofts
+    >>> t = np.arange(0.0, 301.0, 0.5)
+    >>> cp = parker_aif(t, delay=10.0)
+    >>> ct = tcxm(t, cp, fp=[0.25, 1e4], ps=0.1, ve=0.2, vp=0.05)
+    >>> ct.shape
+    (2, 602)
+    >>> etofts = tofts(t, cp, ktrans=0.1, kep=0.5, vp=0.05)  # the Fp -> infinity limit
+    >>> bool(np.abs(ct[1] - etofts).max() < 1e-3 * etofts.max())
+    True
+    """
+    t = as_time(time, "time", min_frames=1)
+    ta, a = _prepare_aif(t, aif, aif_time)
+    f, p, e, v = (
+        _nonneg(x, n, u)
+        for x, n, u in zip(
+            (fp, ps, ve, vp), ("fp", "ps", "ve", "vp"), ("1/min", "1/min", "fraction", "fraction")
+        )
+    )
+    tm, am, idx = _np.merge_grid(ta, a, t)
+    return biexp_np(tm, am, idx, *tcxm_exponents(f, p, e, v))
+
+
+def tcum(time: Any, aif: Any, fp: Any, ps: Any, vp: Any, *, aif_time: Any = None) -> np.ndarray:
+    """Two-compartment uptake model (2CUM) tissue concentration.
+
+    ``Ct = Fp (1 - E) exp(-t / Tp) * Cp + Fp E int_0^t Cp``, with the extraction fraction
+    ``E = PS / (Fp + PS)`` and the plasma mean transit time ``Tp = vp / (Fp + PS)``: the 2CXM
+    with an extravascular space that never returns tracer in the acquisition window (Sourbron &
+    Buckley 2013, section 4.2; Sourbron et al. 2009).  ``Fp -> inf`` gives the Patlak model with
+    ``Ktrans = PS`` (:func:`patlak`); ``PS = 0`` a plasma compartment alone.
+
+    Parameters
+    ----------
+    time : array_like, shape (T,)
+        Output times (s).
+    aif : array_like, shape (N,), or xarray.DataArray
+        Plasma concentration (mM) at `aif_time` (default `time`).
+    fp : float or array_like
+        Plasma flow Fp (1/min), >= 0.
+    ps : float or array_like
+        Permeability-surface area product PS (1/min), >= 0.
+    vp : float or array_like
+        Plasma volume fraction, in [0, 1].
+    aif_time : array_like, shape (N,), optional
+        Times (s) of the AIF samples.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``broadcast(fp, ps, vp).shape + (T,)`` (mM).
+
+    Raises
+    ------
+    ValueError
+        As :func:`tofts`.
+
+    References
+    ----------
+    .. [1] Sourbron SP, Buckley DL. Classic models for dynamic contrast-enhanced MRI. NMR
+       Biomed 2013;26:1004-1027. :doi:`10.1002/nbm.2940`
+    .. [2] Sourbron S et al. Quantification of cerebral blood flow, cerebral blood volume,
+       and blood-brain-barrier leakage with DCE-MRI. Magn Reson Med 2009;62:205-217.
+       :doi:`10.1002/mrm.22005`
+
+    Examples
+    --------
+    >>> from dcemets.kinetics import parker_aif, patlak
+    >>> t = np.arange(0.0, 301.0, 0.5)
+    >>> cp = parker_aif(t, delay=10.0)
+    >>> ct = tcum(t, cp, fp=1e4, ps=0.05, vp=0.1)  # the Fp -> infinity limit is Patlak
+    >>> bool(np.abs(ct - patlak(t, cp, ktrans=0.05, vp=0.1)).max() < 1e-3 * ct.max())
+    True
+    """
+    t = as_time(time, "time", min_frames=1)
+    ta, a = _prepare_aif(t, aif, aif_time)
+    f, p, v = (
+        _nonneg(x, n, u) for x, n, u in zip((fp, ps, vp), ("fp", "ps", "vp"), ("1/min", "1/min", "fraction"))
+    )
+    tm, am, idx = _np.merge_grid(ta, a, t)
+    return biexp_np(tm, am, idx, *tcum_exponents(f, p, v))

@@ -1879,4 +1879,139 @@ register(
     )
 )
 
+# --------------------------------------------------------------------------------------
+# kinetics: Patlak fit, delay fits, 2CXM / 2CUM, model selection (issue 21)
+# --------------------------------------------------------------------------------------
+
+_FIT_DOC = {  # docstrings: such curves are skipped (NaN, success False) with a warning
+    "ct:nan": Result("curves with NaN samples are skipped and counted (docstring)", nan_ok=True),
+    "ct:inf": Result("curves with infinite samples are skipped and counted (docstring)", nan_ok=True),
+}
+S.CORRUPTIONS["exchange_bounds"] = [
+    Corruption("unknown_key", const({"fuzz": (0, 1)})),
+    Corruption("reversed", const({"fp": (1.0, 0.1)})),
+    Corruption("nan", const({"ps": (np.nan, 1.0)})),
+    Corruption("str", const("fuzz")),
+]
+
+
+def _ct_patlak(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.kinetics import parker_aif, patlak
+
+    cp = parker_aif(_T, delay=24.0)
+    n = ctx.draw(st.integers(1, 3))
+    ct = patlak(_T, cp, np.linspace(0.05, 0.1, n), 0.05)
+    ct = xr.DataArray(np.atleast_2d(ct), dims=("voxel", "time"), coords={"time": _T})
+    return {"ct": ct, "aif": cp, "aif_time": _T.copy()}
+
+
+def _ct_exchange(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.kinetics import parker_aif, tcxm
+
+    cp = parker_aif(_T, delay=24.0)
+    n = ctx.draw(st.integers(1, 2))
+    ct = tcxm(_T, cp, np.linspace(0.3, 0.6, n), 0.1, 0.2, 0.05)
+    ct = xr.DataArray(np.atleast_2d(ct), dims=("voxel", "time"), coords={"time": _T})
+    return {"ct": ct, "aif": cp, "aif_time": _T.copy()}
+
+
+register(
+    Entry(
+        "dcemets.kinetics.fit_patlak",
+        valid=_ct_patlak,
+        args={"ct": "series", "aif": "array", "aif_time": "times", "bounds": "exchange_bounds"},
+        max_examples=2,
+        documented=_FIT_DOC,
+    )
+)
+register(
+    Entry(
+        "dcemets.kinetics.fit_delay",
+        valid=lambda ctx: {**_ct(ctx), "delays": np.arange(-4.0, 4.5, 2.0)},
+        args={
+            "ct": "series",
+            "aif": "array",
+            "aif_time": "times",
+            "model": "choice",
+            "delays": "array",
+            "bounds": "bounds",
+            "max_iter": "pos_int",
+        },
+        max_examples=2,
+        documented=_FIT_DOC,
+    )
+)
+for _name in ("fit_tcxm", "fit_tcum"):
+    register(
+        Entry(
+            f"dcemets.kinetics.{_name}",
+            valid=_ct_exchange,
+            args={
+                "ct": "series",
+                "aif": "array",
+                "aif_time": "times",
+                "bounds": "exchange_bounds",
+                "max_iter": "pos_int",
+            },
+            max_examples=2,
+            documented=_FIT_DOC,
+        )
+    )
+register(
+    Entry(
+        "dcemets.kinetics.tcxm",
+        valid=lambda ctx: {**_model_args(ctx), "fp": 0.3, "ps": 0.1, "ve": 0.2, "vp": 0.05},
+        args={
+            "time": "times",
+            "aif": "array",
+            "fp": "nonneg",
+            "ps": "nonneg",
+            "ve": "fraction",
+            "vp": "fraction",
+            "aif_time": "times",
+        },
+        documented={
+            "fp:list": _ARRAY_PARAM,
+            "ps:list": _ARRAY_PARAM,
+            "time:single": Result("with `aif_time` the model can be sampled at a single output time"),
+        },
+    )
+)
+register(
+    Entry(
+        "dcemets.kinetics.tcum",
+        valid=lambda ctx: {**_model_args(ctx), "fp": 0.3, "ps": 0.05, "vp": 0.05},
+        args={
+            "time": "times",
+            "aif": "array",
+            "fp": "nonneg",
+            "ps": "nonneg",
+            "vp": "fraction",
+            "aif_time": "times",
+        },
+        documented={
+            "fp:list": _ARRAY_PARAM,
+            "ps:list": _ARRAY_PARAM,
+            "time:single": Result("with `aif_time` the model can be sampled at a single output time"),
+        },
+    )
+)
+
+
+def _fits(ctx: Ctx) -> dict[str, Any]:
+    n = ctx.draw(st.integers(1, 3))
+    a = xr.Dataset({"rss": ("voxel", np.linspace(1.0, 2.0, n))}, attrs={"n_params": 2})
+    b = xr.Dataset({"rss": ("voxel", np.linspace(0.5, 2.5, n))}, attrs={"n_params": 3})
+    return {"fits": {"tofts": a, "extended_tofts": b}, "n_frames": 12}
+
+
+register(
+    Entry(
+        "dcemets.kinetics.select_model",
+        valid=_fits,
+        args={"fits": "object", "n_frames": "pos_int", "criterion": "choice"},
+    )
+)
+
+
 from . import entries_models  # noqa: F401
