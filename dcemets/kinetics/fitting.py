@@ -277,18 +277,23 @@ def fit_tofts(
     npar = 3 if ext else 2
     fn = _load_backend(backend_name)
 
-    def fit_curves(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def fit_curves(y: np.ndarray) -> tuple[np.ndarray, ...]:
         out = fn(y, d, ext, method, bd, int(max_iter), device=device, dtype=dtype)
+        p, rss, ok = (np.asarray(o) for o in out)
         if method == "llsq":
-            p, rss, ok = (np.asarray(o) for o in out)
-            return _fit.llsq_no_uptake(y, p, rss, ok, bd)
-        return out
+            p, rss, ok = _fit.llsq_no_uptake(y, p, rss, ok, bd)
+        if y.shape[0] == 0:
+            return p, rss, ok, np.empty((0, npar + 3))
+        p, rss, ok = np.asarray(p, dtype=float), np.asarray(rss, dtype=float), np.asarray(ok, dtype=bool)
+        return p, rss, ok, _fit.quality(d, y, p, rss, ok, ext, bd)
 
     fit_curves(np.empty((0, t.size)))  # validates device and dtype now, even for a lazy result
+    pnames = ["ktrans", "kep"] + (["vp"] if ext else [])
     names = ["ktrans", "kep", "ve"] + (["vp"] if ext else []) + ["rss", "success"]
+    names += [f"{n}_se" for n in ("ktrans", "kep", "ve", *(["vp"] if ext else []))] + ["r2", "at_bound"]
 
     def core(y: np.ndarray) -> tuple[np.ndarray, ...]:
-        p, rss, ok, n_nan = _fit.fit(y, npar, fit_curves)
+        p, rss, ok, n_nan, q = _fit.fit(y, npar, fit_curves, n_extra=npar + 3)
         if n_nan:
             warnings.warn(
                 f"{n_nan} curve(s) contain NaN or infinite samples and were skipped (NaN parameters, "
@@ -301,7 +306,11 @@ def fit_tofts(
         outs = [p[..., 0], p[..., 1], ve]
         if ext:
             outs.append(p[..., 2])
-        return (*outs, rss, ok)
+        se = {n: q[..., i] for i, n in enumerate(pnames)}
+        se["ve"] = q[..., npar]
+        ses = [se[n] for n in ("ktrans", "kep", "ve", *(["vp"] if ext else []))]
+        flag = np.nan_to_num(q[..., npar + 2]).astype(np.uint8)
+        return (*outs, rss, ok, *ses, q[..., npar + 1], flag)
 
     data = ct.chunk({"time": -1}) if ct.chunks is not None else ct
     res = xr.apply_ufunc(
@@ -310,7 +319,7 @@ def fit_tofts(
         input_core_dims=[["time"]],
         output_core_dims=[[] for _ in names],
         dask="parallelized",
-        output_dtypes=[float] * (len(names) - 1) + [bool],
+        output_dtypes=[float if n not in ("success", "at_bound") else (bool if n == "success" else np.uint8) for n in names],
     )
     ds = xr.Dataset(dict(zip(names, res)))
     meta = {
@@ -320,11 +329,34 @@ def fit_tofts(
         "vp": ("1", "plasma volume fraction vp"),
         "rss": ("mM2", "residual sum of squares"),
         "success": ("1", "fit succeeded"),
+        "ktrans_se": ("1/min", "standard error of Ktrans"),
+        "kep_se": ("1/min", "standard error of kep"),
+        "ve_se": ("1", "standard error of ve (delta method)"),
+        "vp_se": ("1", "standard error of vp"),
+        "r2": ("1", "coefficient of determination R2 = 1 - rss / total sum of squares"),
+        "at_bound": ("1", "parameters on a bound (bit mask)"),
     }
+    se_doc = (
+        "sqrt of the diagonal of sigma^2 (J^T J)^-1, J the Jacobian of the exact model at the "
+        "estimate, sigma^2 = rss / (n_frames - n_params); NaN where J^T J is singular or the fit "
+        "failed"
+    )
     template = ct if set(SPATIAL_DIMS) <= set(ct.dims) else None
     for n in names:
         u, ln = meta[n]
         ds[n].attrs = output_attrs(template, units=u, long_name=ln, method=method)
+        if n.endswith("_se"):
+            ds[n].attrs["comment"] = se_doc
+    ds["at_bound"].attrs.update(
+        {
+            "flag_masks": np.array([1, 2, 4, 8], dtype=np.uint8),
+            "flag_meanings": "ktrans_at_bound kep_at_bound vp_at_bound ve_at_ve_max",
+            "comment": (
+                "bit set where the parameter lies on (LLSQ: on or beyond) a bound of `bounds`, "
+                "within 1e-9 relative; 0 for failed fits"
+            ),
+        }
+    )
     ds.attrs.update(
         {
             "model": "extended Tofts" if ext else "Tofts",
