@@ -635,7 +635,7 @@ def varpro(
     bd: Bounds,
     max_iter: int = 100,
     xtol: float = 1e-10,
-    gtol: float = 1e-9,
+    gtol: float = 1e-10,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bounded NLLS of the (extended) Tofts model by variable projection; params, rss, converged.
 
@@ -715,14 +715,17 @@ def varpro(
         radius[act] = np.where(acc, np.maximum(ra, 2.0 * np.abs(step)), shrink)
         # converged: a step below xtol, or a rejected step whose predicted gain is at the
         # rounding level of phi
-        stop = (np.abs(step) <= xtol) | (~acc & (-f1 <= 1e-13 * np.maximum(pa, 1e-300)))
+        # (phi cannot rank points that close: the Newton point is then taken, unevaluated)
+        flat = ~acc & (-f1 <= 1e-13 * np.maximum(pa, 1e-300))
+        u_new[act[flat]] = un[flat]
+        stop = (np.abs(step) <= xtol) | flat
         conv[act[stop]] = True
         act = act[~stop]
     moved = np.flatnonzero(u_new != u)
     if moved.size:
         um = u_new[moved]
         km, vm, rm = _assemble(tab, cp, y[moved], um, extended, bd)
-        better = rm <= phi[moved]
+        better = rm <= phi[moved] * (1.0 + 1e-14)
         ib = moved[better]
         u[ib], k[ib], v[ib] = um[better], km[better], vm[better]
     kep = np.exp(u)
