@@ -488,12 +488,20 @@ def _lin(
         v = np.clip((yc - kb * C) / cc, vlo, vhi)
         c = cost(kb, v)
         better = ~feas & (c < best_c)
-        best_k, best_v, best_c = np.where(better, kb, best_k), np.where(better, v, best_v), np.where(better, c, best_c)
+        best_k, best_v, best_c = (
+            np.where(better, kb, best_k),
+            np.where(better, v, best_v),
+            np.where(better, c, best_c),
+        )
     for vb in (vlo, vhi):
         k = np.clip(np.where(Q > 0, (P - vb * C) / safe_q, klo), klo, kmax)
         c = cost(k, np.full_like(k, vb))
         better = ~feas & (c < best_c)
-        best_k, best_v, best_c = np.where(better, k, best_k), np.where(better, vb, best_v), np.where(better, c, best_c)
+        best_k, best_v, best_c = (
+            np.where(better, k, best_k),
+            np.where(better, vb, best_v),
+            np.where(better, c, best_c),
+        )
     kfree = (best_k > klo) & (best_k < kmax)
     vfree = (best_v > vlo) & (best_v < vhi)
     return best_k, best_v, kfree, vfree
@@ -935,9 +943,7 @@ def fit_numpy(
 FitCurves = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 
 
-def fit(
-    ct: np.ndarray, npar: int, fit_curves: FitCurves, n_extra: int = 0
-) -> tuple[np.ndarray, ...]:
+def fit(ct: np.ndarray, npar: int, fit_curves: FitCurves, n_extra: int = 0) -> tuple[np.ndarray, ...]:
     """Fit curves ct (..., T) with `fit_curves`; NaN curves are skipped.
 
     Returns params (..., n_par), rss, success and the number of skipped curves, then (when
@@ -955,7 +961,11 @@ def fit(
     if gi.size:
         yg = y if gi.size == y.shape[0] else y[gi]
         res = fit_curves(np.ascontiguousarray(yg))
-        p, r, c = np.asarray(res[0], dtype=float), np.asarray(res[1], dtype=float), np.asarray(res[2], dtype=bool)
+        p, r, c = (
+            np.asarray(res[0], dtype=float),
+            np.asarray(res[1], dtype=float),
+            np.asarray(res[2], dtype=bool),
+        )
         if p.shape != (gi.size, npar) or r.shape != (gi.size,) or c.shape != (gi.size,):
             raise RuntimeError(
                 f"the fitting backend returned shapes {p.shape}, {r.shape}, {c.shape} for {gi.size} "

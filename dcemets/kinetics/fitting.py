@@ -319,7 +319,10 @@ def fit_tofts(
         input_core_dims=[["time"]],
         output_core_dims=[[] for _ in names],
         dask="parallelized",
-        output_dtypes=[float if n not in ("success", "at_bound") else (bool if n == "success" else np.uint8) for n in names],
+        output_dtypes=[
+            float if n not in ("success", "at_bound") else (bool if n == "success" else np.uint8)
+            for n in names
+        ],
     )
     ds = xr.Dataset(dict(zip(names, res)))
     meta = {

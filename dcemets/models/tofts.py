@@ -607,13 +607,23 @@ def _lin(P, Q, C, yc, cc: float, kmax, bd: _fit.Bounds, extended: bool):  # type
         v = ((yc - kb * C) / cc).clamp(vlo, vhi)
         c = cost(kb, v)
         better = ~feas & (c < best_c)
-        best_k, best_v, best_c = torch.where(better, kb, best_k), torch.where(better, v, best_v), torch.where(better, c, best_c)
+        best_k, best_v, best_c = (
+            torch.where(better, kb, best_k),
+            torch.where(better, v, best_v),
+            torch.where(better, c, best_c),
+        )
     for vb in (vlo, vhi):
-        k = torch.minimum(torch.clamp(torch.where(pos, (P - vb * C) / safe_q, torch.full_like(P, klo)), min=klo), kmax)
+        k = torch.minimum(
+            torch.clamp(torch.where(pos, (P - vb * C) / safe_q, torch.full_like(P, klo)), min=klo), kmax
+        )
         vbt = torch.full_like(k, vb)
         c = cost(k, vbt)
         better = ~feas & (c < best_c)
-        best_k, best_v, best_c = torch.where(better, k, best_k), torch.where(better, vbt, best_v), torch.where(better, c, best_c)
+        best_k, best_v, best_c = (
+            torch.where(better, k, best_k),
+            torch.where(better, vbt, best_v),
+            torch.where(better, c, best_c),
+        )
     return best_k, best_v, (best_k > klo) & (best_k < kmax), (best_v > vlo) & (best_v < vhi)
 
 
@@ -705,11 +715,17 @@ def _coarse_start(tab: _TTable, y, cp, extended: bool, bd: _fit.Bounds):  # type
     u = tab.u0 + tab.h * tab.coarse[j].to(y.dtype)
     g = tab.coarse.numel()
     jm, jp = (j - 1).clamp(min=0), (j + 1).clamp(max=g - 1)
-    cm, c0, cp_ = cost.gather(1, jm[:, None])[:, 0], cost.gather(1, j[:, None])[:, 0], cost.gather(1, jp[:, None])[:, 0]
+    cm, c0, cp_ = (
+        cost.gather(1, jm[:, None])[:, 0],
+        cost.gather(1, j[:, None])[:, 0],
+        cost.gather(1, jp[:, None])[:, 0],
+    )
     curv = cm - 2.0 * c0 + cp_
     inner = (j > 0) & (j < g - 1) & (curv > 0)
     hc = tab.h * tab.coarse_step
-    off = torch.where(inner, 0.5 * hc * (cm - cp_) / torch.where(inner, curv, torch.ones_like(curv)), torch.zeros_like(curv))
+    off = torch.where(
+        inner, 0.5 * hc * (cm - cp_) / torch.where(inner, curv, torch.ones_like(curv)), torch.zeros_like(curv)
+    )
     return u + off.clamp(-0.5 * hc, 0.5 * hc)
 
 
@@ -730,7 +746,16 @@ def _assemble(tab: _TTable, cp, y, u, extended: bool, bd: _fit.Bounds):  # type:
     return k, v, (res * res).sum(1)
 
 
-def _varpro(tab: _TTable, cp, y, extended: bool, bd: _fit.Bounds, max_iter: int, xtol: float = 1e-10, gtol: float = 1e-10):  # type: ignore[no-untyped-def]
+def _varpro(
+    tab: _TTable,
+    cp,
+    y,
+    extended: bool,
+    bd: _fit.Bounds,
+    max_iter: int,
+    xtol: float = 1e-10,
+    gtol: float = 1e-10,
+):  # type: ignore[no-untyped-def]
     """As :func:`dcemets.kinetics._fit.varpro`, on tensors (same steps and stopping rules)."""
     nv = y.shape[0]
     ulo, uhi = tab.u0, tab.u0 + tab.h * (tab.n - 1)
@@ -798,7 +823,9 @@ def _varpro(tab: _TTable, cp, y, extended: bool, bd: _fit.Bounds, max_iter: int,
         ib = moved[better]
         u[ib], k[ib], v[ib] = um[better], km[better], vm[better]
     kep = torch.exp(u)
-    kep = torch.where(u <= ulo, torch.full_like(u, tab.kep_lo), torch.where(u >= uhi, torch.full_like(u, tab.kep_hi), kep))
+    kep = torch.where(
+        u <= ulo, torch.full_like(u, tab.kep_lo), torch.where(u >= uhi, torch.full_like(u, tab.kep_hi), kep)
+    )
     p = torch.stack([k, kep] + ([v] if extended else []), dim=-1)
     b = _basis(tab, kep)
     res = y - k[:, None] * b
@@ -808,7 +835,12 @@ def _varpro(tab: _TTable, cp, y, extended: bool, bd: _fit.Bounds, max_iter: int,
 
 
 def _fit_batch(
-    d: _TDesign, y: torch.Tensor, extended: bool, method: str, bd: _fit.Bounds, max_iter: int,
+    d: _TDesign,
+    y: torch.Tensor,
+    extended: bool,
+    method: str,
+    bd: _fit.Bounds,
+    max_iter: int,
     tab: _TTable | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """As :func:`dcemets.kinetics._fit.fit_block`, on tensors."""

@@ -591,6 +591,6 @@ def test_varpro_never_worse_than_exact_lm():
         bd = _fit.Bounds()
         p_grid, _ = _fit.grid_start(d, y, extended, bd)
         _, rss_lm, _ = _fit.lm(d, y, p_grid, extended, bd)
-        p, rss, ok = _fit.fit_block(d, y, extended, "nlls", bd, 100)
+        _, rss, ok = _fit.fit_block(d, y, extended, "nlls", bd, 100)
         assert ok.all()
         assert np.all(rss <= rss_lm * (1 + 1e-9) + 1e-15)
