@@ -874,18 +874,37 @@ def quality(
         return out
     pg = p[good]
     b, bk = _basis_any(d, pg[:, 1], bd)
-    cols = [b, pg[:, 0:1] * bk] + ([np.broadcast_to(d.cp, b.shape)] if extended else [])
-    jtj = np.empty((good.size, npar, npar))
-    for i in range(npar):
-        for j in range(i, npar):
-            jtj[:, i, j] = jtj[:, j, i] = np.einsum("vt,vt->v", cols[i], cols[j])
-    cov = _solve_many(jtj, np.broadcast_to(np.eye(npar), jtj.shape))
-    cov *= (rss[good] / (nt - npar))[:, None, None]
-    var = np.einsum("vii->vi", cov)
-    with np.errstate(invalid="ignore"):
+    kg, eg = pg[:, 0], pg[:, 1]
+    s2 = rss[good] / (nt - npar)
+    bb = np.einsum("vt,vt->v", b, b)
+    bbk = np.einsum("vt,vt->v", b, bk)
+    bkbk = np.einsum("vt,vt->v", bk, bk)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if not extended:
+            # closed-form inverse of [[b.b, K b.bk], [K b.bk, K^2 bk.bk]]
+            det = bb * bkbk - bbk * bbk
+            sing = ~(det > 1e-13 * bb * bkbk) | ~(kg > 0)
+            inv = s2 / np.where(sing, 1.0, det)
+            c00 = inv * bkbk
+            c11 = inv * bb / np.where(sing, 1.0, kg * kg)
+            c01 = -inv * bbk / np.where(sing, 1.0, kg)
+            var = np.stack([c00, c11], axis=-1)
+            var[sing] = np.nan
+            cov01 = np.where(sing, np.nan, c01)
+        else:
+            cp = d.cp
+            jtj = np.empty((good.size, 3, 3))
+            jtj[:, 0, 0] = bb
+            jtj[:, 0, 1] = jtj[:, 1, 0] = kg * bbk
+            jtj[:, 1, 1] = kg * kg * bkbk
+            jtj[:, 0, 2] = jtj[:, 2, 0] = b @ cp
+            jtj[:, 1, 2] = jtj[:, 2, 1] = kg * (bk @ cp)
+            jtj[:, 2, 2] = cp @ cp
+            cov = _solve_many(jtj, np.broadcast_to(np.eye(3), jtj.shape)) * s2[:, None, None]
+            var = np.einsum("vii->vi", cov).copy()
+            cov01 = cov[:, 0, 1]
         out[good, :npar] = np.sqrt(np.where(var >= 0, var, np.nan))
-        kg, eg = pg[:, 0], pg[:, 1]
-        var_ve = (cov[:, 0, 0] - 2 * kg / eg * cov[:, 0, 1] + (kg / eg) ** 2 * cov[:, 1, 1]) / eg**2
+        var_ve = (var[:, 0] - 2 * kg / eg * cov01 + (kg / eg) ** 2 * var[:, 1]) / eg**2
         out[good, npar] = np.sqrt(np.where(var_ve >= 0, var_ve, np.nan))
     return out
 
