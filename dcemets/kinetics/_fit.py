@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -400,7 +401,8 @@ def kep_table(d: Design, kep_lo: float, kep_hi: float, n_nodes: int | None = Non
     kep[0], kep[-1] = kep_lo, kep_hi
     g, gk = _np.exp_conv(d.tm, d.am, kep / 60.0, d.idx, deriv=True)
     b = g / 60.0
-    bu = gk * (kep / 3600.0)[:, None]  # type: ignore[index]
+    assert gk is not None
+    bu = gk * (kep / 3600.0)[:, None]
     cells = np.stack([b[:-1], h * bu[:-1], b[1:], h * bu[1:]], axis=1)
     gram = np.einsum("cit,cjt->cij", cells, cells)
     cpdot = cells @ d.cp
@@ -994,7 +996,7 @@ def fit(ct: np.ndarray, npar: int, fit_curves: FitCurves, n_extra: int = 0) -> t
         if n_extra:
             extra[gi] = res[3]
     n_nan = int((~good).sum())
-    out = (params.reshape((*lead, npar)), rss.reshape(lead), ok.reshape(lead), n_nan)
+    out: tuple[Any, ...] = (params.reshape((*lead, npar)), rss.reshape(lead), ok.reshape(lead), n_nan)
     if n_extra:
         out = (*out, extra.reshape((*lead, n_extra)))
     return out
