@@ -735,7 +735,9 @@ def varpro(
     if moved.size:
         um = u_new[moved]
         km, vm, rm = _assemble(tab, cp, y[moved], um, extended, bd)
-        better = rm <= phi[moved] * (1.0 + 1e-14)
+        # both points' RSS from explicit residuals: phi's formula cancels at ~1e-16 |y|^2
+        _, _, r0 = _assemble(tab, cp, y[moved], u[moved], extended, bd)
+        better = rm <= r0
         ib = moved[better]
         u[ib], k[ib], v[ib] = um[better], km[better], vm[better]
     kep = np.exp(u)
