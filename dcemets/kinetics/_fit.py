@@ -951,7 +951,7 @@ def fit_numpy(
         sl = slice(s, s + BLOCK)
         params[sl], rss[sl], ok[sl] = fit_block(d, y[sl], extended, method, bd, max_iter)
 
-    n_threads = min(len(starts), N_THREADS or len(os.sched_getaffinity(0)))
+    n_threads = min(len(starts), N_THREADS or _n_cpus())
     if n_threads <= 1:
         for s in starts:
             run(s)
@@ -959,6 +959,12 @@ def fit_numpy(
         with ThreadPoolExecutor(n_threads) as ex:
             list(ex.map(run, starts))
     return params, rss, ok
+
+
+def _n_cpus() -> int:
+    """CPUs this process may use (``sched_getaffinity`` where the OS has it)."""
+    aff = getattr(os, "sched_getaffinity", None)
+    return len(aff(0)) if aff is not None else (os.cpu_count() or 1)
 
 
 #: A block fitter: finite (V, T) float64 curves -> params (V, n_par), rss (V,), success (V,)

@@ -594,3 +594,48 @@ def test_varpro_never_worse_than_exact_lm():
         _, rss, ok = _fit.fit_block(d, y, extended, "nlls", bd, 100)
         assert ok.all()
         assert np.all(rss <= rss_lm * (1 + 1e-9) + 1e-15)
+
+
+def test_guide_documents_the_quality_variables():
+    """The guide's table of fit-quality variables names every variable fit_tofts returns."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "user_guide" / "kinetics.md").read_text(
+        encoding="utf-8"
+    )
+    ct, aif, _ = _sim12(3, True, 0.02, seed=16)
+    f = fit_tofts(ct, aif, extended=True)
+    for name in ("ktrans_se", "kep_se", "ve_se", "vp_se", "rss", "r2", "success", "at_bound"):
+        assert f"`{name}`" in guide, name
+    assert set(f.data_vars) == {
+        "ktrans",
+        "kep",
+        "ve",
+        "vp",
+        "rss",
+        "success",
+        "ktrans_se",
+        "kep_se",
+        "ve_se",
+        "vp_se",
+        "r2",
+        "at_bound",
+    }
+    meanings = f.at_bound.attrs["flag_meanings"].split()
+    masks = list(f.at_bound.attrs["flag_masks"])
+    assert "CF `flag_masks` 1, 2, 4, 8 = Ktrans, kep, vp on a bound, Ktrans = ve_max kep" in guide
+    assert masks == [1, 2, 4, 8]
+    assert meanings == ["ktrans_at_bound", "kep_at_bound", "vp_at_bound", "ve_at_ve_max"]
+
+
+def test_numpy_threads_give_the_same_fits(monkeypatch):
+    """Blocks fitted in threads: the result does not depend on the split or the thread count."""
+    from dcemets.kinetics import _fit
+
+    ct, aif, _ = _sim12(3000, True, 0.03, seed=17)
+    ref = fit_tofts(ct, aif, extended=True)
+    monkeypatch.setattr(_fit, "BLOCK", 256)
+    monkeypatch.setattr(_fit, "N_THREADS", 1)
+    one = fit_tofts(ct, aif, extended=True)
+    monkeypatch.setattr(_fit, "N_THREADS", 3)
+    xr.testing.assert_identical(fit_tofts(ct, aif, extended=True), one)  # thread count: bitwise
+    # block size: BLAS rounding of the coarse scan may differ, the fits not beyond it
+    xr.testing.assert_allclose(one, ref, rtol=1e-7, atol=1e-12)
