@@ -543,7 +543,10 @@ class _Profile:
         P, Pd, Pdd = np.einsum("vkc,vc->kv", wall, yr)  # y . b, y . b', y . b''
         Q, Qd, Qbdd = np.einsum("vkc,vc->kv", wall, gw)  # b . b, b . b', b . b''
         Qdd = np.einsum("vc,vc->v", wd, gwd)  # b' . b'
-        C, Cd, Cdd = np.einsum("vkc,vc->kv", wall, tab.cpdot[i])  # b . Cp, b' . Cp, b'' . Cp
+        if extended:
+            C, Cd, Cdd = np.einsum("vkc,vc->kv", wall, tab.cpdot[i])  # b . Cp, b' . Cp, b'' . Cp
+        else:  # vp = 0: Cp does not enter
+            C = Cd = Cdd = np.zeros_like(P)
         kep = np.exp(u)
         kmax_ve = bd.ve_max * kep
         kmax = np.minimum(bd.ktrans[1], kmax_ve)
