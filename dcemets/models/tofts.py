@@ -748,14 +748,14 @@ def _assemble(tab: _TTable, cp, y, u, extended: bool, bd: _fit.Bounds):  # type:
 
 def _varpro(
     tab: _TTable,
-    cp,
-    y,
+    cp: torch.Tensor,
+    y: torch.Tensor,
     extended: bool,
     bd: _fit.Bounds,
     max_iter: int,
     xtol: float = 1e-10,
     gtol: float = 1e-10,
-):  # type: ignore[no-untyped-def]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """As :func:`dcemets.kinetics._fit.varpro`, on tensors (same steps and stopping rules)."""
     nv = y.shape[0]
     ulo, uhi = tab.u0, tab.u0 + tab.h * (tab.n - 1)
