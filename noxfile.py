@@ -92,7 +92,7 @@ def bench(session: nox.Session) -> None:
     PyRadiomics is installed here, outside the project's dependencies, so that the radiomics
     benchmark can compare against it.
     """
-    _install(session, "torch,dask,dicom,test")
+    _install(session, "torch,dask,dicom,test,bench")
     session.install("numpy", "wheel", "setuptools")
     # a failed install is tolerated: the radiomics benchmark then reports the peer as skipped
     session.install("--no-build-isolation", "pyradiomics==3.0.1", success_codes=[0, 1, 2])

@@ -5,14 +5,21 @@ All arrays are (V, T) blocks of voxels; kinetic constants in 1/min, times in s.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from dcemets.kinetics import _np
 
-BLOCK = 32768  # voxels per block: keeps the time recursion's work arrays in cache
+BLOCK = 8192  # voxels per block: keeps the work arrays in cache (larger ones page-fault)
+#: Threads of the NumPy backend (None: the CPUs this process may use).  NumPy releases the GIL
+#: in its array operations, so blocks fitted in threads run in parallel.
+N_THREADS: int | None = None
 
 
 @dataclass(frozen=True)
@@ -329,29 +336,589 @@ def llsq_no_uptake(
     return p, rss, ok
 
 
+# ----------------------------------------------------------------------------------------
+# Variable projection over a tabulated kep axis (the fast NLLS path)
+# ----------------------------------------------------------------------------------------
+#
+# For a fixed kep the (extended) Tofts model ``Ktrans b(kep) [+ vp Cp]`` is linear in Ktrans
+# (and vp), and ``b(kep) = g(kep) / 60`` -- the exact convolution of the AIF with exp(-kep t)
+# sampled at the frames -- is the same for every voxel.  ``b`` is tabulated once per call on a
+# uniform grid of ``u = ln kep`` spanning the kep bounds, exactly (the recursion of
+# :func:`dcemets.kinetics._np.exp_conv`, with its derivative), and read back anywhere by cubic
+# Hermite interpolation (values and u-derivatives at the nodes): with 2049 nodes over the
+# default 5 decades the interpolant is within 1e-11 of the exact convolution (relative to the
+# curve's peak; ``tests/kinetics/test_fitting.py`` checks it).  A voxel's fit is then a
+# one-dimensional search over u: a coarse scan of the nodes (one matrix product for all
+# voxels, refined by a parabola through the 3 best costs) followed by a safeguarded Newton
+# iteration on the variable-projection residual (Golub & Pereyra 1973; Kaufman 1975), every
+# quantity a fixed small dot product through the 4 x 4 Gram matrix of each table cell.  The delay and Patlak fits can reuse :class:`KepTable`
+# (any shared basis that depends on one nonlinear parameter) and :func:`varpro`.
+
+
+#: Nodes of the kep table up to 256 frames (interpolation error ~1e-11 of the curve's peak).
+FINE_NODES = 2049
+
+
+@dataclass(frozen=True)
+class KepTable:
+    """Exact Tofts basis on a uniform grid of ``u = ln kep`` (kep in 1/min).
+
+    Node ``i`` is ``u_i = u0 + i h``.  ``cells[i]`` holds the 4 vectors (T,) that the cubic
+    Hermite interpolant on cell ``[u_i, u_(i+1)]`` combines: ``b_i``, ``h db/du_i``,
+    ``b_(i+1)``, ``h db/du_(i+1)``, where ``b = d model / d Ktrans`` (mM per 1/min) at the
+    frames.  ``gram[i]`` (4, 4) holds their dot products, ``cpdot[i]`` (4,) their dot products
+    with Cp at the frames, so that ``b . b``, ``b . db/du``, ``b . Cp`` ... at any ``u`` cost a
+    few multiply-adds per voxel.  ``coarse`` are the node indices scanned for the start.
+    """
+
+    u0: float
+    h: float
+    n: int
+    nodes: np.ndarray  # (n, T) b at the nodes
+    cells: np.ndarray  # (n - 1, 4, T)
+    gram: np.ndarray  # (n - 1, 4, 4)
+    cpdot: np.ndarray  # (n - 1, 4)
+    coarse: np.ndarray  # (n_coarse,) node indices
+    kep_lo: float  # the bounds the table spans (1/min), returned exactly at the ends
+    kep_hi: float
+
+
+def kep_table(d: Design, kep_lo: float, kep_hi: float, n_nodes: int | None = None) -> KepTable:
+    """Tabulate the Tofts basis of `d` over ``[kep_lo, kep_hi]`` (1/min).
+
+    `n_nodes` defaults to 2049 for up to 256 frames, fewer for long curves (the table holds
+    ``32 n_nodes T`` bytes of cells; 513 nodes keep the interpolant within ~2e-9).
+    """
+    nt = d.t.size
+    if n_nodes is None:
+        n_nodes = FINE_NODES if nt <= 256 else int(np.clip(2**23 // (32 * nt), 257, FINE_NODES))
+    coarse_step = max(1, (n_nodes - 1) // 32)
+    n_nodes = (n_nodes - 1) // coarse_step * coarse_step + 1
+    u0, u1 = float(np.log(kep_lo)), float(np.log(kep_hi))
+    u = np.linspace(u0, u1, n_nodes)
+    h = (u1 - u0) / (n_nodes - 1)
+    kep = np.exp(u)
+    kep[0], kep[-1] = kep_lo, kep_hi
+    g, gk = _np.exp_conv(d.tm, d.am, kep / 60.0, d.idx, deriv=True)
+    b = g / 60.0
+    assert gk is not None
+    bu = gk * (kep / 3600.0)[:, None]
+    cells = np.stack([b[:-1], h * bu[:-1], b[1:], h * bu[1:]], axis=1)
+    gram = np.einsum("cit,cjt->cij", cells, cells)
+    cpdot = cells @ d.cp
+    return KepTable(
+        u0=u0,
+        h=h,
+        n=n_nodes,
+        nodes=b,
+        cells=np.ascontiguousarray(cells),
+        gram=gram,
+        cpdot=cpdot,
+        coarse=np.arange(0, n_nodes, coarse_step),
+        kep_lo=float(kep_lo),
+        kep_hi=float(kep_hi),
+    )
+
+
+def _hermite(s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cubic Hermite weights (V, 4) for [b_i, h b'_i, b_(i+1), h b'_(i+1)] and their 1st, 2nd s-derivatives."""
+    s2 = s * s
+    s3 = s2 * s
+    w = np.stack([2 * s3 - 3 * s2 + 1, s3 - 2 * s2 + s, 3 * s2 - 2 * s3, s3 - s2], axis=-1)
+    wd = np.stack([6 * s2 - 6 * s, 3 * s2 - 4 * s + 1, 6 * s - 6 * s2, 3 * s2 - 2 * s], axis=-1)
+    wdd = np.stack([12 * s - 6, 6 * s - 4, 6 - 12 * s, 6 * s - 2], axis=-1)
+    return w, wd, wdd
+
+
+def _locate(tab: KepTable, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = (u - tab.u0) / tab.h
+    i = np.clip(np.floor(x).astype(np.intp), 0, tab.n - 2)
+    return i, np.clip(x - i, 0.0, 1.0)
+
+
+def basis(tab: KepTable, kep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolated ``b`` (V, T) and ``db/dkep`` (V, T) at `kep` (1/min, inside the table)."""
+    i, s = _locate(tab, np.log(kep))
+    w, wd, _ = _hermite(s)
+    rows = tab.cells[i]
+    b = np.einsum("vc,vct->vt", w, rows)
+    bk = np.einsum("vc,vct->vt", wd, rows) / (tab.h * kep[:, None])
+    return b, bk
+
+
+def _lin(
+    P: np.ndarray,
+    Q: np.ndarray,
+    C: np.ndarray,
+    yc: np.ndarray,
+    cc: float,
+    kmax: np.ndarray,
+    bd: Bounds,
+    extended: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bounded linear least squares of Ktrans [and vp] for a fixed kep (the projection).
+
+    Minimises ``-2 (K P + v yc) + K^2 Q + 2 K v C + v^2 cc`` over ``bd.ktrans[0] <= K <= kmax``
+    (and ``bd.vp``): the unconstrained optimum when feasible, else the best of the four edges
+    (exact for this convex quadratic).  Returns K, v (zeros for Tofts), whether K and v are
+    free (strictly inside their bounds).
+    """
+    klo = bd.ktrans[0]
+    safe_q = np.where(Q > 0, Q, 1.0)
+    if not extended:
+        k0 = np.where(Q > 0, P / safe_q, klo)
+        k = np.clip(k0, klo, kmax)
+        return k, np.zeros_like(k), (k > klo) & (k < kmax), np.zeros(k.shape, dtype=bool)
+    vlo, vhi = bd.vp
+    if cc <= 0:  # Cp = 0 at every frame: vp does not enter the model
+        k = np.clip(np.where(Q > 0, P / safe_q, klo), klo, kmax)
+        return k, np.full_like(k, vlo), (k > klo) & (k < kmax), np.zeros(k.shape, dtype=bool)
+
+    def cost(k: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return -2 * (k * P + v * yc) + k * k * Q + 2 * k * v * C + v * v * cc
+
+    det = Q * cc - C * C
+    ok = det > 1e-12 * np.maximum(Q * cc, 1e-300)
+    sd = np.where(ok, det, 1.0)
+    k0 = (P * cc - C * yc) / sd
+    v0 = (Q * yc - C * P) / sd
+    feas = ok & (k0 >= klo) & (k0 <= kmax) & (v0 >= vlo) & (v0 <= vhi)
+    best_k = np.where(feas, k0, 0.0)
+    best_v = np.where(feas, v0, 0.0)
+    best_c = np.where(feas, cost(best_k, best_v), np.inf)
+    for kb in (np.full_like(P, klo), kmax):
+        v = np.clip((yc - kb * C) / cc, vlo, vhi)
+        c = cost(kb, v)
+        better = ~feas & (c < best_c)
+        best_k, best_v, best_c = (
+            np.where(better, kb, best_k),
+            np.where(better, v, best_v),
+            np.where(better, c, best_c),
+        )
+    for vb in (vlo, vhi):
+        k = np.clip(np.where(Q > 0, (P - vb * C) / safe_q, klo), klo, kmax)
+        c = cost(k, np.full_like(k, vb))
+        better = ~feas & (c < best_c)
+        best_k, best_v, best_c = (
+            np.where(better, k, best_k),
+            np.where(better, vb, best_v),
+            np.where(better, c, best_c),
+        )
+    kfree = (best_k > klo) & (best_k < kmax)
+    vfree = (best_v > vlo) & (best_v < vhi)
+    return best_k, best_v, kfree, vfree
+
+
+class _Profile:
+    """The variable-projection state of a batch at ``u``: linear parameters, RSS, Newton terms.
+
+    ``phi(u)`` is the RSS minimised over the linear parameters within their bounds.  With
+    ``res`` the residual, ``e = d model / du`` and ``e2 = d2 model / du2`` at fixed free
+    linear parameters (a Ktrans held at ``ve_max kep`` follows kep, one held at a constant
+    bound does not), ``phi'/2 = -res . e`` and ``phi''/2 = |e|^2 - res . e2 - z^T A^-1 z``
+    over the free linear parameters j (``A`` their Gram matrix, ``z_j = res . d2m/(du dx_j) -
+    e . dm/dx_j``).  ``curv`` is that exact curvature where it is positive, else Kaufman's
+    Gauss-Newton one (``|e|^2`` minus its projection on the free columns, >= 0).
+    """
+
+    def __init__(
+        self,
+        tab: KepTable,
+        y: np.ndarray,
+        yy: np.ndarray,
+        yc: np.ndarray,
+        cc: float,
+        u: np.ndarray,
+        extended: bool,
+        bd: Bounds,
+    ) -> None:
+        i, s = _locate(tab, u)
+        w, wd, wdd = _hermite(s)
+        wd /= tab.h
+        wdd /= tab.h * tab.h
+        wall = np.stack([w, wd, wdd], axis=1)  # (V, 3, 4)
+        yr = np.einsum("vt,vct->vc", y, tab.cells[i])  # y . cell vectors (V, 4)
+        gw = np.einsum("vij,vj->vi", tab.gram[i], w)  # (V, 4)
+        gwd = np.einsum("vij,vj->vi", tab.gram[i], wd)
+        P, Pd, Pdd = np.einsum("vkc,vc->kv", wall, yr)  # y . b, y . b', y . b''
+        Q, Qd, Qbdd = np.einsum("vkc,vc->kv", wall, gw)  # b . b, b . b', b . b''
+        Qdd = np.einsum("vc,vc->v", wd, gwd)  # b' . b'
+        if extended:
+            C, Cd, Cdd = np.einsum("vkc,vc->kv", wall, tab.cpdot[i])  # b . Cp, b' . Cp, b'' . Cp
+        else:  # vp = 0: Cp does not enter
+            C = Cd = Cdd = np.zeros_like(P)
+        kep = np.exp(u)
+        kmax_ve = bd.ve_max * kep
+        kmax = np.minimum(bd.ktrans[1], kmax_ve)
+        k, v, kfree, vfree = _lin(P, Q, C, yc, cc, kmax, bd, extended)
+        # signed violations of the bounds by the unconstrained linear optimum (> 0: violated);
+        # where one changes sign between two points, the active set (and phi'') changes
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k0 = np.where(Q > 0, P / np.where(Q > 0, Q, 1.0), 0.0)
+            if extended and cc > 0:
+                det = Q * cc - C * C
+                okd = det > 1e-12 * np.maximum(Q * cc, 1e-300)
+                k0 = np.where(okd, (P * cc - C * yc) / np.where(okd, det, 1.0), k0)
+                v0 = (yc - k0 * C) / cc
+                self.viol = np.stack([k0 - kmax, bd.ktrans[0] - k0, bd.vp[0] - v0, v0 - bd.vp[1]], axis=-1)
+            else:
+                self.viol = np.stack([k0 - kmax, bd.ktrans[0] - k0], axis=-1)
+        kv = ((k >= kmax) & (kmax_ve < bd.ktrans[1])).astype(float)  # K follows ve_max kep
+        self.k, self.v = k, v
+        self.phi = yy - 2 * (k * P + v * yc) + k * k * Q + 2 * k * v * C + v * v * cc
+        rb = P - k * Q - v * C  # res . b
+        rbd = Pd - k * Qd - v * Cd  # res . b'
+        rbdd = Pdd - k * Qbdd - v * Cdd  # res . b''
+        r_e = k * (rbd + kv * rb)
+        r_e2 = k * (rbdd + kv * (rb + 2 * rbd))
+        ee = k * k * (Qdd + 2 * kv * Qd + kv * Q)
+        eb = k * (Qd + kv * Q)  # e . b
+        ec = k * (Cd + kv * C)  # e . Cp
+        fk, fv = kfree.astype(float), vfree.astype(float)
+        a11 = np.where(kfree, Q, 1.0)
+        a22 = np.where(vfree, cc, 1.0)
+        a12 = fk * fv * C
+        det = a11 * a22 - a12 * a12
+        ok = det > 0
+        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+
+        def quad(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+            return (a22 * x1 * x1 - 2 * a12 * x1 * x2 + a11 * x2 * x2) * inv
+
+        gn = np.maximum(ee - quad(fk * eb, fv * ec), 0.0)
+        exact = ee - r_e2 - quad(fk * (rbd - eb), -fv * ec)
+        self.grad = -r_e  # (d phi / du) / 2
+        self.curv = np.where(exact > 0, exact, gn)  # (d2 phi / du2) / 2
+
+
+def coarse_start(tab: KepTable, y: np.ndarray, cp: np.ndarray, extended: bool, bd: Bounds) -> np.ndarray:
+    """``u`` of the best coarse node per voxel (one (V, T) x (T, n_coarse) product).
+
+    The linear parameters at each node are those of :func:`grid_start` (Ktrans clipped into
+    its bounds, then the best clipped vp): a start, refined exactly by :func:`varpro`.
+    """
+    nodes = tab.nodes[tab.coarse]  # (G, T)
+    kep = np.exp(tab.u0 + tab.h * tab.coarse)
+    P = y @ nodes.T  # (V, G)
+    Q = np.einsum("gt,gt->g", nodes, nodes)[None, :]
+    kmax = np.minimum(bd.ktrans[1], bd.ve_max * kep)[None, :]
+    klo = bd.ktrans[0]
+    safe_q = np.where(Q > 0, Q, 1.0)
+    # np.clip with array bounds is ~5x slower than maximum/minimum in place
+    k = P / safe_q
+    if not extended:
+        np.minimum(np.maximum(k, klo, out=k), kmax, out=k)
+        cost = k * Q
+        cost -= 2 * P
+        cost *= k
+    else:
+        cc = float(cp @ cp)
+        yc = (y @ cp)[:, None]
+        C = (nodes @ cp)[None, :]
+        det = Q * cc - C * C
+        okd = det > 1e-12 * np.maximum(Q * cc, 1e-300)
+        k = np.where(okd, (P * cc - C * yc) / np.where(okd, det, 1.0), k)
+        np.minimum(np.maximum(k, klo, out=k), kmax, out=k)
+        if cc > 0:
+            v = (yc - k * C) / cc
+            np.minimum(np.maximum(v, bd.vp[0], out=v), bd.vp[1], out=v)
+        else:
+            v = np.full_like(k, bd.vp[0])
+        cost = k * (k * Q - 2 * P) + v * (v * cc - 2 * yc) + 2 * k * v * C
+    j = np.argmin(cost, axis=1)
+    u = tab.u0 + tab.h * tab.coarse[j]
+    # vertex of the parabola through the best node and its neighbours (interior nodes)
+    g = tab.coarse.size
+    jm, jp = np.maximum(j - 1, 0), np.minimum(j + 1, g - 1)
+    rows = np.arange(y.shape[0])
+    cm, c0, cp_ = cost[rows, jm], cost[rows, j], cost[rows, jp]
+    curv = cm - 2.0 * c0 + cp_
+    inner = (j > 0) & (j < g - 1) & (curv > 0)
+    hc = tab.h * (tab.coarse[1] - tab.coarse[0]) if g > 1 else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        off = np.where(inner, 0.5 * hc * (cm - cp_) / np.where(inner, curv, 1.0), 0.0)
+    return u + np.clip(off, -0.5 * hc, 0.5 * hc)
+
+
+def varpro(
+    tab: KepTable,
+    cp: np.ndarray,
+    y: np.ndarray,
+    extended: bool,
+    bd: Bounds,
+    max_iter: int = 100,
+    xtol: float = 1e-10,
+    gtol: float = 1e-10,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bounded NLLS of the (extended) Tofts model by variable projection; params, rss, converged.
+
+    `tab` must span the feasible kep range (:func:`kep_table` with ``_kep_lo(bd), bd.kep[1]``)
+    and `cp` is Cp at the frames.  Each voxel starts at its best coarse node
+    (:func:`coarse_start`) and iterates a damped Gauss-Newton step in ``u = ln kep`` on the
+    reduced RSS ``phi(u) = min over Ktrans [, vp] of RSS`` (Kaufman's approximation of the
+    curvature, the linear parameters re-solved within their bounds at every ``u`` by
+    :func:`_lin`), a step accepted only when it lowers ``phi`` (the damping grows 10x on
+    rejection, shrinks 3x on acceptance), ``u`` clipped to the kep bounds.  A voxel has
+    converged when a step is <= `xtol` in ``u`` (relative in kep), when ``|phi'|`` is <= `gtol`
+    times ``sqrt(curvature phi)`` (the cosine test), when kep sits on a bound with ``phi``
+    rising inwards, when the curve is ~0, or when the model does not depend on kep
+    (Ktrans = 0: kep is not identifiable and stays at the start).
+    """
+    nv = y.shape[0]
+    ulo, uhi = tab.u0, tab.u0 + tab.h * (tab.n - 1)
+    yy = np.einsum("vt,vt->v", y, y)
+    cc = float(cp @ cp) if extended else 0.0
+    yc = y @ cp if extended else np.zeros(nv)
+    u = coarse_start(tab, y, cp, extended, bd)
+    st = _Profile(tab, y, yy, yc, cc, u, extended, bd)
+    k, v, phi, grad, curv, viol = st.k, st.v, st.phi, st.grad, st.curv, st.viol
+    radius = np.full(nv, 2.0 * tab.h * (tab.coarse[1] - tab.coarse[0] if tab.coarse.size > 1 else 1))
+    conv = np.zeros(nv, dtype=bool)
+    u_new = u.copy()  # where the result is assembled (u, or u plus a last Newton step)
+    act = np.arange(nv)
+    for _ in range(max_iter):
+        ga, ca, ua, pa = grad[act], curv[act], u[act], phi[act]
+        ysq = yy[act]
+        done = (
+            (ga * ga <= gtol * gtol * ca * np.maximum(pa, 0.0))
+            | (ca <= 1e-30 * np.maximum(ysq, 1e-300))
+            | ((ua <= ulo) & (ga > 0))
+            | ((ua >= uhi) & (ga < 0))
+            | (pa <= 1e-24 * (1.0 + ysq))
+        )
+        # close to the minimum the Newton step is taken without a new evaluation: its error
+        # is ~ step^2 (checked, and undone if phi rose, when the result is assembled)
+        last = ~done & (np.abs(ga) <= 1e-5 * ca) & ~((ua <= ulo) | (ua >= uhi))
+        u_new[act[last]] = np.clip(ua[last] - ga[last] / ca[last], ulo, uhi)
+        done |= last
+        conv[act[done]] = True
+        act = act[~done]
+        if act.size == 0:
+            break
+        ga, ca, ua, pa, ra = grad[act], curv[act], u[act], phi[act], radius[act]
+        step = np.clip(-ga / ca, -ra, ra)
+        un = np.clip(ua + step, ulo, uhi)
+        step = un - ua
+        sub = _Profile(tab, y[act], yy[act], yc[act], cc, un, extended, bd)
+        acc = sub.phi <= pa
+        ia = act[acc]
+        u[ia], k[ia], v[ia], phi[ia] = un[acc], sub.k[acc], sub.v[acc], sub.phi[acc]
+        u_new[ia] = un[acc]
+        grad[ia], curv[ia], viol[ia] = sub.grad[acc], sub.curv[acc], sub.viol[acc]
+        # trust radius: grows on success; on failure the minimum of the quadratic through
+        # phi(0), phi'(0) and phi(step), kept within [0.1, 0.5] of the failed step
+        f1 = 2.0 * ga * step  # d phi along the step, at 0
+        rise = np.maximum(sub.phi - pa - f1, 1e-300)
+        t = np.clip(-f1 / (2.0 * rise), 0.1, 0.5)
+        shrink = t * np.abs(step)
+        # ... or the trial point's own Newton step when it lands back inside the segment (a
+        # minimum just past a kink of phi, where a held Ktrans starts to follow ve_max kep)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            back = (un - sub.grad / sub.curv - ua) / step
+        inside = np.isfinite(back) & (back > 0.0) & (back < 1.0)
+        shrink = np.where(inside, back * np.abs(step), shrink)
+        # ... or just past the first bound that the linear optimum crosses along the step
+        va, vn = viol[act], sub.viol
+        cross = (va <= 0) != (vn <= 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tc = np.where(cross, va / (va - vn), np.inf).min(axis=1)
+        kink = np.isfinite(tc) & (tc > 0) & (tc < 1)
+        tc = np.where(kink, tc, 0.0)
+        shrink = np.where(kink, (tc + 1e-3 * (1.0 - tc)) * np.abs(step), shrink)
+        radius[act] = np.where(acc, np.maximum(ra, 2.0 * np.abs(step)), shrink)
+        # converged: a step below xtol, or a rejected step whose predicted gain is at the
+        # rounding level of phi
+        # (phi cannot rank points that close: the Newton point is then taken, unevaluated)
+        flat = ~acc & (-f1 <= 1e-13 * np.maximum(pa, 1e-300))
+        u_new[act[flat]] = un[flat]
+        stop = (np.abs(step) <= xtol) | flat
+        conv[act[stop]] = True
+        act = act[~stop]
+    moved = np.flatnonzero(u_new != u)
+    if moved.size:
+        um = u_new[moved]
+        km, vm, rm = _assemble(tab, cp, y[moved], um, extended, bd)
+        # both points' RSS from explicit residuals: phi's formula cancels at ~1e-16 |y|^2
+        _, _, r0 = _assemble(tab, cp, y[moved], u[moved], extended, bd)
+        better = rm <= r0
+        ib = moved[better]
+        u[ib], k[ib], v[ib] = um[better], km[better], vm[better]
+    kep = np.exp(u)
+    kep = np.where(u <= ulo, tab.kep_lo, np.where(u >= uhi, tab.kep_hi, kep))
+    cols = [k, kep] + ([v] if extended else [])
+    p = np.stack(cols, axis=-1)
+    b, _ = basis(tab, kep)
+    res = y - k[:, None] * b
+    if extended:
+        res -= v[:, None] * cp[None, :]
+    rss = np.einsum("vt,vt->v", res, res)
+    return p, rss, conv & np.all(np.isfinite(p), axis=1)
+
+
+# ----------------------------------------------------------------------------------------
+# Block drivers, fit quality
+# ----------------------------------------------------------------------------------------
+
+_TABLES: dict[tuple[int, float, float], tuple[Design, KepTable]] = {}
+_TABLES_LOCK = threading.Lock()
+
+
+def table_for(d: Design, bd: Bounds) -> KepTable:
+    """The :class:`KepTable` of `d` over the feasible kep range of `bd` (cached, 4 entries)."""
+    key = (id(d), _kep_lo(bd), float(bd.kep[1]))
+    with _TABLES_LOCK:
+        hit = _TABLES.get(key)
+        if hit is not None and hit[0] is d:
+            return hit[1]
+    tab = kep_table(d, key[1], key[2])
+    with _TABLES_LOCK:
+        if len(_TABLES) >= 4:
+            _TABLES.pop(next(iter(_TABLES)))
+        _TABLES[key] = (d, tab)  # holds d: its id cannot be reused while cached
+    return tab
+
+
 def fit_block(
     d: Design, y: np.ndarray, extended: bool, method: str, bd: Bounds, max_iter: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fit a (V, T) block of finite curves; returns params (V, n_par), rss, success."""
-    p_ls = llsq(d, y, extended)
+    """Fit a (V, T) block of finite curves; returns params (V, n_par), rss, success.
+
+    NLLS: :func:`varpro` on the table of :func:`table_for`; voxels it leaves unconverged
+    (rare), voxels fitted to better than 1e-6 of their norm (noise-free curves, where the
+    table's ~1e-11 error would show in the parameters) and every voxel when the curves are
+    too long for a table of :data:`FINE_NODES` nodes (> 256 frames) are handed to the
+    exact-model :func:`lm` from where it stopped (it keeps the better of the two).
+    """
     if method == "llsq":
+        p_ls = llsq(d, y, extended)
         ok = np.all(np.isfinite(p_ls), axis=1) & (p_ls[:, 0] >= 0) & (p_ls[:, 1] > 0)
-        safe = np.where(ok[:, None], p_ls, 0.0)
-        m, _ = model(d, np.abs(safe), extended, False)
-        res = y - m
-        rss = np.where(ok, np.einsum("vt,vt->v", res, res), np.nan)
+        rss = np.full(y.shape[0], np.nan)
+        if ok.any():
+            rss[ok] = _rss(d, y[ok], p_ls[ok], extended, bd)
         return p_ls, rss, ok
-    # start: LLSQ (projected into the bounds) unless the kep-grid start fits better
-    p_start = _project(np.nan_to_num(p_ls, nan=0.0), bd, extended)
-    m, _ = model(d, p_start, extended, False)
-    res = y - m
-    rss_ls = np.einsum("vt,vt->v", res, res)
-    rss_ls = np.where(np.all(np.isfinite(p_ls), axis=1), rss_ls, np.inf)
-    p_grid, rss_grid = grid_start(d, y, extended, bd)
-    use_grid = rss_grid < rss_ls
-    p0 = np.where(use_grid[:, None], p_grid, p_start)
-    p, rss, conv = lm(d, y, p0, extended, bd, max_iter=max_iter)
-    return p, rss, conv & np.all(np.isfinite(p), axis=1)
+    tab = table_for(d, bd)
+    p, rss, conv = varpro(tab, d.cp, y, extended, bd, max_iter=max_iter)
+    # the table's interpolation error (~1e-11 of the peak) is far below any noise, but not
+    # below the residual of a noise-free curve: those (rss < 1e-12 |y|^2), the unconverged and,
+    # for long curves (a coarser table), every voxel are polished on the exact model
+    exact = ~conv | (rss < 1e-12 * np.einsum("vt,vt->v", y, y))
+    bad = np.flatnonzero(exact) if tab.n >= FINE_NODES else np.arange(y.shape[0])
+    if bad.size:
+        p2, rss2, conv2 = lm(d, y[bad], p[bad], extended, bd, max_iter=max_iter)
+        better = rss2 <= rss[bad]
+        p[bad[better]], rss[bad[better]] = p2[better], rss2[better]
+        conv[bad] = conv2 & np.all(np.isfinite(p[bad]), axis=1)
+    return p, rss, conv
+
+
+def _rss(d: Design, y: np.ndarray, p: np.ndarray, extended: bool, bd: Bounds) -> np.ndarray:
+    """RSS of the exact model at `p` (the table inside the kep bounds, the recursion outside)."""
+    b = _basis_any(d, p[:, 1], bd)[0]
+    res = y - p[:, 0:1] * b
+    if extended:
+        res -= p[:, 2:3] * d.cp[None, :]
+    return np.einsum("vt,vt->v", res, res)
+
+
+def _basis_any(d: Design, kep: np.ndarray, bd: Bounds) -> tuple[np.ndarray, np.ndarray]:
+    """``b`` and ``db/dkep`` at any kep > 0 (1/min): the table where it spans kep, else exact."""
+    tab = table_for(d, bd)
+    inside = (kep >= tab.kep_lo) & (kep <= tab.kep_hi)
+    if inside.all():
+        return basis(tab, kep)
+    b = np.empty((kep.size, d.t.size))
+    bk = np.empty_like(b)
+    if inside.any():
+        b[inside], bk[inside] = basis(tab, kep[inside])
+    out = ~inside
+    g, gk = _np.exp_conv(d.tm, d.am, np.abs(kep[out]) / 60.0, d.idx, deriv=True)
+    b[out], bk[out] = g / 60.0, gk / 3600.0  # type: ignore[operator]
+    return b, bk
+
+
+#: Bits of the ``at_bound`` flag (CF ``flag_masks``), in this order.
+AT_BOUND_BITS = ("ktrans", "kep", "vp", "ve")
+
+
+def quality(
+    d: Design, y: np.ndarray, p: np.ndarray, rss: np.ndarray, ok: np.ndarray, extended: bool, bd: Bounds
+) -> np.ndarray:
+    """Standard errors, R2 and the at-bound flag of fits `p` (V, n_par) of curves `y` (V, T).
+
+    Returns (V, n_par + 3): the SEs of Ktrans, kep [, vp] (1/min, 1), the SE of ve, R2 and the
+    at-bound bits (as float).  The SEs are the square roots of the diagonal of
+    ``sigma^2 (J^T J)^-1``, ``J`` the Jacobian of the exact model at `p` (the table of
+    :func:`table_for` interpolates the convolution and its kep-derivative to ~1e-11) and
+    ``sigma^2 = rss / (T - n_par)``; ve's by the delta method on ``ve = Ktrans / kep`` with the
+    Ktrans-kep covariance.  NaN where the fit failed (`ok` False), where ``T <= n_par``, or
+    where ``J^T J`` is singular (a parameter that does not enter the model, e.g. kep when
+    Ktrans = 0).  R2 = 1 - rss / sum((y - mean y)^2), NaN for a constant curve.  Bit i of the
+    flag is set when parameter ``AT_BOUND_BITS[i]`` lies on (or, for the unbounded LLSQ,
+    beyond) a bound of `bd` (``ve`` when Ktrans >= ve_max kep), within 1e-9 relative.
+    """
+    nv, npar = p.shape
+    nt = y.shape[1]
+    out = np.full((nv, npar + 3), np.nan)
+    ym = y - y.mean(axis=1, keepdims=True)
+    tss = np.einsum("vt,vt->v", ym, ym)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[:, npar + 1] = np.where(tss > 0, 1.0 - rss / tss, np.nan)
+    kt, kep = p[:, 0], p[:, 1]
+    tol = 1e-9
+    flag = np.zeros(nv, dtype=np.int64)
+    lo_k, hi_k = bd.ktrans
+    flag |= ((kt <= lo_k + tol * max(abs(lo_k), 1e-12)) | (kt >= hi_k * (1 - tol))).astype(np.int64)
+    flag |= 2 * ((kep <= _kep_lo(bd) * (1 + tol)) | (kep >= bd.kep[1] * (1 - tol))).astype(np.int64)
+    if extended:
+        vp = p[:, 2]
+        flag |= 4 * ((vp <= bd.vp[0] + tol) | (vp >= bd.vp[1] - tol)).astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        flag |= 8 * (kt >= bd.ve_max * kep * (1 - tol)).astype(np.int64)
+    flag[~ok] = 0
+    out[:, npar + 2] = flag
+    good = np.flatnonzero(ok & np.all(np.isfinite(p), axis=1) & (kep > 0))
+    if good.size == 0 or nt <= npar:
+        return out
+    pg = p[good]
+    b, bk = _basis_any(d, pg[:, 1], bd)
+    kg, eg = pg[:, 0], pg[:, 1]
+    s2 = rss[good] / (nt - npar)
+    bb = np.einsum("vt,vt->v", b, b)
+    bbk = np.einsum("vt,vt->v", b, bk)
+    bkbk = np.einsum("vt,vt->v", bk, bk)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if not extended:
+            # closed-form inverse of [[b.b, K b.bk], [K b.bk, K^2 bk.bk]]
+            det = bb * bkbk - bbk * bbk
+            sing = ~(det > 1e-13 * bb * bkbk) | ~(kg > 0)
+            inv = s2 / np.where(sing, 1.0, det)
+            c00 = inv * bkbk
+            c11 = inv * bb / np.where(sing, 1.0, kg * kg)
+            c01 = -inv * bbk / np.where(sing, 1.0, kg)
+            var = np.stack([c00, c11], axis=-1)
+            var[sing] = np.nan
+            cov01 = np.where(sing, np.nan, c01)
+        else:
+            cp = d.cp
+            jtj = np.empty((good.size, 3, 3))
+            jtj[:, 0, 0] = bb
+            jtj[:, 0, 1] = jtj[:, 1, 0] = kg * bbk
+            jtj[:, 1, 1] = kg * kg * bkbk
+            jtj[:, 0, 2] = jtj[:, 2, 0] = b @ cp
+            jtj[:, 1, 2] = jtj[:, 2, 1] = kg * (bk @ cp)
+            jtj[:, 2, 2] = cp @ cp
+            cov = _solve_many(jtj, np.broadcast_to(np.eye(3), jtj.shape)) * s2[:, None, None]
+            var = np.einsum("vii->vi", cov).copy()
+            cov01 = cov[:, 0, 1]
+        out[good, :npar] = np.sqrt(np.where(var >= 0, var, np.nan))
+        var_ve = (var[:, 0] - 2 * kg / eg * cov01 + (kg / eg) ** 2 * var[:, 1]) / eg**2
+        out[good, npar] = np.sqrt(np.where(var_ve >= 0, var_ve, np.nan))
+    return out
+
+
+def _solve_many(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a^-1 b`` for (V, n, n) SPD `a` and (V, n, m) `b`, column by column (NaN where singular)."""
+    return np.stack([_solve(a, b[:, :, j]) for j in range(b.shape[2])], axis=-1)
 
 
 def fit_numpy(
@@ -365,30 +932,55 @@ def fit_numpy(
     device: str = "cpu",
     dtype: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """NumPy backend of ``fit_tofts``: fit (V, T) finite curves block by block.
+    """NumPy backend of ``fit_tofts``: fit (V, T) finite curves block by block, in threads.
 
     Same contract as the plugin backends (see :mod:`dcemets.kinetics.fitting`); `device` and
     `dtype` are validated by the caller ("cpu", float64) and only accepted for that contract.
+    Blocks of :data:`BLOCK` voxels run in :data:`N_THREADS` threads (voxels are independent:
+    the result does not depend on the split).
     """
     npar = 3 if extended else 2
     nv = y.shape[0]
     params = np.empty((nv, npar))
     rss = np.empty(nv)
     ok = np.empty(nv, dtype=bool)
-    for s in range(0, nv, BLOCK):
+    if nv == 0:
+        return params, rss, ok
+    if method == "nlls":
+        table_for(d, bd)  # built once, before the threads
+    starts = range(0, nv, BLOCK)
+
+    def run(s: int) -> None:
         sl = slice(s, s + BLOCK)
         params[sl], rss[sl], ok[sl] = fit_block(d, y[sl], extended, method, bd, max_iter)
+
+    n_threads = min(len(starts), N_THREADS or _n_cpus())
+    if n_threads <= 1:
+        for s in starts:
+            run(s)
+    else:
+        with ThreadPoolExecutor(n_threads) as ex:
+            list(ex.map(run, starts))
     return params, rss, ok
 
 
-#: A block fitter: finite (V, T) float64 curves -> params (V, n_par), rss (V,), success (V,).
-FitCurves = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+def _n_cpus() -> int:
+    """CPUs this process may use (``sched_getaffinity`` where the OS has it)."""
+    aff = getattr(os, "sched_getaffinity", None)
+    return len(aff(0)) if aff is not None else (os.cpu_count() or 1)
 
 
-def fit(ct: np.ndarray, npar: int, fit_curves: FitCurves) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+#: A block fitter: finite (V, T) float64 curves -> params (V, n_par), rss (V,), success (V,)
+#: [, extra per-voxel columns (V, n_extra)].
+FitCurves = Callable[[np.ndarray], tuple[np.ndarray, ...]]
+
+
+def fit(ct: np.ndarray, npar: int, fit_curves: FitCurves, n_extra: int = 0) -> tuple[np.ndarray, ...]:
     """Fit curves ct (..., T) with `fit_curves`; NaN curves are skipped.
 
-    Returns params (..., n_par), rss, success and the number of skipped curves.
+    Returns params (..., n_par), rss, success and the number of skipped curves, then (when
+    ``n_extra > 0``) the extra columns (..., n_extra) that `fit_curves` returns fourth (NaN
+    for skipped curves).
     """
     lead = ct.shape[:-1]
     y = np.asarray(ct, dtype=float).reshape(-1, ct.shape[-1])
@@ -396,16 +988,45 @@ def fit(ct: np.ndarray, npar: int, fit_curves: FitCurves) -> tuple[np.ndarray, n
     params = np.full((y.shape[0], npar), np.nan)
     rss = np.full(y.shape[0], np.nan)
     ok = np.zeros(y.shape[0], dtype=bool)
+    extra = np.full((y.shape[0], n_extra), np.nan)
     gi = np.flatnonzero(good)
     if gi.size:
         yg = y if gi.size == y.shape[0] else y[gi]
-        p, r, c = fit_curves(np.ascontiguousarray(yg))
-        p, r, c = np.asarray(p, dtype=float), np.asarray(r, dtype=float), np.asarray(c, dtype=bool)
+        res = fit_curves(np.ascontiguousarray(yg))
+        p, r, c = (
+            np.asarray(res[0], dtype=float),
+            np.asarray(res[1], dtype=float),
+            np.asarray(res[2], dtype=bool),
+        )
         if p.shape != (gi.size, npar) or r.shape != (gi.size,) or c.shape != (gi.size,):
             raise RuntimeError(
                 f"the fitting backend returned shapes {p.shape}, {r.shape}, {c.shape} for {gi.size} "
                 f"curves; expected ({gi.size}, {npar}), ({gi.size},), ({gi.size},)"
             )
         params[gi], rss[gi], ok[gi] = p, r, c
+        if n_extra:
+            extra[gi] = res[3]
     n_nan = int((~good).sum())
-    return params.reshape((*lead, npar)), rss.reshape(lead), ok.reshape(lead), n_nan
+    out: tuple[Any, ...] = (params.reshape((*lead, npar)), rss.reshape(lead), ok.reshape(lead), n_nan)
+    if n_extra:
+        out = (*out, extra.reshape((*lead, n_extra)))
+    return out
+
+
+def _assemble(
+    tab: KepTable, cp: np.ndarray, y: np.ndarray, u: np.ndarray, extended: bool, bd: Bounds
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear parameters and RSS at ``u`` (one interpolation, no derivatives)."""
+    kep = np.exp(u)
+    b, _ = basis(tab, kep)
+    P = np.einsum("vt,vt->v", y, b)
+    Q = np.einsum("vt,vt->v", b, b)
+    C = b @ cp if extended else np.zeros_like(P)
+    yc = y @ cp if extended else np.zeros_like(P)
+    cc = float(cp @ cp) if extended else 0.0
+    kmax = np.minimum(bd.ktrans[1], bd.ve_max * kep)
+    k, v, _, _ = _lin(P, Q, C, yc, cc, kmax, bd, extended)
+    res = y - k[:, None] * b
+    if extended:
+        res -= v[:, None] * cp[None, :]
+    return k, v, np.einsum("vt,vt->v", res, res)

@@ -157,13 +157,19 @@ def fit_tofts(
     ``Ct(t) = (Ktrans [+ kep vp]) int Cp - kep int Ct [+ vp Cp(t)]``, solved for all voxels at
     once by closed-form 2 x 2 (3 x 3) normal equations (integrals from the first frame, which
     is assumed pre-contrast).  ``method="nlls"``: bounded nonlinear least squares of the exact
-    model of :func:`dcemets.kinetics.tofts`, by a batched projected Levenberg-Marquardt with
-    the analytic Jacobian (the derivative of the exponential recursion) and an active set
-    (parameters on a bound whose step points outward are held for that step), all voxels iterated
-    together, no loop over voxels and no ``curve_fit``, in NumPy or (`backend`, `device`) in
-    PyTorch on the CPU or a GPU.  Each voxel starts from its LLSQ solution projected into the
-    bounds, or from the best point of a 32-value log grid of kep (solved for Ktrans [and vp]
-    by variable projection) when that fits better.
+    model of :func:`dcemets.kinetics.tofts` by variable projection (Golub & Pereyra [5]_):
+    for a fixed kep the model is linear in Ktrans (and vp), and its kep-dependent part is the
+    same for every voxel, so the exact convolution of the AIF (and its kep-derivative) is
+    tabulated once per call on 2049 log-spaced kep values spanning the bounds and read back by
+    cubic Hermite interpolation (within 1e-11 of the exact recursion, relative to the curve's
+    peak).  Each voxel's kep is found by a coarse scan of the table (one matrix product for all
+    voxels) refined by safeguarded Newton steps in ln kep on the residual with Ktrans [and vp]
+    eliminated (solved within their bounds at every kep, including Ktrans <= ve_max kep); all
+    voxels are iterated together, no loop over voxels and no ``curve_fit``.  Voxels whose
+    iteration does not converge, noise-free curves (residual below 1e-6 of the curve's norm,
+    where the table's error would show) and curves of more than 256 frames are polished by a
+    batched projected Levenberg-Marquardt on the exact model with its analytic Jacobian.  The
+    NumPy backend fits blocks of voxels in threads (one per CPU).
 
     **AIF sampling.**  `aif` may be sampled on a finer grid than `ct` (a 1D DataArray with
     its own time coordinate, or `aif_time`): the model is then computed on the AIF's grid
@@ -217,7 +223,19 @@ def fit_tofts(
         On the non-time dims of `ct`: ``ktrans`` and ``kep`` (1/min), ``ve`` (= Ktrans/kep),
         ``vp`` (extended only), ``rss`` (mM^2, residual sum of squares of the exact model) and
         ``success`` (bool: LLSQ physically admissible -- finite, Ktrans >= 0, kep > 0 -- or
-        NLLS converged).  Curves with NaN samples are skipped (NaN, ``success`` False) with a
+        NLLS converged); then the fit quality: ``ktrans_se``, ``kep_se`` (1/min), ``ve_se``
+        and ``vp_se`` (extended only), the standard errors ``sqrt(diag(sigma^2 (J^T J)^-1))``
+        with ``J`` the Jacobian of the exact model at the estimate and ``sigma^2 = rss / (n -
+        p)`` (n frames, p parameters; ve's by the delta method), NaN where the fit failed,
+        where ``n <= p`` or where a parameter does not enter the model (kep when Ktrans = 0);
+        ``r2`` (1 - rss / total sum of squares, NaN for a constant curve); and ``at_bound``
+        (uint8 bit mask, CF ``flag_masks``/``flag_meanings`` attrs: 1 Ktrans, 2 kep, 4 vp on a
+        bound of `bounds`, 8 Ktrans = ve_max kep; for the unbounded LLSQ, on or beyond it).
+        For LLSQ the same SEs are evaluated at the LLSQ estimate (a linearisation around a
+        point that is not the least-squares minimum: approximate).  The SEs assume
+        independent Gaussian noise of equal variance; with 12 frames estimate +- 1.96 SE
+        covers the truth ~92 % of the time (the t quantile 2.23 of 10 degrees of freedom
+        gives ~95 %), and at a bound the interval is not meaningful.  Curves with NaN samples are skipped (NaN, ``success`` False) with a
         ``RuntimeWarning`` giving their count; they never affect other voxels.  An all-zero
         curve (no uptake) gets ``Ktrans = vp = ve = 0``, ``rss = 0`` and kep at its lower
         bound (it is not identifiable) from either method.
@@ -244,6 +262,9 @@ def fit_tofts(
        :doi:`10.1002/mrm.25991`
     .. [4] Marquardt DW. An algorithm for least-squares estimation of nonlinear parameters.
        J Soc Ind Appl Math 1963;11:431-441. :doi:`10.1137/0111030`
+    .. [5] Golub GH, Pereyra V. The differentiation of pseudo-inverses and nonlinear least
+       squares problems whose variables separate. SIAM J Numer Anal 1973;10:413-432.
+       :doi:`10.1137/0710036`
 
     Examples
     --------
@@ -256,6 +277,10 @@ def fit_tofts(
     >>> fit = fit_tofts(ct, aif)
     >>> fit.ktrans.values.round(4), fit.kep.values.round(4)
     (array([0.1, 0.2]), array([0.39, 0.58]))
+    >>> noisy = ct + np.random.default_rng(0).normal(0.0, 0.01, ct.shape)
+    >>> f = fit_tofts(noisy, aif)
+    >>> f.ktrans_se.values.round(4), f.r2.values.round(3), f.at_bound.values
+    (array([0.0033, 0.005 ]), array([0.995, 0.997]), array([0, 0], dtype=uint8))
     """
     if not isinstance(ct, xr.DataArray):
         raise TypeError(f"`ct` must be an xarray.DataArray with a 'time' dim (s), got {type(ct).__name__}")
@@ -277,18 +302,23 @@ def fit_tofts(
     npar = 3 if ext else 2
     fn = _load_backend(backend_name)
 
-    def fit_curves(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def fit_curves(y: np.ndarray) -> tuple[np.ndarray, ...]:
         out = fn(y, d, ext, method, bd, int(max_iter), device=device, dtype=dtype)
+        p, rss, ok = (np.asarray(o) for o in out)
         if method == "llsq":
-            p, rss, ok = (np.asarray(o) for o in out)
-            return _fit.llsq_no_uptake(y, p, rss, ok, bd)
-        return out
+            p, rss, ok = _fit.llsq_no_uptake(y, p, rss, ok, bd)
+        if y.shape[0] == 0:
+            return p, rss, ok, np.empty((0, npar + 3))
+        p, rss, ok = np.asarray(p, dtype=float), np.asarray(rss, dtype=float), np.asarray(ok, dtype=bool)
+        return p, rss, ok, _fit.quality(d, y, p, rss, ok, ext, bd)
 
     fit_curves(np.empty((0, t.size)))  # validates device and dtype now, even for a lazy result
+    pnames = ["ktrans", "kep"] + (["vp"] if ext else [])
     names = ["ktrans", "kep", "ve"] + (["vp"] if ext else []) + ["rss", "success"]
+    names += [f"{n}_se" for n in ("ktrans", "kep", "ve", *(["vp"] if ext else []))] + ["r2", "at_bound"]
 
     def core(y: np.ndarray) -> tuple[np.ndarray, ...]:
-        p, rss, ok, n_nan = _fit.fit(y, npar, fit_curves)
+        p, rss, ok, n_nan, q = _fit.fit(y, npar, fit_curves, n_extra=npar + 3)
         if n_nan:
             warnings.warn(
                 f"{n_nan} curve(s) contain NaN or infinite samples and were skipped (NaN parameters, "
@@ -301,7 +331,11 @@ def fit_tofts(
         outs = [p[..., 0], p[..., 1], ve]
         if ext:
             outs.append(p[..., 2])
-        return (*outs, rss, ok)
+        se = {n: q[..., i] for i, n in enumerate(pnames)}
+        se["ve"] = q[..., npar]
+        ses = [se[n] for n in ("ktrans", "kep", "ve", *(["vp"] if ext else []))]
+        flag = np.nan_to_num(q[..., npar + 2]).astype(np.uint8)
+        return (*outs, rss, ok, *ses, q[..., npar + 1], flag)
 
     data = ct.chunk({"time": -1}) if ct.chunks is not None else ct
     res = xr.apply_ufunc(
@@ -310,7 +344,10 @@ def fit_tofts(
         input_core_dims=[["time"]],
         output_core_dims=[[] for _ in names],
         dask="parallelized",
-        output_dtypes=[float] * (len(names) - 1) + [bool],
+        output_dtypes=[
+            float if n not in ("success", "at_bound") else (bool if n == "success" else np.uint8)
+            for n in names
+        ],
     )
     ds = xr.Dataset(dict(zip(names, res)))
     meta = {
@@ -320,11 +357,34 @@ def fit_tofts(
         "vp": ("1", "plasma volume fraction vp"),
         "rss": ("mM2", "residual sum of squares"),
         "success": ("1", "fit succeeded"),
+        "ktrans_se": ("1/min", "standard error of Ktrans"),
+        "kep_se": ("1/min", "standard error of kep"),
+        "ve_se": ("1", "standard error of ve (delta method)"),
+        "vp_se": ("1", "standard error of vp"),
+        "r2": ("1", "coefficient of determination R2 = 1 - rss / total sum of squares"),
+        "at_bound": ("1", "parameters on a bound (bit mask)"),
     }
+    se_doc = (
+        "sqrt of the diagonal of sigma^2 (J^T J)^-1, J the Jacobian of the exact model at the "
+        "estimate, sigma^2 = rss / (n_frames - n_params); NaN where J^T J is singular or the fit "
+        "failed"
+    )
     template = ct if set(SPATIAL_DIMS) <= set(ct.dims) else None
     for n in names:
         u, ln = meta[n]
         ds[n].attrs = output_attrs(template, units=u, long_name=ln, method=method)
+        if n.endswith("_se"):
+            ds[n].attrs["comment"] = se_doc
+    ds["at_bound"].attrs.update(
+        {
+            "flag_masks": np.array([1, 2, 4, 8], dtype=np.uint8),
+            "flag_meanings": "ktrans_at_bound kep_at_bound vp_at_bound ve_at_ve_max",
+            "comment": (
+                "bit set where the parameter lies on (LLSQ: on or beyond) a bound of `bounds`, "
+                "within 1e-9 relative; 0 for failed fits"
+            ),
+        }
+    )
     ds.attrs.update(
         {
             "model": "extended Tofts" if ext else "Tofts",

@@ -4,8 +4,10 @@
 :mod:`dcemets.kinetics.fitting`) and finds this implementation through the entry point
 ``torch = "dcemets.models.tofts:fit_backend"`` of the group ``dcemets.fit_tofts``.  The
 algorithm is the NumPy one of :mod:`dcemets.kinetics._fit` step for step -- Murase LLSQ in
-closed form, the 32-value log grid of kep solved by variable projection, the batched projected
-Levenberg-Marquardt with the same bounds, active set, damping, acceptance and stopping rules --
+closed form; NLLS by variable projection over the tabulated kep axis (the table built by NumPy,
+the coarse scan, safeguarded Newton steps in ln kep and stopping rules of
+:func:`dcemets.kinetics._fit.varpro`, always in float64: its sums cancel in float32), then the
+batched projected Levenberg-Marquardt on the exact model for the voxels NumPy polishes too --
 on torch tensors, for a batch of voxels at a time.
 
 The exact exponential convolution of the piecewise-linear AIF is written per AIF interval
@@ -518,28 +520,357 @@ def _lm(
     return p, rss, conv
 
 
+# ---------------------------------------------------------------------------------------
+# Variable projection over the kep table (as dcemets.kinetics._fit.varpro)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _TTable:
+    """:class:`dcemets.kinetics._fit.KepTable` on a torch device."""
+
+    u0: float
+    h: float
+    n: int
+    nodes: torch.Tensor
+    cells: torch.Tensor
+    gram: torch.Tensor
+    cpdot: torch.Tensor
+    coarse: torch.Tensor
+    coarse_step: int
+    kep_lo: float
+    kep_hi: float
+
+
+def _ttable(tab: _fit.KepTable, dev: torch.device, dt: torch.dtype) -> _TTable:
+    return _TTable(
+        u0=tab.u0,
+        h=tab.h,
+        n=tab.n,
+        nodes=_tensor(tab.nodes, dev, dt),
+        cells=_tensor(tab.cells, dev, dt),
+        gram=_tensor(tab.gram, dev, dt),
+        cpdot=_tensor(tab.cpdot, dev, dt),
+        coarse=torch.as_tensor(tab.coarse, device=dev, dtype=torch.long),
+        coarse_step=int(tab.coarse[1] - tab.coarse[0]) if tab.coarse.size > 1 else 1,
+        kep_lo=tab.kep_lo,
+        kep_hi=tab.kep_hi,
+    )
+
+
+def _hermite(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    s2 = s * s
+    s3 = s2 * s
+    w = torch.stack([2 * s3 - 3 * s2 + 1, s3 - 2 * s2 + s, 3 * s2 - 2 * s3, s3 - s2], dim=-1)
+    wd = torch.stack([6 * s2 - 6 * s, 3 * s2 - 4 * s + 1, 6 * s - 6 * s2, 3 * s2 - 2 * s], dim=-1)
+    wdd = torch.stack([12 * s - 6, 6 * s - 4, 6 - 12 * s, 6 * s - 2], dim=-1)
+    return w, wd, wdd
+
+
+def _locate(tab: _TTable, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x = (u - tab.u0) / tab.h
+    i = torch.floor(x).clamp(0, tab.n - 2)
+    return i.long(), (x - i).clamp(0.0, 1.0)
+
+
+def _basis(tab: _TTable, kep: torch.Tensor) -> torch.Tensor:
+    i, s = _locate(tab, torch.log(kep))
+    w, _, _ = _hermite(s)
+    return (w[:, :, None] * tab.cells[i]).sum(1)
+
+
+def _lin(P, Q, C, yc, cc: float, kmax, bd: _fit.Bounds, extended: bool):  # type: ignore[no-untyped-def]
+    """As :func:`dcemets.kinetics._fit._lin`."""
+    klo = bd.ktrans[0]
+    pos = Q > 0
+    safe_q = torch.where(pos, Q, torch.ones_like(Q))
+    if not extended or cc <= 0:
+        k = torch.minimum(torch.clamp(torch.where(pos, P / safe_q, torch.full_like(P, klo)), min=klo), kmax)
+        v = torch.full_like(k, bd.vp[0] if extended else 0.0)
+        return k, v, (k > klo) & (k < kmax), torch.zeros_like(k, dtype=torch.bool)
+    vlo, vhi = bd.vp
+
+    def cost(k, v):  # type: ignore[no-untyped-def]
+        return -2 * (k * P + v * yc) + k * k * Q + 2 * k * v * C + v * v * cc
+
+    det = Q * cc - C * C
+    ok = det > 1e-12 * torch.clamp(Q * cc, min=1e-300)
+    sd = torch.where(ok, det, torch.ones_like(det))
+    k0 = (P * cc - C * yc) / sd
+    v0 = (Q * yc - C * P) / sd
+    feas = ok & (k0 >= klo) & (k0 <= kmax) & (v0 >= vlo) & (v0 <= vhi)
+    zero = torch.zeros_like(P)
+    best_k = torch.where(feas, k0, zero)
+    best_v = torch.where(feas, v0, zero)
+    best_c = torch.where(feas, cost(best_k, best_v), torch.full_like(P, float("inf")))
+    for kb in (torch.full_like(P, klo), kmax):
+        v = ((yc - kb * C) / cc).clamp(vlo, vhi)
+        c = cost(kb, v)
+        better = ~feas & (c < best_c)
+        best_k, best_v, best_c = (
+            torch.where(better, kb, best_k),
+            torch.where(better, v, best_v),
+            torch.where(better, c, best_c),
+        )
+    for vb in (vlo, vhi):
+        k = torch.minimum(
+            torch.clamp(torch.where(pos, (P - vb * C) / safe_q, torch.full_like(P, klo)), min=klo), kmax
+        )
+        vbt = torch.full_like(k, vb)
+        c = cost(k, vbt)
+        better = ~feas & (c < best_c)
+        best_k, best_v, best_c = (
+            torch.where(better, k, best_k),
+            torch.where(better, vbt, best_v),
+            torch.where(better, c, best_c),
+        )
+    return best_k, best_v, (best_k > klo) & (best_k < kmax), (best_v > vlo) & (best_v < vhi)
+
+
+class _Profile:
+    """As :class:`dcemets.kinetics._fit._Profile`."""
+
+    def __init__(self, tab: _TTable, y, yy, yc, cc: float, u, extended: bool, bd: _fit.Bounds) -> None:  # type: ignore[no-untyped-def]
+        i, s = _locate(tab, u)
+        w, wd, wdd = _hermite(s)
+        wd = wd / tab.h
+        wdd = wdd / (tab.h * tab.h)
+        wall = torch.stack([w, wd, wdd], dim=1)
+        # elementwise products and sums, not einsum/matmul: batch-size independent rounding
+        yr = (y[:, None, :] * tab.cells[i]).sum(-1)
+        g = tab.gram[i]
+        gw = (g * w[:, None, :]).sum(-1)
+        gwd = (g * wd[:, None, :]).sum(-1)
+        P, Pd, Pdd = (wall * yr[:, None, :]).sum(-1).T
+        Q, Qd, Qbdd = (wall * gw[:, None, :]).sum(-1).T
+        Qdd = (wd * gwd).sum(1)
+        C, Cd, Cdd = (wall * tab.cpdot[i][:, None, :]).sum(-1).T
+        kep = torch.exp(u)
+        kmax_ve = bd.ve_max * kep
+        kmax = torch.clamp(kmax_ve, max=bd.ktrans[1])
+        k, v, kfree, vfree = _lin(P, Q, C, yc, cc, kmax, bd, extended)
+        pos = Q > 0
+        k0 = torch.where(pos, P / torch.where(pos, Q, torch.ones_like(Q)), torch.zeros_like(Q))
+        if extended and cc > 0:
+            det = Q * cc - C * C
+            okd = det > 1e-12 * torch.clamp(Q * cc, min=1e-300)
+            k0 = torch.where(okd, (P * cc - C * yc) / torch.where(okd, det, torch.ones_like(det)), k0)
+            v0 = (yc - k0 * C) / cc
+            self.viol = torch.stack([k0 - kmax, bd.ktrans[0] - k0, bd.vp[0] - v0, v0 - bd.vp[1]], dim=-1)
+        else:
+            self.viol = torch.stack([k0 - kmax, bd.ktrans[0] - k0], dim=-1)
+        kv = ((k >= kmax) & (kmax_ve < bd.ktrans[1])).to(y.dtype)
+        self.k, self.v = k, v
+        self.phi = yy - 2 * (k * P + v * yc) + k * k * Q + 2 * k * v * C + v * v * cc
+        rb = P - k * Q - v * C
+        rbd = Pd - k * Qd - v * Cd
+        rbdd = Pdd - k * Qbdd - v * Cdd
+        r_e = k * (rbd + kv * rb)
+        r_e2 = k * (rbdd + kv * (rb + 2 * rbd))
+        ee = k * k * (Qdd + 2 * kv * Qd + kv * Q)
+        eb = k * (Qd + kv * Q)
+        ec = k * (Cd + kv * C)
+        fk, fv = kfree.to(y.dtype), vfree.to(y.dtype)
+        one = torch.ones_like(Q)
+        a11 = torch.where(kfree, Q, one)
+        a22 = torch.where(vfree, cc * one, one)
+        a12 = fk * fv * C
+        det2 = a11 * a22 - a12 * a12
+        okq = det2 > 0
+        inv = torch.where(okq, 1.0 / torch.where(okq, det2, one), torch.zeros_like(Q))
+
+        def quad(x1, x2):  # type: ignore[no-untyped-def]
+            return (a22 * x1 * x1 - 2 * a12 * x1 * x2 + a11 * x2 * x2) * inv
+
+        gn = torch.clamp(ee - quad(fk * eb, fv * ec), min=0.0)
+        exact = ee - r_e2 - quad(fk * (rbd - eb), -fv * ec)
+        self.grad = -r_e
+        self.curv = torch.where(exact > 0, exact, gn)
+
+
+def _coarse_start(tab: _TTable, y, cp, extended: bool, bd: _fit.Bounds):  # type: ignore[no-untyped-def]
+    """As :func:`dcemets.kinetics._fit.coarse_start`."""
+    nodes = tab.nodes[tab.coarse]
+    kep = torch.exp(tab.u0 + tab.h * tab.coarse.to(y.dtype))
+    P = (y[:, None, :] * nodes[None]).sum(-1)
+    Q = (nodes * nodes).sum(1)[None, :]
+    kmax = torch.clamp(bd.ve_max * kep, max=bd.ktrans[1])[None, :]
+    klo = bd.ktrans[0]
+    safe_q = torch.where(Q > 0, Q, torch.ones_like(Q))
+    k = P / safe_q
+    if not extended:
+        k = torch.minimum(torch.clamp(k, min=klo), kmax)
+        cost = k * (k * Q - 2 * P)
+    else:
+        cc = float(cp @ cp)
+        yc = (y * cp).sum(1)[:, None]
+        C = (nodes * cp).sum(1)[None, :]
+        det = Q * cc - C * C
+        okd = det > 1e-12 * torch.clamp(Q * cc, min=1e-300)
+        k = torch.where(okd, (P * cc - C * yc) / torch.where(okd, det, torch.ones_like(det)), k)
+        k = torch.minimum(torch.clamp(k, min=klo), kmax)
+        v = ((yc - k * C) / cc).clamp(*bd.vp) if cc > 0 else torch.full_like(k, bd.vp[0])
+        cost = k * (k * Q - 2 * P) + v * (v * cc - 2 * yc) + 2 * k * v * C
+    j = torch.argmin(cost, dim=1)
+    u = tab.u0 + tab.h * tab.coarse[j].to(y.dtype)
+    g = tab.coarse.numel()
+    jm, jp = (j - 1).clamp(min=0), (j + 1).clamp(max=g - 1)
+    cm, c0, cp_ = (
+        cost.gather(1, jm[:, None])[:, 0],
+        cost.gather(1, j[:, None])[:, 0],
+        cost.gather(1, jp[:, None])[:, 0],
+    )
+    curv = cm - 2.0 * c0 + cp_
+    inner = (j > 0) & (j < g - 1) & (curv > 0)
+    hc = tab.h * tab.coarse_step
+    off = torch.where(
+        inner, 0.5 * hc * (cm - cp_) / torch.where(inner, curv, torch.ones_like(curv)), torch.zeros_like(curv)
+    )
+    return u + off.clamp(-0.5 * hc, 0.5 * hc)
+
+
+def _assemble(tab: _TTable, cp, y, u, extended: bool, bd: _fit.Bounds):  # type: ignore[no-untyped-def]
+    kep = torch.exp(u)
+    b = _basis(tab, kep)
+    P = (y * b).sum(1)
+    Q = (b * b).sum(1)
+    zero = torch.zeros_like(P)
+    C = (b * cp).sum(1) if extended else zero
+    yc = (y * cp).sum(1) if extended else zero
+    cc = float(cp @ cp) if extended else 0.0
+    kmax = torch.clamp(bd.ve_max * kep, max=bd.ktrans[1])
+    k, v, _, _ = _lin(P, Q, C, yc, cc, kmax, bd, extended)
+    res = y - k[:, None] * b
+    if extended:
+        res = res - v[:, None] * cp[None, :]
+    return k, v, (res * res).sum(1)
+
+
+def _varpro(
+    tab: _TTable,
+    cp: torch.Tensor,
+    y: torch.Tensor,
+    extended: bool,
+    bd: _fit.Bounds,
+    max_iter: int,
+    xtol: float = 1e-10,
+    gtol: float = 1e-10,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """As :func:`dcemets.kinetics._fit.varpro`, on tensors (same steps and stopping rules)."""
+    nv = y.shape[0]
+    ulo, uhi = tab.u0, tab.u0 + tab.h * (tab.n - 1)
+    yy = (y * y).sum(1)
+    cc = float(cp @ cp) if extended else 0.0
+    yc = (y * cp).sum(1) if extended else torch.zeros_like(yy)
+    u = _coarse_start(tab, y, cp, extended, bd)
+    st = _Profile(tab, y, yy, yc, cc, u, extended, bd)
+    k, v, phi, grad, curv, viol = st.k, st.v, st.phi, st.grad, st.curv, st.viol
+    radius = torch.full_like(yy, 2.0 * tab.h * tab.coarse_step)
+    conv = torch.zeros(nv, dtype=torch.bool, device=y.device)
+    u_new = u.clone()
+    act = torch.arange(nv, device=y.device)
+    for _ in range(max_iter):
+        ga, ca, ua, pa = grad[act], curv[act], u[act], phi[act]
+        ysq = yy[act]
+        done = (
+            (ga * ga <= gtol * gtol * ca * torch.clamp(pa, min=0.0))
+            | (ca <= 1e-30 * torch.clamp(ysq, min=1e-300))
+            | ((ua <= ulo) & (ga > 0))
+            | ((ua >= uhi) & (ga < 0))
+            | (pa <= 1e-24 * (1.0 + ysq))
+        )
+        last = ~done & (ga.abs() <= 1e-5 * ca) & ~((ua <= ulo) | (ua >= uhi))
+        u_new[act[last]] = (ua[last] - ga[last] / ca[last]).clamp(ulo, uhi)
+        done = done | last
+        conv[act[done]] = True
+        act = act[~done]
+        if act.numel() == 0:
+            break
+        ga, ca, ua, pa, ra = grad[act], curv[act], u[act], phi[act], radius[act]
+        step = torch.maximum(torch.minimum(-ga / ca, ra), -ra)
+        un = (ua + step).clamp(ulo, uhi)
+        step = un - ua
+        sub = _Profile(tab, y[act], yy[act], yc[act], cc, un, extended, bd)
+        acc = sub.phi <= pa
+        ia = act[acc]
+        u[ia], k[ia], v[ia], phi[ia] = un[acc], sub.k[acc], sub.v[acc], sub.phi[acc]
+        u_new[ia] = un[acc]
+        grad[ia], curv[ia], viol[ia] = sub.grad[acc], sub.curv[acc], sub.viol[acc]
+        f1 = 2.0 * ga * step
+        rise = torch.clamp(sub.phi - pa - f1, min=1e-300)
+        t = (-f1 / (2.0 * rise)).clamp(0.1, 0.5)
+        shrink = t * step.abs()
+        back = (un - sub.grad / sub.curv - ua) / step
+        inside = torch.isfinite(back) & (back > 0.0) & (back < 1.0)
+        shrink = torch.where(inside, back * step.abs(), shrink)
+        va, vn = viol[act], sub.viol
+        cross = (va <= 0) != (vn <= 0)
+        tc = torch.where(cross, va / (va - vn), torch.full_like(va, float("inf"))).min(dim=1).values
+        kink = torch.isfinite(tc) & (tc > 0) & (tc < 1)
+        tc = torch.where(kink, tc, torch.zeros_like(tc))
+        shrink = torch.where(kink, (tc + 1e-3 * (1.0 - tc)) * step.abs(), shrink)
+        radius[act] = torch.where(acc, torch.maximum(ra, 2.0 * step.abs()), shrink)
+        flat = ~acc & (-f1 <= 1e-13 * torch.clamp(pa, min=1e-300))
+        u_new[act[flat]] = un[flat]
+        stop = (step.abs() <= xtol) | flat
+        conv[act[stop]] = True
+        act = act[~stop]
+    moved = torch.nonzero(u_new != u)[:, 0]
+    if moved.numel():
+        um = u_new[moved]
+        km, vm, rm = _assemble(tab, cp, y[moved], um, extended, bd)
+        # both points' RSS from explicit residuals: phi's formula cancels at ~1e-16 |y|^2
+        _, _, r0 = _assemble(tab, cp, y[moved], u[moved], extended, bd)
+        better = rm <= r0
+        ib = moved[better]
+        u[ib], k[ib], v[ib] = um[better], km[better], vm[better]
+    kep = torch.exp(u)
+    kep = torch.where(
+        u <= ulo, torch.full_like(u, tab.kep_lo), torch.where(u >= uhi, torch.full_like(u, tab.kep_hi), kep)
+    )
+    p = torch.stack([k, kep] + ([v] if extended else []), dim=-1)
+    b = _basis(tab, kep)
+    res = y - k[:, None] * b
+    if extended:
+        res = res - v[:, None] * cp[None, :]
+    return p, (res * res).sum(1), conv & torch.isfinite(p).all(dim=1)
+
+
 def _fit_batch(
-    d: _TDesign, y: torch.Tensor, extended: bool, method: str, bd: _fit.Bounds, max_iter: int
+    d: _TDesign,
+    y: torch.Tensor,
+    extended: bool,
+    method: str,
+    bd: _fit.Bounds,
+    max_iter: int,
+    tab: _TTable | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """As :func:`dcemets.kinetics._fit.fit_block`, on tensors."""
-    p_ls = _llsq(d, y, extended)
-    finite = torch.isfinite(p_ls).all(dim=1)
     if method == "llsq":
+        p_ls = _llsq(d, y, extended)
+        finite = torch.isfinite(p_ls).all(dim=1)
         ok = finite & (p_ls[:, 0] >= 0) & (p_ls[:, 1] > 0)
-        safe = torch.where(ok[:, None], p_ls, torch.zeros_like(p_ls))
-        m, _ = _model(d, safe.abs(), extended, False)
+        safe = torch.where(ok[:, None], p_ls, torch.ones_like(p_ls))
+        m, _ = _model(d, safe, extended, False)
         res = y - m
         rss = torch.where(ok, (res * res).sum(1), torch.full_like(res[:, 0], float("nan")))
         return p_ls, rss, ok
-    p_start = _project(torch.nan_to_num(p_ls, nan=0.0), bd, extended)
-    m, _ = _model(d, p_start, extended, False)
-    res = y - m
-    rss_ls = torch.where(finite, (res * res).sum(1), torch.full_like(res[:, 0], float("inf")))
-    p_grid, rss_grid = _grid_start(d, y, extended, bd)
-    use_grid = rss_grid < rss_ls
-    p0 = torch.where(use_grid[:, None], p_grid, p_start)
-    p, rss, conv = _lm(d, y, p0, extended, bd, max_iter)
-    return p, rss, conv & torch.isfinite(p).all(dim=1)
+    assert tab is not None
+    if y.dtype == torch.float64:
+        p, rss, conv = _varpro(tab, d.cp, y, extended, bd, max_iter)
+    else:  # the table's sums cancel in float32 (~1e-4 of kep): the search runs in float64
+        p, rss, conv = _varpro(tab, d.cp.double(), y.double(), extended, bd, max_iter)
+        p, rss = p.to(y.dtype), rss.to(y.dtype)
+    exact = ~conv | (rss < 1e-12 * (y * y).sum(1))
+    if tab.n < _fit.FINE_NODES:  # long curves (a coarser table): every voxel
+        exact = torch.ones_like(exact)
+    bad = torch.nonzero(exact)[:, 0]
+    if bad.numel():
+        p2, rss2, conv2 = _lm(d, y[bad], p[bad], extended, bd, max_iter)
+        better = rss2 <= rss[bad]
+        p[bad[better]], rss[bad[better]] = p2[better], rss2[better]
+        conv[bad] = conv2 & torch.isfinite(p[bad]).all(dim=1)
+    return p, rss, conv
 
 
 def fit_backend(
@@ -615,13 +946,15 @@ def fit_backend(
     if nv == 0:
         return params, rss, ok
     td = _design(d, dev, dt)
+    # the kep search always runs in float64 (its sums cancel in float32)
+    tab = _ttable(_fit.table_for(d, bd), dev, torch.float64) if method == "nlls" else None
     batch = min(
         BATCH[dev.type], max(_MIN_BATCH, _WORK[dev.type] // max(td.conv.shape[0] * td.conv.shape[1], 1))
     )
     with torch.no_grad():
         for s in range(0, nv, batch):
             yb = _tensor(y[s : s + batch], dtype=dt, device=dev)
-            p, r, c = _fit_batch(td, yb, bool(extended), method, bd, int(max_iter))
+            p, r, c = _fit_batch(td, yb, bool(extended), method, bd, int(max_iter), tab)
             params[s : s + batch] = p.double().cpu().numpy()
             rss[s : s + batch] = r.double().cpu().numpy()
             ok[s : s + batch] = c.cpu().numpy()
