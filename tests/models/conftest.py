@@ -66,3 +66,9 @@ def curve_shape_cohort(n_patients=40, n_slices=4, size=24, crop=16, n_frames=12,
 def curve_cohort():
     """The default toy cohort (40 patients x 4 slices, 16 x 16 crops, 12 frames, seed 0)."""
     return curve_shape_cohort()
+
+
+@pytest.fixture(scope="session")
+def curve_cohort_factory():
+    """:func:`curve_shape_cohort` itself, for tests that need another size or seed."""
+    return curve_shape_cohort
