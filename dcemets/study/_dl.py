@@ -86,5 +86,20 @@ def learning_curves(sink: str) -> pd.DataFrame:
 
 
 def fold_of_samples(fold_of_patient: pd.Series, groups: np.ndarray) -> np.ndarray:
-    """The test fold of every slice, from its patient's fold (for ``PredefinedSplit``)."""
+    """The test fold of every slice, from its patient's fold."""
     return fold_of_patient.reindex(np.asarray(groups, dtype=str)).to_numpy(dtype=int)
+
+
+class FixedFolds:
+    """A splitter with given test folds (``PredefinedSplit`` without its warning about `groups`)."""
+
+    def __init__(self, test_fold: np.ndarray) -> None:
+        self.test_fold = np.asarray(test_fold, dtype=int)
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return int(np.unique(self.test_fold).size)
+
+    def split(self, X: Any = None, y: Any = None, groups: Any = None) -> Any:
+        index = np.arange(self.test_fold.size)
+        for k in np.unique(self.test_fold):
+            yield index[self.test_fold != k], index[self.test_fold == k]

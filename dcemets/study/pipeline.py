@@ -516,8 +516,6 @@ def _dl_analyses(
     progress: bool,
     cache: StudyCache | None = None,
 ) -> None:
-    from sklearn.model_selection import PredefinedSplit
-
     from dcemets import evaluation, models
     from dcemets.study import _dl
 
@@ -552,6 +550,10 @@ def _dl_analyses(
         if kind == "curve":
             X, y, groups = np.asarray(curves, dtype=np.float32), y_patients, ids
             est = cls(device=config.device, random_state=config.seed, progress=False)
+            if "epochs" in dl.get(
+                "curve", {}
+            ):  # only an explicit dl["curve"] budget (its own default is 100)
+                est.set_params(epochs=int(dl["curve"]["epochs"]))
         else:
             ds = models.slice_dataset(items, inputs=kind, crop=int(dl["crop"]), progress=False)
             X, y, groups = ds.X, ds.y, ds.groups
@@ -573,7 +575,7 @@ def _dl_analyses(
         )
         folds: Any = config.n_splits
         if fold_of is not None:
-            folds = PredefinedSplit(_dl.fold_of_samples(fold_of, groups))
+            folds = _dl.FixedFolds(_dl.fold_of_samples(fold_of, groups))
         sink = f"{id(result)}-{name}"
         result.cv[name] = evaluation.cross_validate(
             _dl._PatientFit(est, _dl.patient_groups(X, groups), sink),
