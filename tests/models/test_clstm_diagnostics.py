@@ -24,10 +24,23 @@ pytestmark = pytest.mark.torch
 CPU = TRAINING_PRESETS["cpu"].estimator_params("CLSTMClassifier")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on a busy 2-core machine OpenMP's second thread makes training 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def small_cohort(curve_cohort_factory):
-    """24 patients x 2 slices, 8 x 8 crops: the toy cohort at a size that trains in seconds."""
-    return curve_cohort_factory(n_patients=24, n_slices=2, size=16, crop=8, seed=11)
+    """24 patients x 3 slices, 8 x 8 crops: the toy cohort at a size that trains in seconds.
+
+    Patient CV accuracy of the cpu CLSTM (3 folds) on seeds 0, 5, 11: 1.00, 1.00, 0.958 (11 is used
+    here, the worst of the three); with the frames shuffled 0.50 on all three.
+    """
+    return curve_cohort_factory(n_patients=24, n_slices=3, size=16, crop=8, seed=11)
 
 
 def _mean_curves(X):
@@ -85,26 +98,23 @@ def test_gradient_reaches_the_first_convlstm_layer(curve_cohort, readout, num_la
     assert max(norms) / norms[0] < factor, norms
 
 
-def _cv_clstm(cohort, shuffle_test_frames=False, n_splits=3, seed=0):
+def _cv_clstm(cohort, n_splits=3, seed=0):
+    """Patient-level CV accuracy on the held-out slices as they are, and with shuffled frames."""
     X, y, g = cohort.X, cohort.y.astype(str), cohort.groups
     rng = np.random.default_rng(seed)
-    accuracies = []
+    accuracies = {"ordered": [], "shuffled": []}
     for train, test in StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed).split(X, y, g):
         clf = CLSTMClassifier(**CPU, random_state=seed, device="cpu").fit(X[train], y[train])
-        X_test = X[test].copy()
-        if shuffle_test_frames:  # every slice's frames in its own random order
-            order = np.argsort(rng.random((len(test), X.shape[1])), axis=1)
-            X_test = np.take_along_axis(X_test, order[:, :, None, None, None], axis=1)
-        accuracies.append(_patient_accuracy(clf, X_test, y[test], g[test]))
-    return float(np.mean(accuracies))
+        order = np.argsort(rng.random((len(test), X.shape[1])), axis=1)  # each slice its own order
+        shuffled = np.take_along_axis(X[test], order[:, :, None, None, None], axis=1)
+        accuracies["ordered"].append(_patient_accuracy(clf, X[test], y[test], g[test]))
+        accuracies["shuffled"].append(_patient_accuracy(clf, shuffled, y[test], g[test]))
+    return {k: float(np.mean(v)) for k, v in accuracies.items()}
 
 
 @pytest.fixture(scope="module")
 def toy_cv(small_cohort):
-    return {
-        "ordered": _cv_clstm(small_cohort),
-        "shuffled": _cv_clstm(small_cohort, shuffle_test_frames=True),
-    }
+    return _cv_clstm(small_cohort)
 
 
 def test_clstm_reads_the_curve_shape(toy_cv):

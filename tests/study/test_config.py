@@ -57,6 +57,9 @@ def test_study_presets_match_the_estimators_budgets(name):
         assert {k: merged[k] for k in ("epochs", "augment", "batch_size")} == {
             k: params[k] for k in ("epochs", "augment", "batch_size")
         }
+        options = set(params) - {"epochs", "augment", "batch_size"}  # e.g. the cpu CLSTM's readout
+        assert {k: dl.get(net, {}).get(k) for k in options} == {k: params[k] for k in options}
+        assert set(dl.get(net, {})) - {"epochs", "augment", "batch_size"} == options
 
 
 @pytest.mark.parametrize(
