@@ -443,3 +443,19 @@ def test_slice_level_cross_validation_is_available():
         small_cnn(epochs=3, augment=1, random_state=0), X[:, :3, 0], y, cv=3, random_state=0
     )
     assert len(res.oof) == 30
+
+
+def test_weight_decay_and_cosine_schedule():
+    X, y, _ = toy_dce()
+    base = small_clstm(random_state=0).fit(X, y)
+    decayed = small_clstm(random_state=0, weight_decay=0.5).fit(X, y)
+    cosine = small_clstm(random_state=0, lr_schedule="cosine").fit(X, y)
+    p = base.predict_proba(X)
+    assert not np.allclose(p, decayed.predict_proba(X))
+    assert not np.allclose(p, cosine.predict_proba(X))
+    norm = lambda clf: sum(float(w.detach().pow(2).sum()) for w in clf.module_.parameters())  # noqa: E731
+    assert norm(decayed) < norm(base)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        small_clstm(lr_schedule="step").fit(X, y)
+    with pytest.raises(ValueError, match="weight_decay"):
+        small_clstm(weight_decay=-1.0).fit(X, y)
