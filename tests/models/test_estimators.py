@@ -453,7 +453,7 @@ def test_weight_decay_and_cosine_schedule():
     p = base.predict_proba(X)
     assert not np.allclose(p, decayed.predict_proba(X))
     assert not np.allclose(p, cosine.predict_proba(X))
-    norm = lambda clf: sum(float(w.detach().pow(2).sum()) for w in clf.module_.parameters())  # noqa: E731
+    norm = lambda clf: sum(float(w.detach().pow(2).sum()) for w in clf.module_.parameters())
     assert norm(decayed) < norm(base)
     with pytest.raises(ValueError, match="lr_schedule"):
         small_clstm(lr_schedule="step").fit(X, y)
