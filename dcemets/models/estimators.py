@@ -98,7 +98,7 @@ class TrainingBudget:
     batch_size: int
     crop: int
     description: str
-    per_model: dict[str, dict[str, int]] = field(default_factory=dict)
+    per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def estimator_params(self, model: str | None = None) -> dict[str, int]:
         """Keyword arguments for :class:`CLSTMClassifier` / :class:`MapCNNClassifier`.
@@ -1168,6 +1168,9 @@ class _CurveGRU(nn.Module):
     The curves are standardised per frame with the training set's mean and SD (kept as
     buffers, so checkpoints carry them).
     """
+
+    mean: torch.Tensor
+    scale: torch.Tensor
 
     def __init__(self, n_frames: int, n_classes: int, hidden: int, num_layers: int, dropout: float) -> None:
         super().__init__()
