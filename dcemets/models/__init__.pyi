@@ -4,6 +4,7 @@ from .data import MAP_NAMES, SliceDataset, slice_dataset, to_tensor
 from .estimators import (
     TRAINING_PRESETS,
     CLSTMClassifier,
+    CurveGRUClassifier,
     MapCNNClassifier,
     TrainingBudget,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "CLSTMNet",
     "ConvLSTM",
     "ConvLSTMCell",
+    "CurveGRUClassifier",
     "MapCNN",
     "MapCNNClassifier",
     "RandomAffine",

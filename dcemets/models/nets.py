@@ -21,6 +21,7 @@ from dcemets.models.convlstm import ConvLSTM, dropout
 __all__ = ["CLSTMNet", "MapCNN"]
 
 _PAPER_STRIDES = (1, 2, 1, 2, 1, 2, 1)
+_READOUTS = ("flatten", "pool")
 
 
 def _image_size(value: int | Sequence[int]) -> tuple[int, int]:
@@ -85,6 +86,15 @@ class CLSTMNet(nn.Module):
         ~1e-6 of a unit-variance input and the network does not leave the ln 2 loss plateau
         in a CPU budget; He keeps them at ~1e-2 (tested).  The paper does not state its
         initialisation.
+    readout : {"flatten", "pool"}
+        How the dense layer reads the last layer's hidden states ``(T, hid, h, w)``.
+        ``"flatten"`` (default; the paper's Fig. 5): all of them, flattened -- ``T * hid * h * w``
+        inputs, a separate weight for every time step *and pixel*.  ``"pool"``: their mean
+        over the pixels at every time step -- ``T * hid`` inputs, the same weights wherever in
+        the crop a pattern occurs.  On few patients the flattened readout memorises the
+        tumours' outlines (training accuracy 1.00, held-out accuracy at chance on a toy
+        cohort whose class is carried only by the curve shape); the pooled one reads the time
+        course (see the user guide, "Why the CLSTM sat at chance").
 
     Raises
     ------
@@ -127,8 +137,11 @@ class CLSTMNet(nn.Module):
         dropout_from: int = 2,
         dropout_to: int | None = None,
         kernel_init: str = "he",
+        readout: str = "flatten",
     ) -> None:
         super().__init__()
+        if readout not in _READOUTS:
+            raise ValueError(f"`readout` must be one of {_READOUTS}, got {readout!r}")
         in_channels = check_int(in_channels, "in_channels")
         num_classes = check_int(num_classes, "num_classes")
         n_frames = check_int(n_frames, "n_frames")
@@ -155,7 +168,9 @@ class CLSTMNet(nn.Module):
             kernel_init=kernel_init,
         )
         h, w = self.lstm.output_size(*self.image_size)
-        self.head = nn.Linear(n_frames * self.lstm.hidden_channels[-1] * h * w, num_classes)
+        self.readout = readout
+        pixels = h * w if readout == "flatten" else 1
+        self.head = nn.Linear(n_frames * self.lstm.hidden_channels[-1] * pixels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits.
@@ -190,6 +205,8 @@ class CLSTMNet(nn.Module):
             and (self.lstm.dropout_to is None or self.lstm.dropout_to >= n)
         ):
             out = dropout(out, self.dropout, self.training)
+        if self.readout == "pool":
+            out = out.mean((-2, -1))  # (B, T, hid): each time step's state averaged over the pixels
         return self.head(out.flatten(1))
 
 

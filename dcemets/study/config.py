@@ -68,9 +68,12 @@ class StudyConfig:
         ``augment`` (each slice shown ``augment`` times per epoch, ``augment - 1`` of them
         under a random affine; paper 20), ``batch_size``, ``crop`` (pixels),
         ``features`` (channels per layer; None keeps each network's default);
-        ``enabled=False`` skips the networks.  Sub-dicts ``"cnn"`` and ``"clstm"`` override
-        any of these for one network (the ``cpu`` preset trains the CNN 12 epochs with 2x
-        augmentation, the CLSTM 6 without).
+        ``enabled=False`` skips the networks.  Sub-dicts ``"cnn"``, ``"clstm"`` and
+        ``"curve"`` (the GRU on the mean curve) override any of these for one network and may
+        set its estimator's training options too (``lr``, ``weight_decay``, ``lr_schedule``,
+        ``readout``, ``num_layers``, ``dropout``, ``early_stopping``, ``patience``,
+        ``validation_fraction``); the ``cpu`` preset uses them for the CLSTM (see
+        :data:`dcemets.models.TRAINING_PRESETS`).
 
     Raises
     ------
@@ -328,10 +331,27 @@ def _radiomics_settings() -> set[str]:
 _DL_INTS = ("epochs", "augment", "batch_size", "crop", "hidden")
 
 
+_DL_NET_OPTIONS = {
+    "lr": float,
+    "weight_decay": float,
+    "lr_schedule": str,
+    "readout": str,
+    "num_layers": int,
+    "dropout": float,
+    "early_stopping": bool,
+    "patience": int,
+    "validation_fraction": float,
+}
+"""Estimator options a per-network `dl` sub-dict may set, with their types (the estimator checks values)."""
+
+
 def _check_dl(dl: Any, where: str = "dl") -> None:
     if not isinstance(dl, Mapping):
         raise TypeError(f"`{where}` must be a dict, got {type(dl).__name__}")
-    allowed = {*_DL_INTS, "features"} | ({"enabled", "cnn", "clstm"} if where == "dl" else set())
+    top = where == "dl"
+    allowed = {*_DL_INTS, "features"} | (
+        {"enabled", "cnn", "clstm", "curve"} if top else set(_DL_NET_OPTIONS)
+    )
     _check_options(where, dl, allowed)
     for key in _DL_INTS:
         if key in dl:
@@ -340,8 +360,18 @@ def _check_dl(dl: Any, where: str = "dl") -> None:
         _check_int(f"{where}['features']", dl["features"], minimum=1)
     if "enabled" in dl and not isinstance(dl["enabled"], bool):
         raise TypeError(f"`dl['enabled']` must be a bool, got {dl['enabled']!r}")
-    for net in ("cnn", "clstm"):
-        if net in dl:
+    if not top:
+        for key, kind in _DL_NET_OPTIONS.items():
+            value = dl.get(key)
+            if value is None:
+                continue
+            ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+            if kind is float:
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok:
+                raise TypeError(f"`{where}['{key}']` must be a {kind.__name__}, got {value!r}")
+    for net in ("cnn", "clstm", "curve"):
+        if top and net in dl:
             _check_dl(dl[net], f"dl['{net}']")
 
 
@@ -353,7 +383,23 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "cpu": {
         "forest_trees": 500,
-        "dl": {"epochs": 12, "augment": 2, "batch_size": 32, "crop": 16},
+        "dl": {
+            "epochs": 12,
+            "augment": 2,
+            "batch_size": 32,
+            "crop": 16,
+            # issue 19: the paper's CLSTM memorises the crops at this size; see TRAINING_PRESETS
+            "clstm": {
+                "epochs": 20,
+                "batch_size": 8,
+                "readout": "pool",
+                "num_layers": 3,
+                "dropout": 0.0,
+                "lr": 3e-3,
+                "weight_decay": 1e-2,
+                "lr_schedule": "cosine",
+            },
+        },
     },
     "paper": {
         "forest_trees": 500,

@@ -21,6 +21,7 @@ from dcemets.study.results import CaseResult, StudyResult, check_result
 __all__ = [
     "figure_chaid",
     "figure_frames",
+    "figure_learning_curves",
     "figure_maps",
     "figure_roc",
     "figure_segmentation",
@@ -225,6 +226,7 @@ _ROC_NAMES = {
     "radiomics": "radiomics (best k)",
     "cnn": "CNN (maps)",
     "clstm": "CLSTM (frames)",
+    "curve": "GRU (mean curve)",
 }
 
 
@@ -286,6 +288,55 @@ def figure_table3(result: StudyResult) -> Any:
     return fig
 
 
+_CURVE_NAMES = {"cnn": "CNN (maps)", "clstm": "CLSTM (frames)", "curve": "GRU (mean curve)"}
+
+
+def figure_learning_curves(result: StudyResult) -> Any:
+    """Learning curves of the networks: loss and accuracy per epoch, every fold.
+
+    Thin lines are the folds, thick ones their mean (over the folds still training at that
+    epoch); training in blue, the early-stopping validation split (patients held out of the
+    training fold) in orange.  A training loss falling to zero while the validation loss
+    rises is over-fitting; both flat at ln 2 (0.69) is a network that does not learn.
+
+    Parameters
+    ----------
+    result : StudyResult
+        Output of :func:`dcemets.study.run_study`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when no network was trained.
+    """
+    curves = {k: v for k, v in result.learning_curves.items() if v is not None and len(v)}
+    if not curves:
+        return None
+    fig = Figure(figsize=(8, 2.4 * len(curves)))
+    axes = np.atleast_2d(fig.subplots(len(curves), 2, squeeze=False))
+    for row, (name, table) in enumerate(curves.items()):
+        for col, metric in enumerate(("loss", "accuracy")):
+            ax = axes[row, col]
+            for split, colour in (("train", "C0"), ("val", "C1")):
+                key = f"{split}_{metric}"
+                if key not in table:
+                    continue
+                for _, fold in table.groupby("fold"):
+                    ax.plot(fold["epoch"], fold[key], color=colour, alpha=0.25, lw=0.8)
+                mean = table.groupby("epoch")[key].mean()
+                ax.plot(mean.index, mean.to_numpy(), color=colour, lw=2, label=f"{split} (mean of folds)")
+            if metric == "loss":
+                ax.axhline(np.log(2), color="grey", ls=":", lw=1)
+            else:
+                ax.set_ylim(0, 1.02)
+            ax.set_title(f"{_CURVE_NAMES.get(name, name)}: {metric}", fontsize=9)
+            ax.set_xlabel("epoch", fontsize=8)
+            ax.tick_params(labelsize=7)
+        axes[row, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def make_figures(result: StudyResult, cohort: Sequence[Case] | None = None) -> dict[str, Any]:
     """Draw every figure of the report that `result` (and `cohort`) can show.
 
@@ -300,7 +351,8 @@ def make_figures(result: StudyResult, cohort: Sequence[Case] | None = None) -> d
     -------
     dict
         Figure name (``fig1_time_courses``, ``fig2_frames``, ``fig3_segmentation``,
-        ``fig4_maps``, ``fig6_chaid``, ``roc``, ``table3``) -> :class:`matplotlib.figure.Figure`,
+        ``fig4_maps``, ``fig6_chaid``, ``roc``, ``table3``, ``learning_curves``) ->
+        :class:`matplotlib.figure.Figure`,
         for the figures that could be drawn.
 
     Raises
@@ -321,5 +373,6 @@ def make_figures(result: StudyResult, cohort: Sequence[Case] | None = None) -> d
         "fig6_chaid": figure_chaid(result),
         "roc": figure_roc(result),
         "table3": figure_table3(result),
+        "learning_curves": figure_learning_curves(result),
     }
     return {name: fig for name, fig in drawn.items() if fig is not None}

@@ -517,46 +517,78 @@ def _dl_analyses(
     cache: StudyCache | None = None,
 ) -> None:
     from dcemets import evaluation, models
+    from dcemets.study import _dl
 
     dl = config.dl
     by_id = {c.subject_id: c for c in cases}
+    ids = np.asarray([r.subject_id for r in results])
+    y_patients = np.asarray([r.label for r in results], dtype=object)
+    # the networks are cross-validated on the hot-spot CHAID's folds (same patients in each
+    # test fold), so their Table 3 rows compare on the same splits
+    fold_of: pd.Series | None = None
+    chaid = result.cv.get("hotspot_chaid")
+    if chaid is not None and (chaid.oof["repeat"] == 0).all():
+        fold_of = pd.Series(chaid.oof["fold"].to_numpy(int), index=ids[chaid.oof.index.to_numpy(int)])
+    base = max(int(config.n_baseline), 1)
+    curves = []
+    for r in results:  # the lesion's mean curve, % enhancement over the baseline frames
+        values = np.asarray(by_id[r.subject_id].dce.values, dtype=float)[:, np.asarray(r.mask.values, bool)]
+        curve = values.mean(axis=1)
+        curves.append(100.0 * (curve / curve[:base].mean() - 1.0))
     # the CNN sees the hot-spot-frame maps of the per-case stage; the CLSTM the 12 frames
-    inputs: dict[str, tuple[str, list[Any], Any]] = {
+    inputs: dict[str, tuple[str, Any, Any]] = {
         "cnn": ("maps", [(r.maps, r.mask, r.label, r.subject_id) for r in results], models.MapCNNClassifier),
         "clstm": (
             "dce",
             [(by_id[r.subject_id].dce, r.mask, r.label, r.subject_id) for r in results],
             models.CLSTMClassifier,
         ),
+        "curve": ("curve", None, models.CurveGRUClassifier),
     }
     for name, (kind, items, cls) in inputs.items():
-        ds = models.slice_dataset(items, inputs=kind, crop=int(dl["crop"]), progress=False)
-        budget = {**dl, **dl.get(name, {})}  # per-network overrides: dl["cnn"], dl["clstm"]
-        est = cls(
-            epochs=int(budget["epochs"]),
-            batch_size=int(budget["batch_size"]),
-            augment=int(budget["augment"]),
-            device=config.device,
-            random_state=config.seed,
-            progress=False,
-        )
-        if budget.get("features") is not None:
-            est.set_params(features=int(budget["features"]))
+        budget = {**dl, **dl.get(name, {})}  # per-network overrides: dl["cnn"], dl["clstm"], dl["curve"]
+        if kind == "curve":
+            X, y, groups = np.asarray(curves, dtype=np.float32), y_patients, ids
+            est = cls(device=config.device, random_state=config.seed, progress=False)
+            if "epochs" in dl.get(
+                "curve", {}
+            ):  # only an explicit dl["curve"] budget (its own default is 100)
+                est.set_params(epochs=int(dl["curve"]["epochs"]))
+        else:
+            ds = models.slice_dataset(items, inputs=kind, crop=int(dl["crop"]), progress=False)
+            X, y, groups = ds.X, ds.y, ds.groups
+            est = cls(
+                epochs=int(budget["epochs"]),
+                batch_size=int(budget["batch_size"]),
+                augment=int(budget["augment"]),
+                device=config.device,
+                random_state=config.seed,
+                progress=False,
+            )
+            if budget.get("features") is not None:
+                est.set_params(features=int(budget["features"]))
+        options = set(est.get_params()) & set(budget) - {"epochs", "batch_size", "augment", "features"}
+        est.set_params(**{k: budget[k] for k in sorted(options)})
         params = {k: v for k, v in est.get_params().items() if k != "progress"}
         store = _fold_store(
-            cache, result, name, ds.X, ds.y, ds.groups, params, config.n_splits, config.seed, config.device
+            cache, result, name, X, y, groups, params, config.n_splits, config.seed, config.device
         )
+        folds: Any = config.n_splits
+        if fold_of is not None:
+            folds = _dl.FixedFolds(_dl.fold_of_samples(fold_of, groups))
+        sink = f"{id(result)}-{name}"
         result.cv[name] = evaluation.cross_validate(
-            est,
-            ds.X,
-            ds.y,
-            groups=ds.groups,
-            cv=config.n_splits,
+            _dl._PatientFit(est, _dl.patient_groups(X, groups), sink),
+            X,
+            y,
+            groups=groups,
+            cv=folds,
             random_state=config.seed,
             aggregate_groups=True,
             progress=progress,
-            checkpoint=store,
+            checkpoint=_dl._HistoryStore(store, sink),
         )
+        result.learning_curves[name] = _dl.learning_curves(sink)
 
 
 def _table3(result: StudyResult) -> pd.DataFrame:
@@ -580,7 +612,9 @@ def _table3(result: StudyResult) -> pd.DataFrame:
                 "sensitivity": s.loc["sensitivity", "mean"],
                 "specificity": s.loc["specificity", "mean"],
                 "auc": s.loc["auc", "mean"] if "auc" in s.index else np.nan,
-                "paper_accuracy": PAPER_TABLE3.loc[paper_key, "accuracy"],
+                "paper_accuracy": (
+                    PAPER_TABLE3.loc[paper_key, "accuracy"] if paper_key in PAPER_TABLE3.index else np.nan
+                ),
             }
         )
 
@@ -649,6 +683,12 @@ def _table3(result: StudyResult) -> pd.DataFrame:
         "clstm",
         f"{result.config.n_splits}-fold CV (patient level)",
         "CLSTM on 12 DCE frames",
+    )
+    cv_row(  # not in the paper: what the time course alone gives (issue 19)
+        "GRU on the lesion's mean curve (baseline)",
+        "curve",
+        f"{result.config.n_splits}-fold CV (patient level)",
+        "GRU on the lesion's mean curve (baseline)",
     )
     return pd.DataFrame(rows).set_index("method")
 

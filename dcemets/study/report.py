@@ -206,5 +206,8 @@ def write_report(result: StudyResult, out: str | Path, *, cohort: Sequence[Case]
     ):
         if t is not None:
             t.to_csv(out / f"{name}.csv")
+    for name, curves in result.learning_curves.items():  # per network: fold, epoch, losses, accuracies
+        if curves is not None and len(curves):
+            curves.to_csv(out / f"learning_curves_{name}.csv", index=False)
     result.features.to_parquet(out / "features.parquet")
     return path

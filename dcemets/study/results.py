@@ -127,6 +127,11 @@ class StudyResult:
         (``"computed"``); empty without a cache.
     timings : dict
         Seconds per stage.
+    learning_curves : dict
+        Per network (``"cnn"``, ``"clstm"``, ``"curve"``), a table of its training history
+        in every cross-validation fold: ``fold``, ``epoch``, ``train_loss``,
+        ``train_accuracy`` and, with early stopping, ``val_loss``, ``val_accuracy`` (on the
+        patients held out of the training fold).
     figures : dict
         Matplotlib figures to put in the report; when empty, :func:`dcemets.study.write_report`
         draws them with :func:`dcemets.study.make_figures`.
@@ -146,6 +151,7 @@ class StudyResult:
     loaded: list[str] = field(default_factory=list)
     checkpoints: dict[str, dict[str, int]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    learning_curves: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
 
 

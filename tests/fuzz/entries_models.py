@@ -235,10 +235,12 @@ S.CORRUPTIONS["items"] = [
 
 # estimators: tiny networks, one epoch
 
+_SHAPES = {"clstm": (8, 3, 1, 8, 8), "map": (8, 3, 8, 8), "curve": (8, 6)}
+
 
 def _clf_xy(ctx: Ctx, kind: str) -> dict[str, Any]:
     rng = np.random.default_rng(ctx.draw(st.integers(0, 100)))
-    shape = (8, 3, 1, 8, 8) if kind == "clstm" else (8, 3, 8, 8)
+    shape = _SHAPES[kind]
     X = rng.normal(size=shape).astype("float32")
     y = np.array(["lung", "other"] * 4)
     return {"X": X, "y": y}
@@ -248,8 +250,7 @@ def _clf_xy(ctx: Ctx, kind: str) -> dict[str, Any]:
 def _fitted_once(cls_name: str, kind: str, fixed: tuple) -> Any:
     """One fitted estimator per class (fitting takes ~1 s), deep-copied for each call."""
     rng = np.random.default_rng(0)
-    shape = (8, 3, 1, 8, 8) if kind == "clstm" else (8, 3, 8, 8)
-    X = rng.normal(size=shape).astype("float32")
+    X = rng.normal(size=_SHAPES[kind]).astype("float32")
     return _clf_fit(cls_name, **dict(fixed))(X, np.array(["lung", "other"] * 4))
 
 
@@ -264,7 +265,8 @@ def _clf_fit(cls_name: str, **fixed: Any):
     def call(X: Any, y: Any, **params: Any) -> Any:
         import dcemets.models as m
 
-        return getattr(m, cls_name)(**{**_FAST, **fixed, **params}).fit(X, y)
+        fast = {k: v for k, v in _FAST.items() if not (k == "augment" and cls_name == "CurveGRUClassifier")}
+        return getattr(m, cls_name)(**{**fast, **fixed, **params}).fit(X, y)
 
     return call
 
@@ -284,16 +286,21 @@ _EST_PARAMS = {
     "max_grad_norm": "positive",
     "random_state": "rng",
 }
-for _cls, _kind, _fixed in (
-    ("CLSTMClassifier", "clstm", {"features": 2, "num_layers": 1}),
-    ("MapCNNClassifier", "map", {"features": 2, "num_layers": 1}),
+_CURVE_PARAMS = {
+    **{k: v for k, v in _EST_PARAMS.items() if k not in ("features", "kernel_size", "augment")},
+    "hidden": "pos_int",
+}
+for _cls, _kind, _fixed, _params in (
+    ("CLSTMClassifier", "clstm", {"features": 2, "num_layers": 1}, _EST_PARAMS),
+    ("MapCNNClassifier", "map", {"features": 2, "num_layers": 1}, _EST_PARAMS),
+    ("CurveGRUClassifier", "curve", {"hidden": 2}, _CURVE_PARAMS),
 ):
     register(
         Entry(
             f"dcemets.models.{_cls}",
             valid=functools.partial(_clf_xy_of, _kind),
             call=_clf_fit(_cls, **_fixed),
-            args=dict(_EST_PARAMS),
+            args=dict(_params),
             infer=False,
             max_examples=1,
         )

@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from dcemets.models import CLSTMClassifier, MapCNNClassifier
+from dcemets.models import CLSTMClassifier, CurveGRUClassifier, MapCNNClassifier
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
@@ -25,6 +25,7 @@ CHECKED = [
     MapCNNClassifier(
         features=8, num_layers=3, epochs=30, batch_size=16, lr=0.01, augment=1, dropout=0.0, random_state=0
     ),
+    CurveGRUClassifier(hidden=8, epochs=30, batch_size=16, lr=0.01, random_state=0),
 ]
 
 EXPECTED_FAILED: dict[str, str] = {}  # check name -> reason; none needed (see module docstring)

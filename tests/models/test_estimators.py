@@ -390,18 +390,26 @@ def test_presets():
     assert paper.augment == 20
     assert paper.crop == 32
     clf = CLSTMClassifier.from_preset("cpu", random_state=1)
-    assert clf.epochs == TRAINING_PRESETS["cpu"].epochs
+    assert clf.epochs == TRAINING_PRESETS["cpu"].estimator_params("CLSTMClassifier")["epochs"]
     assert clf.random_state == 1
     assert MapCNNClassifier.from_preset("fast", epochs=1).epochs == 1
-    # the cpu budget: 12 epochs with 2x augmentation for both networks
+    # the cpu budget: 2x augmentation for both networks; the CNN the paper's for 12 epochs, the
+    # CLSTM issue 19's: 3 layers read out by their pixel mean, AdamW + cosine, batch 8, 20 epochs
     cnn, clstm = MapCNNClassifier.from_preset("cpu"), CLSTMClassifier.from_preset("cpu")
-    assert (cnn.epochs, cnn.augment) == (clstm.epochs, clstm.augment) == (12, 2)
+    assert (cnn.epochs, cnn.augment, cnn.lr, cnn.weight_decay) == (12, 2, 1e-3, 0.0)
+    assert (clstm.epochs, clstm.augment, clstm.batch_size) == (20, 2, 8)
+    assert (clstm.readout, clstm.num_layers, clstm.dropout) == ("pool", 3, 0.0)
+    assert (clstm.lr, clstm.weight_decay, clstm.lr_schedule) == (3e-3, 1e-2, "cosine")
+    # the paper preset is the paper's network
+    paper_clstm = CLSTMClassifier.from_preset("paper")
+    assert (paper_clstm.readout, paper_clstm.num_layers, paper_clstm.dropout) == ("flatten", 7, 0.5)
+    assert (paper_clstm.lr, paper_clstm.weight_decay, paper_clstm.lr_schedule) == (1e-3, 0.0, None)
     # a budget can differ per network
     budget = TrainingBudget("x", 4, 1, 8, 16, "", per_model={"MapCNNClassifier": {"augment": 3}})
     assert MapCNNClassifier.from_preset(budget).augment == 3
     assert CLSTMClassifier.from_preset(budget).augment == 1
     with pytest.raises(ValueError, match="per_model"):
-        TrainingBudget("x", 1, 1, 8, 16, "", per_model={"MapCNNClassifier": {"lr": 1}}).estimator_params(
+        TrainingBudget("x", 1, 1, 8, 16, "", per_model={"MapCNNClassifier": {"colour": 1}}).estimator_params(
             "MapCNNClassifier"
         )
     with pytest.raises(ValueError, match="preset"):
@@ -435,3 +443,19 @@ def test_slice_level_cross_validation_is_available():
         small_cnn(epochs=3, augment=1, random_state=0), X[:, :3, 0], y, cv=3, random_state=0
     )
     assert len(res.oof) == 30
+
+
+def test_weight_decay_and_cosine_schedule():
+    X, y, _ = toy_dce()
+    base = small_clstm(random_state=0).fit(X, y)
+    decayed = small_clstm(random_state=0, weight_decay=0.5).fit(X, y)
+    cosine = small_clstm(random_state=0, lr_schedule="cosine").fit(X, y)
+    p = base.predict_proba(X)
+    assert not np.allclose(p, decayed.predict_proba(X))
+    assert not np.allclose(p, cosine.predict_proba(X))
+    norm = lambda clf: sum(float(w.detach().pow(2).sum()) for w in clf.module_.parameters())
+    assert norm(decayed) < norm(base)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        small_clstm(lr_schedule="step").fit(X, y)
+    with pytest.raises(ValueError, match="weight_decay"):
+        small_clstm(weight_decay=-1.0).fit(X, y)

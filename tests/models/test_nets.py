@@ -232,3 +232,24 @@ def test_forward_rejects_bad_x(index):
 def test_bad_constructor_arguments(cls, kwargs, err, match):
     with pytest.raises(err, match=f"`{match}`"):
         cls(**kwargs)
+
+
+def test_pooled_readout_reads_the_pixel_mean_of_every_step():
+    """readout="pool": the dense layer reads each step's last-layer state averaged over the pixels."""
+    torch.manual_seed(0)
+    flat = CLSTMNet(image_size=16, features=4, num_layers=2, dropout=0.0)
+    pool = CLSTMNet(image_size=16, features=4, num_layers=2, dropout=0.0, readout="pool")
+    assert flat.head.in_features == 12 * 4 * 8 * 8
+    assert pool.head.in_features == 12 * 4
+    x = torch.randn(3, 12, 1, 16, 16)
+    pool.eval()
+    with torch.no_grad():
+        out, _ = pool.lstm(x)
+        expected = pool.head(out.mean((-2, -1)).flatten(1))
+        torch.testing.assert_close(pool(x), expected)
+        # a pixel permutation of the last layer's input does not matter to the readout itself
+        perm = torch.randperm(64)
+        shuffled = out.flatten(-2)[..., perm].reshape(out.shape)
+        torch.testing.assert_close(pool.head(shuffled.mean((-2, -1)).flatten(1)), expected)
+    with pytest.raises(ValueError, match="readout"):
+        CLSTMNet(readout="mean")

@@ -57,6 +57,9 @@ def test_study_presets_match_the_estimators_budgets(name):
         assert {k: merged[k] for k in ("epochs", "augment", "batch_size")} == {
             k: params[k] for k in ("epochs", "augment", "batch_size")
         }
+        options = set(params) - {"epochs", "augment", "batch_size"}  # e.g. the cpu CLSTM's readout
+        assert {k: dl.get(net, {}).get(k) for k in options} == {k: params[k] for k in options}
+        assert set(dl.get(net, {})) - {"epochs", "augment", "batch_size"} == options
 
 
 @pytest.mark.parametrize(
@@ -75,7 +78,14 @@ def test_study_presets_match_the_estimators_budgets(name):
         ({"segmentation": "fraction=0.5"}, TypeError, r"`segmentation` must be a dict"),
         ({"radiomics": {"bins": 8}}, ValueError, r"`radiomics` has unknown option\(s\) \['bins'\]"),
         ({"dl": {"epochs": 0}}, ValueError, r"`dl\['epochs'\]` must be an int >= 1"),
-        ({"dl": {"cnn": {"lr": 1}}}, ValueError, r"`dl\['cnn'\]` has unknown option\(s\) \['lr'\]"),
+        ({"dl": {"cnn": {"colour": 1}}}, ValueError, r"`dl\['cnn'\]` has unknown option\(s\) \['colour'\]"),
+        ({"dl": {"clstm": {"lr": "fast"}}}, TypeError, r"`dl\['clstm'\]\['lr'\]` must be a float"),
+        (
+            {"dl": {"clstm": {"early_stopping": 1}}},
+            TypeError,
+            r"`dl\['clstm'\]\['early_stopping'\]` must be a bool",
+        ),
+        ({"dl": {"lr": 1e-3}}, ValueError, r"`dl` has unknown option\(s\) \['lr'\]"),
         ({"dl": {"enabled": "no"}}, TypeError, r"`dl\['enabled'\]` must be a bool"),
         ({"n_jobs": 0}, ValueError, r"`n_jobs` must be an int >= 1"),
         ({"forest_trees": 0}, ValueError, r"`forest_trees` must be an int >= 1"),

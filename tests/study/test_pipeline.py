@@ -38,7 +38,16 @@ def test_process_case_outputs(small_cohort):
 
 def test_fast_preset_end_to_end(small_cohort, tmp_path):
     cfg = _config(
-        dl={"enabled": True, "epochs": 1, "augment": 1, "batch_size": 32, "crop": 16, "features": 4}
+        dl={
+            "enabled": True,
+            "epochs": 1,
+            "augment": 1,
+            "batch_size": 32,
+            "crop": 16,
+            "features": 4,
+            "clstm": {"early_stopping": True, "patience": 1, "readout": "pool"},
+            "curve": {"epochs": 3},
+        }
     )
     res = run_study(small_cohort, config=cfg, out=tmp_path, progress=False)
     assert not res.failures
@@ -47,7 +56,24 @@ def test_fast_preset_end_to_end(small_cohort, tmp_path):
     for word in ("Lung", "Thyroid", "Breast", "Kidney", "Table 2", "Table 3"):
         assert word.lower() in t1.lower()
     assert PAPER_TABLE3_ROWS <= set(res.table3.index)
-    assert {"CNN on 3 parametric maps", "CLSTM on 12 DCE frames"} <= set(res.table3.index)
+    assert {
+        "CNN on 3 parametric maps",
+        "CLSTM on 12 DCE frames",
+        "GRU on the lesion's mean curve (baseline)",
+    } <= set(res.table3.index)
+    # the networks and the curve baseline are cross-validated on the CHAID's folds (issue 19)
+    chaid = res.cv["hotspot_chaid"].oof
+    chaid_folds = {k: set(res.table.index[chaid.index[chaid["fold"] == k]]) for k in chaid["fold"].unique()}
+    for name in ("cnn", "clstm", "curve"):
+        oof = res.cv[name].oof
+        assert {k: set(oof.loc[oof["fold"] == k, "group"]) for k in oof["fold"].unique()} == chaid_folds
+    # learning curves per network and fold; the CLSTM's early stopping has a validation curve
+    for name in ("cnn", "clstm", "curve"):
+        curves = res.learning_curves[name]
+        assert set(curves["fold"]) == set(range(3))
+        assert {"epoch", "train_loss", "train_accuracy"} <= set(curves.columns)
+    assert {"val_loss", "val_accuracy"} <= set(res.learning_curves["clstm"].columns)
+    assert res.learning_curves["curve"].groupby("fold")["epoch"].max().eq(3).all()
     acc = res.table3["accuracy"].astype(float)
     assert ((acc >= 0) & (acc <= 1)).all()
     assert set(res.table2["family"]) == {"both", "histogram", "texture"}
@@ -141,6 +167,19 @@ def test_each_figure_function_returns_its_figure(small_cohort):
 
     res = run_study(small_cohort, config=_config(), progress=False)
     plt.close("all")
+    assert figures.figure_learning_curves(res) is None  # no network trained (dl disabled)
+    res.learning_curves = {  # two folds of a network that over-fits, as run_study records them
+        "clstm": pd.DataFrame(
+            {
+                "fold": [0, 0, 0, 1, 1],
+                "epoch": [1, 2, 3, 1, 2],
+                "train_loss": [0.69, 0.4, 0.1, 0.7, 0.3],
+                "train_accuracy": [0.5, 0.8, 1.0, 0.5, 0.9],
+                "val_loss": [0.69, 0.7, 0.9, 0.69, 0.8],
+                "val_accuracy": [0.5, 0.5, 0.4, 0.5, 0.5],
+            }
+        )
+    }
     for name in figures.__all__:
         if name.startswith("figure_"):
             fn = getattr(figures, name)
