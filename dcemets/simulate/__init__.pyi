@@ -1,11 +1,35 @@
-from .anatomy import Anatomy, Lesion, lesion_fields, sample_anatomy, sample_lesion, tissue_labels
+from .acquisition import complex_noise_magnitude, frame_windows, integrate_frames, window_average_matrix
+from .anatomy import (
+    LESION_TYPES,
+    LEVEL_NAMES,
+    Anatomy,
+    Lesion,
+    lesion_fields,
+    lesion_properties,
+    sample_anatomy,
+    sample_lesion,
+    tissue_labels,
+)
 from .case import ACQUISITION, rician_noise, simulate_case, simulate_cohort
+from .difficulty import DIFFICULTIES, Difficulty
+from .fields import RandomField, random_field
 from .grids import GRIDS
 from .primaries import PAPER_COMPOSITION, PRIMARIES, TABLE1, PrimaryModel, draw_parameters
 from .tissues import LABELS, TISSUES, TissueProperties
 
 __all__ = [
     "ACQUISITION",
+    "DIFFICULTIES",
+    "LESION_TYPES",
+    "LEVEL_NAMES",
+    "Difficulty",
+    "RandomField",
+    "complex_noise_magnitude",
+    "frame_windows",
+    "integrate_frames",
+    "lesion_properties",
+    "random_field",
+    "window_average_matrix",
     "GRIDS",
     "LABELS",
     "PAPER_COMPOSITION",

@@ -60,6 +60,10 @@ class PrimaryModel:
         Log-sd of the voxel-wise kep texture around the hot-spot kep (plateau/wash-out mix).
     breakthrough : float
         Probability that the tumour breaks through the cortex.
+    lesion_types : tuple of 3 float
+        Probabilities of a lytic, sclerotic and mixed lesion (Macedo F et al. Oncol Rev
+        2017;11:321, doi:10.4081/oncol.2017.321: prostate mostly blastic, breast lytic,
+        mixed or blastic, lung mostly lytic, thyroid/kidney/liver lytic and hypervascular).
     """
 
     label: str
@@ -72,30 +76,31 @@ class PrimaryModel:
     texture: float
     kep_heterogeneity: float
     breakthrough: float
+    lesion_types: tuple[float, float, float] = (1.0, 0.0, 0.0)
 
 
 PRIMARIES: MappingProxyType[str, PrimaryModel] = MappingProxyType(
     {
         # lung: mostly plateau, heterogeneous (Lang et al. 2019, Fig. 4)
         "lung": PrimaryModel(
-            "lung", (0.68, 0.6), (0.50, 0.4), (0.042, 0.6), (1.5, 0.2), (9.0, 16.0), 0.7, 0.3, 0.35, 0.35
+            "lung", (0.68, 0.6), (0.50, 0.4), (0.042, 0.6), (1.5, 0.2), (9.0, 16.0), 0.7, 0.3, 0.35, 0.35, (0.80, 0.05, 0.15)
         ),
         # breast and thyroid: strongest wash-out; thyroid almost uniformly wash-out
         "breast": PrimaryModel(
-            "other", (1.5, 0.35), (0.50, 0.4), (0.09, 0.5), (1.5, 0.2), (9.0, 16.0), 0.4, 0.25, 0.15, 0.3
+            "other", (1.5, 0.35), (0.50, 0.4), (0.09, 0.5), (1.5, 0.2), (9.0, 16.0), 0.4, 0.25, 0.15, 0.3, (0.55, 0.15, 0.30)
         ),
         "thyroid": PrimaryModel(
-            "other", (1.90, 0.35), (0.25, 0.4), (0.008, 0.6), (1.5, 0.2), (9.0, 16.0), 0.2, 0.1, 0.05, 0.3
+            "other", (1.90, 0.35), (0.25, 0.4), (0.008, 0.6), (1.5, 0.2), (9.0, 16.0), 0.2, 0.1, 0.05, 0.3, (0.95, 0.0, 0.05)
         ),
         "prostate": PrimaryModel(
-            "other", (0.72, 0.35), (0.17, 0.4), (0.044, 0.6), (1.5, 0.2), (9.0, 16.0), 0.3, 0.25, 0.15, 0.2
+            "other", (0.72, 0.35), (0.17, 0.4), (0.044, 0.6), (1.5, 0.2), (9.0, 16.0), 0.3, 0.25, 0.15, 0.2, (0.15, 0.60, 0.25)
         ),
         "liver": PrimaryModel(
-            "other", (1.17, 0.35), (0.30, 0.4), (0.007, 0.6), (1.5, 0.2), (9.0, 16.0), 0.5, 0.3, 0.2, 0.3
+            "other", (1.17, 0.35), (0.30, 0.4), (0.007, 0.6), (1.5, 0.2), (9.0, 16.0), 0.5, 0.3, 0.2, 0.3, (0.95, 0.0, 0.05)
         ),
         # kidney: near plateau
         "kidney": PrimaryModel(
-            "other", (0.72, 0.35), (0.295, 0.4), (0.005, 0.6), (1.5, 0.2), (9.0, 16.0), 0.6, 0.3, 0.2, 0.4
+            "other", (0.72, 0.35), (0.295, 0.4), (0.005, 0.6), (1.5, 0.2), (9.0, 16.0), 0.6, 0.3, 0.2, 0.4, (0.95, 0.0, 0.05)
         ),
     }
 )
