@@ -227,7 +227,7 @@ def integrate_frames(
     ndarray of complex64, shape (n_frames, nz, ny, nx)
         Complex frames.
     """
-    n_frames, n_sub, nz, ny, nx = sub_images.shape
+    n_frames, _n_sub, nz, ny, nx = sub_images.shape
     ky = np.fft.fftfreq(ny, d=spacing_zyx[1])  # cycles/mm
     out = np.empty((n_frames, nz, ny, nx), dtype=np.complex64)
     centre_sub = int(lines[0])

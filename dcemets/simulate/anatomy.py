@@ -259,7 +259,7 @@ def sample_anatomy(
     Examples
     --------
     >>> a = sample_anatomy(np.random.default_rng(0))
-    >>> a.level_name in LEVEL_NAMES[8:16], 15 <= a.body_half_width <= 28
+    >>> a.level_name in LEVEL_NAMES[8:16], bool(15 <= a.body_half_width <= 28)
     (True, True)
     """
     lev = int(rng.choice(_LESION_LEVELS, p=_LESION_LEVEL_P)) if level is None else int(level)
@@ -272,13 +272,13 @@ def sample_anatomy(
         z_lesion_level=float(rng.uniform(-15.0, 15.0)),
         y_body=float(rng.uniform(-10.0, 10.0)),
         curvature=float(rng.uniform(-0.0015, 0.0015)),
-        body_half_width=w / 2 * size,
-        body_half_depth=d / 2 * size,
-        body_height=h * size,
-        disc_height=disc * float(rng.uniform(0.85, 1.1)),
+        body_half_width=float(w / 2 * size),
+        body_half_depth=float(d / 2 * size),
+        body_height=float(h * size),
+        disc_height=float(disc * rng.uniform(0.85, 1.1)),
         cortex=float(rng.uniform(0.4, 0.8)),
-        canal_half_width=cw / 2 * float(rng.uniform(0.92, 1.08)),
-        canal_half_depth=cd / 2 * float(rng.uniform(0.92, 1.08)),
+        canal_half_width=float(cw / 2 * rng.uniform(0.92, 1.08)),
+        canal_half_depth=float(cd / 2 * rng.uniform(0.92, 1.08)),
         body_outline=(float(rng.uniform(140.0, 175.0)), float(rng.uniform(105.0, 135.0))),
         level=lev,
         rotation_deg=float(rng.normal(0.0, 3.0)),
@@ -352,9 +352,11 @@ def sample_lesion(
     offsets = rng.standard_normal((k, 3)) * radius * 0.45
     offsets[0] = 0.0
     broke = rng.random() < breakthrough_probability
-    sclerosis = {"lytic": 0.0, "sclerotic": float(rng.uniform(0.6, 0.9)), "mixed": float(rng.uniform(0.3, 0.5))}[
-        lesion_type
-    ]
+    sclerosis = {
+        "lytic": 0.0,
+        "sclerotic": float(rng.uniform(0.6, 0.9)),
+        "mixed": float(rng.uniform(0.3, 0.5)),
+    }[lesion_type]
     return Lesion(
         centres=centre + offsets,
         sigmas=sig,
@@ -483,7 +485,8 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     erector = ((ax - 27.0 * es) / (22.0 * es)) ** 2 + ((vc - cb - 25.0 * es) / (23.0 * es)) ** 2 < 1
     ps = np.clip((s - 12.3) / 3.5, 0.0, 1.0)
     psoas = (ps > 0) & (
-        ((ax - (ah + 4.0 + 11.0 * ps)) / (4.0 + 11.0 * ps + 1e-6)) ** 2 + ((v + 2.0) / (5.0 + 13.0 * ps + 1e-6)) ** 2
+        ((ax - (ah + 4.0 + 11.0 * ps)) / (4.0 + 11.0 * ps + 1e-6)) ** 2
+        + ((v + 2.0) / (5.0 + 13.0 * ps + 1e-6)) ** 2
         < 1
     )
     lab[inside & (erector | psoas)] = LABELS["muscle"]

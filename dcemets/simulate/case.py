@@ -295,7 +295,9 @@ def _sub_offsets(spacing_xyz: np.ndarray, factors_zyx: tuple[int, int, int]) -> 
 
 
 def _lesion_type(model: Any, diff: Difficulty, gen: np.random.Generator) -> str:
-    p = np.asarray(model.lesion_types, dtype=float) * np.array([1.0, diff.sclerotic_weight, diff.sclerotic_weight])
+    p = np.asarray(model.lesion_types, dtype=float) * np.array(
+        [1.0, diff.sclerotic_weight, diff.sclerotic_weight]
+    )
     return str(LESION_TYPES[int(gen.choice(3, p=p / p.sum()))])
 
 
@@ -522,7 +524,9 @@ def simulate_case(
         sub_times = times[:, None]
         n_sub = 1
     moving = bool(gen.random() < diff.motion_probability)
-    disp = draw_motion(gen, sub_times, moving=moving, bulk_mm=diff.bulk_motion_mm, respiratory_mm=diff.respiratory_mm)
+    disp = draw_motion(
+        gen, sub_times, moving=moving, bulk_mm=diff.bulk_motion_mm, respiratory_mm=diff.respiratory_mm
+    )
 
     # ---- tissue curves (n_labels, n_time) ---------------------------------------------
     names = list(TISSUES)
@@ -552,7 +556,9 @@ def simulate_case(
     eta = np.clip(eta0 + diff.fat_suppression_residual[1] * (d_iso / 150.0) ** 2, 0.0, 1.0)
     s_fat = _spgr(np.array([1.0 / TISSUES["fat"].t10_s]), trf, fa)[0] * TISSUES["fat"].pd
     fv = np.flatnonzero(frac[:, LABELS["fat"]] > 0)
-    signal[fv] += (frac[fv, LABELS["fat"]] * eta[fv])[:, None] * (sig_tab[LABELS["fat"]] / sig_tab[LABELS["fat"], 0] * s_fat)[None, :].astype(np.float32)
+    signal[fv] += (frac[fv, LABELS["fat"]] * eta[fv])[:, None] * (
+        sig_tab[LABELS["fat"]] / sig_tab[LABELS["fat"], 0] * s_fat
+    )[None, :].astype(np.float32)
 
     # marrow: water + fat compartments; fat fraction texture; perfusion of the water
     # compartment varies between patients (red marrow) and rises in reactive oedema
@@ -568,13 +574,14 @@ def simulate_case(
     c_w = (g_marrow / water)[:, None] * conc_tab[LABELS["marrow"]][None, :]  # in the water space
     t1w = MARROW_WATER_T1_S * (1.0 + 0.5 * w_ax[mv])
     s_mar = TISSUES["marrow"].pd * (
-        water[:, None] * _spgr(1.0 / t1w[:, None] + r1 * c_w, trf, fa) + (ff[mv] * eta[mv] * s_fat / TISSUES["fat"].pd)[:, None]
+        water[:, None] * _spgr(1.0 / t1w[:, None] + r1 * c_w, trf, fa)
+        + (ff[mv] * eta[mv] * s_fat / TISSUES["fat"].pd)[:, None]
     )
     signal[mv] += frac[mv, LABELS["marrow"]][:, None] * s_mar.astype(np.float32)
 
     # lesions: voxel-wise extended Tofts with habitats, necrosis and mineralisation
     maps: dict[str, np.ndarray] = {}
-    for i, (les, f) in enumerate(zip(lesions, lf)):
+    for i, (_les, f) in enumerate(zip(lesions, lf)):
         col = LABELS["lesion"] if i == 0 else n_lab
         v_idx = np.flatnonzero(frac[:, col] > 0)
         if v_idx.size == 0:
@@ -588,13 +595,17 @@ def simulate_case(
         l_kep = p["kep"] * np.exp(model.kep_heterogeneity * f["kep_texture"][v_idx] * (1.0 - 0.5 * viab))
         l_t10 = p["t10_s"] + 0.9 * (1.0 - viab)
         c_l = np.asarray(kinetics.tofts(t_fine, cp, l_kt, l_kep, l_vp)) @ w_time.T
-        s_l = TISSUES["lesion"].pd * (1.0 - 0.7 * mineral)[:, None] * _spgr(1.0 / l_t10[:, None] + r1 * c_l, trf, fa)
+        s_l = (
+            TISSUES["lesion"].pd
+            * (1.0 - 0.7 * mineral)[:, None]
+            * _spgr(1.0 / l_t10[:, None] + r1 * c_l, trf, fa)
+        )
         signal[v_idx] += frac[v_idx, col][:, None] * s_l.astype(np.float32)
         if i == 0:
             maps.update(idx=v_idx, kt=l_kt, kep=l_kep, vp=l_vp, t10=l_t10, viab=viab, mineral=mineral)
 
     # ---- acquisition: frames, motion, coil, apodisation, noise ------------------------
-    oa, ob = anatomy.body_outline
+    _oa, ob = anatomy.body_outline
     y_back = anatomy.y_body + 0.78 * ob
     coil = (0.35 + 0.65 * np.exp(-np.clip(y_back - pts[:, 1], 0, None) / 70.0)) * (
         1.0 + 0.12 * np.cos(2 * np.pi * (pts[:, 0] - centre[0]) / 80.0 + gen.uniform(0, 2 * np.pi))
@@ -640,7 +651,14 @@ def simulate_case(
     mineral_map = np.zeros(nvox)
     idx = maps["idx"]
     ins_i = inside[idx]
-    for arr, key in ((kt_map, "kt"), (kep_map, "kep"), (vp_map, "vp"), (t10_map, "t10"), (viab_map, "viab"), (mineral_map, "mineral")):
+    for arr, key in (
+        (kt_map, "kt"),
+        (kep_map, "kep"),
+        (vp_map, "vp"),
+        (t10_map, "t10"),
+        (viab_map, "viab"),
+        (mineral_map, "mineral"),
+    ):
         arr[idx[ins_i]] = maps[key][ins_i]
     comp = np.zeros(nvox, dtype=np.int8)
     comp[inside] = 1
@@ -669,7 +687,9 @@ def simulate_case(
         ),
     }
     gk = ax.geometry_kwargs()
-    dce = make_dce(vol, times, spacing=gk["spacing"], origin=gk["origin"], direction=gk["direction"], attrs=attrs)
+    dce = make_dce(
+        vol, times, spacing=gk["spacing"], origin=gk["origin"], direction=gk["direction"], attrs=attrs
+    )
 
     def on_dce(values: np.ndarray, name: str, units: str, long_name: str) -> xr.DataArray:
         if values.dtype == np.float64:  # truth maps in float32: half the memory of a cohort
@@ -679,7 +699,9 @@ def simulate_case(
         return out
 
     lesion_mask = on_dce(inside, "lesion_mask", "1", "ground-truth lesion")
-    clean_dce = make_dce(clean_mag, times, spacing=gk["spacing"], origin=gk["origin"], direction=gk["direction"])
+    clean_dce = make_dce(
+        clean_mag, times, spacing=gk["spacing"], origin=gk["origin"], direction=gk["direction"]
+    )
     hot = kinetics.hotspot_roi(clean_dce, within=lesion_mask)
     hot_curve = kinetics.roi_curve(clean_dce, hot)
     hot_curve.attrs.update(units="a.u.", long_name="noise-free signal of the true hot spot")
@@ -707,8 +729,10 @@ def simulate_case(
     t2w = fse(pds, t1s, t2s)
     w_s = w_sag[smarrow]
     t2w[smarrow] = TISSUES["marrow"].pd * (
-        (1 - sff) * fse(np.ones_like(sff), MARROW_WATER_T1_S * (1 + 0.5 * w_s), MARROW_WATER_T2_S * (1 + 1.5 * w_s))
-        + sff * fse(np.ones_like(sff), np.full_like(sff, TISSUES["fat"].t10_s), np.full_like(sff, FAT_FSE_T2_S))
+        (1 - sff)
+        * fse(np.ones_like(sff), MARROW_WATER_T1_S * (1 + 0.5 * w_s), MARROW_WATER_T2_S * (1 + 1.5 * w_s))
+        + sff
+        * fse(np.ones_like(sff), np.full_like(sff, TISSUES["fat"].t10_s), np.full_like(sff, FAT_FSE_T2_S))
     )
     for pr in sprops:
         ins = pr["inside"]
@@ -730,7 +754,12 @@ def simulate_case(
         origin=sag_kw["origin"],
         direction=sag_kw["direction"],
         name="t2w",
-        attrs={"units": "a.u.", "long_name": "simulated sagittal T2W FSE", "frame_of_reference": frame, **T2W},
+        attrs={
+            "units": "a.u.",
+            "long_name": "simulated sagittal T2W FSE",
+            "frame_of_reference": frame,
+            **T2W,
+        },
     )
     roi, roi_meta = _radiologist_roi(
         sin_.reshape(sg.shape_zyx),
@@ -745,7 +774,11 @@ def simulate_case(
         origin=sag_kw["origin"],
         direction=sag_kw["direction"],
         name="roi_sagittal",
-        attrs={"units": "1", "long_name": "radiologist outline of the diseased segment", "frame_of_reference": frame},
+        attrs={
+            "units": "1",
+            "long_name": "radiologist outline of the diseased segment",
+            "frame_of_reference": frame,
+        },
     )
 
     motion = xr.DataArray(
@@ -753,7 +786,10 @@ def simulate_case(
         dims=("time", "axis"),
         coords={"time": dce.time, "axis": ["L", "P", "S"]},
         name="motion",
-        attrs={"units": "mm", "long_name": "displacement of the anatomy at each frame's k-space centre (LPS)"},
+        attrs={
+            "units": "mm",
+            "long_name": "displacement of the anatomy at each frame's k-space centre (LPS)",
+        },
     )
     truth: dict[str, Any] = {
         "primary": primary,
@@ -791,7 +827,9 @@ def simulate_case(
         "mineral_map": on_dce(mineral_map, "mineral", "1", "mineralisation of the tumour (sclerosis)"),
         "fat_fraction_map": on_dce(ff_map, "fat_fraction", "1", "marrow fat fraction"),
         "lesion_fraction": on_dce(lf[0]["fraction"], "lesion_fraction", "1", "index lesion volume fraction"),
-        "compartments": on_dce(comp, "compartments", "1", "0 other, 1 viable, 2 necrotic, 3 oedema, 4 other lesions"),
+        "compartments": on_dce(
+            comp, "compartments", "1", "0 other, 1 viable, 2 necrotic, 3 oedema, 4 other lesions"
+        ),
         "labels": on_dce(lab_full.astype(np.int8), "labels", "1", "tissue labels (dcemets.simulate.LABELS)"),
         "aif": xr.DataArray(
             cp,

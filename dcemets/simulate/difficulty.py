@@ -89,13 +89,17 @@ class Difficulty:
                 raise ValueError(f"Difficulty.{k} must be in [0, 1], got {getattr(self, k)}")
         lo, hi = self.fat_suppression_residual
         if not 0 <= lo <= hi <= 1:
-            raise ValueError(f"Difficulty.fat_suppression_residual must be 0 <= lo <= hi <= 1, got {(lo, hi)}")
+            raise ValueError(
+                f"Difficulty.fat_suppression_residual must be 0 <= lo <= hi <= 1, got {(lo, hi)}"
+            )
 
 
 DIFFICULTIES: MappingProxyType[str, Difficulty] = MappingProxyType(
     {
         "clean": Difficulty("clean", 200.0, False, 0.0, 0.0, 0.0, (0.0, 0.0), 1.0, 0.0, 0.0, 0.5, 0.0),
-        "realistic": Difficulty("realistic", 20.0, True, 0.3, 0.8, 0.6, (0.08, 0.3), 1.0, 0.25, 0.15, 1.0, 0.15),
+        "realistic": Difficulty(
+            "realistic", 20.0, True, 0.3, 0.8, 0.6, (0.08, 0.3), 1.0, 0.25, 0.15, 1.0, 0.15
+        ),
         "hard": Difficulty("hard", 10.0, True, 0.8, 2.0, 1.5, (0.15, 0.5), 2.0, 0.6, 0.35, 1.7, 0.35),
     }
 )
@@ -108,4 +112,6 @@ def check_difficulty(difficulty: str | Difficulty) -> Difficulty:
         return difficulty
     if isinstance(difficulty, str) and difficulty in DIFFICULTIES:
         return DIFFICULTIES[difficulty]
-    raise ValueError(f"`difficulty` must be one of {sorted(DIFFICULTIES)} or a Difficulty, got {difficulty!r}")
+    raise ValueError(
+        f"`difficulty` must be one of {sorted(DIFFICULTIES)} or a Difficulty, got {difficulty!r}"
+    )

@@ -1,4 +1,4 @@
-"""Spatially correlated random fields in world space (tissue texture, perfusion habitats).
+r"""Spatially correlated random fields in world space (tissue texture, perfusion habitats).
 
 A :class:`RandomField` is a stationary Gaussian random field with zero mean, unit variance
 and the squared-exponential covariance

@@ -94,7 +94,12 @@ def test_lesion_stays_in_diseased_vertebra(seed):
         np.random.default_rng(seed), a, radius=14.0, breakthrough_probability=0.0, necrosis=0.0, texture=0.0
     )
     ins2 = lesion_fields(g, lab, a, contained)[0]
-    assert set(np.unique(lab[ins2])) <= {LABELS["marrow"], LABELS["cortex"], LABELS["posterior"], LABELS["vein"]}
+    assert set(np.unique(lab[ins2])) <= {
+        LABELS["marrow"],
+        LABELS["cortex"],
+        LABELS["posterior"],
+        LABELS["vein"],
+    }
 
 
 def test_axial_grid_matches_paper_protocol():

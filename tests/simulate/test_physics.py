@@ -147,7 +147,8 @@ def test_difficulty_ordering():
     assert clean.snr > real.snr > hard.snr
     assert clean.motion_probability < real.motion_probability < hard.motion_probability
     assert clean.extra_lesion_probability < real.extra_lesion_probability < hard.extra_lesion_probability
-    assert not clean.frame_integration and real.frame_integration
+    assert not clean.frame_integration
+    assert real.frame_integration
 
 
 def test_bad_difficulty():
@@ -162,7 +163,9 @@ def test_sclerotic_lesion_is_hypo_enhancing_and_dark_on_t2w():
     if c.truth["lesion_type"] != "sclerotic":
         # draw until sclerotic (deterministic: seeds fixed)
         for s in range(1, 30):
-            c = simulate_case("prostate", rng=s, difficulty="clean", parameters={"quantiles": np.full(9, 0.5)})
+            c = simulate_case(
+                "prostate", rng=s, difficulty="clean", parameters={"quantiles": np.full(9, 0.5)}
+            )
             if c.truth["lesion_type"] == "sclerotic":
                 break
     assert c.truth["lesion_type"] == "sclerotic"
