@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import os
+import pickle
+import secrets
+import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
@@ -122,6 +126,112 @@ TRAINING_PRESETS: dict[str, TrainingBudget] = {
 """Training budgets by name: ``"fast"``, ``"cpu"`` and ``"paper"``."""
 
 
+_BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _seed_from(random_state: Any) -> int:
+    """One torch seed from ``random_state`` (None, int, RandomState or Generator; advances it)."""
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    try:
+        rs = check_random_state(random_state)
+    except ValueError:
+        raise ValueError(
+            f"`random_state` must be None, an int, a numpy RandomState or Generator, got {random_state!r}"
+        ) from None
+    return int(rs.randint(0, 2**31 - 1))
+
+
+def _plain_state(value: Any) -> Any:
+    """A numpy bit-generator state with its arrays as tagged lists (safe for weights_only)."""
+    if isinstance(value, dict):
+        return {k: _plain_state(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": value.dtype.str, "data": value.tolist()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _numpy_state(value: Any) -> Any:
+    """Inverse of :func:`_plain_state`."""
+    if isinstance(value, dict):
+        if "__ndarray__" in value:
+            return np.asarray(value["data"], dtype=np.dtype(value["__ndarray__"]))
+        return {k: _numpy_state(v) for k, v in value.items()}
+    return value
+
+
+def _encode_param(value: Any, name: str) -> Any:
+    """An estimator parameter as plain Python values that ``torch.load(weights_only=True)`` reads.
+
+    numpy scalars become Python scalars; a numpy ``RandomState`` or ``Generator`` becomes a
+    tagged dict holding its current state (rebuilt by :func:`_decode_param`).
+    """
+    if isinstance(value, np.random.RandomState):
+        return {"__numpy_random__": "RandomState", "state": _plain_state(value.get_state(legacy=False))}
+    if isinstance(value, np.random.Generator):
+        return {"__numpy_random__": "Generator", "state": _plain_state(value.bit_generator.state)}
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, list | tuple):
+        return type(value)(_encode_param(v, name) for v in value)
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _encode_param(v, name) for k, v in value.items()}
+    raise TypeError(
+        f"parameter `{name}` = {value!r} cannot be saved in a checkpoint: only None, bool, int, "
+        "float, str, lists/tuples/str-keyed dicts of those, and numpy RandomState/Generator are"
+    )
+
+
+def _decode_param(value: Any) -> Any:
+    """Inverse of :func:`_encode_param` (only tagged numpy random states need rebuilding)."""
+    if isinstance(value, dict) and "__numpy_random__" in value:
+        state = _numpy_state(value["state"])
+        if value["__numpy_random__"] == "RandomState":
+            rs = np.random.RandomState()
+            rs.set_state(state)
+            return rs
+        name = state.get("bit_generator") if isinstance(state, dict) else None
+        if value["__numpy_random__"] != "Generator" or name not in _BIT_GENERATORS:
+            raise ValueError(f"unknown numpy random state {value['__numpy_random__']!r} / {name!r}")
+        bit_generator = getattr(np.random, name)()
+        bit_generator.state = state
+        return np.random.Generator(bit_generator)
+    return value
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to a new file next to ``path``, then ``os.replace`` it onto ``path``.
+
+    A failed write leaves ``path`` as it was (and no temporary file behind).
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"`path` {path!r}: the folder {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise ValueError(f"`path` {path!r} is a folder, not a checkpoint file")
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies, as for open()
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _unreadable(path: str, why: str) -> ValueError:
+    return ValueError(f"`path` {path!r} is not a readable dcemets.models checkpoint: {why}")
+
+
 def _check_int(value: Any, name: str, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
         raise ValueError(f"`{name}` must be an int >= {low}, got {value!r}")
@@ -220,8 +330,7 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
             groups = np.asarray(groups)
             if groups.shape != (images.shape[0],):
                 raise ValueError(f"`groups` must have shape ({images.shape[0]},), got {groups.shape}")
-        rs = check_random_state(self.random_state)
-        seed = int(rs.randint(0, 2**31 - 1))
+        seed = _seed_from(self.random_state)
         self.classes_ = classes
         self.input_shape_ = tuple(int(s) for s in images.shape[1:])
         self.device_ = str(device)
@@ -426,41 +535,60 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save parameters, classes and weights (a ``state_dict``; no pickled code).
 
+        The checkpoint is written to a temporary file in the same folder and moved onto
+        `path` with :func:`os.replace`, so an interrupted or failed save leaves any previous
+        file at `path` intact.  A numpy ``RandomState`` or ``Generator`` `random_state` is
+        stored as its current state (already advanced by :meth:`fit`) and rebuilt by
+        :meth:`load`.
+
         Parameters
         ----------
         path : str or path-like
-            Output file (``.pt``).
+            Output file (``.pt``); its folder must exist.
 
         Raises
         ------
         sklearn.exceptions.NotFittedError
             Before :meth:`fit`.
         TypeError
-            Class labels other than str, int, float or bool.
+            Class labels other than str, int, float or bool, or a parameter that is not a
+            plain value (see :meth:`load`).
+        FileNotFoundError
+            The folder of `path` does not exist.
 
         See Also
         --------
         load : read it back (an example is there).
         """
         check_is_fitted(self, "module_")
+        try:
+            target = os.fspath(path)
+        except TypeError:
+            raise TypeError(f"`path` must be a str or path-like, got {path!r}") from None
         classes = self.classes_.tolist()
         if not all(isinstance(c, str | int | float | bool) for c in classes):
             raise TypeError("only str, int, float or bool class labels can be saved")
         payload = {
             "format": _FORMAT,
             "estimator": type(self).__name__,
-            "params": self.get_params(deep=False),
+            "params": {k: _encode_param(v, k) for k, v in self.get_params(deep=False).items()},
             "classes": classes,
             "input_shape": list(self.input_shape_),
             "n_features_in": int(self.n_features_in_),
-            "history": self.history_,
+            "history": [{k: float(v) for k, v in record.items()} for record in self.history_],
             "state_dict": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
         }
-        torch.save(payload, os.fspath(path))
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        data = buffer.getvalue()
+        torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)  # what load() will read
+        _write_atomic(target, data)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, device: str = "auto") -> Any:
         """Load an estimator saved with :meth:`save` (``torch.load(weights_only=True)``).
+
+        Only tensors and plain Python values are read back, never pickled code.
 
         Parameters
         ----------
@@ -476,8 +604,11 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
 
         Raises
         ------
+        FileNotFoundError
+            No file at `path`.
         ValueError
-            The file was written by another estimator class or format.
+            The file is empty, corrupt or truncated, holds pickled objects other than weights
+            and plain values, or was written by another estimator class or format.
 
         Examples
         --------
@@ -491,23 +622,52 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
         >>> bool(np.array_equal(back.predict_proba(X), clf.predict_proba(X)))
         True
         """
-        payload = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+        try:
+            source = os.fspath(path)
+        except TypeError:
+            raise TypeError(f"`path` must be a str or path-like, got {path!r}") from None
+        if not os.path.isfile(source):
+            raise FileNotFoundError(f"`path` {source!r}: no such checkpoint file")
+        if os.path.getsize(source) == 0:
+            raise _unreadable(source, "the file is empty (0 bytes; an interrupted save?)")
+        if not zipfile.is_zipfile(source):  # torch.save writes a zip archive; a cut one has no end record
+            raise _unreadable(source, "the file is corrupt or truncated (not a complete torch zip archive)")
+        try:
+            payload = torch.load(source, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            if "weights only" in str(exc).lower():
+                raise _unreadable(
+                    source,
+                    "it holds pickled objects other than tensors and plain values, which are "
+                    "never unpickled (torch.load(weights_only=True))",
+                ) from None
+            raise _unreadable(source, f"the file is corrupt or truncated ({type(exc).__name__})") from None
+        except PermissionError:
+            raise
+        except (EOFError, OSError, RuntimeError, KeyError, IndexError, ValueError, TypeError) as exc:
+            # what a damaged zip raises: EOFError, RuntimeError (miniz), OSError(EINVAL), KeyError...
+            raise _unreadable(source, f"the file is corrupt or truncated ({type(exc).__name__})") from None
         if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise ValueError(f"{os.fspath(path)!r} is not a dcemets.models checkpoint")
-        if payload["estimator"] != cls.__name__:
-            raise ValueError(f"{os.fspath(path)!r} holds a {payload['estimator']}, not a {cls.__name__}")
-        params = dict(payload["params"])
-        params["device"] = device
-        est = cls(**params)
+            raise ValueError(f"{source!r} is not a dcemets.models checkpoint")
+        if payload.get("estimator") != cls.__name__:
+            raise ValueError(f"{source!r} holds a {payload.get('estimator')}, not a {cls.__name__}")
+        try:
+            params = {k: _decode_param(v) for k, v in dict(payload["params"]).items()}
+            params["device"] = device
+            est = cls(**params)
+            est.classes_ = np.asarray(payload["classes"])
+            est.input_shape_ = tuple(int(s) for s in payload["input_shape"])
+            est.n_features_in_ = int(payload["n_features_in"])
+            est.history_ = [dict(record) for record in payload["history"]]
+            module = est._build_module(est.input_shape_, len(est.classes_))
+            module.load_state_dict(payload["state_dict"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise _unreadable(
+                source, f"its content is incomplete or inconsistent ({type(exc).__name__}: {exc})"
+            ) from None
         dev = resolve_device(device)
-        est.classes_ = np.asarray(payload["classes"])
-        est.input_shape_ = tuple(payload["input_shape"])
-        est.n_features_in_ = int(payload["n_features_in"])
-        est.history_ = list(payload["history"])
         est.n_epochs_ = len(est.history_)
         est.device_ = str(dev)
-        module = est._build_module(est.input_shape_, len(est.classes_))
-        module.load_state_dict(payload["state_dict"])
         est.module_ = module.to(dev).eval()
         return est
 
@@ -591,8 +751,9 @@ class CLSTMClassifier(_TorchClassifier):
         diverge (loss rising from 0.69 to 1.9 within 10 epochs at batch 16 on the simulated
         cohort); the paper does not say whether it clipped.
     random_state : int, numpy Generator/RandomState or None
-        Seeds weight initialisation, shuffling, dropout and augmentation; the same seed gives
-        the same model on the CPU.
+        Seeds weight initialisation, shuffling, dropout and augmentation.  The same seed,
+        number of torch threads and device give a bit-identical model; across thread counts
+        the models differ by float rounding (see Notes).
     progress : bool
         Show a tqdm bar over epochs.
 
@@ -619,6 +780,19 @@ class CLSTMClassifier(_TorchClassifier):
     :func:`~dcemets.models.slice_dataset`; a 2D table ``(n_samples, n_features)`` is read as a
     sequence of ``n_features`` 1 x 1-pixel frames (an ordinary LSTM on the features), so the
     estimator also runs scikit-learn's generic checks.
+
+    **Reproducibility.**  With the same `random_state`, the same data, the same number of
+    torch threads (:func:`torch.get_num_threads`), the same device and the same
+    torch/oneDNN/MKL build, training is bit-for-bit repeatable on the CPU.  Across thread
+    counts it is not: oneDNN's convolution weight gradients, MKL's GEMMs and ATen's parallel
+    reductions split their sums by thread, so float32 rounding differs.  After one epoch on
+    small inputs the probabilities differ by ~1e-9 (MapCNN) to ~3e-7 (CLSTMNet, 12 frames at
+    16 x 16) between 1 and 2 threads; the differences grow with training length.
+    ``torch.use_deterministic_algorithms(True)``, disabling oneDNN and
+    ``MKL_CBWR=COMPATIBLE,STRICT`` were measured and do not remove them for CLSTMNet.  To
+    reproduce a model exactly, fix the thread count (``torch.set_num_threads``).  On CUDA,
+    cuDNN may choose non-deterministic kernels (see PyTorch's "Reproducibility" notes); the
+    repeatability above is tested on the CPU only.
 
     References
     ----------
@@ -755,8 +929,9 @@ class MapCNNClassifier(_TorchClassifier):
     max_grad_norm : float or None
         Clip the gradient to this global L2 norm before each Adam step (None: no clipping).
     random_state : int, numpy Generator/RandomState or None
-        Seeds weight initialisation, shuffling, dropout and augmentation; the same seed gives
-        the same model on the CPU.
+        Seeds weight initialisation, shuffling, dropout and augmentation.  The same seed,
+        number of torch threads and device give a bit-identical model; across thread counts
+        the models differ by float rounding (see Notes).
     progress : bool
         Show a tqdm bar over epochs.
 
@@ -781,6 +956,19 @@ class MapCNNClassifier(_TorchClassifier):
     -----
     `X` is ``(n_samples, 3, H, W)`` as produced by ``slice_dataset(..., inputs="maps")``; a 2D
     table ``(n_samples, n_features)`` is read as ``n_features`` channels of a 1 x 1 image.
+
+    **Reproducibility.**  With the same `random_state`, the same data, the same number of
+    torch threads (:func:`torch.get_num_threads`), the same device and the same
+    torch/oneDNN/MKL build, training is bit-for-bit repeatable on the CPU.  Across thread
+    counts it is not: oneDNN's convolution weight gradients, MKL's GEMMs and ATen's parallel
+    reductions split their sums by thread, so float32 rounding differs.  After one epoch on
+    small inputs the probabilities differ by ~1e-9 (MapCNN) to ~3e-7 (CLSTMNet, 12 frames at
+    16 x 16) between 1 and 2 threads; the differences grow with training length.
+    ``torch.use_deterministic_algorithms(True)``, disabling oneDNN and
+    ``MKL_CBWR=COMPATIBLE,STRICT`` were measured and do not remove them for CLSTMNet.  To
+    reproduce a model exactly, fix the thread count (``torch.set_num_threads``).  On CUDA,
+    cuDNN may choose non-deterministic kernels (see PyTorch's "Reproducibility" notes); the
+    repeatability above is tested on the CPU only.
 
     References
     ----------

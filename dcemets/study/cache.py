@@ -239,6 +239,21 @@ def _unreadable(paths: Iterable[Path], what: str, err: BaseException) -> None:
         p.unlink(missing_ok=True)
 
 
+def _folder_path(folder: Any, name: str, what: str = "a folder") -> Path:
+    """`folder` as a Path; a TypeError, or NotADirectoryError if it or a parent is a file."""
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"`{name}` ({what}) must be a str or os.PathLike, got {type(folder).__name__}")
+    path = Path(folder)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise NotADirectoryError(
+                    f"`{name}` ({what}) '{path}' cannot be a folder: '{p}' exists and is a file"
+                )
+            break
+    return path
+
+
 class FoldStore:
     """Checkpoints of one cohort-stage method, one JSON file per fold.
 
@@ -249,8 +264,15 @@ class FoldStore:
 
     Parameters
     ----------
-    folder : pathlib.Path
+    folder : str or os.PathLike
         Folder of this method's checkpoints (created on the first :meth:`put`).
+
+    Raises
+    ------
+    TypeError
+        If `folder` is not a path.
+    NotADirectoryError
+        If `folder`, or the nearest of its parents that exists, is a file.
 
     Attributes
     ----------
@@ -269,8 +291,8 @@ class FoldStore:
     ({'pred': [1, 0]}, {'loaded': 1, 'computed': 1})
     """
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = _folder_path(folder, "folder")
         self.counts = {"loaded": 0, "computed": 0}
         self._warned_write = False
 
@@ -327,10 +349,12 @@ class StudyCache:
 
     Raises
     ------
+    TypeError
+        If `root` is not a path.
     PermissionError
         If `root` cannot be created or written to (checked at once, before any work).
     NotADirectoryError
-        If `root` exists and is not a folder.
+        If `root`, or the nearest of its parents that exists, is a file.
 
     Examples
     --------
@@ -341,9 +365,7 @@ class StudyCache:
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
-        if self.root.exists() and not self.root.is_dir():
-            raise NotADirectoryError(f"cache folder `out` '{self.root}' exists and is not a folder")
+        self.root = _folder_path(root, "root", "the cache folder, `out` of run_study")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, probe = tempfile.mkstemp(dir=self.root, prefix=".write-test.")

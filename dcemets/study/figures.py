@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dcemets.io import Case
-from dcemets.study.results import CaseResult, StudyResult
+from dcemets.study.results import CaseResult, StudyResult, check_result
 
 __all__ = [
     "figure_chaid",
@@ -300,8 +300,17 @@ def make_figures(result: StudyResult, cohort: Sequence[Case] | None = None) -> d
         Figure name (``fig1_time_courses``, ``fig2_frames``, ``fig3_segmentation``,
         ``fig4_maps``, ``fig6_chaid``, ``roc``, ``table3``) -> :class:`matplotlib.figure.Figure`,
         for the figures that could be drawn.
+
+    Raises
+    ------
+    TypeError
+        If `result` is not a :class:`StudyResult`, or `cohort` holds something else than cases.
     """
+    check_result(result)
     cohort = list(cohort or [])
+    for i, case in enumerate(cohort):
+        if not isinstance(case, Case):
+            raise TypeError(f"`cohort[{i}]` must be a dcemets.io.Case, got {type(case).__name__}")
     drawn = {
         "fig1_time_courses": figure_time_courses(result),
         "fig2_frames": figure_frames(result, cohort),

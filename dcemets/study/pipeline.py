@@ -17,7 +17,14 @@ from dcemets._conventions import validate_dce, validate_image
 from dcemets.io import Case
 from dcemets.study.cache import CacheWarning, FoldStore, StudyCache
 from dcemets.study.config import StudyConfig
-from dcemets.study.results import HEURISTICS, TABLE1_COLUMNS, CaseResult, CaseRuns, StudyResult
+from dcemets.study.results import (
+    HEURISTICS,
+    TABLE1_COLUMNS,
+    CaseResult,
+    CaseRuns,
+    StudyResult,
+    check_config,
+)
 
 __all__ = ["CaseError", "CaseFailedWarning", "process_case", "run_cases", "run_study"]
 
@@ -68,6 +75,8 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
 
     Raises
     ------
+    TypeError
+        If `case` is not a :class:`dcemets.io.Case` or `config` not a :class:`StudyConfig`.
     ValueError
         If the case has neither a sagittal ROI nor a lesion mask, or any stage rejects its data.
 
@@ -77,9 +86,11 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     """
     from dcemets import kinetics, radiomics, segmentation
 
-    config = config or StudyConfig()
+    if not isinstance(case, Case):
+        raise TypeError(f"`case` must be a dcemets.io.Case, got {type(case).__name__}")
+    config = check_config(config)
     t0 = time.perf_counter()
-    dce = validate_dce(case.dce, name=f"{case.subject_id}.dce")
+    dce = validate_dce(case.dce, name=f"case.dce ({case.subject_id})")
     if case.roi_sagittal is not None:
         mask = segmentation.segment_lesion(
             dce, case.roi_sagittal, random_state=config.seed, **config.segmentation
@@ -250,6 +261,8 @@ def _per_case(
 
 
 def _check_cohort(cases: Iterable[Case], name: str, on_error: str) -> list[Case]:
+    if isinstance(cases, (str, bytes, Case)) or not hasattr(cases, "__iter__"):
+        raise TypeError(f"`{name}` must be an iterable of dcemets.io.Case, got {type(cases).__name__}")
     cases = list(cases)
     if not cases:
         raise ValueError(f"`{name}` is empty")
@@ -319,7 +332,7 @@ def run_cases(
     >>> runs.results[0].features.size
     99
     """
-    config = config or StudyConfig()
+    config = check_config(config)
     cases = _check_cohort(cases, "cases", on_error)
     cache = None if out is None else StudyCache(out)
     raw = _per_case(cases, config, cache, client, progress, on_error)
@@ -618,7 +631,7 @@ def run_study(
     """
     from dcemets import evaluation
 
-    config = config or StudyConfig()
+    config = check_config(config)
     cases = _check_cohort(cohort, "cohort", on_error)
     cache = None if out is None else StudyCache(out)
     timings: dict[str, float] = {}

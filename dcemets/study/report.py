@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io as _io
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pandas as pd
 from dcemets.io import Case
 from dcemets.study.figures import make_figures
 from dcemets.study.paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from dcemets.study.results import StudyResult
+from dcemets.study.results import StudyResult, check_result
 
 __all__ = ["format_tables", "write_report"]
 
@@ -40,7 +41,13 @@ def format_tables(result: StudyResult) -> str:
     -------
     str
         A text block for the terminal or a log.
+
+    Raises
+    ------
+    TypeError
+        If `result` is not a :class:`StudyResult`.
     """
+    check_result(result)
     parts = []
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 70):
         parts.append("Table 1. Hot-spot DCE parameters (mean ± SD), this cohort")
@@ -93,7 +100,15 @@ def write_report(result: StudyResult, out: str | Path, *, cohort: Sequence[Case]
     -------
     pathlib.Path
         Path of ``report.html``.
+
+    Raises
+    ------
+    TypeError
+        If `result` is not a :class:`StudyResult` or `out` not a path.
     """
+    check_result(result)
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"`out` must be a folder path (str or os.PathLike), got {type(out).__name__}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figs = result.figures or make_figures(result, cohort)

@@ -11,7 +11,15 @@ import xarray as xr
 
 from dcemets.study.config import StudyConfig
 
-__all__ = ["HEURISTICS", "TABLE1_COLUMNS", "CaseResult", "CaseRuns", "StudyResult"]
+__all__ = [
+    "HEURISTICS",
+    "TABLE1_COLUMNS",
+    "CaseResult",
+    "CaseRuns",
+    "StudyResult",
+    "check_config",
+    "check_result",
+]
 
 HEURISTICS = ("wash_in", "max_se", "washout")
 TABLE1_COLUMNS = {
@@ -139,3 +147,24 @@ class StudyResult:
     checkpoints: dict[str, dict[str, int]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
+
+
+def check_result(result: Any, name: str = "result") -> StudyResult:
+    """`result` if it is a :class:`StudyResult`; a TypeError naming `name` otherwise."""
+    if not isinstance(result, StudyResult):
+        raise TypeError(
+            f"`{name}` must be a dcemets.study.StudyResult (from run_study), got {type(result).__name__}"
+        )
+    return result
+
+
+def check_config(config: Any, name: str = "config") -> StudyConfig:
+    """`config`, or the default :class:`StudyConfig` for None; a TypeError for anything else."""
+    if config is None:
+        return StudyConfig()
+    if not isinstance(config, StudyConfig):
+        raise TypeError(
+            f"`{name}` must be a dcemets.study.StudyConfig (e.g. StudyConfig.preset('cpu')) or None, "
+            f"got {type(config).__name__}"
+        )
+    return config

@@ -65,6 +65,30 @@ def test_same_seed_same_model_and_different_seed_differs():
         assert torch.equal(va, vb)
 
 
+@pytest.fixture
+def restore_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("model", ["clstm", "cnn"])
+def test_thread_count_reproducibility(model, restore_threads):
+    """The documented guarantee: same seed + same thread count -> bit-identical; 1 vs 2 threads
+    -> differences from float rounding only (|dp| < 1e-6 after one epoch)."""
+    X, y, _ = toy_dce()
+    make = small_clstm if model == "clstm" else small_cnn
+    data = X if model == "clstm" else X[:, :3, 0]
+    proba = {}
+    for threads in (1, 2, 1, 2):
+        torch.set_num_threads(threads)
+        p = make(epochs=1, random_state=0).fit(data, y).predict_proba(data)
+        proba.setdefault(threads, []).append(p)
+    np.testing.assert_array_equal(proba[1][0], proba[1][1])
+    np.testing.assert_array_equal(proba[2][0], proba[2][1])
+    assert np.abs(proba[1][0] - proba[2][0]).max() < 1e-6
+
+
 def test_global_torch_rng_untouched():
     X, y, _ = toy_dce()
     torch.manual_seed(123)
@@ -158,6 +182,126 @@ def test_save_load_round_trip(tmp_path):
         CLSTMClassifier.load(tmp_path / "other.pt")
 
 
+def _fitted_cnn(**kw):
+    X, y, _ = toy_dce(n=12)
+    return small_cnn(epochs=1, augment=1, **kw).fit(X[:, :3, 0], y), X[:, :3, 0]
+
+
+def test_load_empty_or_truncated_checkpoint_is_a_clear_error(tmp_path):
+    clf, _ = _fitted_cnn(random_state=0)
+    path = tmp_path / "cnn.pt"
+    clf.save(path)
+    data = path.read_bytes()
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.pt.*not a readable dcemets\.models checkpoint.*empty"):
+        MapCNNClassifier.load(empty)
+    for cut in (len(data) // 2, len(data) - 10, 40):
+        truncated = tmp_path / f"cut{cut}.pt"
+        truncated.write_bytes(data[:cut])
+        with pytest.raises(ValueError, match=rf"cut{cut}\.pt.*corrupt or truncated"):
+            MapCNNClassifier.load(truncated)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all" * 4)
+    with pytest.raises(ValueError, match=r"junk\.pt.*corrupt or truncated"):
+        MapCNNClassifier.load(junk)
+    with pytest.raises(FileNotFoundError, match=r"missing\.pt"):
+        MapCNNClassifier.load(tmp_path / "missing.pt")
+
+
+def test_load_refuses_pickled_code(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "dcemets.models/1", "obj": np.float64(1.0)}, path)  # a numpy global
+    with pytest.raises(ValueError, match=r"evil\.pt.*other than tensors and plain values"):
+        MapCNNClassifier.load(path)
+
+
+def test_load_incomplete_checkpoint_is_a_clear_error(tmp_path):
+    clf, _ = _fitted_cnn(random_state=0)
+    path = tmp_path / "cnn.pt"
+    clf.save(path)
+    payload = torch.load(path, weights_only=True)
+    del payload["state_dict"]["head.weight"]
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match=r"cnn\.pt.*incomplete or inconsistent"):
+        MapCNNClassifier.load(path)
+
+
+@pytest.mark.parametrize(
+    "make_rng",
+    [
+        lambda: np.random.RandomState(0),
+        lambda: np.random.default_rng(0),
+        lambda: np.random.Generator(np.random.MT19937(1)),
+        lambda: np.random.Generator(np.random.Philox(2)),
+    ],
+    ids=["RandomState", "PCG64", "MT19937", "Philox"],
+)
+def test_numpy_random_state_round_trips(tmp_path, make_rng):
+    clf, X = _fitted_cnn(random_state=make_rng())
+    # numpy scalars among the parameters are stored as plain Python values
+    clf.set_params(lr=np.float64(0.002), epochs=np.int64(1))
+    path = tmp_path / "cnn.pt"
+    clf.save(path)
+    back = MapCNNClassifier.load(path, device="cpu")
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    assert type(back.random_state) is type(clf.random_state)
+    assert back.lr == 0.002
+    assert back.epochs == 1
+    # the stored state is the one the estimator held at save time: both draw the same numbers
+    draw = (
+        (lambda r: r.randint(0, 2**31, 5))
+        if isinstance(back.random_state, np.random.RandomState)
+        else (lambda r: r.integers(0, 2**31, 5))
+    )
+    np.testing.assert_array_equal(draw(back.random_state), draw(clf.random_state))
+    # a plain weights_only read still works without our code
+    assert torch.load(path, weights_only=True)["estimator"] == "MapCNNClassifier"
+
+
+def test_unsaveable_parameter_is_refused_at_save_time(tmp_path):
+    clf, _ = _fitted_cnn(random_state=0)
+    clf.set_params(affine={"degrees": object()})
+    path = tmp_path / "cnn.pt"
+    with pytest.raises(TypeError, match="`affine`"):
+        clf.save(path)
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failing_save_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
+    import os
+
+    clf, X = _fitted_cnn(random_state=0)
+    path = tmp_path / "cnn.pt"
+    clf.save(path)
+    before = path.read_bytes()
+    other, _ = _fitted_cnn(random_state=1)
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        other.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.pt"]  # no temporary file left
+    np.testing.assert_array_equal(MapCNNClassifier.load(path).predict_proba(X), clf.predict_proba(X))
+    # a successful save replaces it
+    other.save(path)
+    assert path.read_bytes() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.pt"]
+
+
+def test_save_into_missing_folder_is_a_clear_error(tmp_path):
+    clf, _ = _fitted_cnn(random_state=0)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        clf.save(tmp_path / "nope" / "cnn.pt")
+    with pytest.raises(ValueError, match="is a folder"):
+        clf.save(tmp_path)
+
+
 def test_cuda_without_cuda_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
@@ -187,6 +331,7 @@ def test_cuda_amp_training():
         ({"validation_fraction": 1.5}, "validation_fraction"),
         ({"max_grad_norm": 0.0}, "max_grad_norm"),
         ({"max_grad_norm": "1"}, "max_grad_norm"),
+        ({"random_state": "seed"}, "random_state"),
     ],
 )
 def test_bad_parameters(params, match):

@@ -197,7 +197,9 @@ def test_read_only_output_folder_fails_at_once(tmp_path, monkeypatch):
 
 def test_output_folder_that_is_a_file(tmp_path):
     (tmp_path / "f").write_text("x")
-    with pytest.raises(NotADirectoryError, match=r"exists and is not a folder"):
+    with pytest.raises(
+        NotADirectoryError, match=r"`root` \(the cache folder, `out` of run_study\) .* is a file"
+    ):
         StudyCache(tmp_path / "f")
 
 

@@ -1,0 +1,1513 @@
+"""Per-layer fuzz entries (registered into :data:`tests.fuzz.registry.REGISTRY`).
+
+Each valid call follows the function's docstring example, shrunk to run in milliseconds.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from hypothesis import strategies as st
+
+from . import strategies as S
+from .registry import (
+    SKLEARN_VALIDATION,
+    Entry,
+    Result,
+    draw_dce,
+    draw_image,
+    mask_of,
+    not_fuzzable,
+    register,
+    scores,
+    sim_case,
+    small_xy,
+)
+from .strategies import Corruption, Ctx, const
+
+# --------------------------------------------------------------------------------------
+# extra argument kinds
+# --------------------------------------------------------------------------------------
+
+
+def _rename_time(da: Any, ctx: Ctx) -> Any:
+    return da.rename({"time": "t"})
+
+
+S.CORRUPTIONS["series"] = [  # a DataArray with a `time` dim (ROI curve, voxels x time)
+    *S.WRONG_TYPES,
+    *S.ARRAY_VALUES,
+    Corruption("no_time_dim", _rename_time),
+    Corruption("single_frame", lambda da, ctx: da.isel(time=[0])),
+    Corruption("nan_time", S._set_time(S._nan_time)),
+    Corruption("duplicate_time", S._set_time(S._dup)),
+    Corruption("unsorted_time", S._set_time(S._unsorted)),
+    Corruption(
+        "timedelta_time",
+        lambda da, ctx: da.assign_coords(time=pd.to_timedelta(np.asarray(da["time"].values), unit="s")),
+        ok=True,
+        why=S._TIMEDELTA,
+    ),
+]
+S.CORRUPTIONS["array2d"] = [
+    *S.WRONG_TYPES,
+    *S.ARRAY_VALUES,
+    Corruption("empty", lambda v, ctx: np.asarray(v)[:0]),
+    Corruption("three_d", lambda v, ctx: np.asarray(v)[None]),
+    Corruption("one_d", lambda v, ctx: np.asarray(v)[0]),
+]
+S.CORRUPTIONS["bool2d"] = [
+    *S.WRONG_TYPES,
+    Corruption("all_false", lambda v, ctx: np.zeros(np.shape(v), bool)),
+    Corruption("wrong_shape", lambda v, ctx: np.asarray(v)[:-1]),
+    Corruption("float_nan", lambda v, ctx: np.where(np.asarray(v), np.nan, 0.0)),
+]
+S.CORRUPTIONS["mask_array"] = [  # numpy/DataArray mask on the image's shape (radiomics)
+    *S.WRONG_TYPES,
+    Corruption("all_false", lambda v, ctx: np.zeros(np.shape(v), bool)),
+    Corruption("wrong_shape", lambda v, ctx: np.asarray(v)[..., :-1]),
+    Corruption("float_nan", lambda v, ctx: np.where(np.asarray(v), np.nan, 0.0)),
+    Corruption("str_dtype", S._astype(str)),
+]
+S.CORRUPTIONS["image_array"] = [
+    *S.WRONG_TYPES,
+    *S.ARRAY_VALUES,
+    Corruption("empty", lambda v, ctx: np.asarray(v)[..., :0]),
+]
+S.CORRUPTIONS["table"] = [  # a contingency table
+    *S.WRONG_TYPES,
+    Corruption("negative", lambda v, ctx: -np.asarray(v)),
+    Corruption("nan", S._set_nonfinite(np.nan)),
+    Corruption("inf", S._set_nonfinite(np.inf)),
+    Corruption("one_d", lambda v, ctx: np.asarray(v)[0]),
+    Corruption("empty", lambda v, ctx: np.zeros((0, 2))),
+    Corruption("fractional", lambda v, ctx: np.asarray(v) + 0.5),
+]
+S.CORRUPTIONS["dataframe"] = [
+    *S.WRONG_TYPES,
+    Corruption("numpy", lambda v, ctx: v.to_numpy()),
+    Corruption("empty", lambda v, ctx: v.iloc[:0]),
+    Corruption("nan", lambda v, ctx: v.assign(**{v.select_dtypes("number").columns[0]: np.nan})),
+    Corruption("inf", lambda v, ctx: v.assign(**{v.select_dtypes("number").columns[0]: np.inf})),
+]
+S.CORRUPTIONS["column"] = [
+    Corruption("missing", const("no_such_column")),
+    Corruption("int", const(3)),
+    Corruption("none", const(None)),
+]
+S.CORRUPTIONS["estimator"] = [*S.WRONG_TYPES, Corruption("class_not_instance", const(type))]
+S.CORRUPTIONS["cases"] = [
+    *S.WRONG_TYPES,
+    Corruption("empty", const([])),
+    Corruption("not_a_case", const([1, 2])),
+    Corruption("duplicate_id", lambda v, ctx: [v[0], copy.deepcopy(v[0])]),
+    Corruption("bad_dce", lambda v, ctx: [_case_with(v[0], dce=v[0].dce.isel(time=[0]))]),
+    Corruption("nan_dce", lambda v, ctx: [_case_with(v[0], dce=S._set_nonfinite(np.nan)(v[0].dce, ctx))]),
+]
+S.CORRUPTIONS["case"] = [
+    *S.WRONG_TYPES,
+    Corruption("bad_dce", lambda v, ctx: _case_with(v, dce=v.dce.isel(time=[0]))),
+    Corruption("nan_dce", lambda v, ctx: _case_with(v, dce=S._set_nonfinite(np.nan)(v.dce, ctx))),
+    Corruption("no_roi", lambda v, ctx: _case_with(v, roi_sagittal=None)),
+    Corruption("bad_label", lambda v, ctx: _case_with(v, label="fuzz")),
+]
+# joblib's n_jobs: a negative value counts back from the number of cores (documented by joblib)
+S.CORRUPTIONS["n_jobs"] = [c for c in S.POS_INT if c.name != "negative"]
+S.CORRUPTIONS["seq_int"] = [
+    *S.WRONG_TYPES,
+    Corruption("empty", const([])),
+    Corruption("zero", const([0, 1])),
+    Corruption("float", const([1.5])),
+    Corruption("negative", const([-1])),
+]
+S.CORRUPTIONS["tensor"] = [
+    *S.WRONG_TYPES,
+    Corruption("numpy", lambda v, ctx: v.numpy()),
+    Corruption("wrong_ndim", lambda v, ctx: v[0]),
+    Corruption("wrong_channels", lambda v, ctx: _torch().cat([v, v], dim=-3)),
+    Corruption("nan", lambda v, ctx: v.clone().fill_(float("nan"))),
+    Corruption("int_dtype", lambda v, ctx: v.to(_torch().int64)),
+    Corruption("empty", lambda v, ctx: v[:0]),
+]
+S.CORRUPTIONS["result"] = [*S.WRONG_TYPES, Corruption("int", const(3))]
+S.CORRUPTIONS["argv"] = [
+    Corruption("unknown_command", const(["fuzz"])),
+    Corruption("empty", const([])),
+    Corruption("bad_option", const(["simulate", "--fuzz"])),
+    Corruption("bad_int", const(["simulate", "--out", "x", "--seed", "abc"])),
+    Corruption(
+        "negative_jobs",
+        lambda v, ctx: ["segment", "--cohort", str(ctx.tmp), "--out", str(ctx.tmp), "--jobs", "0"],
+    ),
+    Corruption(
+        "missing_cohort",
+        lambda v, ctx: ["features", "--cohort", str(ctx.tmp / "nope"), "--out", str(ctx.tmp)],
+    ),
+    Corruption("bad_preset", lambda v, ctx: ["replicate", "--preset", "fuzz", "--out", str(ctx.tmp)]),
+]
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def _case_with(case: Any, **changes: Any) -> Any:
+    out = copy.deepcopy(case)
+    for k, v in changes.items():
+        object.__setattr__(out, k, v)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# kinetics
+# --------------------------------------------------------------------------------------
+
+_T = np.arange(12) * 12.0
+
+
+def _aif_args(ctx: Ctx) -> dict[str, Any]:
+    return {"time": np.linspace(-10.0, 300.0, ctx.draw(st.integers(3, 40)))}
+
+
+register(
+    Entry(
+        "dcemets.kinetics.biexponential_aif",
+        valid=_aif_args,
+        args={
+            "time": "array",
+            "dose": "positive",
+            "a1": "nonneg",
+            "m1": "positive",
+            "a2": "nonneg",
+            "m2": "positive",
+        },
+    )
+)
+register(Entry("dcemets.kinetics.parker_aif", valid=_aif_args, args={"time": "array", "hct": "fraction"}))
+
+
+def _conc(ctx: Ctx) -> np.ndarray:
+    n = ctx.draw(st.integers(1, 4))
+    return np.outer(np.linspace(0.0, 1.0, n), np.r_[0.0, 0.0, np.linspace(0.2, 2.0, 6)])
+
+
+_SPGR = {"t10": "positive_array", "flip_angle": "positive", "tr": "positive", "r1": "positive"}
+register(
+    Entry(
+        "dcemets.kinetics.concentration_to_signal",
+        valid=lambda ctx: {
+            "conc": _conc(ctx),
+            "t10": 1.2,
+            "flip_angle": 10.0,
+            "tr": 0.0041,
+            "r1": 4.5,
+            "m0": 1000.0,
+        },
+        args={"conc": "array", **_SPGR, "m0": "positive_array"},
+    )
+)
+
+
+def _signal(ctx: Ctx) -> np.ndarray:
+    from dcemets.kinetics import concentration_to_signal
+
+    return concentration_to_signal(_conc(ctx), t10=1.2, flip_angle=10, tr=0.0041, r1=4.5, m0=1000.0)
+
+
+register(
+    Entry(
+        "dcemets.kinetics.signal_to_concentration",
+        valid=lambda ctx: {
+            "signal": _signal(ctx),
+            "t10": 1.2,
+            "flip_angle": 10.0,
+            "tr": 0.0041,
+            "r1": 4.5,
+            "n_baseline": 2,
+        },
+        args={"signal": "array", **_SPGR, "n_baseline": "pos_int"},
+    )
+)
+
+
+def _ct(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.kinetics import parker_aif, tofts
+
+    cp = parker_aif(_T, delay=24.0)
+    n = ctx.draw(st.integers(1, 3))
+    ct = tofts(_T, cp, np.linspace(0.1, 0.2, n), np.linspace(0.4, 0.6, n))
+    ct = xr.DataArray(np.atleast_2d(ct), dims=("voxel", "time"), coords={"time": _T})
+    return {"ct": ct, "aif": cp, "aif_time": _T.copy()}
+
+
+register(
+    Entry(
+        "dcemets.kinetics.fit_tofts",
+        valid=_ct,
+        args={
+            "ct": "series",
+            "aif": "array",
+            "aif_time": "times",
+            "method": "choice",
+            "device": "choice",
+            "backend": "choice",
+            "dtype": "choice",
+            "bounds": "bounds",
+            "max_iter": "pos_int",
+        },
+        max_examples=2,
+    )
+)
+S.CORRUPTIONS["bounds"] = [
+    Corruption("unknown_key", const({"fuzz": (0, 1)})),
+    Corruption("reversed", const({"ktrans": (1.0, 0.0)})),
+    Corruption("nan", const({"kep": (np.nan, 1.0)})),
+    Corruption("str", const("fuzz")),
+]
+
+
+def _curve(ctx: Ctx) -> xr.DataArray:
+    n = ctx.draw(st.integers(8, 14))  # the late reference (67 s after injection) must be sampled
+    t = np.arange(n) * 12.0
+    s = 100 + 100 * np.clip((t - 12) / 36, 0, 1) - 0.2 * np.clip(t - 48, 0, None)
+    return xr.DataArray(s, dims="time", coords={"time": t})
+
+
+def _curve_numpy(ctx: Ctx) -> dict[str, Any]:
+    c = _curve(ctx)
+    return {"signal": c.values.copy(), "time": c.time.values.copy()}
+
+
+register(
+    Entry(
+        "dcemets.kinetics.heuristics",
+        valid=_curve_numpy,
+        args={
+            "signal": "array",
+            "n_baseline": "pos_int",
+            "injection_time": "real",
+            "peak_cutoff": "positive",
+            "late_reference": "positive",
+            "time": "times",
+        },
+    )
+)
+
+
+def _dce_mask(ctx: Ctx, key: str, **kw: Any) -> dict[str, Any]:
+    d = draw_dce(ctx, **kw)
+    return {"dce": d, key: mask_of(ctx, d)}
+
+
+register(
+    Entry(
+        "dcemets.kinetics.hotspot_roi",
+        valid=lambda ctx: _dce_mask(ctx, "within"),
+        args={"dce": "dce", "within": "mask", "size": "pos_int", "n_baseline": "pos_int"},
+    )
+)
+register(
+    Entry(
+        "dcemets.kinetics.parametric_maps",
+        valid=lambda ctx: _dce_mask(ctx, "mask", times=_T),
+        args={
+            "dce": "dce",
+            "mask": "mask",
+            "n_baseline": "pos_int",
+            "injection_time": "real",
+            "peak_cutoff": "positive",
+            "late_reference": "positive",
+            "frames": "frames",
+        },
+        nan_ok=True,  # voxels outside `mask` are NaN (docstring)
+    )
+)
+S.CORRUPTIONS["frames"] = [
+    Corruption("str", const("fuzz")),
+    Corruption("out_of_range", const([0, 1, 99])),
+    Corruption("negative", const([-99, 0, 1])),
+    Corruption("float", const([0.5, 1.5, 2.5])),
+    Corruption("dict", const({"a": 1})),
+]
+register(
+    Entry(
+        "dcemets.kinetics.roi_curve",
+        valid=lambda ctx: _dce_mask(ctx, "roi"),
+        args={"dce": "dce", "roi": "mask"},
+    )
+)
+
+
+def _model_args(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.kinetics import parker_aif
+
+    return {"time": _T.copy(), "aif": parker_aif(_T, delay=20.0), "aif_time": _T.copy()}
+
+
+register(
+    Entry(
+        "dcemets.kinetics.tofts",
+        valid=lambda ctx: {**_model_args(ctx), "ktrans": 0.1, "kep": 0.4, "vp": 0.02},
+        args={
+            "time": "times",
+            "aif": "array",
+            "ktrans": "nonneg",
+            "kep": "nonneg",
+            "vp": "fraction",
+            "aif_time": "times",
+        },
+    )
+)
+register(
+    Entry(
+        "dcemets.kinetics.patlak",
+        valid=lambda ctx: {**_model_args(ctx), "ktrans": 0.1, "vp": 0.05},
+        args={"time": "times", "aif": "array", "ktrans": "nonneg", "vp": "fraction", "aif_time": "times"},
+    )
+)
+
+# --------------------------------------------------------------------------------------
+# segmentation
+# --------------------------------------------------------------------------------------
+
+
+_EMPTY_DICE = Result("the Dice of an empty and a non-empty mask is 0 (docstring)")
+
+
+def _two_masks(ctx: Ctx) -> dict[str, Any]:
+    img = draw_image(ctx)
+    return {"a": mask_of(ctx, img), "b": mask_of(ctx, img)}
+
+
+for _n in ("dice", "hausdorff95"):
+    register(
+        Entry(
+            f"dcemets.segmentation.{_n}",
+            valid=_two_masks,
+            args={"a": "mask", "b": "mask"},
+            documented={"a:all_false": _EMPTY_DICE, "b:all_false": _EMPTY_DICE} if _n == "dice" else {},
+        )
+    )
+
+register(
+    Entry(
+        "dcemets.segmentation.enhancement_image",
+        valid=lambda ctx: {"dce": draw_dce(ctx)},
+        args={"dce": "dce", "n_baseline": "pos_int"},
+    )
+)
+
+
+def _image_within(ctx: Ctx) -> dict[str, Any]:
+    img = draw_image(ctx)
+    return {"image": img, "within": mask_of(ctx, img)}
+
+
+def _grow_valid(ctx: Ctx) -> dict[str, Any]:
+    d = _image_within(ctx)
+    return {**d, "exclude": S._all_false(d["within"], ctx)}
+
+
+register(
+    Entry(
+        "dcemets.segmentation.find_seed",
+        valid=_image_within,
+        args={"image": "image", "within": "mask", "smoothing_mm": "nonneg"},
+    )
+)
+register(
+    Entry(
+        "dcemets.segmentation.region_grow",
+        valid=_grow_valid,
+        documented={"exclude:all_false": Result("excluding nothing is the default")},
+        args={
+            "image": "image",
+            "within": "mask",
+            "exclude": "mask",
+            "seed": "seed",
+            "fraction": "fraction",
+            "background": "real",
+            "upper_factor": "positive",
+            "seed_smoothing_mm": "nonneg",
+            "smoothing_mm": "nonneg",
+            "multiplier": "positive",
+            "iterations": "pos_int",
+            "radius": "pos_int",
+        },
+    )
+)
+S.CORRUPTIONS["seed"] = [
+    Corruption("str", const("fuzz")),
+    Corruption("wrong_length", const((0, 0))),
+    Corruption("out_of_grid", const((99, 99, 99))),
+    Corruption("negative", const((-1, 0, 0))),
+    Corruption("float", const((0.5, 0.5, 0.5))),
+]
+
+
+def _ncut(ctx: Ctx) -> dict[str, Any]:
+    n = ctx.draw(st.integers(8, 14))
+    img = np.zeros((n, n))
+    img[:, n // 2 :] = 1.0
+    return {"image2d": img, "region2d": np.ones((n, n), bool), "random_state": 0}
+
+
+register(
+    Entry(
+        "dcemets.segmentation.normalized_cut",
+        valid=_ncut,
+        args={
+            "image2d": "array2d",
+            "region2d": "bool2d",
+            "n_segments": "pos_int",
+            "pixels_per_segment": "positive",
+            "compactness": "positive",
+            "sigma": "positive",
+            "smoothing": "nonneg",
+            "thresh": "positive",
+            "num_cuts": "pos_int",
+            "value_range": "value_range",
+        },
+        max_examples=2,
+    )
+)
+S.CORRUPTIONS["value_range"] = [
+    Corruption("reversed", const((1.0, 0.0))),
+    Corruption("nan", const((np.nan, 1.0))),
+    Corruption("str", const("fuzz")),
+    Corruption("wrong_length", const((0.0,))),
+]
+register(
+    Entry(
+        "dcemets.segmentation.select_partitions",
+        valid=lambda ctx: {
+            "labels": np.array([[1, 1, 2, 2], [3, 3, 2, 2]]),
+            "region": np.array([[0, 0, 0, 0], [0, 1, 0, 0]], bool),
+        },
+        args={"labels": "array2d", "region": "bool2d"},
+        max_examples=1,
+        documented={"region:all_false": Result("no partition touches an empty region: an empty selection")},
+    )
+)
+
+
+def _seg_phantom(ctx: Ctx) -> dict[str, Any]:
+    from dcemets import make_dce, make_image
+
+    sig = np.full((4, 3, 24, 24), 100.0)
+    sig[1:, :, 8:14, 9:15] += 120.0
+    dce = make_dce(sig, [0.0, 10.0, 20.0, 30.0])
+    roi = make_image(np.ones((3, 6, 1), bool), spacing=(3.0, 1.0, 1.0), origin=(11.0, 8.0, 0.0))
+    return {"dce": dce, "roi_sagittal": roi}
+
+
+register(
+    Entry(
+        "dcemets.segmentation.segment_lesion",
+        valid=_seg_phantom,
+        args={"dce": "dce", "roi_sagittal": "mask", "options": "extra_kwarg"},
+        max_examples=1,
+    )
+)
+
+
+def _seg_cases(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.io import Case
+
+    p = _seg_phantom(ctx)
+    return {"cases": [Case("s1", p["dce"], roi_sagittal=p["roi_sagittal"])], "progress": False}
+
+
+register(
+    Entry(
+        "dcemets.segmentation.segment_cohort",
+        valid=_seg_cases,
+        args={"cases": "cases", "n_jobs": "n_jobs", "options": "extra_kwarg"},
+        max_examples=1,
+    )
+)
+
+
+def _transfer(ctx: Ctx) -> dict[str, Any]:
+    from dcemets import make_image
+
+    axial = make_image(np.zeros((1, 1, 6)), spacing=1.0)
+    roi = make_image(np.ones((1, 1, 1), bool), spacing=(1.0, 1.0, 1.5), origin=(2.0, 0, 0))
+    return {"roi_sagittal": roi, "reference": axial}
+
+
+register(
+    Entry(
+        "dcemets.segmentation.transfer_roi",
+        valid=_transfer,
+        args={"roi_sagittal": "mask", "reference": "image"},
+        max_examples=1,
+    )
+)
+
+
+def _widen(ctx: Ctx) -> dict[str, Any]:
+    from dcemets import make_image
+
+    m = np.zeros((1, 1, 12), bool)
+    m[0, 0, 5:7] = True
+    return {"region": make_image(m)}
+
+
+register(
+    Entry(
+        "dcemets.segmentation.widen_search_region",
+        valid=_widen,
+        args={"region": "mask", "factor": "positive", "min_aspect": "nonneg"},
+        max_examples=1,
+    )
+)
+
+# --------------------------------------------------------------------------------------
+# radiomics
+# --------------------------------------------------------------------------------------
+
+
+def _rad(ctx: Ctx) -> dict[str, Any]:
+    seed = ctx.draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    img = rng.normal(100.0, 20.0, (2, 5, 6))
+    # the whole image is the ROI: a NaN anywhere is inside it (NaN outside the ROI is allowed)
+    return {"image": img, "mask": np.ones(img.shape, bool), "bin_count": 8}
+
+
+_RAD_ARGS = {
+    "image": "image_array",
+    "mask": "mask_array",
+    "bin_count": "pos_int",
+    "bin_width": "positive",
+    "min_value": "real",
+    "nan_policy": "choice",
+}
+register(Entry("dcemets.radiomics.discretise", valid=_rad, args=dict(_RAD_ARGS)))
+register(
+    Entry(
+        "dcemets.radiomics.glcm",
+        valid=_rad,
+        args={**_RAD_ARGS, "distance": "pos_int", "aggregation": "choice"},
+    )
+)
+register(
+    Entry(
+        "dcemets.radiomics.glcm_features",
+        valid=_rad,
+        args={**_RAD_ARGS, "distance": "pos_int", "aggregation": "choice", "convention": "choice"},
+    )
+)
+register(
+    Entry(
+        "dcemets.radiomics.histogram_features",
+        valid=lambda ctx: {k: v for k, v in _rad(ctx).items() if k != "bin_count"},
+        args={
+            "image": "image_array",
+            "mask": "mask_array",
+            "percentile_method": "choice",
+            "nan_policy": "choice",
+        },
+    )
+)
+
+
+def _maps(ctx: Ctx) -> xr.Dataset:
+    from dcemets import make_image
+    from dcemets.radiomics import MAP_NAMES
+
+    rng = np.random.default_rng(ctx.draw(st.integers(0, 2**16)))
+    return xr.Dataset({m: make_image(rng.normal(size=(3, 5, 5))) for m in MAP_NAMES})
+
+
+register(
+    Entry(
+        "dcemets.radiomics.extract_features",
+        valid=lambda ctx: {"maps": _maps(ctx), "mask": np.ones((3, 5, 5), bool)},
+        args={"maps": "maps", "mask": "mask_array", "settings": "extra_kwarg"},
+        max_examples=2,
+    )
+)
+S.CORRUPTIONS["maps"] = [
+    *S.WRONG_TYPES,
+    Corruption("dataarray", lambda v, ctx: v[next(iter(v.data_vars))]),
+    Corruption("missing_map", lambda v, ctx: v.drop_vars(next(iter(v.data_vars)))),
+    Corruption("nan", S._set_nonfinite(np.nan)),
+    Corruption("complex", S._astype(np.complex128)),
+    Corruption("str_dtype", S._astype(str)),
+]
+register(
+    Entry(
+        "dcemets.radiomics.extract_cohort",
+        valid=lambda ctx: {
+            "maps": {"a": _maps(ctx), "b": _maps(ctx)},
+            "masks": {"a": np.ones((3, 5, 5), bool), "b": np.ones((3, 5, 5), bool)},
+            "progress": False,
+        },
+        args={
+            "maps": "map_dict",
+            "masks": "mask_dict",
+            "n_jobs": "n_jobs",
+            "errors": "choice",
+            "settings": "extra_kwarg",
+        },
+        max_examples=1,
+    )
+)
+S.CORRUPTIONS["map_dict"] = [
+    *S.WRONG_TYPES,
+    Corruption("empty", const({})),
+    Corruption("nan_map", lambda v, ctx: {**v, "a": S._set_nonfinite(np.nan)(v["a"], ctx)}),
+    Corruption("not_dataset", lambda v, ctx: {**v, "a": 3}),
+]
+S.CORRUPTIONS["mask_dict"] = [
+    *S.WRONG_TYPES,
+    Corruption("missing_key", lambda v, ctx: {"a": v["a"]}),
+    Corruption("all_false", lambda v, ctx: {**v, "a": np.zeros_like(v["a"])}),
+    Corruption("wrong_shape", lambda v, ctx: {**v, "a": v["a"][:-1]}),
+]
+not_fuzzable(
+    "dcemets.radiomics.RadiomicsWarning", "a warning class (raised by the radiomics functions, not called)"
+)
+for _c in ("FEATURE_NAMES", "GLCM_FEATURES", "HISTOGRAM_FEATURES", "MAP_NAMES"):
+    not_fuzzable(f"dcemets.radiomics.{_c}", "a constant tuple of names")
+
+# --------------------------------------------------------------------------------------
+# io
+# --------------------------------------------------------------------------------------
+
+
+def _small_case(ctx: Ctx) -> Any:
+    from dcemets.io import Case
+
+    return Case("s01", draw_dce(ctx), label="lung", truth={"ktrans": 0.1})
+
+
+register(
+    Entry(
+        "dcemets.io.Case",
+        valid=lambda ctx: {"subject_id": "s01", "dce": draw_dce(ctx)},
+        args={"subject_id": "subject_id"},  # the other fields are validated where they are used
+        max_examples=2,
+    )
+)
+register(
+    Entry(
+        "dcemets.io.validate_subject_id",
+        valid=lambda ctx: {"subject_id": ctx.draw(st.sampled_from(["s01", "sim001", "patient-7_b"]))},
+        args={"subject_id": "subject_id"},
+    )
+)
+S.CORRUPTIONS["subject_id"] = [
+    Corruption("empty", const("")),
+    Corruption("escape", const("../../escaped")),
+    Corruption("separator", const("a/b")),
+    Corruption("control", const("a\x00b")),
+    Corruption("int", const(3)),
+    Corruption("none", const(None)),
+]
+
+
+def _sitk(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.io import to_sitk
+
+    im = to_sitk(draw_image(ctx))
+    return {"image": [im, im, im], "times": np.array([0.0, 10.0, 20.0])}
+
+
+register(
+    Entry(
+        "dcemets.io.from_sitk",
+        valid=_sitk,
+        args={"image": "object", "times": "times", "attrs": "mapping"},
+    )
+)
+_WRITE_NAN = Result("images are converted/written as they are: maps hold NaN outside their mask", nan_ok=True)
+register(
+    Entry(
+        "dcemets.io.to_sitk",
+        valid=lambda ctx: {"da": draw_image(ctx)},
+        args={"da": "image"},
+        documented={
+            "da:nan": _WRITE_NAN,
+            "da:inf": _WRITE_NAN,
+            "da:is_4d": Result("a DCE series gives one SimpleITK image per frame (docstring)"),
+        },
+    )
+)
+
+
+def _written(ctx: Ctx, kind: str) -> dict[str, Any]:
+    from dcemets.io import write_dce, write_image
+
+    if kind == "dce":
+        return {"path": write_dce(draw_dce(ctx), ctx.tmp / "dce.nii.gz")}
+    suffix = ctx.draw(st.sampled_from([".nii.gz", ".nrrd", ".mha"]))
+    return {"path": write_image(draw_image(ctx), ctx.tmp / f"img{suffix}")}
+
+
+register(
+    Entry(
+        "dcemets.io.read_dce",
+        valid=lambda ctx: _written(ctx, "dce"),
+        args={"path": "path_in"},  # `times` is for a folder of 3D files (not fuzzed)
+        max_examples=2,
+    )
+)
+register(
+    Entry(
+        "dcemets.io.read_image",
+        valid=lambda ctx: _written(ctx, "image"),
+        args={"path": "path_in"},
+        max_examples=2,
+    )
+)
+register(
+    Entry(
+        "dcemets.io.write_dce",
+        valid=lambda ctx: {"da": draw_dce(ctx), "path": ctx.tmp / "out.nii.gz"},
+        args={"da": "dce", "path": "path_out"},
+        max_examples=2,
+    )
+)
+register(
+    Entry(
+        "dcemets.io.write_image",
+        valid=lambda ctx: {"da": draw_image(ctx), "path": ctx.tmp / "out.nii.gz"},
+        args={"da": "image", "path": "path_out"},
+        max_examples=2,
+        documented={"da:nan": _WRITE_NAN, "da:inf": _WRITE_NAN},
+    )
+)
+
+
+def _saved(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.io import save_cohort
+
+    save_cohort([_small_case(ctx)], ctx.tmp / "cohort", progress=False)
+    return {"directory": ctx.tmp / "cohort", "progress": False}
+
+
+register(
+    Entry("dcemets.io.load_cohort", valid=_saved, args={"directory": "dir_in"}, max_examples=2),
+)
+register(
+    Entry(
+        "dcemets.io.save_cohort",
+        valid=lambda ctx: {"cases": [_small_case(ctx)], "directory": ctx.tmp / "out", "progress": False},
+        args={"cases": "cases", "directory": "dir_out"},
+        max_examples=2,
+    )
+)
+
+# --------------------------------------------------------------------------------------
+# classify
+# --------------------------------------------------------------------------------------
+
+S.CORRUPTIONS["X"] = S.FEATURES
+S.CORRUPTIONS["y"] = S.LABELS
+
+
+def _xy(ctx: Ctx) -> dict[str, Any]:
+    X, y = small_xy(ctx, n=40)
+    return {"X": X, "y": y}
+
+
+def _chaid_fit(X: Any, y: Any, **params: Any) -> Any:
+    from dcemets.classify import CHAIDClassifier
+
+    return CHAIDClassifier(**params).fit(X, y)
+
+
+_CHAID_PARAMS = {
+    "max_depth": "nonneg_int",
+    "alpha_merge": "fraction",
+    "alpha_split": "fraction",
+    "n_bins": "pos_int",
+    "min_samples_split": "pos_int",
+    "min_samples_leaf": "pos_int",
+}
+register(
+    Entry(
+        "dcemets.classify.CHAIDClassifier",
+        valid=_xy,
+        call=_chaid_fit,
+        args=dict(_CHAID_PARAMS),
+        infer=False,
+        aliases={},
+    )
+)
+register(
+    Entry(
+        "dcemets.classify.CHAIDClassifier.fit",
+        delegated=SKLEARN_VALIDATION,
+        valid=_xy,
+        call=_chaid_fit,
+        args={"X": "X", "y": "y"},
+        infer=False,
+    )
+)
+
+
+def _fitted_chaid(ctx: Ctx) -> dict[str, Any]:
+    d = _xy(ctx)
+    return {"estimator": _chaid_fit(d["X"], d["y"], max_depth=1), "X": d["X"]}
+
+
+S.CORRUPTIONS["X_predict"] = [c for c in S.FEATURES if c.name != "wrong_rows"] + [
+    Corruption("wrong_columns", lambda v, ctx: np.asarray(v)[:, :-1]),
+]
+
+
+def _call_method(method: str, estimator: Any, X: Any) -> Any:
+    return getattr(estimator, method)(X)
+
+
+for _m in ("predict", "predict_proba", "apply"):
+    register(
+        Entry(
+            f"dcemets.classify.CHAIDClassifier.{_m}",
+            delegated=SKLEARN_VALIDATION,
+            valid=_fitted_chaid,
+            call=functools.partial(_call_method, _m),
+            args={"X": "X_predict"},
+            infer=False,
+        )
+    )
+not_fuzzable(
+    "dcemets.classify.CHAIDNode", "a plain record of one fitted tree node (built by CHAIDClassifier.fit)"
+)
+
+
+def _ranker_fit(X: Any, y: Any, **params: Any) -> Any:
+    from dcemets.classify import ForestRanker
+
+    params.setdefault("n_estimators", 10)
+    params.setdefault("k", 2)
+    return ForestRanker(random_state=0, **params).fit(X, y)
+
+
+register(
+    Entry(
+        "dcemets.classify.ForestRanker",
+        valid=_xy,
+        call=_ranker_fit,
+        args={"n_estimators": "pos_int", "max_samples": "fraction", "k": "pos_int"},
+        infer=False,
+        max_examples=2,
+    )
+)
+register(
+    Entry(
+        "dcemets.classify.ForestRanker.fit",
+        delegated=SKLEARN_VALIDATION,
+        valid=_xy,
+        call=_ranker_fit,
+        args={"X": "X", "y": "y"},
+        infer=False,
+        max_examples=2,
+    )
+)
+not_fuzzable("dcemets.classify.SearchResult", "a plain record of radiomics_search's results")
+not_fuzzable("dcemets.classify.HEURISTIC_FEATURES", "a constant tuple of names")
+register(
+    Entry(
+        "dcemets.classify.bin_edges",
+        valid=lambda ctx: {"x": np.arange(20.0) * ctx.draw(st.sampled_from([1.0, 0.5]))},
+        args={"x": "array", "n_bins": "pos_int"},
+    )
+)
+register(
+    Entry(
+        "dcemets.classify.bonferroni_multiplier",
+        valid=lambda ctx: {"n_categories": 10, "n_groups": ctx.draw(st.integers(1, 10))},
+        args={"n_categories": "pos_int", "n_groups": "pos_int"},
+    )
+)
+register(
+    Entry(
+        "dcemets.classify.merge_categories",
+        valid=lambda ctx: {"table": np.array([[10, 1], [9, 2], [1, 10], [2, 9]])},
+        args={"table": "table", "alpha_merge": "fraction", "min_size": "pos_int"},
+        max_examples=1,
+    )
+)
+register(
+    Entry(
+        "dcemets.classify.pearson_chi2",
+        valid=lambda ctx: {"table": np.array([[10, 2], [3, 10]])},
+        args={"table": "table"},
+        max_examples=1,
+    )
+)
+register(
+    Entry(
+        "dcemets.classify.hotspot_chaid",
+        valid=lambda ctx: {},
+        call=lambda X=None, y=None, **kw: (
+            __import__("dcemets.classify", fromlist=["x"]).hotspot_chaid(**kw).fit(*(_xy_fixed()))
+        ),
+        args={k: v for k, v in _CHAID_PARAMS.items() if k not in ("n_bins",)},
+        infer=False,
+        max_examples=1,
+    )
+)
+
+
+def _xy_fixed() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = np.array(["lung", "other"] * 20)
+    return X, y
+
+
+def _logistic(**kw: Any) -> Any:
+    from dcemets.classify import hotspot_logistic
+
+    return hotspot_logistic(**kw).fit(*_xy_fixed())
+
+
+register(
+    Entry(
+        "dcemets.classify.hotspot_logistic",
+        valid=lambda ctx: {},
+        call=_logistic,
+        args={"C": "positive", "max_iter": "pos_int"},
+        infer=False,
+        documented={"C:inf": Result("C=inf (no penalty) is the default")},
+        max_examples=1,
+    )
+)
+
+
+def _search_valid(ctx: Ctx) -> dict[str, Any]:
+    rng = np.random.default_rng(ctx.draw(st.integers(0, 100)))
+    y = np.array(["lung"] * 10 + ["other"] * 10)
+    X = pd.DataFrame(
+        rng.normal(size=(20, 4)),
+        columns=["washout_hist_p90", "washout_hist_mean", "max_se_glcm_energy", "wash_in_glcm_entropy"],
+    )
+    X["washout_hist_p90"] += 1.5 * (y == "lung")
+    return {"X": X, "y": y, "k_range": [1, 2], "n_splits": 3, "n_estimators": 5, "random_state": 0}
+
+
+register(
+    Entry(
+        "dcemets.classify.radiomics_search",
+        valid=_search_valid,
+        args={
+            "X": "X",
+            "y": "y",
+            "family": "choice",
+            "k_range": "seq_int",
+            "protocol": "choice",
+            "n_splits": "pos_int",
+            "n_estimators": "pos_int",
+            "max_samples": "fraction",
+        },
+        max_examples=1,
+        nan_ok=True,
+    )
+)
+
+# --------------------------------------------------------------------------------------
+# evaluation
+# --------------------------------------------------------------------------------------
+
+not_fuzzable("dcemets.evaluation.CVResult", "a plain record of cross_validate's results")
+not_fuzzable("dcemets.evaluation.DeLongResult", "a plain record of delong_test's results")
+
+S.CORRUPTIONS["scores"] = [
+    *S.WRONG_TYPES,
+    *S.ARRAY_VALUES,
+    Corruption("wrong_length", lambda v, ctx: np.asarray(v)[:-1]),
+    Corruption("two_d", lambda v, ctx: np.asarray(v)[:, None].repeat(2, axis=1)),
+]
+
+
+def _yscore(ctx: Ctx) -> dict[str, Any]:
+    y, s = scores(ctx)
+    return {"y_true": y, "y_score": s}
+
+
+register(
+    Entry(
+        "dcemets.evaluation.roc_auc",
+        valid=_yscore,
+        args={"y_true": "y", "y_score": "scores", "positive": "positive_label"},
+    )
+)
+S.CORRUPTIONS["positive_label"] = [Corruption("absent", const("fuzz")), Corruption("none", const(None))]
+register(
+    Entry(
+        "dcemets.evaluation.auc_confidence_interval",
+        valid=lambda ctx: {**_yscore(ctx), "method": "bootstrap", "n_bootstrap": 50, "rng": 0},
+        args={
+            "y_true": "y",
+            "y_score": "scores",
+            "positive": "positive_label",
+            "confidence": "fraction",
+            "method": "choice",
+            "n_bootstrap": "pos_int",
+        },
+    )
+)
+
+
+def _delong(ctx: Ctx) -> dict[str, Any]:
+    y, a = scores(ctx)
+    _, b = scores(ctx)
+    return {"y_true": y, "score_a": a, "score_b": b}
+
+
+register(
+    Entry(
+        "dcemets.evaluation.delong_test",
+        valid=_delong,
+        args={"y_true": "y", "score_a": "scores", "score_b": "scores", "positive": "positive_label"},
+    )
+)
+
+
+def _diag(ctx: Ctx) -> dict[str, Any]:
+    y, s = scores(ctx)
+    pred = np.where(s > 0.75, "lung", "other")
+    return {
+        "y_true": y,
+        "y_pred": pred,
+        "y_score": s,
+        "confidence": 0.95,
+        "auc_method": "bootstrap",
+        "n_bootstrap": 50,
+        "rng": 0,
+    }
+
+
+register(
+    Entry(
+        "dcemets.evaluation.diagnostic_metrics",
+        valid=_diag,
+        args={
+            "y_true": "y",
+            "y_pred": "y",
+            "y_score": "scores",
+            "positive": "positive_label",
+            "confidence": "fraction",
+            "auc_method": "choice",
+            "n_bootstrap": "pos_int",
+        },
+        nan_ok=True,
+        documented={
+            "y_pred:single_class": Result("predictions may all be one class (a valid classifier output)")
+        },
+    )
+)
+register(
+    Entry(
+        "dcemets.evaluation.wilson_interval",
+        valid=lambda ctx: {"successes": ctx.draw(st.integers(0, 20)), "n": 20},
+        args={"successes": "count", "n": "count", "confidence": "fraction"},
+    )
+)
+S.CORRUPTIONS["count"] = [
+    *S.INT_COMMON,
+    Corruption("negative", const(-3)),
+    Corruption("too_large", const(10**6)),
+]
+
+
+def _table(ctx: Ctx) -> dict[str, Any]:
+    rng = np.random.default_rng(ctx.draw(st.integers(0, 100)))
+    return {
+        "table": pd.DataFrame(
+            {
+                "group": ["lung"] * 3 + ["other"] * 4,
+                "primary": ["lung"] * 3 + ["breast", "breast", "liver", "liver"],
+                "washout": rng.normal(size=7),
+            }
+        ),
+        "by": "group",
+        "subgroup": "primary",
+    }
+
+
+register(
+    Entry(
+        "dcemets.evaluation.compare_groups",
+        valid=_table,
+        args={
+            "table": "dataframe",
+            "by": "column",
+            "subgroup": "column",
+            "test": "choice",
+            "columns": "columns",
+            "labels": "mapping",
+            "names": "mapping",
+            "decimals": "nonneg_int",
+        },
+    )
+)
+S.CORRUPTIONS["columns"] = [
+    Corruption("missing", const(["no_such_column"])),
+    Corruption("str", const("washout")),
+    Corruption("empty", const([])),
+    Corruption("int", const(3)),
+]
+
+
+def _cv(ctx: Ctx) -> dict[str, Any]:
+    from sklearn.linear_model import LogisticRegression
+
+    d = _xy(ctx)
+    groups = np.array([f"p{i // 2}" for i in range(len(d["y"]))])  # two samples per patient
+    return {"estimator": LogisticRegression(), **d, "groups": groups, "cv": 4, "random_state": 0}
+
+
+register(
+    Entry(
+        "dcemets.evaluation.cross_validate",
+        valid=_cv,
+        args={
+            "estimator": "estimator",
+            "X": "X",
+            "y": "y",
+            "groups": "y",
+            "cv": "pos_int",
+            "repeats": "pos_int",
+            "positive": "positive_label",
+        },
+        max_examples=1,
+        documented={"groups:single_class": Result("one group is allowed when folds are not grouped by it")},
+    )
+)
+
+
+def _resub(ctx: Ctx) -> dict[str, Any]:
+    from sklearn.tree import DecisionTreeClassifier
+
+    return {"estimator": DecisionTreeClassifier(random_state=0), **_xy(ctx)}
+
+
+register(
+    Entry(
+        "dcemets.evaluation.resubstitution_metrics",
+        valid=_resub,
+        args={
+            "estimator": "estimator",
+            "X": "X",
+            "y": "y",
+            "positive": "positive_label",
+            "confidence": "fraction",
+        },
+        max_examples=2,
+        nan_ok=True,
+    )
+)
+
+
+def _plot_roc(results: Any, **kw: Any) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dcemets.evaluation import plot_roc
+
+    try:
+        return plot_roc(results, **kw) and None
+    finally:
+        plt.close("all")
+
+
+register(
+    Entry(
+        "dcemets.evaluation.plot_roc",
+        valid=lambda ctx: {"results": {"hot-spot": scores(ctx)}},
+        call=_plot_roc,
+        args={"results": "roc_results", "positive": "positive_label"},
+        infer=False,
+        max_examples=1,
+    )
+)
+S.CORRUPTIONS["roc_results"] = [
+    *S.WRONG_TYPES,
+    Corruption("empty", const({})),
+    Corruption("single_class", lambda v, ctx: {"m": (["lung"] * 4, [0.1, 0.2, 0.3, 0.4])}),
+    Corruption("nan_score", lambda v, ctx: {"m": (v["hot-spot"][0], np.full(len(v["hot-spot"][0]), np.nan))}),
+    Corruption("wrong_length", lambda v, ctx: {"m": (v["hot-spot"][0], v["hot-spot"][1][:-1])}),
+    Corruption("not_pair", lambda v, ctx: {"m": 3}),
+]
+
+# --------------------------------------------------------------------------------------
+# simulate
+# --------------------------------------------------------------------------------------
+
+for _c in ("ACQUISITION", "GRIDS", "LABELS", "PAPER_COMPOSITION", "PRIMARIES", "TABLE1", "TISSUES"):
+    not_fuzzable(f"dcemets.simulate.{_c}", "a constant table of the simulator")
+for _c in ("Anatomy", "Lesion", "PrimaryModel", "TissueProperties"):
+    not_fuzzable(f"dcemets.simulate.{_c}", "a plain record of sampled simulator parameters")
+
+
+def _u(ctx: Ctx) -> np.ndarray:
+    from dcemets.simulate.primaries import N_QUANTILES
+
+    return np.full(N_QUANTILES, ctx.draw(st.sampled_from([0.1, 0.5, 0.9])))
+
+
+register(
+    Entry(
+        "dcemets.simulate.draw_parameters",
+        valid=lambda ctx: {"primary": ctx.draw(st.sampled_from(["lung", "thyroid", "kidney"])), "u": _u(ctx)},
+        args={"primary": "primary", "u": "quantiles"},
+    )
+)
+S.CORRUPTIONS["primary"] = [*S.CHOICE, Corruption("none", const(None))]
+S.CORRUPTIONS["quantiles"] = [
+    *S.WRONG_TYPES,
+    Corruption("nan", S._set_nonfinite(np.nan)),
+    Corruption("above_one", lambda v, ctx: np.asarray(v) + 1.0),
+    Corruption("negative", lambda v, ctx: np.asarray(v) - 1.0),
+    Corruption("wrong_length", lambda v, ctx: np.asarray(v)[:-1]),
+]
+
+
+def _anatomy(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.simulate import sample_anatomy, sample_lesion
+
+    r = np.random.default_rng(ctx.draw(st.integers(0, 100)))
+    a = sample_anatomy(r)
+    les = sample_lesion(r, a, radius=10.0, breakthrough_probability=0.0, necrosis=0.0, texture=0.0)
+    return {"anatomy": a, "lesion": les, "points": les.centres[:2].copy()}
+
+
+register(
+    Entry(
+        "dcemets.simulate.tissue_labels",
+        valid=lambda ctx: {k: v for k, v in _anatomy(ctx).items() if k != "lesion"},
+        args={"points": "points", "anatomy": "object"},
+        max_examples=2,
+    )
+)
+
+
+def _lesion_fields(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.simulate import tissue_labels
+
+    d = _anatomy(ctx)
+    d["labels"] = tissue_labels(d["points"], d["anatomy"])
+    return d
+
+
+register(
+    Entry(
+        "dcemets.simulate.lesion_fields",
+        valid=_lesion_fields,
+        args={"points": "points", "labels": "array", "anatomy": "object", "lesion": "object"},
+        max_examples=2,
+    )
+)
+register(
+    Entry(
+        "dcemets.simulate.rician_noise",
+        valid=lambda ctx: {"signal": np.linspace(0, 100, 50), "sigma": 1.0, "rng": np.random.default_rng(0)},
+        args={"signal": "array", "sigma": "nonneg", "rng": "generator"},
+        max_examples=1,
+        documented={"signal:empty": Result("elementwise: an empty signal gives an empty result")},
+    )
+)
+S.CORRUPTIONS["generator"] = [*S.RNG, Corruption("none", const(None))]
+register(
+    Entry(
+        "dcemets.simulate.sample_anatomy",
+        valid=lambda ctx: {"rng": np.random.default_rng(0)},
+        args={"rng": "generator"},
+        max_examples=1,
+    )
+)
+register(
+    Entry(
+        "dcemets.simulate.sample_lesion",
+        valid=lambda ctx: {
+            **{k: v for k, v in _anatomy(ctx).items() if k == "anatomy"},
+            "rng": np.random.default_rng(0),
+            "radius": 10.0,
+            "breakthrough_probability": 0.3,
+            "necrosis": 0.5,
+            "texture": 0.2,
+        },
+        args={
+            "rng": "generator",
+            "anatomy": "object",
+            "radius": "positive",
+            "breakthrough_probability": "fraction",
+            "necrosis": "fraction",
+            "texture": "nonneg",
+        },
+        max_examples=1,
+    )
+)
+register(
+    Entry(
+        "dcemets.simulate.simulate_case",
+        valid=lambda ctx: {"primary": "thyroid", "rng": 0},
+        args={
+            "primary": "primary",
+            "subject_id": "subject_id",
+            "grid": "choice",
+            "snr": "positive",
+            "tr": "positive",
+            "flip_angle": "positive",
+            "parameters": "parameters",
+        },
+        max_examples=1,
+    )
+)
+S.CORRUPTIONS["parameters"] = [
+    Corruption("unknown_key", const({"fuzz": 1.0})),
+    Corruption("nan", const({"kep": float("nan")})),
+    Corruption("negative", const({"kep": -1.0})),
+    Corruption("str", const("fuzz")),
+]
+register(
+    Entry(
+        "dcemets.simulate.simulate_cohort",
+        valid=lambda ctx: {"composition": {"lung": 1}, "rng": 1, "progress": False},
+        args={"composition": "composition", "n_jobs": "n_jobs", "case_options": "extra_kwarg"},
+        max_examples=1,
+    )
+)
+S.CORRUPTIONS["composition"] = [
+    Corruption("unknown_primary", const({"fuzz": 1})),
+    Corruption("negative", const({"lung": -1})),
+    Corruption("float", const({"lung": 1.5})),
+    Corruption("empty", const({})),
+    Corruption("str", const("fuzz")),
+]
+
+# --------------------------------------------------------------------------------------
+# study
+# --------------------------------------------------------------------------------------
+
+for _c in ("PAPER_TABLE1", "PAPER_TABLE2", "PAPER_TABLE3", "PRESETS"):
+    not_fuzzable(f"dcemets.study.{_c}", "a constant table (the paper's values / the presets)")
+not_fuzzable("dcemets.study.CaseResult", "a plain record of process_case's results")
+not_fuzzable("dcemets.study.StudyResult", "a plain record of run_study's results")
+register(
+    Entry(
+        "dcemets.study.StudyConfig",
+        valid=lambda ctx: {},
+        args={
+            "seed": "nonneg_int",
+            "n_jobs": "pos_int",
+            "device": "choice",
+            "hotspot_size": "pos_int",
+            "n_baseline": "pos_int",
+            "t10_s": "positive",
+            "r1_per_mM_s": "positive",
+            "radiomics_protocol": "choice",
+            "k_range": "seq_int",
+            "forest_trees": "pos_int",
+            "n_splits": "pos_int",
+            "name": "choice",
+        },
+        infer=False,
+        # `name` is a free label of the configuration (a preset's or the user's own variant)
+        documented={"name:unknown": Result("name is a free label shown in the report")},
+    )
+)
+register(
+    Entry(
+        "dcemets.study.process_case",
+        valid=lambda ctx: {"case": sim_case()},
+        args={"case": "case", "config": "result"},
+        max_examples=1,
+        nan_ok=(r"result\.maps",),  # map voxels outside the lesion are NaN (docstring)
+        documented={
+            # labels are not used by the per-case chain (the cohort stage checks them)
+            "case:bad_label": Result("process_case passes the label through; run_study checks labels"),
+            # a case without a sagittal ROI is analysed with its stored lesion mask (docstring)
+            "case:no_roi": Result("a stored lesion_mask is used when there is no sagittal ROI"),
+        },
+    )
+)
+
+
+def _tmp_args(names: tuple[str, ...], ctx: Ctx) -> dict[str, Any]:
+    return {k: ctx.tmp for k in names}
+
+
+for _n, _extra in (("format_tables", {}), ("make_figures", {}), ("write_report", {"out": "out"})):
+    register(
+        Entry(
+            f"dcemets.study.{_n}",
+            valid=functools.partial(_tmp_args, tuple(_extra)),
+            args={"result": "result"},
+            max_examples=1,
+            no_valid_call="needs a StudyResult: run_study takes minutes (covered by tests/study)",
+        )
+    )
+register(
+    Entry(
+        "dcemets.study.run_study",
+        valid=lambda ctx: {"cohort": [sim_case()], "progress": False},
+        args={"cohort": "cases", "config": "result"},
+        max_examples=1,
+        no_valid_call="a study on >= 4 cases takes longer than the fuzz budget (covered by tests/study)",
+    )
+)
+register(
+    Entry(
+        "dcemets.study.main",
+        valid=lambda ctx: {"argv": ["--help"]},
+        args={"argv": "argv"},
+        max_examples=1,
+        documented={
+            "argv:*": Result(
+                "the CLI reports usage and data errors as exit status 2 (docstring; argparse exits)",
+                check=lambda r: None if r == 2 else f"exit status {r}, expected 2",
+            )
+        },
+    )
+)
+
+
+# study: the cache and the per-case stage (issue 16, study cache)
+for _c in ("CacheWarning", "CaseFailedWarning"):
+    not_fuzzable(f"dcemets.study.{_c}", "a warning class (issued by the study, not called)")
+not_fuzzable("dcemets.study.CaseError", "an exception class (raised by run_study/run_cases, not called)")
+not_fuzzable("dcemets.study.CaseRuns", "a plain record of run_cases' results")
+register(
+    Entry(
+        "dcemets.study.StudyCache",
+        valid=lambda ctx: {"root": ctx.tmp / "cache"},
+        args={"root": "dir_out"},
+        max_examples=1,
+    )
+)
+register(
+    Entry(
+        "dcemets.study.FoldStore",
+        valid=lambda ctx: {"folder": ctx.tmp / "folds"},
+        args={"folder": "dir_out"},
+        max_examples=1,
+    )
+)
+register(
+    Entry(
+        "dcemets.study.run_cases",
+        valid=lambda ctx: {"cases": [sim_case()], "progress": False},
+        args={"cases": "cases", "config": "result", "on_error": "choice", "out": "dir_out"},
+        max_examples=1,
+        nan_ok=(r"result\.results\[\d+\]\.maps",),  # map voxels outside the lesion are NaN
+    )
+)
+
+from . import entries_models  # noqa: F401
