@@ -129,7 +129,7 @@ class Anatomy:
         Fraction of the diseased body's height lost by a central depression of its superior
         end plate (0: none).
     fat_fraction : float
-        Mean fat fraction of the vertebral marrow (Kugel H et al. Radiology 2001).
+        Mean fat fraction of the vertebral marrow (Kugel H et al. JMRI 2001;13:263-268).
     marrow_field : RandomField or None
         Spatial variation of the marrow fat fraction (red/yellow marrow islands).
     """
