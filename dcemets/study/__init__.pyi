@@ -3,8 +3,8 @@ from .cli import main
 from .config import PRESETS, StudyConfig
 from .figures import make_figures
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from .pipeline import CaseError, CaseFailedWarning, process_case, run_cases, run_study
-from .report import format_tables, write_report
+from .pipeline import CaseError, CaseFailedWarning, acquisition_parameters, process_case, run_cases, run_study
+from .report import acquisition_table, format_tables, write_report
 from .results import CaseResult, CaseRuns, StudyResult
 
 __all__ = [
@@ -21,6 +21,8 @@ __all__ = [
     "StudyCache",
     "StudyConfig",
     "StudyResult",
+    "acquisition_parameters",
+    "acquisition_table",
     "format_tables",
     "main",
     "make_figures",

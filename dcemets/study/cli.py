@@ -20,6 +20,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="dcemets",
         description="DCE-MRI analysis of spinal metastases (Lang et al. 2019) on simulated or real cohorts.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def cohort_args(sp: argparse.ArgumentParser, simulate_flag: bool) -> None:
@@ -55,19 +56,48 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--n-cases", type=int, default=None, help="simulate a smaller cohort with the paper's proportions"
     )
+    r.add_argument("--tr-s", type=float, default=None, help="TR (s) for cases whose DCE does not give it")
+    r.add_argument(
+        "--flip-angle-deg",
+        type=float,
+        default=None,
+        help="flip angle (deg) for cases whose DCE does not give it",
+    )
+    r.add_argument(
+        "--r1", type=float, default=None, help="relaxivity (1/(mM s)) when the data give none (default 3.7)"
+    )
+    r.add_argument("--t10-s", type=float, default=None, help="assumed pre-contrast T1 (s) (default 1.5)")
+    r.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        help="cross-validation folds of the cohort analyses (default: the preset's, 10 as in the paper); "
+        "each class needs at least this many cases",
+    )
     keep_going(r)
 
     s = sub.add_parser("simulate", help="simulate a cohort and save it as NIfTI + manifest.csv")
     s.add_argument("--out", type=Path, required=True, help="folder to write the cohort into")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--jobs", type=int, default=None)
-    s.add_argument("--n-cases", type=int, default=None, help="cohort size (default: the paper's 61)")
-    s.add_argument("--grid", default="half", help="half | full (the paper's 256 x 192 matrix)")
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
+    s.add_argument("--jobs", type=int, default=None, help="worker processes (default: number of cores)")
+    s.add_argument(
+        "--n-cases", type=int, default=None, help="cohort size, the paper's proportions (default: its 61)"
+    )
+    s.add_argument(
+        "--grid",
+        default="half",
+        help="half (128 x 96 in-plane, default) | full (the paper's 256 x 192 matrix)",
+    )
+    s.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     g = sub.add_parser("segment", help="segment the lesion of every case of a cohort folder")
     cohort_args(g, False)
-    g.add_argument("--out", type=Path, required=True, help="folder for the lesion masks (NIfTI) and dice.csv")
+    g.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder for the lesion masks (NIfTI) and segmentation.csv (voxels; Dice against a stored mask)",
+    )
 
     f = sub.add_parser(
         "features", help="per-case stage: heuristics, Tofts, maps and the 99 radiomics features"
@@ -89,6 +119,11 @@ def _jobs(n: int | None) -> int:
 
 
 def _composition(n: int | None) -> dict[str, int] | None:
+    """The paper's proportions scaled to `n` cases, summing to exactly `n` (largest remainders).
+
+    Both classes keep at least 2 cases (the cohort analyses need them); with few cases the
+    rarest primaries drop out rather than the total growing.
+    """
     if n is None:
         return None
     from dcemets.simulate import PAPER_COMPOSITION
@@ -96,9 +131,31 @@ def _composition(n: int | None) -> dict[str, int] | None:
     if n < 4:
         raise CLIError(f"--n-cases must be >= 4, got {n}")
     total = sum(PAPER_COMPOSITION.values())
-    comp = {k: max(1, round(v * n / total)) for k, v in PAPER_COMPOSITION.items()}
-    comp["lung"] = max(2, n - sum(v for k, v in comp.items() if k != "lung"))
-    return comp
+    quota = {k: v * n / total for k, v in PAPER_COMPOSITION.items()}
+    comp = {k: int(q) for k, q in quota.items()}
+    for k in sorted(quota, key=lambda k: quota[k] - comp[k], reverse=True)[: n - sum(comp.values())]:
+        comp[k] += 1
+    # at least 2 cases per class: move cases from the largest primary of the other class
+    for label_is_lung in (True, False):
+        while sum(v for k, v in comp.items() if (k == "lung") == label_is_lung) < 2:
+            donor = max((k for k in comp if (k == "lung") != label_is_lung), key=lambda k: comp[k])
+            comp[donor] -= 1
+            receiver = (
+                "lung"
+                if label_is_lung
+                else max((k for k in comp if k != "lung"), key=lambda k: PAPER_COMPOSITION[k])
+            )
+            comp[receiver] += 1
+    return {k: v for k, v in comp.items() if v > 0}
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("dcemets")
+    except Exception:  # noqa: BLE001 - a source tree without metadata
+        return "unknown"
 
 
 def _load(args: argparse.Namespace) -> list:
@@ -125,7 +182,27 @@ def _replicate(args: argparse.Namespace) -> int:
         raise CLIError(f"--device must be auto, cpu or cuda, got {args.device!r}")
     jobs = _jobs(args.jobs)
     progress = not args.no_progress
-    config = StudyConfig.preset(args.preset, seed=args.seed, n_jobs=jobs, device=args.device)
+    flags = {
+        "n_splits": args.folds,
+        "tr_s": args.tr_s,
+        "flip_angle_deg": args.flip_angle_deg,
+        "r1_per_mM_s": args.r1,
+        "t10_s": args.t10_s,
+    }
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    try:
+        config = StudyConfig.preset(args.preset, seed=args.seed, n_jobs=jobs, device=args.device, **overrides)
+    except (TypeError, ValueError) as exc:
+        msg = str(exc)
+        for field, flag in (
+            ("n_splits", "--folds"),
+            ("r1_per_mM_s", "--r1"),
+            ("tr_s", "--tr-s"),
+            ("flip_angle_deg", "--flip-angle-deg"),
+            ("t10_s", "--t10-s"),
+        ):
+            msg = msg.replace(f"`{field}`", flag)
+        raise CLIError(msg) from exc
     t0 = time.perf_counter()
     if args.cohort is not None:
         cohort = _load(args)

@@ -46,7 +46,13 @@ class StudyConfig:
         paper does not map T1. 1.5 s is a typical 3 T value for a vertebral metastasis (and the
         centre of the simulator's lesion T10 distribution).
     r1_per_mM_s : float
-        Gd-DTPA relaxivity at 3 T (1/(mM s)) when the DCE attrs do not give one.
+        Gd-DTPA relaxivity at 3 T (1/(mM s)) when the DCE attrs do not give one (an explicit
+        default: the report says which cases used it).
+    tr_s, flip_angle_deg : float or None
+        Repetition time (s) and flip angle (degrees) of the DCE sequence, for the cases whose
+        DCE lacks the ``tr_s``/``flip_angle_deg`` attrs (DICOM RepetitionTime/FlipAngle, a BIDS
+        sidecar's RepetitionTime/FlipAngle).  None (default): such a case fails with an error
+        naming the missing parameter; nothing is assumed silently.
     radiomics : dict
         Discretisation settings of :func:`dcemets.radiomics.extract_features`.
     radiomics_protocol : {"leak-free", "paper"}
@@ -91,6 +97,8 @@ class StudyConfig:
     n_baseline: int = 1
     t10_s: float = 1.5
     r1_per_mM_s: float = 3.7
+    tr_s: float | None = None
+    flip_angle_deg: float | None = None
     radiomics: dict[str, Any] = field(default_factory=dict)
     radiomics_protocol: str = "leak-free"
     k_range: tuple[int, ...] = (3, 4, 5, 6, 7, 8, 9, 10)
@@ -119,6 +127,11 @@ class StudyConfig:
         _check_int("n_baseline", self.n_baseline, minimum=1)
         _check_float("t10_s", self.t10_s)
         _check_float("r1_per_mM_s", self.r1_per_mM_s)
+        for name in ("tr_s", "flip_angle_deg"):
+            if getattr(self, name) is not None:
+                _check_float(name, getattr(self, name))
+        if self.flip_angle_deg is not None and self.flip_angle_deg >= 180:
+            raise ValueError(f"`flip_angle_deg` must be in (0, 180) degrees, got {self.flip_angle_deg!r}")
         if self.radiomics_protocol not in ("leak-free", "paper"):
             raise ValueError(
                 f"`radiomics_protocol` must be 'leak-free' or 'paper', got {self.radiomics_protocol!r}"
@@ -184,6 +197,8 @@ class StudyConfig:
                 "n_baseline",
                 "t10_s",
                 "r1_per_mM_s",
+                "tr_s",
+                "flip_angle_deg",
                 "radiomics",
                 "seed",
             )

@@ -26,26 +26,109 @@ from dcemets.study.results import (
     check_config,
 )
 
-__all__ = ["CaseError", "CaseFailedWarning", "process_case", "run_cases", "run_study"]
+__all__ = [
+    "CaseError",
+    "CaseFailedWarning",
+    "acquisition_parameters",
+    "process_case",
+    "run_cases",
+    "run_study",
+]
 
 # --------------------------------------------------------------------------------------------
 # per-case stage
 # --------------------------------------------------------------------------------------------
 
 
-def _hotspot_tofts(curve: xr.DataArray, dce: xr.DataArray, config: StudyConfig) -> dict[str, Any]:
+def acquisition_parameters(dce: xr.DataArray, config: StudyConfig | None = None) -> dict[str, dict[str, Any]]:
+    """The acquisition parameters the per-case stage uses, each with where it came from.
+
+    The DCE's own attributes come first (read from DICOM tags or a BIDS-style sidecar by
+    :mod:`dcemets.io`); a parameter the data lack is taken from `config`
+    (``tr_s``, ``flip_angle_deg``, ``r1_per_mM_s``); the injection time, when the data lack
+    it, is the time of the first frame after the baseline.  Nothing is assumed silently:
+    each entry says its source, and a missing TR or flip angle is an error.
+
+    Parameters
+    ----------
+    dce : xarray.DataArray
+        The case's DCE series.
+    config : StudyConfig, optional
+        The study's settings (the ``"cpu"`` preset by default).
+
+    Returns
+    -------
+    dict
+        ``{"tr_s" | "flip_angle_deg" | "r1_per_mM_s" | "injection_time_s" | "t10_s":
+        {"value": float, "source": str}}``.
+
+    Raises
+    ------
+    ValueError
+        If the TR or the flip angle is neither in the data nor in `config`, or `dce` is not a
+        valid DCE series.
+    TypeError
+        If `dce` is not a DataArray or `config` not a :class:`StudyConfig`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dcemets._conventions import make_dce
+    >>> dce = make_dce(np.ones((3, 1, 2, 2)), [0.0, 10.0, 20.0], attrs={"tr_s": 0.004})
+    >>> acq = acquisition_parameters(dce, StudyConfig(flip_angle_deg=12.0))
+    >>> acq["tr_s"], acq["flip_angle_deg"]["source"], acq["r1_per_mM_s"]["source"]
+    ({'value': 0.004, 'source': 'data'}, 'config', 'default (StudyConfig.r1_per_mM_s)')
+    """
+    dce = validate_dce(dce)
+    config = check_config(config)
+    out: dict[str, dict[str, Any]] = {}
+    hints = {
+        "tr_s": "DICOM RepetitionTime / sidecar RepetitionTime",
+        "flip_angle_deg": "DICOM or sidecar FlipAngle",
+    }
+    for key in ("tr_s", "flip_angle_deg"):
+        if key in dce.attrs and np.isfinite(float(dce.attrs[key])):
+            out[key] = {"value": float(dce.attrs[key]), "source": "data"}
+        elif getattr(config, key) is not None:
+            out[key] = {"value": float(getattr(config, key)), "source": "config"}
+        else:
+            raise ValueError(
+                f"the DCE has no `{key}` attribute ({hints[key]}) and StudyConfig.{key} is not set; "
+                f"give it (StudyConfig({key}=...), or dcemets replicate --{key.replace('_', '-')})"
+            )
+    if "r1_per_mM_s" in dce.attrs:
+        out["r1_per_mM_s"] = {"value": float(dce.attrs["r1_per_mM_s"]), "source": "data"}
+    else:
+        out["r1_per_mM_s"] = {"value": config.r1_per_mM_s, "source": "default (StudyConfig.r1_per_mM_s)"}
+    times = dce["time"].values
+    if "injection_time_s" in dce.attrs:
+        out["injection_time_s"] = {"value": float(dce.attrs["injection_time_s"]), "source": "data"}
+    else:
+        out["injection_time_s"] = {
+            "value": float(times[min(config.n_baseline, times.size - 1)]),
+            "source": "rule (first frame after the baseline)",
+        }
+    out["t10_s"] = {"value": config.t10_s, "source": "StudyConfig.t10_s (assumed; the paper maps no T1)"}
+    return out
+
+
+def _hotspot_tofts(
+    curve: xr.DataArray, acq: dict[str, dict[str, Any]], config: StudyConfig
+) -> dict[str, Any]:
     """Tofts fit of the hot-spot curve with the Parker population AIF on a 0.5 s grid."""
     from dcemets import kinetics
 
-    tr = float(dce.attrs.get("tr_s", 0.0041))
-    fa = float(dce.attrs.get("flip_angle_deg", 10.0))
-    r1 = float(dce.attrs.get("r1_per_mM_s", config.r1_per_mM_s))
-    t_inj = float(dce.attrs.get("injection_time_s", float(curve["time"][config.n_baseline])))
     conc = kinetics.signal_to_concentration(
-        curve, t10=config.t10_s, flip_angle=fa, tr=tr, r1=r1, n_baseline=config.n_baseline
+        curve,
+        t10=acq["t10_s"]["value"],
+        flip_angle=acq["flip_angle_deg"]["value"],
+        tr=acq["tr_s"]["value"],
+        r1=acq["r1_per_mM_s"]["value"],
+        n_baseline=config.n_baseline,
     )
     t_end = float(curve["time"][-1])
     t_fine = np.arange(0.0, t_end + 0.5, 0.5)
+    t_inj = acq["injection_time_s"]["value"]
     aif = xr.DataArray(kinetics.parker_aif(t_fine, delay=t_inj), dims=("time",), coords={"time": t_fine})
     aif["time"].attrs["units"] = "s"
     conc = conc.fillna(0.0) if isinstance(conc, xr.DataArray) else conc
@@ -91,6 +174,7 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     config = check_config(config)
     t0 = time.perf_counter()
     dce = validate_dce(case.dce, name=f"case.dce ({case.subject_id})")
+    acq = acquisition_parameters(dce, config)  # before any work: a missing TR fails at once
     if case.roi_sagittal is not None:
         mask = segmentation.segment_lesion(
             dce, case.roi_sagittal, random_state=config.seed, **config.segmentation
@@ -108,10 +192,10 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     heur: dict[str, Any] = {k: float(h[k].values) for k in HEURISTICS}
     heur.update({k: int(h[k].values) for k in ("s1_index", "s2_index", "peak_index")})
     heur["washout_rule"] = {0: "peak", 1: "67 s"}.get(int(h["washout_rule"].values), "invalid")
-    tofts = _hotspot_tofts(curve, dce, config)
+    tofts = _hotspot_tofts(curve, acq, config)
     maps = kinetics.parametric_maps(dce, mask=mask, frames=h, n_baseline=config.n_baseline)
     features = radiomics.extract_features(maps, mask, **config.radiomics)
-    quality: dict[str, Any] = {"mask_source": source, "lesion_voxels": int(mask.sum())}
+    quality: dict[str, Any] = {"mask_source": source, "lesion_voxels": int(mask.sum()), "acquisition": acq}
     if case.lesion_mask is not None and source == "segmented":
         ref = validate_image(case.lesion_mask, name=f"{case.subject_id}.lesion_mask", mask=True)
         quality["dice"] = float(segmentation.dice(mask, ref))

@@ -18,7 +18,7 @@ from dcemets.study.figures import make_figures
 from dcemets.study.paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
 from dcemets.study.results import StudyResult, check_result
 
-__all__ = ["format_tables", "write_report"]
+__all__ = ["acquisition_table", "format_tables", "write_report"]
 
 
 def _fmt(x: Any, nd: int = 2) -> str:
@@ -78,6 +78,40 @@ def format_tables(result: StudyResult) -> str:
     return "\n".join(parts)
 
 
+def acquisition_table(result: StudyResult) -> pd.DataFrame:
+    """The acquisition parameters each case was analysed with, and where each came from.
+
+    Parameters
+    ----------
+    result : StudyResult
+        Output of :func:`dcemets.study.run_study`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per case, columns ``<parameter>`` (value) and ``<parameter>_source``
+        (``"data"``, ``"config"``, a default or a rule; see
+        :func:`dcemets.study.acquisition_parameters`).
+
+    Raises
+    ------
+    TypeError
+        If `result` is not a :class:`StudyResult`.
+    """
+    check_result(result)
+    rows = {}
+    for r in result.cases:
+        acq = r.quality.get("acquisition", {})
+        row: dict[str, Any] = {}
+        for key, entry in acq.items():
+            row[key] = entry["value"]
+            row[f"{key}_source"] = entry["source"]
+        rows[r.subject_id] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "subject_id"
+    return table
+
+
 def _png(fig: Any) -> bytes:
     buf = _io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -128,7 +162,9 @@ def write_report(result: StudyResult, out: str | Path, *, cohort: Sequence[Case]
             f"<p>Read back from the cache: {len(result.loaded)} of {len(result.cases)} cases; "
             f"folds per method {html.escape(folds)}.</p>"
         )
+    acquisition = acquisition_table(result)
     tables = {
+        "Acquisition parameters used (value and source, per case)": acquisition,
         "Table 1 (this cohort)": result.table1,
         "Table 1 (paper)": PAPER_TABLE1,
         "Table 2 (this cohort)": result.table2,
@@ -166,6 +202,7 @@ def write_report(result: StudyResult, out: str | Path, *, cohort: Sequence[Case]
         ("table2", result.table2),
         ("table3", result.table3),
         ("cases", result.table),
+        ("acquisition", acquisition),
     ):
         if t is not None:
             t.to_csv(out / f"{name}.csv")

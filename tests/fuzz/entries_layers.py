@@ -14,6 +14,8 @@ import pandas as pd
 import xarray as xr
 from hypothesis import strategies as st
 
+from dcemets.study import StudyConfig
+
 from . import strategies as S
 from .registry import (
     SKLEARN_VALIDATION,
@@ -1444,7 +1446,12 @@ def _tmp_args(names: tuple[str, ...], ctx: Ctx) -> dict[str, Any]:
     return {k: ctx.tmp for k in names}
 
 
-for _n, _extra in (("format_tables", {}), ("make_figures", {}), ("write_report", {"out": "out"})):
+for _n, _extra in (
+    ("format_tables", {}),
+    ("make_figures", {}),
+    ("write_report", {"out": "out"}),
+    ("acquisition_table", {}),
+):
     register(
         Entry(
             f"dcemets.study.{_n}",
@@ -1475,6 +1482,19 @@ register(
                 check=lambda r: None if r == 2 else f"exit status {r}, expected 2",
             )
         },
+    )
+)
+
+
+register(
+    Entry(
+        "dcemets.study.acquisition_parameters",
+        valid=lambda ctx: {
+            "dce": draw_dce(ctx).assign_attrs(tr_s=0.0041, flip_angle_deg=10.0),
+            "config": StudyConfig(),
+        },
+        args={"dce": "dce", "config": "result"},
+        max_examples=2,
     )
 )
 

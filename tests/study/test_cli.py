@@ -40,3 +40,93 @@ def test_help_lists_commands(capsys):
     out = capsys.readouterr().out
     for cmd in ("replicate", "simulate", "segment", "features"):
         assert cmd in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("dcemets ")
+
+
+@pytest.mark.parametrize("n", [4, 5, 6, 7, 12, 30, 61, 97])
+def test_n_cases_is_the_number_written(n):
+    """`simulate --n-cases 6` wrote 7 cases: the composition now sums to n exactly."""
+    from dcemets.study.cli import _composition
+
+    comp = _composition(n)
+    assert sum(comp.values()) == n
+    assert comp["lung"] >= 2
+    assert sum(v for k, v in comp.items() if k != "lung") >= 2
+    if n == 61:
+        from dcemets.simulate import PAPER_COMPOSITION
+
+        assert comp == dict(PAPER_COMPOSITION)
+
+
+def test_folds_flag_is_checked(capsys):
+    assert main(["replicate", "--folds", "1", "--no-progress"]) == 2
+    assert "--folds must be an int >= 2" in capsys.readouterr().err
+
+
+def test_help_texts_say_what_is_written(capsys):
+    for cmd in ("simulate", "segment"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+    out = capsys.readouterr().out
+    assert "segmentation.csv" in out
+    assert "dice.csv" not in out
+    assert "seed of the simulation" in out
+    assert "half (128 x 96" in out
+
+
+@pytest.mark.slow
+def test_every_command_end_to_end(tmp_path, capsys):
+    """simulate -> segment -> features (twice: the second reads the cache) -> replicate."""
+    import pandas as pd
+
+    cohort = tmp_path / "cohort"
+    assert (
+        main(
+            [
+                "simulate",
+                "--out",
+                str(cohort),
+                "--n-cases",
+                "4",
+                "--seed",
+                "3",
+                "--jobs",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert "4 cases written" in capsys.readouterr().out
+    manifest = pd.read_csv(cohort / "manifest.csv")
+    assert len(manifest) == 4
+    assert sorted(manifest["label"]) == ["lung", "lung", "other", "other"]
+
+    seg = tmp_path / "seg"
+    assert main(["segment", "--cohort", str(cohort), "--out", str(seg), "--no-progress"]) == 0
+    table = pd.read_csv(seg / "segmentation.csv")
+    assert len(table) == 4
+    assert (table["dice"] > 0.3).all()
+    assert len(list(seg.glob("*_lesion_seg.nii.gz"))) == 4
+
+    feats = tmp_path / "feats"
+    args = ["features", "--cohort", str(cohort), "--out", str(feats), "--jobs", "1", "--no-progress"]
+    assert main(args) == 0
+    assert "cache: 4 computed, 0 read back" in capsys.readouterr().out
+    assert pd.read_csv(feats / "features.csv", index_col=0).shape == (4, 99)
+    assert main(args) == 0
+    assert "cache: 0 computed, 4 read back" in capsys.readouterr().out
+
+    out = tmp_path / "rep"
+    rep = ["replicate", "--cohort", str(cohort), "--preset", "fast", "--folds", "2", "--out", str(out)]
+    assert main([*rep, "--jobs", "1", "--no-progress", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "Table 3" in printed
+    assert "2-fold CV" in printed
+    assert (out / "report.html").stat().st_size > 10_000

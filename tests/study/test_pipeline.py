@@ -145,3 +145,26 @@ def test_each_figure_function_returns_its_figure(small_cohort):
             args = (res, small_cohort) if name in ("figure_frames", "figure_segmentation") else (res,)
             assert isinstance(fn(*args), Figure), name
     assert figures.figure_frames(res, []) is None  # nothing to show without the cohort
+
+
+def test_missing_acquisition_parameter_is_an_error_not_an_assumption(small_cohort):
+    """Issue 22 #3: TR 4.1 ms and flip angle 10 deg were assumed silently when the DCE lacked them."""
+    import dataclasses
+
+    from dcemets.study import acquisition_parameters
+
+    case = small_cohort[0]
+    dce = case.dce.copy()
+    dce.attrs = {k: v for k, v in dce.attrs.items() if k not in ("tr_s", "flip_angle_deg")}
+    bare = dataclasses.replace(case, dce=dce)
+    with pytest.raises(ValueError, match=r"no `tr_s` attribute .* StudyConfig.tr_s is not set"):
+        process_case(bare, _config())
+    given = process_case(bare, _config(tr_s=0.0041, flip_angle_deg=10.0))
+    acq = given.quality["acquisition"]
+    assert acq["tr_s"] == {"value": 0.0041, "source": "config"}
+    assert acq["flip_angle_deg"]["source"] == "config"
+    assert acq["r1_per_mM_s"]["source"] == "data"  # the simulator writes its relaxivity
+    # the same numbers as from the data's own attributes
+    assert given.tofts["ktrans"] == pytest.approx(process_case(case, _config()).tofts["ktrans"], rel=1e-12)
+    # data first: a config value does not override what the data say
+    assert acquisition_parameters(case.dce, _config(tr_s=1.0))["tr_s"]["value"] == case.dce.attrs["tr_s"]
