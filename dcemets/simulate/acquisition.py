@@ -27,6 +27,8 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage
 
+from ._checks import check_array, check_generator, check_int, check_real
+
 __all__ = [
     "complex_noise_magnitude",
     "draw_motion",
@@ -64,12 +66,24 @@ def frame_windows(frame_times: np.ndarray, dt: float, n_lines: int, n_sub: int) 
     ndarray, shape (n_frames, n_sub + 1)
         Sub-interval edges (s).
 
+    Raises
+    ------
+    TypeError
+        If an argument is of the wrong type.
+    ValueError
+        If `frame_times` is not a finite 1-D array, `dt` not > 0, `n_lines` < 1 or `n_sub`
+        not in 1..n_lines.
+
     Examples
     --------
     >>> e = frame_windows(np.array([0.0, 10.0]), 10.0, 4, 2)
     >>> e.tolist()
     [[-6.25, -1.25, 3.75], [3.75, 8.75, 13.75]]
     """
+    frame_times = check_array(frame_times, "frame_times", ndim=1)
+    dt = check_real(dt, "dt", low=0.0, low_open=True)
+    n_lines = check_int(n_lines, "n_lines", low=1, high=1_000_000)
+    n_sub = check_int(n_sub, "n_sub", low=1, high=n_lines)
     start = np.asarray(frame_times, dtype=float) - (n_lines // 2 + 0.5) * dt / n_lines
     # sub-interval j spans exactly the acquisition of its lines (line p lasts dt / n_lines)
     first = np.searchsorted(np.minimum((np.arange(n_lines) * n_sub) // n_lines, n_sub - 1), np.arange(n_sub))
@@ -110,6 +124,14 @@ def window_average_matrix(t_fine: np.ndarray, edges: np.ndarray) -> np.ndarray:
         ``W`` such that ``W @ y`` is the average of the curve ``y`` over each interval, in
         C order of ``edges[..., :-1]``; every row sums to 1.
 
+    Raises
+    ------
+    TypeError
+        If `t_fine` or `edges` is not a real array.
+    ValueError
+        If `t_fine` is not finite, 1-D and strictly increasing, or `edges` not strictly
+        increasing along its last axis.
+
     Examples
     --------
     >>> t = np.array([0.0, 1.0, 2.0])
@@ -117,9 +139,13 @@ def window_average_matrix(t_fine: np.ndarray, edges: np.ndarray) -> np.ndarray:
     >>> (w @ np.array([0.0, 2.0, 2.0])).tolist()
     [1.0, 2.0]
     """
-    t = np.asarray(t_fine, dtype=float)
+    t = check_array(t_fine, "t_fine", ndim=1).astype(float)
+    if t.size == 0 or np.any(np.diff(t) <= 0):
+        raise ValueError("`t_fine` must be a non-empty, strictly increasing array of times")
     n = t.size
-    e = np.asarray(edges, dtype=float)
+    e = check_array(edges, "edges").astype(float)
+    if e.ndim == 0 or e.shape[-1] < 2 or np.any(np.diff(e, axis=-1) <= 0):
+        raise ValueError("`edges` must hold >= 2 strictly increasing edges along its last axis")
     a = e[..., :-1].ravel()
     b = e[..., 1:].ravel()
     # cumulative integral I(tau) of each hat basis function, evaluated at a and b
@@ -226,8 +252,37 @@ def integrate_frames(
     -------
     ndarray of complex64, shape (n_frames, nz, ny, nx)
         Complex frames.
+
+    Raises
+    ------
+    TypeError
+        If an argument is of the wrong type.
+    ValueError
+        If the shapes disagree, `lines` is not a valid line-to-sub-interval map, a spacing is
+        not > 0, or an array is not finite.
     """
-    n_frames, _n_sub, nz, ny, nx = sub_images.shape
+    sub_images = check_array(sub_images, "sub_images", ndim=5)
+    n_frames, n_sub, nz, ny, nx = sub_images.shape
+    if sub_images.size == 0:
+        raise ValueError(f"`sub_images` must not be empty, got shape {sub_images.shape}")
+    lines = check_array(lines, "lines", ndim=1)
+    if (
+        lines.dtype.kind not in "iu"
+        or lines.shape != (ny,)
+        or lines.min(initial=0) < 0
+        or lines.max(initial=0) >= n_sub
+    ):
+        raise ValueError(f"`lines` must be {ny} sub-interval indices in 0..{n_sub - 1} (line_subinterval)")
+    if not isinstance(spacing_zyx, (tuple, list, np.ndarray)) or len(spacing_zyx) != 3:
+        raise TypeError(f"`spacing_zyx` must be 3 spacings (mm), got {spacing_zyx!r}")
+    sz, sy, sx = (check_real(v, "spacing_zyx", low=0.0, low_open=True) for v in spacing_zyx)
+    spacing_zyx = (sz, sy, sx)
+    if displacement is not None:
+        displacement = check_array(displacement, "displacement", ndim=3)
+        if displacement.shape != (n_frames, n_sub, 3):
+            raise ValueError(
+                f"`displacement` must have shape {(n_frames, n_sub, 3)}, got {displacement.shape}"
+            )
     ky = np.fft.fftfreq(ny, d=spacing_zyx[1])  # cycles/mm
     out = np.empty((n_frames, nz, ny, nx), dtype=np.complex64)
     centre_sub = int(lines[0])
@@ -270,13 +325,22 @@ def complex_noise_magnitude(image: np.ndarray, sigma: float, rng: np.random.Gene
     ndarray of float32
         Magnitude image, same shape.
 
+    Raises
+    ------
+    TypeError
+        If `image` is not numeric, `sigma` not a real number or `rng` not a Generator.
+    ValueError
+        If `image` is not finite or `sigma` negative or not finite.
+
     Examples
     --------
     >>> m = complex_noise_magnitude(np.zeros(200000, complex), 1.0, np.random.default_rng(0))
     >>> round(float(m.mean() / m.std()), 2)  # Rayleigh: sqrt(pi/2) / sqrt(2 - pi/2)
     1.91
     """
-    z = np.asarray(image)
+    z = check_array(image, "image", complex_ok=True)
+    sigma = check_real(sigma, "sigma", low=0.0)
+    check_generator(rng)
     re = rng.standard_normal(z.shape, dtype=np.float32)
     im = rng.standard_normal(z.shape, dtype=np.float32)
     re *= sigma

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._checks import check_generator, check_instance, check_int, check_labels, check_points, check_real
 from .fields import RandomField, random_field
 from .tissues import LABELS
 
@@ -256,15 +257,26 @@ def sample_anatomy(
     -------
     Anatomy
 
+    Raises
+    ------
+    TypeError
+        If `rng` is not a Generator, or `height_loss_probability` or `level` of the wrong type.
+    ValueError
+        If `height_loss_probability` is outside [0, 1] or `level` outside 0..14.
+
     Examples
     --------
     >>> a = sample_anatomy(np.random.default_rng(0))
     >>> a.level_name in LEVEL_NAMES[8:16], bool(15 <= a.body_half_width <= 28)
     (True, True)
     """
+    check_generator(rng)
+    height_loss_probability = check_real(
+        height_loss_probability, "height_loss_probability", low=0.0, high=1.0
+    )
+    if level is not None:
+        check_int(level, "level", low=0, high=len(LEVEL_NAMES) - 2)
     lev = int(rng.choice(_LESION_LEVELS, p=_LESION_LEVEL_P)) if level is None else int(level)
-    if not 0 <= lev < len(LEVEL_NAMES) - 1:
-        raise ValueError(f"`level` must index LEVEL_NAMES (0..{len(LEVEL_NAMES) - 2}), got {level}")
     w, d, h, disc, cw, cd = _MORPHOMETRY[lev]
     size = float(rng.normal(1.0, 0.06))  # per-subject size (body dimensions sd ~ 6 %)
     broke = rng.random() < height_loss_probability
@@ -330,8 +342,12 @@ def sample_lesion(
 
     Raises
     ------
+    TypeError
+        If `rng` is not a Generator, `anatomy` not an :class:`Anatomy`, or a number is not
+        real.
     ValueError
-        Unknown `lesion_type`.
+        Unknown `lesion_type`; `radius` not > 0; a probability or `necrosis` outside [0, 1];
+        negative `texture`; `level` not a modelled level; a non-finite number.
 
     Examples
     --------
@@ -341,8 +357,21 @@ def sample_lesion(
     >>> les.centres.shape[1], les.lesion_type
     (3, 'lytic')
     """
-    if lesion_type not in LESION_TYPES:
+    check_generator(rng)
+    check_instance(anatomy, Anatomy, "anatomy", "from sample_anatomy")
+    radius = check_real(radius, "radius", low=0.0, low_open=True)
+    breakthrough_probability = check_real(
+        breakthrough_probability, "breakthrough_probability", low=0.0, high=1.0
+    )
+    necrosis = check_real(necrosis, "necrosis", low=0.0, high=1.0)
+    texture = check_real(texture, "texture", low=0.0)
+    if not isinstance(lesion_type, str) or lesion_type not in LESION_TYPES:
         raise ValueError(f"`lesion_type` must be one of {LESION_TYPES}, got {lesion_type!r}")
+    level = check_int(level, "level", low=0, high=len(LEVEL_NAMES) - 2)
+    if not isinstance(habitat_length_mm, (tuple, list)) or len(habitat_length_mm) != 2:
+        raise TypeError(f"`habitat_length_mm` must be a (low, high) pair of mm, got {habitat_length_mm!r}")
+    lo_hab = check_real(habitat_length_mm[0], "habitat_length_mm[0]", low=0.0, low_open=True)
+    hi_hab = check_real(habitat_length_mm[1], "habitat_length_mm[1]", low=lo_hab)
     c = anatomy.level_centre(level)
     half = np.array([anatomy.body_half_width, anatomy.body_half_depth, anatomy.body_height / 2])
     room = np.maximum(half - 0.6 * radius, 1.0)
@@ -366,9 +395,9 @@ def sample_lesion(
         necrosis=float(rng.uniform(0.0, necrosis)),
         necrosis_centre=centre + rng.standard_normal(3) * radius * 0.2,
         necrosis_width=float(radius * rng.uniform(0.3, 0.5)),
-        perfusion_field=random_field(rng, float(rng.uniform(*habitat_length_mm))),
+        perfusion_field=random_field(rng, float(rng.uniform(lo_hab, hi_hab))),
         texture=float(texture),
-        kep_field=random_field(rng, float(rng.uniform(*habitat_length_mm))),
+        kep_field=random_field(rng, float(rng.uniform(lo_hab, hi_hab))),
         lesion_type=lesion_type,
         sclerosis=sclerosis,
         mineral_field=random_field(rng, float(rng.uniform(3.0, 5.0))),
@@ -449,13 +478,21 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     ndarray of int8, shape (n,)
         Label of each point (lesions not included; see :func:`lesion_fields`).
 
+    Raises
+    ------
+    TypeError
+        If `points` is not a real array or `anatomy` not an :class:`Anatomy`.
+    ValueError
+        If `points` is not finite of shape (n, 3).
+
     Examples
     --------
     >>> a = sample_anatomy(np.random.default_rng(0))
     >>> int(tissue_labels(a.level_centre()[None, :], a)[0]) == LABELS["marrow"]
     True
     """
-    p = np.asarray(points, dtype=float)
+    p = check_points(points)
+    check_instance(anatomy, Anatomy, "anatomy", "from sample_anatomy")
     g = _body_geometry(p, anatomy)
     x, v, zz, r = g["x"], g["v"], g["zz"], g["r"]
     ah, bh, s = g["ah"], g["bh"], g["s"]
@@ -568,6 +605,14 @@ def lesion_properties(
         field; 0 outside), ``mineral`` (mineralisation in [0, 1]; 0 outside) and
         ``necrotic`` (bool, viability < 0.3).
 
+    Raises
+    ------
+    TypeError
+        If `points` is not a real array, `labels` not integer, `anatomy` not an
+        :class:`Anatomy` or `lesion` not a :class:`Lesion`.
+    ValueError
+        If `points` is not finite of shape (n, 3) or `labels` not of shape (n,).
+
     Examples
     --------
     >>> r = np.random.default_rng(0)
@@ -577,8 +622,11 @@ def lesion_properties(
     >>> bool(lesion_properties(pt, tissue_labels(pt, a), a, les)["inside"][0])
     True
     """
-    p = np.asarray(points, dtype=float)
+    p = check_points(points)
     n = p.shape[0]
+    labels = check_labels(labels, n)
+    check_instance(anatomy, Anatomy, "anatomy", "from sample_anatomy")
+    check_instance(lesion, Lesion, "lesion", "from sample_lesion")
     out = {
         "inside": np.zeros(n, dtype=bool),
         "viability": np.zeros(n),
@@ -663,6 +711,11 @@ def lesion_fields(
         Fraction of viable, perfused tumour in [0.05, 1]; 0 outside.
     kep_texture : ndarray, shape (n,)
         Zero-mean, unit-variance field modulating kep; 0 outside.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`lesion_properties`.
 
     See Also
     --------

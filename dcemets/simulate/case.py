@@ -74,7 +74,7 @@ def rician_noise(
     Raises
     ------
     ValueError
-        If `sigma` is negative or not finite, or `rng` is a negative seed.
+        If `sigma` is negative or not finite, `signal` not finite, or `rng` is a negative seed.
     TypeError
         If `signal` is not real numbers, `sigma` not a number, or `rng` not a seed/generator.
 
@@ -101,6 +101,8 @@ def rician_noise(
     s = np.asarray(signal)
     if not (np.issubdtype(s.dtype, np.number) or s.dtype == bool) or s.dtype.kind == "c":
         raise TypeError(f"`signal` must be a real (magnitude) array, got dtype {s.dtype}")
+    if not np.isfinite(s).all():
+        raise ValueError("`signal` must be finite (no NaN or inf)")
     dtype = s.dtype if s.dtype in (np.float32, np.float64) else np.float64
     n1 = rng.standard_normal(s.shape, dtype=dtype)
     n2 = rng.standard_normal(s.shape, dtype=dtype)

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._checks import check_generator, check_int, check_real
+
 __all__ = ["RandomField", "random_field"]
 
 
@@ -96,7 +98,9 @@ def random_field(rng: np.random.Generator, length_mm: float, *, n_waves: int = 6
     Raises
     ------
     ValueError
-        If `length_mm` or `n_waves` is not positive.
+        If `length_mm` is not a finite number > 0 or `n_waves` not >= 1.
+    TypeError
+        If `rng` is not a Generator, `length_mm` not a real number or `n_waves` not an int.
 
     References
     ----------
@@ -109,9 +113,8 @@ def random_field(rng: np.random.Generator, length_mm: float, *, n_waves: int = 6
     >>> v.shape
     (1,)
     """
-    if not np.isfinite(length_mm) or length_mm <= 0:
-        raise ValueError(f"`length_mm` must be a positive number, got {length_mm}")
-    if n_waves < 1:
-        raise ValueError(f"`n_waves` must be >= 1, got {n_waves}")
+    check_generator(rng)
+    length_mm = check_real(length_mm, "length_mm", low=0.0, low_open=True)
+    n_waves = check_int(n_waves, "n_waves", low=1, high=1_000_000)
     k = rng.standard_normal((int(n_waves), 3)) / float(length_mm)
     return RandomField(k, rng.uniform(0.0, 2 * np.pi, size=int(n_waves)), float(length_mm))

@@ -205,7 +205,10 @@ AIF_SCALE_LOGSD = 0.2
 
 
 def _u(u: Any) -> np.ndarray:
-    q = np.asarray(u, dtype=float)
+    arr = None if isinstance(u, (str, bytes, dict)) or u is None else np.asarray(u)
+    if arr is None or arr.dtype.kind not in "iuf":
+        raise TypeError(f"`u` must be a real array of {N_QUANTILES} quantiles, got {type(u).__name__}")
+    q = arr.astype(float)
     if q.shape != (N_QUANTILES,):
         raise ValueError(f"`u` must hold {N_QUANTILES} quantiles, got shape {q.shape}")
     if not np.all((q > 0) & (q < 1)):
@@ -242,6 +245,8 @@ def draw_parameters(primary: str, u: Any) -> dict[str, float]:
     ------
     ValueError
         Unknown primary or bad quantiles.
+    TypeError
+        If `u` is not a real array.
 
     Examples
     --------
