@@ -290,7 +290,8 @@ def check_composition(composition: Mapping[str, int] | None) -> dict[str, int]:
         raise TypeError(f"`composition` must be a mapping primary -> count, got {type(composition).__name__}")
     out: dict[str, int] = {}
     for k, v in composition.items():
-        _check_primary(k)
+        if not isinstance(k, str) or k not in PRIMARIES:
+            raise ValueError(f"`composition` keys must be primary names {sorted(PRIMARIES)}, got {k!r}")
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise TypeError(f"`composition[{k!r}]` must be an int count, got {v!r}")
         if v < 0:
