@@ -31,15 +31,15 @@ OLDEST_TRANSITIVE = [
 def lower_bounds(requirements: list[str]) -> list[str]:
     """``name>=X`` -> ``name==X`` for every requirement (extras dropped: constraints can't carry them).
 
-    >>> lower_bounds(["numpy>=1.24", "dask[array]>=2023.6"])
-    ['numpy==1.24', 'dask==2023.6']
+    >>> lower_bounds(["numpy>=1.24", "dask[array]>=2023.6", "tomli>=1.1; python_version < '3.11'"])
+    ['numpy==1.24', 'dask==2023.6', "tomli==1.1 ; python_version < '3.11'"]
     """
     pins = []
     for req in requirements:
-        match = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)(\[[^]]*\])?\s*>=\s*([^,;\s]+)\s*", req)
+        match = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)(\[[^]]*\])?\s*>=\s*([^,;\s]+)\s*(;.*)?", req)
         if match is None:
             raise ValueError(f"pyproject.toml: {req!r} has no plain lower bound (name>=X)")
-        pins.append(f"{match[1]}=={match[3]}")
+        pins.append(f"{match[1]}=={match[3]}" + (f" {match[4].strip()}" if match[4] else ""))
     return pins
 
 

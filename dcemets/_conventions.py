@@ -43,6 +43,7 @@ __all__ = [
     "Geometry",
     "check_rng",
     "check_same_grid",
+    "check_times",
     "coord_values",
     "geometry",
     "geometry_attrs",
@@ -177,7 +178,7 @@ def time_seconds(values: Any, name: str = "time") -> np.ndarray:
     Raises
     ------
     TypeError
-        If `values` is complex or cannot be read as numbers.
+        If `values` is complex, holds strings or cannot be read as numbers.
 
     Examples
     --------
@@ -197,10 +198,101 @@ def time_seconds(values: Any, name: str = "time") -> np.ndarray:
         return np.asarray((t - t.reshape(-1)[0]) / np.timedelta64(1, "s"), dtype=float)
     if t.dtype.kind == "c":
         raise TypeError(f"`{name}` must be real seconds, got complex dtype {t.dtype}")
+    if t.dtype.kind in "USV":  # numeric strings would convert silently
+        raise TypeError(f"`{name}` must be times in seconds (numbers), got dtype {t.dtype}")
     try:
         return np.asarray(t, dtype=float)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"`{name}` must be times in seconds (numbers), got dtype {t.dtype}") from exc
+
+
+def _label(name: str) -> str:
+    """`name` as it appears in a message: in backticks, unless the caller quoted it already."""
+    return name if name[:1] in ("`", "'") else f"`{name}`"
+
+
+def check_times(values: Any, name: str = "time", *, min_frames: int = 1) -> np.ndarray:
+    """Frame times as float64 seconds, checked: 1D, finite, strictly increasing.
+
+    The one check of frame times shared by every layer (:func:`make_dce`,
+    :func:`validate_dce`, the kinetics models, the readers).  Values are converted by
+    :func:`time_seconds` first.
+
+    Parameters
+    ----------
+    values : array_like
+        Frame times (numbers in s, ``timedelta64`` or ``datetime64``).
+    name : str
+        Argument name used in error messages (put in backticks unless already quoted).
+    min_frames : int
+        Minimum number of time points.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 seconds, shape ``(n,)``.
+
+    Raises
+    ------
+    TypeError
+        If `values` is complex or not numeric.
+    ValueError
+        If `values` is not 1D, has fewer than `min_frames` points, holds NaN/inf/NaT or does
+        not strictly increase.
+
+    Examples
+    --------
+    >>> check_times([0, 10, 20]).tolist()
+    [0.0, 10.0, 20.0]
+    >>> check_times([0.0, 10.0, 10.0], "times")
+    Traceback (most recent call last):
+    ...
+    ValueError: `times` must be strictly increasing (no duplicates), got [0.0, 10.0, 10.0]
+    """
+    t = time_seconds(values, name.strip("`'"))
+    what = _label(name)
+    if t.ndim != 1:
+        raise ValueError(f"{what} must be 1D (times in s), got shape {t.shape}")
+    if t.size < min_frames:
+        raise ValueError(f"{what} needs at least {min_frames} time points, got {t.size}")
+    if not np.all(np.isfinite(t)):
+        raise ValueError(f"{what} must be finite (no NaN, inf or NaT), got {np.round(t, 3).tolist()}")
+    if np.any(np.diff(t) <= 0):
+        raise ValueError(f"{what} must be strictly increasing (no duplicates), got {np.round(t, 3).tolist()}")
+    return t
+
+
+def _check_dtype(dtype: np.dtype, name: str) -> None:
+    """Raise a TypeError naming `name` unless `dtype` holds real numbers or bools."""
+    if dtype.kind == "c":
+        raise TypeError(
+            f"`{name}` is complex (dtype {dtype}); dcemets needs real values: pass the "
+            f"magnitude image, e.g. `np.abs({name})`"
+        )
+    if not (np.issubdtype(dtype, np.number) or dtype == bool):
+        raise TypeError(f"`{name}` must hold numbers, got dtype {dtype}")
+
+
+def _as_values(values: Any, ndim: int, dims: str) -> Any:
+    """`values` of a new image: an array (numpy or dask) of `ndim` dims, real, not empty."""
+    arr = values if hasattr(values, "ndim") and hasattr(values, "dtype") else np.asarray(values)
+    if arr.ndim != ndim:
+        raise ValueError(f"`values` must be {ndim}D {dims}, got shape {arr.shape}")
+    _check_dtype(np.dtype(arr.dtype), "values")
+    if 0 in arr.shape:
+        raise ValueError(f"`values` must not be empty, got shape {arr.shape} {dims}")
+    return arr
+
+
+def _as_attrs(attrs: Any) -> dict[str, Any]:
+    """Extra attrs as a dict (``None`` -> empty); a TypeError naming `attrs` otherwise."""
+    if attrs is None:
+        return {}
+    if not isinstance(attrs, Mapping):
+        raise TypeError(
+            f"`attrs` must be a mapping (dict) of attribute names to values, got {type(attrs).__name__}"
+        )
+    return dict(attrs)
 
 
 def _as_direction(direction: Sequence[float] | np.ndarray | None) -> np.ndarray:
@@ -306,10 +398,11 @@ def make_image(
     Raises
     ------
     ValueError
-        If `values` is not 3D or the geometry is invalid (e.g. `spacing` or `origin` with
-        other than 1 or 3 values).
+        If `values` is not 3D or is empty, or the geometry is invalid (e.g. `spacing` or
+        `origin` with other than 1 or 3 values).
     TypeError
-        If `spacing`, `origin` or `direction` is not numeric.
+        If `values` is complex or not numeric (bool is fine), `spacing`, `origin` or
+        `direction` is not numeric, or `attrs` is not a mapping.
 
     Examples
     --------
@@ -317,15 +410,13 @@ def make_image(
     >>> img.dims, float(img.z[1])
     (('z', 'y', 'x'), 3.0)
     """
-    arr = values if hasattr(values, "ndim") else np.asarray(values)
-    if arr.ndim != 3:
-        raise ValueError(f"`values` must be 3D (z, y, x), got shape {arr.shape}")
+    arr = _as_values(values, 3, "(z, y, x)")
+    extra = _as_attrs(attrs)
     geo = _geometry_attrs_from(origin, spacing, direction)
     coords = _spatial_coords(arr.shape, np.asarray(geo["spacing_mm"]))
     out = xr.DataArray(arr, dims=SPATIAL_DIMS, coords=coords, name=name)
     out.attrs.update(geo)
-    if attrs:
-        out.attrs.update(dict(attrs))
+    out.attrs.update(extra)
     return out
 
 
@@ -346,8 +437,8 @@ def make_dce(
     values : array_like, shape (nt, nz, ny, nx)
         Signal in array order.
     times : sequence of float, length nt
-        Frame times (s), strictly increasing; shifted so that the first frame is at 0 s only
-        if the caller does so (numbers are stored as given).  ``timedelta64`` times are
+        Frame times (s), finite and strictly increasing; shifted so that the first frame is
+        at 0 s only if the caller does so (numbers are stored as given).  ``timedelta64`` times are
         converted to float seconds and ``datetime64`` times to float seconds from the first
         frame (see :func:`time_seconds`).
     spacing, origin, direction
@@ -365,9 +456,10 @@ def make_dce(
     Raises
     ------
     ValueError
-        If `values` is not 4D or `times` does not match its first axis.
+        If `values` is not 4D or is empty, `times` does not match its first axis, holds
+        NaN/inf or does not strictly increase, or the geometry is invalid.
     TypeError
-        If `times` is not numeric (or is complex).
+        If `values` or `times` is complex or not numeric, or `attrs` is not a mapping.
 
     Examples
     --------
@@ -375,12 +467,12 @@ def make_dce(
     >>> dce.dims, dce.time.attrs["units"]
     (('time', 'z', 'y', 'x'), 's')
     """
-    arr = values if hasattr(values, "ndim") else np.asarray(values)
-    if arr.ndim != 4:
-        raise ValueError(f"`values` must be 4D (time, z, y, x), got shape {arr.shape}")
+    arr = _as_values(values, 4, "(time, z, y, x)")
     t = time_seconds(times, "times")
     if t.ndim != 1 or t.size != arr.shape[0]:
         raise ValueError(f"`times` must have {arr.shape[0]} values (one per frame), got shape {t.shape}")
+    t = check_times(t, "times")
+    extra = _as_attrs(attrs)
     geo = _geometry_attrs_from(origin, spacing, direction)
     coords: dict[str, Any] = {
         "time": xr.Variable("time", t, attrs={"units": "s", "long_name": "time from first frame"})
@@ -389,8 +481,7 @@ def make_dce(
     out = xr.DataArray(arr, dims=DCE_DIMS, coords=coords, name=name)
     out.attrs["units"] = UNITS["signal"]
     out.attrs.update(geo)
-    if attrs:
-        out.attrs.update(dict(attrs))
+    out.attrs.update(extra)
     return out
 
 
@@ -540,34 +631,60 @@ def coord_values(da: xr.DataArray | xr.Dataset, dim: str) -> np.ndarray:
     return np.arange(da.sizes[dim])  # a dim without a coordinate: positions, as xarray gives
 
 
-def _coord_spacing(da: xr.DataArray | xr.Dataset, dim: str, fallback: float | None) -> tuple[float, float]:
-    """Return (signed first coordinate step, first coordinate) along `dim`."""
-    c = np.asarray(coord_values(da, dim), dtype=float)
+def _coord_spacing(
+    da: xr.DataArray | xr.Dataset, dim: str, fallback: float | None, name: str = "da"
+) -> tuple[float, float]:
+    """Return (signed first coordinate step, first coordinate) along `dim` of argument `name`."""
+    c = coord_values(da, dim)
+    if c.dtype.kind not in "biuf":
+        raise ValueError(
+            f"`{name}`: coordinate {dim!r} must be positions in mm (numbers), got dtype {c.dtype}"
+        )
+    c = np.asarray(c, dtype=float)
     if c.size == 0:
-        raise ValueError(f"dimension {dim!r} is empty")
+        raise ValueError(f"`{name}` is empty: dimension {dim!r} has no voxels")
     if not np.all(np.isfinite(c)):
-        raise ValueError(f"coordinate {dim!r} must be finite")
+        raise ValueError(f"`{name}`: coordinate {dim!r} must be finite")
     if c.size == 1:
         if fallback is None:
-            raise ValueError(f"cannot tell the spacing of length-1 axis {dim!r}: no `spacing_mm` attr")
+            raise ValueError(
+                f"`{name}`: cannot tell the spacing of length-1 axis {dim!r}: no `spacing_mm` attr"
+            )
         return float(fallback), float(c[0])
     d = np.diff(c)
     step = float(d[0])
     if step == 0 or not np.allclose(d, step, rtol=1e-5, atol=1e-6):
-        raise ValueError(f"coordinate {dim!r} must be uniformly spaced (regular grid)")
+        raise ValueError(f"`{name}`: coordinate {dim!r} must be uniformly spaced (regular grid)")
     if fallback is not None and np.isclose(abs(step), fallback, rtol=_SPACING_RTOL, atol=0):
         step = float(np.sign(step) * fallback)
     return step, float(c[0])
 
 
-def _affine_of(da: xr.DataArray | xr.Dataset) -> np.ndarray:
+def _affine_of(da: xr.DataArray | xr.Dataset, name: str = "da") -> np.ndarray:
     a = da.attrs.get("affine")
     if a is None:
         return np.eye(4)
-    m = np.asarray(a, dtype=float)
+    try:
+        m = np.asarray(a, dtype=float)
+    except (TypeError, ValueError):
+        m = np.full(1, np.nan)
     if m.size != 16 or not np.all(np.isfinite(m)):
-        raise ValueError("attrs['affine'] must hold 16 finite floats (row-major 4 x 4)")
+        raise ValueError(f"`{name}`.attrs['affine'] must hold 16 finite floats (row-major 4 x 4)")
     return m.reshape(4, 4)
+
+
+def _spacing_attr(da: xr.DataArray | xr.Dataset, name: str) -> np.ndarray:
+    """``attrs['spacing_mm']`` as 3 floats (NaN where absent)."""
+    sp = da.attrs.get("spacing_mm")
+    if sp is None:
+        return np.full(3, np.nan)
+    try:
+        v = np.asarray(sp, dtype=float)
+    except (TypeError, ValueError):
+        v = np.full(1, np.nan)
+    if v.size != 3 or not np.all(np.isfinite(v) & (v > 0)):
+        raise ValueError(f"`{name}`.attrs['spacing_mm'] must hold 3 positive finite floats (x, y, z)")
+    return v.reshape(3)
 
 
 def _check_xarray(da: Any, name: str = "da") -> None:
@@ -578,13 +695,35 @@ def _check_xarray(da: Any, name: str = "da") -> None:
         )
 
 
-def geometry(da: xr.DataArray | xr.Dataset) -> Geometry:
+def _check_grid_input(da: Any, name: str) -> None:
+    """`da` is an image or a DCE series (DataArray or Dataset) of real numbers.
+
+    Its values are not looked at (geometry does not depend on them: maps hold NaN outside
+    their mask), only its type, dtype and dims.
+    """
+    _check_xarray(da, name)
+    arrays = [da] if isinstance(da, xr.DataArray) else list(da.data_vars.values())
+    for v in arrays:
+        _check_dtype(v.dtype, name)
+    missing = [d for d in SPATIAL_DIMS if d not in da.dims]
+    extra = [d for d in da.dims if d not in DCE_DIMS]
+    if missing or extra:
+        what = f"missing {missing[0]!r}" if missing else f"extra dims {tuple(extra)}"
+        raise ValueError(
+            f"`{name}` must be an image with dims {SPATIAL_DIMS} or a DCE series with dims "
+            f"{DCE_DIMS} (any order): {what} (dims are {tuple(da.dims)})"
+        )
+
+
+def geometry(da: xr.DataArray | xr.Dataset, *, name: str = "da") -> Geometry:
     """Return the SimpleITK geometry of the array as it is now (after any slicing).
 
     Parameters
     ----------
     da : xarray.DataArray or xarray.Dataset
         Image with ``z``, ``y``, ``x`` dims (other dims are ignored).
+    name : str
+        Argument name used in error messages.
 
     Returns
     -------
@@ -596,7 +735,8 @@ def geometry(da: xr.DataArray | xr.Dataset) -> Geometry:
     Raises
     ------
     ValueError
-        If a spatial dim is missing, a coordinate is irregular or geometry attrs are invalid.
+        If a spatial dim is missing or empty, a coordinate is irregular or geometry attrs
+        are invalid; the message names `name`.
     TypeError
         If `da` is not an xarray object.
 
@@ -606,19 +746,18 @@ def geometry(da: xr.DataArray | xr.Dataset) -> Geometry:
     >>> geometry(img.isel(x=slice(2, None))).origin
     (12.0, 0.0, 0.0)
     """
-    _check_xarray(da)
+    _check_xarray(da, name)
     for d in SPATIAL_DIMS:
         if d not in da.dims:
-            raise ValueError(f"image needs dims {SPATIAL_DIMS}, missing {d!r} (dims are {tuple(da.dims)})")
-    aff = _affine_of(da)
-    sp_attr = da.attrs.get("spacing_mm")
-    fallback = np.asarray(sp_attr, dtype=float).reshape(3) if sp_attr is not None else np.full(3, np.nan)
+            raise ValueError(f"`{name}` needs dims {SPATIAL_DIMS}, missing {d!r} (dims are {tuple(da.dims)})")
+    aff = _affine_of(da, name)
+    fallback = _spacing_attr(da, name)
     direction = aff[:3, :3].copy()
     spacing = np.zeros(3)
     first = np.zeros(3)
     for ax, dim in enumerate(("x", "y", "z")):
         fb = None if not np.isfinite(fallback[ax]) else float(fallback[ax])
-        step, c0 = _coord_spacing(da, dim, fb)
+        step, c0 = _coord_spacing(da, dim, fb, name)
         if step < 0:
             direction[:, ax] *= -1.0
         spacing[ax] = abs(step)
@@ -639,7 +778,8 @@ def world_coordinates(da: xr.DataArray | xr.Dataset, indices: np.ndarray | None 
     Parameters
     ----------
     da : xarray.DataArray or xarray.Dataset
-        Image or DCE series (sliced or not).
+        Image or DCE series (sliced or not); only its geometry is read, so NaN values
+        (a map outside its mask) are fine.
     indices : array_like of int or float, shape (n, 3), optional
         Voxel indices in array order ``(z, y, x)`` of the array as it is now. Fractional
         indices are allowed.  All voxels when omitted.
@@ -652,9 +792,11 @@ def world_coordinates(da: xr.DataArray | xr.Dataset, indices: np.ndarray | None 
     Raises
     ------
     TypeError
-        If `da` is not an xarray object or `indices` is not numeric.
+        If `da` is not an xarray object of real numbers (its values may be NaN: only its
+        geometry is used), or `indices` is not real numbers.
     ValueError
-        If `indices` is not ``(n, 3)`` or holds NaN/inf, or the geometry is invalid.
+        If `da` is neither an image ``(z, y, x)`` nor a DCE series ``(time, z, y, x)``, is
+        empty or has invalid geometry, or `indices` is not ``(n, 3)`` or holds NaN/inf.
 
     Examples
     --------
@@ -662,18 +804,15 @@ def world_coordinates(da: xr.DataArray | xr.Dataset, indices: np.ndarray | None 
     >>> world_coordinates(img, [[0, 0, 1]]).tolist()
     [[3.0, 0.0, 0.0]]
     """
-    _check_xarray(da)
-    aff = _affine_of(da)
+    _check_grid_input(da, "da")
+    aff = _affine_of(da, "da")
     if indices is None:
-        for d in SPATIAL_DIMS:
-            if d not in da.dims:
-                raise ValueError(f"image needs dims {SPATIAL_DIMS}, missing {d!r}")
         z, y, x = (np.asarray(coord_values(da, d), dtype=float) for d in SPATIAL_DIMS)
         cz, cy, cx = np.meshgrid(z, y, x, indexing="ij")
         pts = np.stack([cx, cy, cz], axis=-1)
         return pts @ aff[:3, :3].T + aff[:3, 3]
     idx = _points(indices, "indices", "(z, y, x) order")
-    geo = geometry(da)
+    geo = geometry(da, name="da")
     m = geo.index_to_world()
     ijk = idx[:, ::-1]
     return ijk @ m[:3, :3].T + m[:3, 3]
@@ -681,6 +820,8 @@ def world_coordinates(da: xr.DataArray | xr.Dataset, indices: np.ndarray | None 
 
 def _points(x: Any, name: str, order: str) -> np.ndarray:
     """`x` as a finite float array of shape (n, 3)."""
+    if np.iscomplexobj(x):
+        raise TypeError(f"`{name}` must be real numbers, shape (n, 3) {order}, got complex values")
     try:
         p = np.asarray(x, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -699,7 +840,7 @@ def index_from_world(da: xr.DataArray | xr.Dataset, points: np.ndarray) -> np.nd
     Parameters
     ----------
     da : xarray.DataArray or xarray.Dataset
-        Image defining the grid.
+        Image or DCE series defining the grid (only its geometry is read).
     points : array_like, shape (n, 3)
         LPS positions (mm).
 
@@ -711,9 +852,11 @@ def index_from_world(da: xr.DataArray | xr.Dataset, points: np.ndarray) -> np.nd
     Raises
     ------
     TypeError
-        If `da` is not an xarray object or `points` is not numeric.
+        If `da` is not an xarray object of real numbers (its values may be NaN: only its
+        geometry is used), or `points` is not real numbers.
     ValueError
-        If `points` is not ``(n, 3)`` or holds NaN/inf, or the geometry is invalid.
+        If `da` is neither an image ``(z, y, x)`` nor a DCE series ``(time, z, y, x)``, is
+        empty or has invalid geometry, or `points` is not ``(n, 3)`` or holds NaN/inf.
 
     Examples
     --------
@@ -721,9 +864,9 @@ def index_from_world(da: xr.DataArray | xr.Dataset, points: np.ndarray) -> np.nd
     >>> index_from_world(img, [[2.0, 0.0, 0.0]]).tolist()
     [[0.0, 0.0, 1.0]]
     """
-    _check_xarray(da)
+    _check_grid_input(da, "da")
     p = _points(points, "points", "(L, P, S)")
-    m = geometry(da).index_to_world()
+    m = geometry(da, name="da").index_to_world()
     ijk = np.linalg.solve(m[:3, :3], (p - m[:3, 3]).T).T
     return ijk[:, ::-1]
 
@@ -755,7 +898,7 @@ def check_same_grid(
     --------
     >>> check_same_grid(make_image(np.zeros((1, 2, 2))), make_image(np.ones((1, 2, 2))))
     """
-    ga, gb = geometry(a), geometry(b)
+    ga, gb = geometry(a, name=names[0]), geometry(b, name=names[1])
     if ga.size != gb.size:
         raise ValueError(
             f"`{names[0]}` and `{names[1]}` are on different grids: sizes (x, y, z) {ga.size} vs {gb.size}"
@@ -774,13 +917,7 @@ def check_same_grid(
 def _check_dataarray(da: Any, name: str) -> None:
     if not isinstance(da, xr.DataArray):
         raise TypeError(f"`{name}` must be an xarray.DataArray, got {type(da).__name__}")
-    if not (np.issubdtype(da.dtype, np.number) or da.dtype == bool):
-        raise TypeError(f"`{name}` must hold numbers, got dtype {da.dtype}")
-    if da.dtype.kind == "c":
-        raise TypeError(
-            f"`{name}` is complex (dtype {da.dtype}); dcemets needs real values: pass the "
-            f"magnitude image, e.g. `np.abs({name})`"
-        )
+    _check_dtype(da.dtype, name)
 
 
 def _check_values(da: xr.DataArray, name: str, allow_nan: bool) -> None:
@@ -822,7 +959,7 @@ def validate_image(
         Not a DataArray, not numeric, complex (pass the magnitude, ``np.abs``), or not bool
         when `mask` is set.
     ValueError
-        Wrong dims, non-finite values or geometry.
+        Wrong dims, non-finite values, empty or invalid geometry (the message names `name`).
 
     Examples
     --------
@@ -835,7 +972,7 @@ def validate_image(
     if mask and da.dtype != bool:
         raise TypeError(f"`{name}` must be a bool mask, got dtype {da.dtype}")
     out = da if da.dims == SPATIAL_DIMS else da.transpose(*SPATIAL_DIMS)  # transpose: ~0.1 ms
-    geometry(out)  # raises on bad geometry
+    geometry(out, name=name)  # raises on bad geometry
     _check_values(out, name, allow_nan)
     return out
 
@@ -854,7 +991,7 @@ def validate_dce(da: Any, *, name: str = "dce", allow_nan: bool = False, min_fra
     allow_nan : bool
         Accept NaN/inf values (callers that skip and report bad voxels).
     min_frames : int
-        Minimum number of frames, 3 by default.
+        Minimum number of frames, a positive int, 3 by default.
 
     Returns
     -------
@@ -869,10 +1006,11 @@ def validate_dce(da: Any, *, name: str = "dce", allow_nan: bool = False, min_fra
     ------
     TypeError
         If `da` is not a numeric DataArray, is complex (pass the magnitude, ``np.abs``), or
-        its ``time`` coordinate is complex.
+        its ``time`` coordinate is complex; if `min_frames` is not an int.
     ValueError
         Wrong or missing dims, no ``time`` coordinate, fewer than `min_frames` frames,
-        non-increasing or duplicate times, NaN/inf values, non-finite geometry.
+        non-increasing or duplicate times, NaN/inf values, empty or invalid geometry (the
+        message names `name`); `min_frames` below 1.
 
     Examples
     --------
@@ -884,6 +1022,10 @@ def validate_dce(da: Any, *, name: str = "dce", allow_nan: bool = False, min_fra
     ...
     ValueError: `dce` needs at least 3 frames, got 2
     """
+    if isinstance(min_frames, bool) or not isinstance(min_frames, (int, np.integer)):
+        raise TypeError(f"`min_frames` must be an int, got {type(min_frames).__name__}")
+    if min_frames < 1:
+        raise ValueError(f"`min_frames` must be at least 1, got {min_frames}")
     _check_dataarray(da, name)
     if set(da.dims) != set(DCE_DIMS) or da.ndim != 4:
         raise ValueError(f"`{name}` must have dims {DCE_DIMS}, got {tuple(da.dims)}")
@@ -894,17 +1036,13 @@ def validate_dce(da: Any, *, name: str = "dce", allow_nan: bool = False, min_fra
         raise ValueError(f"`{name}.time` must be float seconds, got dtype {t_raw.dtype}")
     if t_raw.size < min_frames:
         raise ValueError(f"`{name}` needs at least {min_frames} frames, got {t_raw.size}")
-    t = time_seconds(t_raw, f"{name}.time")
-    if not np.all(np.isfinite(t)):
-        raise ValueError(f"`{name}.time` must be finite (no NaN or NaT)")
-    if np.any(np.diff(t) <= 0):
-        raise ValueError(f"`{name}.time` must be strictly increasing (no duplicates), got {t.tolist()}")
+    t = check_times(t_raw, f"{name}.time")
     out = da if da.dims == DCE_DIMS else da.transpose(*DCE_DIMS)
     if t_raw.dtype.kind in "mM":  # timedelta64/datetime64: float seconds (from the first frame)
         attrs = {**da["time"].attrs, "units": "s", "long_name": "time from first frame"}
         if t_raw.dtype.kind == "M":
             attrs["first_frame_datetime"] = str(t_raw[0])
         out = out.assign_coords(time=xr.Variable("time", t, attrs=attrs))
-    geometry(out)
+    geometry(out, name=name)
     _check_values(out, name, allow_nan)
     return out

@@ -13,6 +13,7 @@ from dcemets._conventions import (
     SPATIAL_DIMS,
     check_rng,
     check_same_grid,
+    check_times,
     coord_values,
     geometry,
     geometry_attrs,
@@ -487,3 +488,105 @@ def test_make_image_geometry_errors_name_the_argument(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         make_image(np.zeros((1, 2, 2)), **kwargs)
     assert make_image(np.zeros((1, 2, 2)), spacing=[2.0]).attrs["spacing_mm"] == [2.0, 2.0, 2.0]
+
+
+# ------------------------------------------------------------- fuzz defects (bad input named)
+
+
+@pytest.mark.parametrize(
+    ("times", "match"),
+    [
+        ([0.0, np.nan, 20.0, 30.0], r"`times` must be finite"),
+        ([0.0, np.inf, 20.0, 30.0], r"`times` must be finite"),
+        ([0.0, 10.0, 10.0, 30.0], r"`times` must be strictly increasing"),
+        ([30.0, 20.0, 10.0, 0.0], r"`times` must be strictly increasing"),
+    ],
+)
+def test_make_dce_refuses_bad_times(times, match):
+    with pytest.raises(ValueError, match=match):
+        make_dce(np.ones((4, 1, 2, 2)), times)
+
+
+@pytest.mark.parametrize("maker", ["image", "dce"])
+@pytest.mark.parametrize(
+    ("values", "error", "match"),
+    [
+        (np.ones((3, 1, 2, 2), complex), TypeError, r"`values` is complex"),
+        (np.ones((3, 1, 2, 2)).astype(str), TypeError, r"`values` must hold numbers"),
+        (np.ones((3, 1, 2, 2)).astype(object), TypeError, r"`values` must hold numbers"),
+        (np.ones((3, 1, 2, 0)), ValueError, r"`values` must not be empty"),
+    ],
+)
+def test_make_image_and_make_dce_refuse_bad_values(maker, values, error, match):
+    def call():
+        return make_image(values[0]) if maker == "image" else make_dce(values, [0.0, 1.0, 2.0])
+
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize("attrs", ["fuzz", [1, 2]])
+def test_make_image_and_make_dce_refuse_non_mapping_attrs(attrs):
+    with pytest.raises(TypeError, match=r"`attrs` must be a mapping"):
+        make_image(np.zeros((1, 2, 2)), attrs=attrs)
+    with pytest.raises(TypeError, match=r"`attrs` must be a mapping"):
+        make_dce(np.zeros((3, 1, 2, 2)), [0.0, 1.0, 2.0], attrs=attrs)
+
+
+def test_bool_values_are_fine():
+    assert make_image(np.ones((1, 2, 2), bool)).dtype == bool
+
+
+@pytest.mark.parametrize(
+    ("min_frames", "error"), [(0, ValueError), (-3, ValueError), (1.5, TypeError), ("3", TypeError)]
+)
+def test_validate_dce_checks_min_frames(dce, min_frames, error):
+    with pytest.raises(error, match=r"`min_frames`"):
+        validate_dce(dce, min_frames=min_frames)
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "match"),
+    [
+        (lambda d: d.isel(x=slice(0, 0)), r"`t2w` is empty: dimension 'x'"),
+        (
+            lambda d: d.assign_coords(x=d.x.values * [1, 1, 1, 1, 1, 1.5]),
+            r"`t2w`: coordinate 'x' must be uniform",
+        ),
+        (lambda d: d.assign_attrs(affine=[np.nan] * 16), r"`t2w`.attrs\['affine'\]"),
+        (lambda d: d.assign_attrs(spacing_mm="fuzz"), r"`t2w`.attrs\['spacing_mm'\]"),
+    ],
+)
+def test_geometry_errors_name_the_argument(img, corrupt, match):
+    with pytest.raises(ValueError, match=match):
+        validate_image(corrupt(img), name="t2w")
+    with pytest.raises(ValueError, match=match.replace("t2w", "b")):
+        check_same_grid(img, corrupt(img))
+
+
+def test_world_coordinates_checks_da_but_not_its_values(img, dce):
+    idx = [[0, 1, 2]]
+    nan_map = img.copy(data=np.full(img.shape, np.nan))  # a map outside its mask: fine
+    np.testing.assert_array_equal(world_coordinates(nan_map, idx), world_coordinates(img, idx))
+    np.testing.assert_allclose(world_coordinates(dce, idx), world_coordinates(dce.isel(time=0), idx))
+    for f in (world_coordinates, index_from_world):
+        with pytest.raises(TypeError, match=r"`da` is complex"):
+            f(img.astype(complex), idx)
+        with pytest.raises(TypeError, match=r"`da` must hold numbers"):
+            f(img.astype(str), idx)
+        with pytest.raises(ValueError, match=r"`da` must be an image .* extra dims \('echo',\)"):
+            f(img.expand_dims(echo=[1]), idx)
+    with pytest.raises(TypeError, match=r"`indices` must be real numbers"):
+        world_coordinates(img, [[1j, 0, 0]])
+    with pytest.raises(TypeError, match=r"`points` must be real numbers"):
+        index_from_world(img, [[1j, 0, 0]])
+
+
+def test_check_times():
+    np.testing.assert_array_equal(check_times(np.array([0, 5], "timedelta64[s]")), [0.0, 5.0])
+    with pytest.raises(ValueError, match=r"`t` needs at least 3 time points, got 2"):
+        check_times([0.0, 1.0], "t", min_frames=3)
+    with pytest.raises(ValueError, match=r"`t` must be 1D"):
+        check_times([[0.0, 1.0]], "t")
+    with pytest.raises(TypeError, match=r"`t` must be times in seconds"):
+        check_times(np.array(["0", "1"]), "t")  # numeric strings are not times

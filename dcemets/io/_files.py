@@ -56,6 +56,22 @@ def require_exists(path: Path, what: str = "file") -> None:
         raise FileNotFoundError(f"{what} not found: '{path}'")
 
 
+def make_parent(path: Path) -> None:
+    """Create the parent folders of an output file; an unusable parent names `path`.
+
+    ``Path.mkdir`` reports a parent that is a file with the *parent's* name only
+    (``FileExistsError: ... 'a.txt'``); the error raised here names the file the caller
+    asked to write, as a ``NotADirectoryError`` (an ``OSError``, Python's convention).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as err:
+        raise NotADirectoryError(
+            f"cannot write '{path}': its folder '{path.parent}' cannot be created "
+            f"(a file stands in the way: {err.filename!r})"
+        ) from err
+
+
 def is_netcdf(path: Path) -> bool:
     """Whether `path` has a netCDF suffix."""
     return suffix_of(path) in NETCDF_SUFFIXES
@@ -184,7 +200,7 @@ def write_sitk(image: sitk.Image, path: Path) -> None:
             f"cannot tell the image format of '{path}': use one of {', '.join(IMAGE_SUFFIXES)} "
             f"(or {', '.join(NETCDF_SUFFIXES)} for netCDF)"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     try:
         sitk.WriteImage(image, str(path), useCompression=suffix_of(path) in (".nrrd", ".mha"))
     except RuntimeError as err:  # pragma: no cover - disk errors

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +119,12 @@ def save_cohort(
     Raises
     ------
     TypeError
-        If an item is not a :class:`~dcemets.io.Case` or a truth value cannot be serialised.
+        If `cases` is not an iterable of :class:`~dcemets.io.Case`, or a truth value cannot
+        be serialised.
     ValueError
-        If subject ids are duplicated or unusable as folder names, or an image is invalid.
+        If `cases` is empty, subject ids are duplicated or unusable as folder names, or an
+        image is invalid (a DCE series needs 3 frames; its values are written as they are,
+        NaN included, like :func:`write_dce`).
 
     Notes
     -----
@@ -158,7 +161,13 @@ def save_cohort(
     ('manifest.csv', 's01', 'lung', {'ktrans': 0.1})
     """
     root = as_path(directory, "directory")
+    if isinstance(cases, (Case, str, bytes, Mapping)) or not isinstance(cases, Iterable):
+        raise TypeError(f"`cases` must be an iterable (list) of dcemets.io.Case, got {type(cases).__name__}")
     case_list = list(cases)
+    if not case_list:
+        raise ValueError(
+            "`cases` is empty: a cohort needs at least one Case (load_cohort refuses an empty one)"
+        )
     seen: set[str] = set()
     for i, case in enumerate(case_list):
         if not isinstance(case, Case):

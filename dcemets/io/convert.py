@@ -15,7 +15,15 @@ import numpy as np
 import SimpleITK as sitk
 import xarray as xr
 
-from dcemets._conventions import geometry, make_dce, make_image, validate_dce, validate_image
+from dcemets._conventions import (
+    check_times,
+    geometry,
+    make_dce,
+    make_image,
+    time_seconds,
+    validate_dce,
+    validate_image,
+)
 
 __all__ = ["from_sitk", "to_sitk"]
 
@@ -163,20 +171,12 @@ def _as_times(times: Sequence[float] | np.ndarray | None, n: int, what: str) -> 
             f"{what} has {n} frames but no frame times: pass `times` (seconds from the first frame, one per frame)"
         )
     try:
-        t = np.array(times, dtype=float)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"`times` must be a sequence of numbers (s), got {times!r}") from err
+        t = time_seconds(times, "times")
+    except TypeError as err:
+        raise TypeError(f"`times` must be a sequence of numbers (s), got {times!r}: {err}") from err
     if t.ndim != 1 or t.size != n:
         raise ValueError(f"`times` must have {n} values (one per frame), got shape {t.shape}")
-    _check_increasing(t, "`times`")
-    return t
-
-
-def _check_increasing(t: np.ndarray, what: str) -> None:
-    if not np.all(np.isfinite(t)):
-        raise ValueError(f"{what} must be finite, got {t.tolist()}")
-    if np.any(np.diff(t) <= 0):
-        raise ValueError(f"{what} must be strictly increasing (no duplicates), got {t.tolist()}")
+    return check_times(t, "times")
 
 
 def from_sitk(
@@ -194,7 +194,9 @@ def from_sitk(
         A 3D image (gives a 3D image DataArray), a 4D image (4th axis = time) or a sequence
         of 3D images on the same grid, one per frame (both give a DCE series).
     times : sequence of float, optional
-        Frame times (s), required for a 4D image or a sequence of frames.
+        Frame times (s), finite and strictly increasing, required for a 4D image or a
+        sequence of frames (``timedelta64``/``datetime64`` times are read as seconds from the
+        first frame).
     name : str, optional
         Name of the result (``"signal"`` for a DCE series by default).
     attrs : mapping, optional
@@ -210,10 +212,11 @@ def from_sitk(
     Raises
     ------
     TypeError
-        If `image` is not a SimpleITK image (or a sequence of them).
+        If `image` is not a SimpleITK image (or a sequence of them), `times` is not real
+        numbers (complex, strings), or `attrs` is not a mapping.
     ValueError
-        If the image is 2D or multi-component, `times` is missing or of the wrong length, or
-        the frames of a sequence are on different grids.
+        If the image is 2D or multi-component, `times` is missing, of the wrong length, not
+        finite or not strictly increasing, or the frames of a sequence are on different grids.
 
     See Also
     --------
@@ -240,7 +243,7 @@ def from_sitk(
     >>> from_sitk([im, im, im], times=[0.0, 10.0, 20.0]).dims
     ('time', 'z', 'y', 'x')
     """
-    extra = dict(attrs) if attrs else {}
+    extra = attrs  # checked by make_dce/make_image
     if isinstance(image, Sequence) and not isinstance(image, (str, bytes)):
         frames = list(image)
         if not frames:

@@ -11,20 +11,21 @@ import numpy as np
 import SimpleITK as sitk
 import xarray as xr
 
-from dcemets._conventions import _GEOMETRY_KEYS, geometry, make_dce, validate_dce
+from dcemets._conventions import _GEOMETRY_KEYS, check_times, geometry, make_dce, validate_dce
 from dcemets.io import _dicom, _sidecar
 from dcemets.io._files import (
     IMAGE_SUFFIXES,
     PathLike,
     as_path,
     is_netcdf,
+    make_parent,
     read_sitk,
     require_exists,
     sidecar_of,
     suffix_of,
     write_sitk,
 )
-from dcemets.io.convert import _as_times, _check_increasing, _spatial_geometry, from_sitk, to_sitk
+from dcemets.io.convert import _as_times, _spatial_geometry, from_sitk, to_sitk
 from dcemets.io.images import _check_netcdf_attrs, _load_netcdf, read_image
 
 __all__ = ["read_dce", "write_dce"]
@@ -42,7 +43,7 @@ def _times_from_sidecar(meta: dict[str, Any], sidecar: Path, n: int) -> np.ndarr
                 raise ValueError(f"'{sidecar}': {key!r} must be a list of numbers (s)") from err
             if t.ndim != 1 or t.size != n:
                 raise ValueError(f"'{sidecar}': {key!r} has {t.size} values, the image has {n} frames")
-            _check_increasing(t, f"'{sidecar}': {key!r}")
+            check_times(t, f"'{sidecar}': {key!r}")
             return t
     if "TemporalResolution" in meta:
         dt = float(meta["TemporalResolution"])
@@ -284,7 +285,9 @@ def write_dce(da: xr.DataArray, path: PathLike) -> Path:
     Parameters
     ----------
     da : xarray.DataArray
-        DCE series, dims ``("time", "z", "y", "x")`` in any order, possibly sliced.
+        DCE series, dims ``("time", "z", "y", "x")`` in any order, possibly sliced.  Written
+        as it is, like :func:`read_dce` reads: NaN/inf values and any number of frames
+        (even one) are kept; the analyses check them (:func:`dcemets.validate_dce`).
     path : str or os.PathLike
         Output file: ``.nii.gz`` (recommended), ``.nii``, ``.nrrd``, ``.mha``, or ``.nc``
         (netCDF: one file with every attr, no sidecar).  Parent folders are created.
@@ -300,7 +303,11 @@ def write_dce(da: xr.DataArray, path: PathLike) -> Path:
     TypeError
         If `da` is not a numeric DataArray (or a netCDF attr is not netCDF-safe).
     ValueError
-        If `da` is not a valid DCE series or the suffix is unknown.
+        If `da` is not a DCE series (dims, time coordinate, empty or invalid geometry) or the
+        suffix is unknown.
+    OSError
+        If the file or its folder cannot be written (``NotADirectoryError`` when a file
+        stands where a parent folder should be).
 
     Notes
     -----
@@ -337,7 +344,7 @@ def write_dce(da: xr.DataArray, path: PathLike) -> Path:
     dce = validate_dce(da, name="da", allow_nan=True, min_frames=1)
     if is_netcdf(p):
         _check_netcdf_attrs(dce)
-        p.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(p)
         dce.to_netcdf(p)
         return p
     if suffix_of(p) not in IMAGE_SUFFIXES:

@@ -14,6 +14,7 @@ from dcemets.io._files import (
     PathLike,
     as_path,
     is_netcdf,
+    make_parent,
     netcdf_safe,
     read_sitk,
     require_exists,
@@ -188,7 +189,11 @@ def write_image(da: xr.DataArray, path: PathLike, *, sidecar: bool = False) -> P
         If `da` is not a DataArray, its dtype cannot be written, or (netCDF) an attr is not
         netCDF-safe.
     ValueError
-        If `da` is not a valid 3D image or the suffix is unknown.
+        If `da` is not a valid 3D image (dims, empty or invalid geometry) or the suffix is
+        unknown.
+    OSError
+        If the file or its folder cannot be written (``NotADirectoryError`` when a file
+        stands where a parent folder should be).
 
     Notes
     -----
@@ -221,7 +226,7 @@ def write_image(da: xr.DataArray, path: PathLike, *, sidecar: bool = False) -> P
     img = validate_image(da, name="da", allow_nan=True)
     if is_netcdf(p):
         _check_netcdf_attrs(img)
-        p.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(p)
         img.to_netcdf(p)
         return p
     image = to_sitk(img)

@@ -7,44 +7,42 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from dcemets._conventions import time_seconds
+from dcemets._conventions import check_times
 
 
 def as_time(time: Any, name: str = "time", *, min_frames: int = 2) -> np.ndarray:
     """Return `time` as a float64 1D array of strictly increasing finite seconds.
 
     ``timedelta64`` times are converted to seconds, ``datetime64`` times to seconds from the
-    first one (:func:`dcemets._conventions.time_seconds`).
+    first one (:func:`dcemets._conventions.check_times`, the check shared by every layer).
     """
     if isinstance(time, xr.DataArray):
         time = time.values
-    try:
-        t = time_seconds(time, name)
-    except TypeError as exc:
-        raise TypeError(
-            f"`{name}` must be a 1D array of times in seconds, got {type(time).__name__} ({exc})"
-        ) from exc
-    if t.ndim != 1:
-        raise ValueError(f"`{name}` must be 1D (times in s), got shape {t.shape}")
-    if t.size < min_frames:
-        raise ValueError(f"`{name}` needs at least {min_frames} time points, got {t.size}")
-    if not np.all(np.isfinite(t)):
-        raise ValueError(f"`{name}` must be finite")
-    if np.any(np.diff(t) <= 0):
-        raise ValueError(f"`{name}` must be strictly increasing (seconds), got {np.round(t, 3).tolist()}")
-    return t
+    return check_times(time, name, min_frames=min_frames)
 
 
-def as_float_array(x: Any, name: str) -> np.ndarray:
-    """Return `x` as a float64 array (no copy when possible), with a clear TypeError."""
+def as_float_array(x: Any, name: str, *, finite: bool = False, min_size: int = 0) -> np.ndarray:
+    """Return `x` as a float64 array (no copy when possible), with a clear TypeError.
+
+    Real numbers and bools only: complex values, strings (even numeric ones), objects and
+    dates are refused.  With `finite`, NaN/inf raise a ValueError; `min_size` is the least
+    number of values.
+    """
     if isinstance(x, xr.DataArray):
         x = x.values
-    if np.iscomplexobj(x):
+    raw = np.asarray(x)
+    if raw.dtype.kind == "c":
         raise TypeError(f"`{name}` is complex; pass real values (e.g. the magnitude `np.abs({name})`)")
-    try:
-        arr = np.asarray(x, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"`{name}` must be numeric (array_like of float), got {type(x).__name__}") from exc
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(
+            f"`{name}` must be numeric (array_like of float), got {type(x).__name__} of dtype {raw.dtype}"
+        )
+    arr = np.asarray(raw, dtype=float)
+    if arr.size < min_size:
+        raise ValueError(f"`{name}` needs at least {min_size} value(s), got shape {arr.shape}")
+    if finite and not np.isfinite(arr).all():
+        n_bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise ValueError(f"`{name}` must be finite, got {n_bad} NaN or infinite value(s)")
     return arr
 
 

@@ -366,13 +366,11 @@ def heuristics_np(
     ref = np.where(rule == RULE_PEAK, smax, s_late)
     with np.errstate(divide="ignore", invalid="ignore"):
         washout = (st[nt - 1] - ref) / ref * 100.0
-    if finite is not None:
+    if finite is not None:  # np.where, not item assignment: a single curve gives 0-d scalars
         bad = ~finite
-        for a in (wash_in, max_se, washout):
-            a[bad] = np.nan
-        for a in (s1, s2, peak):
-            a[bad] = -1
-        rule[bad] = RULE_NONE
+        wash_in, max_se, washout = (np.where(bad, np.nan, a) for a in (wash_in, max_se, washout))
+        s1, s2, peak = (np.where(bad, -1, a) for a in (s1, s2, peak))
+        rule = np.where(bad, RULE_NONE, rule).astype(np.int8)
     return wash_in, max_se, washout, s1, s2, peak, rule
 
 

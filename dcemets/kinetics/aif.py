@@ -8,16 +8,13 @@ import numpy as np
 import xarray as xr
 
 from dcemets.kinetics import _np
-from dcemets.kinetics._checks import as_float_array, finite_scalar
+from dcemets.kinetics._checks import as_float_array, finite_scalar, positive_scalar
 
 __all__ = ["biexponential_aif", "parker_aif"]
 
 
 def _time_array(time: Any) -> np.ndarray:
-    t = as_float_array(time, "time")
-    if not np.all(np.isfinite(t)):
-        raise ValueError("`time` must be finite (seconds)")
-    return t
+    return as_float_array(time, "time", finite=True, min_size=1)
 
 
 def _hct(hct: Any) -> float:
@@ -66,7 +63,9 @@ def parker_aif(time: Any, *, delay: float = 0.0, hct: float = 0.42) -> np.ndarra
     Raises
     ------
     ValueError
-        If `hct` is outside [0, 1) or `time`/`delay` are not finite.
+        If `hct` is outside [0, 1) or `time`/`delay` are not finite, or `time` is empty.
+    TypeError
+        If `time`, `delay` or `hct` is not real numbers (complex, strings, objects).
 
     References
     ----------
@@ -114,11 +113,12 @@ def biexponential_aif(
     delay : float, default 0.0
         Injection time (s).
     dose : float, default 0.1
-        Dose (mmol/kg).
+        Dose (mmol/kg), positive.
     a1, a2 : float
-        Amplitudes (kg/L).
+        Amplitudes (kg/L), non-negative.
     m1, m2 : float
-        Rate constants (1/min).
+        Rate constants (1/min), positive (a zero rate would be a compartment that never
+        clears).
 
     Returns
     -------
@@ -128,7 +128,10 @@ def biexponential_aif(
     Raises
     ------
     ValueError
-        If a parameter is negative or not finite.
+        If `time` or a parameter is not finite or `time` is empty, `a1` or `a2` is negative,
+        or `dose`, `m1` or `m2` is not positive.
+    TypeError
+        If `time` or a parameter is not real numbers.
 
     References
     ----------
@@ -145,10 +148,13 @@ def biexponential_aif(
     """
     t = _time_array(time)
     d = finite_scalar(delay, "delay", "s")
-    vals = {"dose": dose, "a1": a1, "m1": m1, "a2": a2, "m2": m2}
-    for k, v in vals.items():
-        if finite_scalar(v, k, "") < 0:
-            raise ValueError(f"`{k}` must be non-negative, got {v}")
+    dose = positive_scalar(dose, "dose", "mmol/kg")
+    m1 = positive_scalar(m1, "m1", "1/min")
+    m2 = positive_scalar(m2, "m2", "1/min")
+    a1, a2 = (finite_scalar(v, k, "kg/L") for k, v in (("a1", a1), ("a2", a2)))
+    for k, v in (("a1", a1), ("a2", a2)):
+        if v < 0:
+            raise ValueError(f"`{k}` must be non-negative (kg/L), got {v}")
     tm = (t - d) / 60.0
     tpos = np.maximum(tm, 0.0)
     cp = dose * (a1 * np.exp(-m1 * tpos) + a2 * np.exp(-m2 * tpos))

@@ -132,11 +132,12 @@ def concentration_to_signal(
     Raises
     ------
     ValueError
-        For non-positive `t10`, `tr`, `r1`, a NaN/infinite/negative `m0`, a flip angle outside
-        (0, 180), a `t10` or `m0` that does not fit `conc` (shape, dims, or grid), or a
-        DataArray whose ``time`` coordinate is not finite and strictly increasing.
+        For an empty `conc` or one holding NaN/inf (a dask-backed one is not computed to
+        check), non-positive `t10`, `tr`, `r1`, a NaN/infinite/negative `m0`, a flip angle
+        outside (0, 180), a `t10` or `m0` that does not fit `conc` (shape, dims, or grid), or
+        a DataArray whose ``time`` coordinate is not finite and strictly increasing.
     TypeError
-        For a missing acquisition parameter, non-numeric or complex input.
+        For a missing acquisition parameter, non-numeric (strings, objects) or complex input.
 
     References
     ----------
@@ -154,8 +155,13 @@ def concentration_to_signal(
     r1_ = _acq(r1, "r1", conc)
     if isinstance(conc, xr.DataArray):
         check_real_dataarray(conc, "conc")
+        if conc.size == 0:
+            raise ValueError(f"`conc` is empty (sizes {dict(conc.sizes)})")
+        if isinstance(conc.data, np.ndarray) and not np.isfinite(conc.values).all():
+            n_bad = int(np.count_nonzero(~np.isfinite(conc.values)))
+            raise ValueError(f"`conc` must be finite, got {n_bad} NaN or infinite value(s)")
     else:
-        conc = as_float_array(conc, "conc")
+        conc = as_float_array(conc, "conc", finite=True, min_size=1)
         if conc.ndim < 1:
             raise ValueError("`conc` must have a time axis (last axis)")
     t10_ = _map_param(t10, "t10", "s", conc, "conc")
@@ -209,8 +215,10 @@ def _s2c_core(
 ) -> tuple[np.ndarray, np.ndarray]:
     s = np.asarray(s, dtype=float)
     t10 = np.asarray(t10, dtype=float)
-    s_pre = s[..., :nb].mean(axis=-1)
     finite = np.all(np.isfinite(s), axis=-1)
+    if not finite.all():  # an infinite sample is as unusable as a NaN one: NaN out, not garbage
+        s = np.where(np.isfinite(s), s, np.nan)
+    s_pre = s[..., :nb].mean(axis=-1)
     bad0 = finite & ~(s_pre > 0)
     if np.any(bad0):
         raise ValueError(
@@ -255,8 +263,9 @@ def signal_to_concentration(
 
     Samples where the inversion is impossible (``S >= M0 sin a``: saturation or noise) are
     NaN, and a ``RuntimeWarning`` gives their count (never silent); ``return_valid=True``
-    also returns the boolean mask of valid samples.  NaN input voxels stay NaN and are not
-    counted.
+    also returns the boolean mask of valid samples.  NaN or infinite input samples give NaN
+    (all of a voxel's samples when one of its baseline frames is non-finite) and are not
+    counted: analyses skip such voxels and report them.
 
     Parameters
     ----------
@@ -291,7 +300,7 @@ def signal_to_concentration(
         finite and strictly increasing (the baseline is taken by position, so frames must be
         in time order), or a baseline ``S_pre <= 0`` (the message gives the number of voxels).
     TypeError
-        Missing acquisition parameter, non-numeric or complex input.
+        Missing acquisition parameter, non-numeric (strings, objects) or complex input.
 
     References
     ----------

@@ -39,7 +39,7 @@ import xarray as xr
 
 from dcemets._conventions import SPATIAL_DIMS, output_attrs
 from dcemets.kinetics import _fit
-from dcemets.kinetics._checks import as_time
+from dcemets.kinetics._checks import as_time, check_real_dataarray
 from dcemets.kinetics.models import _prepare_aif
 
 __all__ = ["fit_tofts"]
@@ -230,7 +230,8 @@ def fit_tofts(
         one that is not installed, ``backend="numpy"`` with a non-CPU `device` or float32,
         a CUDA `device` without CUDA, a bad `dtype`.
     TypeError
-        `ct` not a DataArray; `device` or `backend` not a string.
+        `ct` not a DataArray of real numbers (complex, strings); `aif` not real numbers;
+        `device` or `backend` not a string.
 
     References
     ----------
@@ -265,8 +266,7 @@ def fit_tofts(
     backend_name = _resolve_backend(backend, device, dtype)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"`max_iter` must be a positive int, got {max_iter!r}")
-    if not np.issubdtype(ct.dtype, np.number):
-        raise TypeError(f"`ct` must hold numbers, got dtype {ct.dtype}")
+    check_real_dataarray(ct, "ct")
     t = as_time(ct["time"].values, "ct.time", min_frames=3)
     if isinstance(aif, xr.DataArray) and aif.ndim != 1:
         raise ValueError(f"`aif` must be 1D (one curve for all voxels), got dims {aif.dims}")

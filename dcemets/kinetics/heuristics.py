@@ -18,7 +18,13 @@ from dcemets._conventions import (
     validate_image,
 )
 from dcemets.kinetics import _np
-from dcemets.kinetics._checks import as_float_array, as_time, finite_scalar
+from dcemets.kinetics._checks import (
+    as_float_array,
+    as_time,
+    check_real_dataarray,
+    finite_scalar,
+    positive_scalar,
+)
 
 __all__ = ["heuristics", "hotspot_roi", "parametric_maps", "roi_curve"]
 
@@ -54,8 +60,8 @@ def _timing(
     if injection_time is None:
         injection_time = attrs.get("injection_time_s", times[nb])
     t_inj = finite_scalar(injection_time, "injection_time", "s")
-    late = finite_scalar(late_reference, "late_reference", "s")
-    cutoff = finite_scalar(peak_cutoff, "peak_cutoff", "s")
+    late = positive_scalar(late_reference, "late_reference", "s after injection")
+    cutoff = positive_scalar(peak_cutoff, "peak_cutoff", "s after injection")
     t_late = t_inj + late
     if not times[0] <= t_late <= times[-1]:
         raise ValueError(
@@ -67,6 +73,7 @@ def _timing(
 
 def _signal_and_time(signal: Any, time: Any) -> tuple[Any, np.ndarray]:
     if isinstance(signal, xr.DataArray):
+        check_real_dataarray(signal, "signal")
         if "time" not in signal.dims:
             raise ValueError(f"`signal` needs a 'time' dim, got dims {signal.dims}")
         if "time" not in signal.coords:
@@ -80,7 +87,10 @@ def _signal_and_time(signal: Any, time: Any) -> tuple[Any, np.ndarray]:
     s = as_float_array(signal, "signal")
     t = as_time(time, "time", min_frames=3)
     if s.ndim < 1 or s.shape[-1] != t.size:
-        raise ValueError(f"`signal` must have its {t.size} frames on the last axis, got shape {s.shape}")
+        raise ValueError(
+            f"`signal` must have one frame per `time` value on its last axis: `time` has {t.size} "
+            f"values, `signal` has shape {s.shape}"
+        )
     return s, t
 
 
@@ -130,9 +140,9 @@ def heuristics(
         of a DataArray when present, else the time of frame `n_baseline` (the first
         post-contrast frame).
     peak_cutoff : float, default 85.0
-        Latest peak time (s after injection) for the peak rule.
+        Latest peak time (s after injection) for the peak rule, positive.
     late_reference : float, default 67.0
-        Time (s after injection) of the late reference signal.
+        Time (s after injection) of the late reference signal, positive.
     time : array_like, shape (T,), optional
         Frame times (s); required for numpy input.
 
@@ -147,11 +157,12 @@ def heuristics(
     Raises
     ------
     ValueError
-        Fewer than 3 frames, times not increasing, `n_baseline` out of range, a baseline
-        ``S0 <= 0`` (the message gives the number of voxels), or a late reference time outside
-        the frames.
+        Fewer than 3 frames, times not increasing, `time` not matching the last axis of
+        `signal`, `n_baseline` out of range, `peak_cutoff` or `late_reference` not positive
+        and finite, a baseline ``S0 <= 0`` (the message gives the number of voxels), or a
+        late reference time outside the frames.
     TypeError
-        Non-numeric input or missing `time` for numpy input.
+        Non-numeric (strings, objects) or complex input, or missing `time` for numpy input.
 
     Warns
     -----
@@ -283,14 +294,17 @@ def parametric_maps(
     -------
     xarray.Dataset
         ``wash_in``, ``max_se``, ``washout`` (%), dims ``("z", "y", "x")`` with the geometry of
-        `dce` (lazy if `dce` is dask-backed).
+        `dce` (lazy if `dce` is dask-backed).  Voxels outside `mask`, and voxels whose curve
+        holds NaN or infinite samples, are NaN; a ``RuntimeWarning`` gives the count of the
+        latter.
 
     Raises
     ------
     ValueError
-        Bad DCE/mask (dims, grid, frames), an empty `mask` (a numpy-backed one; a dask mask
-        is not computed to check), a baseline ``S0 <= 0`` inside the mask (with the voxel
-        count), or `frames` without the needed indices.
+        Bad DCE/mask (dims, empty or irregular grid, frames), an empty `mask` (a numpy-backed
+        one; a dask mask is not computed to check), `peak_cutoff` or `late_reference` not
+        positive and finite, a baseline ``S0 <= 0`` inside the mask (with the voxel count),
+        or `frames` without the needed indices.
     TypeError
         Wrong argument types.
 

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -32,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
             g.add_argument(
                 "--simulate", action="store_true", help="simulate the paper's 61-case cohort (default)"
             )
-        sp.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
+        sp.add_argument("--seed", type=int, default=None, help="master seed (default 0)")
         sp.add_argument("--jobs", type=int, default=None, help="worker processes (default: number of cores)")
         sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -45,7 +46,13 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("replicate", help="run the whole study and print Tables 1-3 beside the paper's")
     cohort_args(r, True)
-    r.add_argument("--preset", default="cpu", help="fast | cpu | paper (default cpu)")
+    r.add_argument("--preset", default=None, help="fast | cpu | paper (default cpu)")
+    r.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="a run's config.toml (written beside every report): rerun it exactly; other flags override it",
+    )
     r.add_argument(
         "--out", type=Path, default=Path("dcemets-out"), help="output folder (default ./dcemets-out)"
     )
@@ -171,46 +178,126 @@ def _load(args: argparse.Namespace) -> list:
         raise CLIError(str(exc).splitlines()[0]) from exc
 
 
-def _replicate(args: argparse.Namespace) -> int:
-    from dcemets.study.config import PRESETS, StudyConfig
-    from dcemets.study.pipeline import run_study
-    from dcemets.study.report import format_tables, write_report
+_FLAG_OF_FIELD = {
+    "n_splits": "--folds",
+    "r1_per_mM_s": "--r1",
+    "tr_s": "--tr-s",
+    "flip_angle_deg": "--flip-angle-deg",
+    "t10_s": "--t10-s",
+    "n_jobs": "--jobs",
+    "seed": "--seed",
+    "device": "--device",
+}
 
-    if args.preset not in PRESETS:
-        raise CLIError(f"unknown preset {args.preset!r}; choose one of {', '.join(sorted(PRESETS))}")
+
+def _replicate_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """The run's cohort settings and StudyConfig: from --config, a preset, and explicit flags."""
+    import dataclasses
+
+    from dcemets.study.config import PRESETS, StudyConfig
+
+    run: dict[str, Any] = {"cohort": None, "n_cases": None, "simulation_seed": 0, "keep_going": False}
+    if args.config is not None:
+        if args.preset is not None:
+            raise CLIError("give --config or --preset, not both (the config file holds every setting)")
+        data = _read_toml(args.config)
+        unknown = sorted(set(data) - {"run", "study"})
+        if unknown or "study" not in data:
+            raise CLIError(f"{args.config}: needs a [study] table (and optionally [run]), got {sorted(data)}")
+        run.update({k: v for k, v in data.get("run", {}).items() if k in run})
+        try:
+            config = StudyConfig.from_dict(data["study"])
+        except (TypeError, ValueError) as exc:
+            raise CLIError(f"{args.config}: [study]: {exc}") from exc
+    else:
+        preset = args.preset or "cpu"
+        if preset not in PRESETS:
+            raise CLIError(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}")
+        config = StudyConfig.preset(preset, n_jobs=_jobs(None))
+    if args.cohort is not None:
+        run["cohort"] = str(Path(args.cohort).resolve())
+    elif args.simulate:
+        run["cohort"] = None
+    if args.n_cases is not None:
+        run["n_cases"] = args.n_cases
+    if args.seed is not None:
+        run["simulation_seed"] = args.seed
+    if args.keep_going:
+        run["keep_going"] = True
     if args.device not in ("auto", "cpu", "cuda"):
         raise CLIError(f"--device must be auto, cpu or cuda, got {args.device!r}")
-    jobs = _jobs(args.jobs)
-    progress = not args.no_progress
     flags = {
         "n_splits": args.folds,
         "tr_s": args.tr_s,
         "flip_angle_deg": args.flip_angle_deg,
         "r1_per_mM_s": args.r1,
         "t10_s": args.t10_s,
+        "n_jobs": None if args.jobs is None else _jobs(args.jobs),
+        "seed": args.seed,
+        "device": None if args.device == "auto" and args.config is not None else args.device,
     }
     overrides = {k: v for k, v in flags.items() if v is not None}
     try:
-        config = StudyConfig.preset(args.preset, seed=args.seed, n_jobs=jobs, device=args.device, **overrides)
+        config = dataclasses.replace(config, **overrides)
     except (TypeError, ValueError) as exc:
         msg = str(exc)
-        for field, flag in (
-            ("n_splits", "--folds"),
-            ("r1_per_mM_s", "--r1"),
-            ("tr_s", "--tr-s"),
-            ("flip_angle_deg", "--flip-angle-deg"),
-            ("t10_s", "--t10-s"),
-        ):
+        for field, flag in _FLAG_OF_FIELD.items():
             msg = msg.replace(f"`{field}`", flag)
         raise CLIError(msg) from exc
+    args.keep_going = run["keep_going"]
+    return run, config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise CLIError(f"cannot read the config file {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise CLIError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def _write_run_config(path: Path, run: dict[str, Any], config: Any) -> Path:
+    """Write the run's complete settings, so that `dcemets replicate --config` reruns it."""
+    import json
+
+    from dcemets.study.config import _toml_table
+
+    run_table = {k: v for k, v in run.items() if v is not None}
+    header = (
+        f"# dcemets {_version()}: the complete settings of this run.\n"
+        f"# Rerun it exactly with: dcemets replicate --config {json.dumps(str(path))}\n"
+        "# (a simulated cohort is simulated again from [run]; a real one is read from its folder)\n\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + _toml_table("run", run_table) + "\n" + config.to_toml(), encoding="utf-8")
+    return path
+
+
+def _replicate(args: argparse.Namespace) -> int:
+    from dcemets.study.pipeline import run_study
+    from dcemets.study.report import format_tables, write_report
+
+    run, config = _replicate_config(args)
+    jobs = config.n_jobs
+    progress = not args.no_progress
     t0 = time.perf_counter()
-    if args.cohort is not None:
+    if run.get("cohort") is not None:
+        args.cohort = Path(run["cohort"])
         cohort = _load(args)
     else:
         from dcemets.simulate import simulate_cohort
 
         cohort = simulate_cohort(
-            composition=_composition(args.n_cases), rng=args.seed, n_jobs=jobs, progress=progress
+            composition=_composition(run["n_cases"]),
+            rng=run["simulation_seed"],
+            n_jobs=jobs,
+            progress=progress,
         )
     client = None
     if args.scheduler:
@@ -227,7 +314,7 @@ def _replicate(args: argparse.Namespace) -> int:
             out=args.out / "cache",
             client=client,
             progress=progress,
-            on_error="skip" if args.keep_going else "raise",
+            on_error="skip" if run["keep_going"] else "raise",
         )
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc).splitlines()[0]) from exc
@@ -236,6 +323,8 @@ def _replicate(args: argparse.Namespace) -> int:
             client.close()
     print(format_tables(result))
     path = write_report(result, args.out, cohort=cohort)
+    config_path = _write_run_config(args.out / "config.toml", run, config)
+    print(f"config: {config_path} (rerun with: dcemets replicate --config {config_path})")
     print(f"\nreport: {path}  ({time.perf_counter() - t0:.0f} s in all)")
     if result.loaded:
         print(f"cache: {len(result.loaded)} of {len(result.cases)} cases read back from {args.out / 'cache'}")
@@ -280,7 +369,7 @@ def _segment(args: argparse.Namespace) -> int:
             print(f"warning: case {case.subject_id} has no sagittal ROI; skipped", file=sys.stderr)
             continue
         try:
-            mask = segmentation.segment_lesion(case.dce, case.roi_sagittal, random_state=args.seed)
+            mask = segmentation.segment_lesion(case.dce, case.roi_sagittal, random_state=args.seed or 0)
         except ValueError as exc:
             print(f"warning: case {case.subject_id} skipped: {exc}", file=sys.stderr)
             continue
@@ -302,7 +391,7 @@ def _features(args: argparse.Namespace) -> int:
     from dcemets.study.pipeline import run_cases
 
     cases = _load(args)
-    config = StudyConfig.preset("fast", seed=args.seed, n_jobs=_jobs(args.jobs), dl={"enabled": False})
+    config = StudyConfig.preset("fast", seed=args.seed or 0, n_jobs=_jobs(args.jobs), dl={"enabled": False})
     try:
         runs = run_cases(
             cases,

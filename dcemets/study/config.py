@@ -187,6 +187,58 @@ class StudyConfig:
         d["k_range"] = list(self.k_range)
         return d
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
+        """Build a configuration from :meth:`to_dict`'s output (or a TOML table of it).
+
+        Parameters
+        ----------
+        data : mapping
+            Field names and values; missing fields keep their defaults, ``k_range`` may be a
+            list.
+
+        Returns
+        -------
+        StudyConfig
+
+        Raises
+        ------
+        ValueError, TypeError
+            For an unknown field, or a value the constructor refuses.
+
+        Examples
+        --------
+        >>> cfg = StudyConfig.preset("fast", seed=3)
+        >>> StudyConfig.from_dict(cfg.to_dict()) == cfg
+        True
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"`data` must be a mapping of StudyConfig fields, got {type(data).__name__}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise ValueError(f"`data` has unknown StudyConfig field(s) {unknown}; known: {sorted(fields)}")
+        values = dict(data)
+        if "k_range" in values and isinstance(values["k_range"], list):
+            values["k_range"] = tuple(values["k_range"])
+        return cls(**values)
+
+    def to_toml(self) -> str:
+        """The configuration as a TOML ``[study]`` table (``None`` fields are left out).
+
+        Returns
+        -------
+        str
+            TOML text; ``StudyConfig.from_dict(tomllib.loads(text)["study"])`` gives the
+            configuration back.
+
+        Examples
+        --------
+        >>> print(StudyConfig.preset("fast").to_toml().splitlines()[1])
+        name = "fast"
+        """
+        return _toml_table("study", self.to_dict())
+
     def case_key(self) -> str:
         """Hash of the settings that change per-case results (the cache key's config part)."""
         per_case = {
@@ -204,6 +256,34 @@ class StudyConfig:
             )
         }
         return hashlib.sha256(json.dumps(per_case, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"TOML cannot hold {value!r}")
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write a {type(value).__name__} to TOML")
+
+
+def _toml_table(name: str, data: Mapping[str, Any]) -> str:
+    """A TOML table (with sub-tables for nested mappings); None values are left out."""
+    lines = [f"[{name}]"]
+    subtables = []
+    for key, value in data.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            subtables.append(_toml_table(f"{name}.{key}", value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n" + "".join("\n" + t for t in subtables)
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:

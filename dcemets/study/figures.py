@@ -2,7 +2,9 @@
 
 Each ``figure_*`` function takes a :class:`~dcemets.study.StudyResult` (and, for the image
 figures, the cohort it ran on) and returns a new :class:`matplotlib.figure.Figure`, or None
-when the result lacks what the figure shows.  :func:`make_figures` draws them all.
+when the result lacks what the figure shows.  :func:`make_figures` draws them all.  The
+figures are made without pyplot, so none stays open in pyplot's figure manager after it is
+dropped (a notebook still shows a returned figure).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from dcemets.io import Case
 from dcemets.study.results import CaseResult, StudyResult, check_result
@@ -54,12 +57,11 @@ def figure_time_courses(result: StudyResult) -> Any:
     matplotlib.figure.Figure or None
         None when the result has no case.
     """
-    import matplotlib.pyplot as plt
-
     lung, other = _examples(result)
     if lung is None and other is None:
         return None
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     for r, color in ((lung, "tab:blue"), (other, "tab:red")):
         if r is not None:
             s0 = float(r.curve.iloc[0])
@@ -88,13 +90,12 @@ def figure_frames(result: StudyResult, cohort: Sequence[Case]) -> Any:
     matplotlib.figure.Figure or None
         None when the example cases are not in `cohort`.
     """
-    import matplotlib.pyplot as plt
-
     cases_by_id = {c.subject_id: c for c in cohort}
     rows = [r for r in _examples(result) if r is not None and r.subject_id in cases_by_id]
     if not rows:
         return None
-    fig, axes = plt.subplots(len(rows), 5, figsize=(12, 2.6 * len(rows)), squeeze=False)
+    fig = Figure(figsize=(12, 2.6 * len(rows)))
+    axes = fig.subplots(len(rows), 5, squeeze=False)
     for i, r in enumerate(rows):
         dce = cases_by_id[r.subject_id].dce.transpose("time", "z", "y", "x")
         zc = int(np.argmax(r.mask.sum(("y", "x")).values))
@@ -129,8 +130,6 @@ def figure_segmentation(result: StudyResult, cohort: Sequence[Case]) -> Any:
     matplotlib.figure.Figure or None
         None when the lung example is not in `cohort` or has no sagittal ROI.
     """
-    import matplotlib.pyplot as plt
-
     from dcemets import segmentation
 
     lung, _ = _examples(result)
@@ -146,7 +145,8 @@ def figure_segmentation(result: StudyResult, cohort: Sequence[Case]) -> Any:
     )
     names = [v for v in steps.data_vars if steps[v].ndim == 3]
     zc = int(np.argmax(lung.mask.sum(("y", "x")).values))
-    fig, axes = plt.subplots(1, len(names), figsize=(2.4 * len(names), 2.6), squeeze=False)
+    fig = Figure(figsize=(2.4 * len(names), 2.6))
+    axes = fig.subplots(1, len(names), squeeze=False)
     for j, v in enumerate(names):
         axes[0, j].imshow(np.asarray(steps[v].isel(z=zc).values, dtype=float), cmap="viridis")
         axes[0, j].set_title(v, fontsize=8)
@@ -176,12 +176,11 @@ def figure_maps(result: StudyResult) -> Any:
     matplotlib.figure.Figure or None
         None when the result has no case.
     """
-    import matplotlib.pyplot as plt
-
     rows = [r for r in _examples(result) if r is not None]
     if not rows:
         return None
-    fig, axes = plt.subplots(len(rows), 3, figsize=(9, 2.8 * len(rows)), squeeze=False)
+    fig = Figure(figsize=(9, 2.8 * len(rows)))
+    axes = fig.subplots(len(rows), 3, squeeze=False)
     for i, r in enumerate(rows):
         zc = int(np.argmax(r.mask.sum(("y", "x")).values))
         m = r.mask.isel(z=zc).values
@@ -215,7 +214,9 @@ def figure_chaid(result: StudyResult) -> Any:
     chaid = result.models.get("hotspot_chaid")
     if chaid is None or not hasattr(chaid, "plot_tree"):
         return None
-    return chaid.plot_tree().figure
+    fig = Figure(figsize=(9, 5))
+    chaid.plot_tree(ax=fig.subplots())
+    return fig
 
 
 _ROC_NAMES = {
@@ -245,9 +246,11 @@ def figure_roc(result: StudyResult) -> Any:
     rocs = {label: result.cv[k] for k, label in _ROC_NAMES.items() if k in result.cv}
     if not rocs:
         return None
-    ax = evaluation.plot_roc(rocs)
+    fig = Figure(figsize=(5, 4.5))
+    ax = evaluation.plot_roc(rocs, ax=fig.subplots())
     ax.set_title("ROC curves (out-of-fold scores)")
-    return ax.figure
+    fig.tight_layout()
+    return fig
 
 
 def figure_table3(result: StudyResult) -> Any:
@@ -263,12 +266,11 @@ def figure_table3(result: StudyResult) -> Any:
     matplotlib.figure.Figure or None
         None when the result has no Table 3.
     """
-    import matplotlib.pyplot as plt
-
     t3 = result.table3
     if t3 is None or not len(t3):
         return None
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig = Figure(figsize=(8, 3.5))
+    ax = fig.subplots()
     xpos = np.arange(len(t3))
     sd = t3["sd"].to_numpy(dtype=float) if "sd" in t3 else np.zeros(len(t3))
     accuracy = t3["accuracy"].to_numpy(dtype=float)

@@ -193,6 +193,159 @@ register(
     )
 )
 register(Entry("dcemets.kinetics.parker_aif", valid=_aif_args, args={"time": "array", "hct": "fraction"}))
+register(
+    Entry(
+        "dcemets.kinetics.population_aif",
+        valid=lambda ctx: {
+            **_aif_args(ctx),
+            "model": ctx.draw(st.sampled_from(["parker", "georgiou", "weinmann", "fritz_hansen"])),
+            "dose": 0.1,
+            "hct": 0.42,
+            "output": ctx.draw(st.sampled_from(["plasma", "blood"])),
+        },
+        documented={"time:empty": Result("an empty time array gives an empty curve (elementwise)")},
+        args={
+            "time": "array",
+            "model": "choice",
+            "delay": "real",
+            "dose": "positive",
+            "hct": "fraction",
+            "output": "choice",
+        },
+    )
+)
+not_fuzzable("dcemets.kinetics.POPULATION_AIFS", "a constant read-only table of published parameters")
+for _f, _c in (("blood_to_plasma", "cb"), ("plasma_to_blood", "cp")):
+    register(
+        Entry(
+            f"dcemets.kinetics.{_f}",
+            valid=lambda ctx, _c=_c: {_c: np.linspace(0.0, 5.0, 7), "hct": 0.42},
+            args={_c: "array", "hct": "fraction"},
+            documented={
+                f"{_c}:nan": Result("elementwise: NaN/inf samples stay NaN/inf (docstring)", nan_ok=True),
+                f"{_c}:inf": Result("elementwise: NaN/inf samples stay NaN/inf (docstring)", nan_ok=True),
+                f"{_c}:empty": Result("elementwise: an empty array converts to an empty array (docstring)"),
+            },
+        )
+    )
+
+
+def _image_aif_args(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.kinetics import population_aif
+
+    t = np.arange(0.0, 120.0, 6.0)
+    vol = np.zeros((t.size, 1, 4, 4))
+    vol[:, 0, 0, :2] = population_aif(t, delay=12.0, output="blood")[:, None]
+    vol[:, 0, 1:, :] = 0.3 * (t > 24)[:, None, None]
+    from dcemets._conventions import make_dce
+
+    dce = make_dce(vol, t)
+    return {"dce": dce, "mask": dce.isel(time=0) > -1.0, "n_voxels": 2, "top_fraction": 0.5}
+
+
+register(
+    Entry(
+        "dcemets.kinetics.image_aif",
+        valid=_image_aif_args,
+        args={
+            "dce": "dce",
+            "mask": "mask",
+            "n_voxels": "pos_int",
+            "n_baseline": "pos_int",
+            "top_fraction": "fraction",
+            "max_delay": "nonneg",
+            "roughness_factor": "positive",
+            "pv_fraction": "fraction",
+        },
+    )
+)
+
+
+def _vfa_args(ctx: Ctx) -> dict[str, Any]:
+    fa = np.array([2.0, 5.0, 10.0, 15.0])
+    n = ctx.draw(st.integers(1, 4))
+    t1 = np.linspace(0.5, 2.0, n)[:, None]
+    e = np.exp(-0.005 / t1)
+    a = np.deg2rad(fa)
+    return {"signal": 1000.0 * np.sin(a) * (1 - e) / (1 - np.cos(a) * e), "flip_angle": fa, "tr": 0.005}
+
+
+S.CORRUPTIONS["t1_bounds"] = [
+    Corruption("reversed", const((2.0, 1.0))),
+    Corruption("nan", const((np.nan, 1.0))),
+    Corruption("scalar", const(1.0)),
+    Corruption("str", const("fuzz")),
+]
+register(
+    Entry(
+        "dcemets.kinetics.fit_t1_vfa",
+        valid=_vfa_args,
+        args={
+            "signal": "array",
+            "flip_angle": "array",
+            "tr": "positive",
+            "b1": "positive_array",
+            "method": "choice",
+            "t1_bounds": "t1_bounds",
+        },
+        documented={
+            "signal:nan": Result(
+                "voxels with NaN/inf samples: NaN t10/m0, success False (docstring)", nan_ok=True
+            ),
+            "signal:inf": Result(
+                "voxels with NaN/inf samples: NaN t10/m0, success False (docstring)", nan_ok=True
+            ),
+        },
+    )
+)
+
+
+def _hifi_args(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.kinetics.t1 import _ir_spgr_shape
+
+    n = ctx.draw(st.integers(1, 3))
+    t1, k = np.linspace(0.8, 1.5, n), np.linspace(0.9, 1.1, n)
+    fa = np.array([4.0, 18.0])
+    a = np.deg2rad(fa) * k[:, None]
+    e = np.exp(-0.0082 / t1)[:, None]
+    seq = {"ir_flip_angle": 5.0, "ir_esp": 0.0082, "ti": 0.45, "n_readout": 64, "td": 0.3, "centre": 0.5}
+    ir = 1000.0 * _ir_spgr_shape(t1, k, *seq.values())
+    spgr = 1000.0 * np.sin(a) * (1 - e) / (1 - np.cos(a) * e)
+    return {"spgr": spgr, "ir": ir, "flip_angle": fa, "tr": 0.0082, **seq}
+
+
+S.CORRUPTIONS["b1_bounds"] = S.CORRUPTIONS["t1_bounds"]
+register(
+    Entry(
+        "dcemets.kinetics.fit_t1_hifi",
+        valid=_hifi_args,
+        args={
+            "spgr": "array",
+            "ir": "array",
+            "ir_flip_angle": "positive",
+            "ir_esp": "positive",
+            "ti": "positive",
+            "n_readout": "pos_int",
+            "td": "nonneg",
+            "centre": "fraction",
+            "flip_angle": "array",
+            "tr": "positive",
+            "t1_bounds": "t1_bounds",
+            "b1_bounds": "b1_bounds",
+        },
+        documented={
+            "spgr:nan": Result(
+                "voxels with NaN/inf samples: NaN maps, success False (docstring)", nan_ok=True
+            ),
+            "spgr:inf": Result(
+                "voxels with NaN/inf samples: NaN maps, success False (docstring)", nan_ok=True
+            ),
+            "ir:nan": Result("voxels with NaN/inf samples: NaN maps, success False (docstring)", nan_ok=True),
+            "ir:inf": Result("voxels with NaN/inf samples: NaN maps, success False (docstring)", nan_ok=True),
+        },
+        max_examples=2,
+    )
+)
 
 
 def _conc(ctx: Ctx) -> np.ndarray:
@@ -213,6 +366,9 @@ register(
             "m0": 1000.0,
         },
         args={"conc": "array", **_SPGR, "m0": "positive_array"},
+        # m0 is documented "finite and >= 0": zero proton density (air) gives no signal, and
+        # the simulator's air tissue uses it
+        documented={"m0:zero": Result("`m0` >= 0 is documented; m0 = 0 (air) gives zero signal")},
     )
 )
 
@@ -235,6 +391,10 @@ register(
             "n_baseline": 2,
         },
         args={"signal": "array", **_SPGR, "n_baseline": "pos_int"},
+        documented={  # docstring: NaN/inf samples give NaN, skipped and reported downstream
+            "signal:nan": Result("NaN input samples stay NaN (docstring)", nan_ok=True),
+            "signal:inf": Result("infinite input samples give NaN (docstring)", nan_ok=True),
+        },
     )
 )
 
@@ -265,6 +425,10 @@ register(
             "max_iter": "pos_int",
         },
         max_examples=2,
+        documented={  # docstring: such curves are skipped (NaN, success False) with a warning
+            "ct:nan": Result("curves with NaN samples are skipped and counted (docstring)", nan_ok=True),
+            "ct:inf": Result("curves with infinite samples are skipped and counted (docstring)", nan_ok=True),
+        },
     )
 )
 S.CORRUPTIONS["bounds"] = [
@@ -299,6 +463,10 @@ register(
             "late_reference": "positive",
             "time": "times",
         },
+        documented={  # docstring Warns: NaN curves get NaN parameters and are counted
+            "signal:nan": Result("a curve with NaN samples gets NaN heuristics (docstring)", nan_ok=True),
+            "signal:inf": Result("a curve with inf samples gets NaN heuristics (docstring)", nan_ok=True),
+        },
     )
 )
 
@@ -329,6 +497,10 @@ register(
             "frames": "frames",
         },
         nan_ok=True,  # voxels outside `mask` are NaN (docstring)
+        documented={  # docstring: voxels with NaN/inf samples are NaN, counted in a warning
+            "dce:nan": Result("voxels with NaN samples get NaN maps (docstring)", nan_ok=True),
+            "dce:inf": Result("voxels with inf samples get NaN maps (docstring)", nan_ok=True),
+        },
     )
 )
 S.CORRUPTIONS["frames"] = [
@@ -343,8 +515,23 @@ register(
         "dcemets.kinetics.roi_curve",
         valid=lambda ctx: _dce_mask(ctx, "roi"),
         args={"dce": "dce", "roi": "mask"},
+        documented={  # docstring: NaN voxels are skipped, a warning gives their number
+            "dce:nan": Result("ROI voxels with NaN samples are skipped and counted (docstring)"),
+            "dce:inf": Result("ROI voxels with inf samples are skipped and counted (docstring)"),
+        },
     )
 )
+
+
+# The model parameters are "float, array_like" (docstrings): a list [1.0, 2.0] is two
+# parameter sets, not a corruption.  The valid call gives the AIF its own grid (`aif_time`),
+# on which the model is defined at any output time: one output time is a valid request.
+_ARRAY_PARAM = Result("parameters are float or array_like (docstring): one curve per value")
+_MODEL_DOC = {
+    "ktrans:list": _ARRAY_PARAM,
+    "kep:list": _ARRAY_PARAM,
+    "time:single": Result("with `aif_time` the model can be sampled at a single output time"),
+}
 
 
 def _model_args(ctx: Ctx) -> dict[str, Any]:
@@ -365,6 +552,7 @@ register(
             "vp": "fraction",
             "aif_time": "times",
         },
+        documented=_MODEL_DOC,
     )
 )
 register(
@@ -372,6 +560,7 @@ register(
         "dcemets.kinetics.patlak",
         valid=lambda ctx: {**_model_args(ctx), "ktrans": 0.1, "vp": 0.05},
         args={"time": "times", "aif": "array", "ktrans": "nonneg", "vp": "fraction", "aif_time": "times"},
+        documented=_MODEL_DOC,
     )
 )
 
@@ -778,6 +967,13 @@ register(
         valid=lambda ctx: {"da": draw_dce(ctx), "path": ctx.tmp / "out.nii.gz"},
         args={"da": "dce", "path": "path_out"},
         max_examples=2,
+        # I/O only performs I/O: write_dce writes any series read_dce reads (docstring)
+        documented={
+            "da:nan": Result("values are written as they are, NaN included; read_dce reads them back"),
+            "da:inf": Result("values are written as they are, inf included; read_dce reads them back"),
+            "da:single_frame": Result("any number of frames is written, as read_dce reads (docstring)"),
+            "da:two_frames": Result("any number of frames is written, as read_dce reads (docstring)"),
+        },
     )
 )
 register(
@@ -807,6 +1003,7 @@ register(
         valid=lambda ctx: {"cases": [_small_case(ctx)], "directory": ctx.tmp / "out", "progress": False},
         args={"cases": "cases", "directory": "dir_out"},
         max_examples=2,
+        documented={"cases:nan_dce": Result("DCE values are written as they are, NaN included (docstring)")},
     )
 )
 

@@ -363,6 +363,14 @@ def _world_valid(ctx: Ctx) -> dict[str, Any]:
     return {"da": img, "indices": np.array([[0, 1, 2], [0.5, 0.0, 1.0]])}
 
 
+# world_coordinates/index_from_world read only the geometry of `da`, never its values: a map
+# with NaN outside its mask has world coordinates like any image, and their docstrings take
+# "an image or a DCE series", so a (time, z, y, x) array is valid input, not a corruption.
+_GEOMETRY_ONLY = {
+    "da:nan": Result("only the geometry of `da` is read; maps hold NaN outside their mask (docstring)"),
+    "da:inf": Result("only the geometry of `da` is read, never its values (docstring)"),
+    "da:is_4d": Result("`da` may be an image or a DCE series (time, z, y, x) (docstring)"),
+}
 for _name in ("dcemets.world_coordinates", "dcemets.io.world_coordinates"):
     register(
         Entry(
@@ -370,6 +378,7 @@ for _name in ("dcemets.world_coordinates", "dcemets.io.world_coordinates"):
             valid=_world_valid,
             args={"da": "image", "indices": "points"},
             aliases={"da": ("image",)},
+            documented=_GEOMETRY_ONLY,
         )
     )
 register(
@@ -378,6 +387,7 @@ register(
         valid=lambda ctx: {"da": draw_image(ctx), "points": np.array([[0.0, 1.0, 2.0], [3.0, -1.0, 0.5]])},
         args={"da": "image", "points": "points"},
         aliases={"da": ("image",)},
+        documented=_GEOMETRY_ONLY,
     )
 )
 

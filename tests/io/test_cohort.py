@@ -295,3 +295,12 @@ def test_mask_on_another_grid_is_an_error(tmp_path, oblique, sagittal):
         ValueError, match=r"case 'sim000': roi_sagittal '.*' is not on the grid of the t2w_sagittal"
     ):
         load_cohort(tmp_path, progress=False)
+
+
+def test_save_cohort_refuses_empty_or_non_iterable_cases(tmp_path):
+    with pytest.raises(ValueError, match=r"`cases` is empty"):
+        save_cohort([], tmp_path / "c", progress=False)
+    for bad in (None, 3):
+        with pytest.raises(TypeError, match=r"`cases` must be an iterable"):
+            save_cohort(bad, tmp_path / "c", progress=False)
+    assert not (tmp_path / "c").exists()

@@ -179,3 +179,12 @@ def test_dask_input():
     da = pytest.importorskip("dask.array")
     img = make_dce(da.ones((3, 2, 2, 2), chunks=(3, 1, 2, 2)), [0.0, 1.0, 2.0])
     assert len(to_sitk(img)) == 3
+
+
+def test_from_sitk_checks_times_and_attrs():
+    im = sitk.Image(3, 2, 1, sitk.sitkFloat32)
+    with pytest.raises(TypeError, match=r"`times` must be a sequence of numbers.*complex"):
+        from_sitk([im, im, im], times=np.array([0.0, 10.0, 20.0]) + 0j)
+    for attrs in ("fuzz", [1, 2]):
+        with pytest.raises(TypeError, match=r"`attrs` must be a mapping"):
+            from_sitk(im, attrs=attrs)

@@ -215,3 +215,11 @@ def test_unreadable_sidecar_field_names_field_and_file(tmp_path, t2w):
     (tmp_path / "scan.json").write_text(json.dumps({"RepetitionTime": "3.5 s"}))
     with pytest.raises(ValueError, match=r"scan\.json'.*'RepetitionTime' must be a finite number"):
         read_image(path)
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nc"])
+def test_write_into_a_file_as_folder_names_the_path(tmp_path, suffix):
+    (tmp_path / "a.txt").write_text("x")
+    target = tmp_path / "a.txt" / f"out{suffix}"
+    with pytest.raises(NotADirectoryError, match=rf"cannot write '{target}'"):
+        write_image(make_image(np.zeros((1, 2, 2))), target)

@@ -62,3 +62,18 @@ def test_parker_bad_input(bad):
 def test_parker_bad_time_type():
     with pytest.raises(TypeError, match="time"):
         parker_aif("abc")
+
+
+@pytest.mark.parametrize("name", ["dose", "m1", "m2"])
+def test_biexponential_rates_and_dose_must_be_positive(name):
+    with pytest.raises(ValueError, match=rf"`{name}` must be a positive number"):
+        biexponential_aif([0.0, 60.0], **{name: 0.0})
+
+
+@pytest.mark.parametrize("aif", [parker_aif, biexponential_aif])
+def test_aif_time_must_be_real_numbers_and_not_empty(aif):
+    with pytest.raises(ValueError, match=r"`time` needs at least 1 value"):
+        aif(np.zeros(0))
+    for bad in (np.array(["0", "10"]), np.array([0.0, 10.0], dtype=object)):
+        with pytest.raises(TypeError, match=r"`time` must be numeric"):
+            aif(bad)

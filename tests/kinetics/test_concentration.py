@@ -233,3 +233,28 @@ def test_maps_must_fit_the_data():
 def test_zero_baseline_error_names_signal():
     with pytest.raises(ValueError, match=r"^`signal`: baseline signal S0 .* 1 voxel"):
         signal_to_concentration(np.array([[0.0, 1.0, 2.0]]), t10=1.0, flip_angle=10, tr=0.004, r1=4.5)
+
+
+def test_concentration_to_signal_refuses_nonfinite_or_empty_conc():
+    acq = {"t10": 1.2, "flip_angle": 10.0, "tr": 0.0041, "r1": 4.5}
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match=r"`conc` must be finite, got 1 NaN or infinite"):
+            concentration_to_signal(np.array([[0.0, bad, 1.0]]), **acq)
+    with pytest.raises(ValueError, match=r"`conc` needs at least 1 value"):
+        concentration_to_signal(np.zeros((1, 0)), **acq)
+    with pytest.raises(TypeError, match=r"`conc` must be numeric"):
+        concentration_to_signal(np.array([["0.0", "1.0"]]), **acq)
+
+
+def test_signal_to_concentration_infinite_samples_give_nan():
+    acq = {"t10": 1.2, "flip_angle": 10.0, "tr": 0.0041, "r1": 4.5, "n_baseline": 2}
+    c = np.array([[0.0, 0.0, 0.5, 2.0], [0.0, 0.0, 0.5, 2.0]])
+    s = concentration_to_signal(c, t10=1.2, flip_angle=10.0, tr=0.0041, r1=4.5, m0=1000.0)
+    s_inf = s.copy()
+    s_inf[0, 0] = np.inf  # a baseline frame: the whole curve is unusable
+    s_inf[1, 3] = np.inf  # a late frame: that sample only
+    out = signal_to_concentration(s_inf, **acq)
+    assert np.isnan(out[0]).all()
+    np.testing.assert_allclose(out[1, :3], [0.0, 0.0, 0.5], atol=1e-9)
+    assert np.isnan(out[1, 3])
+    assert np.isinf(s_inf[0, 0])  # the input is not modified

@@ -440,3 +440,13 @@ def test_unsorted_aif_coordinate_blames_aif():
         fit_tofts(ct, aif.isel(t=np.r_[1, 0, 2 : t_fine.size]))
     with pytest.raises(ValueError, match=r"^`aif_time` must be strictly increasing"):
         fit_tofts(ct, aif.values, aif_time=t_fine[::-1])
+
+
+def test_fit_refuses_complex_ct_and_string_aif():
+    t = np.arange(12) * 12.0
+    cp = parker_aif(t, delay=24.0)
+    ct = _ct(tofts(t, cp, 0.1, 0.4), t)
+    with pytest.raises(TypeError, match=r"`ct` is complex"):
+        fit_tofts(ct.astype(complex), cp)
+    with pytest.raises(TypeError, match=r"`aif` must be numeric"):
+        fit_tofts(ct, cp.astype(str))

@@ -258,3 +258,31 @@ def test_zero_baseline_errors_name_the_argument():
             call()
     with pytest.raises(ValueError, match=r"^`signal`: baseline signal S0"):
         heuristics(dce)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_single_nonfinite_curve_gives_nan_heuristics(bad):
+    s = WASHOUT.copy()
+    s[5] = bad
+    with pytest.warns(RuntimeWarning, match="1 curve"):
+        h = heuristics(s, time=T12)
+    assert np.isnan(float(h.wash_in))
+    assert np.isnan(float(h.washout))
+    assert int(h.peak_index) == -1
+    assert int(h.washout_rule) == -1
+
+
+@pytest.mark.parametrize("name", ["peak_cutoff", "late_reference"])
+@pytest.mark.parametrize("value", [0.0, -1.0])
+def test_timing_options_must_be_positive(name, value):
+    with pytest.raises(ValueError, match=rf"`{name}` must be a positive number"):
+        heuristics(WASHOUT, time=T12, **{name: value})
+
+
+def test_heuristics_errors_name_time_and_refuse_strings():
+    with pytest.raises(ValueError, match=r"`time` has 13 values"):
+        heuristics(WASHOUT, time=np.arange(13) * 12.0)
+    with pytest.raises(TypeError, match=r"`signal` must be numeric"):
+        heuristics(WASHOUT.astype(str), time=T12)
+    with pytest.raises(TypeError, match=r"`signal` must hold numbers"):
+        heuristics(xr.DataArray(WASHOUT.astype(str), dims="time", coords={"time": T12}))

@@ -209,3 +209,13 @@ def test_vp_one_and_zero_parameters_accepted():
     cp = parker_aif(t)
     np.testing.assert_allclose(tofts(t, cp, 0.0, 0.0, 1.0), cp)
     np.testing.assert_allclose(patlak(t, cp, 0.0, 1.0), cp)
+
+
+@pytest.mark.parametrize("model", ["tofts", "patlak"])
+def test_models_refuse_non_numeric_aif(model):
+    t = np.arange(12) * 12.0
+    cp = parker_aif(t, delay=20.0)
+    call = (lambda a: tofts(t, a, 0.1, 0.4)) if model == "tofts" else (lambda a: patlak(t, a, 0.1, 0.05))
+    for bad in (cp.astype(str), cp.astype(object)):
+        with pytest.raises(TypeError, match=r"`aif` must be numeric"):
+            call(bad)

@@ -130,3 +130,30 @@ def test_every_command_end_to_end(tmp_path, capsys):
     assert "Table 3" in printed
     assert "2-fold CV" in printed
     assert (out / "report.html").stat().st_size > 10_000
+    acquisition = pd.read_csv(out / "acquisition.csv")
+    assert set(acquisition["tr_s_source"]) == {"data"}  # read from the cohort's sidecars
+
+    # the run's config.toml reruns it exactly (issue 22 #4): same tables from a fresh cache
+    config = out / "config.toml"
+    assert f"--config {config}" in printed or "config.toml" in printed
+    again = tmp_path / "again"
+    assert main(["replicate", "--config", str(config), "--out", str(again), "--no-progress"]) == 0
+    capsys.readouterr()
+    for table in ("table1.csv", "table2.csv", "table3.csv", "cases.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(out / table), pd.read_csv(again / table))
+    assert (again / "config.toml").read_text().split("\n", 2)[2] == config.read_text().split("\n", 2)[2]
+
+
+def test_config_file_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[study]\nseed = -1\n")
+    assert main(["replicate", "--config", str(bad), "--no-progress"]) == 2
+    assert "[study]: `seed` must be an int >= 0" in capsys.readouterr().err
+    bad.write_text("[study\n")
+    assert main(["replicate", "--config", str(bad), "--no-progress"]) == 2
+    assert "is not valid TOML" in capsys.readouterr().err
+    bad.write_text("[study]\nseed = 1\n")
+    assert main(["replicate", "--config", str(bad), "--preset", "fast", "--no-progress"]) == 2
+    assert "give --config or --preset, not both" in capsys.readouterr().err
+    assert main(["replicate", "--config", str(tmp_path / "none.toml"), "--no-progress"]) == 2
+    assert "cannot read the config file" in capsys.readouterr().err

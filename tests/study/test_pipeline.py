@@ -134,17 +134,20 @@ def test_dask_local_cluster_same_tables(small_cohort):
 
 
 def test_each_figure_function_returns_its_figure(small_cohort):
+    import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
     from dcemets.study import figures
 
     res = run_study(small_cohort, config=_config(), progress=False)
+    plt.close("all")
     for name in figures.__all__:
         if name.startswith("figure_"):
             fn = getattr(figures, name)
             args = (res, small_cohort) if name in ("figure_frames", "figure_segmentation") else (res,)
             assert isinstance(fn(*args), Figure), name
     assert figures.figure_frames(res, []) is None  # nothing to show without the cohort
+    assert plt.get_fignums() == []  # made without pyplot: nothing left open in its manager
 
 
 def test_missing_acquisition_parameter_is_an_error_not_an_assumption(small_cohort):
