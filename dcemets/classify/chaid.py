@@ -22,7 +22,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from dcemets.classify._checks import check_table, check_table_and_labels
+from dcemets.classify._checks import (
+    check_alpha,
+    check_classes,
+    check_int,
+    check_table,
+    check_table_and_labels,
+    real_array,
+)
 
 __all__ = ["CHAIDClassifier", "CHAIDNode", "bin_edges", "merge_categories", "pearson_chi2"]
 
@@ -116,7 +123,10 @@ def bin_edges(x: np.ndarray, n_bins: int = 10) -> np.ndarray:
     Raises
     ------
     ValueError
-        If `x` is empty or not finite, or `n_bins < 2`.
+        If `x` is empty, not finite or complex, or `n_bins` is not a whole number >= 2.
+    TypeError
+        If `x` holds text (also numeric strings) or other objects, or `n_bins` is not a
+        number.
 
     Examples
     --------
@@ -125,11 +135,10 @@ def bin_edges(x: np.ndarray, n_bins: int = 10) -> np.ndarray:
     >>> bin_edges(np.array([0.0, 1.0, 1.0, 3.0]))
     array([0.5, 2. ])
     """
-    x = np.asarray(x, dtype=float).ravel()
+    x = real_array(x, "x", allow_object=False).ravel()
     if x.size == 0 or not np.all(np.isfinite(x)):
         raise ValueError("`x` must be a non-empty array of finite values")
-    if int(n_bins) != n_bins or n_bins < 2:
-        raise ValueError(f"`n_bins` must be an integer >= 2, got {n_bins!r}")
+    n_bins = check_int(n_bins, "n_bins", minimum=2)
     u = np.unique(x)
     if u.size <= n_bins:
         return (u[:-1] + u[1:]) / 2.0
@@ -140,19 +149,27 @@ def bin_edges(x: np.ndarray, n_bins: int = 10) -> np.ndarray:
 
 
 def _check_table(table: Any, *, positive_rows: bool) -> np.ndarray:
-    """`table` as a 2-D float array of finite non-negative counts (rows with a positive total)."""
+    """`table` as a 2-D float array of finite non-negative whole counts (rows with a positive total)."""
     try:
-        t = np.asarray(table, dtype=float)
-    except (TypeError, ValueError) as exc:
+        t = real_array(table, "table", allow_object=False)
+    except TypeError as exc:
         raise TypeError(f"`table` must be a 2-D array of counts, got {type(table).__name__}") from exc
     if t.ndim != 2:
         raise ValueError(f"`table` must be 2-D (n_categories, n_classes), got shape {t.shape}")
+    if t.size == 0:
+        raise ValueError(
+            f"`table` is empty (shape {t.shape}); it needs categories (rows) and classes (columns)"
+        )
     if not np.all(np.isfinite(t)):
         raise ValueError(
             f"`table` must hold finite counts, got {int((~np.isfinite(t)).sum())} NaN or infinite"
         )
     if np.any(t < 0):
         raise ValueError(f"`table` must hold non-negative counts, got {int((t < 0).sum())} negative")
+    if np.any(t != np.round(t)):
+        raise ValueError(
+            f"`table` must hold whole-number counts, got {int((t != np.round(t)).sum())} fractional value(s)"
+        )
     if positive_rows and np.any(t.sum(axis=1) <= 0):
         raise ValueError(
             f"every row of `table` must have a positive total, rows {np.flatnonzero(t.sum(axis=1) <= 0).tolist()} are empty"
@@ -184,7 +201,8 @@ def pearson_chi2(table: np.ndarray) -> tuple[float, int, float]:
     Raises
     ------
     ValueError
-        If `table` is not 2-D, holds NaN, infinite or negative counts, or has an empty row.
+        If `table` is not 2-D, is empty, holds NaN, infinite, negative, fractional or
+        complex counts, or has an empty row.
     TypeError
         If `table` is not numeric.
 
@@ -252,9 +270,11 @@ def merge_categories(
     Raises
     ------
     ValueError
-        If `table` is not 2-D or holds NaN, infinite or negative counts.
+        If `table` is not 2-D, is empty or holds NaN, infinite, negative, fractional or
+        complex counts; if `alpha_merge` is not a number in (0, 1] or `min_size` is not a
+        whole number >= 1.
     TypeError
-        If `table` is not numeric.
+        If `table` is not numeric or `min_size` is not a number.
 
     Examples
     --------
@@ -265,6 +285,8 @@ def merge_categories(
     [(0, 2), (2, 4)]
     """
     t = _check_table(table, positive_rows=False)
+    alpha_merge = check_alpha(alpha_merge, "alpha_merge")
+    min_size = check_int(min_size, "min_size", minimum=1)
     bounds = list(range(t.shape[0] + 1))  # group k holds rows bounds[k]:bounds[k+1]
     rows = t.copy()
 
@@ -312,6 +334,13 @@ def bonferroni_multiplier(n_categories: int, n_groups: int, *, ordinal: bool = T
     -------
     int
 
+    Raises
+    ------
+    TypeError
+        If `n_categories` or `n_groups` is not a number.
+    ValueError
+        If either is not a whole number, or unless ``1 <= n_groups <= n_categories``.
+
     References
     ----------
     .. [1] G. V. Kass, "An exploratory technique for investigating large quantities of
@@ -324,7 +353,8 @@ def bonferroni_multiplier(n_categories: int, n_groups: int, *, ordinal: bool = T
     >>> bonferroni_multiplier(4, 2, ordinal=False)
     7
     """
-    c, r = int(n_categories), int(n_groups)
+    c = check_int(n_categories, "n_categories", minimum=1)
+    r = check_int(n_groups, "n_groups", minimum=1)
     if not 1 <= r <= c:
         raise ValueError(f"need 1 <= n_groups <= n_categories, got n_categories={c}, n_groups={r}")
     if ordinal:
@@ -464,9 +494,7 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         if self.max_depth is not None and not (is_int(self.max_depth) and self.max_depth >= 0):
             raise ValueError(f"`max_depth` must be a non-negative int or None, got {self.max_depth!r}")
         for name in ("alpha_merge", "alpha_split"):
-            v = getattr(self, name)
-            if not isinstance(v, (float, int, np.floating, np.integer)) or not 0.0 < float(v) <= 1.0:
-                raise ValueError(f"`{name}` must be a number in (0, 1], got {v!r}")
+            check_alpha(getattr(self, name), name)
         if not (is_int(self.n_bins) and self.n_bins >= 2):
             raise ValueError(f"`n_bins` must be an int >= 2, got {self.n_bins!r}")
         if not (is_int(self.min_samples_split) and self.min_samples_split >= 2):
@@ -495,8 +523,11 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            For a `X` that is not a non-empty 2-D table, NaN/inf in `X`, a `y` that is not
-            one label per row of `X`, a continuous or single-class `y`, or invalid parameters.
+            For a `X` that is not a non-empty 2-D table, NaN/inf or complex values in `X`, a
+            `y` that is not one label per row of `X`, missing (NaN/None) labels, a continuous
+            or single-class `y`, or invalid parameters.
+        TypeError
+            For a `X` holding text (also numeric strings: read the table as numbers).
         """
         self._check_params()
         check_table_and_labels(X, y, type(self).__name__)
@@ -505,10 +536,7 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         if type_of_target(y) not in ("binary", "multiclass"):
             raise ValueError(f"`y` must hold class labels, got target type {type_of_target(y)!r}")
         self.classes_, y_enc = np.unique(y, return_inverse=True)
-        if self.classes_.size < 2:
-            raise ValueError(
-                f"`y` contains one class only ({self.classes_.tolist()[0]!r}); CHAID needs at least 2 classes"
-            )
+        check_classes(self.classes_, "CHAID")
         self.bin_edges_ = [bin_edges(X[:, j], self.n_bins) for j in range(X.shape[1])]
         codes = np.column_stack(
             [np.searchsorted(e, X[:, j], side="right") for j, e in enumerate(self.bin_edges_)]
@@ -620,7 +648,10 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         sklearn.exceptions.NotFittedError
             Before `fit`.
         ValueError
-            For a `X` that is not a non-empty 2-D table, NaN/inf or a wrong number of features.
+            For a `X` that is not a non-empty 2-D table, NaN/inf or complex values, or a wrong
+            number of features.
+        TypeError
+            For a `X` holding text (also numeric strings).
         """
         check_is_fitted(self, "tree_")
         check_table(X, type(self).__name__)
@@ -652,7 +683,10 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         sklearn.exceptions.NotFittedError
             Before `fit`.
         ValueError
-            For NaN/inf or a wrong number of features.
+            For a `X` that is not a non-empty 2-D table, NaN/inf or complex values, or a wrong
+            number of features.
+        TypeError
+            For a `X` holding text (also numeric strings).
         """
         leaves = self.apply(X)
         counts = np.stack([n.counts for n in self.tree_]).astype(float)
@@ -676,7 +710,10 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         sklearn.exceptions.NotFittedError
             Before `fit`.
         ValueError
-            For a `X` that is not a non-empty 2-D table, NaN/inf or a wrong number of features.
+            For a `X` that is not a non-empty 2-D table, NaN/inf or complex values, or a wrong
+            number of features.
+        TypeError
+            For a `X` holding text (also numeric strings).
         """
         check_is_fitted(self, "tree_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

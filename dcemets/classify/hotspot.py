@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from dcemets.classify._checks import check_table, check_table_and_labels
+from dcemets.classify._checks import check_classes, check_int, check_table, check_table_and_labels
 from dcemets.classify.chaid import CHAIDClassifier
 
 __all__ = ["HEURISTIC_FEATURES", "hotspot_chaid", "hotspot_logistic"]
@@ -30,11 +30,8 @@ class HotspotLogistic(Pipeline):
     def fit(self, X: Any, y: Any = None, **params: Any) -> HotspotLogistic:
         """Check `X` and `y`, then fit the pipeline (:meth:`sklearn.pipeline.Pipeline.fit`)."""
         check_table_and_labels(X, y, "hotspot_logistic")
-        if y is not None and np.unique(np.asarray(y).ravel()).size < 2:
-            raise ValueError(
-                f"`y` contains one class only ({np.asarray(y).ravel()[:1].tolist()}); the logistic "
-                "regression needs at least 2 classes"
-            )
+        if y is not None:
+            check_classes(np.unique(np.asarray(y).ravel()), "the logistic regression")
         super().fit(X, y, **params)
         return self
 
@@ -68,7 +65,7 @@ def hotspot_logistic(*, C: float = np.inf, max_iter: int = 1000) -> Pipeline:
         the unpenalised maximum-likelihood fit.  Pass e.g. ``C=1.0`` to regularise a
         separable data set.
     max_iter : int, default 1000
-        Solver iterations.
+        Solver iterations (at least 1).
 
     Returns
     -------
@@ -76,6 +73,13 @@ def hotspot_logistic(*, C: float = np.inf, max_iter: int = 1000) -> Pipeline:
         ``StandardScaler -> LogisticRegression`` (steps ``"scale"``, ``"logistic"``), unfitted;
         a :class:`~sklearn.pipeline.Pipeline` subclass whose `fit` and `predict` report a
         1-D/3-D/empty `X` or a `y` of the wrong length naming the argument.
+
+    Raises
+    ------
+    ValueError
+        If `C` is not a positive number or `max_iter` < 1.
+    TypeError
+        If `max_iter` is not an int.
 
     References
     ----------
@@ -95,6 +99,7 @@ def hotspot_logistic(*, C: float = np.inf, max_iter: int = 1000) -> Pipeline:
     """
     if not isinstance(C, (int, float, np.integer, np.floating)) or not float(C) > 0:
         raise ValueError(f"`C` must be a positive number (inf: no penalty), got {C!r}")
+    max_iter = check_int(max_iter, "max_iter", minimum=1)
     return HotspotLogistic(
         [("scale", StandardScaler()), ("logistic", LogisticRegression(C=float(C), max_iter=max_iter))]
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
-from dcemets.classify._checks import check_table_and_labels
+from dcemets.classify._checks import (
+    check_classes,
+    check_int_sequence,
+    check_labels_present,
+    check_seed,
+    check_table_and_labels,
+    real_array,
+)
 
 __all__ = ["FAMILIES", "ForestRanker", "SearchResult", "radiomics_search"]
 
@@ -161,13 +168,17 @@ class ForestRanker(SelectorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            A `X` that is not a non-empty 2-D table, non-finite `X`, a `y` that is not one
-            label per row of `X`, continuous `y`, bad parameters.
+            A `X` that is not a non-empty 2-D table, non-finite or complex `X`, a `y` that is
+            not one label per row of `X`, missing labels, a continuous or single-class `y`,
+            bad parameters.
+        TypeError
+            A `X` holding text (also numeric strings), parameters of the wrong type.
         """
         check_table_and_labels(X, y, type(self).__name__)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
+        check_classes(self.classes_, "ForestRanker")
         n, p = X.shape
         n_draw = self._check_params(n)
         rng = check_random_state(self.random_state)
@@ -386,8 +397,14 @@ def radiomics_search(
     Raises
     ------
     ValueError
-        Not two classes, a class smaller than `n_splits`, unknown family/protocol, a
-        family without columns, k outside ``[1, n_features]``.
+        A `X` that is not a non-empty 2-D table, NaN, infinite or complex values in `X`, a
+        `y` that is not one label per row of `X`, missing labels, not two classes, a class
+        smaller than `n_splits`, unknown family/protocol, a family without columns, k
+        outside ``[1, n_features]``, a bad `random_state`.
+    TypeError
+        A `X` holding text (also numeric strings), a `family` that is neither a name nor a
+        sequence of names, a `k_range` that is not a sequence of ints, a `checkpoint`
+        without ``get``/``put``.
 
     References
     ----------
@@ -421,22 +438,24 @@ def radiomics_search(
         raise TypeError(
             f"`checkpoint` must have get(key) and put(key, value) methods, got {type(checkpoint).__name__}"
         )
-    if family == "all":
+    if isinstance(family, str) and family == "all":
         families: list[str] = ["both", "histogram", "texture"]
     elif isinstance(family, str):
         families = [family]
-    else:
+    elif isinstance(family, Iterable):
         families = list(family)
+    else:
+        raise TypeError(f"`family` must be one of {(*FAMILIES, 'all')} or a sequence of them, got {family!r}")
     for fam in families:
         if fam not in FAMILIES:
             raise ValueError(
                 f"`family` must be one of {(*FAMILIES, 'all')} or a sequence of them, got {fam!r}"
             )
+    check_table_and_labels(X, y, "radiomics_search")
+    Xa = real_array(X, "X")
     if isinstance(X, pd.DataFrame):
         names = [str(c) for c in X.columns]
-        Xa = X.to_numpy(dtype=np.float64)
     else:
-        Xa = np.asarray(X, dtype=np.float64)
         if Xa.ndim != 2:
             raise ValueError(f"`X` must be 2D (n_samples, n_features), got shape {Xa.shape}")
         if families != ["both"]:
@@ -448,6 +467,7 @@ def radiomics_search(
     ya = np.asarray(y)
     if ya.ndim != 1 or ya.shape[0] != Xa.shape[0]:
         raise ValueError(f"`y` must be 1D with {Xa.shape[0]} labels, got shape {ya.shape}")
+    check_labels_present(ya)
     classes = np.unique(ya)
     if classes.size != 2:
         raise ValueError(f"`y` must have exactly 2 classes, got {classes.tolist()}")
@@ -462,9 +482,7 @@ def radiomics_search(
         raise ValueError(
             f"each class needs at least `n_splits`={n_splits} cases, got {np.bincount(y01).tolist()}"
         )
-    ks = [int(k) for k in k_range]
-    if not ks:
-        raise ValueError("`k_range` is empty")
+    ks = check_int_sequence(k_range, "k_range", minimum=1)
     if isinstance(X, pd.DataFrame):
         families_cols = {f: _family_columns(names, f) for f in families}
     for fam in families:
@@ -475,7 +493,7 @@ def radiomics_search(
                 f"`k_range` must lie in [1, {len(families_cols[fam])}] for family {fam!r}, got {ks[0]}..{ks[-1]}"
             )
     model = make_pipeline(StandardScaler(), LogisticRegression()) if estimator is None else estimator
-    rng = check_random_state(random_state)
+    rng = check_seed(random_state)
     cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=int(rng.randint(2**31 - 1)))
     folds = list(cv.split(Xa, y01))
     n = Xa.shape[0]

@@ -150,17 +150,62 @@ def _n_samples(X: Any) -> int:
 
 
 def _check_X(X: Any) -> Any:
+    """`X` checked for what no estimator accepts: NaN/inf, complex or text arrays, 0-D/1-D arrays.
+
+    A DataFrame's numeric columns are checked for NaN; its other columns are the estimator's
+    business (a pipeline may encode them).  An array must have samples along its first axis
+    and at least one more axis (features, or image axes).
+    """
     if isinstance(X, pd.DataFrame):
         numeric = X.select_dtypes(include="number")
         bad = [c for c in numeric.columns if numeric[c].isna().any()]
         if bad:
             raise ValueError(f"`X` contains NaN in columns {bad}; impute or drop those cases first")
         return X
+    if X is None or isinstance(X, (str, bytes, dict)):
+        raise TypeError(f"`X` must be array-like with samples along the first axis, got {type(X).__name__}")
     if isinstance(X, (list, tuple)):
         X = np.asarray(X)
-    if isinstance(X, np.ndarray) and X.dtype.kind in "fc" and not np.all(np.isfinite(X)):
-        raise ValueError("`X` contains NaN or infinite values; impute or drop those cases first")
+    if isinstance(X, np.ndarray):
+        if X.dtype.kind == "c":
+            raise ValueError(f"`X` must hold real numbers, got complex dtype {X.dtype}")
+        if X.dtype.kind in "USV":
+            raise TypeError(
+                f"`X` must hold numbers, got dtype {X.dtype} (text, also when the strings spell "
+                "numbers); convert it to numbers where it is read"
+            )
+        if X.ndim < 2:
+            raise ValueError(
+                f"`X` must have samples along its first axis and features (or image axes) along "
+                f"the others, got shape {X.shape}; reshape a single feature with X.reshape(-1, 1)"
+            )
+        if X.dtype.kind == "f" and not np.all(np.isfinite(X)):
+            raise ValueError("`X` contains NaN or infinite values; impute or drop those cases first")
     return X
+
+
+def _check_estimator(estimator: Any) -> None:
+    """Raise a TypeError naming `estimator` unless it is an estimator instance with fit and predict."""
+    if isinstance(estimator, type):
+        raise TypeError(
+            f"`estimator` must be an estimator instance, got the class {estimator.__name__}; "
+            f"pass {estimator.__name__}() instead"
+        )
+    if not (hasattr(estimator, "fit") and hasattr(estimator, "predict") and hasattr(estimator, "get_params")):
+        raise TypeError(
+            f"`estimator` must be a scikit-learn estimator with fit, predict and get_params, got "
+            f"{type(estimator).__name__}"
+        )
+
+
+def _check_random_state(random_state: Any) -> np.random.Generator:
+    """``check_rng`` with errors naming `random_state`."""
+    try:
+        return check_rng(random_state)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(
+            f"`random_state` must be None, an int >= 0 or a numpy Generator, got {random_state!r}"
+        ) from exc
 
 
 def _fold_hash(train: np.ndarray, test: np.ndarray) -> str:
@@ -251,11 +296,14 @@ def cross_validate(
     Raises
     ------
     ValueError
-        If `y` has one class, `positive` is not a label, `X` contains NaN, lengths of `X`,
-        `y` and `groups` differ, a group mixes classes with ``aggregate_groups=True``, or
-        `cv` exceeds the number of cases (groups) of a class.
+        If `y` has one class, `positive` is not a label, `X` contains NaN/inf or complex
+        values or is a 1-D array, lengths of `X`, `y` and `groups` differ, a group mixes
+        classes with ``aggregate_groups=True``, `cv` exceeds the number of cases (groups) of
+        a class, or `random_state` is a negative seed.
     TypeError
-        If `estimator` lacks ``fit``/``predict``.
+        If `estimator` is a class or lacks ``fit``/``predict``/``get_params``, `X` holds text
+        (also numeric strings), `cv` is neither an int nor a splitter, or `random_state` is
+        neither None, an int nor a Generator.
 
     References
     ----------
@@ -275,8 +323,7 @@ def cross_validate(
     >>> float(res.summary.loc["accuracy", "mean"]) > 0.7
     True
     """
-    if not (hasattr(estimator, "fit") and hasattr(estimator, "predict")):
-        raise TypeError(f"`estimator` must have fit and predict, got {type(estimator).__name__}")
+    _check_estimator(estimator)
     if checkpoint is not None:
         if not (callable(getattr(checkpoint, "get", None)) and callable(getattr(checkpoint, "put", None))):
             raise TypeError(
@@ -321,14 +368,14 @@ def cross_validate(
                 raise ValueError(
                     f"`cv`={cv} folds but class {label!r} has only {count} {unit}; use cv <= {count}"
                 )
-        seeds = check_rng(random_state).integers(0, 2**31 - 1, size=repeats)
+        seeds = _check_random_state(random_state).integers(0, 2**31 - 1, size=repeats)
         splitters = [
             StratifiedKFold(int(cv), shuffle=True, random_state=int(s))
             if g_arr is None
             else StratifiedGroupKFold(int(cv), shuffle=True, random_state=int(s))
             for s in seeds
         ]
-    elif hasattr(cv, "split"):
+    elif hasattr(cv, "split") and not isinstance(cv, (str, bytes)):
         if repeats != 1:
             raise ValueError("`repeats` > 1 needs an int `cv` (a splitter object is used as given)")
         splitters = [cv]
@@ -446,7 +493,11 @@ def resubstitution_metrics(
     Raises
     ------
     ValueError
-        As :func:`diagnostic_metrics`, or for NaN in `X` or mismatched lengths.
+        As :func:`diagnostic_metrics`, or for NaN/inf or complex values in `X`, a 1-D `X`
+        array or mismatched lengths.
+    TypeError
+        If `estimator` is a class or lacks ``fit``/``predict``/``get_params``, or `X` holds
+        text (also numeric strings).
 
     Examples
     --------
@@ -455,6 +506,7 @@ def resubstitution_metrics(
     >>> resubstitution_metrics(DecisionTreeClassifier(), X, y)["accuracy"]
     np.float64(1.0)
     """
+    _check_estimator(estimator)
     X = _check_X(X)
     y_arr = _labels_1d(y, "y")
     if _n_samples(X) != y_arr.size:

@@ -70,10 +70,21 @@ def _check_binary(y_true: Any, positive: Any, name: str = "y_true") -> tuple[np.
 
 
 def _check_scores(y_score: Any, n: int, name: str = "y_score") -> np.ndarray:
+    """`y_score` as float64 scores, one per case: real numbers (int, float or bool dtype)."""
     try:
-        s = np.asarray(y_score, dtype=float)
-    except (TypeError, ValueError) as err:
+        raw = np.asarray(y_score)
+    except (TypeError, ValueError) as err:  # ragged
         raise TypeError(f"`{name}` must be numeric scores, got {type(y_score).__name__}") from err
+    if raw.ndim == 0 and raw.dtype.kind not in "biufc":  # None, a str, a dict...
+        raise TypeError(f"`{name}` must be an array of scores, one per case, got {type(y_score).__name__}")
+    if raw.dtype.kind == "c":
+        raise TypeError(f"`{name}` must be real scores, got complex dtype {raw.dtype}")
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(
+            f"`{name}` must be numeric scores (int or float dtype), got {type(y_score).__name__} of "
+            f"dtype {raw.dtype}; convert text or objects with np.asarray({name}, dtype=float)"
+        )
+    s = raw.astype(float)
     if s.ndim != 1 or s.size != n:
         raise ValueError(
             f"`{name}` must be one-dimensional with {n} entries (as y_true), got shape {s.shape}"
@@ -227,6 +238,8 @@ def roc_auc(y_true: Any, y_score: Any, *, positive: Any = "lung") -> float:
     ------
     ValueError
         For a single class, a `positive` not in `y_true`, or NaN scores.
+    TypeError
+        For scores that are not real numbers (complex, text, objects).
 
     Examples
     --------
@@ -278,6 +291,8 @@ def auc_confidence_interval(
     ------
     ValueError
         For bad labels/scores or parameters.
+    TypeError
+        For scores that are not real numbers (complex, text, objects).
 
     References
     ----------
@@ -369,6 +384,8 @@ def delong_test(y_true: Any, score_a: Any, score_b: Any, *, positive: Any = "lun
     ------
     ValueError
         For a single class, mismatched lengths or NaN scores.
+    TypeError
+        For scores that are not real numbers (complex, text, objects).
 
     References
     ----------
@@ -485,7 +502,10 @@ def diagnostic_metrics(
     ------
     ValueError
         For a single class in `y_true`, a `positive` that is not one of its labels,
-        predicted labels not among them, mismatched lengths, or NaN scores.
+        predicted labels not among them, mismatched lengths, NaN scores, or an unknown
+        `auc_method`.
+    TypeError
+        For scores that are not real numbers (complex, text, objects).
 
     References
     ----------
@@ -504,6 +524,8 @@ def diagnostic_metrics(
     >>> m[["sensitivity", "specificity", "ppv", "npv", "accuracy"]].round(3).tolist()
     [0.6, 0.968, 0.947, 0.714, 0.787]
     """
+    if auc_method not in ("delong", "bootstrap"):
+        raise ValueError(f"`auc_method` must be 'delong' or 'bootstrap', got {auc_method!r}")
     is_pos, labels = _check_binary(y_true, positive)
     pred = _labels_1d(y_pred, "y_pred")
     if pred.size != is_pos.size:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -84,10 +85,13 @@ def compare_groups(
     Raises
     ------
     ValueError
-        If `by` does not hold exactly two groups, a column is missing, not numeric or
-        contains NaN, or `test` is unknown.
+        If `table` has no rows, `by` does not hold exactly two groups, a column is missing,
+        not numeric or contains NaN or infinite values, `test` is unknown, or `decimals` is
+        negative or not a whole number.
     TypeError
-        If `table` is not a DataFrame.
+        If `table` is not a DataFrame, `by` or `subgroup` is not a column name, `columns` is
+        not a sequence of column names, `labels` or `names` is not a mapping, or `decimals`
+        is not an int or a mapping of ints.
 
     References
     ----------
@@ -114,8 +118,12 @@ def compare_groups(
     """
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"`table` must be a pandas DataFrame, got {type(table).__name__}")
+    if len(table) == 0:
+        raise ValueError("`table` has no rows; it needs one row per case")
     if test not in ("welch", "mannwhitney", "both"):
         raise ValueError(f"`test` must be 'welch', 'mannwhitney' or 'both', got {test!r}")
+    if by is None:
+        raise TypeError(f"`by` must be the name of a column of `table` ({list(table.columns)}), got None")
     for arg, colname in (("by", by), ("subgroup", subgroup)):
         if colname is not None and colname not in table.columns:
             raise ValueError(f"`{arg}`={colname!r} is not a column of `table` ({list(table.columns)})")
@@ -123,6 +131,8 @@ def compare_groups(
         raise ValueError(f"column `by`={by!r} contains missing group labels")
     if columns is None:
         columns = [c for c in table.select_dtypes(include="number").columns if c not in (by, subgroup)]
+    elif isinstance(columns, str) or not isinstance(columns, Iterable):
+        raise TypeError(f"`columns` must be a sequence of column names, got {columns!r}")
     columns = list(columns)
     if not columns:
         raise ValueError("no numeric variable columns to summarise; pass `columns`")
@@ -130,9 +140,21 @@ def compare_groups(
         if c not in table.columns:
             raise ValueError(f"`columns` entry {c!r} is not a column of `table`")
         if not pd.api.types.is_numeric_dtype(table[c]):
-            raise ValueError(f"column {c!r} is not numeric")
-        if table[c].isna().any():
-            raise ValueError(f"column {c!r} contains NaN; drop or impute those cases first")
+            raise ValueError(f"column {c!r} of `table` is not numeric")
+        if not np.all(np.isfinite(table[c].to_numpy(float, na_value=np.nan))):
+            raise ValueError(
+                f"column {c!r} of `table` contains NaN or infinite values; drop or impute those cases first"
+            )
+    for arg, mapping in (("labels", labels), ("names", names)):
+        if mapping is not None and not isinstance(mapping, Mapping):
+            raise TypeError(f"`{arg}` must be a mapping (dict), got {type(mapping).__name__}")
+    for d in decimals.values() if isinstance(decimals, Mapping) else [decimals]:
+        if d is None and not isinstance(decimals, Mapping):
+            continue
+        if isinstance(d, bool) or not isinstance(d, numbers.Real):
+            raise TypeError(f"`decimals` must be an int >= 0 or a mapping of them, got {decimals!r}")
+        if not isinstance(d, numbers.Integral) or d < 0:
+            raise ValueError(f"`decimals` must be an int >= 0 or a mapping of them, got {decimals!r}")
     values = table[by].unique().tolist()
     if len(values) != 2:
         raise ValueError(f"`by`={by!r} must hold exactly two groups, got {len(values)}: {values}")

@@ -144,3 +144,17 @@ def check_binning(
             raise ValueError(f"`min_value` must be finite, got {min_value}")
         return None, w, float(min_value)
     return None, w, None
+
+
+def check_n_jobs(n_jobs: Any) -> int:
+    """`n_jobs` of joblib as an int: a non-zero int (negative: joblib's ``cpu_count + 1 + n_jobs``)."""
+    if isinstance(n_jobs, numbers.Real) and not isinstance(n_jobs, (bool, numbers.Integral)):
+        # a number, but not a whole one (2.5, NaN): a bad value, not a bad type
+        raise ValueError(  # noqa: TRY004
+            f"`n_jobs` must be a non-zero int (-1: every core), got {n_jobs!r}"
+        )
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
+        raise TypeError(f"`n_jobs` must be a non-zero int (-1: every core), got {type(n_jobs).__name__}")
+    if n_jobs == 0:
+        raise ValueError("`n_jobs` must be a non-zero int (-1: every core), got 0")
+    return int(n_jobs)

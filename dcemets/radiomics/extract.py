@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from dcemets._conventions import geometry_attrs
 from dcemets.radiomics import _np
-from dcemets.radiomics._validation import RadiomicsWarning
+from dcemets.radiomics._validation import RadiomicsWarning, check_n_jobs
 from dcemets.radiomics.histogram import histogram_features
 from dcemets.radiomics.texture import glcm_features
 
@@ -109,9 +109,10 @@ def extract_features(maps: xr.Dataset, mask: Any, **settings: Any) -> pd.Series:
     ------
     ValueError
         A missing map, an empty mask, a mask on another grid, NaN in the ROI, a ROI without
-        neighbouring voxel pairs.
+        neighbouring voxel pairs, bad settings (messages start ``map '<name>' of `maps`:``).
     TypeError
-        `maps` not a Dataset, unknown settings.
+        `maps` not a Dataset, a map that does not hold real numbers (complex, text), a mask
+        that is not bool, unknown settings.
 
     References
     ----------
@@ -139,8 +140,8 @@ def extract_features(maps: xr.Dataset, mask: Any, **settings: Any) -> pd.Series:
         try:
             tex = glcm_features(img, mask, nan_policy=nan_policy, **gs)
             hist = histogram_features(img, mask, nan_policy=nan_policy, **h)
-        except ValueError as exc:
-            raise ValueError(f"map {name!r}: {exc}") from exc
+        except (ValueError, TypeError) as exc:  # the map is the functions' `image`
+            raise type(exc)(f"map {name!r} of `maps`: {exc}") from exc
         values.update({f"{name}_glcm_{k}": v for k, v in tex.items()})
         values.update({f"{name}_hist_{k}": v for k, v in hist.items()})
         attrs[name] = {**tex.attrs, **hist.attrs}
@@ -184,8 +185,10 @@ def extract_cohort(
     Raises
     ------
     ValueError
-        Keys of `maps` and `masks` differ, bad `errors`, or a failing case with
-        ``errors="raise"``.
+        Keys of `maps` and `masks` differ, bad `errors`, `n_jobs` 0 or not a whole number,
+        or a failing case with ``errors="raise"``.
+    TypeError
+        `maps` or `masks` not a mapping, `n_jobs` not a number, unknown settings.
 
     Examples
     --------
@@ -200,6 +203,13 @@ def extract_cohort(
     """
     if errors not in ("raise", "warn"):
         raise ValueError(f"`errors` must be 'raise' or 'warn', got {errors!r}")
+    for arg, value in (("maps", maps), ("masks", masks)):
+        if not isinstance(value, Mapping):
+            raise TypeError(
+                f"`{arg}` must be a mapping (dict) from subject id to "
+                f"{'Dataset' if arg == 'maps' else 'mask'}, got {type(value).__name__}"
+            )
+    n_jobs = check_n_jobs(n_jobs)
     keys = list(maps)
     if set(keys) != set(masks):
         missing = sorted(set(keys) ^ set(masks))
@@ -213,6 +223,8 @@ def extract_cohort(
             if errors == "raise":
                 raise ValueError(f"subject {key!r}: {exc}") from exc
             return key, None, str(exc)
+        except TypeError as exc:  # a map of text or complex values: a mistake, never a NaN row
+            raise TypeError(f"subject {key!r}: {exc}") from exc
 
     rows: dict[str, pd.Series | None] = {}
     failures: list[tuple[str, str]] = []

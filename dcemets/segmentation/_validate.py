@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from dcemets._conventions import SPATIAL_DIMS, validate_image
+from dcemets._conventions import SPATIAL_DIMS, check_rng, validate_dce, validate_image
 
 __all__: list[str] = []
 
@@ -28,6 +29,21 @@ def as_mask(da: Any, name: str, *, allow_empty: bool = True) -> xr.DataArray:
     return out
 
 
+def as_grid(da: Any, name: str) -> xr.DataArray:
+    """Validate an image or DCE series used only for its grid; return its ``(z, y, x)`` view.
+
+    Its dtype, dims, time coordinate (a DCE series) and geometry are checked; its values are
+    not read, so NaN (a parametric map outside its mask) is fine.
+    """
+    if not isinstance(da, xr.DataArray):
+        raise TypeError(
+            f"`{name}` must be an xarray.DataArray (a DCE series or a 3D image), got {type(da).__name__}"
+        )
+    if "time" in da.dims:
+        return spatial_view(validate_dce(da, name=name, allow_nan=True, min_frames=1))
+    return validate_image(da, name=name, allow_nan=True)
+
+
 def check_frame_of_reference(a: xr.DataArray, b: xr.DataArray, names: tuple[str, str]) -> None:
     """Raise if both images carry a ``frame_of_reference`` attr and they differ."""
     fa, fb = a.attrs.get("frame_of_reference"), b.attrs.get("frame_of_reference")
@@ -45,14 +61,46 @@ def spatial_view(da: xr.DataArray) -> xr.DataArray:
     return da.transpose(*SPATIAL_DIMS)
 
 
-def check_positive(value: Any, name: str, *, minimum: float = 0.0, inclusive: bool = False) -> float:
-    """Return `value` as float, raising unless it is finite and > (or >=) `minimum`."""
+def check_number(value: Any, name: str, *, minimum: float | None = None, inclusive: bool = False) -> float:
+    """Return `value` as float, raising unless it is a finite real number (> or >= `minimum`)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"`{name}` must be a number, got {type(value).__name__} {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"`{name}` must be a number, got {type(value).__name__}") from None
+    if minimum is None:
+        if not np.isfinite(v):
+            raise ValueError(f"`{name}` must be finite, got {value!r}")
+        return v
     ok = np.isfinite(v) and (v >= minimum if inclusive else v > minimum)
     if not ok:
         rel = ">=" if inclusive else ">"
         raise ValueError(f"`{name}` must be finite and {rel} {minimum}, got {value!r}")
     return v
+
+
+def check_positive(value: Any, name: str, *, minimum: float = 0.0, inclusive: bool = False) -> float:
+    """Return `value` as float, raising unless it is finite and > (or >=) `minimum`."""
+    return check_number(value, name, minimum=minimum, inclusive=inclusive)
+
+
+def check_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """Return `value` as int, raising unless it is an integer (not a bool) >= `minimum`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an int >= {minimum}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def as_generator(random_state: Any, name: str = "random_state") -> np.random.Generator:
+    """:func:`dcemets._conventions.check_rng`, with errors naming the argument `name`."""
+    try:
+        return check_rng(random_state)
+    except TypeError:
+        raise TypeError(
+            f"`{name}` must be an int seed, a numpy Generator or None, got {type(random_state).__name__}"
+        ) from None
+    except ValueError:
+        raise ValueError(f"`{name}` must be a non-negative int seed, got {random_state!r}") from None

@@ -11,7 +11,7 @@ import xarray as xr
 from dcemets._conventions import SPATIAL_DIMS, check_same_grid, geometry, like, output_attrs, validate_image
 
 from ._np import _grow_np, _smooth
-from ._validate import as_mask, check_positive
+from ._validate import as_mask, check_int, check_number, check_positive
 
 __all__ = ["find_seed", "region_grow"]
 
@@ -42,7 +42,11 @@ def find_seed(
     Raises
     ------
     ValueError
-        If `within` is empty or not on the grid of `image`.
+        If `within` is empty or not on the grid of `image`, either has an invalid grid,
+        `image` holds NaN/inf, or `smoothing_mm` is negative or not finite.
+    TypeError
+        If `image`/`within` are not DataArrays of the right dtype or `smoothing_mm` is not
+        a number.
 
     References
     ----------
@@ -136,9 +140,11 @@ def region_grow(
     multiplier : float
         ``ConfidenceConnected``: width of the interval in standard deviations.
     iterations : int
-        ``ConfidenceConnected``: number of re-estimations of the interval.
+        ``ConfidenceConnected``: number of re-estimations of the interval (>= 0; 0 grows
+        once with the interval of the initial neighbourhood).
     radius : int
-        ``ConfidenceConnected``: radius (voxels) of the initial neighbourhood of the seed.
+        ``ConfidenceConnected``: radius (voxels, >= 1) of the initial neighbourhood of the
+        seed.
     fill_holes : bool
         Fill enclosed holes of the grown region.
     connectivity : {"face", "full"}
@@ -157,10 +163,15 @@ def region_grow(
     Raises
     ------
     ValueError
-        If `within` is empty or on another grid, the seed lies outside `within` or the
-        volume, or a parameter is out of range.
+        If `within` is empty, `image`, `within` or `exclude` are on different or invalid
+        grids, the seed lies outside `within` or the volume, or a parameter is out of range
+        (`fraction` outside (0, 1), `upper_factor` <= 1, a negative or non-finite
+        smoothing, `multiplier` <= 0, `iterations` < 0, `radius` < 1, a non-finite
+        `background`, an unknown `method` or `connectivity`).  Every parameter is checked,
+        whichever `method` uses it.
     TypeError
-        If `image`/`within` are not DataArrays of the right dtype.
+        If `image`/`within`/`exclude` are not DataArrays of the right dtype, a numeric
+        parameter is not a number, or `iterations`/`radius` is not an int.
 
     References
     ----------
@@ -196,6 +207,9 @@ def region_grow(
     s_seed = check_positive(seed_smoothing_mm, "seed_smoothing_mm", inclusive=True)
     s_grow = check_positive(smoothing_mm, "smoothing_mm", inclusive=True)
     mult = check_positive(multiplier, "multiplier")
+    n_iter = check_int(iterations, "iterations", minimum=0)
+    rad = check_int(radius, "radius", minimum=1)
+    b_given = None if background is None else check_number(background, "background")
     m = np.asarray(msk.values)
     if seed is None:
         seed_idx = find_seed(img, within=msk, smoothing_mm=s_seed)
@@ -216,12 +230,7 @@ def region_grow(
     spacing = np.asarray(geometry(img).spacing)
     sm = _smooth(np.asarray(img.values), spacing, s_grow)
     peak = float(sm[seed_idx])
-    if background is None:
-        b = float(np.median(sm[m]))
-    else:
-        b = float(background)
-        if not np.isfinite(b):
-            raise ValueError(f"`background` must be finite or None, got {background!r}")
+    b = float(np.median(sm[m])) if b_given is None else b_given
     lower = b + frac * (peak - b)
     upper = b + upf * (peak - b) if np.isfinite(upf) else np.inf
     grown = _grow_np(
@@ -233,8 +242,8 @@ def region_grow(
         lower=lower,
         upper=upper,
         multiplier=mult,
-        iterations=int(iterations),
-        radius=int(radius),
+        iterations=n_iter,
+        radius=rad,
         fill_holes=bool(fill_holes),
         connectivity=connectivity,
         exclude=excl,

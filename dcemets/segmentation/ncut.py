@@ -7,10 +7,8 @@ from typing import Any, TypeVar
 import numpy as np
 import xarray as xr
 
-from dcemets._conventions import check_rng
-
 from ._np import _ncut_np, _select_np
-from ._validate import check_positive
+from ._validate import as_generator, check_int, check_number, check_positive
 
 __all__ = ["normalized_cut", "select_partitions"]
 
@@ -27,6 +25,17 @@ def _plain(a: Any, name: str, ndim: tuple[int, ...]) -> np.ndarray:
     if arr.ndim not in ndim:
         raise ValueError(f"`{name}` must be {' or '.join(f'{n}D' for n in ndim)}, got shape {arr.shape}")
     return arr
+
+
+def _value_range(value_range: Any) -> tuple[float, float]:
+    """`value_range` as (low, high): two finite real numbers with low <= high."""
+    if isinstance(value_range, (str, bytes)) or np.ndim(value_range) != 1 or len(value_range) != 2:
+        raise ValueError(f"`value_range` must be two numbers (low, high), got {value_range!r}")
+    lo = check_number(value_range[0], "value_range")
+    hi = check_number(value_range[1], "value_range")
+    if lo > hi:
+        raise ValueError(f"`value_range` must be (low, high) with low <= high, got {value_range!r}")
+    return lo, hi
 
 
 def _rewrap(template: Any, values: np.ndarray, name: str) -> Any:
@@ -85,7 +94,8 @@ def normalized_cut(
     num_cuts : int
         Candidate thresholds on the Fiedler vector per cut.
     value_range : tuple of 2 float, optional
-        Intensities mapped to 0 and 1 (pass a volume-wide range for consistent slices).
+        Intensities mapped to 0 and 1 (pass a volume-wide range for consistent slices);
+        ``low <= high``, and ``low == high`` (a constant image) maps every pixel to 0.
     random_state : int, numpy.random.Generator or None
         Seeds the eigen-solver start vector; fixed for repeatable partitions.
 
@@ -98,9 +108,15 @@ def normalized_cut(
     Raises
     ------
     ValueError
-        If shapes differ, the images are not 2D, contain NaN, or a parameter is out of range.
+        If shapes differ, the images are not 2D, `region2d` is empty, `image2d` holds
+        NaN/inf inside it, `value_range` is not two finite numbers with low <= high,
+        `random_state` is a negative seed, or a parameter is out of range (`n_segments`,
+        `num_cuts` < 1; `pixels_per_segment`, `compactness`, `sigma`, `thresh` <= 0;
+        `smoothing` < 0; any of them not finite).
     TypeError
-        If an input is not an array.
+        If an input is not an array, `image2d` does not hold real numbers, `region2d` is
+        not bool, `n_segments`/`num_cuts` is not an int, another parameter is not a
+        number, or `random_state` is not an int, a Generator or None.
 
     References
     ----------
@@ -118,42 +134,46 @@ def normalized_cut(
     >>> len(np.unique(labels)), bool(np.all(labels[:, :10] == labels[0, 0]))
     (2, True)
     """
-    img = _plain(image2d, "image2d", (2,)).astype(np.float64, copy=False)
+    img_in = _plain(image2d, "image2d", (2,))
+    if img_in.dtype.kind == "c":
+        raise TypeError("`image2d` is complex; pass real values (e.g. the magnitude `np.abs(image2d)`)")
+    if not (np.issubdtype(img_in.dtype, np.number) or img_in.dtype == bool):
+        raise TypeError(f"`image2d` must hold numbers, got dtype {img_in.dtype}")
+    img = img_in.astype(np.float64, copy=False)
     reg = _plain(region2d, "region2d", (2,))
     if reg.shape != img.shape:
         raise ValueError(f"`region2d` has shape {reg.shape}, expected the shape of `image2d` {img.shape}")
     if reg.dtype != bool:
         raise TypeError(f"`region2d` must be a bool mask, got dtype {reg.dtype}")
+    if not reg.any():
+        raise ValueError("`region2d` is empty: it marks no pixel to partition")
     if not np.all(np.isfinite(img[reg])):
         raise ValueError("`image2d` contains NaN or infinite values inside `region2d`")
-    if n_segments is not None and (isinstance(n_segments, bool) or int(n_segments) < 1):
-        raise ValueError(f"`n_segments` must be a positive int or None, got {n_segments!r}")
+    n_seg = None if n_segments is None else check_int(n_segments, "n_segments", minimum=1)
     pps = check_positive(pixels_per_segment, "pixels_per_segment")
     comp = check_positive(compactness, "compactness")
     sig = check_positive(sigma, "sigma")
     smo = check_positive(smoothing, "smoothing", inclusive=True)
     th = check_positive(thresh, "thresh")
-    if isinstance(num_cuts, bool) or int(num_cuts) < 1:
-        raise ValueError(f"`num_cuts` must be a positive int, got {num_cuts!r}")
+    n_cuts = check_int(num_cuts, "num_cuts", minimum=1)
     if value_range is None:
         vals = img[reg]
-        vr = (float(np.percentile(vals, 1)), float(np.percentile(vals, 99))) if vals.size else (0.0, 1.0)
+        vr = (float(np.percentile(vals, 1)), float(np.percentile(vals, 99)))
     else:
-        vr = (float(value_range[0]), float(value_range[1]))
-        if not (np.isfinite(vr[0]) and np.isfinite(vr[1])):
-            raise ValueError(f"`value_range` must hold two finite floats, got {value_range!r}")
+        vr = _value_range(value_range)
+    rng = as_generator(random_state)
     labels = _ncut_np(
         img,
         reg.astype(bool),
         value_range=vr,
-        n_segments=None if n_segments is None else int(n_segments),
+        n_segments=n_seg,
         pixels_per_segment=pps,
         compactness=comp,
         sigma=sig,
         smoothing=smo,
         thresh=th,
-        num_cuts=int(num_cuts),
-        rng=check_rng(random_state),
+        num_cuts=n_cuts,
+        rng=rng,
     )
     return _rewrap(image2d, labels, "partitions")  # type: ignore[no-any-return]
 

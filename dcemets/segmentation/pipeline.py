@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, overload
 
@@ -9,16 +10,45 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage as ndi
 
-from dcemets._conventions import SPATIAL_DIMS, check_rng, geometry, like, output_attrs, validate_dce
+from dcemets._conventions import SPATIAL_DIMS, geometry, like, output_attrs, validate_dce
 
 from ._np import _enhancement_np, _smooth
-from ._validate import check_positive
+from ._validate import as_generator, check_int, check_positive
 from .enhancement import enhancement_image
 from .grow import find_seed, region_grow
 from .ncut import normalized_cut, select_partitions
 from .transfer import transfer_roi, widen_search_region
 
 __all__ = ["segment_cohort", "segment_lesion"]
+
+
+SEGMENT_LESION_OPTIONS: tuple[str, ...] = (
+    *("kind", "n_baseline"),
+    *("factor", "axis", "min_aspect"),
+    *("n_segments", "pixels_per_segment", "compactness", "sigma", "smoothing", "thresh", "num_cuts"),
+    *("method", "fraction", "background", "upper_factor", "seed_smoothing_mm", "smoothing_mm"),
+    *("multiplier", "iterations", "radius", "fill_holes", "connectivity"),
+    *("min_enhancement", "seed_in", "relative_fraction", "seed_margin_mm", "min_cover", "max_seeds"),
+    "z_margin_mm",
+)
+"""Names of the keyword options of :func:`segment_lesion` (checked by ``StudyConfig``)."""
+
+
+def _check_options(options: Mapping[str, Any], who: str) -> None:
+    """Raise a ValueError naming the keyword options that :func:`segment_lesion` does not know."""
+    unknown = sorted(set(options) - set(SEGMENT_LESION_OPTIONS))
+    if not unknown:
+        return
+    hints = [
+        f"{u!r} (did you mean {close[0]!r}?)"
+        if (close := difflib.get_close_matches(u, SEGMENT_LESION_OPTIONS, 1))
+        else repr(u)
+        for u in unknown
+    ]
+    raise ValueError(
+        f"unknown option(s) of {who}: {', '.join(hints)}; the keyword `options` of "
+        f"segment_lesion are {', '.join(SEGMENT_LESION_OPTIONS)}"
+    )
 
 
 @overload
@@ -116,9 +146,14 @@ def segment_lesion(
     ------
     ValueError
         Empty outline, outline outside the DCE volume, different frames of reference,
-        no enhancement, unknown option.
+        no enhancement, an invalid DCE series or grid (the message names `dce` or
+        `roi_sagittal`), an unknown keyword option (named, with the known ones listed in
+        ``SEGMENT_LESION_OPTIONS``), an option out of range (named by the step that checks
+        it), or a negative `random_state` seed.
     TypeError
-        Inputs that are not DataArrays.
+        Inputs that are not DataArrays of the right dtype, an option of the wrong type
+        (e.g. a float `n_segments`), or a `random_state` that is not an int, a Generator
+        or None.
 
     References
     ----------
@@ -140,6 +175,7 @@ def segment_lesion(
     >>> int(mask.sum()), int(mask[:, 8:14, 9:15].sum())
     (108, 108)
     """
+    _check_options(options, "segment_lesion")
     opts = dict(options)
     enh_kw = _take(opts, ("kind", "n_baseline"))
     widen_kw = _take(opts, ("factor", "axis", "min_aspect"))
@@ -165,14 +201,14 @@ def segment_lesion(
     )
     min_enh = check_positive(opts.pop("min_enhancement", 10.0), "min_enhancement", inclusive=True)
     seed_in = opts.pop("seed_in", "outline")
+    if seed_in not in ("outline", "mask"):
+        raise ValueError(f"`seed_in` must be 'outline' or 'mask', got {seed_in!r}")
     rel_fraction = check_positive(opts.pop("relative_fraction", 0.45), "relative_fraction", inclusive=True)
     seed_margin = check_positive(opts.pop("seed_margin_mm", 2.5), "seed_margin_mm", inclusive=True)
     min_cover = check_positive(opts.pop("min_cover", 0.1), "min_cover", inclusive=True)
-    max_seeds = int(check_positive(opts.pop("max_seeds", 3), "max_seeds", minimum=1, inclusive=True))
+    max_seeds = check_int(opts.pop("max_seeds", 3), "max_seeds", minimum=1)
     z_margin = check_positive(opts.pop("z_margin_mm", 3.0), "z_margin_mm", inclusive=True)
-    if opts:
-        raise ValueError(f"unknown option(s) for segment_lesion: {sorted(opts)}")
-    rng = check_rng(random_state)
+    rng = as_generator(random_state)
 
     dce = validate_dce(dce)
     transferred = transfer_roi(roi_sagittal, dce)  # (c)
@@ -192,8 +228,6 @@ def segment_lesion(
     kept_da = like(enh, kept, name="kept_partitions")
 
     seed_sigma = float(grow_kw.get("seed_smoothing_mm", 2.0))
-    if seed_in not in ("outline", "mask"):
-        raise ValueError(f"`seed_in` must be 'outline' or 'mask', got {seed_in!r}")
     seed_region = kept & _erode_in_plane(trans_v, seed_margin, enh) if seed_in == "outline" else kept
     if not seed_region.any():
         seed_region = kept & trans_v
@@ -316,18 +350,6 @@ def _erode_in_plane(mask: np.ndarray, margin_mm: float, template: xr.DataArray) 
     return mask & band[:, :, None]
 
 
-SEGMENT_LESION_OPTIONS: tuple[str, ...] = (
-    *("kind", "n_baseline"),
-    *("factor", "axis", "min_aspect"),
-    *("n_segments", "pixels_per_segment", "compactness", "sigma", "smoothing", "thresh", "num_cuts"),
-    *("method", "fraction", "background", "upper_factor", "seed_smoothing_mm", "smoothing_mm"),
-    *("multiplier", "iterations", "radius", "fill_holes", "connectivity"),
-    *("min_enhancement", "seed_in", "relative_fraction", "seed_margin_mm", "min_cover", "max_seeds"),
-    "z_margin_mm",
-)
-"""Names of the keyword options of :func:`segment_lesion` (checked by ``StudyConfig``)."""
-
-
 def _take(opts: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
     return {n: opts.pop(n) for n in names if n in opts}
 
@@ -368,7 +390,8 @@ def segment_cohort(
     progress : bool
         Show a tqdm progress bar.
     random_state : int or None
-        Seed passed to every case (segmentations do not depend on the order of cases).
+        Seed (>= 0) passed to every case, so that segmentations do not depend on the order
+        of cases (a shared Generator would make them depend on it, so none is taken).
     **options
         Passed to :func:`segment_lesion`.
 
@@ -380,8 +403,13 @@ def segment_cohort(
     Raises
     ------
     ValueError
-        If a case lacks a DCE series or an outline, ids repeat, or a case fails to segment
-        (the message names the subject).
+        If `cases` is empty, a case lacks a DCE series or an outline, ids repeat, a keyword
+        option is unknown, `random_state` is negative, `n_jobs` is 0, or a case fails to
+        segment (the message names the subject).
+    TypeError
+        If `cases` is not an iterable (or mapping) of cases, `random_state` is not an int
+        or None, or a case fails to segment with a TypeError (the message names the
+        subject).
 
     References
     ----------
@@ -402,7 +430,20 @@ def segment_cohort(
     """
     from tqdm.auto import tqdm
 
-    items = list(cases.values()) if isinstance(cases, Mapping) else list(cases)
+    _check_options(options, "segment_cohort")
+    if random_state is not None:
+        check_int(random_state, "random_state", minimum=0)
+    if isinstance(cases, Mapping):
+        items = list(cases.values())
+    elif isinstance(cases, Iterable) and not isinstance(cases, (str, bytes)):
+        items = list(cases)
+    else:
+        raise TypeError(
+            f"`cases` must be an iterable of dcemets.io.Case or a mapping of subject id to Case, "
+            f"got {type(cases).__name__}"
+        )
+    if not items:
+        raise ValueError("`cases` is empty: there is no case to segment")
     ids = []
     for i, c in enumerate(items):
         sid = getattr(c, "subject_id", None)

@@ -10,7 +10,7 @@ import xarray as xr
 from dcemets._conventions import geometry, like, output_attrs
 
 from ._np import _transfer_points, _widen_np
-from ._validate import as_mask, check_frame_of_reference, check_positive, spatial_view
+from ._validate import as_grid, as_mask, check_frame_of_reference, check_positive
 
 __all__ = ["transfer_roi", "widen_search_region"]
 
@@ -32,7 +32,9 @@ def transfer_roi(roi_sagittal: xr.DataArray, reference: xr.DataArray) -> xr.Data
         Bool outline (integer labels: non-zero is inside), dims ``("z", "y", "x")`` on the
         sagittal grid with dcemets geometry attrs.
     reference : xarray.DataArray
-        The axial DCE series (dims ``time, z, y, x``) or any 3D image on its grid.
+        The axial DCE series (dims ``time, z, y, x``) or any 3D image on its grid (dims in
+        any order).  Only its grid is read: its values may be NaN (a parametric map outside
+        its mask).
 
     Returns
     -------
@@ -42,10 +44,14 @@ def transfer_roi(roi_sagittal: xr.DataArray, reference: xr.DataArray) -> xr.Data
     Raises
     ------
     ValueError
-        If the outline is empty, does not intersect the `reference` volume, or the two
-        images carry different ``frame_of_reference`` attrs.
+        If the outline is empty or does not intersect the `reference` volume, the two
+        images carry different ``frame_of_reference`` attrs, `reference` is neither a 3D
+        image ``(z, y, x)`` nor a DCE series ``(time, z, y, x)`` (with a valid ``time``
+        coordinate), or either has an empty or invalid grid (irregular coordinates, a
+        non-finite affine).
     TypeError
-        If an input is not a DataArray or the outline is not a bool/integer mask.
+        If an input is not a DataArray, the outline is not a bool/integer mask, or
+        `reference` does not hold real numbers.
 
     References
     ----------
@@ -62,11 +68,7 @@ def transfer_roi(roi_sagittal: xr.DataArray, reference: xr.DataArray) -> xr.Data
     [0, 0, 1, 0, 0, 0]
     """
     roi = as_mask(roi_sagittal, "roi_sagittal", allow_empty=False)
-    if not isinstance(reference, xr.DataArray):
-        raise TypeError(
-            f"`reference` must be an xarray.DataArray (DCE or 3D image), got {type(reference).__name__}"
-        )
-    ref = spatial_view(reference)
+    ref = as_grid(reference, "reference")
     check_frame_of_reference(roi, ref, ("roi_sagittal", "reference"))
     g_roi, g_ref = geometry(roi), geometry(ref)
     shape = tuple(int(ref.sizes[d]) for d in ("z", "y", "x"))
@@ -134,7 +136,11 @@ def widen_search_region(
     Raises
     ------
     ValueError
-        If `factor` < 1, `axis` is not ``"x"``/``"y"`` or `region` is empty.
+        If `factor` < 1 or not finite, `min_aspect` < 0 or not finite, `axis` is not
+        ``"x"``/``"y"``, or `region` is empty, not 3D or on an invalid grid.
+    TypeError
+        If `region` is not a bool/integer mask DataArray, or `factor`/`min_aspect` is not a
+        number.
 
     References
     ----------

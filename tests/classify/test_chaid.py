@@ -523,3 +523,95 @@ def test_root_split_equals_chaid_package_on_random_data(seed):
     differing, matched = compare_with_package(case, nodes)
     assert differing == []
     assert matched == len(nodes)
+
+
+# fuzz defects (tests/fuzz): errors name the argument, nonsense is refused
+
+
+@pytest.mark.parametrize("method", ["fit", "predict", "predict_proba", "apply"])
+def test_complex_or_text_features_refused_naming_x(method):
+    X = np.arange(20.0).reshape(10, 2)
+    y = [0, 1] * 5
+    clf = CHAIDClassifier().fit(X, y)
+    call = (lambda Z: CHAIDClassifier().fit(Z, y)) if method == "fit" else getattr(clf, method)
+    with pytest.raises(ValueError, match=r"Complex data not supported: `X`"):
+        call(X.astype(complex))
+    # numeric strings (a table read as text) are not converted silently
+    with pytest.raises(TypeError, match=r"`X` must hold numbers, got dtype <U"):
+        call(X.astype(str))
+    with pytest.raises(TypeError, match=r"`X` must hold numbers, got"):  # str or object column
+        call(pd.DataFrame({"a": X[:, 0].astype(str).astype(object), "b": X[:, 1]}))
+    mixed = X.astype(object)
+    mixed[0, 0] = "1.5"
+    with pytest.raises(TypeError, match=r"`X` must hold numbers, got text"):
+        call(mixed)
+
+
+def test_object_dtype_numbers_still_accepted():
+    """scikit-learn's check_dtype_object: an object array of numbers is numeric."""
+    X = np.arange(20.0).reshape(10, 2)
+    y = [0, 1] * 5
+    a = CHAIDClassifier(min_samples_split=2, min_samples_leaf=1).fit(X, y)
+    b = CHAIDClassifier(min_samples_split=2, min_samples_leaf=1).fit(X.astype(object), y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X.astype(object)))
+
+
+def test_missing_labels_named():
+    y = np.array(["lung", "other"] * 5, dtype=object)
+    y[0] = np.nan
+    with pytest.raises(ValueError, match=r"Input y contains NaN: `y` has 1 missing label"):
+        CHAIDClassifier().fit(np.arange(20.0).reshape(10, 2), y)
+
+
+@pytest.mark.parametrize(
+    ("x", "n_bins", "error", "match"),
+    [
+        (np.arange(5.0) + 0j, 2, ValueError, r"Complex data not supported: `x`"),
+        (np.arange(5.0).astype(str), 2, TypeError, r"`x` must hold numbers"),
+        (np.arange(5.0).astype(object), 2, TypeError, r"`x` must be a numeric array, got dtype object"),
+        ({"a": 1}, 2, TypeError, r"`x`"),
+        (np.arange(5.0), "4", TypeError, r"`n_bins` must be an int"),
+        (np.arange(5.0), np.nan, ValueError, r"`n_bins` must be an int"),
+    ],
+)
+def test_bin_edges_bad_arguments_named(x, n_bins, error, match):
+    with pytest.raises(error, match=match):
+        bin_edges(x, n_bins)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n_categories": 3.0, "n_groups": 1}, ValueError, r"`n_categories` must be an int"),
+        ({"n_categories": 3, "n_groups": "2"}, TypeError, r"`n_groups` must be an int"),
+        ({"n_categories": 3, "n_groups": 0}, ValueError, r"`n_groups` must be an int >= 1"),
+    ],
+)
+def test_bonferroni_multiplier_bad_counts_named(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        bonferroni_multiplier(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"alpha_merge": -0.5}, ValueError, r"`alpha_merge` must be a number in \(0, 1\]"),
+        ({"alpha_merge": 1.5}, ValueError, r"`alpha_merge`"),
+        ({"alpha_merge": np.nan}, ValueError, r"`alpha_merge`"),
+        ({"alpha_merge": "0.05"}, ValueError, r"`alpha_merge`"),
+        ({"min_size": 0}, ValueError, r"`min_size` must be an int >= 1"),
+        ({"min_size": 2.5}, ValueError, r"`min_size` must be an int"),
+        ({"min_size": [1]}, TypeError, r"`min_size` must be an int"),
+    ],
+)
+def test_merge_categories_bad_options_named(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        merge_categories(np.array([[10, 1], [9, 2], [1, 10], [2, 9]]), **kwargs)
+
+
+@pytest.mark.parametrize("func", [pearson_chi2, merge_categories])
+def test_empty_or_fractional_tables_refused(func):
+    with pytest.raises(ValueError, match=r"`table` is empty"):
+        func(np.zeros((0, 2)))
+    with pytest.raises(ValueError, match=r"`table` must hold whole-number counts, got 1 fractional"):
+        func(np.array([[10.5, 2], [3, 10]]))

@@ -64,6 +64,9 @@ def test_hotspot_logistic_penalty_and_errors():
     for bad in (0, -1.0, "1"):
         with pytest.raises(ValueError, match="C"):
             hotspot_logistic(C=bad)
+    for bad, error in ((0, ValueError), (-3, ValueError), (1.5, ValueError), ("100", TypeError)):
+        with pytest.raises(error, match=r"`max_iter` must be an int"):  # 0: an unfitted model
+            hotspot_logistic(max_iter=bad)
 
 
 def test_hotspot_chaid_configuration():

@@ -202,3 +202,48 @@ def test_forest_ranker_errors_name_x_and_y():
         ForestRanker(n_estimators=3).fit(np.zeros((4, 3, 2)), ["a", "b"] * 2)
     with pytest.raises(ValueError, match=r"`X` has 4 sample\(s\) \(rows\) but `y` has 5 label\(s\)"):
         ForestRanker(n_estimators=3).fit(np.zeros((4, 3)), ["a", "b"] * 2 + ["a"])
+
+
+def test_forest_ranker_refuses_one_class_and_missing_labels():
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    with pytest.raises(ValueError, match=r"`y` contains one class only \(\['a'\]\); ForestRanker"):
+        ForestRanker(n_estimators=3).fit(X, ["a"] * 10)
+    y = np.array(["a", "b"] * 5, dtype=object)
+    y[3] = None
+    with pytest.raises(ValueError, match=r"`y` has 1 missing label"):
+        ForestRanker(n_estimators=3).fit(X, y)
+    with pytest.raises(TypeError, match=r"`X` must hold numbers"):
+        ForestRanker(n_estimators=3).fit(X.astype(str), ["a", "b"] * 5)
+
+
+def test_radiomics_search_checks_x_y_and_options_by_name():
+    """Fuzz defects: NaN/complex/text tables, wrong rows, bad k_range/family/random_state."""
+    X, y = cohort()
+    kw = {"k_range": [1], "n_estimators": 3, "n_splits": 3}
+    with pytest.raises(ValueError, match=r"Complex data not supported: `X`"):
+        radiomics_search(X.astype(complex), y, **kw)
+    with pytest.raises(TypeError, match=r"`X` must hold numbers"):
+        radiomics_search(X.astype(str), y, **kw)
+    with pytest.raises(ValueError, match=r"`X` has 0 sample"):
+        radiomics_search(X.iloc[:0], y, **kw)
+    with pytest.raises(ValueError, match=r"`X` has 60 sample\(s\) \(rows\) but `y` has 61"):
+        radiomics_search(X.iloc[:-1], y, **kw)
+    y_nan = y.astype(object)
+    y_nan[0] = np.nan
+    with pytest.raises(ValueError, match=r"`y` has 1 missing label"):
+        radiomics_search(X, y_nan, **kw)
+    with pytest.raises(TypeError, match=r"`family` must be one of"):
+        radiomics_search(X, y, **{**kw, "family": 3})
+    bad_k = (
+        (None, TypeError),
+        ("12", TypeError),
+        (["a"], TypeError),
+        ([1.5], ValueError),
+        ([0, 1], ValueError),
+    )
+    for bad, error in (*bad_k, ([], ValueError)):
+        with pytest.raises(error, match=r"`k_range"):
+            radiomics_search(X, y, **{**kw, "k_range": bad})
+    for seed in (-1, 0.5, "fuzz", [1, 2]):
+        with pytest.raises(ValueError, match=r"`random_state` must be None, an int"):
+            radiomics_search(X, y, random_state=seed, **kw)

@@ -309,3 +309,28 @@ def test_checkpoint_argument_is_checked():
         cross_validate(LogisticRegression(), X, y, cv=2, checkpoint={})
     with pytest.raises(ValueError, match=r"`return_estimators=True` cannot be combined with `checkpoint`"):
         cross_validate(LogisticRegression(), X, y, cv=2, checkpoint=_DictStore(), return_estimators=True)
+
+
+def test_bad_estimator_x_cv_and_seed_named():
+    """Fuzz defects: sklearn's clone/validation errors and `rng` messages did not name the argument."""
+    X, y = cohort()
+    Xa = X.to_numpy()
+    for bad in (LogisticRegression, None, "fuzz", {"a": 1}):
+        with pytest.raises(TypeError, match=r"`estimator` must be"):
+            resubstitution_metrics(bad, Xa, y)
+        with pytest.raises(TypeError, match=r"`estimator` must be"):
+            cross_validate(bad, Xa, y)
+    for func in (cross_validate, resubstitution_metrics):
+        with pytest.raises(ValueError, match=r"`X` must hold real numbers"):
+            func(LogisticRegression(), Xa.astype(complex), y)
+        with pytest.raises(TypeError, match=r"`X` must hold numbers"):
+            func(LogisticRegression(), Xa.astype(str), y)
+        with pytest.raises(ValueError, match=r"`X` must have samples along its first axis"):
+            func(LogisticRegression(), Xa[:, 0], y)
+        with pytest.raises(TypeError, match=r"`X` must be array-like"):
+            func(LogisticRegression(), "fuzz", y)
+    with pytest.raises(TypeError, match=r"`cv` must be an int or a splitter"):
+        cross_validate(LogisticRegression(), X, y, cv="fuzz")
+    for seed, error in ((-1, ValueError), (0.5, TypeError), ("fuzz", TypeError)):
+        with pytest.raises(error, match=r"`random_state` must be None, an int >= 0 or a numpy Generator"):
+            cross_validate(LogisticRegression(), X, y, random_state=seed)

@@ -311,3 +311,45 @@ def test_swapping_the_positive_class_swaps_the_metrics(rows):
     c = diagnostic_metrics(y_true, y_pred, score, confidence=0.9)
     for k in ("accuracy", "sensitivity", "specificity", "auc"):
         assert c[f"{k}_low"] - 1e-12 <= c[k] <= c[f"{k}_high"] + 1e-12
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.array([0.1, 0.9, 0.2, 0.8]) + 0j,
+        np.array([0.1, 0.9, 0.2, 0.8]).astype(str),
+        np.array([0.1, 0.9, 0.2, 0.8], dtype=object),
+        None,
+    ],
+    ids=["complex", "numeric_strings", "object", "none"],
+)
+def test_scores_must_be_real_numbers(bad):
+    """Fuzz defects: complex, text and object scores were converted silently."""
+    y = ["a", "b", "a", "b"]
+    with pytest.raises(TypeError, match=r"`y_score` must be"):
+        roc_auc(y, bad, positive="b")
+    with pytest.raises(TypeError, match=r"`y_score` must be"):
+        auc_confidence_interval(y, bad, positive="b")
+    if bad is not None:  # None: no score, no AUC (the default)
+        with pytest.raises(TypeError, match=r"`y_score` must be"):
+            diagnostic_metrics(y, y, bad, positive="b")
+    with pytest.raises(TypeError, match=r"`score_b` must be"):
+        delong_test(y, [0.1, 0.9, 0.2, 0.8], bad, positive="b")
+    # ints and bools are numbers
+    assert (
+        roc_auc(y, [0, 1, 0, 1], positive="b") == roc_auc(y, [False, True, False, True], positive="b") == 1.0
+    )
+
+
+def test_diagnostic_metrics_names_auc_method():
+    with pytest.raises(ValueError, match=r"`auc_method` must be 'delong' or 'bootstrap', got 'wald'"):
+        diagnostic_metrics(["a", "b"], ["a", "b"], auc_method="wald")
+
+
+def test_wilson_interval_array_counts():
+    """Array-like counts give one interval each (the fuzz's list corruption is valid input)."""
+    low, high = wilson_interval([1.0, 2.0], 20)
+    l0, h0 = wilson_interval(1, 20)
+    assert low.shape == (2,)
+    assert low[0] == l0
+    assert high[0] == h0

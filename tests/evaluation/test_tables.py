@@ -133,3 +133,32 @@ def test_reproduces_the_papers_table1_p_values_for_washout_and_kep():
     assert t.loc[("P-value (Welch t)", ""), "kep"] in ("0.001", "<0.001")
     assert t.loc[("lung", "Total (N = 30)"), "washout"] == "0.25 ± 10.00"
     assert t.loc[("other", "Total (N = 31)"), "kep"] == "0.58 ± 0.24"
+
+
+def test_bad_input_names_the_argument():
+    """Fuzz defects: every bad argument is an error naming it, never a KeyError or 'inf ± nan'."""
+    table = pd.DataFrame({"g": ["a", "a", "b", "b"], "v": [1.0, 2.0, 3.0, 5.0]})
+    with pytest.raises(ValueError, match=r"`table` has no rows"):
+        compare_groups(table.iloc[:0], "g")
+    for value in (np.nan, np.inf):
+        with pytest.raises(ValueError, match=r"column 'v' of `table` contains NaN or infinite"):
+            compare_groups(table.assign(v=[1.0, value, 3.0, 5.0]), "g")
+    with pytest.raises(TypeError, match=r"`by` must be the name of a column"):
+        compare_groups(table, None)
+    for bad in (3, "v"):
+        with pytest.raises(TypeError, match=r"`columns` must be a sequence of column names"):
+            compare_groups(table, "g", columns=bad)
+    for arg in ("labels", "names"):
+        with pytest.raises(TypeError, match=rf"`{arg}` must be a mapping"):
+            compare_groups(table, "g", **{arg: ["a"]})
+    for bad, error in (
+        (-1, ValueError),
+        (1.5, ValueError),
+        (np.nan, ValueError),
+        ("2", TypeError),
+        ([1], TypeError),
+    ):
+        with pytest.raises(error, match=r"`decimals` must be an int >= 0"):
+            compare_groups(table, "g", decimals=bad)
+    with pytest.raises(ValueError, match=r"`decimals`"):
+        compare_groups(table, "g", decimals={"v": -1})

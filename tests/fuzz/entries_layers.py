@@ -617,7 +617,11 @@ register(
     Entry(
         "dcemets.segmentation.region_grow",
         valid=_grow_valid,
-        documented={"exclude:all_false": Result("excluding nothing is the default")},
+        documented={
+            "exclude:all_false": Result("excluding nothing is the default"),
+            # the docstring: "upper_factor : float -- (> 1; ``inf`` disables)"
+            "upper_factor:inf": Result("upper_factor=inf disables the upper threshold (docstring)"),
+        },
         args={
             "image": "image",
             "within": "mask",
@@ -629,7 +633,9 @@ register(
             "seed_smoothing_mm": "nonneg",
             "smoothing_mm": "nonneg",
             "multiplier": "positive",
-            "iterations": "pos_int",
+            # ConfidenceConnected's iterations count re-estimations of the interval: 0 grows
+            # once with the initial neighbourhood's interval (ITK; documented), so 0 is valid
+            "iterations": "nonneg_int",
             "radius": "pos_int",
         },
     )
@@ -705,6 +711,15 @@ register(
         valid=_seg_phantom,
         args={"dce": "dce", "roi_sagittal": "mask", "options": "extra_kwarg"},
         max_examples=1,
+        documented={
+            # the outline lives on its own (sagittal) grid and reaches the DCE grid through
+            # patient coordinates: padded by a background voxel it is the same outline
+            "roi_sagittal:wrong_grid": Result("an outline on its own sagittal grid (transfer_roi docstring)"),
+            # a one-slice sagittal outline has a single x voxel: the corruption only moves that
+            # slice's centre by 0.37 mm, which is a valid outline (transfer_roi's entry has three
+            # x voxels, where an irregular grid is refused)
+            "roi_sagittal:irregular_grid": Result("a single-voxel axis cannot be irregular: a moved slice"),
+        },
     )
 )
 
@@ -730,16 +745,31 @@ def _transfer(ctx: Ctx) -> dict[str, Any]:
     from dcemets import make_image
 
     axial = make_image(np.zeros((1, 1, 6)), spacing=1.0)
-    roi = make_image(np.ones((1, 1, 1), bool), spacing=(1.0, 1.0, 1.5), origin=(2.0, 0, 0))
+    # the docstring's outline, three voxels (slices) thick in x, so that an irregular x grid
+    # is a real corruption (one or two x voxels are always evenly spaced)
+    roi = make_image(np.ones((1, 1, 3), bool), spacing=(1.0, 1.0, 1.5), origin=(2.0, 0, 0))
     return {"roi_sagittal": roi, "reference": axial}
 
 
+_GRID_ONLY = Result(
+    "only the grid of `reference` is read (docstring): NaN values, a map outside its mask, are fine"
+)
 register(
     Entry(
         "dcemets.segmentation.transfer_roi",
         valid=_transfer,
         args={"roi_sagittal": "mask", "reference": "image"},
         max_examples=1,
+        documented={
+            # the outline lives on its own (sagittal) grid: padded by a background voxel it
+            # is the same outline in patient coordinates
+            "roi_sagittal:wrong_grid": Result("an outline on its own sagittal grid (docstring)"),
+            # `reference` may be the DCE series itself (docstring: "The axial DCE series
+            # (dims time, z, y, x) or any 3D image on its grid")
+            "reference:is_4d": Result("a DCE series is a valid reference (docstring)"),
+            "reference:nan": _GRID_ONLY,
+            "reference:inf": _GRID_ONLY,
+        },
     )
 )
 
@@ -758,6 +788,12 @@ register(
         valid=_widen,
         args={"region": "mask", "factor": "positive", "min_aspect": "nonneg"},
         max_examples=1,
+        documented={
+            # `region` is the only image argument: there is no other grid it must match, so
+            # the same mask on another (wider or moved) grid is a valid input
+            "region:wrong_grid": Result("a single mask argument: any valid grid is its own"),
+            "region:shifted_grid": Result("a single mask argument: any valid grid is its own"),
+        },
     )
 )
 
@@ -1314,6 +1350,14 @@ register(
         "dcemets.evaluation.wilson_interval",
         valid=lambda ctx: {"successes": ctx.draw(st.integers(0, 20)), "n": 20},
         args={"successes": "count", "n": "count", "confidence": "fraction"},
+        # the counts are "int or array-like of int" (docstring): the "list" corruption
+        # [1.0, 2.0] holds two whole counts, so it is one interval per count (broadcast); and
+        # 10**6 trials is a valid `n` (too large only as `successes`, where it exceeds n)
+        documented={
+            "successes:list": Result("array-like counts are documented: one interval each"),
+            "n:list": Result("array-like counts are documented: one interval each"),
+            "n:too_large": Result("a million trials is a valid n"),
+        },
     )
 )
 S.CORRUPTIONS["count"] = [

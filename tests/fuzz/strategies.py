@@ -151,10 +151,12 @@ def _set_nonfinite(value: float) -> Callable[[Any, Ctx], Any]:
             name = next(iter(out.data_vars))
             out[name] = fn(out[name], ctx)
             return out
+        # C order: `reshape(-1)` below must be a view (a DataFrame's array is in F order,
+        # where it was a copy and the NaN/inf never reached the table)
         if isinstance(da, xr.DataArray):
-            v = np.array(da.values, dtype=float)
+            v = np.array(da.values, dtype=float, order="C")
         else:
-            v = np.array(da, dtype=float)
+            v = np.array(da, dtype=float, order="C")
         if v.size == 0:
             return v
         i = ctx.draw(st.integers(0, v.size - 1))

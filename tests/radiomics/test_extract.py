@@ -162,3 +162,32 @@ def test_table2_on_a_simulated_cohort():
     assert len(res.table) == 6
     assert res.table[["accuracy", "auc"]].apply(lambda s: s.between(0, 1)).all().all()
     assert res.to_table2().shape == (2, 3)
+
+
+def test_map_errors_name_maps():
+    """Fuzz defects: a map's dtype or NaN error named the inner `image`, not `maps`."""
+    maps, mask = lesion()
+    with pytest.raises(TypeError, match=r"map 'wash_in' of `maps`: `image` is complex"):
+        extract_features(maps.map(lambda v: v.astype(complex)), mask)
+    with pytest.raises(TypeError, match=r"map 'wash_in' of `maps`: `image` must hold numbers"):
+        extract_features(maps.map(lambda v: v.astype(str)), mask)
+    bad = maps.copy(deep=True)
+    bad["wash_in"][0, 0, 0] = np.nan
+    bad_mask = np.ones(mask.shape, bool)
+    with pytest.raises(ValueError, match=r"map 'wash_in' of `maps`: `image` has 1 NaN"):
+        extract_features(bad, bad_mask)
+
+
+def test_cohort_checks_mappings_and_n_jobs():
+    maps, mask = lesion()
+    with pytest.raises(TypeError, match=r"`maps` must be a mapping"):
+        extract_cohort(None, {"a": mask}, progress=False)
+    with pytest.raises(TypeError, match=r"`masks` must be a mapping"):
+        extract_cohort({"a": maps}, None, progress=False)
+    for bad, error in ((0, ValueError), (1.5, ValueError), ("2", TypeError), (None, TypeError)):
+        with pytest.raises(error, match=r"`n_jobs` must be a non-zero int"):
+            extract_cohort({"a": maps}, {"a": mask}, progress=False, n_jobs=bad)
+    with pytest.raises(TypeError, match=r"subject 'a': map 'wash_in' of `maps`"):
+        extract_cohort(
+            {"a": maps.map(lambda v: v.astype(complex))}, {"a": mask}, progress=False, errors="warn"
+        )

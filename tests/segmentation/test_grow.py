@@ -164,3 +164,40 @@ def test_exclude_blocks_growth_but_enclosed_core_is_filled():
     exp = np.zeros(a.shape, bool)
     exp[:, 4:16, 4:12] = True
     np.testing.assert_array_equal(m, exp)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "name"),
+    [
+        ({"iterations": 1.5}, TypeError, "iterations"),
+        ({"iterations": float("nan")}, TypeError, "iterations"),
+        ({"iterations": "4"}, TypeError, "iterations"),
+        ({"iterations": -1}, ValueError, "iterations"),
+        ({"radius": 0}, ValueError, "radius"),
+        ({"radius": -3}, ValueError, "radius"),
+        ({"radius": 1.0}, TypeError, "radius"),
+        ({"radius": [1, 2]}, TypeError, "radius"),
+        ({"background": "fuzz"}, TypeError, "background"),
+        ({"background": 1 + 1j}, TypeError, "background"),
+        ({"background": [1.0]}, TypeError, "background"),
+        ({"background": np.inf}, ValueError, "background"),
+        ({"multiplier": "2"}, TypeError, "multiplier"),
+    ],
+)
+def test_grow_parameters_checked_whatever_the_method(kwargs, error, name):
+    # the confidence-only parameters are checked by the threshold method too
+    a = np.zeros((3, 10, 10))
+    a[:, 2:5, 2:5] = 5.0
+    img, w = _img(a), _all(a.shape)
+    for method in ("threshold", "confidence"):
+        with pytest.raises(error, match=f"`{name}`"):
+            region_grow(img, within=w, method=method, **kwargs)
+
+
+def test_grow_confidence_zero_iterations():
+    # ConfidenceConnected with 0 re-estimations grows once with the seed neighbourhood's interval
+    a = np.zeros((3, 12, 12))
+    a[:, 3:9, 3:9] = 10.0
+    img, w = _img(a), _all(a.shape)
+    m = region_grow(img, within=w, method="confidence", iterations=0, smoothing_mm=0, seed=(1, 5, 5))
+    np.testing.assert_array_equal(m.values, a == 10.0)

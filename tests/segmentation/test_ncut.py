@@ -141,3 +141,55 @@ def test_select_errors():
         select_partitions(np.zeros((2, 2), int), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="shape"):
         select_partitions(np.zeros((2, 2), int), np.zeros((2, 3), bool))
+
+
+def test_ncut_region_and_dtype_errors():
+    img = np.zeros((5, 5))
+    with pytest.raises(ValueError, match="`region2d` is empty"):
+        normalized_cut(img, np.zeros((5, 5), bool))
+    with pytest.raises(TypeError, match="`image2d` is complex"):
+        normalized_cut(img.astype(complex), np.ones((5, 5), bool))
+    for dtype in (object, str):
+        with pytest.raises(TypeError, match="`image2d` must hold numbers"):
+            normalized_cut(img.astype(dtype), np.ones((5, 5), bool))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "name"),
+    [
+        ({"n_segments": 2.5}, TypeError, "n_segments"),
+        ({"n_segments": True}, TypeError, "n_segments"),
+        ({"n_segments": "4"}, TypeError, "n_segments"),
+        ({"n_segments": 0}, ValueError, "n_segments"),
+        ({"num_cuts": 1.5}, TypeError, "num_cuts"),
+        ({"num_cuts": float("nan")}, TypeError, "num_cuts"),
+        ({"num_cuts": [1, 2]}, TypeError, "num_cuts"),
+        ({"num_cuts": -3}, ValueError, "num_cuts"),
+        ({"value_range": (1.0, 0.0)}, ValueError, "value_range"),
+        ({"value_range": (0.0,)}, ValueError, "value_range"),
+        ({"value_range": "fuzz"}, ValueError, "value_range"),
+        ({"value_range": (np.nan, 1.0)}, ValueError, "value_range"),
+        ({"value_range": ("a", 1.0)}, TypeError, "value_range"),
+        ({"random_state": "fuzz"}, TypeError, "random_state"),
+        ({"random_state": 0.5}, TypeError, "random_state"),
+        ({"random_state": -1}, ValueError, "random_state"),
+        ({"compactness": "fuzz"}, TypeError, "compactness"),
+        ({"thresh": True}, TypeError, "thresh"),
+    ],
+)
+def test_ncut_parameter_errors_name_the_parameter(kwargs, error, name):
+    img = np.zeros((6, 6))
+    img[:, 3:] = 1.0
+    with pytest.raises(error, match=f"`{name}`"):
+        normalized_cut(img, np.ones((6, 6), bool), **kwargs)
+
+
+def test_ncut_integer_like_parameters_and_equal_value_range():
+    img = _two_tissues()
+    reg = np.ones(img.shape, bool)
+    a = normalized_cut(img, reg, n_segments=40, num_cuts=10, random_state=2)
+    b = normalized_cut(img, reg, n_segments=np.int64(40), num_cuts=np.int32(10), random_state=np.int64(2))
+    np.testing.assert_array_equal(a, b)
+    # low == high (a constant image): every pixel scales to 0, one partition
+    flat = normalized_cut(np.full((6, 6), 3.0), np.ones((6, 6), bool), value_range=(3.0, 3.0), random_state=0)
+    assert np.unique(flat).tolist() == [1]

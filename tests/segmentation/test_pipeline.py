@@ -242,3 +242,41 @@ def test_seed_retry_when_region_misses_the_outline(phantom_factory):
     retried = segment_lesion(dce, ph.roi_sagittal)
     assert not vessel[tuple(retried.attrs["seed_index"])]
     assert dice(retried, ph.truth) > 0.85 > dice(once, ph.truth)
+
+
+@pytest.mark.parametrize(
+    ("random_state", "error"), [("fuzz", TypeError), (0.5, TypeError), ([1, 2], TypeError), (-1, ValueError)]
+)
+def test_random_state_errors_name_it(phantom, random_state, error):
+    with pytest.raises(error, match="`random_state`"):
+        segment_lesion(phantom.dce, phantom.roi_sagittal, random_state=random_state)
+    case = Case("s1", phantom.dce, roi_sagittal=phantom.roi_sagittal)
+    with pytest.raises(error, match="`random_state`"):
+        segment_cohort([case], progress=False, random_state=random_state)
+
+
+def test_unknown_option_is_named_with_the_known_ones(phantom):
+    with pytest.raises(ValueError, match="'n_segment' \\(did you mean 'n_segments'\\?\\)") as err:
+        segment_lesion(phantom.dce, phantom.roi_sagittal, n_segment=10)
+    assert "z_margin_mm" in str(err.value)  # the known options are listed
+    case = Case("s1", phantom.dce, roi_sagittal=phantom.roi_sagittal)
+    with pytest.raises(ValueError, match="unknown option\\(s\\) of segment_cohort: 'colour'"):
+        segment_cohort([case], progress=False, colour="red")
+
+
+def test_integer_options_are_ints(phantom):
+    with pytest.raises(TypeError, match="`max_seeds`"):
+        segment_lesion(phantom.dce, phantom.roi_sagittal, max_seeds=2.5)
+    with pytest.raises(TypeError, match="`n_segments`"):
+        segment_lesion(phantom.dce, phantom.roi_sagittal, n_segments=30.0)
+
+
+def test_segment_cohort_cases_errors():
+    with pytest.raises(TypeError, match="`cases`"):
+        segment_cohort(None, progress=False)
+    with pytest.raises(TypeError, match="`cases`"):
+        segment_cohort("s1", progress=False)
+    with pytest.raises(ValueError, match="`cases` is empty"):
+        segment_cohort([], progress=False)
+    with pytest.raises(ValueError, match="`cases` is empty"):
+        segment_cohort({}, progress=False)

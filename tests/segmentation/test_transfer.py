@@ -207,3 +207,32 @@ def test_widen_min_aspect_uses_millimetres():
     assert widen_search_region(da, factor=9.0, min_aspect=1.0).values[0, 1].sum() == 18
     with pytest.raises(ValueError, match="min_aspect"):
         widen_search_region(da, min_aspect=-1.0)
+
+
+def test_reference_is_validated():
+    roi = make_image(np.ones((1, 3, 3), bool), origin=(-3.0, -3.0, 0.0))
+    axial = _axial()
+    for bad, error in [
+        (axial.rename({"x": "col"}), ValueError),  # dims renamed
+        (axial.expand_dims(echo=[1]), ValueError),  # an extra dim
+        (axial.isel(z=0, drop=True), ValueError),  # 2D
+        (axial.astype(complex), TypeError),
+        (axial.astype(object), TypeError),
+        (axial.astype(str), TypeError),
+    ]:
+        with pytest.raises(error, match="`reference`"):
+            transfer_roi(roi, bad)
+
+
+def test_reference_dce_or_nan_map_gives_the_same_transfer():
+    # only the grid of `reference` is read: the DCE series, a transposed image or a map of
+    # NaN on the same grid transfer the outline identically
+    roi = make_image(np.ones((1, 3, 3), bool), origin=(-3.0, -3.0, 0.0))
+    axial = _axial()
+    expected = transfer_roi(roi, axial).values
+    dce = make_dce(
+        np.zeros((3, *axial.shape)), [0.0, 1.0, 2.0], spacing=(1.5, 1.5, 3.0), origin=(-15.0, -15.0, -9.0)
+    )
+    nan_map = axial.copy(data=np.full(axial.shape, np.nan))
+    for ref in (dce, dce.transpose("x", "time", "z", "y"), nan_map, axial.transpose("x", "y", "z")):
+        np.testing.assert_array_equal(transfer_roi(roi, ref).values, expected)
