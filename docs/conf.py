@@ -102,7 +102,7 @@ def _write_api_pages() -> None:
         "",
     ]
     lines += [f"   {n}" for n in top]
-    (api / "dcemets.rst").write_text("\n".join(lines) + "\n")
+    (api / "dcemets.rst").write_text("\n".join(lines) + "\n", encoding="utf-8")
     entries.append("dcemets")
     for name, blurb in _MODULES.items():
         # a layer that fails to import must fail the build, not lose its API page silently
@@ -117,12 +117,12 @@ def _write_api_pages() -> None:
             lines += [".. autosummary::", "   :toctree: generated", ""] + [f"   {n}" for n in documented]
         if data:
             lines += ["", "Constants: " + ", ".join(f"``{n}``" for n in data) + " (see the module source)."]
-        (api / f"{name}.rst").write_text("\n".join(lines) + "\n")
+        (api / f"{name}.rst").write_text("\n".join(lines) + "\n", encoding="utf-8")
         entries.append(name)
     idx = ["API reference", "=============", "", ".. toctree::", "   :maxdepth: 1", ""] + [
         f"   {e}" for e in entries
     ]
-    (api / "index.rst").write_text("\n".join(idx) + "\n")
+    (api / "index.rst").write_text("\n".join(idx) + "\n", encoding="utf-8")
 
 
 _write_api_pages()

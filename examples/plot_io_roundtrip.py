@@ -59,7 +59,15 @@ print(geometry(dce))
 # ``read_dce`` restores them and the double-precision geometry.
 tmp = Path(tempfile.mkdtemp())
 path = io.write_dce(dce, tmp / "dce.nii.gz")
-print(json.dumps({k: v for k, v in json.loads((tmp / "dce.json").read_text()).items() if k != "dcemets"}))
+print(
+    json.dumps(
+        {
+            k: v
+            for k, v in json.loads((tmp / "dce.json").read_text(encoding="utf-8")).items()
+            if k != "dcemets"
+        }
+    )
+)
 back = io.read_dce(path)
 xr.testing.assert_identical(back, dce)
 
@@ -129,6 +137,6 @@ cases = [
     io.Case("s02", crop, primary="thyroid", label="other"),
 ]
 manifest = io.save_cohort(cases, tmp / "cohort", progress=False)
-print(manifest.read_text().splitlines()[0])
+print(manifest.read_text(encoding="utf-8").splitlines()[0])
 loaded = io.load_cohort(tmp / "cohort", progress=False)
 print([(c.subject_id, c.label, c.lesion_mask is not None, c.truth) for c in loaded])

@@ -336,7 +336,7 @@ def write_dce(da: xr.DataArray, path: PathLike) -> Path:
     >>> dce = make_dce(np.zeros((3, 1, 2, 2)), [0.0, 10.0, 20.0], attrs={"flip_angle_deg": 10.0})
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     path = write_dce(dce, pathlib.Path(tmp) / "dce.nii.gz")
-    ...     meta = json.loads(path.with_name("dce.json").read_text())
+    ...     meta = json.loads(path.with_name("dce.json").read_text(encoding="utf-8"))
     >>> meta["FrameTimesStart"], meta["FlipAngle"]
     ([0.0, 10.0, 20.0], 10.0)
     """

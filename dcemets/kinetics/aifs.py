@@ -267,14 +267,14 @@ def population_aif(
     converts between blood and plasma with the haematocrit (``Cp = Cb / (1 - hct)``) when
     the model's compartment differs from `output`.
 
-    ============== ========== =========== =====================================================
-    model          gives      ref. dose   reference
-    ============== ========== =========== =====================================================
-    ``parker``     blood      0.1 mmol/kg Parker et al. 2006, doi:10.1002/mrm.21066
-    ``georgiou``   blood      0.1 mmol/kg Georgiou et al. 2019, doi:10.1002/mrm.27524
-    ``weinmann``   plasma     0.1 mmol/kg Weinmann 1984 / Tofts & Kermode 1991
-    ``fritz_hansen`` plasma   0.1 mmol/kg Fritz-Hansen et al. 1996, doi:10.1002/mrm.1910360209
-    ============== ========== =========== =====================================================
+    ================ ========== =========== =====================================================
+    model            gives      ref. dose   reference
+    ================ ========== =========== =====================================================
+    ``parker``       blood      0.1 mmol/kg Parker et al. 2006, doi:10.1002/mrm.21066
+    ``georgiou``     blood      0.1 mmol/kg Georgiou et al. 2019, doi:10.1002/mrm.27524
+    ``weinmann``     plasma     0.1 mmol/kg Weinmann 1984 / Tofts & Kermode 1991
+    ``fritz_hansen`` plasma     0.1 mmol/kg Fritz-Hansen et al. 1996, doi:10.1002/mrm.1910360209
+    ================ ========== =========== =====================================================
 
     Parameters
     ----------

@@ -4,23 +4,46 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dcemets.models._checks import check_int, check_real, check_tensor, require_finite
+
 __all__ = ["RandomAffine"]
 
 
-def _range(value: float | Sequence[float], name: str, *, symmetric: bool = True) -> tuple[float, float]:
-    if isinstance(value, int | float):
+def _range(
+    value: float | Sequence[float],
+    name: str,
+    *,
+    symmetric: bool = True,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> tuple[float, float]:
+    """A ``(min, max)`` range from a number ``d`` (``[-d, d]`` if `symmetric`) or a pair.
+
+    Both ends must be finite and lie in the interval from `low` to `high`.
+    """
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
         if symmetric:
-            if value < 0:
-                raise ValueError(f"`{name}` must be >= 0, got {value}")
-            return -float(value), float(value)
-        return float(value), float(value)
-    lo_hi = tuple(float(v) for v in value)
-    if len(lo_hi) != 2 or lo_hi[0] > lo_hi[1]:
-        raise ValueError(f"`{name}` must be a number or a (min, max) pair, got {value!r}")
+            d = check_real(value, name, low=0.0)
+            lo_hi = (-d, d)
+        else:
+            lo_hi = (float(value), float(value))
+    elif isinstance(value, Sequence | np.ndarray) and not isinstance(value, str | bytes):
+        if len(value) != 2:
+            raise ValueError(f"`{name}` must be a number or a (min, max) pair, got {len(value)} values")
+        lo_hi = (check_real(value[0], f"{name}[0]"), check_real(value[1], f"{name}[1]"))
+        if lo_hi[0] > lo_hi[1]:
+            raise ValueError(f"`{name}` must be a (min, max) pair with min <= max, got {value!r}")
+    else:
+        raise TypeError(f"`{name}` must be a number or a (min, max) pair of numbers, got {value!r}")
+    for end in lo_hi:
+        check_real(end, name, low=low, high=high, low_open=low_open, high_open=high_open)
     return lo_hi[0], lo_hi[1]
 
 
@@ -36,20 +59,31 @@ class RandomAffine(nn.Module):
     Parameters
     ----------
     degrees : float or (float, float)
-        Rotation range in degrees (``d`` means ``[-d, d]``).  Default 15.
+        Rotation range in degrees (``d >= 0`` means ``[-d, d]``).  Default 15.
     translate : float or (float, float)
-        Translation range as a fraction of the image size along each axis (``t`` means
-        ``[-t, t]``).  Default 0.1.
-    scale : (float, float)
-        Isotropic scale factor range.  Default (0.9, 1.1).
+        Translation range as a fraction of the image size along each axis (``t >= 0``
+        means ``[-t, t]``), within ``[-1, 1]``.  Default 0.1.
+    scale : float or (float, float)
+        Isotropic scale factor range (a number: that fixed factor), > 0.  Default (0.9, 1.1).
     shear : float or (float, float)
-        Shear angle range in degrees (along x).  Default 10.
+        Shear angle range in degrees (along x), within ``(-90, 90)``.  Default 10.
     multiplicity : int
         How many views of each training sample one epoch presents (the original plus
         ``multiplicity - 1`` random transforms); 20 reproduces the paper's 20-fold
         augmentation.  Used by the training loops, not by :meth:`forward`.
     interpolation : {"bilinear", "nearest"}
         Resampling mode.
+
+    Raises
+    ------
+    TypeError
+        A range that is neither a number nor a pair of numbers, or a `multiplicity` that is
+        not an int.
+    ValueError
+        A negative `degrees`, `translate` or `shear` number, a pair with min > max, a
+        non-finite value, a translation outside ``[-1, 1]``, a shear angle outside
+        ``(-90, 90)`` degrees, a scale <= 0, a `multiplicity` < 1 or an unknown
+        `interpolation`.
 
     References
     ----------
@@ -78,16 +112,13 @@ class RandomAffine(nn.Module):
     ) -> None:
         super().__init__()
         self.degrees = _range(degrees, "degrees")
-        self.translate = _range(translate, "translate")
-        self.scale = _range(scale, "scale", symmetric=False)
-        self.shear = _range(shear, "shear")
-        if self.scale[0] <= 0:
-            raise ValueError(f"`scale` must be positive, got {scale!r}")
-        if isinstance(multiplicity, bool) or int(multiplicity) < 1:
-            raise ValueError(f"`multiplicity` must be an int >= 1, got {multiplicity!r}")
+        self.translate = _range(translate, "translate", low=-1.0, high=1.0)
+        self.scale = _range(scale, "scale", symmetric=False, low=0.0, low_open=True)
+        self.shear = _range(shear, "shear", low=-90.0, high=90.0, low_open=True, high_open=True)
+        multiplicity = check_int(multiplicity, "multiplicity")
         if interpolation not in ("bilinear", "nearest"):
             raise ValueError(f"`interpolation` must be 'bilinear' or 'nearest', got {interpolation!r}")
-        self.multiplicity = int(multiplicity)
+        self.multiplicity = multiplicity
         self.interpolation = interpolation
 
     def extra_repr(self) -> str:  # noqa: D102
@@ -160,9 +191,16 @@ class RandomAffine(nn.Module):
         -------
         torch.Tensor
             Same shape and dtype as `x`.
+
+        Raises
+        ------
+        TypeError
+            `x` is not a floating-point tensor.
+        ValueError
+            `x` has fewer than 3 axes, is empty or holds NaN/inf values.
         """
-        if x.ndim < 3:
-            raise ValueError(f"`x` must be (batch, ..., height, width), got shape {tuple(x.shape)}")
+        check_tensor(x, "x", "(batch, ..., height, width)", min_ndim=3)
+        require_finite(x, "x")
         b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
         flat = x.reshape(b, -1, h, w)
         theta = self.sample(b, h, w, generator=generator, device=x.device).to(flat.dtype)

@@ -24,26 +24,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dcemets.models._checks import (
+    check_fraction,
+    check_int,
+    check_odd,
+    check_optional_int,
+    check_tensor,
+    int_list,
+    require_finite,
+)
+
 __all__ = ["ConvLSTM", "ConvLSTMCell", "dropout"]
 
 _ACTIVATIONS = ("tanh", "relu")
-
-
-def _as_list(value: int | Sequence[int], n: int, name: str) -> list[int]:
-    if isinstance(value, bool):
-        raise TypeError(f"`{name}` must be an int or a sequence of {n} ints, got {value!r}")
-    if isinstance(value, int):
-        out = [int(value)] * n
-    else:
-        try:
-            out = [int(v) for v in value]
-        except TypeError as err:
-            raise TypeError(f"`{name}` must be an int or a sequence of {n} ints, got {value!r}") from err
-        if len(out) != n:
-            raise ValueError(f"`{name}` must have one value per layer ({n}), got {len(out)}")
-    if any(v < 1 for v in out):
-        raise ValueError(f"`{name}` values must be >= 1, got {out}")
-    return out
 
 
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
@@ -59,7 +52,10 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     Parameters
     ----------
     x : torch.Tensor
-        Input of any shape.
+        Floating-point input of any shape (an empty one included).  The operation is
+        elementwise, as :func:`torch.nn.functional.dropout`: NaN/inf elements stay NaN/inf
+        (``0 * nan`` is NaN), and `x`'s values are not checked (the networks check their
+        input once at the entry of their forward pass).
     p : float
         Probability of zeroing an element, in ``[0, 1)``.
     training : bool
@@ -72,6 +68,8 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
 
     Raises
     ------
+    TypeError
+        If `x` is not a floating-point tensor, or `p` is not a real number.
     ValueError
         If `p` is not in ``[0, 1)``.
 
@@ -88,8 +86,10 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     >>> sorted(set(y.tolist())), abs(y.mean().item() - 1.0) < 0.05
     ([0.0, 2.0], True)
     """
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"`p` must be in [0, 1), got {p}")
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        what = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(f"`x` must be a floating-point torch.Tensor, got {what}")
+    p = check_fraction(p, "p")
     if not training or p == 0.0:
         return x
     n = x.numel()
@@ -519,6 +519,13 @@ class ConvLSTMCell(nn.Module):
     channels_last : bool
         With ``"hoist"``, run the input convolution in channels-last memory format.
 
+    Raises
+    ------
+    TypeError
+        `in_channels`, `hidden_channels`, `kernel_size` or `stride` is not an int.
+    ValueError
+        One of them is < 1, `kernel_size` is even, or `activation`/`kernel_init` is unknown.
+
     Notes
     -----
     Weights are initialised as Keras ``ConvLSTM2D`` does: Glorot-uniform input kernel,
@@ -545,10 +552,12 @@ class ConvLSTMCell(nn.Module):
         kernel_init: str = "glorot",
     ) -> None:
         super().__init__()
+        in_channels = check_int(in_channels, "in_channels")
+        hidden_channels = check_int(hidden_channels, "hidden_channels")
+        kernel_size = check_odd(check_int(kernel_size, "kernel_size"), "kernel_size")
+        stride = check_int(stride, "stride")
         if kernel_init not in ("glorot", "he"):
             raise ValueError(f"`kernel_init` must be 'glorot' or 'he', got {kernel_init!r}")
-        if kernel_size % 2 != 1:
-            raise ValueError(f"`kernel_size` must be odd (for 'same' padding), got {kernel_size}")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"`activation` must be one of {_ACTIVATIONS}, got {activation!r}")
         self.in_channels = in_channels
@@ -589,16 +598,24 @@ class ConvLSTMCell(nn.Module):
         return (height + s - 1) // s, (width + s - 1) // s
 
     def forward(
-        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+        self,
+        x: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor] | None = None,
+        *,
+        check_finite: bool = True,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """Run the layer over a time-major sequence.
 
         Parameters
         ----------
         x : torch.Tensor, shape (T, B, C, H, W)
-            Input sequence, time first.
+            Input sequence, time first, floating point, ``C = in_channels``.
         state : tuple of torch.Tensor, optional
             Initial ``(h, c)``, each ``(B, hidden, ceil(H/s), ceil(W/s))``; zeros by default.
+        check_finite : bool
+            Check that `x` holds no NaN/inf (one reduction over `x`).  :class:`ConvLSTM`
+            passes False: it checks its own input once, and the later layers' inputs are its
+            own hidden states.
 
         Returns
         -------
@@ -606,7 +623,23 @@ class ConvLSTMCell(nn.Module):
             Hidden state at every step.
         (h, c) : tuple of torch.Tensor
             Final hidden and cell state.
+
+        Raises
+        ------
+        TypeError
+            `x` is not a floating-point tensor.
+        ValueError
+            `x` is not 5D, has no time step or sample, another number of channels, or
+            (with `check_finite`) NaN/inf values.
         """
+        layout = "(time, batch, channel, height, width)"
+        check_tensor(x, "x", layout, ndim=5)
+        if x.shape[2] != self.in_channels:
+            raise ValueError(
+                f"`x` must have {self.in_channels} channels (axis 2 of {layout}), got {x.shape[2]}"
+            )
+        if check_finite:
+            require_finite(x, "x")
         steps, batch = x.shape[:2]
         hid = self.hidden_channels
         if state is None:
@@ -700,6 +733,16 @@ class ConvLSTM(nn.Module):
     kernel_init : {"glorot", "he"}
         Input-kernel initialisation (Glorot, as Keras, by default).
 
+    Raises
+    ------
+    TypeError
+        `in_channels`, `num_layers`, `dropout_from` or `dropout_to` is not an int,
+        `hidden_channels`, `kernel_size` or `strides` not an int or a sequence of
+        `num_layers` ints, or `dropout` not a real number.
+    ValueError
+        A size or index < 1, a sequence of another length, an even kernel size, `dropout`
+        outside ``[0, 1)``, or an unknown `activation`, `output_activation` or `kernel_init`.
+
     References
     ----------
     .. [1] Shi X, Chen Z, Wang H, Yeung DY, Wong WK, Woo WC. Convolutional LSTM network: a
@@ -736,26 +779,22 @@ class ConvLSTM(nn.Module):
         kernel_init: str = "glorot",
     ) -> None:
         super().__init__()
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"`num_layers` must be a positive int, got {num_layers!r}")
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"`in_channels` must be a positive int, got {in_channels!r}")
+        num_layers = check_int(num_layers, "num_layers")
+        in_channels = check_int(in_channels, "in_channels")
         if output_activation not in (None, "relu"):
             raise ValueError(f"`output_activation` must be None or 'relu', got {output_activation!r}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}")
-        hidden = _as_list(hidden_channels, num_layers, "hidden_channels")
-        kernels = _as_list(kernel_size, num_layers, "kernel_size")
-        stride_list = _as_list(strides, num_layers, "strides")
+        hidden = int_list(hidden_channels, num_layers, "hidden_channels")
+        kernels = [check_odd(k, "kernel_size") for k in int_list(kernel_size, num_layers, "kernel_size")]
+        stride_list = int_list(strides, num_layers, "strides")
         self.in_channels = in_channels
         self.hidden_channels = tuple(hidden)
         self.num_layers = num_layers
         self.strides = tuple(stride_list)
         self.batch_first = batch_first
         self.output_activation = output_activation
-        self.dropout = float(dropout)
-        self.dropout_from = int(dropout_from)
-        self.dropout_to = None if dropout_to is None else int(dropout_to)
+        self.dropout = check_fraction(dropout, "dropout")
+        self.dropout_from = check_int(dropout_from, "dropout_from")
+        self.dropout_to = check_optional_int(dropout_to, "dropout_to")
         chans = [in_channels, *hidden]
         self.cells = nn.ModuleList(
             ConvLSTMCell(
@@ -804,20 +843,30 @@ class ConvLSTM(nn.Module):
         (h_n, c_n) : tuple of tuples of torch.Tensor
             Final hidden and cell states, one tensor per layer (the grids differ per layer, so
             they are not stacked as in ``nn.LSTM``).
+
+        Raises
+        ------
+        TypeError
+            `x` is not a floating-point tensor.
+        ValueError
+            `x` is not 5D, is empty, has another number of channels or NaN/inf values.
         """
-        if x.ndim != 5:
-            raise ValueError(
-                f"`x` must be 5D (batch, time, channel, height, width), got shape {tuple(x.shape)}"
-            )
+        layout = (
+            "(batch, time, channel, height, width)"
+            if self.batch_first
+            else "(time, batch, channel, height, width)"
+        )
+        check_tensor(x, "x", layout, ndim=5)
         ch_axis = 2
         if x.shape[ch_axis] != self.in_channels:
             raise ValueError(f"`x` must have {self.in_channels} channels (axis 2), got {x.shape[ch_axis]}")
+        require_finite(x, "x")
         seq = x.transpose(0, 1) if self.batch_first else x
         h_n: list[torch.Tensor] = []
         c_n: list[torch.Tensor] = []
         for idx, cell in enumerate(self.cells):
             state = None if hx is None else (hx[0][idx], hx[1][idx])
-            seq, (h, c) = cell(seq, state)
+            seq, (h, c) = cell(seq, state, check_finite=False)  # `x` checked above
             if self.output_activation == "relu":
                 seq = F.relu(seq)
             h_n.append(h)

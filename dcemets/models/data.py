@@ -14,6 +14,8 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from dcemets._conventions import SPATIAL_DIMS, check_same_grid, validate_dce, validate_image
+from dcemets.models._checks import check_optional_int, require_finite
+from dcemets.models._device import resolve_device
 
 __all__ = ["MAP_NAMES", "SliceDataset", "slice_dataset", "to_tensor"]
 
@@ -191,7 +193,8 @@ def slice_dataset(
         Wrong number of frames, an empty tumour mask, a mask on another grid, `crop` larger
         than the image, a box larger than `crop` with ``fit="pad"``, no items, duplicate ids.
     TypeError
-        An item of the wrong type.
+        `items` is not an iterable, an item of the wrong type, or an `n_frames` that is not
+        an int.
 
     References
     ----------
@@ -217,14 +220,18 @@ def slice_dataset(
     if isinstance(crop, bool) or not isinstance(crop, int | np.integer) or crop < 1:
         raise ValueError(f"`crop` must be a positive int (pixels), got {crop!r}")
     crop = int(crop)
-    if n_frames is not None and (isinstance(n_frames, bool) or int(n_frames) < 1):
-        raise ValueError(f"`n_frames` must be a positive int or None, got {n_frames!r}")
+    n_frames = check_optional_int(n_frames, "n_frames")
     maps = tuple(maps)
     xs: list[np.ndarray] = []
     ys: list[Any] = []
     gs: list[str] = []
     zs: list[np.ndarray] = []
     boxes: dict[str, tuple[int, int, int, int]] = {}
+    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+        raise TypeError(
+            "`items` must be an iterable of dcemets.io.Case or (dce, mask, label[, group]) tuples, "
+            f"got {type(items).__name__}"
+        )
     items_list = list(items)
     if not items_list:
         raise ValueError("`items` is empty")
@@ -292,16 +299,19 @@ def to_tensor(
     Parameters
     ----------
     data : xarray.DataArray, xarray.Dataset, numpy.ndarray or torch.Tensor
-        A DCE series ``(time, z, y, x)`` (any dim order) -> ``(z, time, 1, y, x)`` (slices as
-        the batch, as :class:`CLSTMNet` takes); a 3D image ``(z, y, x)`` -> ``(z, 1, y, x)``;
-        a Dataset of maps ``(z, y, x)`` -> ``(z, n_maps, y, x)`` (as :class:`MapCNN` takes).
-        Arrays and tensors are converted as they are.
+        A DCE series ``(time, z, y, x)`` (any dim order, any number of frames >= 1) ->
+        ``(z, time, 1, y, x)`` (slices as the batch, as :class:`CLSTMNet` takes); a 3D image
+        ``(z, y, x)`` -> ``(z, 1, y, x)``; a Dataset of maps ``(z, y, x)`` ->
+        ``(z, n_maps, y, x)`` (as :class:`MapCNN` takes).  DataArrays are checked as
+        :func:`dcemets.validate_dce` / :func:`dcemets.validate_image` check them (dims, a
+        numeric increasing ``time`` coordinate, geometry, finite values).  Arrays and tensors
+        of real numbers are converted as they are (any shape).
     variables : sequence of str, optional
         Dataset variables in channel order (default: all data variables).
     dtype : torch.dtype
         Output dtype (float32).
-    device : str or torch.device, optional
-        Output device.
+    device : {"auto", "cpu", "cuda"}, "cuda:N", torch.device or None
+        Output device (None: torch's default device).
 
     Returns
     -------
@@ -310,9 +320,12 @@ def to_tensor(
     Raises
     ------
     TypeError
-        Unsupported input type.
+        Unsupported input type, complex or non-numeric values, a `dtype` that is not a
+        torch dtype, a `device` that is not a str or torch.device.
     ValueError
-        A DataArray or Dataset without the expected dims.
+        A DataArray or Dataset without the expected dims, a DCE series without a valid
+        ``time`` coordinate, bad geometry, no voxels, NaN/inf values, an unknown or
+        unavailable `device`.
 
     Examples
     --------
@@ -322,10 +335,25 @@ def to_tensor(
     >>> tuple(to_tensor(dce.transpose("x", "y", "z", "time")).shape)
     (4, 12, 1, 8, 8)
     """
-    if isinstance(data, torch.Tensor):
-        return data.to(dtype=dtype, device=device)
-    if isinstance(data, np.ndarray):
-        return torch.as_tensor(data, dtype=dtype, device=device)
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"`dtype` must be a torch.dtype (e.g. torch.float32), got {dtype!r}")
+    dev = None if device is None else resolve_device(device)
+    if isinstance(data, torch.Tensor | np.ndarray):
+        if isinstance(data, torch.Tensor):
+            kind = "c" if data.is_complex() else "f"
+        else:
+            kind = data.dtype.kind
+        if kind not in "biuf":
+            what = "complex: pass real values, e.g. the magnitude" if kind == "c" else "not numbers"
+            raise TypeError(f"`data` must hold real numbers, got dtype {data.dtype} ({what})")
+        out = (
+            data.to(dtype=dtype, device=dev)
+            if isinstance(data, torch.Tensor)
+            else torch.as_tensor(data, dtype=dtype, device=dev)
+        )
+        if out.is_floating_point() and out.numel():
+            require_finite(out, "data")
+        return out
     if isinstance(data, xr.Dataset):
         names = list(data.data_vars) if variables is None else list(variables)
         chans = []
@@ -334,15 +362,28 @@ def to_tensor(
                 raise ValueError(f"`data` has no variable {n!r}; it has {list(data.data_vars)}")
             if set(data[n].dims) != set(SPATIAL_DIMS):
                 raise ValueError(f"`data[{n!r}]` must have dims {SPATIAL_DIMS}, got {data[n].dims}")
+            if (
+                not (np.issubdtype(data[n].dtype, np.number) or data[n].dtype == bool)
+                or data[n].dtype.kind == "c"
+            ):
+                raise TypeError(f"`data[{n!r}]` must hold real numbers, got dtype {data[n].dtype}")
             chans.append(np.asarray(data[n].transpose(*SPATIAL_DIMS).values))
-        return torch.as_tensor(np.stack(chans, 1), dtype=dtype, device=device)
+        out = torch.as_tensor(np.stack(chans, 1), dtype=dtype, device=dev)
+        if out.is_floating_point() and out.numel():
+            require_finite(out, "data")
+        return out
     if isinstance(data, xr.DataArray):
-        dims = set(data.dims)
-        if dims == {"time", *SPATIAL_DIMS}:
-            arr = data.transpose("z", "time", "y", "x").values[:, :, None]
-        elif dims == set(SPATIAL_DIMS):
-            arr = data.transpose(*SPATIAL_DIMS).values[:, None]
+        if data.size == 0:
+            raise ValueError(f"`data` has no voxels (sizes {dict(data.sizes)})")
+        if "time" in data.dims:
+            arr = (
+                validate_dce(data, name="data", min_frames=1)
+                .transpose("z", "time", "y", "x")
+                .values[:, :, None]
+            )
+        elif set(data.dims) == set(SPATIAL_DIMS):
+            arr = validate_image(data, name="data").values[:, None]
         else:
             raise ValueError(f"`data` must have dims (time, z, y, x) or (z, y, x), got {tuple(data.dims)}")
-        return torch.as_tensor(np.ascontiguousarray(arr), dtype=dtype, device=device)
+        return torch.as_tensor(np.ascontiguousarray(arr), dtype=dtype, device=dev)
     raise TypeError(f"`data` must be a DataArray, Dataset, ndarray or Tensor, got {type(data).__name__}")

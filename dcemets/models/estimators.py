@@ -25,6 +25,16 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from dcemets.models._checks import (
+    check_fraction,
+    check_images,
+    check_int,
+    check_labels,
+    check_odd,
+    check_optional_int,
+    check_real,
+    int_list,
+)
 from dcemets.models._device import resolve_device
 from dcemets.models.augment import RandomAffine
 from dcemets.models.nets import CLSTMNet, MapCNN
@@ -232,12 +242,6 @@ def _unreadable(path: str, why: str) -> ValueError:
     return ValueError(f"`path` {path!r} is not a readable dcemets.models checkpoint: {why}")
 
 
-def _check_int(value: Any, name: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ValueError(f"`{name}` must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
 class _TorchClassifier(ClassifierMixin, BaseEstimator):
     """Shared training loop; subclasses define the module and the image layout."""
 
@@ -255,29 +259,36 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
                 return X.reshape(X.shape[0], X.shape[1], 1, 1, 1)  # features as frames
             return X.reshape(X.shape[0], X.shape[1], 1, 1)  # features as channels
         if X.ndim != self._image_ndim:
-            layout = "(n_samples, T, C, H, W)" if self._image_ndim == 5 else "(n_samples, C, H, W)"
-            raise ValueError(f"`X` must be {layout} (or a 2D table), got shape {X.shape}")
+            raise ValueError(f"`X` must be {self._layout()} (or a 2D table), got shape {X.shape}")
         return X
 
     # -- validation -------------------------------------------------------------------------
     def _validate_params(self) -> None:
-        _check_int(self.epochs, "epochs")
-        _check_int(self.batch_size, "batch_size")
-        _check_int(self.augment, "augment")
-        if not (isinstance(self.lr, float | int) and self.lr > 0):
-            raise ValueError(f"`lr` must be a positive float, got {self.lr!r}")
-        if not 0.0 < float(self.validation_fraction) < 1.0:
-            raise ValueError(f"`validation_fraction` must be in (0, 1), got {self.validation_fraction!r}")
-        _check_int(self.patience, "patience")
-        clip = self.max_grad_norm
-        if clip is not None and not (
-            isinstance(clip, float | int) and not isinstance(clip, bool) and clip > 0
-        ):
-            raise ValueError(f"`max_grad_norm` must be None or a positive float, got {clip!r}")
+        # the network's own parameters first (the same checks its constructor makes)
+        num_layers = check_int(self.num_layers, "num_layers")
+        int_list(self.features, num_layers, "features")
+        check_odd(check_int(self.kernel_size, "kernel_size"), "kernel_size")
+        check_fraction(self.dropout, "dropout")
+        check_int(self.dropout_from, "dropout_from")
+        check_optional_int(getattr(self, "dropout_to", None), "dropout_to")
+        check_int(self.epochs, "epochs")
+        check_int(self.batch_size, "batch_size")
+        check_int(self.augment, "augment")
+        check_real(self.lr, "lr", low=0.0, low_open=True)
+        check_real(
+            self.validation_fraction, "validation_fraction", low=0.0, high=1.0, low_open=True, high_open=True
+        )
+        check_int(self.patience, "patience")
+        if self.max_grad_norm is not None:
+            check_real(self.max_grad_norm, "max_grad_norm", low=0.0, low_open=True)
         if self.affine is not None and not isinstance(self.affine, dict):
             raise TypeError(f"`affine` must be None or a dict of RandomAffine arguments, got {self.affine!r}")
 
+    def _layout(self) -> str:
+        return "(n_samples, T, C, H, W)" if self._image_ndim == 5 else "(n_samples, C, H, W)"
+
     def _check_X(self, X: Any, *, reset: bool) -> np.ndarray:
+        check_images(X, type(self).__name__, self._layout())
         X = validate_data(self, X, reset=reset, allow_nd=True, dtype=np.float32)
         imgs = self._as_images(np.array(X, dtype=np.float32, copy=True))
         if not reset and tuple(imgs.shape[1:]) != tuple(self.input_shape_):
@@ -314,12 +325,19 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
 
         Raises
         ------
+        TypeError
+            `X` is not an array of numbers (None, text, ...), or a parameter has the wrong
+            type (e.g. a str `lr`, a float `num_layers`).
         ValueError
-            Bad shapes, non-finite values, fewer than 2 classes, bad parameters, or
-            ``device="cuda"`` without CUDA.
+            Bad shapes, no samples, complex or non-finite values, a `y` of another length or
+            with missing labels, fewer than 2 classes, a parameter out of range (e.g. ``lr``
+            not finite and > 0, ``dropout`` outside ``[0, 1)``, ``validation_fraction``
+            outside ``(0, 1)``), or ``device="cuda"`` without CUDA.
         """
         self._validate_params()
         device = resolve_device(self.device)
+        check_images(X, type(self).__name__, self._layout())
+        check_labels(y, X)
         X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32)
         check_classification_targets(y)
         images = self._as_images(np.array(X, dtype=np.float32, copy=True))
@@ -466,6 +484,16 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
         -------
         numpy.ndarray, shape (n_samples, n_classes)
             Softmax probabilities, columns in the order of ``classes_``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit`.
+        TypeError
+            `X` is not an array of numbers.
+        ValueError
+            No samples, complex or non-finite values, or a sample shape other than the one
+            seen in :meth:`fit`.
         """
         check_is_fitted(self, "module_")
         images = self._check_X(X, reset=False)

@@ -7,7 +7,16 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from dcemets.models.convlstm import ConvLSTM, _as_list, dropout
+from dcemets.models._checks import (
+    check_fraction,
+    check_int,
+    check_odd,
+    check_optional_int,
+    check_tensor,
+    int_list,
+    require_finite,
+)
+from dcemets.models.convlstm import ConvLSTM, dropout
 
 __all__ = ["CLSTMNet", "MapCNN"]
 
@@ -15,9 +24,7 @@ _PAPER_STRIDES = (1, 2, 1, 2, 1, 2, 1)
 
 
 def _image_size(value: int | Sequence[int]) -> tuple[int, int]:
-    size = _as_list(value, 2, "image_size") if not isinstance(value, int) else [value, value]
-    if isinstance(value, int) and value < 1:
-        raise ValueError(f"`image_size` must be >= 1, got {value}")
+    size = int_list(value, 2, "image_size")
     return size[0], size[1]
 
 
@@ -79,6 +86,15 @@ class CLSTMNet(nn.Module):
         in a CPU budget; He keeps them at ~1e-2 (tested).  The paper does not state its
         initialisation.
 
+    Raises
+    ------
+    TypeError
+        A size, count or layer index that is not an int, `features` or `image_size` not an
+        int or a sequence of ints, `dropout` not a real number.
+    ValueError
+        A size, count or layer index < 1, a sequence of the wrong length, an even
+        `kernel_size`, `dropout` outside ``[0, 1)``, or an unknown option.
+
     References
     ----------
     .. [1] Lang N, et al. Magn Reson Imaging 2019;64:4-12, section 2.6, Fig. 5.
@@ -113,15 +129,17 @@ class CLSTMNet(nn.Module):
         kernel_init: str = "he",
     ) -> None:
         super().__init__()
-        if n_frames < 1:
-            raise ValueError(f"`n_frames` must be >= 1, got {n_frames}")
-        if num_classes < 1:
-            raise ValueError(f"`num_classes` must be >= 1, got {num_classes}")
+        in_channels = check_int(in_channels, "in_channels")
+        num_classes = check_int(num_classes, "num_classes")
+        n_frames = check_int(n_frames, "n_frames")
+        num_layers = check_int(num_layers, "num_layers")
+        features = int_list(features, num_layers, "features")
         self.in_channels = in_channels
         self.n_frames = n_frames
         self.image_size = _image_size(image_size)
-        self.dropout = float(dropout)
-        self.dropout_from = int(dropout_from)
+        self.dropout = check_fraction(dropout, "dropout")
+        self.dropout_from = check_int(dropout_from, "dropout_from")
+        check_optional_int(dropout_to, "dropout_to")
         self.lstm = ConvLSTM(
             in_channels,
             features,
@@ -151,14 +169,20 @@ class CLSTMNet(nn.Module):
         -------
         torch.Tensor, shape (B, num_classes)
             Logits (apply softmax for probabilities).
+
+        Raises
+        ------
+        TypeError
+            `x` is not a floating-point tensor.
+        ValueError
+            `x` has another shape, no sample, or NaN/inf values.
         """
         expected = (self.n_frames, self.in_channels, *self.image_size)
+        layout = f"(batch, {', '.join(map(str, expected))}) (batch, time, channel, height, width)"
+        check_tensor(x, "x", layout)
         if x.ndim != 5 or tuple(x.shape[1:]) != expected:
-            raise ValueError(
-                f"`x` must have shape (batch, {', '.join(map(str, expected))}) "
-                f"(batch, time, channel, height, width), got {tuple(x.shape)}"
-            )
-        out, _ = self.lstm(x)
+            raise ValueError(f"`x` must have shape {layout}, got {tuple(x.shape)}")
+        out, _ = self.lstm(x)  # checks that `x` is finite
         n = self.lstm.num_layers
         if (
             self.dropout > 0
@@ -197,6 +221,15 @@ class MapCNN(nn.Module):
     dropout_from : int
         1-based first layer followed by dropout (2).
 
+    Raises
+    ------
+    TypeError
+        A size, count or layer index that is not an int, `features` or `image_size` not an
+        int or a sequence of ints, `dropout` not a real number.
+    ValueError
+        A size, count or layer index < 1, a sequence of the wrong length, an even
+        `kernel_size`, `dropout` outside ``[0, 1)``, or an unknown option.
+
     References
     ----------
     .. [1] Lang N, et al. Magn Reson Imaging 2019;64:4-12, section 2.6.
@@ -224,16 +257,16 @@ class MapCNN(nn.Module):
         dropout_from: int = 2,
     ) -> None:
         super().__init__()
-        if in_channels < 1 or num_classes < 1 or num_layers < 1:
-            raise ValueError("`in_channels`, `num_classes` and `num_layers` must be >= 1")
-        if kernel_size % 2 != 1:
-            raise ValueError(f"`kernel_size` must be odd, got {kernel_size}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}")
+        in_channels = check_int(in_channels, "in_channels")
+        num_classes = check_int(num_classes, "num_classes")
+        num_layers = check_int(num_layers, "num_layers")
+        kernel_size = check_odd(check_int(kernel_size, "kernel_size"), "kernel_size")
+        dropout = check_fraction(dropout, "dropout")
+        dropout_from = check_int(dropout_from, "dropout_from")
         self.in_channels = in_channels
         self.image_size = _image_size(image_size)
-        chans = [in_channels, *_as_list(features, num_layers, "features")]
-        stride_list = _as_list(_default_strides(strides, num_layers), num_layers, "strides")
+        chans = [in_channels, *int_list(features, num_layers, "features")]
+        stride_list = int_list(_default_strides(strides, num_layers), num_layers, "strides")
         layers: list[nn.Module] = []
         h, w = self.image_size
         for i in range(num_layers):
@@ -257,11 +290,18 @@ class MapCNN(nn.Module):
         -------
         torch.Tensor, shape (B, num_classes)
             Logits.
+
+        Raises
+        ------
+        TypeError
+            `x` is not a floating-point tensor.
+        ValueError
+            `x` has another shape, no sample, or NaN/inf values.
         """
         expected = (self.in_channels, *self.image_size)
+        layout = f"(batch, {', '.join(map(str, expected))}) (batch, channel, height, width)"
+        check_tensor(x, "x", layout)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(
-                f"`x` must have shape (batch, {', '.join(map(str, expected))}) "
-                f"(batch, channel, height, width), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"`x` must have shape {layout}, got {tuple(x.shape)}")
+        require_finite(x, "x")
         return self.head(self.features(x).flatten(1))

@@ -25,7 +25,7 @@ from dcemets.classify.chaid import (
 matplotlib.use("Agg")
 
 FIXTURES = Path(__file__).parent / "fixtures"
-REFERENCE = json.loads((FIXTURES / "chaid_reference.json").read_text())
+REFERENCE = json.loads((FIXTURES / "chaid_reference.json").read_text(encoding="utf-8"))
 
 
 def node_members(clf, X):

@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from . import strategies as S
-from .registry import SKLEARN_VALIDATION, Entry, draw_dce, mask_of, not_fuzzable, register
+from .registry import SKLEARN_VALIDATION, Entry, Result, draw_dce, mask_of, not_fuzzable, register
 from .strategies import Corruption, Ctx, const
 
 for _c in ("MAP_NAMES", "TRAINING_PRESETS"):
@@ -147,6 +147,16 @@ register(
             "multiplicity": "pos_int",
             "interpolation": "choice",
         },
+        # RandomAffine documents `x` as (B, ..., H, W): any axes between the batch and the
+        # last two share the sample's transform, so more channels or no middle axis (a 3D
+        # (B, H, W) batch) are valid; `degrees` and `shear` document a (min, max) pair, and
+        # the fuzz list [1.0, 2.0] is one (a translation of 1-2 image sizes is an error)
+        documented={
+            "x:wrong_channels": Result("RandomAffine.forward: x is (B, ..., H, W)"),
+            "x:wrong_ndim": Result("RandomAffine.forward: x is (B, ..., H, W)"),
+            "degrees:list": Result("RandomAffine: degrees is a number or a (min, max) pair"),
+            "shear:list": Result("RandomAffine: shear is a number or a (min, max) pair"),
+        },
         infer=False,
         max_examples=1,
     )
@@ -156,6 +166,15 @@ register(
         "dcemets.models.dropout",
         valid=lambda ctx: {"x": _x(2, 3, 4, 4), "p": ctx.draw(st.sampled_from([0.0, 0.3]))},
         args={"x": "tensor", "p": "fraction"},
+        # dropout documents `x` as a float tensor of any shape (empty included) and is
+        # elementwise like torch.nn.functional.dropout: NaN stays NaN, it does not check
+        # values (it runs on the networks' hidden states; the networks check their input)
+        documented={
+            "x:wrong_ndim": Result("dropout: x of any shape"),
+            "x:wrong_channels": Result("dropout: x of any shape"),
+            "x:empty": Result("dropout: x of any shape, an empty one included"),
+            "x:nan": Result("dropout: elementwise, NaN stays NaN (as F.dropout)", nan_ok=True),
+        },
         max_examples=1,
     )
 )
@@ -170,6 +189,14 @@ register(
         "dcemets.models.to_tensor",
         valid=_to_tensor_valid,
         args={"data": "dce", "device": "choice"},
+        # to_tensor documents arrays converted as they are, 3D images (z, y, x) -> (z, 1, y, x)
+        # and DCE series of any number (>= 1) of frames (CLSTMNet takes any n_frames)
+        documented={
+            "data:numpy": Result("to_tensor: arrays are converted as they are"),
+            "data:not_4d": Result("to_tensor: a 3D image (z, y, x) -> (z, 1, y, x)"),
+            "data:single_frame": Result("to_tensor: a DCE series of any number of frames >= 1"),
+            "data:two_frames": Result("to_tensor: a DCE series of any number of frames >= 1"),
+        },
         max_examples=2,
     )
 )

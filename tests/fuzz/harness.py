@@ -156,8 +156,15 @@ def _file_digest(p: Path) -> Any:
 
 
 def snapshot(value: Any) -> Any:
-    """A deep copy of `value`, with the content of files/folders it names."""
-    if isinstance(value, Path) or (isinstance(value, str) and len(value) < 500 and Path(value).exists()):
+    """A deep copy of `value`, with the content of files/folders it names.
+
+    A string counts as a path only when it is absolute and exists (the suite's files live in a
+    temporary folder): a bare id such as ``""`` or ``"s01"`` is text, and digesting ``""`` as
+    the current folder read the whole checkout (and its virtual environment) on every call.
+    """
+    if isinstance(value, Path) or (
+        isinstance(value, str) and 0 < len(value) < 500 and os.path.isabs(value) and Path(value).exists()
+    ):
         return ("path", str(value), _file_digest(Path(value)))
     return copy.deepcopy(value)
 

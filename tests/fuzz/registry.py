@@ -48,7 +48,7 @@ def public_names() -> list[str]:
     names: list[str] = []
     for stub in sorted(ROOT.rglob("__init__.pyi")):
         module = ".".join(("dcemets", *stub.parent.relative_to(ROOT).parts))
-        tree = ast.parse(stub.read_text())
+        tree = ast.parse(stub.read_text(encoding="utf-8"))
         submodules = {
             a.asname or a.name
             for node in tree.body

@@ -62,7 +62,7 @@ def test_round_trip(tmp_path, oblique, sagittal, compress):
     manifest = save_cohort(cases, tmp_path / "cohort", compress=compress, progress=False)
     ext = ".nii.gz" if compress else ".nii"
     assert manifest == tmp_path / "cohort" / "manifest.csv"
-    with open(manifest, newline="") as fh:
+    with open(manifest, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["subject_id"] for r in rows] == ["sim000", "sim001", "sim002"]
     assert rows[1]["dce"] == f"sim001/dce{ext}"
@@ -95,7 +95,7 @@ def test_real_data_manifest_by_hand(tmp_path, oblique, sagittal, dicom_writer, i
     # one case from a saved cohort without truth or masks, one DICOM folder
     save_cohort([_case(7, oblique, sagittal, full=False)], tmp_path, progress=False)
     dicom_writer(tmp_path / "dicom" / "p2", int_series, times=[0, 10, 20, 30, 40, 50])
-    with open(tmp_path / "manifest.csv", "w", newline="") as fh:
+    with open(tmp_path / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["subject_id", "label", "dce"])
         w.writerow(["real07", "other", "real07/dce.nii"])
@@ -113,8 +113,8 @@ def test_real_data_manifest_by_hand(tmp_path, oblique, sagittal, dicom_writer, i
 def test_frame_times_file(tmp_path, oblique, sagittal):
     save_cohort([_case(1, oblique, sagittal, full=False)], tmp_path, progress=False)
     (tmp_path / "real01" / "dce.json").unlink()
-    (tmp_path / "times.json").write_text(json.dumps({"FrameTimesStart": [0, 1, 2, 3, 4]}))
-    with open(tmp_path / "manifest.csv", "w", newline="") as fh:
+    (tmp_path / "times.json").write_text(json.dumps({"FrameTimesStart": [0, 1, 2, 3, 4]}), encoding="utf-8")
+    with open(tmp_path / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
         fh.write("subject_id,dce,frame_times\nreal01,real01/dce.nii,times.json\n")
     (case,) = load_cohort(tmp_path, progress=False)
     np.testing.assert_array_equal(case.dce.time.values, [0, 1, 2, 3, 4])
@@ -141,15 +141,17 @@ def test_corrupt_file_names_case(tmp_path, oblique, sagittal):
 def test_manifest_errors(tmp_path, oblique, sagittal):
     with pytest.raises(FileNotFoundError, match=r"manifest.csv"):
         load_cohort(tmp_path, progress=False)
-    (tmp_path / "manifest.csv").write_text("id,path\na,b\n")
+    (tmp_path / "manifest.csv").write_text("id,path\na,b\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['subject_id', 'dce'\]"):
         load_cohort(tmp_path, progress=False)
-    (tmp_path / "manifest.csv").write_text("subject_id,dce\na,x.nii.gz\na,y.nii.gz\n")
+    (tmp_path / "manifest.csv").write_text("subject_id,dce\na,x.nii.gz\na,y.nii.gz\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"\['a'\] more than once"):
         load_cohort(tmp_path, progress=False)
-    (tmp_path / "manifest.csv").write_text('subject_id,dce,truth\na,x.nii.gz,"{bad"\n')
+    (tmp_path / "manifest.csv").write_text('subject_id,dce,truth\na,x.nii.gz,"{bad"\n', encoding="utf-8")
     save_cohort([_case(0, oblique, sagittal, full=False)], tmp_path / "c", progress=False)
-    (tmp_path / "c" / "manifest.csv").write_text('subject_id,dce,truth\nreal00,real00/dce.nii,"{bad"\n')
+    (tmp_path / "c" / "manifest.csv").write_text(
+        'subject_id,dce,truth\nreal00,real00/dce.nii,"{bad"\n', encoding="utf-8"
+    )
     with pytest.raises(ValueError, match=r"case 'real00': manifest column 'truth' is not valid JSON"):
         load_cohort(tmp_path / "c", progress=False)
 
@@ -254,14 +256,16 @@ def test_latin1_manifest_is_a_clear_error(tmp_path, oblique, sagittal):
 
 
 def test_header_only_manifest_lists_no_cases(tmp_path):
-    (tmp_path / "manifest.csv").write_text("subject_id,label,dce\n")
+    (tmp_path / "manifest.csv").write_text("subject_id,label,dce\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"manifest\.csv' lists no cases"):
         load_cohort(tmp_path, progress=False)
 
 
 def test_unknown_label_lists_the_allowed_ones(tmp_path, oblique, sagittal):
     save_cohort([_case(0, oblique, sagittal, full=False)], tmp_path, progress=False)
-    (tmp_path / "manifest.csv").write_text("subject_id,label,dce\nreal00,Lung,real00/dce.nii\n")
+    (tmp_path / "manifest.csv").write_text(
+        "subject_id,label,dce\nreal00,Lung,real00/dce.nii\n", encoding="utf-8"
+    )
     with pytest.raises(
         ValueError, match=r"case 'real00': label 'Lung' .* allowed labels \['lung', 'other'\]"
     ):

@@ -23,7 +23,7 @@ def test_write_read_identical(tmp_path, small_dce, suffix):
 
 def test_sidecar_content(tmp_path, small_dce):
     path = write_dce(small_dce, tmp_path / "sub" / "dce.nii.gz")
-    meta = json.loads((tmp_path / "sub" / "dce.json").read_text())
+    meta = json.loads((tmp_path / "sub" / "dce.json").read_text(encoding="utf-8"))
     assert meta["FrameTimesStart"] == [0.0, 11.25, 22.5, 34.0]
     assert meta["RepetitionTimeExcitation"] == 0.0041
     assert meta["EchoTime"] == 0.0015
@@ -44,7 +44,8 @@ def test_hand_written_bids_sidecar(tmp_path, small_dce):
                 "FlipAngle": 10,
                 "EchoTime": 0.0015,
             }
-        )
+        ),
+        encoding="utf-8",
     )
     dce = read_dce(tmp_path / "scan.nii.gz")
     np.testing.assert_array_equal(dce.time.values, [0, 10, 20, 30])
@@ -52,17 +53,17 @@ def test_hand_written_bids_sidecar(tmp_path, small_dce):
     assert dce.attrs["flip_angle_deg"] == 10.0
     np.testing.assert_array_equal(dce.values, small_dce.values)
     np.testing.assert_allclose(geometry(dce).origin, geometry(small_dce).origin, atol=1e-5)
-    (tmp_path / "scan.json").write_text(json.dumps({"VolumeTiming": [0, 5, 10, 15]}))
+    (tmp_path / "scan.json").write_text(json.dumps({"VolumeTiming": [0, 5, 10, 15]}), encoding="utf-8")
     np.testing.assert_array_equal(read_dce(tmp_path / "scan.nii.gz").time.values, [0, 5, 10, 15])
-    (tmp_path / "scan.json").write_text(json.dumps({"TemporalResolution": 12.0}))
+    (tmp_path / "scan.json").write_text(json.dumps({"TemporalResolution": 12.0}), encoding="utf-8")
     np.testing.assert_array_equal(read_dce(tmp_path / "scan.nii.gz").time.values, [0, 12, 24, 36])
-    (tmp_path / "scan.json").write_text(json.dumps({"FrameTimesStart": [0, 10]}))
+    (tmp_path / "scan.json").write_text(json.dumps({"FrameTimesStart": [0, 10]}), encoding="utf-8")
     with pytest.raises(ValueError, match=r"'FrameTimesStart' has 2 values, the image has 4 frames"):
         read_dce(tmp_path / "scan.nii.gz")
-    (tmp_path / "scan.json").write_text(json.dumps({"EchoTime": 0.001}))
+    (tmp_path / "scan.json").write_text(json.dumps({"EchoTime": 0.001}), encoding="utf-8")
     with pytest.raises(ValueError, match=r"pass `times=`"):
         read_dce(tmp_path / "scan.nii.gz")
-    (tmp_path / "scan.json").write_text("{not json")
+    (tmp_path / "scan.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ValueError, match=r"scan.json"):
         read_dce(tmp_path / "scan.nii.gz")
 
@@ -81,7 +82,7 @@ def test_no_sidecar_needs_times(tmp_path, small_dce):
         read_dce(tmp_path / "bare.nii.gz", times=[0, 1, np.nan, 3])
     with pytest.raises(TypeError, match=r"`times` must be a sequence of numbers"):
         read_dce(tmp_path / "bare.nii.gz", times=["a", "b", "c", "d"])
-    (tmp_path / "bare.json").write_text(json.dumps({"FrameTimesStart": [0, 5, 5, 10]}))
+    (tmp_path / "bare.json").write_text(json.dumps({"FrameTimesStart": [0, 5, 5, 10]}), encoding="utf-8")
     with pytest.raises(ValueError, match=r"bare\.json': 'FrameTimesStart' must be strictly increasing"):
         read_dce(tmp_path / "bare.nii.gz")
 
@@ -180,8 +181,12 @@ def test_netcdf_times_override(tmp_path, small_dce):
 def test_unreadable_sidecar_acquisition_field_is_an_error(tmp_path, small_dce, value):
     """Issue 16.13: ``"FlipAngle": "ten"`` was dropped silently (no flip_angle_deg attr)."""
     sitk.WriteImage(to_sitk(small_dce, join=True), str(tmp_path / "scan.nii.gz"))
-    (tmp_path / "scan.json").write_text(json.dumps({"FrameTimesStart": [0, 10, 20, 30], "FlipAngle": value}))
+    (tmp_path / "scan.json").write_text(
+        json.dumps({"FrameTimesStart": [0, 10, 20, 30], "FlipAngle": value}), encoding="utf-8"
+    )
     with pytest.raises(ValueError, match=r"scan\.json'.*'FlipAngle' must be a finite number.*got"):
         read_dce(tmp_path / "scan.nii.gz")
-    (tmp_path / "scan.json").write_text(json.dumps({"FrameTimesStart": [0, 10, 20, 30], "FlipAngle": None}))
+    (tmp_path / "scan.json").write_text(
+        json.dumps({"FrameTimesStart": [0, 10, 20, 30], "FlipAngle": None}), encoding="utf-8"
+    )
     assert "flip_angle_deg" not in read_dce(tmp_path / "scan.nii.gz").attrs  # null: absent

@@ -170,8 +170,8 @@ def test_mixed_orientation(tmp_path, dicom_writer, int_series, sagittal, oblique
 
 def test_non_dicom_files_ignored(tmp_path, dicom_writer, int_series):
     dicom_writer(tmp_path, int_series, times=TIMES)
-    (tmp_path / "notes.txt").write_text("not dicom")
-    (tmp_path / "DICOMDIR.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("not dicom", encoding="utf-8")
+    (tmp_path / "DICOMDIR.json").write_text("{}", encoding="utf-8")
     assert read_dce(tmp_path).sizes["time"] == 6
 
 

@@ -172,7 +172,7 @@ def test_nifti_header_follows_the_standard(tmp_path, t2w):
 def test_sidecar_round_trip_identical(tmp_path, t2w, suffix):
     t2w = t2w.assign_attrs(tr_s=3.2, te_s=0.09, long_name="sagittal T2W")
     path = write_image(t2w, tmp_path / f"t2w{suffix}", sidecar=True)
-    meta = json.loads((tmp_path / "t2w.json").read_text())
+    meta = json.loads((tmp_path / "t2w.json").read_text(encoding="utf-8"))
     assert meta["RepetitionTimeExcitation"] == 3.2
     assert meta["EchoTime"] == 0.09
     back = read_image(path)
@@ -186,13 +186,13 @@ def test_sidecar_round_trip_identical(tmp_path, t2w, suffix):
 def test_foreign_sidecar_fields(tmp_path, t2w):
     path = write_image(t2w, tmp_path / "scan.nii.gz")
     (tmp_path / "scan.json").write_text(
-        json.dumps({"RepetitionTime": 3.5, "FlipAngle": 90, "Manufacturer": "X"})
+        json.dumps({"RepetitionTime": 3.5, "FlipAngle": 90, "Manufacturer": "X"}), encoding="utf-8"
     )
     back = read_image(path)
     assert back.attrs["tr_s"] == 3.5
     assert back.attrs["flip_angle_deg"] == 90.0
     np.testing.assert_allclose(geometry(back).origin, geometry(t2w).origin, atol=1e-5)
-    (tmp_path / "scan.json").write_text("[1, 2]")
+    (tmp_path / "scan.json").write_text("[1, 2]", encoding="utf-8")
     with pytest.raises(ValueError, match=r"scan\.json' must hold an object"):
         read_image(path)
 
@@ -212,14 +212,14 @@ def test_multi_member_gzip_nifti(tmp_path, t2w):
 def test_unreadable_sidecar_field_names_field_and_file(tmp_path, t2w):
     """Issue 16.13: a non-numeric acquisition field is reported, not dropped."""
     path = write_image(t2w, tmp_path / "scan.nii.gz")
-    (tmp_path / "scan.json").write_text(json.dumps({"RepetitionTime": "3.5 s"}))
+    (tmp_path / "scan.json").write_text(json.dumps({"RepetitionTime": "3.5 s"}), encoding="utf-8")
     with pytest.raises(ValueError, match=r"scan\.json'.*'RepetitionTime' must be a finite number"):
         read_image(path)
 
 
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nc"])
 def test_write_into_a_file_as_folder_names_the_path(tmp_path, suffix):
-    (tmp_path / "a.txt").write_text("x")
+    (tmp_path / "a.txt").write_text("x", encoding="utf-8")
     target = tmp_path / "a.txt" / f"out{suffix}"
     with pytest.raises(NotADirectoryError, match=rf"cannot write '{target}'"):
         write_image(make_image(np.zeros((1, 2, 2))), target)

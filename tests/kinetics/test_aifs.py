@@ -298,7 +298,9 @@ def test_docs_table_matches_the_module_table():
     """The POPULATION_AIFS table in docs/user_guide/kinetics.md carries the module's numbers."""
     import re
 
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "user_guide" / "kinetics.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "user_guide" / "kinetics.md").read_text(
+        encoding="utf-8"
+    )
     rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `(\w+)` \|.*$", doc, re.MULTILINE)}
     assert set(rows) >= set(POPULATION_AIFS)
     for name, entry in POPULATION_AIFS.items():

@@ -133,3 +133,29 @@ def test_bad_input():
 def test_default_multiplicity_is_paper():
     assert RandomAffine().multiplicity == 20
     assert np.isclose(RandomAffine().degrees[1], 15.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "err"),
+    [
+        ({"degrees": float("nan")}, ValueError),
+        ({"degrees": "15"}, TypeError),
+        ({"translate": float("inf")}, ValueError),
+        ({"translate": (1.0, 2.0)}, ValueError),  # more than the image size
+        ({"shear": 90.0}, ValueError),
+        ({"scale": (float("nan"), 1.0)}, ValueError),
+        ({"scale": (0.9,)}, ValueError),
+        ({"multiplicity": 1.5}, TypeError),
+    ],
+)
+def test_bad_argument_values_name_the_argument(kwargs, err):
+    (name,) = kwargs
+    with pytest.raises(err, match=f"`{name}"):
+        RandomAffine(**kwargs)
+
+
+def test_pairs_are_ranges():
+    aug = RandomAffine(degrees=(1.0, 2.0), shear=[-5, 5], translate=(0, 1))
+    assert aug.degrees == (1.0, 2.0)
+    assert aug.shear == (-5.0, 5.0)
+    assert aug.translate == (0.0, 1.0)

@@ -321,3 +321,41 @@ def test_inference_without_saved_buffers_gives_the_same_output(cin):
     torch.testing.assert_close(out_i, out.detach(), rtol=0, atol=0)
     torch.testing.assert_close(c_i[-1], c[-1].detach(), rtol=0, atol=0)
     torch.testing.assert_close(h_i[0], h[0].detach(), rtol=0, atol=0)
+
+
+def test_dropout_bad_arguments():
+    from dcemets.models import dropout
+
+    x = torch.ones(3, 4)
+    with pytest.raises(TypeError, match="`x`"):
+        dropout(x.numpy(), 0.5)
+    with pytest.raises(TypeError, match="`x`"):
+        dropout(x.long(), 0.5)
+    with pytest.raises(TypeError, match="`p`"):
+        dropout(x, "0.5")
+    with pytest.raises(ValueError, match="`p`"):
+        dropout(x, float("nan"))
+    assert dropout(x[:0], 0.5).shape == (0, 4)  # any shape, an empty one included
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "err", "name"),
+    [
+        ({"in_channels": 0}, ValueError, "in_channels"),
+        ({"hidden_channels": 2.5}, TypeError, "hidden_channels"),
+        ({"kernel_size": [3]}, TypeError, "kernel_size"),
+        ({"stride": -1}, ValueError, "stride"),
+    ],
+)
+def test_cell_bad_arguments(kwargs, err, name):
+    with pytest.raises(err, match=f"`{name}`"):
+        ConvLSTMCell(**{"in_channels": 1, "hidden_channels": 2, **kwargs})
+
+
+def test_stack_bad_argument_types():
+    with pytest.raises(TypeError, match="`hidden_channels`"):
+        ConvLSTM(1, "4")
+    with pytest.raises(TypeError, match="`dropout`"):
+        ConvLSTM(1, 4, dropout="0.1")
+    with pytest.raises(TypeError, match="`strides`"):
+        ConvLSTM(1, 4, strides=[1.0])

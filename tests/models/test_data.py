@@ -187,3 +187,31 @@ def test_to_tensor_layouts():
         to_tensor([1, 2])
     with pytest.raises(ValueError, match="dims"):
         to_tensor(dce.isel(z=0))
+
+
+def test_to_tensor_rejects_bad_values_and_devices():
+    dce = make_dce(np.ones((3, 1, 4, 4)), [0.0, 10.0, 20.0])
+    assert to_tensor(dce.isel(time=[0])).shape == (1, 1, 1, 4, 4)  # any number of frames
+    bad = dce.copy(data=dce.values.copy())
+    bad.values[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="`data`"):
+        to_tensor(bad)
+    with pytest.raises(ValueError, match=r"`data\.time`"):
+        to_tensor(dce.assign_coords(time=[20.0, 10.0, 0.0]))
+    with pytest.raises(TypeError, match="`data`"):
+        to_tensor(np.ones(3, dtype=complex))
+    with pytest.raises(ValueError, match="`data`"):
+        to_tensor(torch.tensor([1.0, float("inf")]))
+    with pytest.raises(TypeError, match="`device`"):
+        to_tensor(dce, device=3)
+    with pytest.raises(ValueError, match="`device`"):
+        to_tensor(dce, device="no-such-device")
+    with pytest.raises(TypeError, match="`dtype`"):
+        to_tensor(dce, dtype="float32")
+
+
+def test_slice_dataset_bad_items_and_frames():
+    with pytest.raises(TypeError, match="`items`"):
+        slice_dataset(None, progress=False)
+    with pytest.raises(TypeError, match="`n_frames`"):
+        slice_dataset([], n_frames=12.0, progress=False)

@@ -330,13 +330,17 @@ def test_cuda_amp_training():
         ({"device": "tpu"}, "device"),
         ({"validation_fraction": 1.5}, "validation_fraction"),
         ({"max_grad_norm": 0.0}, "max_grad_norm"),
-        ({"max_grad_norm": "1"}, "max_grad_norm"),
+        ({"max_grad_norm": float("inf")}, "max_grad_norm"),
+        ({"lr": float("inf")}, "lr"),
+        ({"num_layers": 1.5}, "num_layers"),
+        ({"features": "16"}, "features"),
+        ({"dropout": "0.5"}, "dropout"),
         ({"random_state": "seed"}, "random_state"),
     ],
 )
 def test_bad_parameters(params, match):
     X, y, _ = toy_dce()
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=f"`{match}`"):
         small_clstm(**params).fit(X, y)
 
 

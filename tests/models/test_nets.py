@@ -180,3 +180,55 @@ def test_signal_reaches_the_seventh_layer():
         sizes[init] = float(out.abs().mean())
     assert sizes["he"] > 1e-3
     assert sizes["glorot"] < 1e-4
+
+
+def _modules():
+    from dcemets.models import ConvLSTM, RandomAffine
+    from dcemets.models.convlstm import ConvLSTMCell
+
+    return [
+        (CLSTMNet(n_frames=3, image_size=8, features=2, num_layers=2), (2, 3, 1, 8, 8)),
+        (MapCNN(image_size=8, features=2, num_layers=2), (2, 3, 8, 8)),
+        (ConvLSTM(1, 2), (2, 3, 1, 6, 6)),
+        (ConvLSTMCell(1, 2), (3, 2, 1, 6, 6)),
+        (RandomAffine(), (2, 1, 6, 6)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_forward_rejects_bad_x(index):
+    module, shape = _modules()[index]
+    x = torch.randn(*shape)
+    for bad, err, match in [
+        (None, TypeError, "`x` must be a torch.Tensor"),
+        (x.numpy(), TypeError, "torch.from_numpy"),
+        (x.long(), TypeError, "floating-point"),
+        (x[:0], ValueError, "empty"),
+        (x.clone().fill_(float("nan")), ValueError, "NaN"),
+    ]:
+        with pytest.raises(err, match=match):
+            module(bad)
+    if index < 4:  # RandomAffine takes (B, ..., H, W): one axis less is a valid batch
+        with pytest.raises(ValueError, match="`x`"):
+            module(x[0])
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "err", "match"),
+    [
+        (CLSTMNet, {"n_frames": 1.5}, TypeError, "n_frames"),
+        (CLSTMNet, {"num_classes": "2"}, TypeError, "num_classes"),
+        (CLSTMNet, {"features": [1.0, 2.0], "num_layers": 2}, TypeError, "features"),
+        (CLSTMNet, {"features": (3, 4), "num_layers": 3}, ValueError, "features"),
+        (CLSTMNet, {"image_size": "32"}, TypeError, "image_size"),
+        (CLSTMNet, {"dropout_from": -3}, ValueError, "dropout_from"),
+        (CLSTMNet, {"dropout": [0.5]}, TypeError, "dropout"),
+        (MapCNN, {"in_channels": 0}, ValueError, "in_channels"),
+        (MapCNN, {"num_layers": float("nan")}, TypeError, "num_layers"),
+        (MapCNN, {"kernel_size": -3}, ValueError, "kernel_size"),
+        (MapCNN, {"dropout_from": 2.0}, TypeError, "dropout_from"),
+    ],
+)
+def test_bad_constructor_arguments(cls, kwargs, err, match):
+    with pytest.raises(err, match=f"`{match}`"):
+        cls(**kwargs)

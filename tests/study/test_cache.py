@@ -129,7 +129,7 @@ def test_a_corrupt_entry_is_recomputed_and_reported(four, tmp_path, damage):
     elif damage == "swap_nc":  # a valid netCDF file, of another case
         nc.write_bytes(cache.case_paths(four[1], cfg)[1].read_bytes())
     else:
-        jp.write_text(json.dumps({"format": cache_mod.CACHE_FORMAT, "key": "x"}))
+        jp.write_text(json.dumps({"format": cache_mod.CACHE_FORMAT, "key": "x"}), encoding="utf-8")
     with pytest.warns(CacheWarning, match=rf"case {four[0].subject_id!r} cannot be read.*recomputed"):
         again = _run(four[:2], cfg, tmp_path)
     res, computed = again[four[0].subject_id]
@@ -196,7 +196,7 @@ def test_read_only_output_folder_fails_at_once(tmp_path, monkeypatch):
 
 
 def test_output_folder_that_is_a_file(tmp_path):
-    (tmp_path / "f").write_text("x")
+    (tmp_path / "f").write_text("x", encoding="utf-8")
     with pytest.raises(
         NotADirectoryError, match=r"`root` \(the cache folder, `out` of run_study\) .* is a file"
     ):
@@ -239,7 +239,7 @@ def test_fold_store_round_trip_and_corruption(tmp_path):
     got = FoldStore(tmp_path / "m").get("r0-f1")
     assert got["pred"] == ["lung", "other"]
     assert np.isnan(got["score"][1])
-    (tmp_path / "m" / "r0-f1.json").write_text('{"format": 2, "key": "r0-f1", "val')
+    (tmp_path / "m" / "r0-f1.json").write_text('{"format": 2, "key": "r0-f1", "val', encoding="utf-8")
     with pytest.warns(CacheWarning, match=r"checkpoint m/r0-f1 cannot be read"):
         assert store.get("r0-f1") is None
     assert not (tmp_path / "m" / "r0-f1.json").exists()

@@ -141,18 +141,20 @@ def test_every_command_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     for table in ("table1.csv", "table2.csv", "table3.csv", "cases.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(out / table), pd.read_csv(again / table))
-    assert (again / "config.toml").read_text().split("\n", 2)[2] == config.read_text().split("\n", 2)[2]
+    assert (again / "config.toml").read_text(encoding="utf-8").split("\n", 2)[2] == config.read_text(
+        encoding="utf-8"
+    ).split("\n", 2)[2]
 
 
 def test_config_file_errors(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
-    bad.write_text("[study]\nseed = -1\n")
+    bad.write_text("[study]\nseed = -1\n", encoding="utf-8")
     assert main(["replicate", "--config", str(bad), "--no-progress"]) == 2
     assert "[study]: `seed` must be an int >= 0" in capsys.readouterr().err
-    bad.write_text("[study\n")
+    bad.write_text("[study\n", encoding="utf-8")
     assert main(["replicate", "--config", str(bad), "--no-progress"]) == 2
     assert "is not valid TOML" in capsys.readouterr().err
-    bad.write_text("[study]\nseed = 1\n")
+    bad.write_text("[study]\nseed = 1\n", encoding="utf-8")
     assert main(["replicate", "--config", str(bad), "--preset", "fast", "--no-progress"]) == 2
     assert "give --config or --preset, not both" in capsys.readouterr().err
     assert main(["replicate", "--config", str(tmp_path / "none.toml"), "--no-progress"]) == 2

@@ -105,7 +105,7 @@ def test_kill_and_resume(tmp_path, small_cohort):
     import json
 
     for p in (out / "cases").glob("*.json"):  # a killed writer never leaves a half-written result
-        json.loads(p.read_text())
+        json.loads(p.read_text(encoding="utf-8"))
     cfg = _config()
     resumed = run_study(small_cohort, config=cfg, out=out, progress=False)
     assert set(resumed.loaded) == finished
