@@ -159,6 +159,17 @@ class Anatomy:
         return self.body_height + self.disc_height
 
     @property
+    def back_depth(self) -> float:
+        """Distance (mm) from the body axis to the skin of the back, at the midline.
+
+        The erector spinae end ~48 mm behind the canal; the back adds the thoracolumbar fascia
+        and a subcutaneous fat layer of 10-35 mm that grows with the trunk outline (no extra
+        random draw: a larger trunk is a fatter subject).
+        """
+        muscle = self.body_half_depth + 1.5 + 2 * self.canal_half_depth + 48.0
+        return float(muscle + 10.0 + 25.0 * np.clip((self.body_outline[1] - 105.0) / 30.0, 0.0, 1.0))
+
+    @property
     def level_name(self) -> str:
         """Name of the diseased level (e.g. ``"T12"``)."""
         return LEVEL_NAMES[self.level]
@@ -500,7 +511,15 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     lab = np.zeros(p.shape[0], dtype=np.int8)
     oa, ob = anatomy.body_outline
     ycen = -0.22 * ob  # the spine lies posterior in the trunk
-    outline = (x / oa) ** 2 + ((v - ycen) / ob) ** 2
+    # the back is flatter than the belly (superellipse) and covers the erector spinae with
+    # fascia and subcutaneous fat (Anatomy.back_depth)
+    bp = anatomy.back_depth - ycen
+    post = v > ycen
+    outline = np.where(
+        post,
+        np.abs(x / oa) ** 3 + np.abs((v - ycen) / bp) ** 3,
+        (x / oa) ** 2 + ((v - ycen) / ob) ** 2,
+    )
     inside = outline < 1
     lab[inside] = LABELS["fat"]
     viscera = (

@@ -310,11 +310,12 @@ def _fractions(
     anatomy: Any,
     lesions: list[Any],
     supersample: bool,
-) -> tuple[np.ndarray, np.ndarray, list[dict[str, np.ndarray]]]:
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, np.ndarray]], np.ndarray]:
     """Tissue fractions per voxel (last two columns: index lesion, other lesions).
 
     Returns ``frac`` (nvox, n_labels + 1) float32, the centre labels with lesions overlaid,
-    and per lesion the partial-volume mean of its fields over the voxel's tumour part.
+    per lesion the partial-volume mean of its fields over the voxel's tumour part, and the
+    centre labels without the lesions.
     """
     n_lab = len(LABELS)
     les_col = LABELS["lesion"]
@@ -350,7 +351,7 @@ def _fractions(
                 s = np.where(ins, pr[k].reshape(bnd.size, m), 0.0).sum(axis=1)
                 fields[i][k][bnd] = np.where(nin > 0, s / np.maximum(nin, 1), 0.0)
     # the index lesion's column holds its own fraction; others in the last column
-    return frac, over, [dict(f, fraction=lf) for f, lf in zip(fields, lesion_frac)]
+    return frac, over, [dict(f, fraction=lf) for f, lf in zip(fields, lesion_frac)], labels
 
 
 def simulate_case(
@@ -499,11 +500,11 @@ def simulate_case(
     ax = axial_grid(spec, ax_centre)
     pts = ax.points()
     shape = ax.shape_zyx
-    frac, over, lf = _fractions(pts, shape, ax.spacing, anatomy, lesions, bool(partial_volume))
+    frac, over, lf, labels = _fractions(pts, shape, ax.spacing, anatomy, lesions, bool(partial_volume))
     inside = lf[0]["fraction"] >= 0.5
     if not inside.any():  # pragma: no cover - lesion radius >= 8 mm always covers voxels
         raise RuntimeError("the simulated lesion covers no DCE voxel")
-    labels = tissue_labels(pts, anatomy)  # tissue under the lesions (truth)
+    # labels: the tissue under the lesions (truth)
 
     # ---- timing, AIF ------------------------------------------------------------------
     dt = p["temporal_resolution_s"]
@@ -550,17 +551,21 @@ def simulate_case(
     for k in ("fat", "marrow", "lesion"):
         cols[LABELS[k]] = False
     cols[n_lab] = False
-    signal = frac[:, cols] @ sig_tab[cols[:n_lab]].astype(np.float32)  # (nvox, n_time)
-
     # fat: imperfect spectral fat suppression, failing away from the isocentre (B0)
     eta0 = float(gen.uniform(*diff.fat_suppression_residual))
     d_iso = np.linalg.norm((pts - ax_centre)[:, :2], axis=1)
     eta = np.clip(eta0 + diff.fat_suppression_residual[1] * (d_iso / 150.0) ** 2, 0.0, 1.0)
     s_fat = _spgr(np.array([1.0 / TISSUES["fat"].t10_s]), trf, fa)[0] * TISSUES["fat"].pd
-    fv = np.flatnonzero(frac[:, LABELS["fat"]] > 0)
-    signal[fv] += (frac[fv, LABELS["fat"]] * eta[fv])[:, None] * (
-        sig_tab[LABELS["fat"]] / sig_tab[LABELS["fat"], 0] * s_fat
-    )[None, :].astype(np.float32)
+    # normal tissues and residual fat in one product, time-major: (n_time, nvox)
+    n_c = int(cols.sum())
+    weights = np.empty((pts.shape[0], n_c + 1), dtype=np.float32)
+    weights[:, :n_c] = frac[:, cols]
+    weights[:, n_c] = frac[:, LABELS["fat"]] * eta
+    curves = np.vstack(
+        [sig_tab[cols[:n_lab]], sig_tab[LABELS["fat"]] / sig_tab[LABELS["fat"], 0] * s_fat]
+    ).astype(np.float32)
+    signal = curves.T @ weights.T  # (n_time, nvox), C order: the frames without a transpose
+    del weights
 
     # marrow: water + fat compartments; fat fraction texture; perfusion of the water
     # compartment varies between patients (red marrow) and rises in reactive oedema
@@ -579,7 +584,7 @@ def simulate_case(
         water[:, None] * _spgr(1.0 / t1w[:, None] + r1 * c_w, trf, fa)
         + (ff[mv] * eta[mv] * s_fat / TISSUES["fat"].pd)[:, None]
     )
-    signal[mv] += frac[mv, LABELS["marrow"]][:, None] * s_mar.astype(np.float32)
+    signal[:, mv] += (frac[mv, LABELS["marrow"]][:, None] * s_mar).T.astype(np.float32)
 
     # lesions: voxel-wise extended Tofts with habitats, necrosis and mineralisation
     maps: dict[str, np.ndarray] = {}
@@ -602,18 +607,18 @@ def simulate_case(
             * (1.0 - 0.7 * mineral)[:, None]
             * _spgr(1.0 / l_t10[:, None] + r1 * c_l, trf, fa)
         )
-        signal[v_idx] += frac[v_idx, col][:, None] * s_l.astype(np.float32)
+        signal[:, v_idx] += (frac[v_idx, col][:, None] * s_l).T.astype(np.float32)
         if i == 0:
             maps.update(idx=v_idx, kt=l_kt, kep=l_kep, vp=l_vp, t10=l_t10, viab=viab, mineral=mineral)
 
     # ---- acquisition: frames, motion, coil, apodisation, noise ------------------------
-    _oa, ob = anatomy.body_outline
-    y_back = anatomy.y_body + 0.78 * ob
+    y_back = anatomy.y_body + anatomy.back_depth  # posterior spine array under the back
     coil = (0.35 + 0.65 * np.exp(-np.clip(y_back - pts[:, 1], 0, None) / 70.0)) * (
         1.0 + 0.12 * np.cos(2 * np.pi * (pts[:, 0] - centre[0]) / 80.0 + gen.uniform(0, 2 * np.pi))
     )
-    n_t = signal.shape[1]
-    sub = (signal * (_GAIN * coil.astype(np.float32))[:, None]).T.reshape(N_FRAMES, n_sub, *shape)
+    n_t = signal.shape[0]
+    signal *= (_GAIN * coil).astype(np.float32)[None, :]
+    sub = signal.reshape(N_FRAMES, n_sub, *shape)
     del signal
     if diff.frame_integration:
         frames = integrate_frames(sub, line_subinterval(ny, n_sub), tuple(ax.spacing[::-1]), disp)
