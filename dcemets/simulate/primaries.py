@@ -16,9 +16,12 @@ and kep 0.39 /min reaches only ~0.3 mM (max SE ~ 90 %).  Likewise a wash-out of 
 within the 120-168 s acquisition needs kep of ~1-2 /min or a sizeable vp.  The paper's
 Ktrans/kep came from its own two-compartment fitting (ref. [11] of the paper), not from this
 forward model, so the simulator reproduces the *model-free* measurements (the heuristics) and
-keeps the *ordering* of kep (median 1/min: lung 0.68 < kidney, prostate 0.72 < liver 1.17 <
-breast 1.5 < thyroid 1.9; the paper: lung 0.39 < kidney 0.42 < liver 0.52 < prostate 0.56 <
-breast 0.60 < thyroid 0.68), while its ground-truth Ktrans is larger (medians 0.12-0.75 /min).
+the group contrast of kep (lung lower than other, as significant as the paper's p = 0.001),
+not its per-primary order (medians 1/min: prostate 0.52 < lung 0.68 < kidney 0.72 < liver
+1.17 < breast 1.5 < thyroid 1.9; the paper: lung 0.39 < kidney 0.42 < liver 0.52 < prostate
+0.56 < breast 0.60 < thyroid 0.68: the sclerotic prostate lesions, hypo-enhancing, need a slow
+kep to keep the paper's mild wash-out), while its ground-truth Ktrans is larger (medians
+0.13-0.75 /min).  The numbers behind this choice are in the user guide's DRO page.
 """
 
 from __future__ import annotations
@@ -85,13 +88,13 @@ PRIMARIES: MappingProxyType[str, PrimaryModel] = MappingProxyType(
         "lung": PrimaryModel(
             "lung",
             (0.68, 0.6),
-            (0.50, 0.4),
-            (0.060, 0.6),
+            (0.53, 0.4),
+            (0.045, 0.6),
             (1.5, 0.2),
             (9.0, 16.0),
             0.7,
             0.3,
-            0.35,
+            0.25,
             0.35,
             (0.80, 0.05, 0.15),
         ),
@@ -124,9 +127,9 @@ PRIMARIES: MappingProxyType[str, PrimaryModel] = MappingProxyType(
         ),
         "prostate": PrimaryModel(
             "other",
-            (0.60, 0.35),
-            (0.17, 0.4),
-            (0.050, 0.6),
+            (0.52, 0.35),
+            (0.26, 0.4),
+            (0.070, 0.6),
             (1.5, 0.2),
             (9.0, 16.0),
             0.3,
