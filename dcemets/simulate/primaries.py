@@ -94,7 +94,7 @@ PRIMARIES: MappingProxyType[str, PrimaryModel] = MappingProxyType(
             (9.0, 16.0),
             0.7,
             0.3,
-            0.25,
+            0.30,
             0.35,
             (0.80, 0.05, 0.15),
         ),

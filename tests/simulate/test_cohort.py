@@ -104,7 +104,7 @@ def hotspot_table(cases) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cohort_table(seed: int) -> pd.DataFrame:
     """The default 61-case cohort (realistic difficulty), measured as the paper did: hot-spot
     ROI heuristics from the true lesion mask.  Cached: the Table 1 tests share the cohorts."""
