@@ -89,7 +89,7 @@ PRIMARIES: MappingProxyType[str, PrimaryModel] = MappingProxyType(
             "lung",
             (0.68, 0.6),
             (0.53, 0.4),
-            (0.045, 0.6),
+            (0.046, 0.6),
             (1.5, 0.2),
             (9.0, 16.0),
             0.7,
