@@ -1,29 +1,20 @@
-"""Shared argument checks of the simulator's public functions (private).
-
-Each check raises a :class:`TypeError` or :class:`ValueError` naming the argument, and
-returns the value exactly as the simulator used it before (no change of the numbers for
-valid inputs).
-"""
+"""Argument checks of the simulator's public building blocks (clear errors naming the argument)."""
 
 from __future__ import annotations
 
-from numbers import Real
 from typing import Any
 
 import numpy as np
 
 
 def check_generator(rng: Any, name: str = "rng") -> np.random.Generator:
-    """`rng` must be a :class:`numpy.random.Generator` (no seed: the caller owns the stream)."""
+    """Return `rng` if it is a :class:`numpy.random.Generator`, else raise a TypeError."""
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"`{name}` must be a numpy.random.Generator, got {type(rng).__name__}")
+        raise TypeError(
+            f"`{name}` must be a numpy.random.Generator (np.random.default_rng(seed)), "
+            f"got {type(rng).__name__}"
+        )
     return rng
-
-
-def check_instance(value: Any, cls: type, name: str) -> None:
-    """`value` must be an instance of `cls`."""
-    if not isinstance(value, cls):
-        raise TypeError(f"`{name}` must be a {cls.__name__}, got {type(value).__name__}")
 
 
 def check_real(
@@ -33,9 +24,9 @@ def check_real(
     low: float | None = None,
     high: float | None = None,
     low_open: bool = False,
-) -> None:
-    """`value` must be a finite real number in ``[low, high]`` (``(low, high]`` if `low_open`)."""
-    if isinstance(value, bool) or not isinstance(value, Real):
+) -> float:
+    """A finite real number in ``[low, high]`` (``(low, high]`` with `low_open`), as a float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"`{name}` must be a real number, got {type(value).__name__}")
     v = float(value)
     if not np.isfinite(v):
@@ -44,34 +35,59 @@ def check_real(
         raise ValueError(f"`{name}` must be {'>' if low_open else '>='} {low}, got {value!r}")
     if high is not None and v > high:
         raise ValueError(f"`{name}` must be <= {high}, got {value!r}")
+    return v
 
 
-def _real_array(values: Any, name: str) -> np.ndarray:
-    try:
-        a = np.asarray(values)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"`{name}` must be a real numeric array: {exc}") from exc
-    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
-        raise TypeError(f"`{name}` must be a real numeric array, got dtype {a.dtype}")
-    return a
+def check_int(value: Any, name: str, *, low: int, high: int) -> int:
+    """An int in ``[low, high]``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
+    if not low <= int(value) <= high:
+        raise ValueError(f"`{name}` must be in [{low}, {high}], got {value!r}")
+    return int(value)
 
 
 def check_points(points: Any, name: str = "points") -> np.ndarray:
-    """LPS points: a finite real array of shape (n, 3), returned as float64."""
-    a = _real_array(points, name)
-    if a.ndim != 2 or a.shape[1] != 3:
-        raise ValueError(f"`{name}` must have shape (n, 3), got {a.shape}")
-    p = np.asarray(a, dtype=float)
-    if not np.isfinite(p).all():
-        raise ValueError(f"`{name}` must be finite (no NaN or inf)")
-    return p
+    """Finite real LPS points, shape (n, 3), as float64 (a new array)."""
+    arr = np.asarray(points) if not isinstance(points, (str, bytes, dict)) and points is not None else None
+    if arr is None or arr.dtype.kind not in "iuf":
+        raise TypeError(f"`{name}` must be a real array of shape (n, 3), got {type(points).__name__}")
+    if arr.ndim != 2 or arr.shape[1] != 3:
+        raise ValueError(f"`{name}` must have shape (n, 3), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"`{name}` must be finite")
+    return np.array(arr, dtype=float)
 
 
 def check_labels(labels: Any, n: int, name: str = "labels") -> np.ndarray:
-    """Tissue labels: a finite, integer-valued real array of shape (n,)."""
-    a = _real_array(labels, name)
-    if a.shape != (n,):
-        raise ValueError(f"`{name}` must have shape ({n},) (one label per point), got {a.shape}")
-    if np.issubdtype(a.dtype, np.floating) and not (np.isfinite(a).all() and np.all(a == np.round(a))):
-        raise ValueError(f"`{name}` must hold finite integer tissue labels")
-    return a
+    """Integer tissue labels, shape (n,)."""
+    arr = np.asarray(labels) if not isinstance(labels, (str, bytes, dict)) and labels is not None else None
+    if arr is None or arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"`{name}` must be an integer array of tissue labels (tissue_labels(points, anatomy)), "
+            f"got {type(labels).__name__} of dtype {getattr(arr, 'dtype', None)}"
+        )
+    if arr.shape != (n,):
+        raise ValueError(f"`{name}` must have shape ({n},) like `points`, got {arr.shape}")
+    return arr
+
+
+def check_instance(value: Any, cls: type, name: str, hint: str) -> Any:
+    """`value` if it is a `cls`, else a TypeError naming `name` and how to get one."""
+    if not isinstance(value, cls):
+        raise TypeError(f"`{name}` must be a {cls.__name__} ({hint}), got {type(value).__name__}")
+    return value
+
+
+def check_array(value: Any, name: str, *, ndim: int | None = None, complex_ok: bool = False) -> np.ndarray:
+    """A finite numeric array (real unless `complex_ok`) with `ndim` dimensions, not copied."""
+    arr = None if isinstance(value, (str, bytes, dict)) or value is None else np.asarray(value)
+    kinds = "biufc" if complex_ok else "biuf"
+    if arr is None or arr.dtype.kind not in kinds:
+        what = "a numeric" if complex_ok else "a real"
+        raise TypeError(f"`{name}` must be {what} array, got {type(value).__name__}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"`{name}` must have {ndim} dimension(s), got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"`{name}` must be finite (no NaN or inf)")
+    return arr

@@ -1,36 +1,103 @@
-"""World-space phantom of the lumbar/thoracolumbar spine with one vertebral metastasis.
+"""World-space phantom of the thoracolumbar spine with vertebral metastases.
 
-The phantom is a set of analytic shapes in LPS world coordinates (mm): it is evaluated at
-the voxel centres of *any* grid (the axial DCE volume, the sagittal T2W volume), so both
-images show the same anatomy in the same place, as two series of one exam do.
+The phantom is a set of closed-form shapes and random fields in LPS world coordinates (mm):
+it is evaluated at the voxel centres (or supersampled points) of *any* grid, so the axial
+DCE and the sagittal T2W series show the same anatomy in the same place, as two series of
+one exam do.
 
-Shapes (per vertebral level): an elliptic vertebral body with concave end plates and a
-posterior concavity, a 1-1.5 mm cortical shell around cancellous marrow, intervertebral discs
-(annulus and nucleus), a neural arch (pedicles, laminae, spinous and transverse processes)
-around the spinal canal (epidural fat, dural sac with CSF, cord); paraspinal (erector spinae)
-and psoas muscles, aorta and inferior vena cava, abdominal viscera, retroperitoneal and
-subcutaneous fat inside an elliptic body outline.  Dimensions follow adult lumbar
-morphometry (body width 40-48 mm, depth 30-36 mm, height 22-28 mm, disc 7-10 mm; cf. Zhou SH
-et al. Eur Spine J 2000;9:242-248, doi:10.1007/s005860000140).
+Anatomy (per subject; sources in the docs page "A spine DCE digital reference object"):
 
-The lesion is a smooth implicit surface (sum of Gaussian blobs with plane-wave roughness)
-restricted to the diseased vertebra (and, when it breaks through the cortex, a few mm of
-the neighbouring soft tissue), with a viability field (necrotic core, patchy texture).
+* **Level and morphometry.**  The diseased level is drawn between T9 and L4; each of the
+  seven modelled levels takes its end-plate width and depth, body height, disc height and
+  canal size from published morphometry (Panjabi MM et al. Spine 1991;16:888-901 thoracic,
+  Spine 1992;17:299-306 lumbar; Zhou SH et al. Eur Spine J 2000;9:242-248), scaled by a
+  per-subject size factor.
+* **Vertebral body cross-section**: lumbar bodies are kidney-shaped (an ellipse with a
+  posterior concavity), thoracic bodies heart-shaped (tapered anteriorly); all are waisted
+  (concave sides, ~7 %) and have concave end plates; a thin cortical shell (0.4-0.8 mm,
+  Edwards WT et al. Spine 2001;26:218-225) surrounds trabecular marrow whose fat fraction
+  is a spatially correlated random field; a basivertebral vein enters the posterior cortex
+  at mid-height; segmental arteries wrap the waist.  Compression (pathological height loss)
+  depresses the superior end plate of the diseased level in some subjects.
+* Discs (annulus, nucleus), neural arches (pedicles, laminae, spinous and transverse
+  processes), the canal (epidural fat, dural sac with CSF, cord or cauda equina below L1),
+  erector spinae, psoas (absent above L1, growing caudally), lungs at the lower thoracic
+  levels, aorta (bifurcating at L4) and IVC, abdominal viscera, retroperitoneal and
+  subcutaneous fat inside an elliptic trunk outline.
+* Per-subject position, axial rotation (+/-6 deg), sagittal and coronal curvature.
+
+Metastases: an implicit surface (sum of 3-6 Gaussian lobes with random-field roughness)
+inside the vertebral body (and pedicle) of its level, never crossing the disc; in a
+fraction of cases it breaches the cortex into the epidural or paravertebral space.  Inside
+it, viability (viable rim, necrotic core, perfusion habitats), kep and mineralisation
+(sclerotic / mixed lesions) are spatially correlated random fields
+(:mod:`dcemets.simulate.fields`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import check_generator, check_instance, check_labels, check_points, check_real
+from ._checks import check_generator, check_instance, check_int, check_labels, check_points, check_real
+from .fields import RandomField, random_field
 from .tissues import LABELS
 
-__all__ = ["Anatomy", "Lesion", "lesion_fields", "sample_anatomy", "sample_lesion", "tissue_labels"]
+__all__ = [
+    "LESION_TYPES",
+    "LEVEL_NAMES",
+    "Anatomy",
+    "Lesion",
+    "lesion_fields",
+    "lesion_properties",
+    "sample_anatomy",
+    "sample_lesion",
+    "tissue_labels",
+]
 
-_N_LEVELS = 7  # vertebral levels modelled; the lesion is in the middle one
+_N_LEVELS = 7  # vertebral levels modelled; the index lesion is in the middle one
 _LESION_LEVEL = 3
+
+LEVEL_NAMES: tuple[str, ...] = tuple(
+    [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)] + ["S1"]
+)
+"""Names of the vertebral levels; an :class:`Anatomy`'s ``level`` indexes this tuple."""
+
+# End-plate width and depth, body height, disc height (below the level), canal width and
+# depth (mm), adult means rounded from Panjabi 1991 (T), Panjabi 1992 (L), Zhou 2000.
+_MORPHOMETRY = np.array(
+    [
+        # width depth height disc canal_w canal_d
+        [30, 20, 16, 4.5, 16, 14],  # T1
+        [30, 22, 17, 4.5, 15, 14],
+        [30, 23, 17, 4.5, 15, 14],
+        [30, 25, 18, 4.5, 15, 14],
+        [31, 26, 18, 5.0, 15, 14],
+        [32, 27, 19, 5.0, 15, 14],
+        [33, 28, 20, 5.0, 15, 14],
+        [34, 29, 20, 5.5, 15, 15],
+        [36, 30, 21, 5.5, 16, 15],  # T9
+        [38, 31, 21, 6.0, 17, 15],  # T10
+        [40, 32, 22, 6.5, 18, 16],  # T11
+        [42, 32, 23, 7.5, 20, 17],  # T12
+        [43, 33, 24, 8.5, 22, 17],  # L1
+        [45, 34, 25, 9.5, 23, 17],  # L2
+        [47, 35, 26, 10.5, 24, 16],  # L3
+        [49, 35, 26, 11.0, 24, 17],  # L4
+        [50, 35, 25, 11.0, 25, 18],  # L5
+        [50, 33, 24, 10.0, 26, 18],  # S1
+    ],
+    dtype=float,
+)
+_LESION_LEVELS = np.arange(8, 16)  # T9..L4 (0-based indices into LEVEL_NAMES)
+# thoracolumbar junction and lower thoracic spine are the commonest sites of spinal
+# metastases in a DCE field of view (Wong DA et al. Spine 1990;15:1-4: 70 % thoracic)
+_LESION_LEVEL_P = np.array([0.12, 0.14, 0.15, 0.15, 0.13, 0.12, 0.10, 0.09])
+
+LESION_TYPES: tuple[str, ...] = ("lytic", "sclerotic", "mixed")
+"""Radiological lesion types: lytic (hyper-enhancing), sclerotic/blastic (hypo-enhancing,
+dark on T2W), mixed (sclerotic patches in a lytic lesion)."""
 
 
 @dataclass(frozen=True)
@@ -46,13 +113,26 @@ class Anatomy:
     curvature : float
         Sagittal curvature (1/mm): body centres lie at ``y_body + curvature * dz**2``.
     body_half_width, body_half_depth, body_height, disc_height : float
-        Vertebral body semi-axes (L-R, A-P), body height and disc height (mm).
+        Diseased level's body semi-axes (L-R, A-P), body height and disc height (mm).
     cortex : float
         Cortical shell thickness (mm).
     canal_half_width, canal_half_depth : float
         Spinal canal semi-axes (mm).
     body_outline : tuple of 2 float
-        Semi-axes (L-R, A-P) of the skin outline (mm).
+        Semi-axes (L-R, A-P) of the trunk outline (mm).
+    level : int
+        Diseased level, an index into :data:`LEVEL_NAMES` (default 14, L3).
+    rotation_deg : float
+        Axial rotation of the spine about its S axis (degrees).
+    lateral_curvature : float
+        Coronal curvature (1/mm): body centres lie at ``x = lateral_curvature * dz**2``.
+    height_loss : float
+        Fraction of the diseased body's height lost by a central depression of its superior
+        end plate (0: none).
+    fat_fraction : float
+        Mean fat fraction of the vertebral marrow (Kugel H et al. JMRI 2001;13:263-268).
+    marrow_field : RandomField or None
+        Spatial variation of the marrow fat fraction (red/yellow marrow islands).
     """
 
     z_lesion_level: float
@@ -66,16 +146,47 @@ class Anatomy:
     canal_half_width: float
     canal_half_depth: float
     body_outline: tuple[float, float]
+    level: int = 14
+    rotation_deg: float = 0.0
+    lateral_curvature: float = 0.0
+    height_loss: float = 0.0
+    fat_fraction: float = 0.45
+    marrow_field: RandomField | None = field(default=None, compare=False)
 
     @property
     def level_pitch(self) -> float:
         """Distance between consecutive vertebral centres (mm)."""
         return self.body_height + self.disc_height
 
+    @property
+    def back_depth(self) -> float:
+        """Distance (mm) from the body axis to the skin of the back, at the midline.
+
+        The erector spinae end ~48 mm behind the canal; the back adds the thoracolumbar fascia
+        and a subcutaneous fat layer of 10-35 mm that grows with the trunk outline (no extra
+        random draw: a larger trunk is a fatter subject).
+        """
+        muscle = self.body_half_depth + 1.5 + 2 * self.canal_half_depth + 48.0
+        return float(muscle + 10.0 + 25.0 * np.clip((self.body_outline[1] - 105.0) / 30.0, 0.0, 1.0))
+
+    @property
+    def level_name(self) -> str:
+        """Name of the diseased level (e.g. ``"T12"``)."""
+        return LEVEL_NAMES[self.level]
+
     def level_centre(self, level: int = _LESION_LEVEL) -> np.ndarray:
-        """LPS centre (mm) of the vertebral body of `level` (0-6; 3 is diseased)."""
+        """LPS centre (mm) of the vertebral body of modelled `level` (0-6; 3 is diseased)."""
         dz = (level - _LESION_LEVEL) * self.level_pitch
-        return np.array([0.0, self.y_body + self.curvature * dz**2, self.z_lesion_level + dz])
+        return np.array(
+            [self.lateral_curvature * dz**2, self.y_body + self.curvature * dz**2, self.z_lesion_level + dz]
+        )
+
+    def marrow_fat_fraction(self, points: np.ndarray) -> np.ndarray:
+        """Fat fraction of normal vertebral marrow at world `points` (clipped to [0.05, 0.9])."""
+        p = np.asarray(points, dtype=float)
+        if self.marrow_field is None:
+            return np.full(p.shape[0], self.fat_fraction)
+        return np.clip(self.fat_fraction + 0.12 * self.marrow_field(p), 0.05, 0.9)
 
 
 @dataclass(frozen=True)
@@ -85,11 +196,11 @@ class Lesion:
     Attributes
     ----------
     centres : ndarray, shape (k, 3)
-        Blob centres.
+        Lobe centres.
     sigmas : ndarray, shape (k,)
-        Blob widths (mm).
-    rough_k, rough_phase : ndarray
-        Plane-wave vectors (rad/mm, shape (m, 3)) and phases of the surface roughness.
+        Lobe widths (mm).
+    roughness_field : RandomField
+        Random field roughening the surface (lobulation at the 5-10 mm scale).
     roughness : float
         Relative amplitude of the roughness.
     breakthrough : float
@@ -100,28 +211,37 @@ class Lesion:
         Centre of the necrotic core.
     necrosis_width : float
         Width (mm) of the necrotic core.
-    texture_k, texture_phase : ndarray
-        Plane waves of the viability texture.
+    perfusion_field : RandomField
+        Habitats of viable perfusion (scales Ktrans and vp).
     texture : float
-        Amplitude of the patchy viability texture.
-    kep_k, kep_phase : ndarray
-        Plane waves of the kep texture (zero mean, unit variance field).
+        Amplitude (log-sd) of the perfusion habitats.
+    kep_field : RandomField
+        Habitats of kep (plateau vs wash-out voxels).
+    lesion_type : str
+        One of :data:`LESION_TYPES`.
+    sclerosis : float
+        Mean mineralisation of the lesion (0 lytic .. 1 dense blastic).
+    mineral_field : RandomField
+        Spatial pattern of the mineralisation (sclerotic patches of a mixed lesion).
+    level : int
+        Modelled level of the lesion (3: the index level; other values: additional lesions).
     """
 
     centres: np.ndarray
     sigmas: np.ndarray
-    rough_k: np.ndarray
-    rough_phase: np.ndarray
+    roughness_field: RandomField
     roughness: float
     breakthrough: float
     necrosis: float
     necrosis_centre: np.ndarray
     necrosis_width: float
-    texture_k: np.ndarray
-    texture_phase: np.ndarray
+    perfusion_field: RandomField
     texture: float
-    kep_k: np.ndarray
-    kep_phase: np.ndarray
+    kep_field: RandomField
+    lesion_type: str = "lytic"
+    sclerosis: float = 0.0
+    mineral_field: RandomField | None = None
+    level: int = _LESION_LEVEL
 
     @property
     def bounding_radius(self) -> float:
@@ -130,52 +250,66 @@ class Lesion:
         return float(d.max() + self.breakthrough)
 
 
-def sample_anatomy(rng: np.random.Generator) -> Anatomy:
-    """Draw a plausible adult lumbar spine.
+def sample_anatomy(
+    rng: np.random.Generator, *, height_loss_probability: float = 0.0, level: int | None = None
+) -> Anatomy:
+    """Draw a plausible adult thoracolumbar spine.
 
     Parameters
     ----------
     rng : numpy.random.Generator
         Random generator.
+    height_loss_probability : float, default 0
+        Probability of a pathological compression (10-35 % height loss) of the diseased body.
+    level : int, optional
+        Diseased level (index into :data:`LEVEL_NAMES`, 8 = T9 .. 15 = L4); drawn by default.
 
     Returns
     -------
     Anatomy
 
+    Raises
+    ------
+    TypeError
+        If `rng` is not a Generator, or `height_loss_probability` or `level` of the wrong type.
+    ValueError
+        If `height_loss_probability` is outside [0, 1] or `level` outside 0..14.
+
     Examples
     --------
     >>> a = sample_anatomy(np.random.default_rng(0))
-    >>> 20 <= a.body_half_width <= 24
-    True
+    >>> a.level_name in LEVEL_NAMES[8:16], bool(15 <= a.body_half_width <= 28)
+    (True, True)
     """
     check_generator(rng)
+    height_loss_probability = check_real(
+        height_loss_probability, "height_loss_probability", low=0.0, high=1.0
+    )
+    if level is not None:
+        check_int(level, "level", low=0, high=len(LEVEL_NAMES) - 2)
+    lev = int(rng.choice(_LESION_LEVELS, p=_LESION_LEVEL_P)) if level is None else int(level)
+    w, d, h, disc, cw, cd = _MORPHOMETRY[lev]
+    size = float(rng.normal(1.0, 0.06))  # per-subject size (body dimensions sd ~ 6 %)
+    broke = rng.random() < height_loss_probability
     return Anatomy(
-        z_lesion_level=float(rng.uniform(-20.0, 20.0)),
+        z_lesion_level=float(rng.uniform(-15.0, 15.0)),
         y_body=float(rng.uniform(-10.0, 10.0)),
         curvature=float(rng.uniform(-0.0015, 0.0015)),
-        body_half_width=float(rng.uniform(20.0, 24.0)),
-        body_half_depth=float(rng.uniform(15.0, 18.0)),
-        body_height=float(rng.uniform(22.0, 28.0)),
-        disc_height=float(rng.uniform(7.0, 10.0)),
-        cortex=float(rng.uniform(1.0, 1.5)),
-        canal_half_width=float(rng.uniform(10.0, 12.0)),
-        canal_half_depth=float(rng.uniform(7.0, 9.0)),
-        body_outline=(float(rng.uniform(150.0, 175.0)), float(rng.uniform(115.0, 135.0))),
+        body_half_width=float(w / 2 * size),
+        body_half_depth=float(d / 2 * size),
+        body_height=float(h * size),
+        disc_height=float(disc * rng.uniform(0.85, 1.1)),
+        cortex=float(rng.uniform(0.4, 0.8)),
+        canal_half_width=float(cw / 2 * rng.uniform(0.92, 1.08)),
+        canal_half_depth=float(cd / 2 * rng.uniform(0.92, 1.08)),
+        body_outline=(float(rng.uniform(140.0, 175.0)), float(rng.uniform(105.0, 135.0))),
+        level=lev,
+        rotation_deg=float(rng.normal(0.0, 3.0)),
+        lateral_curvature=float(rng.uniform(-0.001, 0.001)),
+        height_loss=float(rng.uniform(0.10, 0.35)) if broke else 0.0,
+        fat_fraction=float(rng.uniform(0.30, 0.60)),
+        marrow_field=random_field(rng, float(rng.uniform(3.0, 6.0))),
     )
-
-
-def _plane_waves(
-    rng: np.random.Generator, m: int, wavelength: tuple[float, float]
-) -> tuple[np.ndarray, np.ndarray]:
-    direction = rng.standard_normal((m, 3))
-    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-    lam = rng.uniform(*wavelength, size=m)
-    return direction * (2 * np.pi / lam)[:, None], rng.uniform(0, 2 * np.pi, size=m)
-
-
-def _wave_field(points: np.ndarray, k: np.ndarray, phase: np.ndarray) -> np.ndarray:
-    """Zero-mean, unit-variance random field: normalised sum of plane waves."""
-    return np.cos(points @ k.T + phase).sum(axis=1) * np.sqrt(2.0 / k.shape[0])
 
 
 def sample_lesion(
@@ -186,8 +320,11 @@ def sample_lesion(
     breakthrough_probability: float,
     necrosis: float,
     texture: float,
+    lesion_type: str = "lytic",
+    level: int = _LESION_LEVEL,
+    habitat_length_mm: tuple[float, float] = (3.0, 6.0),
 ) -> Lesion:
-    """Draw an irregular lesion inside the diseased vertebral body of `anatomy`.
+    """Draw a lobulated lesion inside the vertebral body of modelled `level` of `anatomy`.
 
     Parameters
     ----------
@@ -198,31 +335,55 @@ def sample_lesion(
     radius : float
         Typical lesion radius (mm).
     breakthrough_probability : float
-        Probability that the tumour breaks through the cortex into the soft tissue.
+        Probability that the tumour breaches the cortex into the soft tissue.
     necrosis : float
         Maximum depth of the necrotic core (0-1); the case's depth is uniform below it.
     texture : float
-        Amplitude of the patchy viability texture (0 = homogeneous).
+        Log-sd of the perfusion habitats (0 = homogeneous).
+    lesion_type : {"lytic", "sclerotic", "mixed"}
+        Radiological type (:data:`LESION_TYPES`).
+    level : int, default 3
+        Modelled level (3 is the index level of the case).
+    habitat_length_mm : tuple of 2 float
+        Range of the correlation length (mm) of the perfusion and kep habitats.
 
     Returns
     -------
     Lesion
+
+    Raises
+    ------
+    TypeError
+        If `rng` is not a Generator, `anatomy` not an :class:`Anatomy`, or a number is not
+        real.
+    ValueError
+        Unknown `lesion_type`; `radius` not > 0; a probability or `necrosis` outside [0, 1];
+        negative `texture`; `level` not a modelled level; a non-finite number.
 
     Examples
     --------
     >>> r = np.random.default_rng(0)
     >>> les = sample_lesion(r, sample_anatomy(r), radius=10.0, breakthrough_probability=0.3,
     ...                     necrosis=0.5, texture=0.2)
-    >>> les.centres.shape[1]
-    3
+    >>> les.centres.shape[1], les.lesion_type
+    (3, 'lytic')
     """
     check_generator(rng)
-    check_instance(anatomy, Anatomy, "anatomy")
-    check_real(radius, "radius", low=0.0, low_open=True)
-    check_real(breakthrough_probability, "breakthrough_probability", low=0.0, high=1.0)
-    check_real(necrosis, "necrosis", low=0.0, high=1.0)
-    check_real(texture, "texture", low=0.0)
-    c = anatomy.level_centre()
+    check_instance(anatomy, Anatomy, "anatomy", "from sample_anatomy")
+    radius = check_real(radius, "radius", low=0.0, low_open=True)
+    breakthrough_probability = check_real(
+        breakthrough_probability, "breakthrough_probability", low=0.0, high=1.0
+    )
+    necrosis = check_real(necrosis, "necrosis", low=0.0, high=1.0)
+    texture = check_real(texture, "texture", low=0.0)
+    if not isinstance(lesion_type, str) or lesion_type not in LESION_TYPES:
+        raise ValueError(f"`lesion_type` must be one of {LESION_TYPES}, got {lesion_type!r}")
+    level = check_int(level, "level", low=0, high=len(LEVEL_NAMES) - 2)
+    if not isinstance(habitat_length_mm, (tuple, list)) or len(habitat_length_mm) != 2:
+        raise TypeError(f"`habitat_length_mm` must be a (low, high) pair of mm, got {habitat_length_mm!r}")
+    lo_hab = check_real(habitat_length_mm[0], "habitat_length_mm[0]", low=0.0, low_open=True)
+    hi_hab = check_real(habitat_length_mm[1], "habitat_length_mm[1]", low=lo_hab)
+    c = anatomy.level_centre(level)
     half = np.array([anatomy.body_half_width, anatomy.body_half_depth, anatomy.body_height / 2])
     room = np.maximum(half - 0.6 * radius, 1.0)
     centre = c + rng.uniform(-0.5, 0.5, size=3) * room
@@ -230,56 +391,86 @@ def sample_lesion(
     sig = radius * rng.uniform(0.4, 0.65, size=k)
     offsets = rng.standard_normal((k, 3)) * radius * 0.45
     offsets[0] = 0.0
-    rough_k, rough_phase = _plane_waves(rng, 10, (5.0, 12.0))
-    tex_k, tex_phase = _plane_waves(rng, 12, (6.0, 14.0))
-    kep_k, kep_phase = _plane_waves(rng, 12, (6.0, 16.0))
     broke = rng.random() < breakthrough_probability
+    sclerosis = {
+        "lytic": 0.0,
+        "sclerotic": float(rng.uniform(0.6, 0.9)),
+        "mixed": float(rng.uniform(0.3, 0.5)),
+    }[lesion_type]
     return Lesion(
         centres=centre + offsets,
         sigmas=sig,
-        rough_k=rough_k,
-        rough_phase=rough_phase,
-        roughness=float(rng.uniform(0.1, 0.3)),
+        roughness_field=random_field(rng, float(rng.uniform(2.5, 4.0)), n_waves=32),
+        roughness=float(rng.uniform(0.15, 0.35)),
         breakthrough=float(rng.uniform(3.0, 10.0)) if broke else 0.0,
         necrosis=float(rng.uniform(0.0, necrosis)),
         necrosis_centre=centre + rng.standard_normal(3) * radius * 0.2,
         necrosis_width=float(radius * rng.uniform(0.3, 0.5)),
-        texture_k=tex_k,
-        texture_phase=tex_phase,
+        perfusion_field=random_field(rng, float(rng.uniform(lo_hab, hi_hab))),
         texture=float(texture),
-        kep_k=kep_k,
-        kep_phase=kep_phase,
+        kep_field=random_field(rng, float(rng.uniform(lo_hab, hi_hab))),
+        lesion_type=lesion_type,
+        sclerosis=sclerosis,
+        mineral_field=random_field(rng, float(rng.uniform(3.0, 5.0))),
+        level=int(level),
     )
+
+
+def _local_frame(points: np.ndarray, a: Anatomy) -> dict[str, np.ndarray]:
+    """Spine-local coordinates: ``x`` (L), ``v`` (P offset from the body axis), ``s`` (level)."""
+    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    dz = z - a.z_lesion_level
+    xc = x - a.lateral_curvature * dz**2
+    yc = y - (a.y_body + a.curvature * dz**2)
+    th = np.deg2rad(a.rotation_deg)
+    c, s = np.cos(th), np.sin(th)
+    return {"x": c * xc + s * yc, "v": -s * xc + c * yc, "dz": dz}
 
 
 def _body_geometry(points: np.ndarray, a: Anatomy) -> dict[str, np.ndarray]:
     """Local coordinates of `points` relative to their nearest vertebral level."""
-    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    fr = _local_frame(points, a)
+    x, v, dz = fr["x"], fr["v"], fr["dz"]
     pitch = a.level_pitch
-    level = np.clip(np.rint((z - a.z_lesion_level) / pitch) + _LESION_LEVEL, 0, _N_LEVELS - 1)
-    dz_level = (level - _LESION_LEVEL) * pitch
-    zz = z - (a.z_lesion_level + dz_level)  # S offset from the level's body centre
-    dz = z - a.z_lesion_level
-    v = y - (a.y_body + a.curvature * dz**2)  # A-P offset from the (curved) body axis
-    scale = 1.0 - 0.015 * (level - _LESION_LEVEL)  # bodies widen caudally
-    ah, bh = a.body_half_width * scale, a.body_half_depth * scale
-    r = np.sqrt((x / ah) ** 2 + (v / bh) ** 2)
-    half_h = a.body_height / 2 - 1.2 * (1 - np.minimum(r, 1.0) ** 2)  # concave end plates
-    bite = (x / (0.45 * ah)) ** 2 + ((v - 1.05 * bh) / (0.25 * bh)) ** 2 < 1
-    in_column = np.abs(level - _LESION_LEVEL) <= _LESION_LEVEL + 0.5
-    body = (r < 1) & (np.abs(zz) < half_h) & ~bite & in_column
-    d_out = np.minimum((1 - r) * np.minimum(ah, bh), half_h - np.abs(zz))
+    level = np.clip(np.rint(dz / pitch) + _LESION_LEVEL, 0, _N_LEVELS - 1)
+    zz = dz - (level - _LESION_LEVEL) * pitch  # S offset from the level's body centre
+    anat_level = np.clip(level - _LESION_LEVEL + a.level, 0, len(LEVEL_NAMES) - 1).astype(int)
+    s_cont = dz / pitch + a.level  # continuous level coordinate (for soft tissues)
+    ref = _MORPHOMETRY[a.level]
+    m = _MORPHOMETRY[anat_level]
+    ah0 = a.body_half_width * m[:, 0] / ref[0]
+    bh = a.body_half_depth * m[:, 1] / ref[1]
+    half_h0 = a.body_height / 2
+    # waist: the sides of the body are concave between the end plates (~7 %)
+    waist = 1.0 - 0.07 * (1.0 - np.clip(zz / half_h0, -1, 1) ** 2)
+    # thoracic bodies are heart-shaped (narrower anteriorly); lumbar ones kidney-shaped
+    taper = np.clip((13.5 - anat_level) / 2.5, 0.0, 1.0)
+    ah = ah0 * waist * (1.0 - 0.25 * taper * np.clip(-v / bh, 0.0, 1.0))
+    bhw = bh * waist
+    r = np.sqrt((x / ah) ** 2 + (v / bhw) ** 2)
+    half_h = half_h0 - 1.2 * (1 - np.minimum(r, 1.0) ** 2)  # concave end plates
+    # compression: central depression of the diseased body's superior end plate
+    top = half_h.copy()
+    if a.height_loss > 0:
+        sick = level == _LESION_LEVEL
+        top[sick] -= a.height_loss * 2 * half_h0 * (1 - 0.5 * np.minimum(r[sick], 1.0) ** 2)
+    bite = (x / (0.45 * ah0)) ** 2 + ((v - 1.05 * bh) / ((0.25 - 0.1 * taper) * bh)) ** 2 < 1
+    body = (r < 1) & (zz < top) & (zz > -half_h) & ~bite
+    d_out = np.minimum.reduce([(1 - r) * np.minimum(ah, bhw), top - zz, zz + half_h])
     return {
         "x": x,
         "v": v,
         "zz": zz,
         "r": r,
         "half_h": half_h,
+        "top": top,
         "body": body,
         "d": d_out,
         "ah": ah,
         "bh": bh,
         "level": level,
+        "anat_level": anat_level,
+        "s": s_cont,
     }
 
 
@@ -296,7 +487,14 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     Returns
     -------
     ndarray of int8, shape (n,)
-        Label of each point (lesion not included; see :func:`lesion_fields`).
+        Label of each point (lesions not included; see :func:`lesion_fields`).
+
+    Raises
+    ------
+    TypeError
+        If `points` is not a real array or `anatomy` not an :class:`Anatomy`.
+    ValueError
+        If `points` is not finite of shape (n, 3).
 
     Examples
     --------
@@ -305,15 +503,23 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     True
     """
     p = check_points(points)
-    check_instance(anatomy, Anatomy, "anatomy")
+    check_instance(anatomy, Anatomy, "anatomy", "from sample_anatomy")
     g = _body_geometry(p, anatomy)
     x, v, zz, r = g["x"], g["v"], g["zz"], g["r"]
-    ah, bh = g["ah"], g["bh"]
+    ah, bh, s = g["ah"], g["bh"], g["s"]
     pitch = anatomy.level_pitch
     lab = np.zeros(p.shape[0], dtype=np.int8)
     oa, ob = anatomy.body_outline
     ycen = -0.22 * ob  # the spine lies posterior in the trunk
-    outline = (x / oa) ** 2 + ((v - ycen) / ob) ** 2
+    # the back is flatter than the belly (superellipse) and covers the erector spinae with
+    # fascia and subcutaneous fat (Anatomy.back_depth)
+    bp = anatomy.back_depth - ycen
+    post = v > ycen
+    outline = np.where(
+        post,
+        np.abs(x / oa) ** 3 + np.abs((v - ycen) / bp) ** 3,
+        (x / oa) ** 2 + ((v - ycen) / ob) ** 2,
+    )
     inside = outline < 1
     lab[inside] = LABELS["fat"]
     viscera = (
@@ -323,48 +529,181 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     )
     lab[viscera] = LABELS["viscera"]
     ax = np.abs(x)
-    # canal frame
+    thoracic = np.clip((12.8 - s) / 1.2, 0.0, 1.0)  # 1 above T12, 0 from L1
+    # lungs: posterior costophrenic recesses beside the lower thoracic spine
+    lung_a, lung_b = 42.0 * thoracic + 1e-6, 50.0 * thoracic + 1e-6
+    lung = inside & (((ax - (ah + 50.0)) / lung_a) ** 2 + ((v - 5.0) / lung_b) ** 2 < 1)
+    lab[lung] = LABELS["lung"]
     cb, ca = anatomy.canal_half_depth, anatomy.canal_half_width
-    vc = v - (bh + 1.5 + cb)
-    # paraspinal muscles (erector spinae) and psoas
-    erector = ((ax - 27.0) / 22.0) ** 2 + ((vc - cb - 27.0) / 24.0) ** 2 < 1
-    psoas = ((ax - (ah + 14.0)) / 14.0) ** 2 + ((v + 2.0) / 17.0) ** 2 < 1
+    vc = v - (bh + 1.5 + cb)  # canal frame
+    # erector spinae (smaller in the thorax) and psoas (from L1, growing caudally)
+    es = 1.0 - 0.25 * thoracic
+    erector = ((ax - 27.0 * es) / (22.0 * es)) ** 2 + ((vc - cb - 25.0 * es) / (23.0 * es)) ** 2 < 1
+    ps = np.clip((s - 12.3) / 3.5, 0.0, 1.0)
+    psoas = (ps > 0) & (
+        ((ax - (ah + 4.0 + 11.0 * ps)) / (4.0 + 11.0 * ps + 1e-6)) ** 2
+        + ((v + 2.0) / (5.0 + 13.0 * ps + 1e-6)) ** 2
+        < 1
+    )
     lab[inside & (erector | psoas)] = LABELS["muscle"]
-    # great vessels
-    aorta = (x - 14.0) ** 2 + (v + bh + 15.0) ** 2 < 11.0**2
-    ivc = ((x + 24.0) / 13.0) ** 2 + ((v + bh + 13.0) / 9.0) ** 2 < 1
-    lab[aorta] = LABELS["blood"]
+    # great vessels: aorta left anterolateral (more lateral in the thorax), bifurcating at
+    # L4 into the common iliac arteries; IVC right anterolateral
+    iliac = np.clip((s - 15.3) / 0.7, 0.0, 1.0)
+    ax_c = 14.0 + 5.0 * thoracic
+    av_c = -bh - 12.0 + 6.0 * thoracic
+    ra = 11.0 * (1 - iliac) + 5.5 * iliac
+    aorta = ((x - ax_c * (1 - iliac)) ** 2 + (v - av_c) ** 2 < ra**2) & (iliac < 1)
+    iliacs = (iliac > 0) & ((ax - 14.0) ** 2 + (v + bh + 12.0) ** 2 < 5.5**2)
+    ivc = ((x + 0.45 * ah + 14.0) / 12.0) ** 2 + ((v + bh + 10.0) / 8.5) ** 2 < 1
+    lab[aorta | iliacs] = LABELS["blood"]
     lab[ivc] = LABELS["vein"]
+    # segmental arteries wrapping the waist of every body
+    seg = (np.abs(zz) < 1.2) & (r > 1.03) & (r < 1.12) & (v < 0.4 * bh)
+    lab[seg & (lab != LABELS["lung"])] = LABELS["blood"]
     # neural arch: ring around the canal, spinous and transverse processes
     rc = np.sqrt((x / ca) ** 2 + (vc / cb) ** 2)
     r_out = np.sqrt((x / (ca + 5.0)) ** 2 + (vc / (cb + 5.0)) ** 2)
     arch_z = np.abs(zz) < 0.38 * pitch
     ring = (rc >= 1) & (r_out < 1) & (vc > -cb - 2.5) & arch_z
-    slope = 0.3 * np.clip(vc - cb, 0, None)
+    slope = (0.3 + 0.5 * thoracic) * np.clip(vc - cb, 0, None)  # thoracic spinous processes slope down
     spinous = (
         (ax < 3.5) & (vc >= cb) & (vc < cb + 38.0) & (zz > -0.35 * pitch - slope) & (zz < 0.2 * pitch - slope)
     )
-    transverse = (ax > ca + 2.0) & (ax < ca + 28.0) & (np.abs(vc) < 5.0) & (np.abs(zz) < 6.0)
+    transverse = (ax > ca + 2.0) & (ax < ca + 28.0 - 8.0 * thoracic) & (np.abs(vc) < 5.0) & (np.abs(zz) < 6.0)
     lab[ring | spinous | transverse] = LABELS["posterior"]
-    # canal contents
+    # canal contents: epidural fat, dural sac (CSF), cord (conus ends at L1; cauda below)
     canal = rc < 1
-    lab[canal] = LABELS["fat"]  # epidural fat
+    lab[canal] = LABELS["fat"]
     sac = (x / (ca - 2.0)) ** 2 + (vc / (cb - 1.5)) ** 2 < 1
     lab[sac] = LABELS["csf"]
-    cord = (x / 5.0) ** 2 + (vc / 4.0) ** 2 < 1
-    lab[cord] = LABELS["cord"]
+    cord_r = 5.0 * np.clip((13.5 - s) / 1.0, 0.0, 1.0)
+    cord = (x / (cord_r + 1e-6)) ** 2 + (vc / (0.8 * cord_r + 1e-6)) ** 2 < 1
+    # cauda equina: nerve roots in the dependent (posterior) sac
+    cauda = (cord_r == 0) & (np.abs(x) < 0.5 * ca) & (vc > 0.2 * cb) & (vc < 0.75 * cb)
+    lab[cord | cauda] = LABELS["cord"]
     # discs between bodies
-    disc = (r < 1) & ~g["body"] & (np.abs(zz) >= g["half_h"]) & (np.abs(zz) <= pitch / 2 + 0.01)
+    disc = (r < 1) & ~g["body"] & (np.abs(zz) <= pitch / 2 + 0.01) & ((zz >= g["top"]) | (zz <= -g["half_h"]))
     nuc = (x / (0.55 * ah)) ** 2 + ((v + 0.1 * bh) / (0.5 * bh)) ** 2 + (
         (np.abs(zz) - pitch / 2) / (anatomy.disc_height / 2)
     ) ** 2 < 1
     lab[disc] = LABELS["annulus"]
     lab[disc & nuc] = LABELS["nucleus"]
-    # vertebral bodies
+    # vertebral bodies: marrow in a cortical shell; basivertebral vein at mid-height
     body = g["body"]
     lab[body] = LABELS["marrow"]
     lab[body & (g["d"] < anatomy.cortex)] = LABELS["cortex"]
+    basi = body & (np.abs(zz) < 1.3) & (v > 0.35 * bh) & (np.abs(np.abs(x) - 0.25 * (bh - v)) < 1.4)
+    lab[basi] = LABELS["vein"]
     return lab
+
+
+_NO_TUMOUR = ("annulus", "nucleus", "cord", "blood", "vein", "lung")
+
+
+def lesion_properties(
+    points: np.ndarray, labels: np.ndarray, anatomy: Anatomy, lesion: Lesion
+) -> dict[str, np.ndarray]:
+    """Membership and tissue fields of a lesion at LPS world points.
+
+    Parameters
+    ----------
+    points : ndarray, shape (n, 3)
+        LPS positions (mm).
+    labels : ndarray, shape (n,)
+        Tissue labels at `points` (from :func:`tissue_labels`).
+    anatomy : Anatomy
+        Spine geometry.
+    lesion : Lesion
+        The lesion.
+
+    Returns
+    -------
+    dict of ndarray, each shape (n,)
+        ``inside`` (bool), ``viability`` (viable perfused fraction in [0.05, 1], tapering
+        over the infiltrative rim; 0 outside), ``kep_texture`` (zero-mean unit-variance
+        field; 0 outside), ``mineral`` (mineralisation in [0, 1]; 0 outside) and
+        ``necrotic`` (bool, viability < 0.3).
+
+    Raises
+    ------
+    TypeError
+        If `points` is not a real array, `labels` not integer, `anatomy` not an
+        :class:`Anatomy` or `lesion` not a :class:`Lesion`.
+    ValueError
+        If `points` is not finite of shape (n, 3) or `labels` not of shape (n,).
+
+    Examples
+    --------
+    >>> r = np.random.default_rng(0)
+    >>> a = sample_anatomy(r)
+    >>> les = sample_lesion(r, a, radius=10.0, breakthrough_probability=0.0, necrosis=0.0, texture=0.0)
+    >>> pt = les.centres[:1]
+    >>> bool(lesion_properties(pt, tissue_labels(pt, a), a, les)["inside"][0])
+    True
+    """
+    p = check_points(points)
+    n = p.shape[0]
+    labels = check_labels(labels, n)
+    check_instance(anatomy, Anatomy, "anatomy", "from sample_anatomy")
+    check_instance(lesion, Lesion, "lesion", "from sample_lesion")
+    out = {
+        "inside": np.zeros(n, dtype=bool),
+        "viability": np.zeros(n),
+        "kep_texture": np.zeros(n),
+        "mineral": np.zeros(n),
+        "necrotic": np.zeros(n, dtype=bool),
+    }
+    near = np.linalg.norm(p - lesion.centres[0], axis=1) < lesion.bounding_radius
+    if not near.any():
+        return out
+    f0 = np.zeros(int(near.sum()))
+    for c, s in zip(lesion.centres, lesion.sigmas):
+        f0 += np.exp(-np.sum((p[near] - c) ** 2, axis=1) / (2 * s * s))
+    # the roughness changes f by a factor 1 + roughness * field / 2 (|field| < 4 in practice)
+    sel = f0 > 0.5 / (1 + 2 * lesion.roughness)
+    near[np.flatnonzero(near)[~sel]] = False
+    if not near.any():
+        return out
+    q = p[near]
+    f = f0[sel] * (1 + lesion.roughness * lesion.roughness_field(q) / 2)
+    g = _body_geometry(q, anatomy)
+    lab = labels[near]
+    same_level = np.abs(g["level"] - lesion.level) < 0.5
+    bone = same_level & np.isin(lab, [LABELS["marrow"], LABELS["cortex"], LABELS["vein"]]) & g["body"]
+    allowed = bone.copy()
+    # pedicle / posterior extension at the diseased level
+    allowed |= same_level & (lab == LABELS["posterior"]) & (g["v"] < g["bh"] + 12.0)
+    # never across the disc; a cortical breach invades the epidural / paravertebral soft tissue
+    if lesion.breakthrough > 0:
+        d_out = (g["r"] - 1) * np.minimum(g["ah"], g["bh"])
+        soft = ~np.isin(lab, [LABELS[k] for k in _NO_TUMOUR])
+        allowed |= same_level & soft & (d_out < lesion.breakthrough) & (np.abs(g["zz"]) < g["half_h"])
+    ins = (f > 0.5) & allowed
+    near[np.flatnonzero(near)[~ins]] = False
+    if not near.any():
+        return out
+    q, f = q[ins], f[ins]
+    core = np.exp(-np.sum((q - lesion.necrosis_centre) ** 2, axis=1) / (2 * lesion.necrosis_width**2))
+    v_raw = (1.0 - 1.15 * lesion.necrosis * core) * np.exp(
+        lesion.texture * lesion.perfusion_field(q) - 0.5 * lesion.texture**2
+    )
+    # infiltrative margin: perfusion tapers over the outer rim of the tumour (f from 0.5 to 0.8)
+    rim = np.clip((f - 0.5) / 0.3, 0.0, 1.0)
+    v = np.clip(np.clip(v_raw, 0.05, 1.0) * (0.45 + 0.55 * rim), 0.05, 1.0)
+    if lesion.sclerosis > 0 and lesion.mineral_field is not None:
+        mf = lesion.mineral_field(q)
+        if lesion.lesion_type == "mixed":  # sclerotic patches in a lytic lesion
+            mineral = np.clip(lesion.sclerosis * 2.0 * (mf > 0.0) * (0.6 + 0.4 * np.tanh(mf)), 0.0, 1.0)
+        else:
+            mineral = np.clip(lesion.sclerosis + 0.15 * mf, 0.0, 1.0)
+    else:
+        mineral = np.zeros(q.shape[0])
+    out["inside"][near] = True
+    out["viability"][near] = v
+    out["kep_texture"][near] = lesion.kep_field(q)
+    out["mineral"][near] = mineral
+    out["necrotic"][near] = v < 0.3
+    return out
 
 
 def lesion_fields(
@@ -388,10 +727,18 @@ def lesion_fields(
     inside : ndarray of bool, shape (n,)
         Points in the tumour.
     viability : ndarray, shape (n,)
-        Fraction of viable, perfused tumour in [0.05, 1] (1 at the hot spots, tapering to
-        ~0.45 over the infiltrative rim); 0 outside.
+        Fraction of viable, perfused tumour in [0.05, 1]; 0 outside.
     kep_texture : ndarray, shape (n,)
         Zero-mean, unit-variance field modulating kep; 0 outside.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`lesion_properties`.
+
+    See Also
+    --------
+    lesion_properties : the same and the mineralisation and necrosis fields.
 
     Examples
     --------
@@ -402,46 +749,5 @@ def lesion_fields(
     >>> bool(lesion_fields(pt, tissue_labels(pt, a), a, les)[0][0])
     True
     """
-    p = check_points(points)
-    n = p.shape[0]
-    labels = check_labels(labels, n)
-    check_instance(anatomy, Anatomy, "anatomy")
-    check_instance(lesion, Lesion, "lesion")
-    inside = np.zeros(n, dtype=bool)
-    viab = np.zeros(n)
-    kept = np.zeros(n)
-    near = np.linalg.norm(p - lesion.centres[0], axis=1) < lesion.bounding_radius
-    if not near.any():
-        return inside, viab, kept
-    q = p[near]
-    f = np.zeros(q.shape[0])
-    for c, s in zip(lesion.centres, lesion.sigmas):
-        f += np.exp(-np.sum((q - c) ** 2, axis=1) / (2 * s * s))
-    f *= 1 + lesion.roughness * _wave_field(q, lesion.rough_k, lesion.rough_phase) / 2
-    g = _body_geometry(q, anatomy)
-    lab = labels[near]
-    same_level = np.abs(g["level"] - _LESION_LEVEL) < 0.5
-    bone = same_level & np.isin(lab, [LABELS["marrow"], LABELS["cortex"]])
-    allowed = bone.copy()
-    # pedicle / posterior extension at the diseased level
-    allowed |= same_level & (lab == LABELS["posterior"]) & (g["v"] < g["bh"] + 12.0)
-    # the metastasis never crosses the disc; if it breaks through the cortex it may invade
-    # soft tissue (epidural space, paravertebral muscle/fat) a few mm around the body
-    if lesion.breakthrough > 0:
-        d_out = (g["r"] - 1) * np.minimum(g["ah"], g["bh"])
-        soft = ~np.isin(
-            lab, [LABELS["annulus"], LABELS["nucleus"], LABELS["cord"], LABELS["blood"], LABELS["vein"]]
-        )
-        allowed |= same_level & soft & (d_out < lesion.breakthrough) & (np.abs(g["zz"]) < g["half_h"])
-    ins = (f > 0.5) & allowed
-    core = np.exp(-np.sum((q - lesion.necrosis_centre) ** 2, axis=1) / (2 * lesion.necrosis_width**2))
-    tex = _wave_field(q, lesion.texture_k, lesion.texture_phase)
-    v_raw = 1.0 - 1.15 * lesion.necrosis * core + lesion.texture * (tex - 0.5)
-    # infiltrative margin: perfusion tapers over the outer rim of the tumour (f from 0.5 to 0.8)
-    rim = np.clip((f - 0.5) / 0.3, 0.0, 1.0)
-    v = np.clip(v_raw, 0.05, 1.0) * (0.45 + 0.55 * rim)
-    v = np.clip(v, 0.05, 1.0)
-    inside[near] = ins
-    viab[near] = np.where(ins, v, 0.0)
-    kept[near] = np.where(ins, _wave_field(q, lesion.kep_k, lesion.kep_phase), 0.0)
-    return inside, viab, kept
+    d = lesion_properties(points, labels, anatomy, lesion)
+    return d["inside"], d["viability"], d["kep_texture"]

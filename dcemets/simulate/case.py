@@ -13,10 +13,19 @@ from dcemets import kinetics
 from dcemets._conventions import check_rng, like, make_dce, make_image
 from dcemets.io import Case
 
-from .anatomy import lesion_fields, sample_anatomy, sample_lesion, tissue_labels
+from .acquisition import (
+    complex_noise_magnitude,
+    draw_motion,
+    frame_windows,
+    integrate_frames,
+    line_subinterval,
+    window_average_matrix,
+)
+from .anatomy import LESION_TYPES, lesion_properties, sample_anatomy, sample_lesion, tissue_labels
+from .difficulty import Difficulty, check_difficulty
 from .grids import GRIDS, axial_grid, sagittal_grid
 from .primaries import N_QUANTILES, PRIMARIES, _check_primary, check_composition, draw_parameters
-from .tissues import LABELS, TISSUES
+from .tissues import FAT_FSE_T2_S, LABELS, MARROW_WATER_T1_S, MARROW_WATER_T2_S, TISSUES
 
 __all__ = ["ACQUISITION", "rician_noise", "simulate_case", "simulate_cohort"]
 
@@ -39,7 +48,7 @@ T2W = {"tr_s": 3.5, "te_s": 0.1}
 """Sagittal T2W FSE timing (typical 3 T spine protocol)."""
 _GAIN = 1000.0
 _AIF_DT = 0.5  # s, fine grid of the AIF and convolutions (kinetics notes, section 5)
-_PSF_SIGMA_VOX = (0.42, 0.45, 0.45)  # (z, y, x) Gaussian PSF, in voxels (partial volume)
+_PSF_SIGMA_VOX = (0.35, 0.35, 0.35)  # (z, y, x) Gaussian apodisation, in voxels
 
 
 def rician_noise(
@@ -65,7 +74,7 @@ def rician_noise(
     Raises
     ------
     ValueError
-        If `sigma` is negative or not finite, `signal` not finite, or `rng` a negative seed.
+        If `sigma` is negative or not finite, `signal` not finite, or `rng` is a negative seed.
     TypeError
         If `signal` is not real numbers, `sigma` not a number, or `rng` not a seed/generator.
 
@@ -92,7 +101,7 @@ def rician_noise(
     s = np.asarray(signal)
     if not (np.issubdtype(s.dtype, np.number) or s.dtype == bool) or s.dtype.kind == "c":
         raise TypeError(f"`signal` must be a real (magnitude) array, got dtype {s.dtype}")
-    if s.dtype.kind == "f" and not np.isfinite(s).all():
+    if not np.isfinite(s).all():
         raise ValueError("`signal` must be finite (no NaN or inf)")
     dtype = s.dtype if s.dtype in (np.float32, np.float64) else np.float64
     n1 = rng.standard_normal(s.shape, dtype=dtype)
@@ -112,9 +121,19 @@ def _smooth_noise(shape: tuple[int, ...], sigma: float, rng: np.random.Generator
 
 
 def _radiologist_roi(
-    lesion_sag: np.ndarray, spacing: np.ndarray, rng: np.random.Generator
+    lesion_sag: np.ndarray,
+    spacing: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    error: float = 1.0,
+    neighbour_probability: float = 0.0,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """An imprecise outline of the diseased segment on 1-3 sagittal slices."""
+    """An imprecise outline of the diseased segment on 1-3 sagittal slices.
+
+    Loose or tight (margin -0.5 to 3 mm, times `error`), a smooth boundary wobble, a shift
+    of ~1.5 mm; with `neighbour_probability`, the outline of a slice is drawn on the
+    neighbouring slice (the radiologist scrolled one slice too far).
+    """
     area = lesion_sag.sum(axis=(1, 2))
     roi = np.zeros_like(lesion_sag)
     if area.max() == 0:
@@ -123,10 +142,11 @@ def _radiologist_roi(
     n = int(rng.integers(1, 4))
     cand = [best] + [s for s in (best - 1, best + 1) if 0 <= s < area.size and area[s] > 0.3 * area[best]]
     slices = sorted(cand[:n])
-    margin = float(rng.uniform(-0.5, 3.0))  # mm: radiologists outline generously
-    wobble = float(rng.uniform(0.8, 2.0))  # mm
+    margin = float(rng.uniform(-0.5, 3.0)) * error  # mm: radiologists outline generously
+    wobble = float(rng.uniform(0.8, 2.0)) * error  # mm
     pix = float(np.mean(spacing[:2]))
-    shift = np.rint(rng.normal(0.0, 1.5, size=2) / spacing[1::-1]).astype(int)  # (rows, cols)
+    shift = np.rint(rng.normal(0.0, 1.5 * error, size=2) / spacing[1::-1]).astype(int)  # (rows, cols)
+    step = int(rng.choice([-1, 1])) if rng.random() < neighbour_probability else 0
     for s in slices:
         les = lesion_sag[s]
         if not les.any():
@@ -140,10 +160,15 @@ def _radiologist_roi(
         if nlab > 1:
             sizes = ndimage.sum_labels(r, lab, index=np.arange(1, nlab + 1))
             r = lab == (1 + int(np.argmax(sizes)))
-        roi[s] = ndimage.binary_fill_holes(r)
+        roi[min(max(s + step, 0), roi.shape[0] - 1)] |= ndimage.binary_fill_holes(r)
     if not roi.any():  # pragma: no cover - margins are bounded, keep a fallback
         roi[best] = lesion_sag[best]
-    return roi, {"roi_slices": slices, "roi_margin_mm": margin, "roi_wobble_mm": wobble}
+    return roi, {
+        "roi_slices": [min(max(s + step, 0), roi.shape[0] - 1) for s in slices],
+        "roi_margin_mm": margin,
+        "roi_wobble_mm": wobble,
+        "roi_slice_offset": step,
+    }
 
 
 def _oedema_weight(inside: np.ndarray, spacing_xyz: np.ndarray, length_mm: float) -> np.ndarray:
@@ -228,13 +253,115 @@ def _case_parameters(
     return p
 
 
+_N_SUB = 5  # sub-intervals of each frame's acquisition window (odd: the k-space centre is mid)
+_SUPERSAMPLE = (3, 2, 2)  # (z, y, x) sub-points per boundary voxel (partial volume)
+
+
+def _interp_matrix(t_fine: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """``W @ y`` = linear interpolation of ``y(t_fine)`` at `times` (instantaneous sampling)."""
+    n = t_fine.size
+    tc = np.clip(times, t_fine[0], t_fine[-1])
+    i = np.clip(np.searchsorted(t_fine, tc, side="right") - 1, 0, n - 2)
+    u = (tc - t_fine[i]) / (t_fine[i + 1] - t_fine[i])
+    w = np.zeros((times.size, n))
+    rows = np.arange(times.size)
+    w[rows, i] = 1 - u
+    w[rows, i + 1] += u
+    return w
+
+
+def _spgr(r1: np.ndarray, tr: float, fa: float) -> np.ndarray:
+    e = np.exp(-tr * r1)
+    return np.sin(fa) * (1 - e) / (1 - np.cos(fa) * e)
+
+
+def _boundary(vol: np.ndarray) -> np.ndarray:
+    """Voxels whose label differs from one of their 6 neighbours."""
+    b = np.zeros(vol.shape, dtype=bool)
+    for ax in range(3):
+        d = np.diff(vol, axis=ax) != 0
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[ax] = slice(0, -1)
+        hi[ax] = slice(1, None)
+        b[tuple(lo)] |= d
+        b[tuple(hi)] |= d
+    return b
+
+
+def _sub_offsets(spacing_xyz: np.ndarray, factors_zyx: tuple[int, int, int]) -> np.ndarray:
+    """Offsets (LPS, mm) of the supersampling points of a voxel (axial grid: identity)."""
+    grids = [((np.arange(n) + 0.5) / n - 0.5) * s for n, s in zip(factors_zyx, spacing_xyz[::-1])]
+    gz, gy, gx = np.meshgrid(*grids, indexing="ij")
+    return np.stack([gx.ravel(), gy.ravel(), gz.ravel()], axis=1)
+
+
+def _lesion_type(model: Any, diff: Difficulty, gen: np.random.Generator) -> str:
+    p = np.asarray(model.lesion_types, dtype=float) * np.array(
+        [1.0, diff.sclerotic_weight, diff.sclerotic_weight]
+    )
+    return str(LESION_TYPES[int(gen.choice(3, p=p / p.sum()))])
+
+
+def _fractions(
+    pts: np.ndarray,
+    shape: tuple[int, int, int],
+    spacing_xyz: np.ndarray,
+    anatomy: Any,
+    lesions: list[Any],
+    supersample: bool,
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, np.ndarray]], np.ndarray]:
+    """Tissue fractions per voxel (last two columns: index lesion, other lesions).
+
+    Returns ``frac`` (nvox, n_labels + 1) float32, the centre labels with lesions overlaid,
+    per lesion the partial-volume mean of its fields over the voxel's tumour part, and the
+    centre labels without the lesions.
+    """
+    n_lab = len(LABELS)
+    les_col = LABELS["lesion"]
+    oth_col = n_lab
+    labels = tissue_labels(pts, anatomy)
+    props = [lesion_properties(pts, labels, anatomy, les) for les in lesions]
+    over = labels.astype(np.int16)
+    for i, pr in enumerate(props):
+        over[pr["inside"]] = les_col if i == 0 else oth_col
+    nvox = pts.shape[0]
+    frac = np.zeros((nvox, n_lab + 1), dtype=np.float32)
+    frac[np.arange(nvox), over] = 1.0
+    fields = [{k: pr[k].astype(np.float32) for k in ("viability", "kep_texture", "mineral")} for pr in props]
+    lesion_frac = [pr["inside"].astype(np.float32) for pr in props]
+    if supersample:
+        bnd = np.flatnonzero(_boundary(over.reshape(shape)).ravel())
+        off = _sub_offsets(spacing_xyz, _SUPERSAMPLE)
+        m = off.shape[0]
+        sub = (pts[bnd][:, None, :] + off[None]).reshape(-1, 3)
+        slab = tissue_labels(sub, anatomy)
+        sover = slab.astype(np.int16)
+        sprops = [lesion_properties(sub, slab, anatomy, les) for les in lesions]
+        for i, pr in enumerate(sprops):
+            sover[pr["inside"] & (sover != les_col)] = les_col if i == 0 else oth_col
+        counts = np.zeros((bnd.size, n_lab + 1), dtype=np.float32)
+        np.add.at(counts, (np.repeat(np.arange(bnd.size), m), sover), 1.0)
+        frac[bnd] = counts / m
+        for i, pr in enumerate(sprops):
+            ins = pr["inside"].reshape(bnd.size, m)
+            nin = ins.sum(axis=1)
+            lesion_frac[i][bnd] = nin / m
+            for k in fields[i]:
+                s = np.where(ins, pr[k].reshape(bnd.size, m), 0.0).sum(axis=1)
+                fields[i][k][bnd] = np.where(nin > 0, s / np.maximum(nin, 1), 0.0)
+    # the index lesion's column holds its own fraction; others in the last column
+    return frac, over, [dict(f, fraction=lf) for f, lf in zip(fields, lesion_frac)], labels
+
+
 def simulate_case(
     primary: str,
     *,
     rng: int | np.random.Generator | None = None,
     subject_id: str | None = None,
     grid: str = "half",
-    snr: float = 20.0,
+    difficulty: str | Difficulty = "realistic",
+    snr: float | None = None,
     tr: float = ACQUISITION["tr_s"],
     flip_angle: float = ACQUISITION["flip_angle_deg"],
     partial_volume: bool = True,
@@ -242,39 +369,49 @@ def simulate_case(
 ) -> Case:
     """Simulate one DCE-MRI spine exam with a vertebral metastasis, with ground truth.
 
-    The exam of Lang et al. (2019), section 2.2: a sagittal T2W FSE series and an axial 3D
-    SPGR (VIBE) DCE series of 12 frames (TR 4.1 ms, TE 1.5 ms, flip angle 10 deg, FOV 250 mm,
-    30 slices of 3 mm) whose frame duration is drawn in 10-14 s, contrast injected after the
-    first frame.  Both series image one world-space phantom (:mod:`dcemets.simulate.anatomy`).
+    A digital reference object of the exam of Lang et al. (2019), section 2.2 (the model,
+    its parameters and sources are documented in the user guide's DRO page): a sagittal T2W
+    FSE series with the radiologist's ROI and an axial 3D SPGR (VIBE) DCE series of 12
+    frames (TR 4.1 ms, TE 1.5 ms, flip angle 10 deg, FOV 250 mm, 30 slices of 3 mm) whose
+    frame duration is drawn in 10-14 s, contrast injected after the first frame.  Both
+    series image one world-space phantom (:mod:`dcemets.simulate.anatomy`): a thoracolumbar
+    spine (T9-L4 index level) with marrow fat-fraction texture, and a lytic, sclerotic or
+    mixed metastasis with spatially correlated perfusion habitats, necrosis, oedema and, in
+    some cases, cortical breach, height loss and other lesions.
 
-    Signal model: Parker population AIF (plasma, Hct 0.42) starting ``bolus_lag_s`` after the
-    injection (-1 to 7 s after the second frame), scaled by a per-case amplitude and dispersed by an exponential kernel of mean
-    transit ``dispersion_s``; tissue concentration by the extended Tofts model (exact
-    recursive convolution on a 0.5 s grid, :func:`dcemets.kinetics.tofts`); SPGR signal with
-    tissue T10 and the Gd-DTPA relaxivity at 3 T (:func:`dcemets.kinetics.concentration_to_signal`);
-    a receive-coil profile, a Gaussian point-spread function (partial volume) and Rician
-    noise.  **Sampling**: frame ``k`` is sampled instantaneously at its time coordinate
-    ``k * dt``, the acquisition time of its k-space centre (first frame at 0 s); the injection
-    is at ``dt / 2``, when the first (pre-contrast) frame has been acquired.
+    Signal model: Parker population AIF (plasma, Hct 0.42) arriving ``bolus_lag_s`` after
+    the injection, scaled per case and dispersed; tissue concentration by the extended
+    Tofts model on a 0.5 s grid; two-compartment (water + fat) SPGR signal of marrow with
+    imperfect fat suppression; partial volume by supersampling tissue boundaries.
+    **Sampling** (``difficulty``): ``"clean"`` samples frame ``k`` instantaneously at its
+    k-space-centre time ``k * dt``; ``"realistic"`` and ``"hard"`` integrate each frame over
+    its acquisition window with linear phase-encode ordering (k-space centre at ``k * dt``),
+    with rigid bulk and respiratory motion in some cases
+    (:mod:`dcemets.simulate.acquisition`).  A posterior spine-coil profile, complex Gaussian
+    noise and the magnitude image (Rician) follow.
 
     Parameters
     ----------
     primary : str
         Primary cancer: "lung", "breast", "thyroid", "prostate", "liver" or "kidney".
     rng : int, numpy.random.Generator or None
-        Randomness of the case (anatomy, lesion, kinetics, noise, ROI).
+        Randomness of the case (anatomy, lesion, kinetics, motion, noise, ROI).
     subject_id : str, optional
         Identifier; ``"sim-<primary>"`` by default.
     grid : {"half", "full"}
         ``"full"``: the paper's 256 x 192 matrix; ``"half"`` (default): 128 x 96.
-    snr : float, default 20
-        Pre-contrast signal of normal vertebral marrow over the noise sd (per voxel).
+    difficulty : {"clean", "realistic", "hard"} or Difficulty, default "realistic"
+        How hard the exam is (:data:`~dcemets.simulate.DIFFICULTIES`).
+    snr : float, optional
+        Pre-contrast signal of normal vertebral marrow over the per-channel noise sd;
+        default: the difficulty's (clean 200, realistic 20, hard 10).
     tr : float
         Repetition time (s), default 0.0041.
     flip_angle : float
         Flip angle (degrees), default 10.
     partial_volume : bool, default True
-        Apply the Gaussian point-spread function (sigma ~ 0.45 voxel in every direction).
+        Supersample tissue boundaries (3 x 2 x 2 points per voxel) and apply a mild Gaussian
+        apodisation (sigma ~ 0.35 voxel).
     parameters : mapping, optional
         Overrides of the drawn parameters (keys of :func:`draw_parameters`: ``kep``, ``ve``,
         ``vp``, ``ktrans``, ``t10_s``, ``temporal_resolution_s``, ``bolus_lag_s``,
@@ -287,17 +424,23 @@ def simulate_case(
         ``dce`` (float32 ``("time", "z", "y", "x")`` with acquisition attrs ``tr_s``,
         ``te_s``, ``flip_angle_deg``, ``injection_time_s``, ``r1_per_mM_s``,
         ``field_strength_T``), ``t2w_sagittal``, ``roi_sagittal`` (bool, sagittal grid),
-        ``lesion_mask`` (bool, DCE grid) and ``truth``: hot-spot ``ktrans``/``kep``
-        (1/min), ``ve``, ``vp``, ``t10_s``, ``bolus_arrival_s`` (AIF onset on the frame-time
-        axis), ``injection_time_s``, ``temporal_resolution_s``, ``aif_scale``,
-        ``dispersion_s``, maps ``ktrans_map``, ``kep_map``, ``vp_map``, ``t10_map``,
-        ``viability_map`` and ``labels`` (tissue labels, :data:`LABELS`) on the DCE grid,
-        and ``aif`` (the plasma input, DataArray on the 0.5 s grid).
+        ``lesion_mask`` (bool, DCE grid: index lesion fraction >= 0.5) and ``truth``:
+        hot-spot ``ktrans``/``kep`` (1/min), ``ve``, ``vp``, ``t10_s``, ``lesion_type``,
+        ``level``, timing (``bolus_arrival_s``, ``injection_time_s``,
+        ``temporal_resolution_s``), ``aif_scale``, ``dispersion_s``, maps ``ktrans_map``,
+        ``kep_map``, ``vp_map``, ``t10_map``, ``viability_map``, ``mineral_map``,
+        ``fat_fraction_map``, ``compartments`` (0 other, 1 viable tumour, 2 necrotic tumour,
+        3 oedema, 4 other lesions), ``lesion_fraction``, ``labels`` (:data:`LABELS`),
+        ``aif`` (plasma input, 0.5 s grid), ``motion_mm`` (displacement of the anatomy at
+        each frame's k-space centre, ``("time", "axis")``, LPS mm), ``hotspot_curve`` (the
+        noise-free mean signal of the true 3 x 3 hot spot) and ``noiseless_dce``-derived
+        ``noise_sigma``.
 
     Raises
     ------
     ValueError
-        Unknown primary or grid; non-positive `tr`, `flip_angle` or `snr`; bad `parameters`.
+        Unknown primary, grid or difficulty; non-positive `tr`, `flip_angle` or `snr`; bad
+        `parameters`.
     TypeError
         Non-numeric options.
 
@@ -307,6 +450,7 @@ def simulate_case(
     .. [2] Parker GJM et al. Magn Reson Med 2006;56:993-1000. :doi:`10.1002/mrm.21066`
     .. [3] Tofts PS et al. J Magn Reson Imaging 1999;10:223-232.
        :doi:`10.1002/(SICI)1522-2586(199909)10:3<223::AID-JMRI2>3.0.CO;2-S`
+    .. [4] Gudbjartsson H, Patz S. Magn Reson Med 1995;34:910-914. :doi:`10.1002/mrm.1910340618`
 
     Examples
     --------
@@ -317,11 +461,14 @@ def simulate_case(
     (10.0, 0.0041)
     """
     model = _check_primary(primary)
-    _check_options(tr, flip_angle, snr, grid, parameters)
+    diff = check_difficulty(difficulty)
+    snr_v = diff.snr if snr is None else snr
+    _check_options(tr, flip_angle, snr_v, grid, parameters)
     gen = check_rng(rng)
     p = _case_parameters(primary, parameters, gen)
     spec = GRIDS[grid]
-    anatomy = sample_anatomy(gen)
+    anatomy = sample_anatomy(gen, height_loss_probability=diff.height_loss_probability)
+    ltype = _lesion_type(model, diff, gen)
     lesion = sample_lesion(
         gen,
         anatomy,
@@ -329,93 +476,204 @@ def simulate_case(
         breakthrough_probability=model.breakthrough,
         necrosis=model.necrosis,
         texture=model.texture,
+        lesion_type=ltype,
     )
+    lesions = [lesion]
+    if gen.random() < diff.extra_lesion_probability:
+        for lev in gen.choice([1, 2, 4, 5], size=int(gen.integers(1, 3)), replace=False):
+            lesions.append(
+                sample_lesion(
+                    gen,
+                    anatomy,
+                    radius=float(p["radius_mm"] * gen.uniform(0.4, 0.8)),
+                    breakthrough_probability=0.0,
+                    necrosis=model.necrosis,
+                    texture=model.texture,
+                    lesion_type=_lesion_type(model, diff, gen),
+                    level=int(lev),
+                )
+            )
     centre = anatomy.level_centre()
 
-    # ---- axial DCE grid and tissue maps --------------------------------------------
+    # ---- axial DCE grid: tissue fractions ---------------------------------------------
     ax_centre = centre + np.array([gen.uniform(-5, 5), 25.0 + gen.uniform(-5, 5), gen.uniform(-6, 6)])
     ax = axial_grid(spec, ax_centre)
     pts = ax.points()
-    labels = tissue_labels(pts, anatomy)
-    inside, viab, kep_tex = lesion_fields(pts, labels, anatomy, lesion)
+    shape = ax.shape_zyx
+    frac, over, lf, labels = _fractions(pts, shape, ax.spacing, anatomy, lesions, bool(partial_volume))
+    inside = lf[0]["fraction"] >= 0.5
     if not inside.any():  # pragma: no cover - lesion radius >= 8 mm always covers voxels
         raise RuntimeError("the simulated lesion covers no DCE voxel")
+    # labels: the tissue under the lesions (truth)
 
+    # ---- timing, AIF ------------------------------------------------------------------
     dt = p["temporal_resolution_s"]
     times = _frame_times(dt)
     t_inj = 0.5 * dt
     onset = t_inj + p["bolus_lag_s"]
-    t_fine = np.arange(0.0, times[-1] + 2 * _AIF_DT, _AIF_DT)
+    t_fine = np.arange(0.0, times[-1] + dt + 2 * _AIF_DT, _AIF_DT)
     cp = p["aif_scale"] * np.asarray(kinetics.parker_aif(t_fine, delay=onset, hct=HCT))
     k_disp = 60.0 / p["dispersion_s"]  # exponential dispersion kernel = Tofts with ve = 1
     cp = np.asarray(kinetics.tofts(t_fine, cp, k_disp, k_disp))
     cp_vein = np.asarray(kinetics.tofts(t_fine, cp, 60.0 / 20.0, 60.0 / 20.0))
+    ny = shape[1]
+    if diff.frame_integration:
+        edges = frame_windows(times, dt, ny, _N_SUB)
+        w_time = window_average_matrix(t_fine, edges)  # (n_frames * n_sub, n_fine)
+        sub_times = 0.5 * (edges[:, :-1] + edges[:, 1:])
+        n_sub = _N_SUB
+    else:
+        w_time = _interp_matrix(t_fine, times)
+        sub_times = times[:, None]
+        n_sub = 1
+    moving = bool(gen.random() < diff.motion_probability)
+    disp = draw_motion(
+        gen, sub_times, moving=moving, bulk_mm=diff.bulk_motion_mm, respiratory_mm=diff.respiratory_mm
+    )
 
+    # ---- tissue curves (n_labels, n_time) ---------------------------------------------
     names = list(TISSUES)
     props = [TISSUES[n] for n in names]
     kt = np.array([0.0 if n == "lesion" else q.ktrans for n, q in zip(names, props)])
     ke = np.array([0.0 if n == "lesion" else q.kep for n, q in zip(names, props)])
     vp = np.array([0.0 if n == "lesion" else q.vp for n, q in zip(names, props)])
-    conc_tab = np.asarray(kinetics.tofts(times, cp, kt, ke, vp, aif_time=t_fine))
-    conc_tab[LABELS["vein"]] = TISSUES["vein"].vp * np.interp(times, t_fine, cp_vein)
+    conc_fine = np.asarray(kinetics.tofts(t_fine, cp, kt, ke, vp))
+    conc_fine[LABELS["vein"]] = TISSUES["vein"].vp * cp_vein
+    conc_tab = conc_fine @ w_time.T  # (n_labels, n_time)
     t10_tab = np.array([q.t10_s for q in props])
     pd_tab = np.array([q.pd for q in props])
-    acq = {"flip_angle": float(flip_angle), "tr": float(tr), "r1": ACQUISITION["r1_per_mM_s"]}
-    sig_tab = np.asarray(kinetics.concentration_to_signal(conc_tab, t10=t10_tab, m0=pd_tab, **acq))
+    r1 = ACQUISITION["r1_per_mM_s"]
+    fa = np.deg2rad(float(flip_angle))
+    trf = float(tr)
+    sig_tab = pd_tab[:, None] * _spgr(1.0 / t10_tab[:, None] + r1 * conc_tab, trf, fa)
+    n_lab = len(LABELS)
+    cols = np.ones(n_lab + 1, dtype=bool)
+    for k in ("fat", "marrow", "lesion"):
+        cols[LABELS[k]] = False
+    cols[n_lab] = False
+    # fat: imperfect spectral fat suppression, failing away from the isocentre (B0)
+    eta0 = float(gen.uniform(*diff.fat_suppression_residual))
+    d_iso = np.linalg.norm((pts - ax_centre)[:, :2], axis=1)
+    eta = np.clip(eta0 + diff.fat_suppression_residual[1] * (d_iso / 150.0) ** 2, 0.0, 1.0)
+    s_fat = _spgr(np.array([1.0 / TISSUES["fat"].t10_s]), trf, fa)[0] * TISSUES["fat"].pd
+    # normal tissues and residual fat in one product, time-major: (n_time, nvox)
+    n_c = int(cols.sum())
+    weights = np.empty((pts.shape[0], n_c + 1), dtype=np.float32)
+    weights[:, :n_c] = frac[:, cols]
+    weights[:, n_c] = frac[:, LABELS["fat"]] * eta
+    curves = np.vstack(
+        [sig_tab[cols[:n_lab]], sig_tab[LABELS["fat"]] / sig_tab[LABELS["fat"], 0] * s_fat]
+    ).astype(np.float32)
+    signal = curves.T @ weights.T  # (n_time, nvox), C order: the frames without a transpose
+    del weights
 
-    pts.shape[0]
-    coil = 0.65 + 0.35 * np.exp(-(centre[1] + 60.0 - pts[:, 1]).clip(0) / 90.0)  # posterior spine coil
-    signal = sig_tab[labels]  # (nvox, T)
-
-    # marrow: red/yellow heterogeneity of perfusion, and reactive (peritumoral) oedema and
-    # hyperaemia decaying away from the tumour: enhancing but not tumour, which makes the
-    # boundary harder to find than a step
-    marrow = labels == LABELS["marrow"]
-    marrow_scale = float(gen.uniform(0.7, 2.0))  # red-marrow content varies between patients
-    g_marrow = marrow_scale * np.exp(0.25 * _smooth_noise(ax.shape_zyx, 2.0, gen).ravel()[marrow])
+    # marrow: water + fat compartments; fat fraction texture; perfusion of the water
+    # compartment varies between patients (red marrow) and rises in reactive oedema
+    ff = np.zeros(pts.shape[0])
+    need_ff = (frac[:, LABELS["marrow"]] > 0) | (labels == LABELS["marrow"])
+    ff[need_ff] = anatomy.marrow_fat_fraction(pts[need_ff])
+    marrow_scale = float(gen.uniform(0.7, 2.0))
     oedema_amp, oedema_mm = float(gen.uniform(1.0, 4.0)), float(gen.uniform(2.0, 6.0))
-    w_ax = _oedema_weight(inside.reshape(ax.shape_zyx), ax.spacing, oedema_mm).ravel()
-    g_marrow *= 1.0 + oedema_amp * w_ax[marrow]
-    t10_marrow = TISSUES["marrow"].t10_s * (1.0 + 0.5 * w_ax[marrow])
-    conc_marrow = g_marrow[:, None] * conc_tab[LABELS["marrow"]]
-    signal[marrow] = np.asarray(
-        kinetics.concentration_to_signal(conc_marrow, t10=t10_marrow, m0=TISSUES["marrow"].pd, **acq)
+    w_ax = _oedema_weight(inside.reshape(shape), ax.spacing, oedema_mm).ravel()
+    mv = np.flatnonzero(frac[:, LABELS["marrow"]] > 0)
+    water = 1.0 - ff[mv]
+    g_marrow = marrow_scale * (water / (1.0 - anatomy.fat_fraction)) * (1.0 + oedema_amp * w_ax[mv])
+    c_w = (g_marrow / water)[:, None] * conc_tab[LABELS["marrow"]][None, :]  # in the water space
+    t1w = MARROW_WATER_T1_S * (1.0 + 0.5 * w_ax[mv])
+    s_mar = TISSUES["marrow"].pd * (
+        water[:, None] * _spgr(1.0 / t1w[:, None] + r1 * c_w, trf, fa)
+        + (ff[mv] * eta[mv] * s_fat / TISSUES["fat"].pd)[:, None]
     )
+    signal[:, mv] += (frac[mv, LABELS["marrow"]][:, None] * s_mar).T.astype(np.float32)
 
-    # lesion: voxel-wise extended Tofts
-    les_v = viab[inside]
-    les_kt = p["ktrans"] * les_v
-    les_vp = p["vp"] * les_v
-    les_kep = p["kep"] * np.exp(model.kep_heterogeneity * kep_tex[inside] * (1.0 - 0.5 * les_v))
-    les_t10 = p["t10_s"] + 0.9 * (1.0 - les_v)
-    conc_les = np.asarray(kinetics.tofts(times, cp, les_kt, les_kep, les_vp, aif_time=t_fine))
-    signal[inside] = np.asarray(
-        kinetics.concentration_to_signal(conc_les, t10=les_t10, m0=TISSUES["lesion"].pd, **acq)
-    )
-    signal *= _GAIN * coil[:, None]
-    vol = signal.T.reshape((N_FRAMES, *ax.shape_zyx))
-    if partial_volume:
-        vol = ndimage.gaussian_filter(
-            vol.astype(np.float32), sigma=(0.0, *_PSF_SIGMA_VOX), mode="nearest", truncate=2.5
+    # lesions: voxel-wise extended Tofts with habitats, necrosis and mineralisation
+    maps: dict[str, np.ndarray] = {}
+    for i, (_les, f) in enumerate(zip(lesions, lf)):
+        col = LABELS["lesion"] if i == 0 else n_lab
+        v_idx = np.flatnonzero(frac[:, col] > 0)
+        if v_idx.size == 0:
+            continue
+        viab = f["viability"][v_idx].astype(float)
+        viab = np.where(viab > 0, viab, 0.45)  # partial voxels without an inside sub-point: rim
+        mineral = f["mineral"][v_idx].astype(float)
+        perf = 1.0 - 0.6 * mineral  # sclerotic matrix: fewer, narrower vessels
+        l_kt = p["ktrans"] * viab * perf
+        l_vp = p["vp"] * viab * perf
+        l_kep = p["kep"] * np.exp(model.kep_heterogeneity * f["kep_texture"][v_idx] * (1.0 - 0.5 * viab))
+        l_t10 = p["t10_s"] + 0.9 * (1.0 - viab)
+        c_l = np.asarray(kinetics.tofts(t_fine, cp, l_kt, l_kep, l_vp)) @ w_time.T
+        s_l = (
+            TISSUES["lesion"].pd
+            * (1.0 - 0.7 * mineral)[:, None]
+            * _spgr(1.0 / l_t10[:, None] + r1 * c_l, trf, fa)
         )
-    s_marrow = float(sig_tab[LABELS["marrow"], 0] * _GAIN)
-    sigma = s_marrow / float(snr)
-    vol = rician_noise(vol.astype(np.float32), sigma, gen)
+        signal[:, v_idx] += (frac[v_idx, col][:, None] * s_l).T.astype(np.float32)
+        if i == 0:
+            maps.update(idx=v_idx, kt=l_kt, kep=l_kep, vp=l_vp, t10=l_t10, viab=viab, mineral=mineral)
+
+    # ---- acquisition: frames, motion, coil, apodisation, noise ------------------------
+    y_back = anatomy.y_body + anatomy.back_depth  # posterior spine array under the back
+    coil = (0.35 + 0.65 * np.exp(-np.clip(y_back - pts[:, 1], 0, None) / 70.0)) * (
+        1.0 + 0.12 * np.cos(2 * np.pi * (pts[:, 0] - centre[0]) / 80.0 + gen.uniform(0, 2 * np.pi))
+    )
+    n_t = signal.shape[0]
+    signal *= (_GAIN * coil).astype(np.float32)[None, :]
+    sub = signal.reshape(N_FRAMES, n_sub, *shape)
+    del signal
+    if diff.frame_integration:
+        frames = integrate_frames(sub, line_subinterval(ny, n_sub), tuple(ax.spacing[::-1]), disp)
+    else:
+        frames = sub[:, 0].astype(np.complex64)
+        if moving:  # pragma: no cover - the clean preset does not move
+            frames = integrate_frames(sub, np.zeros(ny, dtype=int), tuple(ax.spacing[::-1]), disp)
+    del sub
+    if partial_volume:
+        sig_psf = (0.0, *_PSF_SIGMA_VOX)
+        frames = ndimage.gaussian_filter(frames.real, sig_psf, mode="nearest", truncate=2.5) + 1j * (
+            ndimage.gaussian_filter(frames.imag, sig_psf, mode="nearest", truncate=2.5)
+        )
+    clean_mag = np.abs(frames).astype(np.float32)
+    marrow_pure = (frac[:, LABELS["marrow"]] == 1).reshape(shape)
+    s_marrow = float(np.median(clean_mag[0][marrow_pure])) if marrow_pure.any() else float(clean_mag[0].max())
+    sigma = s_marrow / float(snr_v)
+    vol = complex_noise_magnitude(frames, sigma, gen)
+    del frames
 
     # ---- truth maps on the DCE grid ------------------------------------------------
+    nvox = pts.shape[0]
     lab_full = labels.copy()
-    lab_full[inside] = LABELS["lesion"]
+    lab_full[over == LABELS["lesion"]] = LABELS["lesion"]
+    lab_full[over == n_lab] = LABELS["lesion"]
+    g_full = np.zeros(nvox)
+    g_full[mv] = g_marrow
+    marrow_c = labels == LABELS["marrow"]
     kt_map = kt[labels].copy()
-    kt_map[marrow] *= g_marrow
-    kt_map[inside] = les_kt
-    kep_map = ke[labels].copy()
-    kep_map[inside] = les_kep
+    kt_map[marrow_c] *= g_full[marrow_c]
     vp_map = vp[labels].copy()
-    vp_map[marrow] *= g_marrow
-    vp_map[inside] = les_vp
+    vp_map[marrow_c] *= g_full[marrow_c]
+    kep_map = ke[labels].copy()
     t10_map = t10_tab[labels].copy()
-    t10_map[marrow] = t10_marrow
-    t10_map[inside] = les_t10
+    t10_map[marrow_c] = 1.0 / ((1 - ff[marrow_c]) / MARROW_WATER_T1_S + ff[marrow_c] / TISSUES["fat"].t10_s)
+    viab_map = np.zeros(nvox)
+    mineral_map = np.zeros(nvox)
+    idx = maps["idx"]
+    ins_i = inside[idx]
+    for arr, key in (
+        (kt_map, "kt"),
+        (kep_map, "kep"),
+        (vp_map, "vp"),
+        (t10_map, "t10"),
+        (viab_map, "viab"),
+        (mineral_map, "mineral"),
+    ):
+        arr[idx[ins_i]] = maps[key][ins_i]
+    comp = np.zeros(nvox, dtype=np.int8)
+    comp[inside] = 1
+    comp[inside & (viab_map < 0.3)] = 2
+    comp[(labels == LABELS["marrow"]) & ~inside & (w_ax > np.exp(-1.0))] = 3
+    comp[(over == n_lab)] = 4
+    ff_map = np.where(labels == LABELS["marrow"], ff, 0.0)
+    ff_map[inside] = 0.0
 
     sid = subject_id if subject_id is not None else f"sim-{primary}"
     if not isinstance(sid, str):
@@ -429,7 +687,11 @@ def simulate_case(
         "temporal_resolution_s": dt,
         "frame_of_reference": frame,
         "long_name": "simulated 3D SPGR DCE series",
-        "sampling": "instantaneous at the time coordinate (k-space centre of each frame)",
+        "sampling": (
+            "acquisition window with linear phase-encode ordering; time = k-space centre"
+            if diff.frame_integration
+            else "instantaneous at the time coordinate (k-space centre of each frame)"
+        ),
     }
     gk = ax.geometry_kwargs()
     dce = make_dce(
@@ -439,41 +701,59 @@ def simulate_case(
     def on_dce(values: np.ndarray, name: str, units: str, long_name: str) -> xr.DataArray:
         if values.dtype == np.float64:  # truth maps in float32: half the memory of a cohort
             values = values.astype(np.float32)
-        out = like(dce, values.reshape(ax.shape_zyx), name=name, units=units, long_name=long_name)
+        out = like(dce, values.reshape(shape), name=name, units=units, long_name=long_name)
         out.attrs["frame_of_reference"] = frame
         return out
 
     lesion_mask = on_dce(inside, "lesion_mask", "1", "ground-truth lesion")
+    clean_dce = make_dce(
+        clean_mag, times, spacing=gk["spacing"], origin=gk["origin"], direction=gk["direction"]
+    )
+    hot = kinetics.hotspot_roi(clean_dce, within=lesion_mask)
+    hot_curve = kinetics.roi_curve(clean_dce, hot)
+    hot_curve.attrs.update(units="a.u.", long_name="noise-free signal of the true hot spot")
 
     # ---- sagittal T2W ----------------------------------------------------------------
     sag_centre = centre + np.array([gen.uniform(-3, 3), 25.0, gen.uniform(-15, 15)])
     sg = sagittal_grid(spec, sag_centre)
     spts = sg.points()
     slab = tissue_labels(spts, anatomy)
-    sin_, sviab, _ = lesion_fields(spts, slab, anatomy, lesion)
+    sprops = [lesion_properties(spts, slab, anatomy, les) for les in lesions]
+    sin_ = sprops[0]["inside"]
     t1s = t10_tab[slab]
     t2s = np.array([q.t2_s for q in props])[slab]
     pds = pd_tab[slab]
     pds[np.isin(slab, [LABELS["blood"], LABELS["vein"]])] = 0.05  # flow void on spin echo
+    t2s[slab == LABELS["fat"]] = FAT_FSE_T2_S
     w_sag = _oedema_weight(sin_.reshape(sg.shape_zyx), sg.spacing, oedema_mm).ravel()
     smarrow = slab == LABELS["marrow"]
-    t1s[smarrow] *= 1.0 + 0.5 * w_sag[smarrow]
-    t2s[smarrow] *= 1.0 + 1.0 * w_sag[smarrow]
-    t1s[sin_] = p["t10_s"] + 0.9 * (1 - sviab[sin_])
-    t2s[sin_] = 0.09 + 0.3 * (1 - sviab[sin_]) ** 2
-    pds[sin_] = TISSUES["lesion"].pd
-    t2w = pds * (1 - np.exp(-T2W["tr_s"] / t1s)) * np.exp(-T2W["te_s"] / t2s) * _GAIN
-    t2w = t2w.reshape(sg.shape_zyx)
+    sff = anatomy.marrow_fat_fraction(spts[smarrow])
+    pds = pds.astype(float)
+
+    def fse(pd: np.ndarray, t1: np.ndarray, t2: np.ndarray) -> np.ndarray:
+        return pd * (1 - np.exp(-T2W["tr_s"] / t1)) * np.exp(-T2W["te_s"] / t2)
+
+    t2w = fse(pds, t1s, t2s)
+    w_s = w_sag[smarrow]
+    t2w[smarrow] = TISSUES["marrow"].pd * (
+        (1 - sff)
+        * fse(np.ones_like(sff), MARROW_WATER_T1_S * (1 + 0.5 * w_s), MARROW_WATER_T2_S * (1 + 1.5 * w_s))
+        + sff
+        * fse(np.ones_like(sff), np.full_like(sff, TISSUES["fat"].t10_s), np.full_like(sff, FAT_FSE_T2_S))
+    )
+    for pr in sprops:
+        ins = pr["inside"]
+        sv, mn = pr["viability"][ins], pr["mineral"][ins]
+        t2w[ins] = fse(
+            TISSUES["lesion"].pd * (1 - 0.7 * mn),
+            p["t10_s"] + 0.9 * (1 - sv),
+            (0.09 + 0.3 * (1 - sv) ** 2) * (1 - 0.5 * mn),
+        )
+    t2w = (t2w * _GAIN).reshape(sg.shape_zyx)
     if partial_volume:
         t2w = ndimage.gaussian_filter(t2w, sigma=(0.42, 0.45, 0.45), mode="nearest", truncate=2.5)
-    t2_marrow = TISSUES["marrow"]
-    ref = (
-        t2_marrow.pd
-        * (1 - np.exp(-T2W["tr_s"] / t2_marrow.t10_s))
-        * np.exp(-T2W["te_s"] / t2_marrow.t2_s)
-        * _GAIN
-    )
-    t2w = rician_noise(t2w.astype(np.float32), float(ref / 8.0), gen)
+    ref = TISSUES["marrow"].pd * fse(np.ones(1), np.full(1, 0.6), np.full(1, 0.08))[0] * _GAIN
+    t2w = rician_noise(t2w.astype(np.float32), float(ref / 12.0), gen)
     sag_kw = sg.geometry_kwargs()
     t2w_da = make_image(
         t2w,
@@ -488,7 +768,13 @@ def simulate_case(
             **T2W,
         },
     )
-    roi, roi_meta = _radiologist_roi(sin_.reshape(sg.shape_zyx), sg.spacing, gen)
+    roi, roi_meta = _radiologist_roi(
+        sin_.reshape(sg.shape_zyx),
+        sg.spacing,
+        gen,
+        error=diff.roi_error,
+        neighbour_probability=diff.roi_neighbour_probability,
+    )
     roi_da = make_image(
         roi,
         spacing=sag_kw["spacing"],
@@ -502,6 +788,16 @@ def simulate_case(
         },
     )
 
+    motion = xr.DataArray(
+        disp[:, n_sub // 2, :],
+        dims=("time", "axis"),
+        coords={"time": dce.time, "axis": ["L", "P", "S"]},
+        name="motion",
+        attrs={
+            "units": "mm",
+            "long_name": "displacement of the anatomy at each frame's k-space centre (LPS)",
+        },
+    )
     truth: dict[str, Any] = {
         "primary": primary,
         "ktrans": p["ktrans"],
@@ -509,6 +805,10 @@ def simulate_case(
         "ve": p["ve"],
         "vp": p["vp"],
         "t10_s": p["t10_s"],
+        "lesion_type": ltype,
+        "level": anatomy.level_name,
+        "n_other_lesions": len(lesions) - 1,
+        "height_loss": anatomy.height_loss,
         "bolus_arrival_s": onset,
         "injection_time_s": t_inj,
         "temporal_resolution_s": dt,
@@ -517,16 +817,26 @@ def simulate_case(
         "radius_mm": p["radius_mm"],
         "breakthrough_mm": lesion.breakthrough,
         "necrosis": lesion.necrosis,
+        "sclerosis": lesion.sclerosis,
         "marrow_perfusion_scale": marrow_scale,
+        "marrow_fat_fraction": anatomy.fat_fraction,
+        "fat_suppression_residual": eta0,
         "oedema_amplitude": oedema_amp,
         "oedema_length_mm": oedema_mm,
+        "moving": moving,
         "lesion_volume_ml": float(inside.sum() * np.prod(ax.spacing) / 1000.0),
         "noise_sigma": sigma,
         "ktrans_map": on_dce(kt_map, "ktrans", "1/min", "true Ktrans"),
         "kep_map": on_dce(kep_map, "kep", "1/min", "true kep"),
         "vp_map": on_dce(vp_map, "vp", "1", "true vp"),
         "t10_map": on_dce(t10_map, "t10", "s", "true pre-contrast T1"),
-        "viability_map": on_dce(np.where(inside, viab, 0.0), "viability", "1", "viable tumour fraction"),
+        "viability_map": on_dce(viab_map, "viability", "1", "viable tumour fraction"),
+        "mineral_map": on_dce(mineral_map, "mineral", "1", "mineralisation of the tumour (sclerosis)"),
+        "fat_fraction_map": on_dce(ff_map, "fat_fraction", "1", "marrow fat fraction"),
+        "lesion_fraction": on_dce(lf[0]["fraction"], "lesion_fraction", "1", "index lesion volume fraction"),
+        "compartments": on_dce(
+            comp, "compartments", "1", "0 other, 1 viable, 2 necrotic, 3 oedema, 4 other lesions"
+        ),
         "labels": on_dce(lab_full.astype(np.int8), "labels", "1", "tissue labels (dcemets.simulate.LABELS)"),
         "aif": xr.DataArray(
             cp,
@@ -535,14 +845,18 @@ def simulate_case(
             name="aif",
             attrs={"units": "mM", "long_name": "plasma input (Parker, scaled, dispersed)"},
         ),
+        "motion_mm": motion,
+        "hotspot_curve": hot_curve,
     }
     meta = {
         "simulated": True,
         "grid": grid,
-        "snr": float(snr),
+        "difficulty": diff.name,
+        "snr": float(snr_v),
         "partial_volume": bool(partial_volume),
         **roi_meta,
     }
+    del n_t
     return Case(
         subject_id=sid,
         dce=dce,
@@ -595,8 +909,8 @@ def simulate_cohort(
         their distributions (McKay et al. 1979), so that even the 3 kidney cases span their
         distribution; ``False`` draws every case independently.
     **case_options
-        Passed to :func:`simulate_case` (``grid``, ``snr``, ``tr``, ``flip_angle``,
-        ``partial_volume``).
+        Passed to :func:`simulate_case` (``grid``, ``difficulty``, ``snr``, ``tr``,
+        ``flip_angle``, ``partial_volume``).
 
     Returns
     -------
@@ -630,10 +944,11 @@ def simulate_cohort(
     _check_options(
         case_options.get("tr", ACQUISITION["tr_s"]),
         case_options.get("flip_angle", ACQUISITION["flip_angle_deg"]),
-        case_options.get("snr", 20.0),
+        20.0 if case_options.get("snr") is None else case_options["snr"],
         case_options.get("grid", "half"),
         None,
     )
+    check_difficulty(case_options.get("difficulty", "realistic"))
     gen = check_rng(rng)
     jobs: list[dict[str, Any]] = []
     for primary, n in comp.items():

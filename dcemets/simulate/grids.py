@@ -97,9 +97,13 @@ class VoxelGrid:
     def points(self) -> np.ndarray:
         """World positions (mm) of all voxel centres, shape ``(nz * ny * nx, 3)`` in C order."""
         nz, ny, nx = self.shape_zyx
-        k, j, i = np.meshgrid(np.arange(nz), np.arange(ny), np.arange(nx), indexing="ij")
-        ijk = np.stack([i.ravel(), j.ravel(), k.ravel()], axis=1).astype(float) * self.spacing
-        return ijk @ self.direction.T + self.origin
+        d = self.direction * self.spacing  # columns: world step of one voxel along i, j, k
+        out = np.empty((nz, ny, nx, 3))
+        out[...] = self.origin
+        out += np.arange(nx)[None, None, :, None] * d[:, 0]
+        out += np.arange(ny)[None, :, None, None] * d[:, 1]
+        out += np.arange(nz)[:, None, None, None] * d[:, 2]
+        return out.reshape(-1, 3)
 
     def geometry_kwargs(self) -> dict[str, tuple[float, ...]]:
         """``spacing``/``origin``/``direction`` keywords for ``make_image``/``make_dce``."""

@@ -150,9 +150,30 @@ TISSUES: MappingProxyType[str, TissueProperties] = MappingProxyType(
             f"soft tissue (prostate 1.6 s / 74 ms, cervix 1.6 s / 83 ms in {_DEBAZ}); T1 drawn per "
             "case (see PRIMARIES), kinetics drawn per case from the primary's distribution",
         ),
+        "lung": TissueProperties(
+            14,
+            1.27,
+            0.035,
+            0.15,
+            0.10,
+            1.0,
+            0.10,
+            "lung parenchyma at 3 T: T1 ~ 1.2-1.3 s, proton density ~ 0.15-0.2 of tissue, short T2* "
+            "(Stadler A et al. MRM 2005;53:1199-1203, doi:10.1002/mrm.20484); highly perfused",
+        ),
     }
 )
 """Properties of each tissue class, by name (read-only)."""
 
 LABELS: MappingProxyType[str, int] = MappingProxyType({name: p.label for name, p in TISSUES.items()})
 """Integer label of each tissue class."""
+
+MARROW_WATER_T1_S = 1.1
+"""T1 (s, 3 T) of the water (haematopoietic) compartment of vertebral marrow.  With fat T1
+0.382 s, a fat fraction of 0.45 gives the two-compartment mixture an effective T1 of 0.60 s,
+the whole-marrow value of de Bazelaire et al. (2004) at L4 (0.586 s); design choice."""
+MARROW_WATER_T2_S = 0.05
+"""T2 (s) of the marrow water compartment (T2W contrast)."""
+FAT_FSE_T2_S = 0.13
+"""Apparent T2 (s) of fat on fast spin echo: J-coupling is broken by the echo train, so fat
+is bright on FSE T2W (Henkelman RM et al. JMRI 1992;2:533-540, doi:10.1002/jmri.1880020511)."""

@@ -1601,10 +1601,25 @@ S.CORRUPTIONS["roc_results"] = [
 # simulate
 # --------------------------------------------------------------------------------------
 
-for _c in ("ACQUISITION", "GRIDS", "LABELS", "PAPER_COMPOSITION", "PRIMARIES", "TABLE1", "TISSUES"):
+for _c in (
+    "ACQUISITION",
+    "DIFFICULTIES",
+    "GRIDS",
+    "LABELS",
+    "LESION_TYPES",
+    "LEVEL_NAMES",
+    "PAPER_COMPOSITION",
+    "PRIMARIES",
+    "TABLE1",
+    "TISSUES",
+):
     not_fuzzable(f"dcemets.simulate.{_c}", "a constant table of the simulator")
-for _c in ("Anatomy", "Lesion", "PrimaryModel", "TissueProperties"):
+for _c in ("Anatomy", "Lesion", "PrimaryModel", "TissueProperties", "RandomField"):
     not_fuzzable(f"dcemets.simulate.{_c}", "a plain record of sampled simulator parameters")
+not_fuzzable(
+    "dcemets.simulate.Difficulty",
+    "a frozen record of a difficulty preset; its ranges are checked in __post_init__ (tests/simulate)",
+)
 
 
 def _u(ctx: Ctx) -> np.ndarray:
@@ -1667,6 +1682,80 @@ register(
 )
 register(
     Entry(
+        "dcemets.simulate.lesion_properties",
+        valid=_lesion_fields,
+        args={"points": "points", "labels": "array", "anatomy": "object", "lesion": "object"},
+        max_examples=2,
+    )
+)
+register(
+    Entry(
+        "dcemets.simulate.random_field",
+        valid=lambda ctx: {"rng": np.random.default_rng(0), "length_mm": 4.0},
+        args={"rng": "generator", "length_mm": "positive", "n_waves": "pos_int"},
+        max_examples=1,
+    )
+)
+register(
+    Entry(
+        "dcemets.simulate.frame_windows",
+        valid=lambda ctx: {"frame_times": np.arange(4) * 12.0, "dt": 12.0, "n_lines": 16, "n_sub": 5},
+        args={"frame_times": "array", "dt": "positive", "n_lines": "pos_int", "n_sub": "pos_int"},
+        max_examples=1,
+        documented={"frame_times:empty": Result("one window per frame: no frames give no windows")},
+    )
+)
+register(
+    Entry(
+        "dcemets.simulate.window_average_matrix",
+        valid=lambda ctx: {
+            "t_fine": np.arange(0.0, 20.0, 0.5),
+            "edges": np.array([[1.0, 4.0, 7.0], [9.0, 12.0, 15.0]]),
+        },
+        args={"t_fine": "array", "edges": "array"},
+        max_examples=1,
+    )
+)
+
+
+def _integrate(ctx: Ctx) -> dict[str, Any]:
+    from dcemets.simulate.acquisition import line_subinterval
+
+    r = np.random.default_rng(ctx.draw(st.integers(0, 100)))
+    return {
+        "sub_images": r.random((2, 3, 2, 8, 4)),
+        "lines": line_subinterval(8, 3),
+        "spacing_zyx": (3.0, 2.0, 2.0),
+        "displacement": np.zeros((2, 3, 3)),
+    }
+
+
+register(
+    Entry(
+        "dcemets.simulate.integrate_frames",
+        valid=_integrate,
+        args={"sub_images": "array", "lines": "array", "spacing_zyx": "object", "displacement": "array"},
+        max_examples=1,
+    )
+)
+register(
+    Entry(
+        "dcemets.simulate.complex_noise_magnitude",
+        valid=lambda ctx: {
+            "image": np.linspace(0, 100, 50),
+            "sigma": 1.0,
+            "rng": np.random.default_rng(0),
+        },
+        args={"image": "array", "sigma": "nonneg", "rng": "generator"},
+        max_examples=1,
+        documented={
+            "image:empty": Result("elementwise: an empty image gives an empty result"),
+            "image:complex": Result("the noise-free image may be complex (that is its purpose)"),
+        },
+    )
+)
+register(
+    Entry(
         "dcemets.simulate.rician_noise",
         valid=lambda ctx: {"signal": np.linspace(0, 100, 50), "sigma": 1.0, "rng": np.random.default_rng(0)},
         args={"signal": "array", "sigma": "nonneg", "rng": "generator"},
@@ -1679,7 +1768,7 @@ register(
     Entry(
         "dcemets.simulate.sample_anatomy",
         valid=lambda ctx: {"rng": np.random.default_rng(0)},
-        args={"rng": "generator"},
+        args={"rng": "generator", "height_loss_probability": "fraction", "level": "nonneg_int"},
         max_examples=1,
     )
 )
@@ -1701,6 +1790,8 @@ register(
             "breakthrough_probability": "fraction",
             "necrosis": "fraction",
             "texture": "nonneg",
+            "lesion_type": "choice",
+            "level": "nonneg_int",
         },
         max_examples=1,
     )

@@ -6,6 +6,21 @@ oedema): Dice median 0.930 (mean 0.912, min 0.557, 10th percentile 0.848), HD95 
 (90th percentile 3.9 mm, max 17.8 mm), about 0.5 s per case; ``rng=1``: median 0.934, min
 0.448.  This test runs a 12-case stratified subset so that it stays under a minute, and guards
 a floor below those figures.
+
+With the spine DRO of issue 18 (branch dro18, 2026-12-04) the floors no longer hold, on either
+difficulty, so this test fails there; measured on this 12-case subset (``rng=0``):
+
+* ``difficulty="realistic"`` (default): Dice median 0.690, minimum 0.483;
+* ``difficulty="clean"`` (instantaneous frames, SNR 200, no motion): Dice median 0.730,
+  minimum 0.588, HD95 median 5.8 mm, max 7.5 mm.
+
+Clean acquisition does not help because the losses come from the lesion model, not the
+acquisition: (a) the 4 mixed lesions lose their sclerotic (hypo-enhancing) patches, which the
+enhancement-driven method leaves out (e.g. sim002: 698 of the 932 missed voxels have
+mineralisation > 0.3; Dice 0.48-0.66); (b) lytic lesions are grown into the enhancing
+peritumoral marrow oedema, which the truth mask excludes (sim008: 285 of 352 false-positive
+voxels are oedema, Dice 0.58; sim012: 273 of 480, Dice 0.57).  The method, not the assertion,
+needs the work (issue 20).
 """
 
 from __future__ import annotations

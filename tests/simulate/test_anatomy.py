@@ -66,6 +66,38 @@ def test_levels_repeat_along_the_spine(anatomy):
         assert tissue_labels(c[None], anatomy)[0] == LABELS["marrow"]
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_back_covers_the_erector_spinae_with_fat(seed):
+    """Behind the paraspinal muscles lies a subcutaneous fat layer (>= 8 mm), then air: the
+    muscles never reach the skin, and the skin of the back is at ``Anatomy.back_depth``."""
+    a = sample_anatomy(np.random.default_rng(seed))
+    c = a.level_centre()
+    v = np.arange(0.0, 200.0, 0.25)  # mm behind the body axis, through the right erector spinae
+    th = np.deg2rad(a.rotation_deg)
+    x_loc = 27.0  # erector spinae centre line (lumbar)
+    # local (x, v) -> world: x_w = c x - s v, y_w = s x + c v (inverse of the local rotation)
+    pts = np.stack(
+        [
+            c[0] + np.cos(th) * x_loc - np.sin(th) * v,
+            c[1] + np.sin(th) * x_loc + np.cos(th) * v,
+            np.full(v.shape, c[2]),
+        ],
+        axis=1,
+    )
+    lab = tissue_labels(pts, a)
+    muscle = np.flatnonzero(lab == LABELS["muscle"])
+    air = np.flatnonzero(lab == LABELS["air"])
+    assert muscle.size
+    assert air.size
+    behind = lab[muscle.max() + 1 : air.min()]
+    assert behind.size * 0.25 >= 8.0
+    assert np.all(behind == LABELS["fat"])
+    # the skin at the midline sits at back_depth
+    mid = tissue_labels(np.stack([np.full(v.shape, c[0]), c[1] + v, np.full(v.shape, c[2])], axis=1), a)
+    skin = v[np.flatnonzero(mid == LABELS["air"]).min()]
+    assert skin == pytest.approx(a.back_depth, abs=3.0)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_lesion_stays_in_diseased_vertebra(seed):
     rng = np.random.default_rng(seed)
@@ -76,10 +108,15 @@ def test_lesion_stays_in_diseased_vertebra(seed):
     lab = tissue_labels(g, a)
     inside, viab, kep_tex = lesion_fields(g, lab, a, les)
     assert inside.sum() > 100
-    # never in the disc, the cord, the vessels; never on another level
-    bad = np.isin(lab[inside], [LABELS[k] for k in ("annulus", "nucleus", "cord", "blood", "vein")])
+    # never in the disc, the cord, the great vessels, the lung; never on another level (the
+    # basivertebral vein inside the body may be replaced by tumour, the IVC never)
+    bad = np.isin(lab[inside], [LABELS[k] for k in ("annulus", "nucleus", "cord", "blood", "lung")])
     assert not bad.any()
-    assert np.all(np.abs(g[inside, 2] - c[2]) < a.body_height / 2 + 0.5)
+    vein_pts = g[inside & (lab == LABELS["vein"])]
+    assert np.all(np.linalg.norm(vein_pts[:, :2] - c[:2], axis=1) < a.body_half_depth + 1.0)
+    body = inside & np.isin(lab, [LABELS["marrow"], LABELS["cortex"]])
+    assert np.all(np.abs(g[body, 2] - c[2]) < a.body_height / 2 + 0.5)
+    assert np.all(np.abs(g[inside, 2] - c[2]) < a.level_pitch / 2)  # pedicles stay on their level
     assert np.all((viab[inside] >= 0.05) & (viab[inside] <= 1.0))
     assert viab[inside].max() == 1.0  # a fully viable hot spot exists
     assert np.all(viab[~inside] == 0)
@@ -89,7 +126,12 @@ def test_lesion_stays_in_diseased_vertebra(seed):
         np.random.default_rng(seed), a, radius=14.0, breakthrough_probability=0.0, necrosis=0.0, texture=0.0
     )
     ins2 = lesion_fields(g, lab, a, contained)[0]
-    assert set(np.unique(lab[ins2])) <= {LABELS["marrow"], LABELS["cortex"], LABELS["posterior"]}
+    assert set(np.unique(lab[ins2])) <= {
+        LABELS["marrow"],
+        LABELS["cortex"],
+        LABELS["posterior"],
+        LABELS["vein"],
+    }
 
 
 def test_axial_grid_matches_paper_protocol():

@@ -28,7 +28,7 @@ def case():
 @pytest.fixture(scope="module")
 def clean_case():
     """Nearly noise-free case without PSF: exact physics checks."""
-    return simulate_case("thyroid", rng=11, snr=1e6, partial_volume=False)
+    return simulate_case("thyroid", rng=11, snr=1e6, partial_volume=False, difficulty="clean")
 
 
 def test_case_structure(case):
@@ -207,10 +207,11 @@ def test_rician_noise_rng_as_numpy_takes_it():
         rician_noise(np.zeros(3, complex), 1.0, 0)
 
 
-def test_noise_level_matches_snr(case):
-    lab = case.truth["labels"].values
-    air = case.dce.values[0][lab == LABELS["air"]]
-    sigma = case.truth["noise_sigma"]
+def test_noise_level_matches_snr():
+    c = simulate_case("lung", rng=7, difficulty="clean", snr=20.0)
+    lab = c.truth["labels"].values
+    air = c.dce.values[0][lab == LABELS["air"]]
+    sigma = c.truth["noise_sigma"]
     assert air.mean() == pytest.approx(sigma * np.sqrt(np.pi / 2), rel=0.05)
 
 
