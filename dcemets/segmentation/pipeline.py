@@ -288,6 +288,10 @@ def segment_lesion(
         raise ValueError(f"`core_enhancement_fraction` must be in [0, 1), got {core_frac}")
     tau_v = check_positive(tau, "tau")
     n_base = check_int(n_baseline, "n_baseline", minimum=1)
+    if n_segments is not None:
+        check_int(n_segments, "n_segments", minimum=1)
+    check_int(num_cuts, "num_cuts", minimum=1)
+    check_int(iterations, "iterations", minimum=0)
     enh_kw: dict[str, Any] = {"kind": kind, "n_baseline": n_baseline}
     widen_kw: dict[str, Any] = {"factor": factor, "axis": axis, "min_aspect": min_aspect}
     cut_kw: dict[str, Any] = {
