@@ -5,9 +5,10 @@ given) differs from the normal marrow around it, not as the brightest thing near
 
 1. every voxel of a crop around the search box gets a feature vector: the log baseline
    ``log S0`` (relative to the box median), the mean relative enhancement ``S(t)/S0 - 1`` over
-   the first, middle and last third of the post-contrast frames, and, when a T2W image is
-   given, its log signal (relative to the box median), all after a Gaussian smoothing of
-   ``sigma_mm``;
+   the first, middle and last third of the post-contrast frames, the curve's shape
+   ``(early - late) / mean`` (oedematous marrow enhances with the marrow's kinetics, scaled; a
+   tumour with its own), and, when a T2W image is given, its log signal (relative to the box
+   median), all after a Gaussian smoothing of ``sigma_mm``;
 2. the **lesion reference** is the robust centre (median) and spread (scaled MAD) of the
    features over the *core* of the transferred outline (its antero-posterior middle, where
    the radiologist marked tumour), less the core voxels that do not enhance (a disc or an end
@@ -113,6 +114,11 @@ def _features(
         rel.append(rel[-1])
     feats = [np.log(s0f / ref), *rel]
     names = ["log_s0", "enhancement_early", "enhancement_mid", "enhancement_late"]
+    # the curve's shape, whatever its amplitude: (early - late) / mean enhancement.  Oedematous
+    # marrow enhances with the marrow's kinetics, scaled; a tumour with its own
+    amp = np.maximum(np.mean(rel, axis=0), 0.1)
+    feats.append((rel[0] - rel[2]) / amp)
+    names.append("shape")
     if t2w is not None:
         t2 = _smooth(t2w, spacing_xyz, sigma_mm)
         r2 = float(np.median(t2[box]))

@@ -124,8 +124,10 @@ def segment_lesion(
 
     1. every voxel near the box gets a feature vector after a Gaussian smoothing of
        `feature_sigma_mm`: its log baseline ``log S0`` and its mean relative enhancement
-       ``S(t) / S0 - 1`` over the first, middle and last third of the post-contrast frames
-       (and the log T2W signal, when `t2w_sagittal` is given, resampled onto the DCE grid);
+       ``S(t) / S0 - 1`` over the first, middle and last third of the post-contrast frames,
+       the curve's shape ``(early - late) / mean`` (oedematous marrow enhances with the
+       marrow's kinetics, only more; a tumour with its own), and the log T2W signal when
+       `t2w_sagittal` is given (resampled onto the DCE grid);
     2. the *lesion reference* is the median and scaled MAD of the features over the core of
        the outline (its antero-posterior middle: the outline's rows trimmed by
        `seed_margin_mm` or a fifth of its extent), less core voxels enhancing less than
@@ -606,6 +608,7 @@ def segment_cohort(
     n_jobs: int = 1,
     progress: bool = True,
     random_state: int | None = 0,
+    use_t2w: bool = True,
     **options: Any,
 ) -> dict[str, xr.DataArray]:
     """Run :func:`segment_lesion` on every case of a cohort, with a progress bar.
@@ -621,6 +624,9 @@ def segment_cohort(
     random_state : int or None
         Seed (>= 0) passed to every case, so that segmentations do not depend on the order
         of cases (a shared Generator would make them depend on it, so none is taken).
+    use_t2w : bool
+        Pass each case's ``t2w_sagittal`` (when it has one) to :func:`segment_lesion` as
+        `t2w_sagittal`.
     **options
         Passed to :func:`segment_lesion`.
 
@@ -683,7 +689,14 @@ def segment_cohort(
         raise ValueError("`cases` have repeated subject ids")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
         raise ValueError(f"`n_jobs` must be a non-zero int, got {n_jobs!r}")
-    args = [(sid, c.dce, c.roi_sagittal) for sid, c in zip(ids, items)]
+    if not isinstance(use_t2w, (bool, np.bool_)):
+        raise TypeError(f"`use_t2w` must be a bool, got {type(use_t2w).__name__}")
+    if "t2w_sagittal" in options:
+        raise ValueError("`t2w_sagittal` is taken from each case (see `use_t2w`), not passed as an option")
+    args = [
+        (sid, c.dce, c.roi_sagittal, getattr(c, "t2w_sagittal", None) if use_t2w else None)
+        for sid, c in zip(ids, items)
+    ]
     bar = tqdm(total=len(args), desc="segmenting", unit="case", disable=not progress)
     out: dict[str, xr.DataArray] = {}
     try:
@@ -705,11 +718,13 @@ def segment_cohort(
 
 
 def _segment_one(
-    arg: tuple[str, xr.DataArray, xr.DataArray], random_state: int | None, options: dict[str, Any]
+    arg: tuple[str, xr.DataArray, xr.DataArray, xr.DataArray | None],
+    random_state: int | None,
+    options: dict[str, Any],
 ) -> tuple[str, xr.DataArray]:
-    sid, dce, roi = arg
+    sid, dce, roi, t2w = arg
     try:
-        mask = segment_lesion(dce, roi, random_state=random_state, **options)
+        mask = segment_lesion(dce, roi, t2w_sagittal=t2w, random_state=random_state, **options)
     except (ValueError, TypeError) as err:
         raise type(err)(f"case {sid!r}: {err}") from err
     return sid, mask.transpose(*SPATIAL_DIMS)
