@@ -15,7 +15,7 @@ from dcemets._conventions import SPATIAL_DIMS, geometry, like, output_attrs, val
 
 from ._curve import _curve_segment, _resample_to
 from ._np import _enhancement_np, _smooth
-from ._validate import as_generator, check_frame_of_reference, check_int, check_positive
+from ._validate import as_generator, check_frame_of_reference, check_int, check_number, check_positive
 from .enhancement import enhancement_image
 from .grow import find_seed, region_grow
 from .ncut import normalized_cut, select_partitions
@@ -108,7 +108,7 @@ def segment_lesion(
     radius: int = 1,
     fill_holes: bool = True,
     connectivity: Literal["face", "full"] = "face",
-    **unknown: Any,
+    **options: Any,
 ) -> xr.DataArray | tuple[xr.DataArray, xr.Dataset]:
     """Segment a vertebral lesion in 3D from a radiologist's sagittal outline (Fig. 3).
 
@@ -220,7 +220,7 @@ def segment_lesion(
         Seed search and growth guard of the paper algorithm (see above).
     method, fraction, background, upper_factor, seed_smoothing_mm, smoothing_mm, multiplier, iterations, radius, fill_holes, connectivity
         :func:`region_grow` (paper algorithm).
-    **unknown
+    **options
         Any other keyword raises a ValueError naming it (with the closest known option).
 
     Returns
@@ -271,8 +271,8 @@ def segment_lesion(
     >>> int(segment_lesion(dce, roi, algorithm="paper").sum())
     108
     """
-    if unknown:
-        _check_options(unknown, "segment_lesion")
+    if options:
+        _check_options(options, "segment_lesion")
     if algorithm not in _ALGORITHMS:
         raise ValueError(f"`algorithm` must be one of {_ALGORITHMS}, got {algorithm!r}")
     if seed_in not in ("outline", "mask"):
@@ -290,10 +290,30 @@ def segment_lesion(
         raise ValueError(f"`core_enhancement_fraction` must be in [0, 1), got {core_frac}")
     tau_v = check_positive(tau, "tau")
     n_base = check_int(n_baseline, "n_baseline", minimum=1)
+    # the paper chain's options are checked whichever algorithm runs: a typo never passes silently
     if n_segments is not None:
         check_int(n_segments, "n_segments", minimum=1)
     check_int(num_cuts, "num_cuts", minimum=1)
+    for name, val in (("pixels_per_segment", pixels_per_segment), ("compactness", compactness)):
+        check_positive(val, name)
+    for name, val in (("sigma", sigma), ("thresh", thresh), ("multiplier", multiplier)):
+        check_positive(val, name)
+    check_positive(smoothing, "smoothing", inclusive=True)
+    check_positive(smoothing_mm, "smoothing_mm", inclusive=True)
     check_int(iterations, "iterations", minimum=0)
+    check_int(radius, "radius", minimum=1)
+    if method not in ("threshold", "confidence"):
+        raise ValueError(f"`method` must be 'threshold' or 'confidence', got {method!r}")
+    if connectivity not in ("face", "full"):
+        raise ValueError(f"`connectivity` must be 'face' or 'full', got {connectivity!r}")
+    if not 0 < check_positive(fraction, "fraction") < 1:
+        raise ValueError(f"`fraction` must be in (0, 1), got {fraction!r}")
+    if upper_factor != np.inf:
+        check_positive(upper_factor, "upper_factor", minimum=1.0)
+    if background is not None:
+        check_number(background, "background")
+    if kind not in ("subtraction", "max_se"):
+        raise ValueError(f"`kind` must be 'subtraction' or 'max_se', got {kind!r}")
     enh_kw: dict[str, Any] = {"kind": kind, "n_baseline": n_baseline}
     widen_kw: dict[str, Any] = {"factor": factor, "axis": axis, "min_aspect": min_aspect}
     cut_kw: dict[str, Any] = {

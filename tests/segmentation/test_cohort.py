@@ -5,7 +5,7 @@ A 12-case stratified subset of ``simulate_cohort(rng=0)`` (4 lung, 2 breast, 2 t
 
 **Curve algorithm (default), realistic setting.**  ``segment_cohort`` (which passes each case's
 sagittal T2W) measured on 2026-12-04: Dice 0.926, 0.944, 0.815, 0.805, 0.933, 0.850, 0.923,
-0.576, 0.713, 0.851, 0.794, 0.922 (median 0.850, minimum 0.576), HD95 median 3.6 mm, max
+0.576, 0.713, 0.851, 0.794, 0.922 (median 0.850, minimum 0.576), HD95 median 3.1 mm, max
 5.6 mm.  The losses are lytic lesions grown into the enhancing peritumoral oedema that the
 truth mask excludes (sim008: 599 voxels for a 259-voxel lesion).  The paper's chain on the
 same cases: median 0.690, minimum 0.483 (measured on branch dro18).

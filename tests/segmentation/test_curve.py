@@ -137,7 +137,7 @@ def test_options_are_explicit_and_known_to_the_study():
     from dcemets.study import StudyConfig
 
     params = inspect.signature(segment_lesion).parameters
-    assert not any(p.kind is inspect.Parameter.VAR_KEYWORD and p.name != "unknown" for p in params.values())
+    assert not any(p.kind is inspect.Parameter.VAR_KEYWORD and p.name != "options" for p in params.values())
     assert {"algorithm", "t2w_sagittal", "ring_mm", "method", "n_segments", "z_margin_mm"} <= set(
         SEGMENT_LESION_OPTIONS
     )
