@@ -163,16 +163,23 @@ def segment_lesion(
     core (curve) or at the seed (paper) is below `min_enhancement` % is reported as showing no
     enhancement.
 
-    The mask carries a **segmentation confidence** in ``attrs["confidence"]``, in [0, 1]:
-    ``|M & S| / |M | P|``, with ``M`` the mask, ``S`` its voxels whose lesion probability
-    (step 4 of the curve algorithm, computed for either algorithm) is at least 0.9, and ``P``
-    the voxels of the box with a probability of at least 0.1 connected to the mask.  It is 1
-    when every voxel of the mask is surely lesion and no plausibly-lesion voxel lies outside
-    it, and falls as the boundary becomes ambiguous (enhancing oedema around the lesion,
-    marrow enhancing like the tumour) or the mask disagrees with the curves (a vessel or
-    a ring around a sclerotic lesion taken by the paper's algorithm).  On the simulated
-    cohort a confidence below about 0.5 flags most of the cases with a Dice below 0.7 (see the
-    user guide).
+    The mask carries a **segmentation confidence** in ``attrs["confidence"]``, in [0, 1], the
+    product of two agreements:
+
+    * with the curves: ``|M & S| / |M | P|``, with ``M`` the mask, ``S`` its voxels whose
+      lesion probability (step 4 of the curve algorithm, computed for either algorithm) is at
+      least 0.9, and ``P`` the voxels of the box with a probability of at least 0.1 connected
+      to the mask: 1 when every voxel of the mask is surely lesion and no plausibly-lesion
+      voxel lies outside it; lower when the boundary is ambiguous or the mask takes what the
+      curves call marrow (a vessel, or the ring around a sclerotic lesion);
+    * with the outline's size: ``clip(2 - V / V_ball, 0, 1)``, with ``V`` the mask's volume
+      and ``V_ball`` that of a ball whose section is the outline's largest slice
+      (``attrs["outline_volume_ratio"]`` is ``V / V_ball``): a mask up to the ball's volume
+      (outlines are drawn generously) keeps the first factor, one twice as large gets 0
+      (a lesion grown into oedema or, after motion, into its neighbourhood).
+
+    It is a quality flag, not an estimate of the Dice (see the user guide for how it flags
+    poor masks on the simulated cohort).
 
     Parameters
     ----------
@@ -422,7 +429,10 @@ def segment_lesion(
         steps_vars["kept_partitions"] = kept_da
     lesion.attrs = output_attrs(dce, units="1", long_name="lesion mask", method=label)
     lesion.attrs["algorithm"] = algorithm
+    size_ratio = _outline_volume_ratio(np.asarray(lesion.values), spacing, roi_sagittal)
+    confidence *= float(np.clip(2.0 - size_ratio, 0.0, 1.0))
     lesion.attrs["confidence"] = float(confidence)
+    lesion.attrs["outline_volume_ratio"] = float(size_ratio)
     if "seed_index" in attrs_extra:
         lesion.attrs["seed_index"] = attrs_extra["seed_index"]
     if not return_steps:
@@ -471,6 +481,21 @@ def _t2w_on_dce_grid(t2w: Any, dce: xr.DataArray) -> np.ndarray:
     mat = np.linalg.solve(g_src.index_to_world(), g_ref.index_to_world())
     shape = tuple(int(dce.sizes[d]) for d in SPATIAL_DIMS)
     return _resample_to(np.asarray(img.values), mat, shape)  # type: ignore[arg-type]
+
+
+def _outline_volume_ratio(mask: np.ndarray, spacing_xyz: np.ndarray, roi_sagittal: xr.DataArray) -> float:
+    """Mask volume over the volume of a ball whose section is the outline's largest slice.
+
+    The area ``A`` is the outline's on its largest slice (array axis 0 of the outline, the
+    sagittal slices); the ball has radius ``sqrt(A / pi)``.
+    """
+    roi = np.asarray(roi_sagittal.transpose(*SPATIAL_DIMS).values) != 0
+    sp = geometry(roi_sagittal).spacing
+    area = float(roi.sum(axis=(1, 2)).max()) * float(sp[0]) * float(sp[1])
+    if area <= 0:
+        return float("inf")
+    ball = 4.0 / 3.0 * np.pi * (area / np.pi) ** 1.5
+    return float(mask.sum() * np.prod(spacing_xyz) / ball)
 
 
 def _confidence(mask: np.ndarray, prob: np.ndarray, box: np.ndarray) -> float:

@@ -10,7 +10,7 @@ from dcemets.segmentation import dice, segment_lesion
 from dcemets.segmentation.pipeline import SEGMENT_LESION_OPTIONS
 
 
-def _sclerotic_phantom(sag_direction, *, rng=0, noise=3.0):
+def _sclerotic_phantom(sag_direction, *, rng=0, noise=3.0, roi_grow=1.5):
     """Enhancing marrow (S0 300, +50 %) holding a dark, weakly enhancing lesion (S0 120, +40 %).
 
     In absolute terms the lesion enhances less than the marrow around it (48 vs 150 a.u.), as
@@ -38,7 +38,7 @@ def _sclerotic_phantom(sag_direction, *, rng=0, noise=3.0):
     top_left = np.array([2.0, -32.0, 32.0])
     sag = make_image(np.zeros((1, 80, 80)), spacing=sp_sag, origin=top_left, direction=sag_direction.ravel())
     ws = world_coordinates(sag)
-    rad_sag = radii[1:] + 1.5
+    rad_sag = radii[1:] + roi_grow
     roi = (((ws[..., 1:] - [3.0, 0.0]) / rad_sag) ** 2).sum(-1) <= 1.0
     roi_da = make_image(roi, spacing=sp_sag, origin=top_left, direction=sag_direction.ravel())
     truth = make_image(lesion, spacing=spacing, origin=origin)
@@ -78,8 +78,16 @@ def test_return_steps_curve(sag_direction):
     assert p[truth.values].mean() > 0.9
     assert p[v["marrow_reference"]].mean() < 0.1
     np.testing.assert_array_equal(v["lesion"], mask.values)
-    assert steps.attrs["features"] == ["log_s0", "enhancement_early", "enhancement_mid", "enhancement_late"]
+    assert steps.attrs["features"] == [
+        "log_s0",
+        "enhancement_early",
+        "enhancement_mid",
+        "enhancement_late",
+        "shape",
+    ]
     assert steps.attrs["confidence"] == mask.attrs["confidence"]
+    # the mask is a little smaller than a ball of the outline's section (drawn 1.5 mm wider)
+    assert 0.5 < mask.attrs["outline_volume_ratio"] < 1.0
 
 
 def test_t2w_is_a_feature_and_is_checked(sag_direction):
@@ -190,3 +198,17 @@ def test_issue_case_sclerotic(seed, primary, difficulty, floor):
     with_t2w = segment_lesion(case.dce, case.roi_sagittal, t2w_sagittal=case.t2w_sagittal)
     assert dice(mask, case.lesion_mask) >= floor  # measured 0.709
     assert dice(with_t2w, case.lesion_mask) >= 0.75  # measured 0.816
+
+
+def test_confidence_falls_when_the_mask_outgrows_the_outline(sag_direction):
+    dce, roi, truth = _sclerotic_phantom(sag_direction, rng=3)
+    loose = segment_lesion(dce, roi)
+    # an outline of a third of the lesion's section: the mask (the lesion) is many times the
+    # ball of that section, a disagreement the confidence reports
+    dce, tight_roi, _ = _sclerotic_phantom(sag_direction, rng=3, roi_grow=-4.0)
+    tight = segment_lesion(dce, tight_roi)
+    assert dice(tight, truth) > 0.5  # the box of a tight outline cuts the lesion
+    assert tight.attrs["outline_volume_ratio"] > 2.0
+    assert loose.attrs["outline_volume_ratio"] < 1.0
+    assert tight.attrs["confidence"] == 0.0
+    assert loose.attrs["confidence"] > 0.9
