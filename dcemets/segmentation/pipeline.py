@@ -234,8 +234,8 @@ def segment_lesion(
     -------
     xarray.DataArray or (xarray.DataArray, xarray.Dataset)
         Bool lesion mask ``(z, y, x)`` on the DCE grid (name ``"lesion"``) with
-        ``attrs["confidence"]`` and ``attrs["algorithm"]`` (and ``attrs["seed_index"]`` for
-        the paper algorithm); with `return_steps`, also a Dataset of the intermediates:
+        ``attrs["confidence"]``, ``attrs["outline_volume_ratio"]`` and ``attrs["algorithm"]``
+        (and ``attrs["seed_index"]`` for the paper algorithm); with `return_steps`, also a Dataset of the intermediates:
         ``transferred_roi``, ``search_region``, ``lesion_probability``, ``lesion`` and, for the
         curve algorithm, ``lesion_reference`` and ``marrow_reference``, for the paper
         algorithm ``enhancement``, ``partitions`` and ``kept_partitions``.
