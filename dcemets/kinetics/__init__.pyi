@@ -2,11 +2,12 @@ from .aif import biexponential_aif, parker_aif
 from .aifs import POPULATION_AIFS, blood_to_plasma, image_aif, plasma_to_blood, population_aif
 from .concentration import concentration_to_signal, signal_to_concentration
 from .fitting import fit_tofts
-from .heuristics import heuristics, hotspot_roi, parametric_maps, roi_curve
+from .heuristics import HOTSPOT_FLAGS, heuristics, hotspot_roi, parametric_maps, roi_curve
 from .models import patlak, tofts
 from .t1 import fit_t1_hifi, fit_t1_vfa
 
 __all__ = [
+    "HOTSPOT_FLAGS",
     "POPULATION_AIFS",
     "biexponential_aif",
     "blood_to_plasma",
