@@ -528,7 +528,7 @@ def hotspot_roi(
     partial-volume border) are eligible.  The ROI is the candidate square's eligible voxels.
     When no square qualifies, ``on_fail="raise"`` raises a ``ValueError`` that counts what
     each guard removed; ``on_fail="flag"`` relaxes step by step and says so in
-    ``attrs["flags"]``: first any square with an eligible voxel (``"hotspot_small"`` if
+    ``attrs["flags"]``: first the fullest squares there are (``"hotspot_small"`` if
     under half full), then, with no eligible voxel at all, the unguarded hot spot
     (``"hotspot_unguarded"``).  Every returned ROI carries diagnostics (below), so the
     caller can flag a suspicious one, guarded or not.
@@ -718,7 +718,7 @@ def hotspot_roi(
                         f"{int(eligible.sum())} are eligible; lower `min_voxels`, pass on_fail='flag', "
                         "or guards=False for the unguarded hot spot"
                     )
-                cand = count >= 1
+                cand = count == count.max()  # the fullest squares there are
             best = np.flatnonzero(cand)
             best = best[med[best] == med[best].max()]
             k = best[int(np.argmax(mean[best]))]
