@@ -464,7 +464,23 @@ def _vessel_reference(
         raise ValueError("`vessel` holds NaN or infinite samples")
     if not curve[:nb].mean() > 0:
         raise ValueError("`vessel`: its baseline (mean of the first `n_baseline` frames) must be > 0")
+    if not curve.max() > curve[:nb].mean():
+        raise ValueError("`vessel` does not enhance (its maximum is not above its baseline)")
     return curve, "given"
+
+
+def _unguarded_roi(
+    vals: np.ndarray, s0: np.ndarray, mask: np.ndarray, size: int, nb: int
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The paper-mimicking hot spot (no guards): smoothed argmax, square clipped to the mask."""
+    _np._check_s0(s0[mask], None, nb, "dce")
+    enh = np.zeros(mask.shape)
+    enh[mask] = (vals[:, mask].max(axis=0) - s0[mask]) / s0[mask]
+    z, y, x = _smoothed_argmax(enh, mask)
+    h = size // 2
+    roi = np.zeros(mask.shape, dtype=bool)
+    roi[z, max(y - h, 0) : y + h + 1, max(x - h, 0) : x + h + 1] = True
+    return roi & mask, (z, y, x)
 
 
 def _enhancement(curve: np.ndarray, nb: int) -> tuple[float, int]:
@@ -661,14 +677,7 @@ def hotspot_roi(
     else:
         v_mse, v_pk = _enhancement(ref, nb)
     if not guards:
-        _np._check_s0(s0[mask], None, nb, "dce")
-        enh = np.zeros(mask.shape)
-        enh[mask] = (vals[:, mask].max(axis=0) - s0[mask]) / s0[mask]
-        z, y, x = _smoothed_argmax(enh, mask)
-        h = size // 2
-        roi = np.zeros(mask.shape, dtype=bool)
-        roi[z, max(y - h, 0) : y + h + 1, max(x - h, 0) : x + h + 1] = True
-        roi &= mask
+        roi, (z, y, x) = _unguarded_roi(vals, s0, mask, size, nb)
         counts = {"n_excluded_baseline": 0, "n_excluded_vessel": 0, "n_excluded_nonenhancing": 0}
     else:
         if not med0 > 0:
@@ -735,14 +744,7 @@ def hotspot_roi(
                     "do not enhance; pass on_fail='flag' or guards=False for the unguarded hot spot"
                 )
             flags.append("hotspot_unguarded")
-            _np._check_s0(s0[mask], None, nb, "dce")
-            enh = np.zeros(mask.shape)
-            enh[mask] = (vals[:, mask].max(axis=0) - s0[mask]) / s0[mask]
-            z, y, x = _smoothed_argmax(enh, mask)
-            h = size // 2
-            roi = np.zeros(mask.shape, dtype=bool)
-            roi[z, max(y - h, 0) : y + h + 1, max(x - h, 0) : x + h + 1] = True
-            roi &= mask
+            roi, (z, y, x) = _unguarded_roi(vals, s0, mask, size, nb)
     # diagnostics of the chosen ROI, guarded or not
     n_roi = int(roi.sum())
     curve = vals[:, roi].mean(axis=1)

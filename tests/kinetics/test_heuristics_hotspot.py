@@ -99,7 +99,8 @@ def test_paper_configuration_gives_todays_figures_on_the_clean_dro(clean_lung):
 def test_guarded_hot_spot_on_the_clean_dro_is_a_full_square_of_lesion(clean_lung):
     c = clean_lung
     roi = hotspot_roi(c.dce, within=c.lesion_mask)
-    assert roi.attrs["n_voxels"] == 9 and int(roi.sum()) == 9
+    assert roi.attrs["n_voxels"] == 9
+    assert int(roi.sum()) == 9
     assert not (roi.values & ~c.lesion_mask.values).any()
     labels = np.asarray(c.truth["labels"])[roi.values]
     assert (labels == 13).all()  # every voxel is lesion tissue
@@ -155,7 +156,7 @@ def test_vessel_edge_wins_unguarded_and_is_excluded_with_guards():
 
 
 def test_unguarded_vessel_hot_spot_is_flagged_even_when_kept():
-    dce, vals, mask = _phantom()
+    dce, _vals, mask = _phantom()
     mask[0, 2:10, 9] = False
     mask[0, 4:7, 9:12] = True  # the mask leaks into the aorta itself
     bare = hotspot_roi(dce, within=like(dce, mask), guards=False)
@@ -183,17 +184,19 @@ def test_baseline_floor_removes_signal_voids():
 
 
 def test_no_qualifying_square_raises_or_flags():
-    dce, vals, mask = _phantom()
+    dce, _vals, mask = _phantom()
     thin = np.zeros_like(mask)
     thin[0, 2:10, 3:5] = True  # two columns wide: no 3 x 3 square fits
     with pytest.raises(ValueError, match=r"no 3 x 3 hot-spot square has 9 eligible voxel.*16 are eligible"):
         hotspot_roi(dce, within=like(dce, thin))
     relaxed = hotspot_roi(dce, within=like(dce, thin), on_fail="flag")  # the fullest square
-    assert relaxed.attrs["n_voxels"] == 6 and "hotspot_small" not in relaxed.attrs["flags"]
+    assert relaxed.attrs["n_voxels"] == 6
+    assert "hotspot_small" not in relaxed.attrs["flags"]
     one = np.zeros_like(mask)
     one[0, 5, 5] = True
     single = hotspot_roi(dce, within=like(dce, one), on_fail="flag")
-    assert single.attrs["n_voxels"] == 1 and "hotspot_small" in single.attrs["flags"]
+    assert single.attrs["n_voxels"] == 1
+    assert "hotspot_small" in single.attrs["flags"]
     assert hotspot_roi(dce, within=like(dce, thin), min_voxels=6).attrs["n_voxels"] == 6
     # nothing eligible at all (a non-enhancing region): an error, or the unguarded hot spot, flagged
     flat = np.zeros_like(mask)
@@ -249,6 +252,7 @@ def test_guarded_roi_voxels_are_all_eligible(seed, floor):
         ({"vessel": np.ones(5)}, ValueError, "vessel"),
         ({"vessel": np.r_[np.nan, np.ones(11)]}, ValueError, "vessel"),
         ({"vessel": np.r_[0.0, np.ones(11)]}, ValueError, "vessel"),
+        ({"vessel": np.r_[2.0, np.ones(11)]}, ValueError, "does not enhance"),
         ({"on_fail": "ignore"}, ValueError, "on_fail"),
     ],
 )
@@ -259,7 +263,7 @@ def test_guard_arguments_are_checked(kw, exc, match):
 
 
 def test_inputs_not_mutated():
-    dce, vals, mask = _phantom()
+    dce, _vals, mask = _phantom()
     within = like(dce, mask)
     before = (dce.values.copy(), within.values.copy(), dict(dce.attrs))
     hotspot_roi(dce, within=within)

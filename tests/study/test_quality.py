@@ -2,12 +2,12 @@
 
 import dataclasses
 import re
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import tomllib
 import xarray as xr
 
 from dcemets import kinetics
@@ -61,7 +61,7 @@ def test_vocabulary_covers_the_hot_spot_flags_and_is_documented():
     text = (DOCS / "study.md").read_text(encoding="utf-8")
     text = text[text.index("## Quality flags") :]
     text = text[: text.index("\n## ", 5)]
-    documented = set(re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.M))
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.MULTILINE))
     assert set(QUALITY_FLAGS) <= documented, set(QUALITY_FLAGS) - documented
     assert set(QUALITY_COLUMNS) <= documented, set(QUALITY_COLUMNS) - documented
     assert documented <= set(QUALITY_FLAGS) | set(QUALITY_COLUMNS)
@@ -114,14 +114,18 @@ def fake_result():
     cfg = StudyConfig.preset("fast", aif="weinmann", t10_s=1.2, hotspot={"guards": False})
     fig = matplotlib.figure.Figure(figsize=(1, 1))
     fig.add_subplot().plot([0, 1])
-    return StudyResult(config=cfg, cases=cases, failures={}, table=table, features=features, figures={"f": fig})
+    return StudyResult(
+        config=cfg, cases=cases, failures={}, table=table, features=features, figures={"f": fig}
+    )
 
 
 def test_case_rows_carry_every_quality_column(fake_result):
     row = fake_result.cases[2].row()
     assert set(QUALITY_COLUMNS) <= set(row)
-    assert row["flags"] == "hotspot_vessel;tofts_at_bound" and row["n_flags"] == 2
-    assert np.isnan(row["segmentation_confidence"]) and np.isnan(row["motion_mm"])  # filled when available
+    assert row["flags"] == "hotspot_vessel;tofts_at_bound"
+    assert row["n_flags"] == 2
+    assert np.isnan(row["segmentation_confidence"])
+    assert np.isnan(row["motion_mm"])
     assert fake_result.cases[0].flags == ()
     assert list(fake_result.flagged.index) == ["s3", "s2"]
 
