@@ -345,6 +345,7 @@ def _check_hotspot(value: Any, size: int) -> None:
             v = value[key]
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
                 raise TypeError(f"`hotspot['{key}']` must be a number, got {v!r}")
+            v = float(v)
             ok = (0 < v <= 1) if lo_open else (0 <= v < 1)
             if not ok:
                 rng = "(0, 1]" if lo_open else "[0, 1)"

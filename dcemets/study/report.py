@@ -39,7 +39,12 @@ def _flag_counts(result: StudyResult) -> dict[str, int]:
 def _settings_table(result: StudyResult) -> pd.DataFrame:
     """The per-case chain's model settings (T10, AIF, hot-spot guards) as one table."""
     cfg = result.config
-    hs = {"guards": True, "min_voxels": cfg.hotspot_size**2, "baseline_floor": 0.5, "vessel_level": 0.5}
+    hs: dict[str, Any] = {
+        "guards": True,
+        "min_voxels": cfg.hotspot_size**2,
+        "baseline_floor": 0.5,
+        "vessel_level": 0.5,
+    }
     hs.update({"vessel_lag": 0, "on_fail": "flag"})
     hs.update(cfg.hotspot)
     rows = {
