@@ -589,7 +589,8 @@ def hotspot_roi(
     vessel : "auto", None or array_like of shape (T,)
         Vessel (arterial) signal curve for the vessel guard: ``"auto"`` finds it with
         :func:`~dcemets.kinetics.image_aif` among the voxels outside `within` (none found:
-        the guard is skipped and ``"hotspot_no_vessel_reference"`` flagged); a curve (e.g.
+        or only a curve enhancing less than the mask's 90th percentile of maximum SE, i.e.
+        tissue: the guard is skipped and ``"hotspot_no_vessel_reference"`` flagged); a curve (e.g.
         ``image_aif(dce).aif``) is used as given; None skips the guard.
     vessel_level : float, default 0.5
         Blood-level enhancement: fraction of the vessel curve's maximum SE, in (0, 1].
@@ -686,6 +687,18 @@ def hotspot_roi(
     med0 = float(np.median(s0[mask]))
     flags: list[str] = []
     ref, ref_source = _vessel_reference(dce, mask, vessel, nb)
+    if ref is not None and vessel is not None and isinstance(vessel, str):
+        # an artery enhances more than the tissue: a candidate below most of the mask is
+        # tissue (no artery in view, or another lesion), not a vessel reference
+        pos = mask & (s0 > 0)
+        if pos.any():
+            m_mse = (vals[:, pos].max(axis=0) - s0[pos]) / s0[pos]
+            p90 = float(np.percentile(m_mse, 90))
+            if not _enhancement(ref, nb)[0] > p90:
+                ref, ref_source = (
+                    None,
+                    "none (the vessel candidate enhances less than the mask's 90th percentile)",
+                )
     if ref is None:
         flags.append("hotspot_no_vessel_reference")
         v_mse, v_pk = np.nan, -1

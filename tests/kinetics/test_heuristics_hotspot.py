@@ -270,3 +270,18 @@ def test_inputs_not_mutated():
     np.testing.assert_array_equal(dce.values, before[0])
     np.testing.assert_array_equal(within.values, before[1])
     assert dict(dce.attrs) == before[2]
+
+
+def test_weaker_tissue_outside_the_mask_is_no_vessel_reference():
+    """No artery in view (here: only a weaker lesion outside): the lesion is not 'vessel-like'."""
+    dce, vals, mask = _phantom()
+    vals = vals.copy()
+    early = np.exp(-T / 60.0) * (T > 0)  # peaks at frame 1
+    vals[:, 0, :, 10:] = (100.0 * (1 + 0.3 * early))[:, None, None]  # a weak early-peaking tissue
+    vals[:, 0, 2:10, 2:10] = (100.0 * (1 + 1.5 * early))[:, None, None]  # the lesion, early too
+    dce = make_dce(vals, T)
+    roi = hotspot_roi(dce, within=like(dce, mask))
+    assert roi.attrs["vessel_source"].startswith("none (the vessel candidate enhances less")
+    assert "hotspot_no_vessel_reference" in roi.attrs["flags"]
+    assert roi.attrs["n_excluded_vessel"] == 0
+    assert roi.attrs["n_voxels"] == 9
