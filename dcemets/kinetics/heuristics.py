@@ -26,7 +26,7 @@ from dcemets.kinetics._checks import (
     positive_scalar,
 )
 
-__all__ = ["heuristics", "hotspot_roi", "parametric_maps", "roi_curve"]
+__all__ = ["HOTSPOT_FLAGS", "heuristics", "hotspot_roi", "parametric_maps", "roi_curve"]
 
 _REFS = (
     "Lang N et al. Differentiation of spinal metastases originated from lung and other cancers "
@@ -414,17 +414,159 @@ def _smoothed_argmax(enh: np.ndarray, mask: np.ndarray) -> tuple[int, int, int]:
     return cz + int(lo[0]), cy + int(lo[1]), cx + int(lo[2])
 
 
+HOTSPOT_FLAGS: dict[str, str] = {
+    "hotspot_unguarded": (
+        "no voxel of the mask passed the guards; the paper's unguarded hot spot was used "
+        "(its numbers may come from a vessel or bone)"
+    ),
+    "hotspot_small": "the ROI holds fewer than half the voxels of its size x size square",
+    "hotspot_low_baseline": (
+        "the ROI's pre-contrast signal is below `baseline_floor` x the median of the mask "
+        "(near-zero baselines make relative enhancement explode)"
+    ),
+    "hotspot_vessel": (
+        "the ROI curve is vessel-like: it peaks no later than the vessel curve (+ `vessel_lag` "
+        "frames) with at least `vessel_level` x the vessel's maximum SE"
+    ),
+    "hotspot_no_vessel_reference": "no vessel curve was found or given: vessel-like voxels were not excluded",
+}
+"""Flags :func:`hotspot_roi` can set (``attrs["flags"]``), with their meaning."""
+
+
+def _vessel_reference(
+    dce: xr.DataArray, mask: np.ndarray, vessel: Any, nb: int
+) -> tuple[np.ndarray | None, str]:
+    """The vessel signal curve (T,) and where it came from; (None, reason) when there is none."""
+    nt = dce.sizes["time"]
+    if vessel is None:
+        return None, "none (vessel=None)"
+    if isinstance(vessel, str):
+        if vessel != "auto":
+            raise ValueError(f"`vessel` must be 'auto', None or a signal curve, got {vessel!r}")
+        outside = ~mask
+        if not outside.any():
+            return None, "none (no voxel outside `within` to search)"
+        from dcemets.kinetics.aifs import image_aif
+
+        # image_aif's first filter, done here once on the peak map: its top 5 % of the enhancing
+        # voxels outside the mask (the rest of its filters see only these), 20x faster than
+        # letting it scan every voxel's curve
+        vals = np.asarray(dce.values, dtype=float)
+        nb_a = min(nb, nt - 2)
+        peak = vals.max(axis=0) - vals[:nb_a].mean(axis=0)
+        cand = outside & (peak > 0)
+        n_pos = int(cand.sum())
+        if n_pos:
+            n_top = min(max(int(np.ceil(0.05 * n_pos)), 20), n_pos)
+            idx = np.flatnonzero(cand.ravel())
+            top = idx[np.argsort(-peak.ravel()[idx], kind="stable")[:n_top]]
+            outside = np.zeros(outside.size, dtype=bool)
+            outside[top] = True
+            outside = outside.reshape(mask.shape)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # fewer voxels than asked: fine here
+                found = image_aif(dce, mask=like(dce, outside), n_baseline=nb_a, top_fraction=1.0)
+        except ValueError as exc:
+            return None, f"none (image_aif found no arterial voxel: {exc})"
+        return np.asarray(found["aif"].values, dtype=float), "image_aif outside `within`"
+    curve = as_float_array(vessel.values if isinstance(vessel, xr.DataArray) else vessel, "vessel")
+    if curve.shape != (nt,):
+        raise ValueError(
+            f"`vessel` must be a signal curve of {nt} frames (one per DCE frame), got shape {curve.shape}"
+        )
+    if not np.all(np.isfinite(curve)):
+        raise ValueError("`vessel` holds NaN or infinite samples")
+    if not curve[:nb].mean() > 0:
+        raise ValueError("`vessel`: its baseline (mean of the first `n_baseline` frames) must be > 0")
+    if not curve.max() > curve[:nb].mean():
+        raise ValueError("`vessel` does not enhance (its maximum is not above its baseline)")
+    return curve, "given"
+
+
+def _unguarded_roi(
+    vals: np.ndarray, s0: np.ndarray, mask: np.ndarray, size: int, nb: int
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The paper-mimicking hot spot (no guards): smoothed argmax, square clipped to the mask."""
+    _np._check_s0(s0[mask], None, nb, "dce")
+    enh = np.zeros(mask.shape)
+    enh[mask] = (vals[:, mask].max(axis=0) - s0[mask]) / s0[mask]
+    z, y, x = _smoothed_argmax(enh, mask)
+    h = size // 2
+    roi = np.zeros(mask.shape, dtype=bool)
+    roi[z, max(y - h, 0) : y + h + 1, max(x - h, 0) : x + h + 1] = True
+    return roi & mask, (z, y, x)
+
+
+def _enhancement(curve: np.ndarray, nb: int) -> tuple[float, int]:
+    """Maximum relative enhancement of a (T,) curve and the frame of its (first) peak."""
+    s0 = float(curve[:nb].mean())
+    pk = int(np.argmax(curve))
+    return (float(curve[pk]) - s0) / s0, pk
+
+
+def _square_stats(
+    values: np.ndarray, ok: np.ndarray, size: int, centres: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count, median and mean of `values` over the `ok` voxels of the in-plane square at each centre."""
+    h = size // 2
+    v = np.where(ok, values, np.nan)
+    pad = np.pad(v, ((0, 0), (h, h), (h, h)), constant_values=np.nan)
+    zz, yy, xx = centres
+    stack = np.stack([pad[zz, yy + dy, xx + dx] for dy in range(size) for dx in range(size)])
+    count = np.count_nonzero(np.isfinite(stack), axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN squares: filtered by count
+        return count, np.nanmedian(stack, axis=0), np.nanmean(stack, axis=0)
+
+
 def hotspot_roi(
-    dce: xr.DataArray, *, within: xr.DataArray, size: int = 3, n_baseline: int = 1
+    dce: xr.DataArray,
+    *,
+    within: xr.DataArray,
+    size: int = 3,
+    n_baseline: int = 1,
+    guards: bool = True,
+    min_voxels: int | None = None,
+    baseline_floor: float = 0.5,
+    vessel: Any = "auto",
+    vessel_level: float = 0.5,
+    vessel_lag: int = 0,
+    on_fail: str = "raise",
 ) -> xr.DataArray:
     """Automatic hot-spot ROI: a small in-plane square on the most avidly enhancing region.
 
-    Mimics the radiologist's manual hot-spot ROI of the paper (section 2.3): the maximum-SE
-    map ``(max_t S - S0) / S0`` is smoothed in-plane with a 3 x 3 median restricted to the
-    lesion mask (so background does not leak in and an isolated noisy maximum does not
-    win), the voxel with the highest smoothed enhancement inside `within` (ties broken by
-    the 3 x 3 mean) is taken as the centre, and the ROI is the ``size x size`` square around it on
-    that axial slice, clipped to the mask.
+    Mimics the radiologist's manual hot-spot ROI of the paper (section 2.3), a small ROI on the
+    most enhancing part of the lesion.  The score of a voxel is the maximum SE
+    ``(max_t S - S0) / S0``; the ROI is the ``size x size`` square on one axial slice whose
+    voxels have the highest median score (ties broken by the mean).
+
+    **Guards** (``guards=True``, the default).  An automatic hot spot on a mask that reaches
+    past the lesion lands on whatever enhances most in relative terms: a vessel, or a voxel
+    whose near-zero baseline (cortical bone, a signal void, fat under suppression) makes
+    ``(S - S0) / S0`` explode.  A voxel of `within` is *eligible* only if
+
+    1. **baseline floor**: its ``S0`` is above `baseline_floor` x the median ``S0`` of
+       `within`;
+    2. **not vessel-like**: it does not peak at or before the vessel curve's peak
+       (+ `vessel_lag` frames) *with* at least `vessel_level` x the vessel's maximum SE
+       (arterial timing and blood-level enhancement; the vessel curve is found by
+       :func:`~dcemets.kinetics.image_aif` outside `within` with ``vessel="auto"``);
+    3. **enhancing**: its maximum SE is finite and positive;
+
+    and a square is a candidate only if at least `min_voxels` of its voxels (default all
+    ``size**2``: the ROI lies wholly inside the lesion's eligible part, away from its
+    partial-volume border) are eligible.  The ROI is the candidate square's eligible voxels.
+    When no square qualifies, ``on_fail="raise"`` raises a ``ValueError`` that counts what
+    each guard removed; ``on_fail="flag"`` relaxes step by step and says so in
+    ``attrs["flags"]``: first the fullest squares there are (``"hotspot_small"`` if
+    under half full), then, with no eligible voxel at all, the unguarded hot spot
+    (``"hotspot_unguarded"``).  Every returned ROI carries diagnostics (below), so the
+    caller can flag a suspicious one, guarded or not.
+
+    ``guards=False`` is the paper-mimicking method of dcemets <= 0.x, unchanged: the
+    maximum-SE map smoothed in-plane by a 3 x 3 median restricted to the mask, its best
+    voxel as the centre, the square clipped to the mask (a 1-voxel ROI is possible).
 
     Parameters
     ----------
@@ -436,17 +578,56 @@ def hotspot_roi(
         Side of the square ROI in voxels (odd).
     n_baseline : int, default 1
         Pre-contrast frames for ``S0``.
+    guards : bool, default True
+        Apply the guards; False gives the unguarded method (the other guard parameters are
+        then only used for the diagnostics).
+    min_voxels : int, optional
+        Eligible voxels a candidate square needs, in ``[1, size**2]``; default ``size**2``.
+    baseline_floor : float, default 0.5
+        Smallest ``S0`` of an eligible voxel, as a fraction of the median ``S0`` of
+        `within`, in ``[0, 1)``; voxels with ``S0 <= 0`` are never eligible.
+    vessel : "auto", None or array_like of shape (T,)
+        Vessel (arterial) signal curve for the vessel guard: ``"auto"`` finds it with
+        :func:`~dcemets.kinetics.image_aif` among the voxels outside `within` (none found:
+        or only a curve enhancing less than the mask's 90th percentile of maximum SE, i.e.
+        tissue: the guard is skipped and ``"hotspot_no_vessel_reference"`` flagged); a curve (e.g.
+        ``image_aif(dce).aif``) is used as given; None skips the guard.
+    vessel_level : float, default 0.5
+        Blood-level enhancement: fraction of the vessel curve's maximum SE, in (0, 1].
+    vessel_lag : int, default 0
+        Frames after the vessel's peak that still count as arterial timing (>= 0).
+    on_fail : {"raise", "flag"}, default "raise"
+        What happens when no square passes the guards.
 
     Returns
     -------
     xarray.DataArray of bool
-        ``("z", "y", "x")`` ROI on the DCE grid, with ``attrs['center_index']`` (z, y, x).
+        ``("z", "y", "x")`` ROI on the DCE grid.  ``attrs``: ``center_index`` (z, y, x),
+        ``n_voxels``, ``flags`` (tuple of :data:`HOTSPOT_FLAGS` keys; empty when all is
+        well), ``guards``, ``baseline_ratio`` (ROI mean ``S0`` / median ``S0`` of `within`),
+        ``max_se`` (of the ROI mean curve, %), ``peak_index``, ``vessel_max_se`` (%) and
+        ``vessel_peak_index`` (NaN and -1 without a vessel curve), ``vessel_ratio``
+        (``max_se / vessel_max_se``), ``vessel_source``, and the counts of mask voxels each
+        guard removed (``n_excluded_baseline``, ``n_excluded_vessel``,
+        ``n_excluded_nonenhancing``).
 
     Raises
     ------
     ValueError
-        If the mask is empty, on another grid, `size` is not a positive odd int, or the
-        baseline is not positive inside the mask.
+        If the mask is empty or on another grid, `size` is not a positive odd int, a guard
+        parameter is out of range, `vessel` is not a valid curve, the median baseline of the
+        mask is not positive, or (``on_fail="raise"``) no square passes the guards.  With
+        ``guards=False``, also if the baseline is not positive anywhere in the mask.
+    TypeError
+        If `guards` is not a bool or `min_voxels`/`vessel_lag` not ints.
+
+    References
+    ----------
+    .. [1] Lang N et al. Magn Reson Imaging 2019;64:4-12, section 2.3.
+       :doi:`10.1016/j.mri.2019.02.013`
+    .. [2] Mouridsen K et al. Automatic selection of arterial input function using cluster
+       analysis. Magn Reson Med 2006;55:524-531 (arterial timing and enhancement).
+       :doi:`10.1002/mrm.20759`
 
     Examples
     --------
@@ -456,30 +637,171 @@ def hotspot_roi(
     >>> v[1:, 0, 6, 6] = 400.0  # isolated bright noise voxel
     >>> dce = make_dce(v, [0.0, 10.0, 20.0])
     >>> roi = hotspot_roi(dce, within=like(dce, np.ones((1, 7, 7), bool)))
-    >>> roi.attrs["center_index"], int(roi.sum())
-    ((0, 3, 3), 9)
+    >>> roi.attrs["center_index"], int(roi.sum()), roi.attrs["flags"]
+    ((0, 3, 3), 9, ('hotspot_no_vessel_reference',))
+
+    A column of voxels with a near-zero baseline (cortical bone) wins without the guards:
+
+    >>> v[0, 0, :, 0] = 2.0
+    >>> roi = hotspot_roi(make_dce(v, [0.0, 10.0, 20.0]), within=like(dce, np.ones((1, 7, 7), bool)))
+    >>> roi.attrs["center_index"], roi.attrs["n_excluded_baseline"]
+    ((0, 3, 3), 7)
+    >>> hotspot_roi(make_dce(v, [0.0, 10.0, 20.0]), within=like(dce, np.ones((1, 7, 7), bool)),
+    ...             guards=False).attrs["center_index"]
+    (0, 0, 0)
     """
     dce = validate_dce(dce)
     m = validate_image(within, name="within", mask=True)
     check_same_grid(dce, m, names=("dce", "within"))
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0:
         raise ValueError(f"`size` must be a positive odd number of voxels, got {size!r}")
+    size = int(size)
     nb = _check_nb(n_baseline, dce.sizes["time"])
+    if not isinstance(guards, (bool, np.bool_)):
+        raise TypeError(f"`guards` must be a bool, got {type(guards).__name__}")
+    if min_voxels is None:
+        min_vox = size * size
+    else:
+        if isinstance(min_voxels, bool) or not isinstance(min_voxels, (int, np.integer)):
+            raise TypeError(f"`min_voxels` must be an int or None, got {type(min_voxels).__name__}")
+        if not 1 <= min_voxels <= size * size:
+            raise ValueError(f"`min_voxels` must be in [1, {size * size}] for size {size}, got {min_voxels}")
+        min_vox = int(min_voxels)
+    floor = finite_scalar(baseline_floor, "baseline_floor", "fraction of the median baseline")
+    if not 0.0 <= floor < 1.0:
+        raise ValueError(f"`baseline_floor` must be in [0, 1), got {floor}")
+    level = finite_scalar(vessel_level, "vessel_level", "fraction of the vessel's maximum SE")
+    if not 0.0 < level <= 1.0:
+        raise ValueError(f"`vessel_level` must be in (0, 1], got {level}")
+    if isinstance(vessel_lag, bool) or not isinstance(vessel_lag, (int, np.integer)):
+        raise TypeError(f"`vessel_lag` must be an int, got {type(vessel_lag).__name__}")
+    if vessel_lag < 0:
+        raise ValueError(f"`vessel_lag` must be >= 0 frames, got {vessel_lag}")
+    if on_fail not in ("raise", "flag"):
+        raise ValueError(f"`on_fail` must be 'raise' or 'flag', got {on_fail!r}")
     mask = np.asarray(m.values, dtype=bool)
     if not mask.any():
         raise ValueError("`within` is empty: no lesion voxel to place the hot spot in")
     vals = np.asarray(dce.values, dtype=float)
     s0 = vals[:nb].mean(axis=0)
-    _np._check_s0(s0[mask], None, nb, "dce")
-    enh = np.zeros(mask.shape)
-    enh[mask] = (vals[:, mask].max(axis=0) - s0[mask]) / s0[mask]
-    z, y, x = _smoothed_argmax(enh, mask)
-    h = size // 2
-    roi = np.zeros(mask.shape, dtype=bool)
-    roi[z, max(y - h, 0) : y + h + 1, max(x - h, 0) : x + h + 1] = True
-    roi &= mask
+    med0 = float(np.median(s0[mask]))
+    flags: list[str] = []
+    ref, ref_source = _vessel_reference(dce, mask, vessel, nb)
+    if ref is not None and vessel is not None and isinstance(vessel, str):
+        # an artery enhances more than the tissue: a candidate below most of the mask is
+        # tissue (no artery in view, or another lesion), not a vessel reference
+        pos = mask & (s0 > 0)
+        if pos.any():
+            m_mse = (vals[:, pos].max(axis=0) - s0[pos]) / s0[pos]
+            p90 = float(np.percentile(m_mse, 90))
+            if not _enhancement(ref, nb)[0] > p90:
+                ref, ref_source = (
+                    None,
+                    "none (the vessel candidate enhances less than the mask's 90th percentile)",
+                )
+    if ref is None:
+        flags.append("hotspot_no_vessel_reference")
+        v_mse, v_pk = np.nan, -1
+    else:
+        v_mse, v_pk = _enhancement(ref, nb)
+    if not guards:
+        roi, (z, y, x) = _unguarded_roi(vals, s0, mask, size, nb)
+        counts = {"n_excluded_baseline": 0, "n_excluded_vessel": 0, "n_excluded_nonenhancing": 0}
+    else:
+        if not med0 > 0:
+            raise ValueError(
+                f"`dce`: the median baseline signal S0 inside `within` is {med0:g}; it must be > 0 "
+                "(is `within` on the lesion?)"
+            )
+        sub = vals[:, mask]  # (T, n)
+        b = s0[mask]
+        good_b = b > floor * med0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mse = np.where(good_b, (sub.max(axis=0) - b) / np.where(good_b, b, 1.0), np.nan)
+        pk = np.argmax(sub, axis=0)
+        vessel_like = np.zeros(b.shape, dtype=bool)
+        if ref is not None:
+            vessel_like = good_b & (pk <= v_pk + int(vessel_lag)) & (mse >= level * v_mse)
+        enhancing = np.isfinite(mse) & (mse > 0)
+        ok_n = good_b & ~vessel_like & enhancing
+        counts = {
+            "n_excluded_baseline": int(np.count_nonzero(~good_b)),
+            "n_excluded_vessel": int(np.count_nonzero(vessel_like)),
+            "n_excluded_nonenhancing": int(np.count_nonzero(good_b & ~vessel_like & ~enhancing)),
+        }
+        eligible = np.zeros(mask.shape, dtype=bool)
+        eligible[mask] = ok_n
+        score = np.zeros(mask.shape)
+        score[mask] = np.nan_to_num(mse)
+        if eligible.any():
+            # candidate centres: any voxel of the in-plane bounding box of the eligible voxels
+            zz, yy, xx = np.nonzero(eligible)
+            zs = np.unique(zz)
+            ny, nx = mask.shape[1:]
+            h = size // 2
+            gy = np.arange(max(yy.min() - h, 0), min(yy.max() + h + 1, ny))
+            gx = np.arange(max(xx.min() - h, 0), min(xx.max() + h + 1, nx))
+            cz, cy, cx = (a.ravel() for a in np.meshgrid(zs, gy, gx, indexing="ij"))
+            count, med, mean = _square_stats(score, eligible, size, (cz, cy, cx))
+            need = min_vox
+            cand = count >= need
+            if not cand.any():
+                if on_fail == "raise":
+                    raise ValueError(
+                        f"no {size} x {size} hot-spot square has {need} eligible voxel(s): of the "
+                        f"{int(mask.sum())} voxels of `within`, {counts['n_excluded_baseline']} have a "
+                        f"baseline at or below {floor:g} x the median, {counts['n_excluded_vessel']} are "
+                        f"vessel-like, {counts['n_excluded_nonenhancing']} do not enhance, "
+                        f"{int(eligible.sum())} are eligible; lower `min_voxels`, pass on_fail='flag', "
+                        "or guards=False for the unguarded hot spot"
+                    )
+                cand = count == count.max()  # the fullest squares there are
+            best = np.flatnonzero(cand)
+            best = best[med[best] == med[best].max()]
+            k = best[int(np.argmax(mean[best]))]
+            z, y, x = int(cz[k]), int(cy[k]), int(cx[k])
+            roi = np.zeros(mask.shape, dtype=bool)
+            roi[z, max(y - h, 0) : y + h + 1, max(x - h, 0) : x + h + 1] = True
+            roi &= eligible
+        else:
+            if on_fail == "raise":
+                raise ValueError(
+                    f"no voxel of `within` qualifies for the hot spot: of {int(mask.sum())} voxels, "
+                    f"{counts['n_excluded_baseline']} have a baseline at or below {floor:g} x the median, "
+                    f"{counts['n_excluded_vessel']} are vessel-like, {counts['n_excluded_nonenhancing']} "
+                    "do not enhance; pass on_fail='flag' or guards=False for the unguarded hot spot"
+                )
+            flags.append("hotspot_unguarded")
+            roi, (z, y, x) = _unguarded_roi(vals, s0, mask, size, nb)
+    # diagnostics of the chosen ROI, guarded or not
+    n_roi = int(roi.sum())
+    curve = vals[:, roi].mean(axis=1)
+    r_s0 = float(curve[:nb].mean())
+    ratio = r_s0 / med0 if med0 > 0 else float("nan")
+    r_mse, r_pk = _enhancement(curve, nb) if r_s0 > 0 else (float("inf"), int(np.argmax(curve)))
+    if 2 * n_roi < size * size:
+        flags.append("hotspot_small")
+    if not ratio > floor:
+        flags.append("hotspot_low_baseline")
+    if ref is not None and r_pk <= v_pk + int(vessel_lag) and r_mse >= level * v_mse:
+        flags.append("hotspot_vessel")
     out = like(dce, roi, name="hotspot_roi", units="1", long_name="hot-spot ROI")
-    out.attrs["center_index"] = (z, y, x)
+    out.attrs.update(
+        {
+            "center_index": (z, y, x),
+            "n_voxels": n_roi,
+            "flags": tuple(flags),
+            "guards": bool(guards),
+            "baseline_ratio": ratio,
+            "max_se": 100.0 * r_mse,
+            "peak_index": r_pk,
+            "vessel_max_se": 100.0 * v_mse,
+            "vessel_peak_index": v_pk,
+            "vessel_ratio": r_mse / v_mse if ref is not None and v_mse > 0 else float("nan"),
+            "vessel_source": ref_source,
+            **counts,
+        }
+    )
     return out
 
 

@@ -3,15 +3,26 @@ from .cli import main
 from .config import PRESETS, StudyConfig
 from .figures import make_figures
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from .pipeline import CaseError, CaseFailedWarning, acquisition_parameters, process_case, run_cases, run_study
+from .pipeline import (
+    CaseError,
+    CaseFailedWarning,
+    acquisition_parameters,
+    process_case,
+    quality_flags,
+    run_cases,
+    run_study,
+)
 from .report import acquisition_table, format_tables, write_report
-from .results import CaseResult, CaseRuns, StudyResult
+from .results import QUALITY_COLUMNS, QUALITY_FLAGS, QUALITY_THRESHOLDS, CaseResult, CaseRuns, StudyResult
 
 __all__ = [
     "PAPER_TABLE1",
     "PAPER_TABLE2",
     "PAPER_TABLE3",
     "PRESETS",
+    "QUALITY_COLUMNS",
+    "QUALITY_FLAGS",
+    "QUALITY_THRESHOLDS",
     "CacheWarning",
     "CaseError",
     "CaseFailedWarning",
@@ -27,6 +38,7 @@ __all__ = [
     "main",
     "make_figures",
     "process_case",
+    "quality_flags",
     "run_cases",
     "run_study",
     "write_report",

@@ -75,6 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--t10-s", type=float, default=None, help="assumed pre-contrast T1 (s) (default 1.5)")
     r.add_argument(
+        "--aif",
+        default=None,
+        help="population AIF of the hot-spot Tofts fit: parker (default), georgiou, weinmann, fritz_hansen",
+    )
+    r.add_argument(
+        "--paper-hotspot",
+        action="store_true",
+        help="the paper-mimicking hot spot without guards (StudyConfig.hotspot={'guards': False})",
+    )
+    r.add_argument(
         "--folds",
         type=int,
         default=None,
@@ -184,6 +194,7 @@ _FLAG_OF_FIELD = {
     "tr_s": "--tr-s",
     "flip_angle_deg": "--flip-angle-deg",
     "t10_s": "--t10-s",
+    "aif": "--aif",
     "n_jobs": "--jobs",
     "seed": "--seed",
     "device": "--device",
@@ -232,6 +243,8 @@ def _replicate_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         "flip_angle_deg": args.flip_angle_deg,
         "r1_per_mM_s": args.r1,
         "t10_s": args.t10_s,
+        "aif": args.aif,
+        "hotspot": {**config.hotspot, "guards": False} if args.paper_hotspot else None,
         "n_jobs": None if args.jobs is None else _jobs(args.jobs),
         "seed": args.seed,
         "device": None if args.device == "auto" and args.config is not None else args.device,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ from dcemets.study.cache import CacheWarning, FoldStore, StudyCache
 from dcemets.study.config import StudyConfig
 from dcemets.study.results import (
     HEURISTICS,
+    QUALITY_THRESHOLDS,
     TABLE1_COLUMNS,
     CaseResult,
     CaseRuns,
@@ -31,6 +32,7 @@ __all__ = [
     "CaseFailedWarning",
     "acquisition_parameters",
     "process_case",
+    "quality_flags",
     "run_cases",
     "run_study",
 ]
@@ -59,8 +61,8 @@ def acquisition_parameters(dce: xr.DataArray, config: StudyConfig | None = None)
     Returns
     -------
     dict
-        ``{"tr_s" | "flip_angle_deg" | "r1_per_mM_s" | "injection_time_s" | "t10_s":
-        {"value": float, "source": str}}``.
+        ``{"tr_s" | "flip_angle_deg" | "r1_per_mM_s" | "injection_time_s" | "t10_s" | "aif":
+        {"value": float (str for "aif"), "source": str}}``.
 
     Raises
     ------
@@ -109,13 +111,27 @@ def acquisition_parameters(dce: xr.DataArray, config: StudyConfig | None = None)
             "source": "rule (first frame after the baseline)",
         }
     out["t10_s"] = {"value": config.t10_s, "source": "StudyConfig.t10_s (assumed; the paper maps no T1)"}
+    out["aif"] = {
+        "value": config.aif,
+        "source": "StudyConfig.aif (population AIF, plasma, delayed to the injection time)",
+    }
     return out
+
+
+_TOFTS_BOUNDS = {"ktrans": (0.0, 5.0), "kep": (1e-3, 100.0), "ve": (None, 1.0)}
+"""The default bounds of ``kinetics.fit_tofts(method="nlls")`` (ve: Ktrans <= ve_max kep)."""
 
 
 def _hotspot_tofts(
     curve: xr.DataArray, acq: dict[str, dict[str, Any]], config: StudyConfig
-) -> dict[str, Any]:
-    """Tofts fit of the hot-spot curve with the Parker population AIF on a 0.5 s grid."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Tofts fit of the hot-spot curve with the configured population AIF on a 0.5 s grid.
+
+    Returns the fit (``ktrans``, ``kep``, ``ve``, ``rss``, ``success``) and its quality:
+    ``tofts_residual`` (RMS residual / peak concentration), ``tofts_bound`` (parameters at a
+    bound of the fit, ';'-separated) and ``concentration_invalid`` (samples that could not be
+    converted, entered as 0).
+    """
     from dcemets import kinetics
 
     conc = kinetics.signal_to_concentration(
@@ -129,11 +145,99 @@ def _hotspot_tofts(
     t_end = float(curve["time"][-1])
     t_fine = np.arange(0.0, t_end + 0.5, 0.5)
     t_inj = acq["injection_time_s"]["value"]
-    aif = xr.DataArray(kinetics.parker_aif(t_fine, delay=t_inj), dims=("time",), coords={"time": t_fine})
+    aif_values = kinetics.population_aif(t_fine, model=config.aif, delay=t_inj)
+    aif = xr.DataArray(aif_values, dims=("time",), coords={"time": t_fine})
     aif["time"].attrs["units"] = "s"
+    n_invalid = int(np.count_nonzero(~np.isfinite(np.asarray(conc.values, dtype=float))))
     conc = conc.fillna(0.0) if isinstance(conc, xr.DataArray) else conc
     fit = kinetics.fit_tofts(conc, aif, method="nlls")
-    return {str(k): float(fit[k].values) for k in fit.data_vars if fit[k].ndim == 0}
+    out = {str(k): float(fit[k].values) for k in fit.data_vars if fit[k].ndim == 0}
+    c = np.asarray(conc.values, dtype=float)
+    peak = float(np.max(np.abs(c)))
+    rss = out.get("rss", np.nan)
+    residual = float(np.sqrt(rss / c.size) / peak) if peak > 0 and np.isfinite(rss) else float("nan")
+    at_bound = []
+    for name, (lo, hi) in _TOFTS_BOUNDS.items():
+        v = out.get(name, np.nan)
+        if not np.isfinite(v):
+            continue
+        low = lo is not None and v <= lo + 1e-3 * max(abs(lo), 1e-3)
+        if low or (hi is not None and v >= hi * (1 - 1e-3)):
+            at_bound.append(name)
+    quality = {
+        "tofts_residual": residual,
+        "tofts_bound": ";".join(at_bound),
+        "concentration_invalid": n_invalid,
+    }
+    return out, quality
+
+
+def quality_flags(quality: dict[str, Any]) -> list[str]:
+    """The quality flags (:data:`dcemets.study.QUALITY_FLAGS`) of one case's quality record.
+
+    Parameters
+    ----------
+    quality : dict
+        ``CaseResult.quality``: the hot-spot flags (``hotspot_flags``), ``tofts_bound``,
+        ``tofts_residual``, ``tofts_success``, ``concentration_invalid``, and, when
+        available, ``segmentation_confidence`` and ``motion_mm``.  Missing or NaN entries
+        raise no flag.
+
+    Returns
+    -------
+    list of str
+        Flags in the order of :data:`dcemets.study.QUALITY_FLAGS`.
+
+    Raises
+    ------
+    TypeError
+        If `quality` is not a mapping.
+
+    Examples
+    --------
+    >>> quality_flags({"tofts_bound": "ve", "tofts_residual": 0.02, "motion_mm": float("nan")})
+    ['tofts_at_bound']
+    >>> quality_flags({"hotspot_flags": ["hotspot_vessel"], "segmentation_confidence": 0.3})
+    ['hotspot_vessel', 'segmentation_low_confidence']
+    """
+    from dcemets.study.results import QUALITY_FLAGS
+
+    if not isinstance(quality, Mapping):
+        raise TypeError(f"`quality` must be a dict (CaseResult.quality), got {type(quality).__name__}")
+
+    def num(key: str) -> float:
+        v = quality.get(key)
+        try:
+            return float(v) if v is not None else float("nan")
+        except (TypeError, ValueError):
+            return float("nan")
+
+    found = set(quality.get("hotspot_flags", ()))
+    if quality.get("tofts_bound"):
+        found.add("tofts_at_bound")
+    if num("tofts_residual") > QUALITY_THRESHOLDS["tofts_residual"]:
+        found.add("tofts_poor_fit")
+    if quality.get("tofts_success") is False:
+        found.add("tofts_failed")
+    if num("concentration_invalid") > 0:
+        found.add("concentration_invalid")
+    if num("segmentation_confidence") < QUALITY_THRESHOLDS["segmentation_confidence"]:
+        found.add("segmentation_low_confidence")
+    if num("motion_mm") > QUALITY_THRESHOLDS["motion_mm"]:
+        found.add("motion_large")
+    return [f for f in QUALITY_FLAGS if f in found]
+
+
+def _segmentation_confidence(mask: xr.DataArray) -> float:
+    """The confidence a segmentation attached to its mask (``attrs``), NaN when none."""
+    for key in ("segmentation_confidence", "confidence"):
+        v = mask.attrs.get(key)
+        if v is not None:
+            try:
+                return float(v)
+            except (TypeError, ValueError):
+                return float("nan")
+    return float("nan")
 
 
 def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
@@ -186,20 +290,44 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     else:
         raise ValueError(f"case {case.subject_id!r} has neither a sagittal ROI nor a lesion mask to analyse")
     t_seg = time.perf_counter()
-    roi = kinetics.hotspot_roi(dce, within=mask, size=config.hotspot_size)
+    roi = kinetics.hotspot_roi(
+        dce,
+        within=mask,
+        size=config.hotspot_size,
+        n_baseline=config.n_baseline,
+        **{"on_fail": "flag", **config.hotspot},
+    )
     curve = kinetics.roi_curve(dce, roi)
     h = kinetics.heuristics(curve, n_baseline=config.n_baseline)
     heur: dict[str, Any] = {k: float(h[k].values) for k in HEURISTICS}
     heur.update({k: int(h[k].values) for k in ("s1_index", "s2_index", "peak_index")})
     heur["washout_rule"] = {0: "peak", 1: "67 s"}.get(int(h["washout_rule"].values), "invalid")
-    tofts = _hotspot_tofts(curve, acq, config)
+    tofts, tofts_quality = _hotspot_tofts(curve, acq, config)
     maps = kinetics.parametric_maps(dce, mask=mask, frames=h, n_baseline=config.n_baseline)
     features = radiomics.extract_features(maps, mask, **config.radiomics)
-    quality: dict[str, Any] = {"mask_source": source, "lesion_voxels": int(mask.sum()), "acquisition": acq}
+    ra = roi.attrs
+    has_vessel = int(ra["vessel_peak_index"]) >= 0
+    quality: dict[str, Any] = {
+        "mask_source": source,
+        "lesion_voxels": int(mask.sum()),
+        "acquisition": acq,
+        "hotspot_flags": list(ra["flags"]),
+        "hotspot_voxels": int(ra["n_voxels"]),
+        "hotspot_baseline_ratio": float(ra["baseline_ratio"]),
+        "hotspot_vessel_ratio": float(ra["vessel_ratio"]),
+        "hotspot_peak_lag": float(ra["peak_index"] - ra["vessel_peak_index"]) if has_vessel else float("nan"),
+        "hotspot_excluded_vessel": int(ra["n_excluded_vessel"]),
+        "hotspot_excluded_baseline": int(ra["n_excluded_baseline"]),
+        "tofts_success": bool(tofts.get("success", True)),
+        **tofts_quality,
+        "segmentation_confidence": _segmentation_confidence(mask) if source == "segmented" else float("nan"),
+        "motion_mm": float("nan"),
+    }
     if case.lesion_mask is not None and source == "segmented":
         ref = validate_image(case.lesion_mask, name=f"{case.subject_id}.lesion_mask", mask=True)
         quality["dice"] = float(segmentation.dice(mask, ref))
         quality["hd95_mm"] = float(segmentation.hausdorff95(mask, ref))
+    quality["flags"] = quality_flags(quality)
     quality["seconds_segmentation"] = t_seg - t0
     quality["seconds_total"] = time.perf_counter() - t0
     return CaseResult(

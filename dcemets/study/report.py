@@ -16,9 +16,49 @@ import pandas as pd
 from dcemets.io import Case
 from dcemets.study.figures import make_figures
 from dcemets.study.paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from dcemets.study.results import StudyResult, check_result
+from dcemets.study.results import QUALITY_FLAGS, StudyResult, check_result
 
 __all__ = ["acquisition_table", "format_tables", "write_report"]
+
+
+def _flags_first(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with the flagged cases first (most flags first), the others after, order kept."""
+    if "n_flags" not in table.columns:
+        return table
+    return table.sort_values("n_flags", ascending=False, kind="stable")
+
+
+def _flag_counts(result: StudyResult) -> dict[str, int]:
+    counts = {f: 0 for f in QUALITY_FLAGS}
+    for r in result.cases:
+        for f in r.flags:
+            counts[f] = counts.get(f, 0) + 1
+    return {f: n for f, n in counts.items() if n}
+
+
+def _settings_table(result: StudyResult) -> pd.DataFrame:
+    """The per-case chain's model settings (T10, AIF, hot-spot guards) as one table."""
+    cfg = result.config
+    hs: dict[str, Any] = {
+        "guards": True,
+        "min_voxels": cfg.hotspot_size**2,
+        "baseline_floor": 0.5,
+        "vessel_level": 0.5,
+    }
+    hs.update({"vessel_lag": 0, "on_fail": "flag"})
+    hs.update(cfg.hotspot)
+    rows = {
+        "T10 (s) of the Tofts fit": (cfg.t10_s, "StudyConfig.t10_s (assumed; the paper maps no T1)"),
+        "AIF of the Tofts fit": (cfg.aif, "StudyConfig.aif (population AIF, plasma)"),
+        "hot-spot ROI size (voxels)": (
+            f"{cfg.hotspot_size} x {cfg.hotspot_size}",
+            "StudyConfig.hotspot_size",
+        ),
+        **{f"hot-spot {k}": (str(v), "StudyConfig.hotspot") for k, v in hs.items()},
+    }
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["value", "source"])
+    table.index.name = "setting"
+    return table
 
 
 def _fmt(x: Any, nd: int = 2) -> str:
@@ -31,6 +71,8 @@ def _fmt(x: Any, nd: int = 2) -> str:
 
 def format_tables(result: StudyResult) -> str:
     """Tables 1-3 of the study as plain text, each beside the paper's published values.
+
+    Ends with the quality flags: the number of flagged cases per flag and each flagged case.
 
     Parameters
     ----------
@@ -72,6 +114,12 @@ def format_tables(result: StudyResult) -> str:
             parts.append(result.table3.to_string(float_format=lambda v: f"{v:.3f}"))
         parts.append("\nTable 3, as published")
         parts.append(PAPER_TABLE3.to_string(float_format=lambda v: f"{v:.3f}"))
+        flagged = result.flagged
+        parts.append(
+            f"\nQuality flags: {len(flagged)} of {len(result.cases)} cases flagged "
+            f"({', '.join(f'{k} {n}' for k, n in _flag_counts(result).items()) or 'none'})"
+        )
+        parts.extend(f"  {sid}: {row['flags']}" for sid, row in flagged.iterrows())
         if result.failures:
             parts.append("\nCases skipped:")
             parts.extend(f"  {k}: {v}" for k, v in result.failures.items())
@@ -121,6 +169,11 @@ def _png(fig: Any) -> bytes:
 def write_report(result: StudyResult, out: str | Path, *, cohort: Sequence[Case] | None = None) -> Path:
     """Write ``report.html`` (tables and embedded figures), the figures as PNG, and CSV tables.
 
+    The page opens with the quality flags (:data:`dcemets.study.QUALITY_FLAGS`): how many
+    cases carry each flag and the flagged cases, then the per-case chain's settings (T10, AIF,
+    hot-spot guards); the per-case table lists flagged cases first.  ``cases.csv`` has the
+    flag and quality columns (:data:`dcemets.study.QUALITY_COLUMNS`) of every case.
+
     Parameters
     ----------
     result : StudyResult
@@ -163,7 +216,27 @@ def write_report(result: StudyResult, out: str | Path, *, cohort: Sequence[Case]
             f"folds per method {html.escape(folds)}.</p>"
         )
     acquisition = acquisition_table(result)
+    flagged = result.flagged
+    counts = _flag_counts(result)
+    sections.append("<h2>Quality flags</h2>")
+    sections.append(
+        f"<p>{len(flagged)} of {len(result.cases)} cases carry at least one quality flag: their "
+        "numbers (hot-spot heuristics, Tofts parameters) are not to be trusted without a look at "
+        "the images. Flagged cases are listed first here and in the per-case table.</p>"
+    )
+    if counts:
+        sections.append(
+            "<ul>"
+            + "".join(
+                f"<li><b>{html.escape(f)}</b> ({n}): {html.escape(QUALITY_FLAGS.get(f, ''))}</li>"
+                for f, n in counts.items()
+            )
+            + "</ul>"
+        )
+        cols = [c for c in ("primary", "label", "flags", "max_se", "ktrans", "ve") if c in flagged.columns]
+        sections.append(flagged[cols].to_html(float_format=lambda v: f"{v:.3f}", na_rep=""))
     tables = {
+        "Settings of the per-case chain": _settings_table(result),
         "Acquisition parameters used (value and source, per case)": acquisition,
         "Table 1 (this cohort)": result.table1,
         "Table 1 (paper)": PAPER_TABLE1,
@@ -171,7 +244,7 @@ def write_report(result: StudyResult, out: str | Path, *, cohort: Sequence[Case]
         "Table 2 (paper)": PAPER_TABLE2,
         "Table 3 (this cohort, paper_accuracy = published)": result.table3,
         "Table 3 (paper)": PAPER_TABLE3,
-        "Per-case results": result.table,
+        "Per-case results (flagged cases first)": _flags_first(result.table),
     }
     for title, t in tables.items():
         if t is None:

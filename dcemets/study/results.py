@@ -9,10 +9,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from dcemets.kinetics.heuristics import HOTSPOT_FLAGS
 from dcemets.study.config import StudyConfig
 
 __all__ = [
     "HEURISTICS",
+    "QUALITY_COLUMNS",
+    "QUALITY_FLAGS",
+    "QUALITY_THRESHOLDS",
     "TABLE1_COLUMNS",
     "CaseResult",
     "CaseRuns",
@@ -30,6 +34,55 @@ TABLE1_COLUMNS = {
     "kep": "kep (1/min)",
 }
 """The columns of the paper's Table 1, in its order, with its headings."""
+
+QUALITY_THRESHOLDS: dict[str, float] = {
+    "tofts_residual": 0.15,
+    "segmentation_confidence": 0.5,
+    "motion_mm": 2.0,
+}
+"""Limits of the flags that compare a number with a threshold (see :data:`QUALITY_FLAGS`)."""
+
+QUALITY_FLAGS: dict[str, str] = {
+    **HOTSPOT_FLAGS,
+    "tofts_at_bound": (
+        "a Tofts parameter of the hot-spot fit sits at a bound of the fit (ve = Ktrans/kep at 1, "
+        "Ktrans at 0 or 5 /min, kep at 0.001 or 100 /min); column tofts_bound names it"
+    ),
+    "tofts_poor_fit": (
+        f"the RMS residual of the hot-spot Tofts fit exceeds {QUALITY_THRESHOLDS['tofts_residual']:g} "
+        "of the curve's peak concentration (column tofts_residual)"
+    ),
+    "tofts_failed": "the hot-spot Tofts fit did not converge",
+    "concentration_invalid": (
+        "some hot-spot samples could not be converted to concentration (signal above the SPGR "
+        "limit for the assumed T10); they enter the fit as 0"
+    ),
+    "segmentation_low_confidence": (
+        f"the segmentation's confidence is below {QUALITY_THRESHOLDS['segmentation_confidence']:g} "
+        "(when the segmentation reports one)"
+    ),
+    "motion_large": (
+        f"the estimated motion between frames exceeds {QUALITY_THRESHOLDS['motion_mm']:g} mm "
+        "(when a motion estimate is available)"
+    ),
+}
+"""The quality flags a case can carry (``CaseResult.flags``, column ``flags`` of ``cases.csv``)."""
+
+QUALITY_COLUMNS: dict[str, str] = {
+    "n_flags": "number of quality flags",
+    "flags": "quality flags, ';'-separated (QUALITY_FLAGS)",
+    "hotspot_voxels": "voxels in the hot-spot ROI",
+    "hotspot_baseline_ratio": "hot-spot pre-contrast signal / median pre-contrast signal of the lesion mask",
+    "hotspot_vessel_ratio": "hot-spot maximum SE / maximum SE of the vessel curve (NaN without one)",
+    "hotspot_peak_lag": "hot-spot peak frame minus the vessel curve's peak frame (NaN without one)",
+    "hotspot_excluded_vessel": "lesion-mask voxels the vessel guard excluded",
+    "hotspot_excluded_baseline": "lesion-mask voxels the baseline floor excluded",
+    "tofts_residual": "RMS residual of the hot-spot Tofts fit / peak concentration",
+    "tofts_bound": "Tofts parameters at a bound of the fit, ';'-separated ('' if none)",
+    "segmentation_confidence": "segmentation confidence in [0, 1] (NaN when the segmentation gives none)",
+    "motion_mm": "largest estimated motion between frames, mm (NaN when not estimated)",
+}
+"""The per-case quality columns of ``StudyResult.table`` and ``cases.csv``."""
 
 
 @dataclass
@@ -53,8 +106,9 @@ class CaseResult:
     curve : pandas.Series
         Hot-spot ROI mean signal, indexed by frame time (s).
     quality : dict
-        Dice and 95 % Hausdorff distance against a reference mask when the case has one;
-        timings.
+        The quality columns (:data:`QUALITY_COLUMNS`), ``flags`` (list of
+        :data:`QUALITY_FLAGS` keys), Dice and 95 % Hausdorff distance against a reference
+        mask when the case has one, the acquisition parameters used, timings.
     """
 
     subject_id: str
@@ -68,12 +122,21 @@ class CaseResult:
     curve: pd.Series
     quality: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The case's quality flags (keys of :data:`QUALITY_FLAGS`); empty when none."""
+        return tuple(self.quality.get("flags", ()))
+
     def row(self) -> dict[str, Any]:
-        """One flat table row: labels, heuristics, Tofts parameters and quality (not timings)."""
+        """One flat table row: labels, flags, heuristics, Tofts parameters and quality (not timings)."""
         out: dict[str, Any] = {"subject_id": self.subject_id, "primary": self.primary, "label": self.label}
+        out["n_flags"] = len(self.flags)
+        out["flags"] = ";".join(self.flags)
         out.update({k: self.heuristics[k] for k in HEURISTICS})
         out.update({k: self.tofts.get(k) for k in ("ktrans", "kep", "ve")})
         out.update({k: v for k, v in self.quality.items() if np.isscalar(v) and not k.startswith("seconds")})
+        for k in QUALITY_COLUMNS:
+            out.setdefault(k, np.nan)
         return out
 
 
@@ -110,7 +173,9 @@ class StudyResult:
     failures : dict
         ``subject_id -> error message`` of the cases that could not be processed.
     table : pandas.DataFrame
-        One row per case: labels, hot-spot heuristics, Ktrans/kep, segmentation quality.
+        One row per case: labels, quality flags (``n_flags``, ``flags``), hot-spot
+        heuristics, Ktrans/kep/ve, the quality columns (:data:`QUALITY_COLUMNS`),
+        segmentation quality.
     features : pandas.DataFrame
         The 99 radiomics features, one row per case.
     table1, table2, table3 : pandas.DataFrame
@@ -153,6 +218,14 @@ class StudyResult:
     timings: dict[str, float] = field(default_factory=dict)
     learning_curves: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def flagged(self) -> pd.DataFrame:
+        """The rows of :attr:`table` of the cases with at least one quality flag, most flags first."""
+        t = self.table
+        if "n_flags" not in t.columns:
+            return t.iloc[:0]
+        return t[t["n_flags"] > 0].sort_values("n_flags", ascending=False, kind="stable")
 
 
 def check_result(result: Any, name: str = "result") -> StudyResult:

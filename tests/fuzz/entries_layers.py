@@ -477,13 +477,33 @@ def _dce_mask(ctx: Ctx, key: str, **kw: Any) -> dict[str, Any]:
     return {"dce": d, key: mask_of(ctx, d)}
 
 
+def _hotspot_valid(ctx: Ctx) -> dict[str, Any]:
+    kw = _dce_mask(ctx, "within")
+    vessel = np.asarray(kw["dce"].values, dtype=float).reshape(kw["dce"].sizes["time"], -1).max(axis=1)
+    return {**kw, "on_fail": "flag", "vessel": vessel}
+
+
 register(
     Entry(
         "dcemets.kinetics.hotspot_roi",
-        valid=lambda ctx: _dce_mask(ctx, "within"),
-        args={"dce": "dce", "within": "mask", "size": "pos_int", "n_baseline": "pos_int"},
+        # on_fail="flag": a drawn mask need not hold a whole 3 x 3 square of eligible voxels
+        valid=lambda ctx: _hotspot_valid(ctx),
+        args={
+            "dce": "dce",
+            "within": "mask",
+            "size": "pos_int",
+            "n_baseline": "pos_int",
+            "min_voxels": "pos_int",
+            "baseline_floor": "fraction",
+            "vessel_level": "fraction",
+            "vessel_lag": "nonneg_int",
+            "on_fail": "choice",
+            "vessel": "array",
+        },
+        documented={"vessel:none": Result("vessel=None skips the vessel guard and flags it (docstring)")},
     )
 )
+not_fuzzable("dcemets.kinetics.HOTSPOT_FLAGS", "a constant table of flag names and meanings")
 register(
     Entry(
         "dcemets.kinetics.parametric_maps",
@@ -1843,6 +1863,16 @@ S.CORRUPTIONS["composition"] = [
 for _c in ("PAPER_TABLE1", "PAPER_TABLE2", "PAPER_TABLE3", "PRESETS"):
     not_fuzzable(f"dcemets.study.{_c}", "a constant table (the paper's values / the presets)")
 not_fuzzable("dcemets.study.CaseResult", "a plain record of process_case's results")
+for _c in ("QUALITY_FLAGS", "QUALITY_COLUMNS", "QUALITY_THRESHOLDS"):
+    not_fuzzable(f"dcemets.study.{_c}", "a constant table of the quality vocabulary")
+register(
+    Entry(
+        "dcemets.study.quality_flags",
+        valid=lambda ctx: {"quality": {"tofts_bound": "ve", "tofts_residual": 0.02, "motion_mm": 3.0}},
+        args={"quality": "object"},
+        documented={"quality:dict": Result("a record without quality entries raises no flag (docstring)")},
+    )
+)
 not_fuzzable("dcemets.study.StudyResult", "a plain record of run_study's results")
 register(
     Entry(
@@ -1853,6 +1883,8 @@ register(
             "n_jobs": "pos_int",
             "device": "choice",
             "hotspot_size": "pos_int",
+            "hotspot": "object",
+            "aif": "choice",
             "n_baseline": "pos_int",
             "t10_s": "positive",
             "r1_per_mM_s": "positive",
