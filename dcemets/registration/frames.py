@@ -180,7 +180,6 @@ def _as_matrix(tx: sitk.Transform, kind: str, center: np.ndarray) -> tuple[np.nd
 
 def register_frames(
     dce: xr.DataArray,
-    /,
     *,
     reference: int = 0,
     transform: Literal["rigid", "translation"] = "rigid",
@@ -406,11 +405,23 @@ def register_frames(
             "offset": (("time", "axis"), offset, {"units": "mm", "long_name": "offset (LPS)"}),
             "translation": (("time", "axis"), translation, {"units": "mm", "long_name": "translation"}),
             "rotation": (("time", "axis"), rotation, {"units": "rad", "long_name": "Euler angles"}),
-            "displacement": (("time", "axis"), disp, {"units": "mm", "long_name": "displacement of the centre"}),
+            "displacement": (
+                ("time", "axis"),
+                disp,
+                {"units": "mm", "long_name": "displacement of the centre"},
+            ),
             "displacement_mm": (("time",), disp_mm, {"units": "mm", "long_name": "centre displacement"}),
-            "displacement_vox": (("time",), disp_vox, {"units": "1", "long_name": "centre displacement (voxels)"}),
+            "displacement_vox": (
+                ("time",),
+                disp_vox,
+                {"units": "1", "long_name": "centre displacement (voxels)"},
+            ),
             "max_displacement_mm": (("time",), max_mm, {"units": "mm", "long_name": "largest displacement"}),
-            "max_displacement_vox": (("time",), max_vox, {"units": "1", "long_name": "largest displacement (voxels)"}),
+            "max_displacement_vox": (
+                ("time",),
+                max_vox,
+                {"units": "1", "long_name": "largest displacement (voxels)"},
+            ),
             "metric_before": (("time",), before, {"units": "1", "long_name": "Mattes MI at the identity"}),
             "metric_after": (("time",), after, {"units": "1", "long_name": "Mattes MI at the estimate"}),
             "corrected": (("time",), corrected, {"units": "1", "long_name": "frame resampled"}),
