@@ -130,7 +130,7 @@ def test_output_keeps_grid_attrs_order_and_input(known):
 
 
 def test_reference_frame_option(known):
-    dce, truth = known
+    dce, _ = known
     r = register_frames(dce, reference=-1, transform="translation", sampling=0.3, rng=3)
     assert r.transforms.attrs["reference_index"] == 3
     assert not r.transforms.corrected.values[3]
