@@ -79,8 +79,8 @@ def test_recovers_known_rigid_transform_within_a_tenth_of_a_voxel(known):
     dce, truth = known
     r = register_frames(dce, sampling=0.3, rng=1)
     err = _errors_vox(r, truth, dce)
-    assert err[:, 0].max() < 0.12, err  # RMS over the volume: about a tenth of a voxel
-    assert err[:, 1].max() < 0.2, err  # worst voxel (a corner, 45 mm from the centre)
+    assert err[:, 0].max() < 0.1, err  # RMS over the volume: within a tenth of a voxel
+    assert err[:, 1].max() < 0.15, err  # worst voxel (a corner, 45 mm from the centre)
     # the Euler parameters themselves, about the transform's centre
     t2 = truth[3]
     est = r.transforms.isel(time=3)
@@ -89,14 +89,15 @@ def test_recovers_known_rigid_transform_within_a_tenth_of_a_voxel(known):
     assert np.all(np.abs((est.displacement.values - true_disp) / SPACING) < 0.1)
     np.testing.assert_allclose(est.rotation.values, [0.02, -0.015, 0.035], atol=0.004)
     assert r.transforms.corrected.values[2:].all()
-    # the corrected frames are back on the reference anatomy (outside the enhancing box)
-    out = r.dce.values
-    gain = dce.values[1] / dce.values[0]
+    # the corrected frames equal the frames resampled with the true transforms
+    frames = to_sitk(dce)
     inner = (slice(3, 11), slice(8, 32), slice(8, 32))
     for k in (2, 3):
-        before = np.abs(dce.values[k] - dce.values[0] * gain)[inner].mean()
-        after = np.abs(out[k] - dce.values[0] * gain)[inner].mean()
-        assert after < 0.2 * before, (k, before, after)
+        ideal = sitk.Resample(frames[k], frames[0], truth[k], sitk.sitkLinear, 0.0, sitk.sitkFloat64, True)
+        ideal = sitk.GetArrayFromImage(ideal)
+        before = np.abs(dce.values[k] - ideal)[inner].mean()
+        after = np.abs(r.dce.values[k] - ideal)[inner].mean()
+        assert after < 0.1 * before, (k, before, after)
 
 
 def test_translation_model_and_mask(known):
@@ -124,8 +125,10 @@ def test_output_keeps_grid_attrs_order_and_input(known):
     assert {k: v for k, v in r.dce.attrs.items() if k != "motion_corrected"} == d.attrs
     assert r.dce.attrs["motion_corrected"] is True
     assert r.dce.dtype == d.dtype
-    # the reference frame and the static frame are returned bit for bit
-    np.testing.assert_array_equal(r.dce.isel(time=[0, 1]).values, d.isel(time=[0, 1]).values)
+    # the reference frame and the frames not corrected are returned bit for bit
+    keep = ~r.transforms.corrected.values
+    assert keep[0]
+    np.testing.assert_array_equal(r.dce.isel(time=keep).values, d.isel(time=keep).values)
     assert r.transforms.attrs["reference_index"] == 0
 
 
@@ -163,10 +166,11 @@ def twins():
 
 
 _BIAS = (
-    "known defect (issue 20 open): on the DRO's cropped spine region Mattes-MI rigid "
-    "registration to the pre-contrast frame is biased by enhancement: the motion-free twin "
-    "shows 0.25-0.69 voxel of apparent motion and the bulk-moving case a median residual of "
-    "0.46 voxel against a median true motion of 0.39 voxel (measured 2026-12-04)"
+    "known defect (issue 20 open): on the DRO's cropped spine region (SNR 10) Mattes-MI rigid "
+    "registration is biased by enhancement: the motion-free twin shows 0.24-0.37 voxel of "
+    "apparent motion and the bulk-moving case a median residual of 0.29 voxel against a "
+    "median true motion of 0.39 voxel (fixed frame = last; 0.25-0.69 and 0.46 with the "
+    "pre-contrast frame fixed; measured 2026-12-04)"
 )
 
 
