@@ -230,8 +230,9 @@ def register_frames(
         Frame every frame is registered to (the metric's fixed image); the estimates are then
         composed to be relative to `reference`.  The default, the last (late post-contrast)
         frame, resembles most frames of the series: on the DRO, registering to the
-        pre-contrast frame instead showed 0.25-0.9 voxel of apparent motion on a motion-free
-        case (the registration guide).
+        pre-contrast frame instead showed 0.25-0.7 voxel of apparent motion on a motion-free
+        case (the registration guide).  The reference frame itself is registered to its
+        neighbour towards the fixed frame (the frame of closest contrast) and chained.
     transform : {"rigid", "translation"}, default "rigid"
         Rigid (3 rotations + 3 translations, ``sitk.Euler3DTransform``) or translation only.
     mask : xarray.DataArray of bool, optional
@@ -352,28 +353,36 @@ def register_frames(
     corners_idx = np.array(np.meshgrid(*[[lo[a], hi[a]] for a in range(3)], indexing="ij")).reshape(3, -1).T
     corners = corners_idx @ to_world[:3, :3].T + to_world[:3, 3]
     center = 0.5 * ((lo + hi) @ to_world[:3, :3].T) + to_world[:3, 3]
-    fixed = frames[fix]
-    fixed_mask = None
+    crop: tuple[list[int], list[int]] | None = None
+    mimg: sitk.Image | None = None
     if mask_np is not None:
         grow = np.ceil(margin / spacing).astype(int)
         lo_c = np.maximum(lo - grow, 0)
         hi_c = np.minimum(hi + grow, np.array(shape[::-1]) - 1)
-        size = (hi_c - lo_c + 1).tolist()
-        fixed = sitk.RegionOfInterest(fixed, size, lo_c.tolist())
-        mimg = to_sitk(m.transpose("z", "y", "x").astype(np.uint8))
-        assert isinstance(mimg, sitk.Image)
-        fixed_mask = sitk.RegionOfInterest(mimg, size, lo_c.tolist())
-        crop_shape = tuple(size)
-    else:
-        crop_shape = shape[::-1]
-        fg = sitk.BinaryDilate(sitk.OtsuThreshold(fixed, 0, 1), [1, 1, 1])
-        if sitk.GetArrayViewFromImage(fg).any():
-            fixed_mask = fg
+        crop = ((hi_c - lo_c + 1).tolist(), lo_c.tolist())
+        mimg_any = to_sitk(m.transpose("z", "y", "x").astype(np.uint8))
+        assert isinstance(mimg_any, sitk.Image)
+        mimg = mimg_any
+    crop_shape = tuple(crop[0]) if crop is not None else shape[::-1]
     levels = max(1, min(levels, int(np.floor(np.log2(min(crop_shape) / _MIN_SIZE))) + 1))
 
-    reg = _make_method(levels, bins, frac, seed, iters)
-    if fixed_mask is not None:
-        reg.SetMetricFixedMask(fixed_mask)
+    def method_for(i: int) -> tuple[sitk.ImageRegistrationMethod, sitk.Image]:
+        """Registration method and fixed image (cropped, masked) for frame `i` as fixed."""
+        fixed_i = frames[i]
+        fmask = None
+        if crop is not None and mimg is not None:
+            fixed_i = sitk.RegionOfInterest(fixed_i, *crop)
+            fmask = sitk.RegionOfInterest(mimg, *crop)
+        else:
+            fg = sitk.BinaryDilate(sitk.OtsuThreshold(fixed_i, 0, 1), [1, 1, 1])
+            if sitk.GetArrayViewFromImage(fg).any():
+                fmask = fg
+        method = _make_method(levels, bins, frac, seed, iters)
+        if fmask is not None:
+            method.SetMetricFixedMask(fmask)
+        return method, fixed_i
+
+    reg, fixed = method_for(fix)
 
     n_rows = nt
     matrix = np.tile(np.eye(3), (n_rows, 1, 1))
@@ -396,6 +405,14 @@ def register_frames(
         reg.SetInitialTransform(tx, inPlace=False)
         after[k] = reg.MetricEvaluate(fixed, frames[k])
         a_fix[k], b_fix[k] = _as_matrix(tx, kind, center)[:2]
+    # the reference frame through its neighbour towards the fixed frame (closest contrast):
+    # x_ref = C x_nb + d and x_nb = A_nb x_fix + b_nb
+    if abs(fix - ref) > 1:
+        nb = ref + (1 if fix > ref else -1)
+        reg_nb, fixed_nb = method_for(nb)
+        reg_nb.SetInitialTransform(_initial(kind, center), inPlace=False)
+        c_nb, d_nb = _as_matrix(_single(reg_nb.Execute(fixed_nb, frames[ref])), kind, center)[:2]
+        a_fix[ref], b_fix[ref] = c_nb @ a_fix[nb], c_nb @ b_fix[nb] + d_nb
     # relative to the reference frame: x_k = A_k A_r^-1 (x_r - b_r) + b_k
     a_ref_inv = np.linalg.inv(a_fix[ref])
     matrix = a_fix @ a_ref_inv
@@ -418,10 +435,10 @@ def register_frames(
     corrected[ref] = False
 
     out_vals = values.copy() if dtype == np.float32 else np.asarray(da.values, dtype=dtype).copy()
-    for k in np.flatnonzero(corrected):
-        tx = fitted[k]
-        assert tx is not None
-        res = sitk.Resample(frames[k], frames[ref], tx, interp, 0.0, sitk.sitkFloat32, True)
+    for k in np.flatnonzero(corrected).tolist():
+        tx_k = fitted[k]
+        assert tx_k is not None
+        res = sitk.Resample(frames[k], frames[ref], tx_k, interp, 0.0, sitk.sitkFloat32, True)
         out_vals[k] = sitk.GetArrayFromImage(res).astype(dtype, copy=False)
     out = da.copy(data=out_vals)
     out.attrs["motion_corrected"] = True

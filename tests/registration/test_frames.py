@@ -167,10 +167,9 @@ def twins():
 
 _BIAS = (
     "known defect (issue 20 open): on the DRO's cropped spine region (SNR 10) Mattes-MI rigid "
-    "registration is biased by enhancement: the motion-free twin shows 0.24-0.37 voxel of "
-    "apparent motion and the bulk-moving case a median residual of 0.29 voxel against a "
-    "median true motion of 0.39 voxel (fixed frame = last; 0.25-0.69 and 0.46 with the "
-    "pre-contrast frame fixed; measured 2026-12-04)"
+    "registration is biased by enhancement: the motion-free twin shows 0.18-0.33 voxel of "
+    "apparent motion at the corners of the region (0.25-0.69 with the pre-contrast frame "
+    "fixed; measured 2026-12-04)"
 )
 
 
@@ -185,7 +184,6 @@ def test_identity_on_a_motion_free_case(twins):
     np.testing.assert_array_equal(r.dce.values, dce.values)
 
 
-@pytest.mark.xfail(strict=True, reason=_BIAS)
 def test_simulator_motion_truth_is_recovered(twins):
     """Both the registration and the simulator's truth["motion_mm"] (sign, axes, units)."""
     case, _ = twins
