@@ -1,16 +1,19 @@
-"""Motion correction of a DCE series: rigid registration of every frame to a reference frame.
+"""Motion correction of a DCE series: rigid registration of every frame to one frame.
 
-Each frame is registered to one reference frame (the pre-contrast frame by default) with
-SimpleITK (Lowekamp et al. 2013): Mattes mutual information (Mattes et al. 2003) on a random
-sample of the reference's voxels, a regular-step gradient descent over a three-level image
-pyramid, linear interpolation.  Mutual information is chosen because contrast enhancement
-changes the intensity of the lesion, the vessels and the marrow between frames: a metric
-that assumes equal intensities (sum of squared differences) or a global linear relation
-(correlation) is pulled by the enhancing regions, while mutual information only assumes a
-statistical dependence of the two frames' intensities; this is the choice of Rueckert et al.
-(1999) for contrast-enhanced breast MRI, and for a rigid transform the enhancing part of the
-volume is too small to bias it (Melbourne et al. 2007 show the bias for non-rigid models,
-whose extra freedom can "explain" enhancement as deformation).
+Every frame is registered to one *fixed* frame (the last, late post-contrast frame by
+default) with SimpleITK (Lowekamp et al. 2013): Mattes mutual information (Mattes et al.
+2003) on a random sample of the fixed frame's foreground voxels, a regular-step gradient
+descent over a three-level image pyramid, linear interpolation.  The *reference* frame (the
+pre-contrast frame by default), on whose anatomy the corrected series lies, is tied to the
+fixed frame through its neighbour (closest in contrast), and all estimates are composed to
+be relative to it.  Mutual information is chosen because contrast enhancement changes the
+intensity of the lesion, the vessels and the marrow between frames: a metric that assumes
+equal intensities (sum of squared differences) or a global linear relation (correlation) is
+pulled by the enhancing regions, while mutual information only assumes a statistical
+dependence of the two frames' intensities; this is the choice of Rueckert et al. (1999) for
+contrast-enhanced breast MRI.  Enhancement still biases it (Melbourne et al. 2007 show this
+for non-rigid models); a late post-contrast fixed frame, which most frames resemble, reduced
+the bias on the DRO (the registration guide gives the figures).
 
 The estimated transform of frame ``k`` maps a point of the reference frame (LPS, mm) to the
 position of the same anatomy in frame ``k``; its translation is therefore the displacement
