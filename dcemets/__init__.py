@@ -3,7 +3,7 @@
 Submodules load on first use (``import dcemets`` stays cheap):
 
 ``dcemets.io``, ``dcemets.kinetics``, ``dcemets.simulate``, ``dcemets.segmentation``,
-``dcemets.radiomics``, ``dcemets.classify``, ``dcemets.models`` (PyTorch),
+``dcemets.radiomics``, ``dcemets.registration``, ``dcemets.classify``, ``dcemets.models`` (PyTorch),
 ``dcemets.evaluation``, ``dcemets.study``.
 """
 

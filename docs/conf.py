@@ -77,6 +77,7 @@ _MODULES = {
     "kinetics": "Hot-spot heuristics, parametric maps, concentration, AIFs and Tofts fitting.",
     "simulate": "Synthetic DCE spine cohorts with ground truth.",
     "segmentation": "Sagittal ROI -> axial search region -> normalized cut -> region growing.",
+    "registration": "Motion correction: rigid registration of the DCE frames (SimpleITK).",
     "radiomics": "Histogram and IBSI-checked GLCM features on the DCE maps.",
     "classify": "Scikit-learn estimators: CHAID, forest ranking, hot-spot models.",
     "models": "PyTorch CNN and ConvLSTM with scikit-learn wrappers.",

@@ -2140,3 +2140,33 @@ register(
 
 
 from . import entries_models  # noqa: F401
+
+# --------------------------------------------------------------------------------------
+# dcemets.registration
+# --------------------------------------------------------------------------------------
+
+not_fuzzable(
+    "dcemets.registration.FrameRegistration",
+    "plain frozen record of register_frames' results (no arguments of its own)",
+)
+register(
+    Entry(
+        "dcemets.registration.register_frames",
+        valid=lambda ctx: {
+            "dce": draw_dce(ctx, shape=(4, 8, 8)),
+            "sampling": 1.0,
+            "n_levels": 1,
+            "iterations": 5,
+        },
+        args={
+            "dce": "dce",
+            "reference": "int",
+            "margin_mm": "real",
+            "n_levels": "pos_int",
+            "n_bins": "pos_int",
+            "sampling": "positive",
+            "iterations": "pos_int",
+            "min_displacement": "real",
+        },
+    )
+)
