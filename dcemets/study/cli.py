@@ -85,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the paper-mimicking hot spot without guards (StudyConfig.hotspot={'guards': False})",
     )
     r.add_argument(
+        "--motion-correction",
+        action="store_true",
+        help="register every frame to the first before segmentation (StudyConfig.motion_correction; "
+        "off by default, as in the paper)",
+    )
+    r.add_argument(
         "--folds",
         type=int,
         default=None,
@@ -245,6 +251,7 @@ def _replicate_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         "t10_s": args.t10_s,
         "aif": args.aif,
         "hotspot": {**config.hotspot, "guards": False} if args.paper_hotspot else None,
+        "motion_correction": True if args.motion_correction else None,
         "n_jobs": None if args.jobs is None else _jobs(args.jobs),
         "seed": args.seed,
         "device": None if args.device == "auto" and args.config is not None else args.device,

@@ -271,7 +271,7 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     ----------
     Lang N. et al., Magn Reson Imaging 2019;64:4-12, sections 2.3-2.5.
     """
-    from dcemets import kinetics, radiomics, segmentation
+    from dcemets import kinetics, radiomics, registration, segmentation
 
     if not isinstance(case, Case):
         raise TypeError(f"`case` must be a dcemets.io.Case, got {type(case).__name__}")
@@ -279,9 +279,18 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     t0 = time.perf_counter()
     dce = validate_dce(case.dce, name=f"case.dce ({case.subject_id})")
     acq = acquisition_parameters(dce, config)  # before any work: a missing TR fails at once
+    motion_mm = float("nan")
+    if config.motion_correction:
+        reg = registration.register_frames(dce)
+        dce, motion_mm = reg.dce, reg.motion_mm
     if case.roi_sagittal is not None:
+        # the sagittal T2W is a segmentation feature when the case has one (curve algorithm)
         mask = segmentation.segment_lesion(
-            dce, case.roi_sagittal, random_state=config.seed, **config.segmentation
+            dce,
+            case.roi_sagittal,
+            t2w_sagittal=case.t2w_sagittal,
+            random_state=config.seed,
+            **config.segmentation,
         )
         source = "segmented"
     elif case.lesion_mask is not None:
@@ -321,7 +330,7 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
         "tofts_success": bool(tofts.get("success", True)),
         **tofts_quality,
         "segmentation_confidence": _segmentation_confidence(mask) if source == "segmented" else float("nan"),
-        "motion_mm": float("nan"),
+        "motion_mm": motion_mm,
     }
     if case.lesion_mask is not None and source == "segmented":
         ref = validate_image(case.lesion_mask, name=f"{case.subject_id}.lesion_mask", mask=True)

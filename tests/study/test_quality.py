@@ -215,3 +215,20 @@ def test_paper_hot_spot_and_aif_are_settings_of_process_case(stored_mask_case):
     assert weinmann.quality["acquisition"]["aif"]["value"] == "weinmann"
     assert weinmann.heuristics == guarded.heuristics
     assert weinmann.tofts["ktrans"] != pytest.approx(guarded.tofts["ktrans"], rel=0.05)
+
+
+def test_motion_correction_is_a_setting_of_process_case(stored_mask_case):
+    """Off by default (motion unknown: NaN); on, the chain registers the frames and reports the
+    motion magnitude, which a still case keeps small, and the setting enters the cache key."""
+    case = stored_mask_case
+    cfg = StudyConfig.preset("fast", dl={"enabled": False})
+    assert not cfg.motion_correction
+    assert cfg.case_key() != dataclasses.replace(cfg, motion_correction=True).case_key()
+    with pytest.raises(TypeError, match="motion_correction"):
+        StudyConfig(motion_correction="yes")
+    off = process_case(case, cfg)
+    assert np.isnan(off.quality["motion_mm"])
+    on = process_case(case, dataclasses.replace(cfg, motion_correction=True))
+    true_motion = float(np.max(np.abs(case.truth.get("motion_mm", np.zeros(1)))))
+    assert np.isfinite(on.quality["motion_mm"])
+    assert on.quality["motion_mm"] <= true_motion + 1.5  # no more than a voxel of spurious motion
