@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from dcemets.kinetics import _nlls, _np
+from dcemets.kinetics import _fit, _nlls, _np
 from dcemets.kinetics._wrap import check_bounds, check_ct_aif, fit_dataset
 
 __all__ = ["fit_delay", "fit_patlak"]
@@ -70,25 +70,34 @@ def _box_ls(
     viol1 = bad | (x1 < lo[1]) | (x1 > hi1)
     if not (viol0.any() or viol1.any()):
         return x0, x1, best
-    u0, u1 = x0, x1
-    best = np.where(viol0 | viol1, np.inf, best)
+    # the edges only where a bound is violated (gathered: most grid points are feasible)
+    rr, cc = np.nonzero(viol0 | viol1)
+    shape = best.shape
+
+    def sub(x: Any) -> np.ndarray:
+        return np.broadcast_to(x, shape)[rr, cc]
+
+    a00s, a01s, a11s, b0s, b1s, h0 = (sub(x) for x in (a00, a01, a11, b0, b1, hi0))
+    u0, u1, v0, v1, bads = x0[rr, cc], x1[rr, cc], viol0[rr, cc], viol1[rr, cc], bad[rr, cc]
+    bs, s0, s1 = np.full(rr.size, np.inf), u0.copy(), u1.copy()
     # KKT: the optimum is on the violated bound of a violated coordinate, the other clipped
-    edges0 = [(np.where(u0 > hi0, hi0, lo[0]), viol0)]
-    edges1 = [(np.where(u1 > hi1, hi1, lo[1]), viol1)]
-    if bad.any():
-        edges0.append((np.broadcast_to(hi0, u0.shape), bad))
-        edges1.append((np.full(u1.shape, hi1), bad))
+    edges0 = [(np.where(u0 > h0, h0, lo[0]), v0)]
+    edges1 = [(np.where(u1 > hi1, hi1, lo[1]), v1)]
+    if bads.any():
+        edges0.append((h0, bads))
+        edges1.append((np.full(u1.shape, hi1), bads))
     with np.errstate(divide="ignore", invalid="ignore"):
         for f0, mask in edges0:
-            f1 = np.clip(np.where(a11 > 0, (b1 - a01 * f0) / a11, 0.0), lo[1], hi1)
-            o = a00 * f0 * f0 + 2 * a01 * f0 * f1 + a11 * f1 * f1 - 2 * (b0 * f0 + b1 * f1)
-            upd = mask & (o < best)
-            best, x0, x1 = np.where(upd, o, best), np.where(upd, f0, x0), np.where(upd, f1, x1)
+            f1 = np.clip(np.where(a11s > 0, (b1s - a01s * f0) / a11s, 0.0), lo[1], hi1)
+            o = a00s * f0 * f0 + 2 * a01s * f0 * f1 + a11s * f1 * f1 - 2 * (b0s * f0 + b1s * f1)
+            upd = mask & (o < bs)
+            bs, s0, s1 = np.where(upd, o, bs), np.where(upd, f0, s0), np.where(upd, f1, s1)
         for f1, mask in edges1:
-            f0 = np.clip(np.where(a00 > 0, (b0 - a01 * f1) / a00, 0.0), lo[0], hi0)
-            o = a00 * f0 * f0 + 2 * a01 * f0 * f1 + a11 * f1 * f1 - 2 * (b0 * f0 + b1 * f1)
-            upd = mask & (o < best)
-            best, x0, x1 = np.where(upd, o, best), np.where(upd, f0, x0), np.where(upd, f1, x1)
+            f0 = np.clip(np.where(a00s > 0, (b0s - a01s * f1) / a00s, 0.0), lo[0], h0)
+            o = a00s * f0 * f0 + 2 * a01s * f0 * f1 + a11s * f1 * f1 - 2 * (b0s * f0 + b1s * f1)
+            upd = mask & (o < bs)
+            bs, s0, s1 = np.where(upd, o, bs), np.where(upd, f0, s0), np.where(upd, f1, s1)
+    best[rr, cc], x0[rr, cc], x1[rr, cc] = bs, s0, s1
     return x0, x1, best
 
 
@@ -254,6 +263,48 @@ def _refine(
             rss[sel] = ((y[sel] - m) ** 2).sum(axis=1)
     ok &= np.all(np.isfinite(p), axis=1)
     return p[:, 0], p[:, 1], (p[:, 2] if ext else np.zeros(y.shape[0])), rss, ok
+
+
+def _refine_varpro(
+    y: np.ndarray,
+    cand: np.ndarray,
+    dl: np.ndarray,
+    ext: bool,
+    ta: np.ndarray,
+    a: np.ndarray,
+    t: np.ndarray,
+    bd: Mapping[str, Any],
+    max_iter: int,
+) -> tuple[np.ndarray, ...]:
+    """Variable-projection NLLS of :func:`dcemets.kinetics.fit_tofts` at candidate delays.
+
+    `cand` (V, n_cand) holds indices into `dl`; each voxel is fitted at each of its candidate
+    delays by :func:`dcemets.kinetics._fit.fit_block` (the tabulated-kep variable projection
+    of ``fit_tofts``, on the design of the delayed AIF: one table per delay, all voxels of a
+    delay together) and keeps the delay of least RSS.  Returns delay, Ktrans, kep, vp, rss,
+    success.
+    """
+    fb = _fit.Bounds(
+        ktrans=tuple(bd["ktrans"]), kep=tuple(bd["kep"]), vp=tuple(bd["vp"]), ve_max=bd["ve_max"]
+    )
+    nv, npar = y.shape[0], 3 if ext else 2
+    best = np.full(nv, np.inf)
+    p = np.full((nv, npar), np.nan)
+    ok = np.zeros(nv, dtype=bool)
+    delay = dl[cand[:, 0]].astype(float)
+    for c in np.unique(cand):
+        rows, _ = np.nonzero(cand == c)
+        rows = np.unique(rows)
+        tm, am, _ = _shifted(ta, a, t, float(dl[c]))
+        des = _fit.design(t, tm, am)
+        for s in range(0, rows.size, _fit.BLOCK):
+            b = rows[s : s + _fit.BLOCK]
+            pb, rb, cb = _fit.fit_block(des, y[b], ext, "nlls", fb, max_iter)
+            upd = rb < best[b]
+            bu = b[upd]
+            best[bu], p[bu], ok[bu], delay[bu] = rb[upd], pb[upd], cb[upd], dl[c]
+    vp = p[:, 2] if ext else np.zeros(nv)
+    return delay, p[:, 0], p[:, 1], vp, best, ok & np.isfinite(best)
 
 
 def _delays(delays: Any) -> np.ndarray:
@@ -471,21 +522,12 @@ def fit_delay(
                 sel = np.flatnonzero(delay == d)
                 _, kt[sel], _, vp[sel] = grid.fit(y[sel], float(d))
             return kt, vp, delay, np.maximum(best, 0.0), np.isfinite(best)
-        # the best delay and its two grid neighbours again, each voxel on the 17 values of a
-        # 4x denser kep grid around its best kep; the winner's (Ktrans, kep, vp) start the NLLS
+        # the best delay and its two grid neighbours: the NLLS of fit_tofts at each, the best kept
         pos = np.searchsorted(dl, delay)
-        best = np.full(nv, np.inf)
-        kt, kep, vp = np.zeros(nv), kbest.copy(), np.zeros(nv)
-        for j in (-1, 0, 1) if dl.size > 1 else (0,):
-            cand = np.clip(pos + j, 0, dl.size - 1)
-            for c in np.unique(cand):
-                sel = np.flatnonzero(cand == c)
-                rss, k1, k2, k3 = grid.fit(y[sel], float(dl[c]), kbest[sel])
-                upd = rss < best[sel]
-                su = sel[upd]
-                best[su], delay[su], kt[su], kep[su], vp[su] = rss[upd], dl[c], k1[upd], k2[upd], k3[upd]
-        kt, kep, vp, rss, ok = _refine(
-            y, delay, kt, kep, vp, model == "extended_tofts", ta, a, t, bd, int(max_iter)
+        shifts = (0, -1, 1) if dl.size > 1 else (0,)
+        cand = np.clip(pos[:, None] + np.array(shifts)[None], 0, dl.size - 1)
+        delay, kt, kep, vp, rss, ok = _refine_varpro(
+            y, cand, dl, model == "extended_tofts", ta, a, t, bd, int(max_iter)
         )
         with np.errstate(divide="ignore", invalid="ignore"):
             ve = kt / kep
