@@ -141,7 +141,9 @@ class _Grid:
         self._cache[key] = out
         return out
 
-    def fit(self, y: np.ndarray, d: float, centre: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    def fit(
+        self, y: np.ndarray, d: float, centre: np.ndarray | None = None, exact: bool = True
+    ) -> tuple[np.ndarray, ...]:
         """Best rss and parameters (Ktrans, kep, vp) over the kep grid at delay `d`, all voxels.
 
         With `centre` (V,) the grid is, per voxel, the 17 values of the 96-value grid nearest
@@ -175,6 +177,38 @@ class _Grid:
             rss *= kt
             rss += yy
             vp = kt
+        elif not exact:
+            # the delay search: a feasible point rather than the box optimum (Ktrans clipped,
+            # then the best clipped vp, then the best clipped Ktrans for it: exact unless both
+            # bounds are active); an upper bound of the profile, refined exactly afterwards
+            cc = float(cp @ cp)
+            yc = (y @ cp)[:, None]
+            vlo, vhi = self.bd["vp"]
+            det = gg * cc - gc * gc
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inv = np.where(det > 0, 1.0 / det, 0.0)
+                ginv = np.where(gg > 0, 1.0 / gg, 0.0)
+            kt = yg * cc
+            kt -= gc * yc
+            kt *= inv
+            np.minimum(np.maximum(kt, kt_lo, out=kt), hi0, out=kt)
+            if cc > 0:
+                vp = kt * gc
+                np.subtract(yc, vp, out=vp)
+                vp *= 1.0 / cc
+                np.minimum(np.maximum(vp, vlo, out=vp), vhi, out=vp)
+            else:
+                vp = np.full_like(kt, vlo)
+            kt = vp * gc
+            np.subtract(yg, kt, out=kt)
+            kt *= ginv
+            np.minimum(np.maximum(kt, kt_lo, out=kt), hi0, out=kt)
+            rss = kt * gg
+            rss -= 2 * yg
+            rss += 2 * vp * gc
+            rss *= kt
+            rss += vp * (vp * cc - 2 * yc)
+            rss += yy
         else:
             cc = float(cp @ cp)
             yc = (y @ cp)[:, None]
@@ -505,15 +539,21 @@ def fit_delay(
         coarse[::4] = True
         coarse[-1] = True
         step = float(np.diff(dl[coarse]).max()) if coarse.sum() > 1 else 0.0  # any spacing
-        for d in dl[coarse]:
-            rss, _, kb, _ = grid.fit(y, float(d))
+        exact = model != "extended_tofts"
+        rs = np.full((nv, dl.size), np.inf)  # search RSS per voxel and delay (inf: not tried)
+        for i in np.flatnonzero(coarse):
+            d = dl[i]
+            rss, _, kb, _ = grid.fit(y, float(d), exact=exact)
+            rs[:, i] = rss
             upd = rss < best
             best[upd], delay[upd], kbest[upd] = rss[upd], d, kb[upd]
         dcentre = delay.copy()
-        for d in dl[~coarse]:
+        for i in np.flatnonzero(~coarse):
+            d = dl[i]
             sel = np.flatnonzero(np.abs(dcentre - d) < step)
             if sel.size:
-                rss, _, kb, _ = grid.fit(y[sel], float(d))
+                rss, _, kb, _ = grid.fit(y[sel], float(d), exact=exact)
+                rs[sel, i] = rss
                 upd = rss < best[sel]
                 best[sel[upd]], delay[sel[upd]], kbest[sel[upd]] = rss[upd], d, kb[upd]
         if model == "patlak":
@@ -522,10 +562,14 @@ def fit_delay(
                 sel = np.flatnonzero(delay == d)
                 _, kt[sel], _, vp[sel] = grid.fit(y[sel], float(d))
             return kt, vp, delay, np.maximum(best, 0.0), np.isfinite(best)
-        # the best delay and its two grid neighbours: the NLLS of fit_tofts at each, the best kept
+        # the best delay and the better of its two grid neighbours (by the search RSS): the
+        # NLLS of fit_tofts at both, the better kept
         pos = np.searchsorted(dl, delay)
-        shifts = (0, -1, 1) if dl.size > 1 else (0,)
-        cand = np.clip(pos[:, None] + np.array(shifts)[None], 0, dl.size - 1)
+        r = np.arange(nv)
+        lo_n, hi_n = np.maximum(pos - 1, 0), np.minimum(pos + 1, dl.size - 1)
+        nb = np.where(rs[r, lo_n] <= rs[r, hi_n], lo_n, hi_n)
+        nb = np.where(np.isfinite(rs[r, nb]), nb, pos)
+        cand = np.stack([pos, nb], axis=1)
         delay, kt, kep, vp, rss, ok = _refine_varpro(
             y, cand, dl, model == "extended_tofts", ta, a, t, bd, int(max_iter)
         )
