@@ -4,9 +4,10 @@ For a fixed delay and a fixed kep every one of these models is linear in its rem
 parameters (Ktrans [, vp]) with columns shared by all voxels, so a grid over (delay, kep) costs
 one matrix product per grid point for all voxels at once plus closed-form, box-constrained
 2 x 2 solves (variable projection, Golub & Pereyra 1973).  The Tofts models are then refined
-by a batched bounded Levenberg-Marquardt (the model and analytic Jacobian of
-:func:`dcemets.kinetics.fit_tofts`) at each voxel's best delay (voxels grouped by delay: a loop
-over the delay grid, never over voxels); Patlak is exact on the grid.
+at each voxel's best delay and its better neighbour by the tabulated-kep variable projection
+of :func:`dcemets.kinetics.fit_tofts` (``_fit.fit_block`` on the design of the delayed AIF;
+voxels grouped by delay: a loop over the delay grid, never over voxels); Patlak is exact on
+the grid.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from dcemets.kinetics import _fit, _nlls, _np
+from dcemets.kinetics import _fit, _np
 from dcemets.kinetics._wrap import check_bounds, check_ct_aif, fit_dataset
 
 __all__ = ["fit_delay", "fit_patlak"]
@@ -236,69 +237,6 @@ class _Grid:
         return best, kt[r, j], kep, vp[r, j]
 
 
-def _refine(
-    y: np.ndarray,
-    delay: np.ndarray,
-    kt: np.ndarray,
-    kep: np.ndarray,
-    vp: np.ndarray,
-    ext: bool,
-    ta: np.ndarray,
-    a: np.ndarray,
-    t: np.ndarray,
-    bd: Mapping[str, Any],
-    max_iter: int,
-) -> tuple[np.ndarray, ...]:
-    """Bounded LM of the (extended) Tofts model at each voxel's fixed delay (grouped by delay).
-
-    The model and its analytic Jacobian are those of :func:`dcemets.kinetics.fit_tofts`
-    (exact exponential recursion and its derivative in kep); ``Ktrans <= ve_max kep`` is kept
-    by clipping Ktrans after the fit (the grid start already satisfies it).
-    """
-    kep_lo = max(bd["kep"][0], bd["ktrans"][0] / bd["ve_max"])
-    lo = np.array([bd["ktrans"][0], kep_lo] + ([bd["vp"][0]] if ext else []))
-    hi = np.array([bd["ktrans"][1], bd["kep"][1]] + ([bd["vp"][1]] if ext else []))
-    p0 = np.stack([kt, kep, vp] if ext else [kt, kep], -1)
-    p, rss, ok = p0.copy(), np.zeros(y.shape[0]), np.zeros(y.shape[0], dtype=bool)
-    for d in np.unique(delay):
-        sel = np.flatnonzero(delay == d)
-        tm, am, idx = _shifted(ta, a, t, float(d))
-        cp = am[idx]
-
-        def fun(
-            q: np.ndarray,
-            rows: np.ndarray,
-            tm: np.ndarray = tm,
-            am: np.ndarray = am,
-            idx: np.ndarray = idx,
-            cp: np.ndarray = cp,
-        ) -> tuple[np.ndarray, np.ndarray]:
-            g, gk = _np.exp_conv(tm, am, q[:, 1] / 60.0, idx, deriv=True)
-            m = q[:, :1] / 60.0 * g
-            jac = np.empty((*m.shape, q.shape[1]))
-            jac[..., 0] = g / 60.0
-            jac[..., 1] = q[:, :1] / 3600.0 * gk  # type: ignore[operator]
-            if q.shape[1] == 3:
-                m += q[:, 2:3] * cp[None, :]
-                jac[..., 2] = cp[None, :]
-            return m, jac
-
-        for s in range(0, sel.size, 16384):
-            b = sel[s : s + 16384]
-            p[b], rss[b], ok[b] = _nlls.lm(fun, y[b], p0[b], lo, hi, max_iter=max_iter)
-    over = p[:, 0] > bd["ve_max"] * p[:, 1]
-    if over.any():  # ve <= ve_max: hold Ktrans on it and re-evaluate the residual
-        p[over, 0] = bd["ve_max"] * p[over, 1]
-        for d in np.unique(delay[over]):
-            sel = np.flatnonzero(over & (delay == d))
-            tm, am, idx = _shifted(ta, a, t, float(d))
-            g, _ = _np.exp_conv(tm, am, p[sel, 1] / 60.0, idx)
-            m = p[sel, :1] / 60.0 * g + (p[sel, 2:3] * am[idx][None, :] if ext else 0.0)
-            rss[sel] = ((y[sel] - m) ** 2).sum(axis=1)
-    ok &= np.all(np.isfinite(p), axis=1)
-    return p[:, 0], p[:, 1], (p[:, 2] if ext else np.zeros(y.shape[0])), rss, ok
-
-
 def _refine_varpro(
     y: np.ndarray,
     cand: np.ndarray,
@@ -458,12 +396,14 @@ def fit_delay(
     spacing) and the model fitted to all voxels at once: Patlak by exact bounded linear least
     squares, the Tofts models by variable projection over a 24-value log grid of kep (Ktrans
     [and vp] linear, closed form; the profile's minimum between grid points from a parabola
-    in log kep).  Every 4th delay is tried first on all voxels, then the other delays within
+    in log kep; for the extended model the search takes a feasible point -- Ktrans clipped,
+    then the best clipped vp, then the best clipped Ktrans for it -- rather than the exact box
+    optimum).  Every 4th delay is tried first on all voxels, then the other delays within
     4 steps of each voxel's best, on those voxels only.  For the Tofts models the best delay
-    and its two neighbours are then re-ranked on the 17 values of a 96-value kep grid around
-    each voxel's best kep, and the winner starts a bounded NLLS at its delay (batched
-    Levenberg-Marquardt with the exact model and analytic Jacobian of
-    :func:`dcemets.kinetics.fit_tofts`, all voxels of a delay together).  The delay's
+    and the better of its two neighbours (by the search RSS) are then fitted by the NLLS of
+    :func:`dcemets.kinetics.fit_tofts` (variable projection over a tabulated kep axis of the
+    delayed AIF, exact-model polish for noise-free curves; all voxels of a delay together)
+    and the one of least RSS is kept.  The delay's
     resolution is the spacing of `delays`; with long frames (10-14 s) fit it on an ROI curve
     rather than per voxel (see the guide "Choosing a kinetic model").
 
