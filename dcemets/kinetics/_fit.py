@@ -865,6 +865,15 @@ def quality(
     beyond) a bound of `bd` (``ve`` when Ktrans >= ve_max kep), within 1e-9 relative.
     """
     nv, npar = p.shape
+    if nv > BLOCK:  # block by block: the (V, 4, T) gathers of the table stay in cache
+        return np.concatenate(
+            [
+                quality(
+                    d, y[s : s + BLOCK], p[s : s + BLOCK], rss[s : s + BLOCK], ok[s : s + BLOCK], extended, bd
+                )
+                for s in range(0, nv, BLOCK)
+            ]
+        )
     nt = y.shape[1]
     out = np.full((nv, npar + 3), np.nan)
     ym = y - y.mean(axis=1, keepdims=True)
