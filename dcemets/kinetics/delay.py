@@ -143,12 +143,18 @@ class _Grid:
         return out
 
     def fit(
-        self, y: np.ndarray, d: float, centre: np.ndarray | None = None, exact: bool = True
-    ) -> tuple[np.ndarray, ...]:
+        self,
+        y: np.ndarray,
+        d: float,
+        centre: np.ndarray | None = None,
+        exact: bool = True,
+        rss_only: bool = False,
+    ) -> tuple[Any, ...]:
         """Best rss and parameters (Ktrans, kep, vp) over the kep grid at delay `d`, all voxels.
 
         With `centre` (V,) the grid is, per voxel, the 17 values of the 96-value grid nearest
-        to its `centre` kep; otherwise the 24-value coarse grid.
+        to its `centre` kep; otherwise the 24-value coarse grid.  With `rss_only` (the delay
+        search) only the best RSS is returned, the parameters as None.
         """
         keps = self.coarse if centre is None else self.dense
         g, cp = self.columns(d, keps)
@@ -231,6 +237,8 @@ class _Grid:
                 inner = (j == jj) & (curv > 0) & np.isfinite(vertex)
                 shift = np.where(inner, np.clip((rm - rp) / (2 * curv), -1.0, 1.0), 0.0)
             best = np.where(inner, np.minimum(best, vertex), best)
+            if rss_only:
+                return best, None, None, None
             kb = np.broadcast_to(kk, rss.shape)
             ratio = kb[r, jj + 1] / kb[r, jj]
             kep = kep * np.where(ratio > 1, ratio, 1.0) ** shift
@@ -472,7 +480,7 @@ def fit_delay(
     def core(y: np.ndarray) -> tuple[np.ndarray, ...]:
         nv = y.shape[0]
         best = np.full(nv, np.inf)
-        delay, kbest = np.zeros(nv), np.zeros(nv)
+        delay = np.zeros(nv)
         # coarse pass (every 4th delay) for all voxels, then the skipped delays within one
         # coarse step of each voxel's best coarse delay, for those voxels only
         coarse = np.zeros(dl.size, dtype=bool)
@@ -483,19 +491,19 @@ def fit_delay(
         rs = np.full((nv, dl.size), np.inf)  # search RSS per voxel and delay (inf: not tried)
         for i in np.flatnonzero(coarse):
             d = dl[i]
-            rss, _, kb, _ = grid.fit(y, float(d), exact=exact)
+            rss = grid.fit(y, float(d), exact=exact, rss_only=True)[0]
             rs[:, i] = rss
             upd = rss < best
-            best[upd], delay[upd], kbest[upd] = rss[upd], d, kb[upd]
+            best[upd], delay[upd] = rss[upd], d
         dcentre = delay.copy()
         for i in np.flatnonzero(~coarse):
             d = dl[i]
             sel = np.flatnonzero(np.abs(dcentre - d) < step)
             if sel.size:
-                rss, _, kb, _ = grid.fit(y[sel], float(d), exact=exact)
+                rss = grid.fit(y[sel], float(d), exact=exact, rss_only=True)[0]
                 rs[sel, i] = rss
                 upd = rss < best[sel]
-                best[sel[upd]], delay[sel[upd]], kbest[sel[upd]] = rss[upd], d, kb[upd]
+                best[sel[upd]], delay[sel[upd]] = rss[upd], d
         if model == "patlak":
             kt, vp = np.zeros(nv), np.zeros(nv)
             for d in np.unique(delay):
