@@ -150,3 +150,37 @@ axes[1].set_xlabel("delay (s)")
 axes[1].set_ylabel("lesion voxels")
 axes[1].legend()
 plt.show()
+
+# %%
+# Uncertainty maps of the Tofts fits
+# ----------------------------------
+# :func:`~dcemets.kinetics.fit_tofts` returns with every fit the standard errors
+# ``sqrt(diag(sigma^2 (J^T J)^-1))`` of its parameters (``sigma^2 = rss / (T - n_par)``; ve's
+# by the delta method), R2 and a bit mask of the parameters held on a bound.  Outside the
+# lesion, where there is little uptake, the relative errors exceed 50 % and R2 is low; voxels
+# whose fit failed or whose parameters sit on a bound where J^T J is singular have no SE
+# (white).
+ext = fits["extended Tofts"]
+with np.errstate(divide="ignore", invalid="ignore"):
+    rel = (ext.ktrans_se / ext.ktrans).values[0]
+se_panels = [
+    (rel, "ext. Tofts SE(Ktrans) / Ktrans", (0, 0.5), "viridis"),
+    (ext.vp_se.values[0], "ext. Tofts SE(vp)", (0, 0.05), "viridis"),
+    (ext.ve_se.values[0], "ext. Tofts SE(ve)", (0, 0.2), "viridis"),
+    (ext.r2.values[0], "ext. Tofts R2", (0, 1), "magma"),
+]
+fig, axes = plt.subplots(1, 4, figsize=(14, 3.6), constrained_layout=True)
+for ax, (img, title, lim, cmap_name) in zip(axes, se_panels):
+    im = ax.imshow(img, vmin=lim[0], vmax=lim[1], cmap=cmap_name)
+    ax.contour(lesion, levels=[0.5], colors="w", linewidths=0.8)
+    ax.set_title(title, fontsize=9)
+    ax.set_axis_off()
+    fig.colorbar(im, ax=ax, shrink=0.8)
+plt.show()
+kt_rel = np.nanmedian(rel[lesion])
+on_bound = np.mean(ext.at_bound.values[0][lesion] > 0)
+print(
+    f"lesion: median SE(Ktrans)/Ktrans {100 * kt_rel:.1f} %, median SE(vp) "
+    f"{np.nanmedian(ext.vp_se.values[0][lesion]):.4f}, median R2 {np.nanmedian(ext.r2.values[0][lesion]):.3f}, "
+    f"{100 * on_bound:.0f} % of voxels with a parameter on a bound"
+)

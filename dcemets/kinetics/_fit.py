@@ -436,12 +436,14 @@ def _locate(tab: KepTable, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return i, np.clip(x - i, 0.0, 1.0)
 
 
-def basis(tab: KepTable, kep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Interpolated ``b`` (V, T) and ``db/dkep`` (V, T) at `kep` (1/min, inside the table)."""
+def basis(tab: KepTable, kep: np.ndarray, deriv: bool = True) -> tuple[np.ndarray, Any]:
+    """Interpolated ``b`` (V, T) and ``db/dkep`` (V, T; None unless `deriv`) at `kep` (1/min, inside the table)."""
     i, s = _locate(tab, np.log(kep))
     w, wd, _ = _hermite(s)
     rows = tab.cells[i]
     b = np.einsum("vc,vct->vt", w, rows)
+    if not deriv:
+        return b, None
     bk = np.einsum("vc,vct->vt", wd, rows) / (tab.h * kep[:, None])
     return b, bk
 
@@ -747,7 +749,7 @@ def varpro(
     kep = np.where(u <= ulo, tab.kep_lo, np.where(u >= uhi, tab.kep_hi, kep))
     cols = [k, kep] + ([v] if extended else [])
     p = np.stack(cols, axis=-1)
-    b, _ = basis(tab, kep)
+    b, _ = basis(tab, kep, deriv=False)
     res = y - k[:, None] * b
     if extended:
         res -= v[:, None] * cp[None, :]
@@ -813,23 +815,29 @@ def fit_block(
 
 def _rss(d: Design, y: np.ndarray, p: np.ndarray, extended: bool, bd: Bounds) -> np.ndarray:
     """RSS of the exact model at `p` (the table inside the kep bounds, the recursion outside)."""
-    b = _basis_any(d, p[:, 1], bd)[0]
+    b = _basis_any(d, p[:, 1], bd, deriv=False)[0]
     res = y - p[:, 0:1] * b
     if extended:
         res -= p[:, 2:3] * d.cp[None, :]
     return np.einsum("vt,vt->v", res, res)
 
 
-def _basis_any(d: Design, kep: np.ndarray, bd: Bounds) -> tuple[np.ndarray, np.ndarray]:
-    """``b`` and ``db/dkep`` at any kep > 0 (1/min): the table where it spans kep, else exact."""
+def _basis_any(d: Design, kep: np.ndarray, bd: Bounds, deriv: bool = True) -> tuple[np.ndarray, Any]:
+    """``b`` and ``db/dkep`` at any kep > 0 (1/min): the table where it spans kep, else exact.
+
+    Without `deriv` the second array is only filled outside the table (do not use it).
+    """
     tab = table_for(d, bd)
     inside = (kep >= tab.kep_lo) & (kep <= tab.kep_hi)
     if inside.all():
-        return basis(tab, kep)
+        return basis(tab, kep, deriv)
     b = np.empty((kep.size, d.t.size))
     bk = np.empty_like(b)
     if inside.any():
-        b[inside], bk[inside] = basis(tab, kep[inside])
+        bi, bki = basis(tab, kep[inside], deriv)
+        b[inside] = bi
+        if deriv:
+            bk[inside] = bki
     out = ~inside
     g, gk = _np.exp_conv(d.tm, d.am, np.abs(kep[out]) / 60.0, d.idx, deriv=True)
     b[out], bk[out] = g / 60.0, gk / 3600.0  # type: ignore[operator]
@@ -857,6 +865,15 @@ def quality(
     beyond) a bound of `bd` (``ve`` when Ktrans >= ve_max kep), within 1e-9 relative.
     """
     nv, npar = p.shape
+    if nv > BLOCK:  # block by block: the (V, 4, T) gathers of the table stay in cache
+        return np.concatenate(
+            [
+                quality(
+                    d, y[s : s + BLOCK], p[s : s + BLOCK], rss[s : s + BLOCK], ok[s : s + BLOCK], extended, bd
+                )
+                for s in range(0, nv, BLOCK)
+            ]
+        )
     nt = y.shape[1]
     out = np.full((nv, npar + 3), np.nan)
     ym = y - y.mean(axis=1, keepdims=True)
@@ -900,25 +917,26 @@ def quality(
             cov01 = np.where(sing, np.nan, c01)
         else:
             cp = d.cp
-            jtj = np.empty((good.size, 3, 3))
-            jtj[:, 0, 0] = bb
-            jtj[:, 0, 1] = jtj[:, 1, 0] = kg * bbk
-            jtj[:, 1, 1] = kg * kg * bkbk
-            jtj[:, 0, 2] = jtj[:, 2, 0] = b @ cp
-            jtj[:, 1, 2] = jtj[:, 2, 1] = kg * (bk @ cp)
-            jtj[:, 2, 2] = cp @ cp
-            cov = _solve_many(jtj, np.broadcast_to(np.eye(3), jtj.shape)) * s2[:, None, None]
-            var = np.einsum("vii->vi", cov).copy()
-            cov01 = cov[:, 0, 1]
+            # closed-form inverse of the symmetric 3 x 3 J^T J (its diagonal and the
+            # Ktrans-kep entry), with the relative singularity test of :func:`_solve`
+            a00, a01, a11 = bb, kg * bbk, kg * kg * bkbk
+            a02, a12, a22 = b @ cp, kg * (bk @ cp), float(cp @ cp)
+            c00 = a11 * a22 - a12 * a12
+            c01 = a02 * a12 - a01 * a22
+            c02 = a01 * a12 - a11 * a02
+            det = a00 * c00 + a01 * c01 + a02 * c02
+            scale = np.maximum.reduce(
+                [np.abs(x) for x in (a00, a01, a11, a02, a12)] + [np.full_like(a00, a22)]
+            )
+            sing = ~(np.abs(det) > 1e-13 * scale**3)
+            inv = s2 / np.where(sing, 1.0, det)
+            var = np.stack([c00 * inv, (a00 * a22 - a02 * a02) * inv, (a00 * a11 - a01 * a01) * inv], axis=-1)
+            var[sing] = np.nan
+            cov01 = np.where(sing, np.nan, c01 * inv)
         out[good, :npar] = np.sqrt(np.where(var >= 0, var, np.nan))
         var_ve = (var[:, 0] - 2 * kg / eg * cov01 + (kg / eg) ** 2 * var[:, 1]) / eg**2
         out[good, npar] = np.sqrt(np.where(var_ve >= 0, var_ve, np.nan))
     return out
-
-
-def _solve_many(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a^-1 b`` for (V, n, n) SPD `a` and (V, n, m) `b`, column by column (NaN where singular)."""
-    return np.stack([_solve(a, b[:, :, j]) for j in range(b.shape[2])], axis=-1)
 
 
 def fit_numpy(
@@ -1018,7 +1036,7 @@ def _assemble(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Linear parameters and RSS at ``u`` (one interpolation, no derivatives)."""
     kep = np.exp(u)
-    b, _ = basis(tab, kep)
+    b, _ = basis(tab, kep, deriv=False)
     P = np.einsum("vt,vt->v", y, b)
     Q = np.einsum("vt,vt->v", b, b)
     C = b @ cp if extended else np.zeros_like(P)

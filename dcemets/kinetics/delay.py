@@ -4,9 +4,10 @@ For a fixed delay and a fixed kep every one of these models is linear in its rem
 parameters (Ktrans [, vp]) with columns shared by all voxels, so a grid over (delay, kep) costs
 one matrix product per grid point for all voxels at once plus closed-form, box-constrained
 2 x 2 solves (variable projection, Golub & Pereyra 1973).  The Tofts models are then refined
-by a batched bounded Levenberg-Marquardt (the model and analytic Jacobian of
-:func:`dcemets.kinetics.fit_tofts`) at each voxel's best delay (voxels grouped by delay: a loop
-over the delay grid, never over voxels); Patlak is exact on the grid.
+at each voxel's best delay and its better neighbour by the tabulated-kep variable projection
+of :func:`dcemets.kinetics.fit_tofts` (``_fit.fit_block`` on the design of the delayed AIF;
+voxels grouped by delay: a loop over the delay grid, never over voxels); Patlak is exact on
+the grid.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from dcemets.kinetics import _nlls, _np
+from dcemets.kinetics import _fit, _np
 from dcemets.kinetics._wrap import check_bounds, check_ct_aif, fit_dataset
 
 __all__ = ["fit_delay", "fit_patlak"]
@@ -70,25 +71,34 @@ def _box_ls(
     viol1 = bad | (x1 < lo[1]) | (x1 > hi1)
     if not (viol0.any() or viol1.any()):
         return x0, x1, best
-    u0, u1 = x0, x1
-    best = np.where(viol0 | viol1, np.inf, best)
+    # the edges only where a bound is violated (gathered: most grid points are feasible)
+    rr, cc = np.nonzero(viol0 | viol1)
+    shape = best.shape
+
+    def sub(x: Any) -> np.ndarray:
+        return np.broadcast_to(x, shape)[rr, cc]
+
+    a00s, a01s, a11s, b0s, b1s, h0 = (sub(x) for x in (a00, a01, a11, b0, b1, hi0))
+    u0, u1, v0, v1, bads = x0[rr, cc], x1[rr, cc], viol0[rr, cc], viol1[rr, cc], bad[rr, cc]
+    bs, s0, s1 = np.full(rr.size, np.inf), u0.copy(), u1.copy()
     # KKT: the optimum is on the violated bound of a violated coordinate, the other clipped
-    edges0 = [(np.where(u0 > hi0, hi0, lo[0]), viol0)]
-    edges1 = [(np.where(u1 > hi1, hi1, lo[1]), viol1)]
-    if bad.any():
-        edges0.append((np.broadcast_to(hi0, u0.shape), bad))
-        edges1.append((np.full(u1.shape, hi1), bad))
+    edges0 = [(np.where(u0 > h0, h0, lo[0]), v0)]
+    edges1 = [(np.where(u1 > hi1, hi1, lo[1]), v1)]
+    if bads.any():
+        edges0.append((h0, bads))
+        edges1.append((np.full(u1.shape, hi1), bads))
     with np.errstate(divide="ignore", invalid="ignore"):
         for f0, mask in edges0:
-            f1 = np.clip(np.where(a11 > 0, (b1 - a01 * f0) / a11, 0.0), lo[1], hi1)
-            o = a00 * f0 * f0 + 2 * a01 * f0 * f1 + a11 * f1 * f1 - 2 * (b0 * f0 + b1 * f1)
-            upd = mask & (o < best)
-            best, x0, x1 = np.where(upd, o, best), np.where(upd, f0, x0), np.where(upd, f1, x1)
+            f1 = np.clip(np.where(a11s > 0, (b1s - a01s * f0) / a11s, 0.0), lo[1], hi1)
+            o = a00s * f0 * f0 + 2 * a01s * f0 * f1 + a11s * f1 * f1 - 2 * (b0s * f0 + b1s * f1)
+            upd = mask & (o < bs)
+            bs, s0, s1 = np.where(upd, o, bs), np.where(upd, f0, s0), np.where(upd, f1, s1)
         for f1, mask in edges1:
-            f0 = np.clip(np.where(a00 > 0, (b0 - a01 * f1) / a00, 0.0), lo[0], hi0)
-            o = a00 * f0 * f0 + 2 * a01 * f0 * f1 + a11 * f1 * f1 - 2 * (b0 * f0 + b1 * f1)
-            upd = mask & (o < best)
-            best, x0, x1 = np.where(upd, o, best), np.where(upd, f0, x0), np.where(upd, f1, x1)
+            f0 = np.clip(np.where(a00s > 0, (b0s - a01s * f1) / a00s, 0.0), lo[0], h0)
+            o = a00s * f0 * f0 + 2 * a01s * f0 * f1 + a11s * f1 * f1 - 2 * (b0s * f0 + b1s * f1)
+            upd = mask & (o < bs)
+            bs, s0, s1 = np.where(upd, o, bs), np.where(upd, f0, s0), np.where(upd, f1, s1)
+    best[rr, cc], x0[rr, cc], x1[rr, cc] = bs, s0, s1
     return x0, x1, best
 
 
@@ -132,11 +142,19 @@ class _Grid:
         self._cache[key] = out
         return out
 
-    def fit(self, y: np.ndarray, d: float, centre: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    def fit(
+        self,
+        y: np.ndarray,
+        d: float,
+        centre: np.ndarray | None = None,
+        exact: bool = True,
+        rss_only: bool = False,
+    ) -> tuple[Any, ...]:
         """Best rss and parameters (Ktrans, kep, vp) over the kep grid at delay `d`, all voxels.
 
         With `centre` (V,) the grid is, per voxel, the 17 values of the 96-value grid nearest
-        to its `centre` kep; otherwise the 24-value coarse grid.
+        to its `centre` kep; otherwise the 24-value coarse grid.  With `rss_only` (the delay
+        search) only the best RSS is returned, the parameters as None.
         """
         keps = self.coarse if centre is None else self.dense
         g, cp = self.columns(d, keps)
@@ -166,6 +184,38 @@ class _Grid:
             rss *= kt
             rss += yy
             vp = kt
+        elif not exact:
+            # the delay search: a feasible point rather than the box optimum (Ktrans clipped,
+            # then the best clipped vp, then the best clipped Ktrans for it: exact unless both
+            # bounds are active); an upper bound of the profile, refined exactly afterwards
+            cc = float(cp @ cp)
+            yc = (y @ cp)[:, None]
+            vlo, vhi = self.bd["vp"]
+            det = gg * cc - gc * gc
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inv = np.where(det > 0, 1.0 / det, 0.0)
+                ginv = np.where(gg > 0, 1.0 / gg, 0.0)
+            kt = yg * cc
+            kt -= gc * yc
+            kt *= inv
+            np.minimum(np.maximum(kt, kt_lo, out=kt), hi0, out=kt)
+            if cc > 0:
+                vp = kt * gc
+                np.subtract(yc, vp, out=vp)
+                vp *= 1.0 / cc
+                np.minimum(np.maximum(vp, vlo, out=vp), vhi, out=vp)
+            else:
+                vp = np.full_like(kt, vlo)
+            kt = vp * gc
+            np.subtract(yg, kt, out=kt)
+            kt *= ginv
+            np.minimum(np.maximum(kt, kt_lo, out=kt), hi0, out=kt)
+            rss = kt * gg
+            rss -= 2 * yg
+            rss += 2 * vp * gc
+            rss *= kt
+            rss += vp * (vp * cc - 2 * yc)
+            rss += yy
         else:
             cc = float(cp @ cp)
             yc = (y @ cp)[:, None]
@@ -187,18 +237,18 @@ class _Grid:
                 inner = (j == jj) & (curv > 0) & np.isfinite(vertex)
                 shift = np.where(inner, np.clip((rm - rp) / (2 * curv), -1.0, 1.0), 0.0)
             best = np.where(inner, np.minimum(best, vertex), best)
+            if rss_only:
+                return best, None, None, None
             kb = np.broadcast_to(kk, rss.shape)
             ratio = kb[r, jj + 1] / kb[r, jj]
             kep = kep * np.where(ratio > 1, ratio, 1.0) ** shift
         return best, kt[r, j], kep, vp[r, j]
 
 
-def _refine(
+def _refine_varpro(
     y: np.ndarray,
-    delay: np.ndarray,
-    kt: np.ndarray,
-    kep: np.ndarray,
-    vp: np.ndarray,
+    cand: np.ndarray,
+    dl: np.ndarray,
     ext: bool,
     ta: np.ndarray,
     a: np.ndarray,
@@ -206,54 +256,35 @@ def _refine(
     bd: Mapping[str, Any],
     max_iter: int,
 ) -> tuple[np.ndarray, ...]:
-    """Bounded LM of the (extended) Tofts model at each voxel's fixed delay (grouped by delay).
+    """Variable-projection NLLS of :func:`dcemets.kinetics.fit_tofts` at candidate delays.
 
-    The model and its analytic Jacobian are those of :func:`dcemets.kinetics.fit_tofts`
-    (exact exponential recursion and its derivative in kep); ``Ktrans <= ve_max kep`` is kept
-    by clipping Ktrans after the fit (the grid start already satisfies it).
+    `cand` (V, n_cand) holds indices into `dl`; each voxel is fitted at each of its candidate
+    delays by :func:`dcemets.kinetics._fit.fit_block` (the tabulated-kep variable projection
+    of ``fit_tofts``, on the design of the delayed AIF: one table per delay, all voxels of a
+    delay together) and keeps the delay of least RSS.  Returns delay, Ktrans, kep, vp, rss,
+    success.
     """
-    kep_lo = max(bd["kep"][0], bd["ktrans"][0] / bd["ve_max"])
-    lo = np.array([bd["ktrans"][0], kep_lo] + ([bd["vp"][0]] if ext else []))
-    hi = np.array([bd["ktrans"][1], bd["kep"][1]] + ([bd["vp"][1]] if ext else []))
-    p0 = np.stack([kt, kep, vp] if ext else [kt, kep], -1)
-    p, rss, ok = p0.copy(), np.zeros(y.shape[0]), np.zeros(y.shape[0], dtype=bool)
-    for d in np.unique(delay):
-        sel = np.flatnonzero(delay == d)
-        tm, am, idx = _shifted(ta, a, t, float(d))
-        cp = am[idx]
-
-        def fun(
-            q: np.ndarray,
-            rows: np.ndarray,
-            tm: np.ndarray = tm,
-            am: np.ndarray = am,
-            idx: np.ndarray = idx,
-            cp: np.ndarray = cp,
-        ) -> tuple[np.ndarray, np.ndarray]:
-            g, gk = _np.exp_conv(tm, am, q[:, 1] / 60.0, idx, deriv=True)
-            m = q[:, :1] / 60.0 * g
-            jac = np.empty((*m.shape, q.shape[1]))
-            jac[..., 0] = g / 60.0
-            jac[..., 1] = q[:, :1] / 3600.0 * gk  # type: ignore[operator]
-            if q.shape[1] == 3:
-                m += q[:, 2:3] * cp[None, :]
-                jac[..., 2] = cp[None, :]
-            return m, jac
-
-        for s in range(0, sel.size, 16384):
-            b = sel[s : s + 16384]
-            p[b], rss[b], ok[b] = _nlls.lm(fun, y[b], p0[b], lo, hi, max_iter=max_iter)
-    over = p[:, 0] > bd["ve_max"] * p[:, 1]
-    if over.any():  # ve <= ve_max: hold Ktrans on it and re-evaluate the residual
-        p[over, 0] = bd["ve_max"] * p[over, 1]
-        for d in np.unique(delay[over]):
-            sel = np.flatnonzero(over & (delay == d))
-            tm, am, idx = _shifted(ta, a, t, float(d))
-            g, _ = _np.exp_conv(tm, am, p[sel, 1] / 60.0, idx)
-            m = p[sel, :1] / 60.0 * g + (p[sel, 2:3] * am[idx][None, :] if ext else 0.0)
-            rss[sel] = ((y[sel] - m) ** 2).sum(axis=1)
-    ok &= np.all(np.isfinite(p), axis=1)
-    return p[:, 0], p[:, 1], (p[:, 2] if ext else np.zeros(y.shape[0])), rss, ok
+    fb = _fit.Bounds(
+        ktrans=tuple(bd["ktrans"]), kep=tuple(bd["kep"]), vp=tuple(bd["vp"]), ve_max=bd["ve_max"]
+    )
+    nv, npar = y.shape[0], 3 if ext else 2
+    best = np.full(nv, np.inf)
+    p = np.full((nv, npar), np.nan)
+    ok = np.zeros(nv, dtype=bool)
+    delay = dl[cand[:, 0]].astype(float)
+    for c in np.unique(cand):
+        rows, _ = np.nonzero(cand == c)
+        rows = np.unique(rows)
+        tm, am, _ = _shifted(ta, a, t, float(dl[c]))
+        des = _fit.design(t, tm, am)
+        for s in range(0, rows.size, _fit.BLOCK):
+            b = rows[s : s + _fit.BLOCK]
+            pb, rb, cb = _fit.fit_block(des, y[b], ext, "nlls", fb, max_iter)
+            upd = rb < best[b]
+            bu = b[upd]
+            best[bu], p[bu], ok[bu], delay[bu] = rb[upd], pb[upd], cb[upd], dl[c]
+    vp = p[:, 2] if ext else np.zeros(nv)
+    return delay, p[:, 0], p[:, 1], vp, best, ok & np.isfinite(best)
 
 
 def _delays(delays: Any) -> np.ndarray:
@@ -373,12 +404,14 @@ def fit_delay(
     spacing) and the model fitted to all voxels at once: Patlak by exact bounded linear least
     squares, the Tofts models by variable projection over a 24-value log grid of kep (Ktrans
     [and vp] linear, closed form; the profile's minimum between grid points from a parabola
-    in log kep).  Every 4th delay is tried first on all voxels, then the other delays within
+    in log kep; for the extended model the search takes a feasible point -- Ktrans clipped,
+    then the best clipped vp, then the best clipped Ktrans for it -- rather than the exact box
+    optimum).  Every 4th delay is tried first on all voxels, then the other delays within
     4 steps of each voxel's best, on those voxels only.  For the Tofts models the best delay
-    and its two neighbours are then re-ranked on the 17 values of a 96-value kep grid around
-    each voxel's best kep, and the winner starts a bounded NLLS at its delay (batched
-    Levenberg-Marquardt with the exact model and analytic Jacobian of
-    :func:`dcemets.kinetics.fit_tofts`, all voxels of a delay together).  The delay's
+    and the better of its two neighbours (by the search RSS) are then fitted by the NLLS of
+    :func:`dcemets.kinetics.fit_tofts` (variable projection over a tabulated kep axis of the
+    delayed AIF, exact-model polish for noise-free curves; all voxels of a delay together)
+    and the one of least RSS is kept.  The delay's
     resolution is the spacing of `delays`; with long frames (10-14 s) fit it on an ROI curve
     rather than per voxel (see the guide "Choosing a kinetic model").
 
@@ -447,45 +480,46 @@ def fit_delay(
     def core(y: np.ndarray) -> tuple[np.ndarray, ...]:
         nv = y.shape[0]
         best = np.full(nv, np.inf)
-        delay, kbest = np.zeros(nv), np.zeros(nv)
+        delay = np.zeros(nv)
         # coarse pass (every 4th delay) for all voxels, then the skipped delays within one
         # coarse step of each voxel's best coarse delay, for those voxels only
         coarse = np.zeros(dl.size, dtype=bool)
         coarse[::4] = True
         coarse[-1] = True
         step = float(np.diff(dl[coarse]).max()) if coarse.sum() > 1 else 0.0  # any spacing
-        for d in dl[coarse]:
-            rss, _, kb, _ = grid.fit(y, float(d))
+        exact = model != "extended_tofts"
+        rs = np.full((nv, dl.size), np.inf)  # search RSS per voxel and delay (inf: not tried)
+        for i in np.flatnonzero(coarse):
+            d = dl[i]
+            rss = grid.fit(y, float(d), exact=exact, rss_only=True)[0]
+            rs[:, i] = rss
             upd = rss < best
-            best[upd], delay[upd], kbest[upd] = rss[upd], d, kb[upd]
+            best[upd], delay[upd] = rss[upd], d
         dcentre = delay.copy()
-        for d in dl[~coarse]:
+        for i in np.flatnonzero(~coarse):
+            d = dl[i]
             sel = np.flatnonzero(np.abs(dcentre - d) < step)
             if sel.size:
-                rss, _, kb, _ = grid.fit(y[sel], float(d))
+                rss = grid.fit(y[sel], float(d), exact=exact, rss_only=True)[0]
+                rs[sel, i] = rss
                 upd = rss < best[sel]
-                best[sel[upd]], delay[sel[upd]], kbest[sel[upd]] = rss[upd], d, kb[upd]
+                best[sel[upd]], delay[sel[upd]] = rss[upd], d
         if model == "patlak":
             kt, vp = np.zeros(nv), np.zeros(nv)
             for d in np.unique(delay):
                 sel = np.flatnonzero(delay == d)
                 _, kt[sel], _, vp[sel] = grid.fit(y[sel], float(d))
             return kt, vp, delay, np.maximum(best, 0.0), np.isfinite(best)
-        # the best delay and its two grid neighbours again, each voxel on the 17 values of a
-        # 4x denser kep grid around its best kep; the winner's (Ktrans, kep, vp) start the NLLS
+        # the best delay and the better of its two grid neighbours (by the search RSS): the
+        # NLLS of fit_tofts at both, the better kept
         pos = np.searchsorted(dl, delay)
-        best = np.full(nv, np.inf)
-        kt, kep, vp = np.zeros(nv), kbest.copy(), np.zeros(nv)
-        for j in (-1, 0, 1) if dl.size > 1 else (0,):
-            cand = np.clip(pos + j, 0, dl.size - 1)
-            for c in np.unique(cand):
-                sel = np.flatnonzero(cand == c)
-                rss, k1, k2, k3 = grid.fit(y[sel], float(dl[c]), kbest[sel])
-                upd = rss < best[sel]
-                su = sel[upd]
-                best[su], delay[su], kt[su], kep[su], vp[su] = rss[upd], dl[c], k1[upd], k2[upd], k3[upd]
-        kt, kep, vp, rss, ok = _refine(
-            y, delay, kt, kep, vp, model == "extended_tofts", ta, a, t, bd, int(max_iter)
+        r = np.arange(nv)
+        lo_n, hi_n = np.maximum(pos - 1, 0), np.minimum(pos + 1, dl.size - 1)
+        nb = np.where(rs[r, lo_n] <= rs[r, hi_n], lo_n, hi_n)
+        nb = np.where(np.isfinite(rs[r, nb]), nb, pos)
+        cand = np.stack([pos, nb], axis=1)
+        delay, kt, kep, vp, rss, ok = _refine_varpro(
+            y, cand, dl, model == "extended_tofts", ta, a, t, bd, int(max_iter)
         )
         with np.errstate(divide="ignore", invalid="ignore"):
             ve = kt / kep
