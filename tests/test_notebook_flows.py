@@ -21,6 +21,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 matplotlib.use("Agg")
 
@@ -170,7 +171,9 @@ def test_features_table_to_scikit_learn(radiomics_cohort, storage):
     features, table = radiomics_cohort
     assert features.shape == (6, 99)
     y = table["label"].astype(STORAGES[storage]).loc[features.index]
-    pipe = make_pipeline(ForestRanker(n_estimators=20, k=3, random_state=0), LogisticRegression())
+    pipe = make_pipeline(
+        ForestRanker(n_estimators=20, k=3, random_state=0), StandardScaler(), LogisticRegression()
+    )
     scores = cross_val_score(pipe, features, y, cv=StratifiedKFold(3))
     assert scores.shape == (3,)
     assert np.isfinite(scores).all()

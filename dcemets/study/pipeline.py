@@ -259,6 +259,9 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     Returns
     -------
     CaseResult
+        Its ``quality`` holds the measures behind the quality flags; a measure that was not
+        taken is NaN: ``motion_mm`` without ``config.motion_correction``,
+        ``segmentation_confidence`` for a stored lesion mask.
 
     Raises
     ------

@@ -1905,7 +1905,9 @@ register(
         valid=lambda ctx: {"case": sim_case()},
         args={"case": "case", "config": "result"},
         max_examples=1,
-        nan_ok=(r"result\.maps",),  # map voxels outside the lesion are NaN (docstring)
+        # map voxels outside the lesion are NaN; a quality measure that was not taken (motion
+        # without motion correction, segmentation confidence of a stored mask) is NaN (docstring)
+        nan_ok=(r"result\.maps", r"result\.quality\['(motion_mm|segmentation_confidence)'\]"),
         documented={
             # labels are not used by the per-case chain (the cohort stage checks them)
             "case:bad_label": Result("process_case passes the label through; run_study checks labels"),
@@ -2000,7 +2002,10 @@ register(
         valid=lambda ctx: {"cases": [sim_case()], "progress": False},
         args={"cases": "cases", "config": "result", "on_error": "choice", "out": "dir_out"},
         max_examples=1,
-        nan_ok=(r"result\.results\[\d+\]\.maps",),  # map voxels outside the lesion are NaN
+        nan_ok=(  # map voxels outside the lesion are NaN; so is a quality measure not taken
+            r"result\.results\[\d+\]\.maps",
+            r"result\.results\[\d+\]\.quality\['(motion_mm|segmentation_confidence)'\]",
+        ),
     )
 )
 

@@ -91,7 +91,9 @@ def test_paper_configuration_gives_todays_figures_on_the_clean_dro(clean_lung):
     assert int(roi.sum()) == 5
     np.testing.assert_allclose(
         [float(h.wash_in), float(h.max_se), float(h.washout)],
-        [249.12262326241114, 294.9049472864218, -17.99714522189995],
+        # re-recorded after the DRO's three-seed recalibration (lung vp 0.046): was 249.12,
+        # 294.90, -18.00 with the same ROI
+        [239.87266491146323, 282.54470632105557, -15.209510361696466],
         rtol=1e-9,
     )
 

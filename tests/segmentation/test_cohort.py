@@ -13,7 +13,8 @@ same cases: median 0.690, minimum 0.483 (measured on branch dro18).
 **Paper algorithm, clean setting.**  ``algorithm="paper"`` reproduces the figures of the
 chain before issue 20 (2026-12-04, branch dro18, measured with the code of that branch):
 Dice 0.9015, 0.6277, 0.8168, 0.7192, 0.6151, 0.9393, 0.9125, 0.5882, 0.6178, 0.6939,
-0.7407, 0.7725 (median 0.730, minimum 0.588), HD95 median 5.76 mm, max 7.49 mm.
+0.7407, 0.7725 (median 0.730, minimum 0.588), HD95 median 5.76 mm, max 7.49 mm; on the DRO
+as recalibrated on three seeds (same code), median 0.726, minimum 0.576 (``PAPER_CLEAN_DICE``).
 
 The accuracy claims of the docs are measured on other seeds
 (``benchmarks/bench_segmentation_dro.py``), never on these.
@@ -29,19 +30,21 @@ from dcemets.segmentation import dice, hausdorff95, segment_cohort
 simulate = pytest.importorskip("dcemets.simulate")
 
 SUBSET = {"lung": 4, "breast": 2, "thyroid": 2, "prostate": 2, "liver": 1, "kidney": 1}
+# the paper's chain on the clean DRO, case by case; re-recorded after the DRO's three-seed
+# recalibration and the back-fat anatomy change (median 0.730 -> 0.726, minimum 0.588 -> 0.576)
 PAPER_CLEAN_DICE = [
-    0.9015,
-    0.6277,
-    0.8168,
-    0.7192,
-    0.6151,
-    0.9393,
-    0.9125,
-    0.5882,
-    0.6178,
-    0.6939,
-    0.7407,
-    0.7725,
+    0.8944,
+    0.6176,
+    0.7795,
+    0.7123,
+    0.6129,
+    0.9401,
+    0.9147,
+    0.5869,
+    0.5758,
+    0.6999,
+    0.7395,
+    0.7719,
 ]
 
 
@@ -69,4 +72,4 @@ def test_paper_configuration_gives_the_figures_of_before_issue_20():
     masks = segment_cohort(clean, progress=False, algorithm="paper")
     d = np.array([dice(masks[c.subject_id], c.lesion_mask) for c in clean])
     np.testing.assert_allclose(d, PAPER_CLEAN_DICE, atol=5e-4)
-    assert np.median(d) == pytest.approx(0.730, abs=5e-4)
+    assert np.median(d) == pytest.approx(0.726, abs=5e-4)
