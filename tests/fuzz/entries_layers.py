@@ -741,7 +741,9 @@ register(
             # x voxels, where an irregular grid is refused)
             "roi_sagittal:irregular_grid": Result("a single-voxel axis cannot be irregular: a moved slice"),
             # region_grow's upper_factor, passed through (its docstring: ``inf`` disables)
-            "upper_factor:inf": Result("upper_factor=inf disables the upper threshold (region_grow docstring)"),
+            "upper_factor:inf": Result(
+                "upper_factor=inf disables the upper threshold (region_grow docstring)"
+            ),
         },
     )
 )
