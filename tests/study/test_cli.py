@@ -1,3 +1,5 @@
+import io
+
 import pytest
 
 from dcemets.study import main
@@ -159,3 +161,15 @@ def test_config_file_errors(tmp_path, capsys):
     assert "give --config or --preset, not both" in capsys.readouterr().err
     assert main(["replicate", "--config", str(tmp_path / "none.toml"), "--no-progress"]) == 2
     assert "cannot read the config file" in capsys.readouterr().err
+
+
+def test_tables_print_on_an_ascii_stdout(monkeypatch):
+    """Issue 22: "±" on an ASCII stdout (LC_ALL=C, PYTHONUTF8=0) is escaped, not an error."""
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    with pytest.raises(UnicodeEncodeError):
+        print("mean ± SD", file=stream)
+    monkeypatch.setattr("sys.stdout", stream)
+    assert main(["replicate", "--folds", "1", "--no-progress"]) == 2  # any command: main() guards stdout
+    print("Table 1. Hot-spot DCE parameters (mean ± SD)")
+    stream.flush()
+    assert stream.buffer.getvalue().decode("ascii").endswith("(mean \\xb1 SD)\n")

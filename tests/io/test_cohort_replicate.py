@@ -1,0 +1,136 @@
+"""Issue 22, "done when": ``dcemets replicate --cohort`` on a 6-case DICOM + SEG/RTSTRUCT cohort.
+
+The cohort is simulated with :func:`dcemets.simulate.simulate_cohort` and written with the
+vendor-convention DICOM writers of ``tests/io/conftest.py`` (GE, Siemens, Philips, ContentTime
+only, a TriggerTime missing on the first frame, one enhanced multi-frame file); the lesion ROIs
+are DICOM SEG written by :func:`dcemets.io.write_seg` and one RTSTRUCT.  The CLI runs end to
+end with the ``fast`` preset and 2 folds, prints the parameters used with their sources, and
+its ``config.toml`` reruns it to byte-identical tables.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pydicom")
+pytest.importorskip("highdicom")
+
+from dcemets import io  # noqa: E402
+from dcemets.simulate import simulate_cohort  # noqa: E402
+from dcemets.study.cli import main  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+# (subject, vendor timing tags, tags missing on some frames, ROI format)
+LAYOUT = [
+    ("ge", ("trigger", "acq_start"), None, "seg"),
+    ("siemens", ("acquisition", "trigger_zero"), None, "seg"),
+    ("philips", ("tpi", "resolution", "acq_start"), None, "seg"),
+    ("content", ("content",), None, "rtstruct"),
+    ("gemiss", ("trigger", "acq_start"), {"trigger": [0]}, "seg"),
+    ("enhanced", None, None, "seg"),
+]
+
+
+def _geometry(dce):
+    affine = np.reshape(dce.attrs["affine"], (4, 4))
+    return affine[:3, :3], affine[:3, 3], np.asarray(dce.attrs["spacing_mm"], dtype=float)
+
+
+def _box_contours(mask, direction, origin, spacing) -> list[np.ndarray]:
+    """One closed contour per slice: the mask's in-plane bounding box, half a voxel outside."""
+    contours = []
+    for k in range(mask.shape[0]):
+        ys, xs = np.nonzero(mask[k])
+        if ys.size == 0:
+            continue
+        x0, x1, y0, y1 = xs.min() - 0.5, xs.max() + 0.5, ys.min() - 0.5, ys.max() + 0.5
+        idx = np.array([[x0, y0, k], [x1, y0, k], [x1, y1, k], [x0, y1, k]], dtype=float)
+        contours.append(origin + (idx * spacing) @ direction.T)
+    return contours
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return simulate_cohort(composition={"lung": 3, "breast": 3}, rng=5, progress=False)
+
+
+def write_dicom_cohort(root, cases, dicom_writer, enhanced_writer, rtstruct_writer):
+    """Write the six cases as vendor DICOM + SEG/RTSTRUCT, with manifest.csv; return root."""
+    rows = []
+    for case, (vendor, timing, omit, roi) in zip(cases, LAYOUT, strict=True):
+        sid = f"{vendor}{case.subject_id}"
+        direction, origin, spacing = _geometry(case.dce)
+        values = np.round(100.0 * case.dce.values)  # scanner-like integers
+        times = case.dce["time"].values
+        geo = {"spacing": spacing, "origin": origin, "direction": direction}
+        if timing is None:
+            source = enhanced_writer(root / sid / "dce.dcm", values.astype(np.uint16), times=times, **geo)
+            dce_cell = f"{sid}/dce.dcm"
+        else:
+            dicom_writer(root / sid / "dicom", values, times=times, timing=timing, omit=omit, **geo)
+            source = root / sid / "dicom"
+            dce_cell = f"{sid}/dicom"
+        mask = case.lesion_mask.values.astype(bool)
+        if roi == "seg":
+            # the radiologist's SEG, drawn on the series as read back (its frame of reference)
+            grid = io.read_dce(source).isel(time=0, drop=True)
+            lesion = grid.copy(data=mask)
+            io.write_seg(lesion, root / sid / "lesion_seg.dcm", source=source, algorithm_type="MANUAL")
+            roi_cell = f"{sid}/lesion_seg.dcm"
+        else:
+            contours = _box_contours(mask, direction, origin, spacing)
+            rtstruct_writer(root / sid / "rtstruct.dcm", {"lesion": contours})
+            roi_cell = f"{sid}/rtstruct.dcm"
+        rows.append([sid, case.label, case.primary, dce_cell, roi_cell])
+    with open(root / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["subject_id", "label", "primary", "dce", "lesion_mask"])
+        w.writerows(rows)
+    return root
+
+
+def test_dicom_seg_cohort_replicates_and_reruns_identically(
+    tmp_path, cases, dicom_writer, enhanced_writer, rtstruct_writer, capsys
+):
+    root = write_dicom_cohort(tmp_path / "cohort", cases, dicom_writer, enhanced_writer, rtstruct_writer)
+
+    # the cohort reads back: vendor timing, geometry, SEG and RTSTRUCT on the DCE grid
+    loaded = io.load_cohort(root, progress=False)
+    assert [c.label for c in loaded] == [c.label for c in cases]
+    for case, back, (vendor, *_rest) in zip(cases, loaded, LAYOUT, strict=True):
+        np.testing.assert_allclose(back.dce["time"].values, case.dce["time"].values, atol=2e-3, err_msg=vendor)
+        np.testing.assert_array_equal(back.dce.values, np.round(100.0 * case.dce.values), err_msg=vendor)
+        assert back.dce.attrs["tr_s"] == pytest.approx(0.0041), vendor
+        truth = case.lesion_mask.values.astype(bool)
+        got = back.lesion_mask.values.astype(bool)
+        if vendor == "content":  # the RTSTRUCT box contains the lesion
+            assert got[truth].all() and got.sum() >= truth.sum()
+        else:
+            np.testing.assert_array_equal(got, truth, err_msg=vendor)
+
+    out = tmp_path / "run1"
+    args = ["replicate", "--cohort", str(root), "--preset", "fast", "--folds", "2", "--out", str(out)]
+    assert main([*args, "--jobs", "1", "--no-progress", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    # the parameters list: every setting with its source
+    assert "cross-validation folds: 2  [flag --folds]" in printed
+    assert "preset: fast  [flag --preset]" in printed
+    assert "T10 (s) of the Tofts fit" in printed and "explicit default" in printed
+    assert "TR (s), for cases whose data lack it: none: read from each case's data" in printed
+    assert "tr_s: 0.0041 (data, 6)" in printed
+    assert "2-fold CV" in printed
+
+    again = tmp_path / "run2"
+    config = out / "config.toml"
+    assert main(["replicate", "--config", str(config), "--out", str(again), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert f"cross-validation folds: 2  [config file {config}]" in printed
+    tables = sorted(p.name for p in out.glob("*.csv"))
+    assert {"table1.csv", "table2.csv", "table3.csv"} <= set(tables)
+    for name in tables:
+        assert (out / name).read_bytes() == (again / name).read_bytes(), name
+
