@@ -98,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
         "off by default, as in the paper)",
     )
     r.add_argument(
+        "--no-dl",
+        action="store_true",
+        help="skip the deep-learning stage (StudyConfig.dl['enabled'] = False): Table 3 without the networks",
+    )
+    r.add_argument(
         "--folds",
         type=int,
         default=None,
@@ -262,16 +267,25 @@ def _format_parameters(config: Any, sources: dict[str, str]) -> str:
 
 
 def _acquisition_summary(result: Any) -> str:
-    """Per acquisition parameter: the values used and how many cases took each from where."""
-    from collections import Counter
+    """Per acquisition parameter: the values used, where they came from, and for how many cases."""
+
+    def fmt(v: Any) -> str:
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
 
     lines = ["Acquisition parameters used (value: source, number of cases)"]
-    per_param: dict[str, Counter] = {}
+    per_param: dict[str, dict[str, list]] = {}
     for r in result.cases:
         for key, entry in r.quality.get("acquisition", {}).items():
-            per_param.setdefault(key, Counter())[(entry["value"], entry["source"])] += 1
-    for key, counts in per_param.items():
-        parts = [f"{value} ({source}, {n})" for (value, source), n in sorted(counts.items(), key=str)]
+            per_param.setdefault(key, {}).setdefault(entry["source"], []).append(entry["value"])
+    for key, by_source in per_param.items():
+        parts = []
+        for source, values in by_source.items():
+            distinct = sorted(set(values), key=str)
+            if len(distinct) > 3 and all(isinstance(v, float) for v in distinct):
+                shown = f"{fmt(min(distinct))} to {fmt(max(distinct))}"
+            else:
+                shown = ", ".join(fmt(v) for v in distinct)
+            parts.append(f"{shown} ({source}, {len(values)})")
         lines.append(f"  {key}: {'; '.join(parts)}")
     return "\n".join(lines)
 
@@ -339,12 +353,18 @@ def _replicate_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         "hematocrit": args.hematocrit,
         "hotspot": {**config.hotspot, "guards": False} if args.paper_hotspot else None,
         "motion_correction": True if args.motion_correction else None,
+        "dl": {**config.dl, "enabled": False} if args.no_dl else None,
         "n_jobs": None if args.jobs is None else _jobs(args.jobs),
         "seed": args.seed,
         "device": None if args.device == "auto" and args.config is not None else args.device,
     }
     overrides = {k: v for k, v in flags.items() if v is not None}
-    flag_names = {**_FLAG_OF_FIELD, "hotspot": "--paper-hotspot", "motion_correction": "--motion-correction"}
+    flag_names = {
+        **_FLAG_OF_FIELD,
+        "hotspot": "--paper-hotspot",
+        "motion_correction": "--motion-correction",
+        "dl": "--no-dl",
+    }
     for key in overrides:
         if key == "device" and args.device == "auto":
             continue  # the parser's default, not a choice of the user

@@ -133,14 +133,18 @@ def _image_aif(dce: xr.DataArray, acq: dict[str, dict[str, Any]], config: StudyC
     """The case's image-derived plasma AIF on its frame times (``StudyConfig.aif == "image"``)."""
     from dcemets import kinetics
 
-    conc = kinetics.signal_to_concentration(
-        dce,
-        t10=acq["t10_s"]["value"],
-        flip_angle=acq["flip_angle_deg"]["value"],
-        tr=acq["tr_s"]["value"],
-        r1=acq["r1_per_mM_s"]["value"],
-        n_baseline=config.n_baseline,
-    ).fillna(0.0)
+    with warnings.catch_warnings():
+        # voxels whose T10 is not the assumed one (fat, CSF) cannot be inverted: they get 0 and
+        # are never selected; the warning would only repeat that for every case
+        warnings.filterwarnings("ignore", message="SPGR inversion impossible", category=RuntimeWarning)
+        conc = kinetics.signal_to_concentration(
+            dce,
+            t10=acq["t10_s"]["value"],
+            flip_angle=acq["flip_angle_deg"]["value"],
+            tr=acq["tr_s"]["value"],
+            r1=acq["r1_per_mM_s"]["value"],
+            n_baseline=config.n_baseline,
+        ).fillna(0.0)
     blood = kinetics.image_aif(conc, n_baseline=config.n_baseline).aif
     return kinetics.blood_to_plasma(blood, hct=config.hematocrit)
 

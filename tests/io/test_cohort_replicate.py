@@ -11,6 +11,7 @@ its ``config.toml`` reruns it to byte-identical tables.
 from __future__ import annotations
 
 import csv
+import warnings
 
 import numpy as np
 import pytest
@@ -77,7 +78,9 @@ def write_dicom_cohort(root, cases, dicom_writer, enhanced_writer, rtstruct_writ
         mask = case.lesion_mask.values.astype(bool)
         if roi == "seg":
             # the radiologist's SEG, drawn on the series as read back (its frame of reference)
-            grid = io.read_dce(source).isel(time=0, drop=True)
+            with warnings.catch_warnings():  # the inferred TriggerTime: asserted below
+                warnings.simplefilter("ignore", UserWarning)
+                grid = io.read_dce(source).isel(time=0, drop=True)
             lesion = grid.copy(data=mask)
             io.write_seg(lesion, root / sid / "lesion_seg.dcm", source=source, algorithm_type="MANUAL")
             roi_cell = f"{sid}/lesion_seg.dcm"
@@ -99,7 +102,8 @@ def test_dicom_seg_cohort_replicates_and_reruns_identically(
     root = write_dicom_cohort(tmp_path / "cohort", cases, dicom_writer, enhanced_writer, rtstruct_writer)
 
     # the cohort reads back: vendor timing, geometry, SEG and RTSTRUCT on the DCE grid
-    loaded = io.load_cohort(root, progress=False)
+    with pytest.warns(UserWarning, match=r"TriggerTime missing on 1 of 12 frame\(s\) \(frame index 0\); inferred"):
+        loaded = io.load_cohort(root, progress=False)
     assert [c.label for c in loaded] == [c.label for c in cases]
     for case, back, (vendor, *_rest) in zip(cases, loaded, LAYOUT, strict=True):
         np.testing.assert_allclose(back.dce["time"].values, case.dce["time"].values, atol=2e-3, err_msg=vendor)
@@ -113,20 +117,24 @@ def test_dicom_seg_cohort_replicates_and_reruns_identically(
             np.testing.assert_array_equal(got, truth, err_msg=vendor)
 
     out = tmp_path / "run1"
-    args = ["replicate", "--cohort", str(root), "--preset", "fast", "--folds", "2", "--out", str(out)]
-    assert main([*args, "--jobs", "1", "--no-progress", "--device", "cpu"]) == 0
+    # --no-dl: the networks would double the run time and are tested elsewhere (tests/study)
+    args = ["replicate", "--cohort", str(root), "--preset", "fast", "--folds", "2", "--no-dl", "--out", str(out)]
+    with pytest.warns(UserWarning, match="TriggerTime missing"):
+        assert main([*args, "--jobs", "1", "--no-progress", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     # the parameters list: every setting with its source
     assert "cross-validation folds: 2  [flag --folds]" in printed
     assert "preset: fast  [flag --preset]" in printed
-    assert "T10 (s) of the Tofts fit" in printed and "explicit default" in printed
+    assert "T10 (s) of the hot-spot Tofts fit: 1.5  [explicit default (StudyConfig)]" in printed and "explicit default" in printed
     assert "TR (s), for cases whose data lack it: none: read from each case's data" in printed
     assert "tr_s: 0.0041 (data, 6)" in printed
+    assert "deep-learning stage: {'enabled': False" in printed and "[flag --no-dl]" in printed
     assert "2-fold CV" in printed
 
     again = tmp_path / "run2"
     config = out / "config.toml"
-    assert main(["replicate", "--config", str(config), "--out", str(again), "--no-progress"]) == 0
+    with pytest.warns(UserWarning, match="TriggerTime missing"):
+        assert main(["replicate", "--config", str(config), "--out", str(again), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert f"cross-validation folds: 2  [config file {config}]" in printed
     tables = sorted(p.name for p in out.glob("*.csv"))
