@@ -11,7 +11,10 @@ its ``config.toml`` reruns it to byte-identical tables.
 from __future__ import annotations
 
 import csv
+import re
+import shlex
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,11 +105,15 @@ def test_dicom_seg_cohort_replicates_and_reruns_identically(
     root = write_dicom_cohort(tmp_path / "cohort", cases, dicom_writer, enhanced_writer, rtstruct_writer)
 
     # the cohort reads back: vendor timing, geometry, SEG and RTSTRUCT on the DCE grid
-    with pytest.warns(UserWarning, match=r"TriggerTime missing on 1 of 12 frame\(s\) \(frame index 0\); inferred"):
+    with pytest.warns(
+        UserWarning, match=r"TriggerTime missing on 1 of 12 frame\(s\) \(frame index 0\); inferred"
+    ):
         loaded = io.load_cohort(root, progress=False)
     assert [c.label for c in loaded] == [c.label for c in cases]
     for case, back, (vendor, *_rest) in zip(cases, loaded, LAYOUT, strict=True):
-        np.testing.assert_allclose(back.dce["time"].values, case.dce["time"].values, atol=2e-3, err_msg=vendor)
+        np.testing.assert_allclose(
+            back.dce["time"].values, case.dce["time"].values, atol=2e-3, err_msg=vendor
+        )
         np.testing.assert_array_equal(back.dce.values, np.round(100.0 * case.dce.values), err_msg=vendor)
         assert back.dce.attrs["tr_s"] == pytest.approx(0.0041), vendor
         truth = case.lesion_mask.values.astype(bool)
@@ -118,14 +125,28 @@ def test_dicom_seg_cohort_replicates_and_reruns_identically(
 
     out = tmp_path / "run1"
     # --no-dl: the networks would double the run time and are tested elsewhere (tests/study)
-    args = ["replicate", "--cohort", str(root), "--preset", "fast", "--folds", "2", "--no-dl", "--out", str(out)]
+    args = [
+        "replicate",
+        "--cohort",
+        str(root),
+        "--preset",
+        "fast",
+        "--folds",
+        "2",
+        "--no-dl",
+        "--out",
+        str(out),
+    ]
     with pytest.warns(UserWarning, match="TriggerTime missing"):
         assert main([*args, "--jobs", "1", "--no-progress", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     # the parameters list: every setting with its source
     assert "cross-validation folds: 2  [flag --folds]" in printed
     assert "preset: fast  [flag --preset]" in printed
-    assert "T10 (s) of the hot-spot Tofts fit: 1.5  [explicit default (StudyConfig)]" in printed and "explicit default" in printed
+    assert (
+        "T10 (s) of the hot-spot Tofts fit: 1.5  [explicit default (StudyConfig)]" in printed
+        and "explicit default" in printed
+    )
     assert "TR (s), for cases whose data lack it: none: read from each case's data" in printed
     assert "tr_s: 0.0041 (data, 6)" in printed
     assert "deep-learning stage: {'enabled': False" in printed and "[flag --no-dl]" in printed
@@ -142,3 +163,53 @@ def test_dicom_seg_cohort_replicates_and_reruns_identically(
     for name in tables:
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
 
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "user_guide" / "own_data.md"
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """The page's ```python and ```console blocks, in order."""
+    return re.findall(r"```(python|console)\n(.*?)```", text, flags=re.S)
+
+
+@pytest.mark.filterwarnings("ignore:.*TriggerTime missing:UserWarning")  # asserted in the test above
+def test_own_data_walkthrough_page_runs(
+    tmp_path, monkeypatch, cases, dicom_writer, enhanced_writer, rtstruct_writer, capsys
+):
+    """docs/user_guide/own_data.md runs, in order, on the files this test writes."""
+    # the page's files: one exam (GE-style timing, SEG + RTSTRUCT) and the six-case cohort
+    case = cases[0]
+    direction, origin, spacing = _geometry(case.dce)
+    source = tmp_path / "exam" / "dce"
+    dicom_writer(
+        source,
+        np.round(100.0 * case.dce.values),
+        times=case.dce["time"].values,
+        timing=("trigger", "acq_start"),
+        spacing=spacing,
+        origin=origin,
+        direction=direction,
+    )
+    mask = case.lesion_mask.values.astype(bool)
+    grid = io.read_dce(source).isel(time=0, drop=True)
+    io.write_seg(grid.copy(data=mask), tmp_path / "exam" / "lesion_seg.dcm", source=source)
+    contours = _box_contours(mask, direction, origin, spacing)
+    rtstruct_writer(tmp_path / "exam" / "lesion_rtstruct.dcm", {"lesion": contours})
+    write_dicom_cohort(tmp_path / "cohort", cases, dicom_writer, enhanced_writer, rtstruct_writer)
+
+    monkeypatch.chdir(tmp_path)
+    blocks = _blocks(GUIDE.read_text(encoding="utf-8"))
+    assert [kind for kind, _ in blocks].count("console") == 2
+    namespace: dict = {}
+    for kind, code in blocks:
+        if kind == "python":
+            exec(compile(code, str(GUIDE), "exec"), namespace)  # noqa: S102 - the page's own code
+            continue
+        for line in code.splitlines():
+            assert line.startswith("$ dcemets "), line
+            assert main(shlex.split(line)[2:]) == 0, line
+    printed = capsys.readouterr().out
+    assert (tmp_path / "out" / "wash_in.dcm").is_file()
+    assert "cross-validation folds: 2  [flag --folds]" in printed
+    assert "cross-validation folds: 2  [config file run1/config.toml]" in printed
+    assert "tr_s: 0.0041 (data, 6)" in printed
