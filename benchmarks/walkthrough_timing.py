@@ -32,7 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _step(name: str, cmd: list[str], env: dict[str, str], times: dict[str, float]) -> None:
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8")
+    proc = subprocess.run(
+        cmd, check=False, cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8"
+    )
     times[name] = time.perf_counter() - t0
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr)[-3000:]

@@ -221,7 +221,7 @@ _FLAG_OF_FIELD = {
 
 
 def _robust_stream(stream: Any) -> Any:
-    """Make a text stream that cannot encode "±" escape what it cannot encode instead of failing.
+    r"""Make a text stream that cannot encode "±" escape what it cannot encode instead of failing.
 
     An ASCII stdout (``LC_ALL=C``, ``PYTHONUTF8=0``) otherwise raises UnicodeEncodeError on the
     tables' "mean ± SD"; ``errors="backslashreplace"`` prints ``\\xb1`` there instead.
