@@ -224,7 +224,7 @@ def _robust_stream(stream: Any) -> Any:
     r"""Make a text stream that cannot encode "±" escape what it cannot encode instead of failing.
 
     An ASCII stdout (``LC_ALL=C``, ``PYTHONUTF8=0``) otherwise raises UnicodeEncodeError on the
-    tables' "mean ± SD"; ``errors="backslashreplace"`` prints ``\\xb1`` there instead.
+    tables' "mean ± SD"; ``errors="backslashreplace"`` prints ``\xb1`` there instead.
     """
     encoding = getattr(stream, "encoding", None) or "ascii"
     try:
