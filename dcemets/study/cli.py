@@ -77,7 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--aif",
         default=None,
-        help="population AIF of the hot-spot Tofts fit: parker (default), georgiou, weinmann, fritz_hansen",
+        help="AIF of the hot-spot Tofts fit: a population AIF, parker (default), georgiou, weinmann, "
+        "fritz_hansen, or image (each case's image-derived AIF, converted to plasma with --hematocrit)",
+    )
+    r.add_argument(
+        "--hematocrit",
+        type=float,
+        default=None,
+        help="haematocrit of the blood-to-plasma conversion of --aif image (default 0.42)",
     )
     r.add_argument(
         "--paper-hotspot",
@@ -89,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="register every frame to the first before segmentation (StudyConfig.motion_correction; "
         "off by default, as in the paper)",
+    )
+    r.add_argument(
+        "--no-dl",
+        action="store_true",
+        help="skip the deep-learning stage (StudyConfig.dl['enabled'] = False): Table 3 without the networks",
     )
     r.add_argument(
         "--folds",
@@ -201,19 +213,94 @@ _FLAG_OF_FIELD = {
     "flip_angle_deg": "--flip-angle-deg",
     "t10_s": "--t10-s",
     "aif": "--aif",
+    "hematocrit": "--hematocrit",
     "n_jobs": "--jobs",
     "seed": "--seed",
     "device": "--device",
 }
 
 
+def _robust_stream(stream: Any) -> Any:
+    r"""Make a text stream that cannot encode "±" escape what it cannot encode instead of failing.
+
+    An ASCII stdout (``LC_ALL=C``, ``PYTHONUTF8=0``) otherwise raises UnicodeEncodeError on the
+    tables' "mean ± SD"; ``errors="backslashreplace"`` prints ``\xb1`` there instead.
+    """
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    try:
+        "±".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    return stream
+
+
+#: The settings listed by ``dcemets replicate`` before it runs: (StudyConfig field, label).
+_LISTED = (
+    ("name", "preset"),
+    ("n_splits", "cross-validation folds"),
+    ("seed", "seed"),
+    ("n_jobs", "worker processes"),
+    ("device", "device (deep-learning stage)"),
+    ("tr_s", "TR (s), for cases whose data lack it"),
+    ("flip_angle_deg", "flip angle (deg), for cases whose data lack it"),
+    ("r1_per_mM_s", "relaxivity r1 (1/(mM s)), when the data give none"),
+    ("t10_s", "T10 (s) of the hot-spot Tofts fit"),
+    ("aif", "AIF of the hot-spot Tofts fit"),
+    ("hematocrit", "haematocrit of an image-derived AIF (aif = image)"),
+    ("motion_correction", "motion correction"),
+    ("hotspot", "hot-spot guards"),
+    ("dl", "deep-learning stage"),
+)
+
+
+def _format_parameters(config: Any, sources: dict[str, str]) -> str:
+    """The settings of a run, one per line, each with where it came from."""
+    lines = ["Parameters of this run (value: source)"]
+    for key, label in _LISTED:
+        value = getattr(config, key)
+        if key in ("tr_s", "flip_angle_deg") and value is None:
+            value = "none: read from each case's data, a case without it is an error"
+        lines.append(f"  {label}: {value}  [{sources.get(key, 'default')}]")
+    return "\n".join(lines)
+
+
+def _acquisition_summary(result: Any) -> str:
+    """Per acquisition parameter: the values used, where they came from, and for how many cases."""
+
+    def fmt(v: Any) -> str:
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+    lines = ["Acquisition parameters used (value: source, number of cases)"]
+    per_param: dict[str, dict[str, list]] = {}
+    for r in result.cases:
+        for key, entry in r.quality.get("acquisition", {}).items():
+            per_param.setdefault(key, {}).setdefault(entry["source"], []).append(entry["value"])
+    for key, by_source in per_param.items():
+        parts = []
+        for source, values in by_source.items():
+            distinct = sorted(set(values), key=str)
+            if len(distinct) > 3 and all(isinstance(v, float) for v in distinct):
+                shown = f"{fmt(min(distinct))} to {fmt(max(distinct))}"
+            else:
+                shown = ", ".join(fmt(v) for v in distinct)
+            parts.append(f"{shown} ({source}, {len(values)})")
+        lines.append(f"  {key}: {'; '.join(parts)}")
+    return "\n".join(lines)
+
+
 def _replicate_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
-    """The run's cohort settings and StudyConfig: from --config, a preset, and explicit flags."""
+    """The run's cohort settings and StudyConfig: from --config, a preset, and explicit flags.
+
+    Records in ``args.sources`` where each listed setting came from (flag, config file, preset).
+    """
     import dataclasses
 
     from dcemets.study.config import PRESETS, StudyConfig
 
     run: dict[str, Any] = {"cohort": None, "n_cases": None, "simulation_seed": 0, "keep_going": False}
+    sources: dict[str, str] = {}
     if args.config is not None:
         if args.preset is not None:
             raise CLIError("give --config or --preset, not both (the config file holds every setting)")
@@ -226,11 +313,24 @@ def _replicate_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
             config = StudyConfig.from_dict(data["study"])
         except (TypeError, ValueError) as exc:
             raise CLIError(f"{args.config}: [study]: {exc}") from exc
+        sources = {key: f"config file {args.config}" for key, _ in _LISTED}
     else:
         preset = args.preset or "cpu"
         if preset not in PRESETS:
             raise CLIError(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}")
         config = StudyConfig.preset(preset, n_jobs=_jobs(None))
+        where = "--preset" if args.preset else "default preset"
+        defaults = StudyConfig()
+        for key, _ in _LISTED:
+            if key == "name":
+                sources[key] = "flag --preset" if args.preset else "default (preset cpu)"
+            elif key == "n_jobs":
+                sources[key] = "default (number of cores)"
+            elif key in PRESETS[preset]:
+                sources[key] = f"{where} {preset}"
+            else:
+                explicit = getattr(defaults, key) is not None
+                sources[key] = "explicit default (StudyConfig)" if explicit else "default (none)"
     if args.cohort is not None:
         run["cohort"] = str(Path(args.cohort).resolve())
     elif args.simulate:
@@ -250,13 +350,26 @@ def _replicate_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         "r1_per_mM_s": args.r1,
         "t10_s": args.t10_s,
         "aif": args.aif,
+        "hematocrit": args.hematocrit,
         "hotspot": {**config.hotspot, "guards": False} if args.paper_hotspot else None,
         "motion_correction": True if args.motion_correction else None,
+        "dl": {**config.dl, "enabled": False} if args.no_dl else None,
         "n_jobs": None if args.jobs is None else _jobs(args.jobs),
         "seed": args.seed,
         "device": None if args.device == "auto" and args.config is not None else args.device,
     }
     overrides = {k: v for k, v in flags.items() if v is not None}
+    flag_names = {
+        **_FLAG_OF_FIELD,
+        "hotspot": "--paper-hotspot",
+        "motion_correction": "--motion-correction",
+        "dl": "--no-dl",
+    }
+    for key in overrides:
+        if key == "device" and args.device == "auto":
+            continue  # the parser's default, not a choice of the user
+        sources[key] = f"flag {flag_names[key]}"
+    args.sources = sources
     try:
         config = dataclasses.replace(config, **overrides)
     except (TypeError, ValueError) as exc:
@@ -304,6 +417,7 @@ def _replicate(args: argparse.Namespace) -> int:
     from dcemets.study.report import format_tables, write_report
 
     run, config = _replicate_config(args)
+    print(_format_parameters(config, args.sources), flush=True)
     jobs = config.n_jobs
     progress = not args.no_progress
     t0 = time.perf_counter()
@@ -342,6 +456,7 @@ def _replicate(args: argparse.Namespace) -> int:
         if client is not None:
             client.close()
     print(format_tables(result))
+    print(_acquisition_summary(result))
     path = write_report(result, args.out, cohort=cohort)
     config_path = _write_run_config(args.out / "config.toml", run, config)
     print(f"config: {config_path} (rerun with: dcemets replicate --config {config_path})")
@@ -449,6 +564,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         Exit status: 0 on success, 2 for a usage or data error (printed as one line).
     """
+    _robust_stream(sys.stdout)
+    _robust_stream(sys.stderr)
     args = _parser().parse_args(argv)
     handlers = {"replicate": _replicate, "simulate": _simulate, "segment": _segment, "features": _features}
     try:

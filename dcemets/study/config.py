@@ -57,10 +57,17 @@ class StudyConfig:
         Pre-contrast T1 (s) assumed for the hot-spot signal-to-concentration conversion; the
         paper does not map T1. 1.5 s is a typical 3 T value for a vertebral metastasis (and the
         centre of the simulator's lesion T10 distribution).
-    aif : {"parker", "georgiou", "weinmann", "fritz_hansen"}
+    aif : {"parker", "georgiou", "weinmann", "fritz_hansen", "image"}
         Population AIF (:data:`dcemets.kinetics.POPULATION_AIFS`, plasma, delayed to the
         injection time) of the hot-spot Tofts fit; the paper does not say which AIF it used.
+        ``"image"``: each case's own image-derived AIF, :func:`dcemets.kinetics.image_aif` on
+        the case's concentration (T10 = `t10_s`), a blood curve converted to plasma with
+        :func:`dcemets.kinetics.blood_to_plasma` and `hematocrit`.
         Shown with T10 in the report's acquisition table.
+    hematocrit : float
+        Large-vessel haematocrit, in [0, 1), of the blood-to-plasma conversion of an
+        image-derived AIF (``aif="image"``; unused otherwise). 0.42 is the adult value of
+        Tofts' and Parker's conventions.
     r1_per_mM_s : float
         Gd-DTPA relaxivity at 3 T (1/(mM s)) when the DCE attrs do not give one (an explicit
         default: the report says which cases used it).
@@ -118,6 +125,7 @@ class StudyConfig:
     n_baseline: int = 1
     t10_s: float = 1.5
     aif: str = "parker"
+    hematocrit: float = 0.42
     r1_per_mM_s: float = 3.7
     tr_s: float | None = None
     flip_angle_deg: float | None = None
@@ -150,6 +158,10 @@ class StudyConfig:
             raise ValueError(f"`hotspot_size` must be an odd number of voxels, got {self.hotspot_size!r}")
         _check_hotspot(self.hotspot, self.hotspot_size)
         _check_aif(self.aif)
+        if isinstance(self.hematocrit, bool) or not isinstance(self.hematocrit, (int, float)):
+            raise TypeError(f"`hematocrit` must be a float in [0, 1), got {self.hematocrit!r}")
+        if not 0.0 <= float(self.hematocrit) < 1.0:
+            raise ValueError(f"`hematocrit` must be in [0, 1), got {self.hematocrit!r}")
         if not isinstance(self.motion_correction, bool):
             raise TypeError(f"`motion_correction` must be a bool, got {self.motion_correction!r}")
         _check_int("n_baseline", self.n_baseline, minimum=1)
@@ -279,6 +291,7 @@ class StudyConfig:
                 "n_baseline",
                 "t10_s",
                 "aif",
+                "hematocrit",
                 "r1_per_mM_s",
                 "tr_s",
                 "flip_angle_deg",
@@ -372,8 +385,8 @@ def _check_hotspot(value: Any, size: int) -> None:
 def _check_aif(value: Any) -> None:
     from dcemets.kinetics import POPULATION_AIFS
 
-    if not isinstance(value, str) or value not in POPULATION_AIFS:
-        raise ValueError(f"`aif` must be one of {sorted(POPULATION_AIFS)}, got {value!r}")
+    if not isinstance(value, str) or (value not in POPULATION_AIFS and value != "image"):
+        raise ValueError(f"`aif` must be one of {[*sorted(POPULATION_AIFS), 'image']}, got {value!r}")
 
 
 def _segmentation_options() -> set[str]:

@@ -111,10 +111,17 @@ def acquisition_parameters(dce: xr.DataArray, config: StudyConfig | None = None)
             "source": "rule (first frame after the baseline)",
         }
     out["t10_s"] = {"value": config.t10_s, "source": "StudyConfig.t10_s (assumed; the paper maps no T1)"}
-    out["aif"] = {
-        "value": config.aif,
-        "source": "StudyConfig.aif (population AIF, plasma, delayed to the injection time)",
-    }
+    if config.aif == "image":
+        out["aif"] = {
+            "value": "image",
+            "source": "StudyConfig.aif (image-derived: kinetics.image_aif on the case, blood to plasma)",
+        }
+        out["hematocrit"] = {"value": float(config.hematocrit), "source": "StudyConfig.hematocrit"}
+    else:
+        out["aif"] = {
+            "value": config.aif,
+            "source": "StudyConfig.aif (population AIF, plasma, delayed to the injection time)",
+        }
     return out
 
 
@@ -122,10 +129,36 @@ _TOFTS_BOUNDS = {"ktrans": (0.0, 5.0), "kep": (1e-3, 100.0), "ve": (None, 1.0)}
 """The default bounds of ``kinetics.fit_tofts(method="nlls")`` (ve: Ktrans <= ve_max kep)."""
 
 
+def _image_aif(dce: xr.DataArray, acq: dict[str, dict[str, Any]], config: StudyConfig) -> xr.DataArray:
+    """The case's image-derived plasma AIF on its frame times (``StudyConfig.aif == "image"``)."""
+    from dcemets import kinetics
+
+    with warnings.catch_warnings():
+        # voxels whose T10 is not the assumed one (fat, CSF) cannot be inverted: they get 0 and
+        # are never selected; the warning would only repeat that for every case
+        warnings.filterwarnings("ignore", message="SPGR inversion impossible", category=RuntimeWarning)
+        conc = kinetics.signal_to_concentration(
+            dce,
+            t10=acq["t10_s"]["value"],
+            flip_angle=acq["flip_angle_deg"]["value"],
+            tr=acq["tr_s"]["value"],
+            r1=acq["r1_per_mM_s"]["value"],
+            n_baseline=config.n_baseline,
+        ).fillna(0.0)
+    blood = kinetics.image_aif(conc, n_baseline=config.n_baseline).aif
+    return kinetics.blood_to_plasma(blood, hct=config.hematocrit)
+
+
 def _hotspot_tofts(
-    curve: xr.DataArray, acq: dict[str, dict[str, Any]], config: StudyConfig
+    curve: xr.DataArray,
+    acq: dict[str, dict[str, Any]],
+    config: StudyConfig,
+    dce: xr.DataArray | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Tofts fit of the hot-spot curve with the configured population AIF on a 0.5 s grid.
+    """Tofts fit of the hot-spot curve with the configured AIF.
+
+    A population AIF is sampled on a 0.5 s grid; an image-derived one (``config.aif ==
+    "image"``, from `dce`) is used on the frame times.
 
     Returns the fit (``ktrans``, ``kep``, ``ve``, ``rss``, ``success``) and its quality:
     ``tofts_residual`` (RMS residual / peak concentration), ``tofts_bound`` (parameters at a
@@ -142,12 +175,17 @@ def _hotspot_tofts(
         r1=acq["r1_per_mM_s"]["value"],
         n_baseline=config.n_baseline,
     )
-    t_end = float(curve["time"][-1])
-    t_fine = np.arange(0.0, t_end + 0.5, 0.5)
-    t_inj = acq["injection_time_s"]["value"]
-    aif_values = kinetics.population_aif(t_fine, model=config.aif, delay=t_inj)
-    aif = xr.DataArray(aif_values, dims=("time",), coords={"time": t_fine})
-    aif["time"].attrs["units"] = "s"
+    if config.aif == "image":
+        if dce is None:
+            raise ValueError("an image-derived AIF (StudyConfig.aif='image') needs the case's DCE")
+        aif = _image_aif(dce, acq, config)
+    else:
+        t_end = float(curve["time"][-1])
+        t_fine = np.arange(0.0, t_end + 0.5, 0.5)
+        t_inj = acq["injection_time_s"]["value"]
+        aif_values = kinetics.population_aif(t_fine, model=config.aif, delay=t_inj)
+        aif = xr.DataArray(aif_values, dims=("time",), coords={"time": t_fine})
+        aif["time"].attrs["units"] = "s"
     n_invalid = int(np.count_nonzero(~np.isfinite(np.asarray(conc.values, dtype=float))))
     conc = conc.fillna(0.0) if isinstance(conc, xr.DataArray) else conc
     fit = kinetics.fit_tofts(conc, aif, method="nlls")
@@ -314,7 +352,7 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     heur: dict[str, Any] = {k: float(h[k].values) for k in HEURISTICS}
     heur.update({k: int(h[k].values) for k in ("s1_index", "s2_index", "peak_index")})
     heur["washout_rule"] = {0: "peak", 1: "67 s"}.get(int(h["washout_rule"].values), "invalid")
-    tofts, tofts_quality = _hotspot_tofts(curve, acq, config)
+    tofts, tofts_quality = _hotspot_tofts(curve, acq, config, dce)
     maps = kinetics.parametric_maps(dce, mask=mask, frames=h, n_baseline=config.n_baseline)
     features = radiomics.extract_features(maps, mask, **config.radiomics)
     ra = roi.attrs

@@ -22,6 +22,14 @@ pytestmark = pytest.mark.slow
 PAPER = {"chaid": 0.79, "logistic": 0.74}
 
 
+def _show(text: str) -> None:
+    """Print to the real stdout (capsys disabled) without failing on an ASCII locale ("±")."""
+    import sys
+
+    enc = getattr(sys.stdout, "encoding", None) or "ascii"
+    print(text.encode(enc, errors="backslashreplace").decode(enc))
+
+
 def _simulate():
     try:
         simulate = importlib.import_module("dcemets.simulate")
@@ -75,15 +83,15 @@ def test_chaid_first_split_on_washout_and_accuracies(cohort_table, capsys):
     cv_logit = cross_validate(hotspot_logistic(), X, y, cv=10, repeats=5, random_state=0)
     resub_logit = resubstitution_metrics(hotspot_logistic(), X, y)
     with capsys.disabled():
-        print("\n" + tree.export_text(decimals=1))
-        print(f"CHAID     resubstitution (entire dataset) accuracy {resub['accuracy']:.2f}  (paper 0.79)")
-        print(
+        _show("\n" + tree.export_text(decimals=1))
+        _show(f"CHAID     resubstitution (entire dataset) accuracy {resub['accuracy']:.2f}  (paper 0.79)")
+        _show(
             f"CHAID     10-fold CV x5: {cv_chaid.format_summary(('accuracy',))}  (paper 0.79, entire dataset)"
         )
-        print(
+        _show(
             f"logistic  resubstitution (entire dataset) accuracy {resub_logit['accuracy']:.2f}  (paper 0.74)"
         )
-        print(f"logistic  10-fold CV x5: {cv_logit.format_summary(('accuracy',))}  (paper 0.74)")
+        _show(f"logistic  10-fold CV x5: {cv_logit.format_summary(('accuracy',))}  (paper 0.74)")
     # the figures depend on the simulator's calibration; what must hold whatever it is:
     majority = max(np.mean(y == "lung"), np.mean(y == "other"))
     assert resub["accuracy"] >= majority  # leaves predict their majority class
@@ -112,7 +120,7 @@ def test_table1_layout_on_simulated_cohort(cohort_table, capsys):
         names=names,
     )
     with capsys.disabled():
-        print("\n" + t.to_string())
+        _show("\n" + t.to_string())
     assert t.columns.tolist() == list(names.values())
     assert [row for _, row in t.index] == [
         "Lung (N = 30)",

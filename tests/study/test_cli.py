@@ -1,3 +1,5 @@
+import io
+
 import pytest
 
 from dcemets.study import main
@@ -159,3 +161,33 @@ def test_config_file_errors(tmp_path, capsys):
     assert "give --config or --preset, not both" in capsys.readouterr().err
     assert main(["replicate", "--config", str(tmp_path / "none.toml"), "--no-progress"]) == 2
     assert "cannot read the config file" in capsys.readouterr().err
+
+
+def test_tables_print_on_an_ascii_stdout(monkeypatch):
+    """Issue 22: "±" on an ASCII stdout (LC_ALL=C, PYTHONUTF8=0) is escaped, not an error."""
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    with pytest.raises(UnicodeEncodeError):
+        print("mean ± SD", file=stream)
+    monkeypatch.setattr("sys.stdout", stream)
+    assert main(["replicate", "--folds", "1", "--no-progress"]) == 2  # any command: main() guards stdout
+    print("Table 1. Hot-spot DCE parameters (mean ± SD)")
+    stream.flush()
+    assert stream.buffer.getvalue().decode("ascii").endswith("(mean \\xb1 SD)\n")
+
+
+def test_aif_image_and_hematocrit_flags(capsys):
+    """Issue 22 #11: --aif image / --hematocrit reach the StudyConfig and the parameters list."""
+    from dcemets.study import cli
+
+    args = cli._parser().parse_args(
+        ["replicate", "--preset", "fast", "--aif", "image", "--hematocrit", "0.35"]
+    )
+    _run, config = cli._replicate_config(args)
+    assert (config.aif, config.hematocrit) == ("image", 0.35)
+    listed = cli._format_parameters(config, args.sources)
+    assert "AIF of the hot-spot Tofts fit: image  [flag --aif]" in listed
+    assert "haematocrit of an image-derived AIF (aif = image): 0.35  [flag --hematocrit]" in listed
+    assert "cross-validation folds: 10  [explicit default (StudyConfig)]" in listed  # fast sets no folds
+    assert "hematocrit = 0.35" in config.to_toml()  # the config file records it
+    assert main(["replicate", "--aif", "image", "--hematocrit", "1.5", "--no-progress"]) == 2
+    assert "--hematocrit must be in [0, 1)" in capsys.readouterr().err
