@@ -781,7 +781,13 @@ def table_for(d: Design, bd: Bounds) -> KepTable:
 
 
 def fit_block(
-    d: Design, y: np.ndarray, extended: bool, method: str, bd: Bounds, max_iter: int
+    d: Design,
+    y: np.ndarray,
+    extended: bool,
+    method: str,
+    bd: Bounds,
+    max_iter: int,
+    tab: KepTable | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit a (V, T) block of finite curves; returns params (V, n_par), rss, success.
 
@@ -789,7 +795,9 @@ def fit_block(
     (rare), voxels fitted to better than 1e-6 of their norm (noise-free curves, where the
     table's ~1e-11 error would show in the parameters) and every voxel when the curves are
     too long for a table of :data:`FINE_NODES` nodes (> 256 frames) are handed to the
-    exact-model :func:`lm` from where it stopped (it keeps the better of the two).
+    exact-model :func:`lm` from where it stopped (it keeps the better of the two).  `tab`:
+    the table of :func:`kep_table` for `d` over the feasible kep range of `bd` when the caller
+    holds it (default: :func:`table_for`).
     """
     if method == "llsq":
         p_ls = llsq(d, y, extended)
@@ -798,7 +806,8 @@ def fit_block(
         if ok.any():
             rss[ok] = _rss(d, y[ok], p_ls[ok], extended, bd)
         return p_ls, rss, ok
-    tab = table_for(d, bd)
+    if tab is None:
+        tab = table_for(d, bd)
     p, rss, conv = varpro(tab, d.cp, y, extended, bd, max_iter=max_iter)
     # the table's interpolation error (~1e-11 of the peak) is far below any noise, but not
     # below the residual of a noise-free curve: those (rss < 1e-12 |y|^2), the unconverged and,
@@ -849,7 +858,14 @@ AT_BOUND_BITS = ("ktrans", "kep", "vp", "ve")
 
 
 def quality(
-    d: Design, y: np.ndarray, p: np.ndarray, rss: np.ndarray, ok: np.ndarray, extended: bool, bd: Bounds
+    d: Design,
+    y: np.ndarray,
+    p: np.ndarray,
+    rss: np.ndarray,
+    ok: np.ndarray,
+    extended: bool,
+    bd: Bounds,
+    n_jobs: int | None = None,
 ) -> np.ndarray:
     """Standard errors, R2 and the at-bound flag of fits `p` (V, n_par) of curves `y` (V, T).
 
@@ -863,17 +879,18 @@ def quality(
     Ktrans = 0).  R2 = 1 - rss / sum((y - mean y)^2), NaN for a constant curve.  Bit i of the
     flag is set when parameter ``AT_BOUND_BITS[i]`` lies on (or, for the unbounded LLSQ,
     beyond) a bound of `bd` (``ve`` when Ktrans >= ve_max kep), within 1e-9 relative.
+    Blocks of :data:`BLOCK` voxels run in :func:`n_threads` (`n_jobs`) threads.
     """
     nv, npar = p.shape
-    if nv > BLOCK:  # block by block: the (V, 4, T) gathers of the table stay in cache
-        return np.concatenate(
-            [
-                quality(
-                    d, y[s : s + BLOCK], p[s : s + BLOCK], rss[s : s + BLOCK], ok[s : s + BLOCK], extended, bd
-                )
-                for s in range(0, nv, BLOCK)
-            ]
-        )
+    if nv > BLOCK:  # block by block (the (V, 4, T) gathers of the table stay in cache), in threads
+        out_all = np.empty((nv, npar + 3))
+        table_for(d, bd)  # built once, before the threads
+
+        def run(sl: slice) -> None:
+            out_all[sl] = quality(d, y[sl], p[sl], rss[sl], ok[sl], extended, bd)
+
+        map_blocks(run, nv, n_jobs)
+        return out_all
     nt = y.shape[1]
     out = np.full((nv, npar + 3), np.nan)
     ym = y - y.mean(axis=1, keepdims=True)
@@ -949,13 +966,14 @@ def fit_numpy(
     *,
     device: str = "cpu",
     dtype: str | None = None,
+    n_jobs: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NumPy backend of ``fit_tofts``: fit (V, T) finite curves block by block, in threads.
 
     Same contract as the plugin backends (see :mod:`dcemets.kinetics.fitting`); `device` and
     `dtype` are validated by the caller ("cpu", float64) and only accepted for that contract.
-    Blocks of :data:`BLOCK` voxels run in :data:`N_THREADS` threads (voxels are independent:
-    the result does not depend on the split).
+    Blocks of :data:`BLOCK` voxels run in :func:`n_threads` (`n_jobs`) threads (voxels are
+    independent: the result does not depend on the split nor on the number of threads).
     """
     npar = 3 if extended else 2
     nv = y.shape[0]
@@ -964,21 +982,12 @@ def fit_numpy(
     ok = np.empty(nv, dtype=bool)
     if nv == 0:
         return params, rss, ok
-    if method == "nlls":
-        table_for(d, bd)  # built once, before the threads
-    starts = range(0, nv, BLOCK)
+    table_for(d, bd)  # built once, before the threads (NLLS; the RSS of LLSQ reads it too)
 
-    def run(s: int) -> None:
-        sl = slice(s, s + BLOCK)
+    def run(sl: slice) -> None:
         params[sl], rss[sl], ok[sl] = fit_block(d, y[sl], extended, method, bd, max_iter)
 
-    n_threads = min(len(starts), N_THREADS or _n_cpus())
-    if n_threads <= 1:
-        for s in starts:
-            run(s)
-    else:
-        with ThreadPoolExecutor(n_threads) as ex:
-            list(ex.map(run, starts))
+    map_blocks(run, nv, n_jobs)
     return params, rss, ok
 
 
@@ -986,6 +995,57 @@ def _n_cpus() -> int:
     """CPUs this process may use (``sched_getaffinity`` where the OS has it)."""
     aff = getattr(os, "sched_getaffinity", None)
     return len(aff(0)) if aff is not None else (os.cpu_count() or 1)
+
+
+def n_threads(n_jobs: int | None = None) -> int:
+    """Threads to use: `n_jobs`, else :data:`N_THREADS`, else the CPUs this process may use."""
+    return max(1, int(n_jobs or N_THREADS or _n_cpus()))
+
+
+def check_n_jobs(n_jobs: Any) -> int | None:
+    """Validate the public ``n_jobs`` argument (None or a positive int)."""
+    if n_jobs is None:
+        return None
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ValueError(f"`n_jobs` must be None (all available CPUs) or a positive int, got {n_jobs!r}")
+    return int(n_jobs)
+
+
+def map_blocks(run: Callable[[slice], None], nv: int, n_jobs: int | None = None) -> None:
+    """Call ``run(slice)`` on consecutive blocks of :data:`BLOCK` of `nv` voxels, in threads.
+
+    NumPy releases the GIL in its array operations, so blocks run in parallel; `run` writes
+    its results into preallocated arrays, so the outcome does not depend on the thread count.
+    """
+    slices = [slice(s, min(s + BLOCK, nv)) for s in range(0, nv, BLOCK)]
+    k = min(len(slices), n_threads(n_jobs))
+    if k <= 1:
+        for sl in slices:
+            run(sl)
+        return
+    with ThreadPoolExecutor(k) as ex:
+        list(ex.map(run, slices))
+
+
+def map_concat(
+    fn: Callable[[np.ndarray], tuple[np.ndarray, ...]], y: np.ndarray, n_jobs: int | None = None
+) -> tuple[np.ndarray, ...]:
+    """``fn`` over blocks of :data:`BLOCK` rows of `y` (V, T) in threads; outputs (V,) concatenated.
+
+    For a `fn` whose outputs for a voxel depend on that voxel's curve only: the result is then
+    the same as ``fn(y)`` whatever the number of threads.
+    """
+    nv = y.shape[0]
+    if nv <= BLOCK:
+        return fn(y)
+    slices = [slice(s, min(s + BLOCK, nv)) for s in range(0, nv, BLOCK)]
+    k = min(len(slices), n_threads(n_jobs))
+    if k <= 1:
+        parts = [fn(y[sl]) for sl in slices]
+    else:
+        with ThreadPoolExecutor(k) as ex:
+            parts = list(ex.map(lambda sl: fn(y[sl]), slices))
+    return tuple(np.concatenate(col) for col in zip(*parts))
 
 
 #: A block fitter: finite (V, T) float64 curves -> params (V, n_par), rss (V,), success (V,)
