@@ -310,10 +310,9 @@ def fit_tofts(
     fn = _load_backend(backend_name)
 
     def fit_curves(y: np.ndarray) -> tuple[np.ndarray, ...]:
-        if fn is _fit.fit_numpy:
-            out = _fit.fit_numpy(y, d, ext, method, bd, int(max_iter), device=device, dtype=dtype, n_jobs=jobs)
-        else:
-            out = fn(y, d, ext, method, bd, int(max_iter), device=device, dtype=dtype)
+        if fn is _fit.fit_numpy:  # fit and quality fused, block by block in threads
+            return _fit.fit_numpy_quality(y, d, ext, method, bd, int(max_iter), n_jobs=jobs)
+        out = fn(y, d, ext, method, bd, int(max_iter), device=device, dtype=dtype)
         p, rss, ok = (np.asarray(o) for o in out)
         if method == "llsq":
             p, rss, ok = _fit.llsq_no_uptake(y, p, rss, ok, bd)
