@@ -265,14 +265,15 @@ def bench_fits():
     )
     print(head)
     for lab, name, r, rc, tgt, note in rows:
-        xd = f"{r / dcm[lab]:.0f}" if lab in dcm else "-"
-        xc = f"{r / base[lab]:.0f}" if "fit_delay" not in name else "-"
-        cpu = f"{rc / n_cpu:.3g}" if rc is not None else "-"
+        same = "fit_delay" not in name  # the baselines fit no delay
+        xd = f"{r / dcm[lab]:.3g}" if lab in dcm and same else "-"
+        xc = f"{r / base[lab]:.3g}" if same else "-"
+        cpu = f"{rc * n_cpu:.3g}" if rc is not None else "-"
         tg = f"{tgt:.0e}" if tgt else "-"
         met = ("met" if r >= tgt else "missed") if tgt else ""
         print(f"{lab:<15} {name:<34} {r:>9.3g} {cpu:>9} {tg:>7} {met:<6} {xc:>11} {xd:>8}  {note}")
     print(
-        "voxels/s: wall clock, best of 2; CPU-time: voxels per CPU-second of all threads divided by the "
+        "voxels/s: wall clock, best of 2; CPU-time: voxels per CPU-second of all threads times the "
         f"{n_cpu} CPUs (what {n_cpu} idle cores would give at that per-voxel cost, less sensitive to other "
         "jobs' load); met/missed on the wall figure; ratios on the wall figures of this run"
     )

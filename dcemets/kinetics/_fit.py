@@ -1084,26 +1084,15 @@ def map_blocks(run: Callable[[slice], None], nv: int, n_jobs: int | None = None)
                 list(ex.map(run, slices))
 
 
-def map_concat(
-    fn: Callable[[np.ndarray], tuple[np.ndarray, ...]], y: np.ndarray, n_jobs: int | None = None
-) -> tuple[np.ndarray, ...]:
-    """``fn`` over blocks of :data:`BLOCK` rows of `y` (V, T) in threads; outputs (V,) concatenated.
-
-    For a `fn` whose outputs for a voxel depend on that voxel's curve only: the result is then
-    the same as ``fn(y)`` whatever the number of threads.
-    """
-    nv = y.shape[0]
-    slices = [slice(s, min(s + BLOCK, nv)) for s in range(0, nv, BLOCK)]
-    k = min(len(slices), n_threads(n_jobs))
+def pmap(fn: Callable[[Any], Any], items: Any, n_jobs: int | None = None) -> list[Any]:
+    """``[fn(x) for x in items]`` in threads (order kept; BLAS held to one thread)."""
+    items = list(items)
+    k = min(len(items), n_threads(n_jobs))
     with _one_blas_thread():
         if k <= 1:
-            parts = [fn(y[sl]) for sl in slices]
-        else:
-            with ThreadPoolExecutor(k) as ex:
-                parts = list(ex.map(lambda sl: fn(y[sl]), slices))
-    if len(parts) == 1:
-        return parts[0]
-    return tuple(np.concatenate(col) for col in zip(*parts))
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(k) as ex:
+            return list(ex.map(fn, items))
 
 
 #: A block fitter: finite (V, T) float64 curves -> params (V, n_par), rss (V,), success (V,)
