@@ -788,6 +788,7 @@ def fit_block(
     bd: Bounds,
     max_iter: int,
     tab: KepTable | None = None,
+    llsq_rss: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit a (V, T) block of finite curves; returns params (V, n_par), rss, success.
 
@@ -803,7 +804,7 @@ def fit_block(
         p_ls = llsq(d, y, extended)
         ok = np.all(np.isfinite(p_ls), axis=1) & (p_ls[:, 0] >= 0) & (p_ls[:, 1] > 0)
         rss = np.full(y.shape[0], np.nan)
-        if ok.any():
+        if ok.any() and llsq_rss:  # else the caller fills it (:func:`quality` with fill_rss)
             rss[ok] = _rss(d, y[ok], p_ls[ok], extended, bd)
         return p_ls, rss, ok
     if tab is None:
@@ -866,6 +867,7 @@ def quality(
     extended: bool,
     bd: Bounds,
     n_jobs: int | None = None,
+    fill_rss: bool = False,
 ) -> np.ndarray:
     """Standard errors, R2 and the at-bound flag of fits `p` (V, n_par) of curves `y` (V, T).
 
@@ -879,7 +881,9 @@ def quality(
     Ktrans = 0).  R2 = 1 - rss / sum((y - mean y)^2), NaN for a constant curve.  Bit i of the
     flag is set when parameter ``AT_BOUND_BITS[i]`` lies on (or, for the unbounded LLSQ,
     beyond) a bound of `bd` (``ve`` when Ktrans >= ve_max kep), within 1e-9 relative.
-    Blocks of :data:`BLOCK` voxels run in :func:`n_threads` (`n_jobs`) threads.
+    Blocks of :data:`BLOCK` voxels run in :func:`n_threads` (`n_jobs`) threads.  With
+    `fill_rss` (one block only) `rss` is first written in place, for the fitted voxels, as the
+    RSS of the exact model at `p` from the basis computed here (the values of :func:`_rss`).
     """
     nv, npar = p.shape
     if nv > BLOCK:  # block by block (the (V, 4, T) gathers of the table stay in cache), in threads
@@ -893,6 +897,15 @@ def quality(
         return out_all
     nt = y.shape[1]
     out = np.full((nv, npar + 3), np.nan)
+    kep = p[:, 1]
+    good = np.flatnonzero(ok & np.all(np.isfinite(p), axis=1) & (kep > 0))
+    pre = None
+    if fill_rss and good.size:
+        pre = _basis_any(d, kep[good], bd)
+        res = y[good] - p[good, 0:1] * pre[0]
+        if extended:
+            res -= p[good, 2:3] * d.cp[None, :]
+        rss[good] = np.einsum("vt,vt->v", res, res)
     ym = y - y.mean(axis=1, keepdims=True)
     tss = np.einsum("vt,vt->v", ym, ym)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -910,11 +923,10 @@ def quality(
         flag |= 8 * (kt >= bd.ve_max * kep * (1 - tol)).astype(np.int64)
     flag[~ok] = 0
     out[:, npar + 2] = flag
-    good = np.flatnonzero(ok & np.all(np.isfinite(p), axis=1) & (kep > 0))
     if good.size == 0 or nt <= npar:
         return out
     pg = p[good]
-    b, bk = _basis_any(d, pg[:, 1], bd)
+    b, bk = _basis_any(d, pg[:, 1], bd) if pre is None else pre
     kg, eg = pg[:, 0], pg[:, 1]
     s2 = rss[good] / (nt - npar)
     bb = np.einsum("vt,vt->v", b, b)
@@ -1017,11 +1029,13 @@ def fit_numpy_quality(
 
     def run(sl: slice) -> None:
         yb = y[sl]
-        p, r, o = fit_block(d, yb, extended, method, bd, max_iter)
-        if method == "llsq":
+        llsq = method == "llsq"
+        p, r, o = fit_block(d, yb, extended, method, bd, max_iter, llsq_rss=False)
+        if llsq:
             p, r, o = llsq_no_uptake(yb, p, r, o, bd)
+            r = np.array(r)  # written by quality below
+        q[sl] = quality(d, yb, p, r, o, extended, bd, fill_rss=llsq)
         params[sl], rss[sl], ok[sl] = p, r, o
-        q[sl] = quality(d, yb, p, r, o, extended, bd)
 
     map_blocks(run, nv, n_jobs)
     return params, rss, ok, q
