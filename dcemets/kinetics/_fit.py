@@ -781,7 +781,14 @@ def table_for(d: Design, bd: Bounds) -> KepTable:
 
 
 def fit_block(
-    d: Design, y: np.ndarray, extended: bool, method: str, bd: Bounds, max_iter: int
+    d: Design,
+    y: np.ndarray,
+    extended: bool,
+    method: str,
+    bd: Bounds,
+    max_iter: int,
+    tab: KepTable | None = None,
+    llsq_rss: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit a (V, T) block of finite curves; returns params (V, n_par), rss, success.
 
@@ -789,16 +796,19 @@ def fit_block(
     (rare), voxels fitted to better than 1e-6 of their norm (noise-free curves, where the
     table's ~1e-11 error would show in the parameters) and every voxel when the curves are
     too long for a table of :data:`FINE_NODES` nodes (> 256 frames) are handed to the
-    exact-model :func:`lm` from where it stopped (it keeps the better of the two).
+    exact-model :func:`lm` from where it stopped (it keeps the better of the two).  `tab`:
+    the table of :func:`kep_table` for `d` over the feasible kep range of `bd` when the caller
+    holds it (default: :func:`table_for`).
     """
     if method == "llsq":
         p_ls = llsq(d, y, extended)
         ok = np.all(np.isfinite(p_ls), axis=1) & (p_ls[:, 0] >= 0) & (p_ls[:, 1] > 0)
         rss = np.full(y.shape[0], np.nan)
-        if ok.any():
+        if ok.any() and llsq_rss:  # else the caller fills it (:func:`quality` with fill_rss)
             rss[ok] = _rss(d, y[ok], p_ls[ok], extended, bd)
         return p_ls, rss, ok
-    tab = table_for(d, bd)
+    if tab is None:
+        tab = table_for(d, bd)
     p, rss, conv = varpro(tab, d.cp, y, extended, bd, max_iter=max_iter)
     # the table's interpolation error (~1e-11 of the peak) is far below any noise, but not
     # below the residual of a noise-free curve: those (rss < 1e-12 |y|^2), the unconverged and,
@@ -849,7 +859,15 @@ AT_BOUND_BITS = ("ktrans", "kep", "vp", "ve")
 
 
 def quality(
-    d: Design, y: np.ndarray, p: np.ndarray, rss: np.ndarray, ok: np.ndarray, extended: bool, bd: Bounds
+    d: Design,
+    y: np.ndarray,
+    p: np.ndarray,
+    rss: np.ndarray,
+    ok: np.ndarray,
+    extended: bool,
+    bd: Bounds,
+    n_jobs: int | None = None,
+    fill_rss: bool = False,
 ) -> np.ndarray:
     """Standard errors, R2 and the at-bound flag of fits `p` (V, n_par) of curves `y` (V, T).
 
@@ -863,19 +881,31 @@ def quality(
     Ktrans = 0).  R2 = 1 - rss / sum((y - mean y)^2), NaN for a constant curve.  Bit i of the
     flag is set when parameter ``AT_BOUND_BITS[i]`` lies on (or, for the unbounded LLSQ,
     beyond) a bound of `bd` (``ve`` when Ktrans >= ve_max kep), within 1e-9 relative.
+    Blocks of :data:`BLOCK` voxels run in :func:`n_threads` (`n_jobs`) threads.  With
+    `fill_rss` (one block only) `rss` is first written in place, for the fitted voxels, as the
+    RSS of the exact model at `p` from the basis computed here (the values of :func:`_rss`).
     """
     nv, npar = p.shape
-    if nv > BLOCK:  # block by block: the (V, 4, T) gathers of the table stay in cache
-        return np.concatenate(
-            [
-                quality(
-                    d, y[s : s + BLOCK], p[s : s + BLOCK], rss[s : s + BLOCK], ok[s : s + BLOCK], extended, bd
-                )
-                for s in range(0, nv, BLOCK)
-            ]
-        )
+    if nv > BLOCK:  # block by block (the (V, 4, T) gathers of the table stay in cache), in threads
+        out_all = np.empty((nv, npar + 3))
+        table_for(d, bd)  # built once, before the threads
+
+        def run(sl: slice) -> None:
+            out_all[sl] = quality(d, y[sl], p[sl], rss[sl], ok[sl], extended, bd)
+
+        map_blocks(run, nv, n_jobs)
+        return out_all
     nt = y.shape[1]
     out = np.full((nv, npar + 3), np.nan)
+    kep = p[:, 1]
+    good = np.flatnonzero(ok & np.all(np.isfinite(p), axis=1) & (kep > 0))
+    pre = None
+    if fill_rss and good.size:
+        pre = _basis_any(d, kep[good], bd)
+        res = y[good] - p[good, 0:1] * pre[0]
+        if extended:
+            res -= p[good, 2:3] * d.cp[None, :]
+        rss[good] = np.einsum("vt,vt->v", res, res)
     ym = y - y.mean(axis=1, keepdims=True)
     tss = np.einsum("vt,vt->v", ym, ym)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -893,11 +923,10 @@ def quality(
         flag |= 8 * (kt >= bd.ve_max * kep * (1 - tol)).astype(np.int64)
     flag[~ok] = 0
     out[:, npar + 2] = flag
-    good = np.flatnonzero(ok & np.all(np.isfinite(p), axis=1) & (kep > 0))
     if good.size == 0 or nt <= npar:
         return out
     pg = p[good]
-    b, bk = _basis_any(d, pg[:, 1], bd)
+    b, bk = _basis_any(d, pg[:, 1], bd) if pre is None else pre
     kg, eg = pg[:, 0], pg[:, 1]
     s2 = rss[good] / (nt - npar)
     bb = np.einsum("vt,vt->v", b, b)
@@ -949,13 +978,14 @@ def fit_numpy(
     *,
     device: str = "cpu",
     dtype: str | None = None,
+    n_jobs: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NumPy backend of ``fit_tofts``: fit (V, T) finite curves block by block, in threads.
 
     Same contract as the plugin backends (see :mod:`dcemets.kinetics.fitting`); `device` and
     `dtype` are validated by the caller ("cpu", float64) and only accepted for that contract.
-    Blocks of :data:`BLOCK` voxels run in :data:`N_THREADS` threads (voxels are independent:
-    the result does not depend on the split).
+    Blocks of :data:`BLOCK` voxels run in :func:`n_threads` (`n_jobs`) threads (voxels are
+    independent: the result does not depend on the split nor on the number of threads).
     """
     npar = 3 if extended else 2
     nv = y.shape[0]
@@ -964,28 +994,119 @@ def fit_numpy(
     ok = np.empty(nv, dtype=bool)
     if nv == 0:
         return params, rss, ok
-    if method == "nlls":
-        table_for(d, bd)  # built once, before the threads
-    starts = range(0, nv, BLOCK)
+    table_for(d, bd)  # built once, before the threads (NLLS; the RSS of LLSQ reads it too)
 
-    def run(s: int) -> None:
-        sl = slice(s, s + BLOCK)
+    def run(sl: slice) -> None:
         params[sl], rss[sl], ok[sl] = fit_block(d, y[sl], extended, method, bd, max_iter)
 
-    n_threads = min(len(starts), N_THREADS or _n_cpus())
-    if n_threads <= 1:
-        for s in starts:
-            run(s)
-    else:
-        with ThreadPoolExecutor(n_threads) as ex:
-            list(ex.map(run, starts))
+    map_blocks(run, nv, n_jobs)
     return params, rss, ok
+
+
+def fit_numpy_quality(
+    y: np.ndarray,
+    d: Design,
+    extended: bool,
+    method: str,
+    bd: Bounds,
+    max_iter: int,
+    n_jobs: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`fit_numpy` then :func:`quality` (after :func:`llsq_no_uptake` for LLSQ), fused.
+
+    One pass of threads over blocks of :data:`BLOCK` voxels, each block fitted and assessed
+    while in cache; the same values as the three calls one after the other.
+    """
+    npar = 3 if extended else 2
+    nv = y.shape[0]
+    params = np.empty((nv, npar))
+    rss = np.empty(nv)
+    ok = np.empty(nv, dtype=bool)
+    q = np.empty((nv, npar + 3))
+    if nv == 0:
+        return params, rss, ok, q
+    table_for(d, bd)  # built once, before the threads
+
+    def run(sl: slice) -> None:
+        yb = y[sl]
+        llsq = method == "llsq"
+        p, r, o = fit_block(d, yb, extended, method, bd, max_iter, llsq_rss=False)
+        if llsq:
+            p, r, o = llsq_no_uptake(yb, p, r, o, bd)
+            r = np.array(r)  # written by quality below
+        q[sl] = quality(d, yb, p, r, o, extended, bd, fill_rss=llsq)
+        params[sl], rss[sl], ok[sl] = p, r, o
+
+    map_blocks(run, nv, n_jobs)
+    return params, rss, ok, q
 
 
 def _n_cpus() -> int:
     """CPUs this process may use (``sched_getaffinity`` where the OS has it)."""
     aff = getattr(os, "sched_getaffinity", None)
     return len(aff(0)) if aff is not None else (os.cpu_count() or 1)
+
+
+def n_threads(n_jobs: int | None = None) -> int:
+    """Threads to use: `n_jobs`, else :data:`N_THREADS`, else the CPUs this process may use."""
+    return max(1, int(n_jobs or N_THREADS or _n_cpus()))
+
+
+def check_n_jobs(n_jobs: Any) -> int | None:
+    """Validate the public ``n_jobs`` argument (None or a positive int)."""
+    if n_jobs is None:
+        return None
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ValueError(f"`n_jobs` must be None (all available CPUs) or a positive int, got {n_jobs!r}")
+    return int(n_jobs)
+
+
+_BLAS: list[Any] = []  # the threadpoolctl controller, made once (it scans the loaded libraries)
+_BLAS_LOCK = threading.Lock()
+
+
+def _one_blas_thread() -> Any:
+    """Context limiting BLAS to one thread: the blocks are the parallelism.
+
+    A BLAS call inside each of our threads would otherwise start its own threads
+    (OpenBLAS: one per core), oversubscribing the CPUs (measured: ~1.5x slower NLLS on 2
+    cores).  The limit is process-wide while the context is open (as in scikit-learn).
+    """
+    from threadpoolctl import ThreadpoolController
+
+    with _BLAS_LOCK:
+        if not _BLAS:
+            _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
+
+
+def map_blocks(run: Callable[[slice], None], nv: int, n_jobs: int | None = None) -> None:
+    """Call ``run(slice)`` on consecutive blocks of :data:`BLOCK` of `nv` voxels, in threads.
+
+    NumPy releases the GIL in its array operations, so blocks run in parallel; `run` writes
+    its results into preallocated arrays, so the outcome does not depend on the thread count.
+    BLAS is held to one thread meanwhile (:func:`_one_blas_thread`).
+    """
+    slices = [slice(s, min(s + BLOCK, nv)) for s in range(0, nv, BLOCK)]
+    k = min(len(slices), n_threads(n_jobs))
+    with _one_blas_thread():
+        if k <= 1:
+            for sl in slices:
+                run(sl)
+        else:
+            with ThreadPoolExecutor(k) as ex:
+                list(ex.map(run, slices))
+
+
+def pmap(fn: Callable[[Any], Any], items: Any, n_jobs: int | None = None) -> list[Any]:
+    """``[fn(x) for x in items]`` in threads (order kept; BLAS held to one thread)."""
+    items = list(items)
+    k = min(len(items), n_threads(n_jobs))
+    with _one_blas_thread():
+        if k <= 1:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(k) as ex:
+            return list(ex.map(fn, items))
 
 
 #: A block fitter: finite (V, T) float64 curves -> params (V, n_par), rss (V,), success (V,)

@@ -114,6 +114,10 @@ def _shifted(
     return _np.merge_grid(ta, ad, t)
 
 
+#: Voxels per chunk of :func:`fit_delay` (the search holds a few (V, 96) float64 arrays).
+_CHUNK = 65536
+
+
 class _Grid:
     """Best (delay, kep) per voxel: rss and linear parameters, one delay at a time."""
 
@@ -255,6 +259,8 @@ def _refine_varpro(
     t: np.ndarray,
     bd: Mapping[str, Any],
     max_iter: int,
+    tables: dict[int, tuple[Any, Any]] | None = None,
+    n_jobs: int | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Variable-projection NLLS of :func:`dcemets.kinetics.fit_tofts` at candidate delays.
 
@@ -262,7 +268,9 @@ def _refine_varpro(
     delays by :func:`dcemets.kinetics._fit.fit_block` (the tabulated-kep variable projection
     of ``fit_tofts``, on the design of the delayed AIF: one table per delay, all voxels of a
     delay together) and keeps the delay of least RSS.  Returns delay, Ktrans, kep, vp, rss,
-    success.
+    success.  `tables` (delay index -> design, kep table), when given, caches the per-delay
+    tables across calls (the voxel blocks of one ``fit_delay``).  The candidate delays are
+    fitted in `n_jobs` threads and merged in their order (the result does not depend on it).
     """
     fb = _fit.Bounds(
         ktrans=tuple(bd["ktrans"]), kep=tuple(bd["kep"]), vp=tuple(bd["vp"]), ve_max=bd["ve_max"]
@@ -272,14 +280,29 @@ def _refine_varpro(
     p = np.full((nv, npar), np.nan)
     ok = np.zeros(nv, dtype=bool)
     delay = dl[cand[:, 0]].astype(float)
-    for c in np.unique(cand):
+
+    def one(c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         rows, _ = np.nonzero(cand == c)
         rows = np.unique(rows)
-        tm, am, _ = _shifted(ta, a, t, float(dl[c]))
-        des = _fit.design(t, tm, am)
+        hit = None if tables is None else tables.get(int(c))
+        if hit is None:
+            tm, am, _ = _shifted(ta, a, t, float(dl[c]))
+            des = _fit.design(t, tm, am)
+            hit = (des, _fit.kep_table(des, _fit._kep_lo(fb), float(fb.kep[1])))
+            if tables is not None:
+                tables[int(c)] = hit  # a race builds the same table twice: same values
+        des, tab = hit
+        pc, rc, oc = np.empty((rows.size, npar)), np.empty(rows.size), np.empty(rows.size, dtype=bool)
         for s in range(0, rows.size, _fit.BLOCK):
-            b = rows[s : s + _fit.BLOCK]
-            pb, rb, cb = _fit.fit_block(des, y[b], ext, "nlls", fb, max_iter)
+            sl = slice(s, s + _fit.BLOCK)
+            pc[sl], rc[sl], oc[sl] = _fit.fit_block(des, y[rows[sl]], ext, "nlls", fb, max_iter, tab=tab)
+        return rows, pc, rc, oc
+
+    cs = [int(c) for c in np.unique(cand)]
+    for c, (rows, pc, rc, oc) in zip(cs, _fit.pmap(one, cs, n_jobs)):
+        for s in range(0, rows.size, _fit.BLOCK):  # merged in the serial order
+            sl = slice(s, s + _fit.BLOCK)
+            b, pb, rb, cb = rows[sl], pc[sl], rc[sl], oc[sl]
             upd = rb < best[b]
             bu = b[upd]
             best[bu], p[bu], ok[bu], delay[bu] = rb[upd], pb[upd], cb[upd], dl[c]
@@ -395,6 +418,7 @@ def fit_delay(
     aif_time: Any = None,
     bounds: Mapping[str, Any] | None = None,
     max_iter: int = 100,
+    n_jobs: int | None = None,
 ) -> xr.Dataset:
     """Fit the bolus arrival delay together with the Tofts, extended Tofts or Patlak model.
 
@@ -411,7 +435,9 @@ def fit_delay(
     and the better of its two neighbours (by the search RSS) are then fitted by the NLLS of
     :func:`dcemets.kinetics.fit_tofts` (variable projection over a tabulated kep axis of the
     delayed AIF, exact-model polish for noise-free curves; all voxels of a delay together)
-    and the one of least RSS is kept.  The delay's
+    and the one of least RSS is kept.  The candidate delays of both stages are fitted in
+    `n_jobs` threads (the result does not depend on their number); the kep tables of the
+    delayed AIFs are built once per call.  The delay's
     resolution is the spacing of `delays`; with long frames (10-14 s) fit it on an ROI curve
     rather than per voxel (see the guide "Choosing a kinetic model").
 
@@ -433,6 +459,9 @@ def fit_delay(
         ((1e-3, 100) 1/min) and ``ve_max`` (1), as in :func:`fit_tofts`.
     max_iter : int, default 100
         Maximum NLLS iterations (Tofts models).
+    n_jobs : int, optional
+        Threads (over the candidate delays); None: one per CPU this process may use
+        (``os.sched_getaffinity``).  The result is identical for any value.
 
     Returns
     -------
@@ -445,7 +474,8 @@ def fit_delay(
     Raises
     ------
     ValueError
-        Unknown `model`, non-finite `delays`, bad times or AIF grid, bad `bounds`, `max_iter`.
+        Unknown `model`, non-finite `delays`, bad times or AIF grid, bad `bounds`, `max_iter`,
+        `n_jobs`.
     TypeError
         `ct` not a DataArray of real numbers, `aif` or `delays` not numeric.
 
@@ -475,9 +505,22 @@ def fit_delay(
     bd = _bounds(bounds, model)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"`max_iter` must be a positive int, got {max_iter!r}")
+    jobs = _fit.check_n_jobs(n_jobs)
     grid = _Grid(model, t, ta, a, bd)
+    # the per-delay kep tables of the NLLS refinement, shared by the voxel blocks (~0.8 MB
+    # each for 12 frames); not kept when they would be large (long curves, many delays)
+    cells = 32 * _fit.FINE_NODES * t.size
+    tables: dict[int, tuple[Any, Any]] | None = {} if cells * dl.size <= 2**28 else None
 
     def core(y: np.ndarray) -> tuple[np.ndarray, ...]:
+        # chunks bound the memory of the (V, n_kep) search arrays; the threads work inside
+        # a chunk (over delays), where the per-delay groups of voxels are large
+        parts = [block_core(y[s : s + _CHUNK]) for s in range(0, y.shape[0], _CHUNK)]
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(np.concatenate(col) for col in zip(*parts))
+
+    def block_core(y: np.ndarray) -> tuple[np.ndarray, ...]:
         nv = y.shape[0]
         best = np.full(nv, np.inf)
         delay = np.zeros(nv)
@@ -489,18 +532,27 @@ def fit_delay(
         step = float(np.diff(dl[coarse]).max()) if coarse.sum() > 1 else 0.0  # any spacing
         exact = model != "extended_tofts"
         rs = np.full((nv, dl.size), np.inf)  # search RSS per voxel and delay (inf: not tried)
-        for i in np.flatnonzero(coarse):
+        # the delays are searched in threads, their results merged in the serial order
+        ic = np.flatnonzero(coarse)
+        for i, rss in zip(
+            ic, _fit.pmap(lambda i: grid.fit(y, float(dl[i]), exact=exact, rss_only=True)[0], ic, jobs)
+        ):
             d = dl[i]
-            rss = grid.fit(y, float(d), exact=exact, rss_only=True)[0]
             rs[:, i] = rss
             upd = rss < best
             best[upd], delay[upd] = rss[upd], d
         dcentre = delay.copy()
-        for i in np.flatnonzero(~coarse):
-            d = dl[i]
-            sel = np.flatnonzero(np.abs(dcentre - d) < step)
+
+        def fine(i: int) -> tuple[np.ndarray, Any]:
+            sel = np.flatnonzero(np.abs(dcentre - dl[i]) < step)
+            if not sel.size:
+                return sel, None
+            return sel, grid.fit(y[sel], float(dl[i]), exact=exact, rss_only=True)[0]
+
+        ifine = np.flatnonzero(~coarse)
+        for i, (sel, rss) in zip(ifine, _fit.pmap(fine, ifine, jobs)):
             if sel.size:
-                rss = grid.fit(y[sel], float(d), exact=exact, rss_only=True)[0]
+                d = dl[i]
                 rs[sel, i] = rss
                 upd = rss < best[sel]
                 best[sel[upd]], delay[sel[upd]] = rss[upd], d
@@ -519,7 +571,7 @@ def fit_delay(
         nb = np.where(np.isfinite(rs[r, nb]), nb, pos)
         cand = np.stack([pos, nb], axis=1)
         delay, kt, kep, vp, rss, ok = _refine_varpro(
-            y, cand, dl, model == "extended_tofts", ta, a, t, bd, int(max_iter)
+            y, cand, dl, model == "extended_tofts", ta, a, t, bd, int(max_iter), tables, jobs
         )
         with np.errstate(divide="ignore", invalid="ignore"):
             ve = kt / kep

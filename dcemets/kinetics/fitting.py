@@ -150,6 +150,7 @@ def fit_tofts(
     max_iter: int = 100,
     backend: str | None = None,
     dtype: str | None = None,
+    n_jobs: int | None = None,
 ) -> xr.Dataset:
     """Fit the (extended) Tofts model to every concentration curve of `ct`.
 
@@ -169,7 +170,8 @@ def fit_tofts(
     iteration does not converge, noise-free curves (residual below 1e-6 of the curve's norm,
     where the table's error would show) and curves of more than 256 frames are polished by a
     batched projected Levenberg-Marquardt on the exact model with its analytic Jacobian.  The
-    NumPy backend fits blocks of voxels in threads (one per CPU).
+    NumPy backend fits blocks of 8192 voxels in `n_jobs` threads (NumPy releases the GIL in
+    its array operations); the result does not depend on the number of threads.
 
     **AIF sampling.**  `aif` may be sampled on a finer grid than `ct` (a 1D DataArray with
     its own time coordinate, or `aif_time`): the model is then computed on the AIF's grid
@@ -216,6 +218,10 @@ def fit_tofts(
         CUDA.  The numpy backend accepts only None or ``"float64"``.  Results are returned as
         float64 either way; float32 parameters are within ~1e-6 of float64 for most voxels
         (median), ~1e-3 for ill-conditioned ones.
+    n_jobs : int, optional
+        Threads of the NumPy backend (fit and standard errors, by blocks of voxels); None:
+        one per CPU this process may use (``os.sched_getaffinity``).  The result is identical
+        for any value.  Other backends ignore it.
 
     Returns
     -------
@@ -246,7 +252,7 @@ def fit_tofts(
         Fewer than 3 frames, times not increasing, an AIF grid that does not cover `ct`'s
         times, mismatched AIF size, unknown `method`, bad `bounds`, an unknown `backend` or
         one that is not installed, ``backend="numpy"`` with a non-CPU `device` or float32,
-        a CUDA `device` without CUDA, a bad `dtype`.
+        a CUDA `device` without CUDA, a bad `dtype`, `n_jobs` not None or a positive int.
     TypeError
         `ct` not a DataArray of real numbers (complex, strings); `aif` not real numbers;
         `device` or `backend` not a string.
@@ -291,6 +297,7 @@ def fit_tofts(
     backend_name = _resolve_backend(backend, device, dtype)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"`max_iter` must be a positive int, got {max_iter!r}")
+    jobs = _fit.check_n_jobs(n_jobs)
     check_real_dataarray(ct, "ct")
     t = as_time(ct["time"].values, "ct.time", min_frames=3)
     if isinstance(aif, xr.DataArray) and aif.ndim != 1:
@@ -303,6 +310,8 @@ def fit_tofts(
     fn = _load_backend(backend_name)
 
     def fit_curves(y: np.ndarray) -> tuple[np.ndarray, ...]:
+        if fn is _fit.fit_numpy:  # fit and quality fused, block by block in threads
+            return _fit.fit_numpy_quality(y, d, ext, method, bd, int(max_iter), n_jobs=jobs)
         out = fn(y, d, ext, method, bd, int(max_iter), device=device, dtype=dtype)
         p, rss, ok = (np.asarray(o) for o in out)
         if method == "llsq":
@@ -310,7 +319,7 @@ def fit_tofts(
         if y.shape[0] == 0:
             return p, rss, ok, np.empty((0, npar + 3))
         p, rss, ok = np.asarray(p, dtype=float), np.asarray(rss, dtype=float), np.asarray(ok, dtype=bool)
-        return p, rss, ok, _fit.quality(d, y, p, rss, ok, ext, bd)
+        return p, rss, ok, _fit.quality(d, y, p, rss, ok, ext, bd, n_jobs=jobs)
 
     fit_curves(np.empty((0, t.size)))  # validates device and dtype now, even for a lazy result
     pnames = ["ktrans", "kep"] + (["vp"] if ext else [])

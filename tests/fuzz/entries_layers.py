@@ -424,6 +424,7 @@ register(
             "dtype": "choice",
             "bounds": "bounds",
             "max_iter": "pos_int",
+            "n_jobs": "pos_int",
         },
         max_examples=2,
         documented={  # docstring: such curves are skipped (NaN, success False) with a warning
@@ -2068,6 +2069,7 @@ register(
             "delays": "array",
             "bounds": "bounds",
             "max_iter": "pos_int",
+            "n_jobs": "pos_int",
         },
         max_examples=2,
         documented=_FIT_DOC,

@@ -210,3 +210,36 @@ def test_box_least_squares_is_the_box_optimum():
         brute = (q[None] - 2 * (b0[:, k, None, None] * g0 + b1[:, k, None, None] * g1)).min(axis=(1, 2))
         assert np.all(obj[:, k] <= brute + 1e-12)
         assert np.all(obj[:, k] >= brute - 1e-3 * (1 + np.abs(brute)))
+
+
+@pytest.mark.parametrize("model", ["tofts", "extended_tofts", "patlak"])
+def test_fit_delay_threads_give_bitwise_the_same_fits(monkeypatch, model):
+    """Blocks of voxels in `n_jobs` threads (kep tables shared): bitwise the serial result."""
+    from dcemets.kinetics import _fit
+
+    rng = np.random.default_rng(41)
+    n = 300
+    d = rng.choice(np.arange(-4.0, 6.0, 0.5), n)
+    aif = xr.DataArray(parker_aif(TF, delay=30.0), dims="t", coords={"t": TF})
+    kt, kep, vp = rng.uniform(0.05, 0.3, n), rng.uniform(0.3, 1.2, n), rng.uniform(0.02, 0.1, n)
+    if model == "tofts":
+        vp[:] = 0.0
+    ct = np.stack(
+        [
+            patlak(FRAMES, parker_aif(TF, delay=30.0 + di), k / 3, v, aif_time=TF)
+            if model == "patlak"
+            else tofts(FRAMES, parker_aif(TF, delay=30.0 + di), k, e, v, aif_time=TF)
+            for di, k, e, v in zip(d, kt, kep, vp)
+        ]
+    )
+    ct = _da(ct + rng.normal(0, 0.002, ct.shape), FRAMES)
+    monkeypatch.setattr(_fit, "BLOCK", 64)
+    one = fit_delay(ct, aif, model=model, n_jobs=1)
+    xr.testing.assert_identical(fit_delay(ct, aif, model=model, n_jobs=3), one)
+    assert np.median(np.abs(one.delay.values - d)) <= 1.0
+
+
+def test_fit_delay_n_jobs_is_validated():
+    ct = _da(np.zeros((2, FRAMES.size)), FRAMES)
+    with pytest.raises(ValueError, match="n_jobs"):
+        fit_delay(ct, parker_aif(TF, delay=30.0), aif_time=TF, n_jobs=0)

@@ -639,3 +639,23 @@ def test_numpy_threads_give_the_same_fits(monkeypatch):
     xr.testing.assert_identical(fit_tofts(ct, aif, extended=True), one)  # thread count: bitwise
     # block size: BLAS rounding of the coarse scan may differ, the fits not beyond it
     xr.testing.assert_allclose(one, ref, rtol=1e-7, atol=1e-12)
+
+
+def test_n_jobs_gives_bitwise_the_same_fits(monkeypatch):
+    """`n_jobs` threads (fits and standard errors by blocks): bitwise the serial result."""
+    from dcemets.kinetics import _fit
+
+    ct, aif, _ = _sim12(2000, True, 0.03, seed=23)
+    monkeypatch.setattr(_fit, "BLOCK", 128)
+    for method in ("nlls", "llsq"):
+        one = fit_tofts(ct, aif, extended=True, method=method, n_jobs=1)
+        many = fit_tofts(ct, aif, extended=True, method=method, n_jobs=4)
+        xr.testing.assert_identical(many, one)
+        assert np.isfinite(one.ktrans_se.values).mean() > 0.9  # the SEs were computed per block
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_n_jobs_is_validated(bad):
+    ct, aif, _ = _sim12(4, False, 0.0, seed=1)
+    with pytest.raises(ValueError, match="n_jobs"):
+        fit_tofts(ct, aif, n_jobs=bad)
