@@ -7,19 +7,17 @@ from .chaid import (
     pearson_chi2,
 )
 from .hotspot import HEURISTIC_FEATURES, hotspot_chaid, hotspot_logistic
-from .selection import ForestRanker, SearchResult, radiomics_search
+from .selection import ForestRanker
 
 __all__ = [
     "HEURISTIC_FEATURES",
     "CHAIDClassifier",
     "CHAIDNode",
     "ForestRanker",
-    "SearchResult",
     "bin_edges",
     "bonferroni_multiplier",
     "hotspot_chaid",
     "hotspot_logistic",
     "merge_categories",
     "pearson_chi2",
-    "radiomics_search",
 ]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dcemets.classify import radiomics_search
+from dcemets.evaluation import radiomics_search
 from dcemets.radiomics import FEATURE_NAMES
 
 NAN = float("nan")
@@ -334,3 +334,21 @@ def test_search_reproduces_the_pinned_numbers(protocol):
         checkpoint=store,
     )
     pd.testing.assert_frame_equal(again.table, res.table)
+
+
+def test_old_classify_names_are_deprecated_aliases():
+    import dcemets.classify
+    import dcemets.classify.selection
+    from dcemets.evaluation import SearchResult, search
+
+    for module in (dcemets.classify, dcemets.classify.selection):
+        with pytest.warns(DeprecationWarning, match=r"moved to dcemets\.evaluation") as rec:
+            assert module.radiomics_search is radiomics_search
+        assert rec[0].filename == __file__  # points at the caller
+        with pytest.warns(DeprecationWarning):
+            assert module.SearchResult is SearchResult
+    with pytest.warns(DeprecationWarning, match=r"dcemets\.evaluation\.search\.FAMILIES"):
+        assert dcemets.classify.selection.FAMILIES is search.FAMILIES
+    with pytest.raises(AttributeError):
+        dcemets.classify.selection.no_such_name  # noqa: B018
+    assert "radiomics_search" not in dcemets.classify.__all__

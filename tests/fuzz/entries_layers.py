@@ -1283,7 +1283,7 @@ register(
         max_examples=2,
     )
 )
-not_fuzzable("dcemets.classify.SearchResult", "a plain record of radiomics_search's results")
+not_fuzzable("dcemets.evaluation.SearchResult", "a plain record of radiomics_search's results")
 not_fuzzable("dcemets.classify.HEURISTIC_FEATURES", "a constant tuple of names")
 register(
     Entry(
@@ -1368,7 +1368,7 @@ def _search_valid(ctx: Ctx) -> dict[str, Any]:
 
 register(
     Entry(
-        "dcemets.classify.radiomics_search",
+        "dcemets.evaluation.radiomics_search",
         valid=_search_valid,
         args={
             "X": "X",
