@@ -9,12 +9,12 @@ from typing import Any as _Any
 
 import lazy_loader as _lazy
 
+from dcemets.classify._moved import moved as _moved
+
 _lazy_getattr, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
 
 
 def __getattr__(name: str) -> _Any:
     if name in ("radiomics_search", "SearchResult"):
-        from dcemets.classify._moved import moved
-
-        return moved(name, __name__)
+        return _moved(name, __name__)
     return _lazy_getattr(name)

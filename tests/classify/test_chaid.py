@@ -168,7 +168,7 @@ def test_merge_categories_rejects_bad_tables(table, match):
 
 
 def test_vectorised_adjacent_pairs_equal_pearson_chi2():
-    from dcemets.classify.chaid import _adjacent_chi2
+    from dcemets.classify._chaid_stats import _adjacent_chi2
 
     rows = np.array([[5.0, 0, 3], [2, 0, 7], [0, 0, 4], [0, 0, 9], [6, 1, 0]])
     chi2, p = _adjacent_chi2(rows)
