@@ -1,3 +1,4 @@
+from ._chaid_export import export_text, plot_tree
 from .chaid import (
     CHAIDClassifier,
     CHAIDNode,
@@ -16,8 +17,10 @@ __all__ = [
     "ForestRanker",
     "bin_edges",
     "bonferroni_multiplier",
+    "export_text",
     "hotspot_chaid",
     "hotspot_logistic",
     "merge_categories",
     "pearson_chi2",
+    "plot_tree",
 ]

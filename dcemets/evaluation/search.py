@@ -208,7 +208,8 @@ class _TopK(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return X[:, 1 + self.selected_]
+        # C order, as the columns taken from the table before its rows (same BLAS sums, same bits)
+        return np.ascontiguousarray(X[:, 1 + self.selected_])
 
 
 def radiomics_search(

@@ -1249,6 +1249,37 @@ for _m in ("predict", "predict_proba", "apply"):
             infer=False,
         )
     )
+
+
+def _fitted_tree(ctx: Ctx) -> dict[str, Any]:
+    d = _xy(ctx)
+    return {"tree": _chaid_fit(d["X"], d["y"], max_depth=1)}
+
+
+def _plot_tree(tree: Any, **kw: Any) -> Any:
+    import matplotlib.pyplot as plt
+
+    from dcemets.classify import plot_tree
+
+    try:
+        return plot_tree(tree, **kw)
+    finally:
+        plt.close("all")
+
+
+register(
+    Entry("dcemets.classify.export_text", valid=_fitted_tree, args={"tree": "estimator"}, max_examples=1)
+)
+register(
+    Entry(
+        "dcemets.classify.plot_tree",
+        valid=_fitted_tree,
+        call=_plot_tree,
+        args={"tree": "estimator"},
+        infer=False,
+        max_examples=1,
+    )
+)
 not_fuzzable(
     "dcemets.classify.CHAIDNode", "a plain record of one fitted tree node (built by CHAIDClassifier.fit)"
 )
