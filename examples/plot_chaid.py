@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from dcemets.classify import hotspot_chaid, hotspot_logistic
+from dcemets.classify import export_text, hotspot_chaid, hotspot_logistic, plot_tree
 from dcemets.classify.hotspot import HEURISTIC_FEATURES
 from dcemets.evaluation import compare_groups, cross_validate, diagnostic_metrics, plot_roc
 from dcemets.simulate import PAPER_COMPOSITION, TABLE1
@@ -63,11 +63,11 @@ fig6["wash_in"] = np.linspace(60.0, 260.0, 61)[np.argsort(np.arange(61) * 17 % 6
 
 X6, y6 = fig6[list(HEURISTIC_FEATURES)], fig6["label"].to_numpy()
 tree6 = hotspot_chaid().fit(X6, y6)
-print(tree6.export_text(decimals=1))
+print(export_text(tree6, decimals=1))
 m6 = diagnostic_metrics(y6, tree6.predict(X6), positive="lung", confidence=0.95)
 print(m6.round(3).to_string())
 fig, ax = plt.subplots(figsize=(8, 6))
-tree6.plot_tree(ax=ax, class_names=["lung", "other"], decimals=1)
+plot_tree(tree6, ax=ax, class_names=["lung", "other"], decimals=1)
 ax.set_title("The paper's Fig. 6, rebuilt by CHAIDClassifier")
 
 # %%
@@ -108,9 +108,9 @@ print(
 # (chi-square, alpha 0.05), the Bonferroni-adjusted most significant predictor splits.
 X, y = table[list(HEURISTIC_FEATURES)], table["label"].to_numpy()
 tree = hotspot_chaid().fit(X, y)
-print(tree.export_text(decimals=1))
+print(export_text(tree, decimals=1))
 fig, ax = plt.subplots(figsize=(9, 5.5))
-tree.plot_tree(ax=ax, class_names=["lung", "other"], decimals=1)
+plot_tree(tree, ax=ax, class_names=["lung", "other"], decimals=1)
 ax.set_title("CHAID on the hot-spot heuristics (cf. the paper's Fig. 6)")
 
 # %%

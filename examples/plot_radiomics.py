@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from dcemets.classify import radiomics_search
+from dcemets.evaluation import radiomics_search
 from dcemets.kinetics import parametric_maps
 from dcemets.radiomics import extract_cohort, extract_features
 from dcemets.simulate import simulate_case, simulate_cohort

@@ -166,7 +166,8 @@ def radiomics_cohort():
 
 @pytest.mark.parametrize("storage", list(STORAGES))
 def test_features_table_to_scikit_learn(radiomics_cohort, storage):
-    from dcemets.classify import ForestRanker, radiomics_search
+    from dcemets.classify import ForestRanker
+    from dcemets.evaluation import radiomics_search
 
     features, table = radiomics_cohort
     assert features.shape == (6, 99)

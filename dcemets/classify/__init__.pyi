@@ -1,3 +1,4 @@
+from ._chaid_export import export_text, plot_tree
 from .chaid import (
     CHAIDClassifier,
     CHAIDNode,
@@ -7,19 +8,19 @@ from .chaid import (
     pearson_chi2,
 )
 from .hotspot import HEURISTIC_FEATURES, hotspot_chaid, hotspot_logistic
-from .selection import ForestRanker, SearchResult, radiomics_search
+from .selection import ForestRanker
 
 __all__ = [
     "HEURISTIC_FEATURES",
     "CHAIDClassifier",
     "CHAIDNode",
     "ForestRanker",
-    "SearchResult",
     "bin_edges",
     "bonferroni_multiplier",
+    "export_text",
     "hotspot_chaid",
     "hotspot_logistic",
     "merge_categories",
     "pearson_chi2",
-    "radiomics_search",
+    "plot_tree",
 ]

@@ -11,27 +11,36 @@ tree reads as thresholds in the features' own units (the paper's Fig. 6).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from dcemets.classify._chaid_stats import (
+    bin_edges,
+    bonferroni_multiplier,
+    merge_categories,
+    pearson_chi2,
+)
 from dcemets.classify._checks import (
     check_alpha,
     check_classes,
-    check_int,
     check_table,
     check_table_and_labels,
-    real_array,
 )
 
-__all__ = ["CHAIDClassifier", "CHAIDNode", "bin_edges", "merge_categories", "pearson_chi2"]
+__all__ = [
+    "CHAIDClassifier",
+    "CHAIDNode",
+    "bin_edges",
+    "bonferroni_multiplier",
+    "merge_categories",
+    "pearson_chi2",
+]
 
 
 @dataclass
@@ -94,277 +103,6 @@ class CHAIDNode:
 
 # --------------------------------------------------------------------------------------------
 # NumPy cores
-# --------------------------------------------------------------------------------------------
-
-
-def bin_edges(x: np.ndarray, n_bins: int = 10) -> np.ndarray:
-    """Cut points that band a continuous predictor into ordinal categories.
-
-    A predictor with at most `n_bins` distinct values gets one category per value (cut
-    points halfway between consecutive values).  Otherwise the cut points are the
-    ``k / n_bins`` quantiles (``k = 1 .. n_bins - 1``), each moved to the midpoint between
-    the two neighbouring distinct values, so that categories hold (as nearly as ties allow)
-    equal numbers of samples -- SPSS's banding of scale predictors for CHAID.
-
-    Parameters
-    ----------
-    x : numpy.ndarray, shape (n_samples,)
-        Finite training values of one predictor (any unit).
-    n_bins : int, default 10
-        Number of categories wanted (deciles by default).
-
-    Returns
-    -------
-    numpy.ndarray of float, shape (n_cuts,)
-        Strictly increasing cut points, ``n_cuts <= n_bins - 1``.  Category of a value:
-        ``np.searchsorted(edges, value, side="right")`` (a value equal to a cut point goes to
-        the upper category).
-
-    Raises
-    ------
-    ValueError
-        If `x` is empty, not finite or complex, or `n_bins` is not a whole number >= 2.
-    TypeError
-        If `x` holds text (also numeric strings) or other objects, or `n_bins` is not a
-        number.
-
-    Examples
-    --------
-    >>> bin_edges(np.arange(20.0), n_bins=4)
-    array([ 4.5,  9.5, 14.5])
-    >>> bin_edges(np.array([0.0, 1.0, 1.0, 3.0]))
-    array([0.5, 2. ])
-    """
-    x = real_array(x, "x", allow_object=False).ravel()
-    if x.size == 0 or not np.all(np.isfinite(x)):
-        raise ValueError("`x` must be a non-empty array of finite values")
-    n_bins = check_int(n_bins, "n_bins", minimum=2)
-    u = np.unique(x)
-    if u.size <= n_bins:
-        return (u[:-1] + u[1:]) / 2.0
-    q = np.quantile(x, np.arange(1, n_bins) / n_bins)
-    i = np.searchsorted(u, q, side="left")
-    i = i[(i > 0) & (i < u.size)]
-    return np.unique((u[i - 1] + u[i]) / 2.0)
-
-
-def _check_table(table: Any, *, positive_rows: bool) -> np.ndarray:
-    """`table` as a 2-D float array of finite non-negative whole counts (rows with a positive total)."""
-    try:
-        t = real_array(table, "table", allow_object=False)
-    except TypeError as exc:
-        raise TypeError(f"`table` must be a 2-D array of counts, got {type(table).__name__}") from exc
-    if t.ndim != 2:
-        raise ValueError(f"`table` must be 2-D (n_categories, n_classes), got shape {t.shape}")
-    if t.size == 0:
-        raise ValueError(
-            f"`table` is empty (shape {t.shape}); it needs categories (rows) and classes (columns)"
-        )
-    if not np.all(np.isfinite(t)):
-        raise ValueError(
-            f"`table` must hold finite counts, got {int((~np.isfinite(t)).sum())} NaN or infinite"
-        )
-    if np.any(t < 0):
-        raise ValueError(f"`table` must hold non-negative counts, got {int((t < 0).sum())} negative")
-    if np.any(t != np.round(t)):
-        raise ValueError(
-            f"`table` must hold whole-number counts, got {int((t != np.round(t)).sum())} fractional value(s)"
-        )
-    if positive_rows and np.any(t.sum(axis=1) <= 0):
-        raise ValueError(
-            f"every row of `table` must have a positive total, rows {np.flatnonzero(t.sum(axis=1) <= 0).tolist()} are empty"
-        )
-    return t
-
-
-def pearson_chi2(table: np.ndarray) -> tuple[float, int, float]:
-    """Pearson chi-square test of independence of a contingency table.
-
-    Columns (classes) with no count are dropped before the test, as in Kass (1980): a
-    class absent from every row carries no information.  A table left with one row or one
-    column has statistic 0 and p-value 1 (the rows are indistinguishable).
-
-    Parameters
-    ----------
-    table : numpy.ndarray, shape (n_rows, n_classes)
-        Non-negative counts; every row must have a positive total.
-
-    Returns
-    -------
-    chi2 : float
-        Pearson statistic ``sum((O - E)**2 / E)``.
-    dof : int
-        ``(n_rows - 1) * (n_nonzero_columns - 1)``.
-    p_value : float
-        Upper tail of the chi-square distribution with `dof` degrees of freedom.
-
-    Raises
-    ------
-    ValueError
-        If `table` is not 2-D, is empty, holds NaN, infinite, negative, fractional or
-        complex counts, or has an empty row.
-    TypeError
-        If `table` is not numeric.
-
-    Examples
-    --------
-    >>> chi2, dof, p = pearson_chi2(np.array([[10, 0], [0, 10]]))
-    >>> round(chi2, 6), dof, round(p, 6)
-    (20.0, 1, 8e-06)
-    >>> pearson_chi2(np.array([[3, 0, 2], [6, 0, 4]]))
-    (0.0, 1, 1.0)
-    """
-    t = _check_table(table, positive_rows=True)
-    t = t[:, t.sum(axis=0) > 0]
-    if t.shape[0] < 2 or t.shape[1] < 2:
-        return 0.0, 0, 1.0
-    expected = np.outer(t.sum(axis=1), t.sum(axis=0)) / t.sum()
-    chi2 = float(((t - expected) ** 2 / expected).sum())
-    dof = (t.shape[0] - 1) * (t.shape[1] - 1)
-    return chi2, dof, float(special.chdtrc(dof, chi2))
-
-
-def _adjacent_chi2(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pearson chi-square and p-value of every adjacent pair of rows.
-
-    A vectorised ``pearson_chi2`` on the 2 x J sub-tables, empty classes dropped.
-    """
-    pairs = np.stack([rows[:-1], rows[1:]], axis=1)  # (n_pairs, 2, J)
-    col = pairs.sum(axis=1)
-    row = pairs.sum(axis=2)
-    expected = row[:, :, None] * col[:, None, :] / row.sum(axis=1)[:, None, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        terms = np.where(expected > 0, (pairs - expected) ** 2 / expected, 0.0)
-    chi2 = terms.sum(axis=(1, 2))
-    dof = (col > 0).sum(axis=1) - 1
-    p = np.where(dof > 0, special.chdtrc(np.maximum(dof, 1), chi2), 1.0)
-    return np.where(dof > 0, chi2, 0.0), p
-
-
-def merge_categories(
-    table: np.ndarray, *, alpha_merge: float = 0.05, min_size: int = 1
-) -> list[tuple[int, int]]:
-    """Merge adjacent ordinal categories whose class distributions do not differ (CHAID).
-
-    Kass's (1980) merging step for an ordinal ("monotonic") predictor: repeatedly find the
-    pair of adjacent groups whose 2 x J sub-table is least significantly different (largest
-    Pearson p-value; ties go to the larger statistic, then to the leftmost pair) and merge
-    it while that p-value exceeds `alpha_merge`.  Then, as SPSS does, any group smaller than
-    `min_size` is merged with the adjacent group it is most similar to (largest p-value),
-    smallest group first.  Merged groups are not re-split (SPSS default).
-
-    Parameters
-    ----------
-    table : numpy.ndarray, shape (n_categories, n_classes)
-        Class counts of the categories present in the node, in increasing order.
-    alpha_merge : float, default 0.05
-        Merging level; larger values merge less.
-    min_size : int, default 1
-        Minimum number of samples in a group (SPSS ``MINCHILDSIZE``).
-
-    Returns
-    -------
-    list of (start, stop)
-        Half-open ranges of row indices of `table`, one per merged group, in order.
-
-    Raises
-    ------
-    ValueError
-        If `table` is not 2-D, is empty or holds NaN, infinite, negative, fractional or
-        complex counts; if `alpha_merge` is not a number in (0, 1] or `min_size` is not a
-        whole number >= 1.
-    TypeError
-        If `table` is not numeric or `min_size` is not a number.
-
-    Examples
-    --------
-    Categories 0-1 look alike, as do 2-3:
-
-    >>> t = np.array([[10, 1], [9, 2], [1, 10], [2, 9]])
-    >>> merge_categories(t)
-    [(0, 2), (2, 4)]
-    """
-    t = _check_table(table, positive_rows=False)
-    alpha_merge = check_alpha(alpha_merge, "alpha_merge")
-    min_size = check_int(min_size, "min_size", minimum=1)
-    bounds = list(range(t.shape[0] + 1))  # group k holds rows bounds[k]:bounds[k+1]
-    rows = t.copy()
-
-    def join(k: int) -> None:
-        nonlocal rows
-        rows = np.concatenate([rows[:k], rows[k : k + 2].sum(axis=0, keepdims=True), rows[k + 2 :]])
-        del bounds[k + 1]
-
-    while rows.shape[0] >= 2:
-        chi2, p = _adjacent_chi2(rows)
-        best_p = p.max()
-        ties = np.flatnonzero(p == best_p)
-        if best_p > alpha_merge:
-            join(int(ties[np.argmax(chi2[ties])]))
-        else:
-            break
-
-    while rows.shape[0] >= 2:
-        sizes = rows.sum(axis=1)
-        small = int(np.argmin(sizes))
-        if sizes[small] >= min_size:
-            break
-        candidates = [k for k in (small - 1, small) if 0 <= k < rows.shape[0] - 1]
-        _, p = _adjacent_chi2(rows)
-        join(candidates[int(np.argmax(p[candidates]))])
-    groups = [[bounds[k], bounds[k + 1]] for k in range(len(bounds) - 1)]
-    return [(g[0], g[1]) for g in groups]
-
-
-def bonferroni_multiplier(n_categories: int, n_groups: int, *, ordinal: bool = True) -> int:
-    """Kass's Bonferroni multiplier for merging `n_categories` into `n_groups`.
-
-    Parameters
-    ----------
-    n_categories : int
-        Categories ``c`` of the predictor present in the node.
-    n_groups : int
-        Groups ``r`` after merging, ``1 <= r <= c``.
-    ordinal : bool, default True
-        Ordinal (monotonic) predictor: ``B = C(c - 1, r - 1)``; otherwise (nominal, "free")
-        the number of ways to partition ``c`` categories into ``r`` non-empty groups,
-        ``B = sum_{i=0}^{r-1} (-1)**i (r - i)**c / (i! (r - i)!)``.
-
-    Returns
-    -------
-    int
-
-    Raises
-    ------
-    TypeError
-        If `n_categories` or `n_groups` is not a number.
-    ValueError
-        If either is not a whole number, or unless ``1 <= n_groups <= n_categories``.
-
-    References
-    ----------
-    .. [1] G. V. Kass, "An exploratory technique for investigating large quantities of
-           categorical data", Appl. Stat. 29(2):119-127, 1980. :DOI:`10.2307/2986296`
-
-    Examples
-    --------
-    >>> bonferroni_multiplier(10, 2), bonferroni_multiplier(10, 3)
-    (9, 36)
-    >>> bonferroni_multiplier(4, 2, ordinal=False)
-    7
-    """
-    c = check_int(n_categories, "n_categories", minimum=1)
-    r = check_int(n_groups, "n_groups", minimum=1)
-    if not 1 <= r <= c:
-        raise ValueError(f"need 1 <= n_groups <= n_categories, got n_categories={c}, n_groups={r}")
-    if ordinal:
-        return math.comb(c - 1, r - 1)
-    total = sum((-1) ** i * (r - i) ** c / (math.factorial(i) * math.factorial(r - i)) for i in range(r))
-    return round(total)
-
-
-# --------------------------------------------------------------------------------------------
-# Estimator
 # --------------------------------------------------------------------------------------------
 
 
@@ -456,7 +194,8 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
     >>> x = rng.normal(size=(200, 2))
     >>> y = np.where(x[:, 0] > 0.3, "a", "b")
     >>> clf = CHAIDClassifier(max_depth=1).fit(x, y)
-    >>> print(clf.export_text(feature_names=["washout", "max_se"]))
+    >>> from dcemets.classify import export_text
+    >>> print(export_text(clf, feature_names=["washout", "max_se"]))
     [0] all  n = 200: a 72 (36.0%), b 128 (64.0%) -> b
     |   split on washout: chi2 = 179.17, df = 2, p = 1.2e-39, adj. p = 4.5e-38
     |--- [1] washout < 0.18  n = 120: a 0 (0.0%), b 120 (100.0%) -> b
@@ -470,6 +209,7 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
+        *,
         max_depth: int | None = 2,
         alpha_merge: float = 0.05,
         alpha_split: float = 0.05,
@@ -718,234 +458,30 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "tree_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    # -- reporting ----------------------------------------------------------------------------
-    def _names(self, feature_names: Sequence[str] | None) -> list[str]:
-        check_is_fitted(self, "tree_")
-        if feature_names is None:
-            if hasattr(self, "feature_names_in_"):
-                return [str(n) for n in self.feature_names_in_]
-            return [f"x{j}" for j in range(self.n_features_in_)]
-        names = [str(n) for n in feature_names]
-        if len(names) != self.n_features_in_:
-            raise ValueError(f"`feature_names` must have {self.n_features_in_} entries, got {len(names)}")
-        return names
+    # -- reporting (deprecated methods) -------------------------------------------------------
+    def export_text(self, **kwargs: Any) -> str:
+        """Deprecated: use :func:`dcemets.classify.export_text` ``(tree, ...)``."""
+        from dcemets.classify._chaid_export import export_text
 
-    @staticmethod
-    def _interval_text(name: str, lo: float, hi: float, decimals: int) -> str:
-        if np.isfinite(lo) and np.isfinite(hi):
-            return f"{lo:.{decimals}f} <= {name} < {hi:.{decimals}f}"
-        if np.isfinite(hi):
-            return f"{name} < {hi:.{decimals}f}"
-        if np.isfinite(lo):
-            return f"{name} >= {lo:.{decimals}f}"
-        return "all"
-
-    def _counts_text(self, node: CHAIDNode, class_names: Sequence[str]) -> str:
-        n = node.n_samples
-        parts = [f"{c} {k} ({100.0 * k / n:.1f}%)" for c, k in zip(class_names, node.counts)]
-        return f"n = {n}: " + ", ".join(parts)
-
-    def export_text(
-        self,
-        *,
-        feature_names: Sequence[str] | None = None,
-        class_names: Sequence[str] | None = None,
-        decimals: int = 2,
-    ) -> str:
-        """Readable text of the fitted tree, thresholds in the features' units.
-
-        Parameters
-        ----------
-        feature_names : sequence of str, optional
-            Names of the features (default: ``feature_names_in_`` or ``x0, x1, ...``).
-        class_names : sequence of str, optional
-            Names of the classes (default: ``classes_``).
-        decimals : int, default 2
-            Decimals of the thresholds.
-
-        Returns
-        -------
-        str
-            One line per node (``[id] rule  n = ...: class counts -> prediction``), indented
-            by depth, and under each split node the split's chi-square statistics.
-
-        Raises
-        ------
-        sklearn.exceptions.NotFittedError
-            Before `fit`.
-        ValueError
-            If `feature_names` or `class_names` has the wrong length.
-
-        Examples
-        --------
-        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]] * 10)
-        >>> y = np.array([0, 0, 1, 1] * 10)
-        >>> print(CHAIDClassifier(max_depth=1).fit(X, y).export_text(feature_names=["washout"]))
-        [0] all  n = 40: 0 20 (50.0%), 1 20 (50.0%) -> 0
-        |   split on washout: chi2 = 40.00, df = 1, p = 2.5e-10, adj. p = 7.6e-10
-        |--- [1] washout < 1.50  n = 20: 0 20 (100.0%), 1 0 (0.0%) -> 0
-        |--- [2] washout >= 1.50  n = 20: 0 0 (0.0%), 1 20 (100.0%) -> 1
-        """
-        names = self._names(feature_names)
-        cnames = [str(c) for c in (self.classes_ if class_names is None else class_names)]
-        if len(cnames) != self.classes_.size:
-            raise ValueError(f"`class_names` must have {self.classes_.size} entries, got {len(cnames)}")
-        lines: list[str] = []
-
-        def visit(node: CHAIDNode) -> None:
-            indent = "|   " * (node.depth - 1) + "|--- " if node.depth else ""
-            rule = (
-                "all"
-                if node.parent is None
-                else self._interval_text(
-                    names[self.tree_[node.parent].feature or 0], *node.interval, decimals
-                )
-            )
-            pred = cnames[int(np.argmax(node.counts))]
-            lines.append(f"{indent}[{node.node_id}] {rule}  {self._counts_text(node, cnames)} -> {pred}")
-            if node.feature is not None:
-                lines.append(
-                    "|   "
-                    * (node.depth + 1)
-                    + f"split on {names[node.feature]}: chi2 = {node.chi2:.2f}, df = {node.dof}, "
-                    f"p = {node.p_value:.2g}, adj. p = {node.adjusted_p_value:.2g}"
-                )
-                for c in node.children:
-                    visit(self.tree_[c])
-
-        visit(self.tree_[0])
-        return "\n".join(lines)
-
-    def plot_tree(
-        self,
-        ax: Any = None,
-        *,
-        feature_names: Sequence[str] | None = None,
-        class_names: Sequence[str] | None = None,
-        decimals: int = 1,
-        colors: Sequence[str] | None = None,
-        fontsize: float = 9.0,
-    ) -> Any:
-        """Draw the tree as the paper's Fig. 6: node boxes with class counts, edge thresholds.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw into (default: a new figure).
-        feature_names : sequence of str, optional
-            Names of the features (default: ``feature_names_in_`` or ``x0, x1, ...``).
-        class_names : sequence of str, optional
-            Names of the classes (default: ``classes_``).
-        decimals : int, default 1
-            Decimals of the thresholds on the edges.
-        colors : sequence of str, optional
-            Box colour per class (the predicted class colours the box).
-        fontsize : float, default 9
-            Font size of the text.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        sklearn.exceptions.NotFittedError
-            Before `fit`.
-
-        Examples
-        --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")
-        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]] * 10)
-        >>> ax = CHAIDClassifier(max_depth=1).fit(X, [0, 0, 1, 1] * 10).plot_tree()
-        >>> len(ax.texts) >= 3
-        True
-        """
-        import matplotlib.pyplot as plt
-
-        names = self._names(feature_names)
-        cnames = [str(c) for c in (self.classes_ if class_names is None else class_names)]
-        if len(cnames) != self.classes_.size:
-            raise ValueError(f"`class_names` must have {self.classes_.size} entries, got {len(cnames)}")
-        palette = (
-            list(colors) if colors is not None else ["#f4a582", "#92c5de", "#b8e186", "#fddbc7", "#d1e5f0"]
+        warnings.warn(
+            "CHAIDClassifier.export_text() is deprecated and will be removed in the next release; "
+            "use dcemets.classify.export_text(tree, ...)",
+            DeprecationWarning,
+            stacklevel=2,
         )
-        if ax is None:
-            _, ax = plt.subplots(
-                figsize=(
-                    max(4.0, 2.6 * sum(n.is_leaf for n in self.tree_)),
-                    1 + 2.4 * (1 + max(n.depth for n in self.tree_)),
-                )
-            )
-        # layout: leaves evenly spaced in depth-first order, parents centred over children
-        xpos: dict[int, float] = {}
-        next_leaf = [0.0]
+        return export_text(self, **kwargs)
 
-        def place(node: CHAIDNode) -> float:
-            if node.is_leaf:
-                xpos[node.node_id] = next_leaf[0]
-                next_leaf[0] += 1.0
-            else:
-                xs = [place(self.tree_[c]) for c in node.children]
-                xpos[node.node_id] = float(np.mean(xs))
-            return xpos[node.node_id]
+    def plot_tree(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Deprecated: use :func:`dcemets.classify.plot_tree` ``(tree, ax=...)``."""
+        from dcemets.classify._chaid_export import plot_tree
 
-        place(self.tree_[0])
-        step = 1.6  # vertical distance between levels (data units)
-        for node in self.tree_:
-            x, yv = xpos[node.node_id], -step * node.depth
-            if node.parent is not None:
-                parent = self.tree_[node.parent]
-                px, py = xpos[parent.node_id], -step * parent.depth
-                ax.plot([px, px, x, x], [py, py - 0.75, py - 0.75, yv + 0.45], color="0.3", lw=1.0, zorder=1)
-                rule = self._interval_text(names[parent.feature or 0], *node.interval, decimals)
-                ax.text(
-                    x,
-                    yv + 0.45,
-                    rule,
-                    ha="center",
-                    va="center",
-                    fontsize=fontsize * 0.9,
-                    bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "0.6"},
-                    zorder=2,
-                )
-            k = int(np.argmax(node.counts))
-            body = (
-                [f"Node {node.node_id}"]
-                + [
-                    f"{c}: {m} ({100.0 * m / max(node.n_samples, 1):.1f}%)"
-                    for c, m in zip(cnames, node.counts)
-                ]
-                + [f"n = {node.n_samples}"]
-            )
-            ax.text(
-                x,
-                yv,
-                "\n".join(body),
-                ha="center",
-                va="center",
-                fontsize=fontsize,
-                zorder=3,
-                bbox={"boxstyle": "round,pad=0.4", "fc": palette[k % len(palette)], "ec": "0.2"},
-            )
-            if node.feature is not None:
-                ax.text(
-                    x,
-                    yv - 0.5,
-                    f"{names[node.feature]}: adj. p = {node.adjusted_p_value:.3g}, "
-                    f"$\\chi^2$ = {node.chi2:.2f}, df = {node.dof}",
-                    ha="center",
-                    va="center",
-                    fontsize=fontsize * 0.85,
-                    style="italic",
-                    zorder=3,
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"},
-                )
-        n_leaves = max(next_leaf[0], 1.0)
-        ax.set_xlim(-0.7, n_leaves - 0.3)
-        ax.set_ylim(-step * max(n.depth for n in self.tree_) - 0.45, 0.45)
-        ax.set_axis_off()
-        return ax
+        warnings.warn(
+            "CHAIDClassifier.plot_tree() is deprecated and will be removed in the next release; "
+            "use dcemets.classify.plot_tree(tree, ax=...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return plot_tree(self, ax, **kwargs)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

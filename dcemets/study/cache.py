@@ -258,7 +258,7 @@ class FoldStore:
     """Checkpoints of one cohort-stage method, one JSON file per fold.
 
     The object passed as ``checkpoint=`` to :func:`dcemets.evaluation.cross_validate` and
-    :func:`dcemets.classify.radiomics_search`: they call :meth:`get` before computing a fold
+    :func:`dcemets.evaluation.radiomics_search`: they call :meth:`get` before computing a fold
     and :meth:`put` after it.  Its folder name holds a hash of everything the method's result
     depends on, so entries of other inputs or settings are never seen.
 

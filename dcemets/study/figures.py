@@ -212,11 +212,13 @@ def figure_chaid(result: StudyResult) -> Any:
     matplotlib.figure.Figure or None
         None when the study fitted no CHAID tree.
     """
+    from dcemets.classify import CHAIDClassifier, plot_tree
+
     chaid = result.models.get("hotspot_chaid")
-    if chaid is None or not hasattr(chaid, "plot_tree"):
+    if not isinstance(chaid, CHAIDClassifier):
         return None
     fig = Figure(figsize=(9, 5))
-    chaid.plot_tree(ax=fig.subplots())
+    plot_tree(chaid, ax=fig.subplots())
     return fig
 
 

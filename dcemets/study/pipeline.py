@@ -659,12 +659,12 @@ def _radiomics_analyses(
     result: StudyResult,
     cache: StudyCache | None = None,
 ) -> None:
-    from dcemets import classify
+    from dcemets import evaluation
 
     y = _labels(table)
     settings = (config.k_range, config.radiomics_protocol, config.n_splits, config.forest_trees, config.seed)
     store = _fold_store(cache, result, "radiomics", features.loc[table.index], y, settings)
-    res = classify.radiomics_search(
+    res = evaluation.radiomics_search(
         features.loc[table.index],
         y,
         family="all",

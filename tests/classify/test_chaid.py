@@ -14,6 +14,7 @@ from scipy import stats
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import cross_val_score
 
+from dcemets.classify import export_text, plot_tree
 from dcemets.classify.chaid import (
     CHAIDClassifier,
     bin_edges,
@@ -168,7 +169,7 @@ def test_merge_categories_rejects_bad_tables(table, match):
 
 
 def test_vectorised_adjacent_pairs_equal_pearson_chi2():
-    from dcemets.classify.chaid import _adjacent_chi2
+    from dcemets.classify._chaid_stats import _adjacent_chi2
 
     rows = np.array([[5.0, 0, 3], [2, 0, 7], [0, 0, 4], [0, 0, 9], [6, 1, 0]])
     chi2, p = _adjacent_chi2(rows)
@@ -323,7 +324,7 @@ def test_thresholds_are_in_feature_units_and_predictions_follow_them():
     below = X["washout"][X["washout"] < thr].max()
     above = X["washout"][X["washout"] >= thr].min()
     assert thr == pytest.approx((below + above) / 2)
-    text = clf.export_text(decimals=2)
+    text = export_text(clf, decimals=2)
     assert f"washout < {root.thresholds[0]:.2f}" in text
     assert "split on washout" in text
     # points just either side of the cut go to different leaves
@@ -363,7 +364,7 @@ def test_cross_val_score_and_clone():
 def test_plot_tree_draws_one_box_per_node():
     table = paper_like_table(3)
     clf = CHAIDClassifier(max_depth=2).fit(table[["wash_in", "max_se", "washout"]], table["label"])
-    ax = clf.plot_tree(class_names=["lung", "other"])
+    ax = plot_tree(clf, class_names=["lung", "other"])
     boxes = [t for t in ax.texts if t.get_text().startswith("Node ")]
     assert len(boxes) == len(clf.tree_)
     matplotlib.pyplot.close("all")
@@ -397,7 +398,7 @@ def test_predict_before_fit_and_wrong_width():
     with pytest.raises(ValueError, match="features"):
         clf.predict(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="feature_names"):
-        clf.export_text(feature_names=["a"])
+        export_text(clf, feature_names=["a"])
 
 
 @pytest.mark.parametrize(
@@ -487,7 +488,7 @@ def test_reproduces_the_papers_fig6_tree():
     assert right.feature == HEURISTIC_FEATURES.index("max_se")
     np.testing.assert_allclose(right.thresholds, [98.0])
     assert all(tree.tree_[c].is_leaf for c in [root.children[0], *right.children])
-    text = tree.export_text(decimals=1)
+    text = export_text(tree, decimals=1)
     assert "[1] washout < -6.6" in text
     assert "[3] max_se < 98.0" in text
     m = diagnostic_metrics(y, tree.predict(X), positive="lung")
@@ -615,3 +616,18 @@ def test_empty_or_fractional_tables_refused(func):
         func(np.zeros((0, 2)))
     with pytest.raises(ValueError, match=r"`table` must hold whole-number counts, got 1 fractional"):
         func(np.array([[10.5, 2], [3, 10]]))
+
+
+def test_export_methods_are_deprecated_aliases_of_the_module_functions():
+    clf = CHAIDClassifier(max_depth=1).fit(np.array([[0.0], [1.0], [2.0], [3.0]] * 10), [0, 0, 1, 1] * 10)
+    with pytest.warns(DeprecationWarning, match="dcemets.classify.export_text") as rec:
+        text = clf.export_text(decimals=1)
+    assert rec[0].filename == __file__
+    assert text == export_text(clf, decimals=1)
+    with pytest.warns(DeprecationWarning, match="dcemets.classify.plot_tree"):
+        ax = clf.plot_tree(class_names=["a", "b"])
+    assert len(ax.texts) == len(plot_tree(clf, class_names=["a", "b"]).texts)
+    with pytest.raises(TypeError, match="`tree`"):
+        export_text(object())
+    with pytest.raises(TypeError, match="positional"):
+        CHAIDClassifier(2)  # keyword-only parameters, as scikit-learn's

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from dcemets.classify import ForestRanker, radiomics_search
-from dcemets.classify.selection import SearchResult
+from dcemets.classify import ForestRanker
+from dcemets.evaluation import SearchResult, radiomics_search
 
 
 @parametrize_with_checks(

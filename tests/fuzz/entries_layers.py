@@ -1250,6 +1250,37 @@ for _m in ("predict", "predict_proba", "apply"):
             infer=False,
         )
     )
+
+
+def _fitted_tree(ctx: Ctx) -> dict[str, Any]:
+    d = _xy(ctx)
+    return {"tree": _chaid_fit(d["X"], d["y"], max_depth=1)}
+
+
+def _plot_tree(tree: Any, **kw: Any) -> Any:
+    import matplotlib.pyplot as plt
+
+    from dcemets.classify import plot_tree
+
+    try:
+        return plot_tree(tree, **kw)
+    finally:
+        plt.close("all")
+
+
+register(
+    Entry("dcemets.classify.export_text", valid=_fitted_tree, args={"tree": "estimator"}, max_examples=1)
+)
+register(
+    Entry(
+        "dcemets.classify.plot_tree",
+        valid=_fitted_tree,
+        call=_plot_tree,
+        args={"tree": "estimator"},
+        infer=False,
+        max_examples=1,
+    )
+)
 not_fuzzable(
     "dcemets.classify.CHAIDNode", "a plain record of one fitted tree node (built by CHAIDClassifier.fit)"
 )
@@ -1284,7 +1315,7 @@ register(
         max_examples=2,
     )
 )
-not_fuzzable("dcemets.classify.SearchResult", "a plain record of radiomics_search's results")
+not_fuzzable("dcemets.evaluation.SearchResult", "a plain record of radiomics_search's results")
 not_fuzzable("dcemets.classify.HEURISTIC_FEATURES", "a constant tuple of names")
 register(
     Entry(
@@ -1369,7 +1400,7 @@ def _search_valid(ctx: Ctx) -> dict[str, Any]:
 
 register(
     Entry(
-        "dcemets.classify.radiomics_search",
+        "dcemets.evaluation.radiomics_search",
         valid=_search_valid,
         args={
             "X": "X",

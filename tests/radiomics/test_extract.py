@@ -145,7 +145,7 @@ def test_table2_on_a_simulated_cohort():
     simulate = pytest.importorskip("dcemets.simulate")
     if not hasattr(simulate, "simulate_cohort"):
         pytest.skip("dcemets.simulate.simulate_cohort not available yet")
-    from dcemets.classify import radiomics_search
+    from dcemets.evaluation import radiomics_search
     from dcemets.kinetics import parametric_maps
 
     cohort = simulate.simulate_cohort(
