@@ -74,7 +74,8 @@ def test_enhancement_normalisation_exact_and_keeps_magnitude():
     m = mask.values[[1, 3], 10:22, 8:20]
     raw = dce.values[:, 1, 10:22, 8:20][:, m[0]]
     np.testing.assert_allclose(inner[0][:, m[0]], raw / raw[0] - 1.0, rtol=1e-5, atol=1e-6)
-    assert np.all(inner[:, :, ~m[0]][0] == 0) and np.all(ds.X[:, :, :, :2] == 0)
+    assert np.all(inner[:, :, ~m[0]][0] == 0)
+    assert np.all(ds.X[:, :, :, :2] == 0)
     assert np.all(inner[:, 0][m] == 0)  # the first frame is S0 itself
     # a tumour enhancing half as much keeps half the enhancement (a z-score would map both alike)
     sig = np.full((12, 1, 20, 20), 100.0)
@@ -82,7 +83,10 @@ def test_enhancement_normalisation_exact_and_keeps_magnitude():
     weak = sig.copy()
     weak[:, 0, 5:10, 5:10] = 100 + np.linspace(0, 100, 12)[:, None, None]
     mk = make_image(sig[-1] > 100)
-    rel = [slice_dataset([(make_dce(s, T), mk, "x")], crop=8, normalise="enhancement", progress=False).X for s in (sig, weak)]
+    rel = [
+        slice_dataset([(make_dce(s, T), mk, "x")], crop=8, normalise="enhancement", progress=False).X
+        for s in (sig, weak)
+    ]
     np.testing.assert_allclose(rel[0][0, -1, 0], 2.0, rtol=1e-5)
     np.testing.assert_allclose(rel[1][0, -1, 0], 1.0, rtol=1e-5)
     z = [slice_dataset([(make_dce(s, T), mk, "x")], crop=8, progress=False).X for s in (sig, weak)]
