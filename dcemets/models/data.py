@@ -23,6 +23,7 @@ MAP_NAMES: tuple[str, str, str] = ("wash_in", "max_se", "washout")
 """The three parametric maps fed to :class:`~dcemets.models.MapCNN`, in channel order."""
 
 _FITS = ("resize", "pad")
+_NORMALISATIONS = ("zscore", "enhancement")
 
 
 @dataclass
@@ -115,6 +116,19 @@ def _normalise(box: np.ndarray, inside: np.ndarray, per_channel: bool) -> np.nda
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def _enhancement(box: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Relative enhancement ``S / S0 - 1`` per pixel (``S0`` the first frame), zero outside.
+
+    `box` is ``(n_z, T, h, w)``, `inside` ``(n_z, h, w)`` bool.  A pixel whose ``S0`` is not
+    positive gets 0 (no enhancement can be defined there).
+    """
+    s0 = box[:, :1]
+    ok = inside[:, None] & (s0 > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(ok, box / np.where(ok, s0, 1.0) - 1.0, 0.0)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def _fit_to(boxes: np.ndarray, crop: int, fit: str, where: str) -> np.ndarray:
     """Resize (bilinear, antialiased) or zero-pad ``(n, C, h, w)`` boxes to ``crop x crop``."""
     n, c, h, w = boxes.shape
@@ -142,6 +156,7 @@ def slice_dataset(
     fit: str = "resize",
     n_frames: int | None = 12,
     maps: Sequence[str] = MAP_NAMES,
+    normalise: str = "zscore",
     progress: bool = True,
 ) -> SliceDataset:
     """Turn cases into per-slice network inputs as in the paper's section 2.6.
@@ -178,6 +193,13 @@ def slice_dataset(
         Required number of DCE frames (12 in the paper); None accepts any.
     maps : sequence of str
         Map variables used as channels with ``inputs="maps"``.
+    normalise : {"zscore", "enhancement"}
+        How DCE frames are scaled (maps are always z-scored per channel).  ``"zscore"``
+        (default, the paper's): one mean and SD per slice over the tumour pixels of all
+        frames, which keeps the shape of the time course but discards the size of the
+        enhancement.  ``"enhancement"``: the relative enhancement ``S / S0 - 1`` of every
+        pixel (``S0`` its first frame, 0 where ``S0 <= 0``), the quantity the hot-spot
+        heuristics read (section 2.4), so the magnitude of the uptake is kept.
     progress : bool
         Show a tqdm progress bar over the items.
 
@@ -212,11 +234,17 @@ def slice_dataset(
     ((1, 12, 1, 32, 32), ['p1'], [1], (10, 20, 12, 18))
     >>> round(float(ds.X[0, :, 0, 16, 16].mean()), 6), round(float(ds.X[0, -1, 0, 16, 16]), 3)
     (0.0, 1.593)
+    >>> rel = slice_dataset([(make_dce(sig, np.arange(12.0) * 10), mask, "lung")], normalise="enhancement",
+    ...                     progress=False)
+    >>> float(rel.X[0, -1, 0, 16, 16])  # S / S0 - 1 = 12 / 1 - 1
+    11.0
     """
     if inputs not in ("dce", "maps"):
         raise ValueError(f"`inputs` must be 'dce' or 'maps', got {inputs!r}")
     if fit not in _FITS:
         raise ValueError(f"`fit` must be one of {_FITS}, got {fit!r}")
+    if normalise not in _NORMALISATIONS:
+        raise ValueError(f"`normalise` must be one of {_NORMALISATIONS}, got {normalise!r}")
     if isinstance(crop, bool) or not isinstance(crop, int | np.integer) or crop < 1:
         raise ValueError(f"`crop` must be a positive int (pixels), got {crop!r}")
     crop = int(crop)
@@ -266,7 +294,10 @@ def slice_dataset(
         zi = np.flatnonzero(m.any(axis=(1, 2)))
         box = data[zi, :, y0:y1, x0:x1]
         inside = m[zi, y0:y1, x0:x1]
-        norm = _normalise(box, inside, per_channel=inputs == "maps")
+        if inputs == "dce" and normalise == "enhancement":
+            norm = _enhancement(box, inside)
+        else:
+            norm = _normalise(box, inside, per_channel=inputs == "maps")
         fitted = _fit_to(norm, crop, fit, where)
         if inputs == "dce":
             fitted = fitted[:, :, None]  # (n, T, 1, crop, crop)

@@ -90,7 +90,9 @@ class StudyConfig:
         Deep-learning budget, as :data:`dcemets.models.TRAINING_PRESETS`: ``epochs``,
         ``augment`` (each slice shown ``augment`` times per epoch, ``augment - 1`` of them
         under a random affine; paper 20), ``batch_size``, ``crop`` (pixels),
-        ``features`` (channels per layer; None keeps each network's default);
+        ``features`` (channels per layer; None keeps each network's default), ``normalise``
+        (how the CLSTM's DCE frames are scaled, ``"zscore"`` or ``"enhancement"``, see
+        :func:`dcemets.models.slice_dataset`);
         ``enabled=False`` skips the networks.  Sub-dicts ``"cnn"``, ``"clstm"`` and
         ``"curve"`` (the GRU on the mean curve) override any of these for one network and may
         set its estimator's training options too (``lr``, ``weight_decay``, ``lr_schedule``,
@@ -427,10 +429,12 @@ def _check_dl(dl: Any, where: str = "dl") -> None:
     if not isinstance(dl, Mapping):
         raise TypeError(f"`{where}` must be a dict, got {type(dl).__name__}")
     top = where == "dl"
-    allowed = {*_DL_INTS, "features"} | (
+    allowed = {*_DL_INTS, "features", "normalise"} | (
         {"enabled", "cnn", "clstm", "curve"} if top else set(_DL_NET_OPTIONS)
     )
     _check_options(where, dl, allowed)
+    if "normalise" in dl and dl["normalise"] not in ("zscore", "enhancement"):
+        raise ValueError(f"`{where}['normalise']` must be 'zscore' or 'enhancement', got {dl['normalise']!r}")
     for key in _DL_INTS:
         if key in dl:
             _check_int(f"{where}['{key}']", dl[key], minimum=1)

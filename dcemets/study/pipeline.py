@@ -733,7 +733,10 @@ def _dl_analyses(
             ):  # only an explicit dl["curve"] budget (its own default is 100)
                 est.set_params(epochs=int(dl["curve"]["epochs"]))
         else:
-            ds = models.slice_dataset(items, inputs=kind, crop=int(dl["crop"]), progress=False)
+            scale = str(budget.get("normalise", "zscore")) if kind == "dce" else "zscore"
+            ds = models.slice_dataset(
+                items, inputs=kind, crop=int(dl["crop"]), normalise=scale, progress=False
+            )
             X, y, groups = ds.X, ds.y, ds.groups
             est = cls(
                 epochs=int(budget["epochs"]),

@@ -67,6 +67,34 @@ def test_resize_keeps_constant_tumour():
     np.testing.assert_allclose(ds.X[0, :, 0], np.broadcast_to(expected[:, None, None], (12, 8, 8)), atol=1e-5)
 
 
+def test_enhancement_normalisation_exact_and_keeps_magnitude():
+    dce, mask, _ = item()
+    ds = slice_dataset([(dce, mask, "lung")], crop=16, fit="pad", normalise="enhancement", progress=False)
+    inner = ds.X[:, :, 0, 2:14, 2:14]
+    m = mask.values[[1, 3], 10:22, 8:20]
+    raw = dce.values[:, 1, 10:22, 8:20][:, m[0]]
+    np.testing.assert_allclose(inner[0][:, m[0]], raw / raw[0] - 1.0, rtol=1e-5, atol=1e-6)
+    assert np.all(inner[:, :, ~m[0]][0] == 0)
+    assert np.all(ds.X[:, :, :, :2] == 0)
+    assert np.all(inner[:, 0][m] == 0)  # the first frame is S0 itself
+    # a tumour enhancing half as much keeps half the enhancement (a z-score would map both alike)
+    sig = np.full((12, 1, 20, 20), 100.0)
+    sig[:, 0, 5:10, 5:10] += np.linspace(0, 200, 12)[:, None, None]
+    weak = sig.copy()
+    weak[:, 0, 5:10, 5:10] = 100 + np.linspace(0, 100, 12)[:, None, None]
+    mk = make_image(sig[-1] > 100)
+    rel = [
+        slice_dataset([(make_dce(s, T), mk, "x")], crop=8, normalise="enhancement", progress=False).X
+        for s in (sig, weak)
+    ]
+    np.testing.assert_allclose(rel[0][0, -1, 0], 2.0, rtol=1e-5)
+    np.testing.assert_allclose(rel[1][0, -1, 0], 1.0, rtol=1e-5)
+    z = [slice_dataset([(make_dce(s, T), mk, "x")], crop=8, progress=False).X for s in (sig, weak)]
+    np.testing.assert_allclose(z[0], z[1], atol=1e-5)
+    with pytest.raises(ValueError, match="normalise"):
+        slice_dataset([(dce, mask, "x")], normalise="minmax", progress=False)
+
+
 def test_maps_per_channel_from_dataset():
     _, mask, _ = item()
     rng = np.random.default_rng(1)

@@ -87,6 +87,11 @@ def test_study_presets_match_the_estimators_budgets(name):
         ),
         ({"dl": {"lr": 1e-3}}, ValueError, r"`dl` has unknown option\(s\) \['lr'\]"),
         ({"dl": {"enabled": "no"}}, TypeError, r"`dl\['enabled'\]` must be a bool"),
+        (
+            {"dl": {"clstm": {"normalise": "minmax"}}},
+            ValueError,
+            r"`dl\['clstm'\]\['normalise'\]` must be 'zscore' or 'enhancement'",
+        ),
         ({"n_jobs": 0}, ValueError, r"`n_jobs` must be an int >= 1"),
         ({"forest_trees": 0}, ValueError, r"`forest_trees` must be an int >= 1"),
         ({"n_baseline": 0}, ValueError, r"`n_baseline` must be an int >= 1"),
@@ -104,3 +109,4 @@ def test_every_preset_and_known_option_is_accepted():
         StudyConfig.preset(name)
     StudyConfig(segmentation={"fraction": 0.4, "n_segments": 30}, radiomics={"bin_count": 16})
     StudyConfig(seed=np.int64(3), dl={"epochs": 1, "cnn": {"epochs": 2}, "features": None})
+    StudyConfig(dl={"normalise": "zscore", "clstm": {"normalise": "enhancement"}})

@@ -46,7 +46,7 @@ def test_fast_preset_end_to_end(small_cohort, tmp_path):
             "batch_size": 32,
             "crop": 16,
             "features": 4,
-            "clstm": {"early_stopping": True, "patience": 1, "readout": "pool"},
+            "clstm": {"early_stopping": True, "patience": 1, "readout": "pool", "normalise": "enhancement"},
             "curve": {"epochs": 3},
         }
     )
