@@ -102,7 +102,9 @@ def main() -> None:
     import os
 
     n_cpu = len(os.sched_getaffinity(0))
-    print(f"CPUs: {n_cpu}; load average {os.getloadavg()[0]:.1f}; CPU-time rates are per CPU-second x {n_cpu}")
+    print(
+        f"CPUs: {n_cpu}; load average {os.getloadavg()[0]:.1f}; CPU-time rates are per CPU-second x {n_cpu}"
+    )
     print(f"{'fit':<34s} {'voxels/s':>10s} {'(CPU time)':>11s} {'curve_fit loop':>15s} {'ratio':>7s}  notes")
     for model in ("patlak", "tofts", "extended_tofts"):
         ct, d = _delayed(n, model)

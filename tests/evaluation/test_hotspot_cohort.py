@@ -84,8 +84,7 @@ def test_chaid_first_split_on_washout_and_accuracies(cohort_table, capsys):
     cv_logit = cross_validate(hotspot_logistic(), X, y, cv=10, repeats=5, random_state=0)
     resub_logit = resubstitution_metrics(hotspot_logistic(), X, y)
     with capsys.disabled():
-        _show("
-" + export_text(tree, decimals=1))
+        _show("\n" + export_text(tree, decimals=1))
         _show(f"CHAID     resubstitution (entire dataset) accuracy {resub['accuracy']:.2f}  (paper 0.79)")
         _show(
             f"CHAID     10-fold CV x5: {cv_chaid.format_summary(('accuracy',))}  (paper 0.79, entire dataset)"
