@@ -155,6 +155,36 @@ def check_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
     raise TypeError(f"`rng` must be an int, a numpy Generator or None, got {type(rng).__name__}")
 
 
+_BLAS_CONTROLLER: list[Any] = []  # threadpoolctl's controller, made once (it scans the libraries)
+
+
+def one_blas_thread() -> Any:
+    """Context (or decorator) holding BLAS to one thread, process-wide, while it is open.
+
+    Used where a result must not depend on the number of cores: a multi-threaded BLAS
+    splits a matrix product's sums differently with 1 and with 2 threads, so the last bits of
+    the result change with ``OMP_NUM_THREADS`` (measured on the simulator: a DCE series that
+    differed in its last bits, so a cache keyed on the data missed between a 1-thread and a
+    2-thread process).  Also used by the threaded voxel fits, whose blocks are the parallelism.
+
+    Returns
+    -------
+    threadpoolctl context manager
+
+    Examples
+    --------
+    >>> a = np.arange(6.0).reshape(2, 3)
+    >>> with one_blas_thread():
+    ...     (a @ a.T).tolist()
+    [[5.0, 14.0], [14.0, 50.0]]
+    """
+    from threadpoolctl import ThreadpoolController
+
+    if not _BLAS_CONTROLLER:
+        _BLAS_CONTROLLER.append(ThreadpoolController())
+    return _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
 def time_seconds(values: Any, name: str = "time") -> np.ndarray:
     """Frame times as float64 seconds, whatever numeric or time dtype they come in.
 

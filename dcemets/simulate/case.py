@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import xarray as xr
 from scipy import ndimage
 
 from dcemets import kinetics
-from dcemets._conventions import check_rng, like, make_dce, make_image
+from dcemets._conventions import check_rng, like, make_dce, make_image, one_blas_thread
 from dcemets.io import Case
 
 from .acquisition import (
@@ -354,6 +355,26 @@ def _fractions(
     return frac, over, [dict(f, fraction=lf) for f, lf in zip(fields, lesion_frac)], labels
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _one_blas_thread(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run `func` with BLAS on one thread, so that a seed gives the same bits on any machine.
+
+    The simulator's matrix products (frame integration, label-to-voxel mixing, random-field
+    waves) would otherwise round differently with 1 and with several BLAS threads.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with one_blas_thread():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_one_blas_thread
 def simulate_case(
     primary: str,
     *,
