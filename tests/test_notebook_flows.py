@@ -179,6 +179,13 @@ def test_features_table_to_scikit_learn(radiomics_cohort, storage):
     assert scores.shape == (3,)
     assert np.isfinite(scores).all()
     res = radiomics_search(
-        features, y, family="histogram", k_range=[3], n_splits=3, n_estimators=20, random_state=0
+        features,
+        y,
+        family="histogram",
+        k_range=[3],
+        n_splits=3,
+        n_estimators=20,
+        random_state=0,
+        positive="lung",
     )
     assert {"k", "accuracy", "auc"} <= set(res.best.columns)

@@ -27,6 +27,7 @@ from dcemets.evaluation.metrics import (
     _format_metric_names,
     _labels_1d,
     _rates,
+    _resolve_positive,
     diagnostic_metrics,
 )
 
@@ -236,7 +237,7 @@ def cross_validate(
     repeats: int = 1,
     random_state: int | np.random.Generator | None = None,
     aggregate_groups: bool = False,
-    positive: Any = "lung",
+    positive: Any = None,
     progress: bool = False,
     return_estimators: bool = False,
     checkpoint: Any = None,
@@ -273,8 +274,10 @@ def cross_validate(
         the test fold (the paper's patient-level evaluation of slice models), predict
         `positive` when the mean reaches the estimator's threshold (0.5 for probabilities,
         0 for decision functions; majority vote without scores).  Needs `groups`.
-    positive : label, default "lung"
-        The positive class.
+    positive : label, optional
+        The positive class.  By default 1 (``True``) for 0/1, -1/1 or boolean labels; other
+        labels must name it (labels holding ``"lung"`` still default to it, with a
+        ``FutureWarning``, until the next release).
     progress : bool, default False
         Show a tqdm progress bar over folds.
     return_estimators : bool, default False
@@ -317,7 +320,7 @@ def cross_validate(
     >>> from sklearn.linear_model import LogisticRegression
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(40, 2)); y = np.where(X[:, 0] + 0.5 * rng.normal(size=40) > 0, "lung", "other")
-    >>> res = cross_validate(LogisticRegression(), X, y, cv=5, random_state=0)
+    >>> res = cross_validate(LogisticRegression(), X, y, cv=5, random_state=0, positive="lung")
     >>> res.per_fold.shape[0], list(res.summary.columns)
     (5, ['mean', 'sd', 'min', 'max', 'n_folds'])
     >>> float(res.summary.loc["accuracy", "mean"]) > 0.7
@@ -338,6 +341,7 @@ def cross_validate(
     n = _n_samples(X)
     if y_arr.size != n:
         raise ValueError(f"`X` has {n} samples but `y` has {y_arr.size}")
+    positive = _resolve_positive(y_arr, positive, "y")
     _, labels = _check_binary(y_arr, positive, "y")
     g_arr: np.ndarray | None = None
     if groups is not None:
@@ -461,7 +465,7 @@ def resubstitution_metrics(
     X: Any,
     y: Any,
     *,
-    positive: Any = "lung",
+    positive: Any = None,
     confidence: float | None = None,
 ) -> pd.Series:
     """Fit on all cases and score on the same cases (the paper's "entire dataset" accuracy).
@@ -479,8 +483,10 @@ def resubstitution_metrics(
         Features, no NaN.
     y : array-like, shape (n_samples,)
         Labels of two classes.
-    positive : label, default "lung"
-        The positive class.
+    positive : label, optional
+        The positive class.  By default 1 (``True``) for 0/1, -1/1 or boolean labels; other
+        labels must name it (labels holding ``"lung"`` still default to it, with a
+        ``FutureWarning``, until the next release).
     confidence : float, optional
         Add Wilson/DeLong intervals (see :func:`diagnostic_metrics`).
 
@@ -503,7 +509,7 @@ def resubstitution_metrics(
     --------
     >>> from sklearn.tree import DecisionTreeClassifier
     >>> X = np.arange(10.0).reshape(-1, 1); y = ["lung"] * 5 + ["other"] * 5
-    >>> resubstitution_metrics(DecisionTreeClassifier(), X, y)["accuracy"]
+    >>> resubstitution_metrics(DecisionTreeClassifier(), X, y, positive="lung")["accuracy"]
     np.float64(1.0)
     """
     _check_estimator(estimator)
@@ -511,6 +517,7 @@ def resubstitution_metrics(
     y_arr = _labels_1d(y, "y")
     if _n_samples(X) != y_arr.size:
         raise ValueError(f"`X` has {_n_samples(X)} samples but `y` has {y_arr.size}")
+    positive = _resolve_positive(y_arr, positive, "y")
     _check_binary(y_arr, positive, "y")
     est = clone(estimator).fit(X, y_arr)
     score, _ = _positive_score(est, X, positive)

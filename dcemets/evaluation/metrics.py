@@ -8,6 +8,7 @@ AUCs measured on the same cases.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -48,6 +49,36 @@ def _labels_1d(y: Any, name: str) -> np.ndarray:
     if arr.dtype.kind == "O" and pd.isna(arr).any():
         raise ValueError(f"`{name}` contains missing labels")
     return arr
+
+
+def _resolve_positive(y: Any, positive: Any, name: str = "y_true") -> Any:
+    """The positive class: `positive` itself, or the default for ``positive=None``.
+
+    ``None`` means 1 (``True``) when the labels are {0, 1}, {-1, 1} or booleans, as in
+    scikit-learn; for other labels the caller must name the class.  Until the next release,
+    labels holding ``"lung"`` still default to it, with a ``FutureWarning`` (the paper's
+    positive class was the default of these generic functions before issue 17).
+    """
+    if positive is not None:
+        return positive
+    labels = np.unique(_labels_1d(y, name)).tolist()
+    if labels and all(isinstance(v, bool) for v in labels):
+        return True
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in labels)
+    if numeric and (set(labels) <= {0, 1} or set(labels) <= {-1, 1}):
+        return 1
+    if "lung" in labels:
+        warnings.warn(
+            f"`positive` was not given; it defaults to 'lung' for labels {labels} until the next "
+            "release, after which non-0/1 labels need it: pass positive='lung'",
+            FutureWarning,
+            stacklevel=3,
+        )
+        return "lung"
+    raise ValueError(
+        f"`positive` must name the positive class of `{name}` (labels: {labels}), "
+        f"e.g. positive={labels[-1]!r}; it defaults only for 0/1 or boolean labels"
+    )
 
 
 def _check_binary(y_true: Any, positive: Any, name: str = "y_true") -> tuple[np.ndarray, list[Any]]:
@@ -218,7 +249,7 @@ def _delong_core(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return auc, s10 / m + s01 / n
 
 
-def roc_auc(y_true: Any, y_score: Any, *, positive: Any = "lung") -> float:
+def roc_auc(y_true: Any, y_score: Any, *, positive: Any = None) -> float:
     """Area under the ROC curve (Mann-Whitney estimate; ties count one half).
 
     Parameters
@@ -227,8 +258,10 @@ def roc_auc(y_true: Any, y_score: Any, *, positive: Any = "lung") -> float:
         True labels (two classes).
     y_score : array-like of float, shape (n_samples,)
         Scores, higher meaning more likely `positive`.
-    positive : label, default "lung"
-        The positive class.
+    positive : label, optional
+        The positive class.  By default 1 (``True``) for 0/1, -1/1 or boolean labels; other
+        labels must name it (labels holding ``"lung"`` still default to it, with a
+        ``FutureWarning``, until the next release).
 
     Returns
     -------
@@ -246,6 +279,7 @@ def roc_auc(y_true: Any, y_score: Any, *, positive: Any = "lung") -> float:
     >>> roc_auc(["a", "a", "b", "b"], [0.1, 0.4, 0.35, 0.8], positive="b")
     0.75
     """
+    positive = _resolve_positive(y_true, positive)
     is_pos, _ = _check_binary(y_true, positive)
     s = _check_scores(y_score, is_pos.size)
     auc, _ = _delong_core(s[is_pos][None, :], s[~is_pos][None, :])
@@ -256,7 +290,7 @@ def auc_confidence_interval(
     y_true: Any,
     y_score: Any,
     *,
-    positive: Any = "lung",
+    positive: Any = None,
     confidence: float = 0.95,
     method: Literal["delong", "bootstrap"] = "delong",
     n_bootstrap: int = 2000,
@@ -270,8 +304,10 @@ def auc_confidence_interval(
         True labels (two classes).
     y_score : array-like of float, shape (n_samples,)
         Scores, higher meaning more likely `positive`.
-    positive : label, default "lung"
-        The positive class.
+    positive : label, optional
+        The positive class.  By default 1 (``True``) for 0/1, -1/1 or boolean labels; other
+        labels must name it (labels holding ``"lung"`` still default to it, with a
+        ``FutureWarning``, until the next release).
     confidence : float, default 0.95
         Two-sided coverage.
     method : {"delong", "bootstrap"}, default "delong"
@@ -308,10 +344,11 @@ def auc_confidence_interval(
     --------
     >>> y = ["other"] * 4 + ["lung"] * 4
     >>> s = [0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9]
-    >>> auc, low, high = auc_confidence_interval(y, s)
+    >>> auc, low, high = auc_confidence_interval(y, s, positive="lung")
     >>> round(auc, 4), round(low, 3), round(high, 3)
     (0.9375, 0.764, 1.0)
     """
+    positive = _resolve_positive(y_true, positive)
     is_pos, _ = _check_binary(y_true, positive)
     s = _check_scores(y_score, is_pos.size)
     conf = _check_confidence(confidence)
@@ -359,7 +396,7 @@ class DeLongResult:
     p_value: float
 
 
-def delong_test(y_true: Any, score_a: Any, score_b: Any, *, positive: Any = "lung") -> DeLongResult:
+def delong_test(y_true: Any, score_a: Any, score_b: Any, *, positive: Any = None) -> DeLongResult:
     """DeLong's test of two correlated AUCs measured on the same cases.
 
     ``z = (AUC_a - AUC_b) / sqrt(var_a + var_b - 2 cov_ab)`` with DeLong's nonparametric
@@ -372,8 +409,10 @@ def delong_test(y_true: Any, score_a: Any, score_b: Any, *, positive: Any = "lun
         True labels (two classes).
     score_a, score_b : array-like of float, shape (n_samples,)
         The two methods' scores, higher meaning more likely `positive`.
-    positive : label, default "lung"
-        The positive class.
+    positive : label, optional
+        The positive class.  By default 1 (``True``) for 0/1, -1/1 or boolean labels; other
+        labels must name it (labels holding ``"lung"`` still default to it, with a
+        ``FutureWarning``, until the next release).
 
     Returns
     -------
@@ -403,6 +442,7 @@ def delong_test(y_true: Any, score_a: Any, score_b: Any, *, positive: Any = "lun
     >>> round(r.auc_a, 4), round(r.auc_b, 4), round(r.p_value, 3)
     (0.9375, 0.625, 0.202)
     """
+    positive = _resolve_positive(y_true, positive)
     is_pos, _ = _check_binary(y_true, positive)
     a = _check_scores(score_a, is_pos.size, "score_a")
     b = _check_scores(score_b, is_pos.size, "score_b")
@@ -458,7 +498,7 @@ def diagnostic_metrics(
     y_pred: Any,
     y_score: Any = None,
     *,
-    positive: Any = "lung",
+    positive: Any = None,
     confidence: float | None = None,
     auc_method: Literal["delong", "bootstrap"] = "delong",
     n_bootstrap: int = 2000,
@@ -479,8 +519,10 @@ def diagnostic_metrics(
         Predicted labels (from those of `y_true`).
     y_score : array-like of float, shape (n_samples,), optional
         Scores (higher = more likely `positive`) for the AUC.
-    positive : label, default "lung"
-        The positive class.
+    positive : label, optional
+        The positive class.  By default 1 (``True``) for 0/1, -1/1 or boolean labels; other
+        labels must name it (labels holding ``"lung"`` still default to it, with a
+        ``FutureWarning``, until the next release).
     confidence : float, optional
         E.g. 0.95: add ``<metric>_low`` / ``<metric>_high`` entries, Wilson score intervals
         for the proportions (NaN for a NaN proportion: PPV/NPV of 0/0) and a DeLong (or
@@ -520,12 +562,13 @@ def diagnostic_metrics(
 
     >>> y_true = ["lung"] * 30 + ["other"] * 31
     >>> y_pred = ["lung"] * 18 + ["other"] * 12 + ["other"] * 30 + ["lung"]
-    >>> m = diagnostic_metrics(y_true, y_pred)
+    >>> m = diagnostic_metrics(y_true, y_pred, positive="lung")
     >>> m[["sensitivity", "specificity", "ppv", "npv", "accuracy"]].round(3).tolist()
     [0.6, 0.968, 0.947, 0.714, 0.787]
     """
     if auc_method not in ("delong", "bootstrap"):
         raise ValueError(f"`auc_method` must be 'delong' or 'bootstrap', got {auc_method!r}")
+    positive = _resolve_positive(y_true, positive)
     is_pos, labels = _check_binary(y_true, positive)
     pred = _labels_1d(y_pred, "y_pred")
     if pred.size != is_pos.size:

@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 
 from dcemets.evaluation.crossval import CVResult
-from dcemets.evaluation.metrics import _check_binary, _check_scores, _delong_core
+from dcemets.evaluation.metrics import _check_binary, _check_scores, _delong_core, _resolve_positive
 
 __all__ = ["plot_roc"]
 
@@ -19,7 +19,7 @@ def plot_roc(
     results: Mapping[str, CVResult | tuple[Any, Any]],
     ax: Any = None,
     *,
-    positive: Any = "lung",
+    positive: Any = None,
     chance: bool = True,
 ) -> Any:
     """Plot ROC curves with their AUCs in the legend.
@@ -33,8 +33,10 @@ def plot_roc(
         way) or a pair of labels and scores (higher = more likely `positive`).
     ax : matplotlib.axes.Axes, optional
         Axes to draw into (default: a new figure).
-    positive : label, default "lung"
-        Positive class of the ``(y_true, y_score)`` pairs (a CVResult knows its own).
+    positive : label, optional
+        Positive class of the ``(y_true, y_score)`` pairs (a CVResult knows its own): by
+        default 1 (``True``) for 0/1, -1/1 or boolean labels; other labels must name it
+        (``"lung"`` still defaults, with a ``FutureWarning``, until the next release).
     chance : bool, default True
         Draw the diagonal of a chance classifier.
 
@@ -55,7 +57,7 @@ def plot_roc(
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> y = ["other"] * 4 + ["lung"] * 4
-    >>> ax = plot_roc({"hot-spot": (y, [0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9])})
+    >>> ax = plot_roc({"hot-spot": (y, [0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9])}, positive="lung")
     >>> ax.get_legend().get_texts()[0].get_text()
     'hot-spot (AUC = 0.94)'
     """
@@ -87,7 +89,8 @@ def plot_roc(
                 raise ValueError(f"results[{name!r}] holds a single class; no ROC curve")
             auc = float(np.mean(aucs))
         elif isinstance(res, tuple) and len(res) == 2:
-            is_pos, _ = _check_binary(res[0], positive, f"results[{name!r}][0]")
+            pos = _resolve_positive(res[0], positive, f"results[{name!r}][0]")
+            is_pos, _ = _check_binary(res[0], pos, f"results[{name!r}][0]")
             score = _check_scores(res[1], is_pos.size, f"results[{name!r}][1]")
             auc = float(_delong_core(score[is_pos][None, :], score[~is_pos][None, :])[0][0])
         else:

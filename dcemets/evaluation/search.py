@@ -33,6 +33,7 @@ from dcemets.classify._checks import (
     real_array,
 )
 from dcemets.evaluation.crossval import cross_validate
+from dcemets.evaluation.metrics import _resolve_positive
 
 __all__ = ["FAMILIES", "SearchResult", "radiomics_search"]
 
@@ -276,7 +277,9 @@ def radiomics_search(
     random_state : int or None
         Seed of the folds (shuffled) and of the forests.
     positive : label, optional
-        Positive class for the AUC: ``"lung"`` when present, else the larger label.
+        Positive class for the AUC: by default 1 (``True``) for 0/1, -1/1 or boolean labels;
+        other labels must name it (``"lung"`` still defaults, with a ``FutureWarning``, until
+        the next release).
     n_estimators, max_samples
         :class:`~dcemets.classify.ForestRanker` settings (defaults 500 and 0.6, the paper's).
     estimator : sklearn classifier, optional
@@ -328,7 +331,7 @@ def radiomics_search(
     ...     "washout_glcm_contrast", "max_se_glcm_energy", "wash_in_glcm_entropy"])
     >>> X["washout_hist_p90"] += 1.5 * (y == "lung")
     >>> res = radiomics_search(X, y, family="all", k_range=[1, 2], n_splits=5,
-    ...                        n_estimators=30, random_state=0)
+    ...                        n_estimators=30, random_state=0, positive="lung")
     >>> res.table[["family", "k"]].shape
     (6, 2)
     >>> res.best.loc["histogram", "features"][0]
@@ -375,8 +378,7 @@ def radiomics_search(
     classes = np.unique(ya)
     if classes.size != 2:
         raise ValueError(f"`y` must have exactly 2 classes, got {classes.tolist()}")
-    if positive is None:
-        positive = "lung" if "lung" in classes.tolist() else classes[1]
+    positive = _resolve_positive(ya, positive, "y")
     if positive not in classes.tolist():
         raise ValueError(f"`positive` {positive!r} is not one of the classes {classes.tolist()}")
     y01 = (ya == positive).astype(int)

@@ -53,12 +53,14 @@ def _hotspot_analyses(
             cache, result, name, x, y, make().get_params(deep=True), config.n_splits, config.seed
         )
         result.cv[name] = evaluation.cross_validate(
-            make(), x, y, cv=config.n_splits, random_state=config.seed, checkpoint=store
+            make(), x, y, cv=config.n_splits, random_state=config.seed, positive="lung", checkpoint=store
         )
         model = make().fit(x, y)
         result.models[name] = model
         score = model.predict_proba(x)[:, list(model.classes_).index("lung")]
-        result.cv[name + "_resubstitution"] = evaluation.diagnostic_metrics(y, model.predict(x), score)
+        result.cv[name + "_resubstitution"] = evaluation.diagnostic_metrics(
+            y, model.predict(x), score, positive="lung"
+        )
 
 
 def _radiomics_analyses(
@@ -175,6 +177,7 @@ def _dl_analyses(
             cv=folds,
             random_state=config.seed,
             aggregate_groups=True,
+            positive="lung",
             progress=progress,
             checkpoint=_dl._HistoryStore(store, sink),
         )

@@ -251,7 +251,7 @@ def figure_roc(result: StudyResult) -> Any:
     if not rocs:
         return None
     fig = Figure(figsize=(5, 4.5))
-    ax = evaluation.plot_roc(rocs, ax=fig.subplots())
+    ax = evaluation.plot_roc(rocs, ax=fig.subplots(), positive="lung")
     ax.set_title("ROC curves (out-of-fold scores)")
     fig.tight_layout()
     return fig

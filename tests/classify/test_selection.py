@@ -104,7 +104,9 @@ def cohort(seed=0, signal=1.2):
 
 def test_table2_search_finds_the_informative_features():
     X, y = cohort()
-    res = radiomics_search(X, y, family="all", n_estimators=60, random_state=0, protocol="paper")
+    res = radiomics_search(
+        X, y, family="all", n_estimators=60, random_state=0, protocol="paper", positive="lung"
+    )
     assert isinstance(res, SearchResult)
     t = res.table
     assert len(t) == 3 * 8
@@ -141,7 +143,7 @@ def test_table2_search_finds_the_informative_features():
 
 def test_stratified_folds_hold_3_lung_and_3_or_4_other():
     X, y = cohort()
-    res = radiomics_search(X, y, k_range=[3], n_estimators=20, random_state=1)
+    res = radiomics_search(X, y, k_range=[3], n_estimators=20, random_state=1, positive="lung")
     oof = res.oof
     counts = oof.groupby("fold").y_true.agg(["sum", "size"])
     assert (counts["sum"] == 3).all()
@@ -162,7 +164,7 @@ def test_leak_free_is_not_optimistic_on_pure_noise():
     paper, leak_free = [], []
     for seed in range(3):
         X = pd.DataFrame(rng.normal(size=(61, 99)), columns=list(FEATURE_NAMES))
-        kw = {"k_range": [3, 5], "n_estimators": 40, "random_state": seed}
+        kw = {"k_range": [3, 5], "n_estimators": 40, "random_state": seed, "positive": "lung"}
         paper.append(radiomics_search(X, y, protocol="paper", **kw).table.auc.mean())
         res = radiomics_search(X, y, protocol="leak-free", **kw)
         leak_free.append(res.table.auc.mean())
@@ -174,26 +176,28 @@ def test_leak_free_is_not_optimistic_on_pure_noise():
 
 def test_numpy_input_and_errors():
     X, y = cohort()
-    res = radiomics_search(X.to_numpy(), y, k_range=[2], n_estimators=10, n_splits=5, random_state=0)
+    res = radiomics_search(
+        X.to_numpy(), y, k_range=[2], n_estimators=10, n_splits=5, random_state=0, positive="lung"
+    )
     assert res.table.features.iloc[0][0].startswith("x")
     with pytest.raises(ValueError, match="named columns"):
-        radiomics_search(X.to_numpy(), y, family="texture")
+        radiomics_search(X.to_numpy(), y, family="texture", positive="lung")
     with pytest.raises(ValueError, match="exactly 2 classes"):
-        radiomics_search(X, np.array(["a", "b", "c"] * 20 + ["a"]))
+        radiomics_search(X, np.array(["a", "b", "c"] * 20 + ["a"]), positive="lung")
     with pytest.raises(ValueError, match="`k_range`"):
-        radiomics_search(X, y, family="histogram", k_range=[40])
+        radiomics_search(X, y, family="histogram", k_range=[40], positive="lung")
     with pytest.raises(ValueError, match="`protocol`"):
-        radiomics_search(X, y, protocol="nested")
+        radiomics_search(X, y, protocol="nested", positive="lung")
     with pytest.raises(ValueError, match="`family`"):
-        radiomics_search(X, y, family="shape")
+        radiomics_search(X, y, family="shape", positive="lung")
     bad = X.copy()
     bad.iloc[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        radiomics_search(bad, y)
+        radiomics_search(bad, y, positive="lung")
     with pytest.raises(ValueError, match="at least `n_splits`"):
-        radiomics_search(X.iloc[:35], y[:35])
+        radiomics_search(X.iloc[:35], y[:35], positive="lung")
     with pytest.raises(ValueError, match="no column"):
-        radiomics_search(X[["washout_hist_p90"]], y, family="texture")
+        radiomics_search(X[["washout_hist_p90"]], y, family="texture", positive="lung")
 
 
 def test_forest_ranker_errors_name_x_and_y():
@@ -219,7 +223,7 @@ def test_forest_ranker_refuses_one_class_and_missing_labels():
 def test_radiomics_search_checks_x_y_and_options_by_name():
     """Fuzz defects: NaN/complex/text tables, wrong rows, bad k_range/family/random_state."""
     X, y = cohort()
-    kw = {"k_range": [1], "n_estimators": 3, "n_splits": 3}
+    kw = {"k_range": [1], "n_estimators": 3, "n_splits": 3, "positive": "lung"}
     with pytest.raises(ValueError, match=r"Complex data not supported: `X`"):
         radiomics_search(X.astype(complex), y, **kw)
     with pytest.raises(TypeError, match=r"`X` must hold numbers"):

@@ -40,7 +40,7 @@ class MeanFeatureProba(ClassifierMixin, BaseEstimator):
 def test_stratified_folds_like_the_paper():
     """10-fold CV of 30 + 31 cases: 3 lung and 3-4 other cases in each test fold."""
     X, y = cohort()
-    res = cross_validate(LogisticRegression(), X, y, cv=10, random_state=0)
+    res = cross_validate(LogisticRegression(), X, y, cv=10, random_state=0, positive="lung")
     assert isinstance(res, CVResult)
     assert len(res.per_fold) == 10
     assert (res.per_fold["tp"] + res.per_fold["fn"]).tolist() == [3] * 10
@@ -55,7 +55,7 @@ def test_stratified_folds_like_the_paper():
 
 def test_summary_is_mean_sd_range_over_folds():
     X, y = cohort(seed=1)
-    res = cross_validate(CHAIDClassifier(), X, y, cv=5, repeats=3, random_state=1)
+    res = cross_validate(CHAIDClassifier(), X, y, cv=5, repeats=3, random_state=1, positive="lung")
     assert len(res.per_fold) == 15
     acc = res.per_fold["accuracy"]
     s = res.summary.loc["accuracy"]
@@ -68,7 +68,7 @@ def test_summary_is_mean_sd_range_over_folds():
     # repeats use different shuffles, and the seed makes them reproducible
     folds = res.oof.pivot_table(index=res.oof.index, columns="repeat", values="fold")
     assert not (folds[0] == folds[1]).all()
-    again = cross_validate(CHAIDClassifier(), X, y, cv=5, repeats=3, random_state=1)
+    again = cross_validate(CHAIDClassifier(), X, y, cv=5, repeats=3, random_state=1, positive="lung")
     pd.testing.assert_frame_equal(res.per_fold, again.per_fold)
 
 
@@ -76,7 +76,9 @@ def test_same_folds_as_sklearn_cross_val_score_for_accuracy():
     from sklearn.model_selection import StratifiedKFold
 
     X, y = cohort(seed=2)
-    res = cross_validate(LogisticRegression(), X, y, cv=StratifiedKFold(5, shuffle=True, random_state=3))
+    res = cross_validate(
+        LogisticRegression(), X, y, cv=StratifiedKFold(5, shuffle=True, random_state=3), positive="lung"
+    )
     ref = cross_val_score(LogisticRegression(), X, y, cv=StratifiedKFold(5, shuffle=True, random_state=3))
     np.testing.assert_allclose(res.per_fold["accuracy"], ref)
 
@@ -87,7 +89,9 @@ def test_groups_never_straddle_train_and_test():
     label_of = np.where(np.arange(40) < 20, "lung", "other")
     y = label_of[patients]
     X = rng.normal(size=(patients.size, 2)) + (y == "lung")[:, None]
-    res = cross_validate(LogisticRegression(), X, y, groups=patients, cv=5, repeats=2, random_state=0)
+    res = cross_validate(
+        LogisticRegression(), X, y, groups=patients, cv=5, repeats=2, random_state=0, positive="lung"
+    )
     per_group = res.oof.groupby(["repeat", "group"])["fold"].nunique()
     assert (per_group == 1).all()
     assert set(res.oof["group"]) == set(patients)
@@ -99,7 +103,14 @@ def test_aggregate_groups_averages_slice_probabilities():
     y = np.where(patients < 10, "lung", "other")
     X = rng.normal(size=(60, 1)) + np.where(y == "lung", 1.0, -1.0)[:, None]
     res = cross_validate(
-        MeanFeatureProba(), X, y, groups=patients, cv=5, aggregate_groups=True, random_state=0
+        MeanFeatureProba(),
+        X,
+        y,
+        groups=patients,
+        cv=5,
+        aggregate_groups=True,
+        random_state=0,
+        positive="lung",
     )
     assert res.oof.index.name == "group"
     assert sorted(res.oof.index) == list(range(20))
@@ -118,10 +129,10 @@ def test_nested_selection_does_not_leak():
     X = rng.normal(size=(60, 2000))
     y = np.array(["lung", "other"] * 30)
     model = make_pipeline(SelectKBest(f_classif, k=10), LogisticRegression())
-    nested = cross_validate(model, X, y, cv=5, repeats=2, random_state=0)
+    nested = cross_validate(model, X, y, cv=5, repeats=2, random_state=0, positive="lung")
     assert nested.summary.loc["accuracy", "mean"] < 0.65
     X_leaky = SelectKBest(f_classif, k=10).fit_transform(X, y)
-    leaky = cross_validate(LogisticRegression(), X_leaky, y, cv=5, repeats=2, random_state=0)
+    leaky = cross_validate(LogisticRegression(), X_leaky, y, cv=5, repeats=2, random_state=0, positive="lung")
     assert leaky.summary.loc["accuracy", "mean"] > 0.75
 
 
@@ -129,7 +140,7 @@ def test_decision_function_scores_oriented_to_positive():
     X, y = cohort(seed=3)
     X = X.to_numpy().copy()
     X[:, 2] *= 3
-    res = cross_validate(SVC(), X, y, cv=5, random_state=0)  # no predict_proba
+    res = cross_validate(SVC(), X, y, cv=5, random_state=0, positive="lung")  # no predict_proba
     assert res.summary.loc["auc", "mean"] > 0.75  # "lung" is classes_[0]: sign flipped
     res_other = cross_validate(SVC(), X, y, cv=5, random_state=0, positive="other")
     assert res_other.summary.loc["auc", "mean"] == pytest.approx(res.summary.loc["auc", "mean"])
@@ -137,10 +148,12 @@ def test_decision_function_scores_oriented_to_positive():
 
 def test_return_estimators_and_resubstitution():
     X, y = cohort(seed=4)
-    res = cross_validate(CHAIDClassifier(), X, y, cv=3, random_state=0, return_estimators=True)
+    res = cross_validate(
+        CHAIDClassifier(), X, y, cv=3, random_state=0, return_estimators=True, positive="lung"
+    )
     assert len(res.estimators) == 3
     assert all(hasattr(e, "tree_") for e in res.estimators)
-    resub = resubstitution_metrics(CHAIDClassifier(), X, y)
+    resub = resubstitution_metrics(CHAIDClassifier(), X, y, positive="lung")
     assert resub.name == "resubstitution (entire dataset)"
     fitted = CHAIDClassifier().fit(X, y)
     assert resub["accuracy"] == pytest.approx(fitted.score(X, y))
@@ -148,7 +161,7 @@ def test_return_estimators_and_resubstitution():
 
 def test_progress_bar_off_by_default(capsys):
     X, y = cohort()
-    cross_validate(LogisticRegression(), X, y, cv=3, random_state=0)
+    cross_validate(LogisticRegression(), X, y, cv=3, random_state=0, positive="lung")
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == ""
@@ -162,61 +175,67 @@ def test_progress_bar_off_by_default(capsys):
 def test_single_class_in_y():
     X, _ = cohort()
     with pytest.raises(ValueError, match="single class"):
-        cross_validate(LogisticRegression(), X, ["lung"] * 61)
+        cross_validate(LogisticRegression(), X, ["lung"] * 61, positive="lung")
 
 
 def test_nan_features():
     X, y = cohort()
     X.iloc[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        cross_validate(LogisticRegression(), X, y)
+        cross_validate(LogisticRegression(), X, y, positive="lung")
     with pytest.raises(ValueError, match="NaN"):
-        cross_validate(LogisticRegression(), X.to_numpy(), y)
+        cross_validate(LogisticRegression(), X.to_numpy(), y, positive="lung")
 
 
 def test_groups_shorter_than_y():
     X, y = cohort()
     with pytest.raises(ValueError, match="groups"):
-        cross_validate(LogisticRegression(), X, y, groups=np.arange(60))
+        cross_validate(LogisticRegression(), X, y, groups=np.arange(60), positive="lung")
 
 
 def test_more_folds_than_cases_of_a_class():
     X, y = cohort(n_lung=30, n_other=7)
     with pytest.raises(ValueError, match=r"cv.*'other' has only 7"):
-        cross_validate(LogisticRegression(), X, y, cv=10)
+        cross_validate(LogisticRegression(), X, y, cv=10, positive="lung")
     groups = np.arange(37) // 2
     with pytest.raises(ValueError, match="groups"):
-        cross_validate(LogisticRegression(), X, y, groups=groups, cv=5)
+        cross_validate(LogisticRegression(), X, y, groups=groups, cv=5, positive="lung")
 
 
 def test_other_bad_arguments():
     X, y = cohort()
     with pytest.raises(ValueError, match="samples"):
-        cross_validate(LogisticRegression(), X.iloc[:50], y)
+        cross_validate(LogisticRegression(), X.iloc[:50], y, positive="lung")
     with pytest.raises(ValueError, match="positive"):
         cross_validate(LogisticRegression(), X, y, positive="breast")
     with pytest.raises(ValueError, match="aggregate_groups"):
-        cross_validate(LogisticRegression(), X, y, aggregate_groups=True)
+        cross_validate(LogisticRegression(), X, y, aggregate_groups=True, positive="lung")
     with pytest.raises(ValueError, match="mix classes"):
         cross_validate(
-            LogisticRegression(), X, y, groups=(np.arange(61) + 1) // 2, aggregate_groups=True, cv=3
+            LogisticRegression(),
+            X,
+            y,
+            groups=(np.arange(61) + 1) // 2,
+            aggregate_groups=True,
+            cv=3,
+            positive="lung",
         )
     with pytest.raises(ValueError, match="repeats"):
-        cross_validate(LogisticRegression(), X, y, repeats=0)
+        cross_validate(LogisticRegression(), X, y, repeats=0, positive="lung")
     with pytest.raises(ValueError, match="repeats"):
-        cross_validate(LogisticRegression(), X, y, cv=GroupKFold(3), repeats=2)
+        cross_validate(LogisticRegression(), X, y, cv=GroupKFold(3), repeats=2, positive="lung")
     with pytest.raises(ValueError, match="cv"):
-        cross_validate(LogisticRegression(), X, y, cv=1)
+        cross_validate(LogisticRegression(), X, y, cv=1, positive="lung")
     with pytest.raises(TypeError, match="estimator"):
-        cross_validate(object(), X, y)
+        cross_validate(object(), X, y, positive="lung")
     with pytest.raises(ValueError, match="two classes"):
-        cross_validate(LogisticRegression(), X, np.array(["a", "b", "lung"] * 20 + ["a"]))
+        cross_validate(LogisticRegression(), X, np.array(["a", "b", "lung"] * 20 + ["a"]), positive="lung")
 
 
 def test_inputs_not_modified():
     X, y = cohort()
     X0, y0 = X.copy(), y.copy()
-    cross_validate(CHAIDClassifier(), X, y, cv=3, random_state=0)
+    cross_validate(CHAIDClassifier(), X, y, cv=3, random_state=0, positive="lung")
     pd.testing.assert_frame_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
 
@@ -227,7 +246,7 @@ def test_nested_forest_ranker_pipeline_refits_selection_per_fold():
     X = rng.normal(size=(60, 100))
     y = np.array(["lung", "other"] * 30)
     model = make_pipeline(selection.ForestRanker(n_estimators=30, k=5, random_state=0), LogisticRegression())
-    res = cross_validate(model, X, y, cv=5, random_state=0, return_estimators=True)
+    res = cross_validate(model, X, y, cv=5, random_state=0, return_estimators=True, positive="lung")
     chosen = {tuple(np.flatnonzero(est[0].get_support())) for est in res.estimators}
     assert len(chosen) > 1  # each training fold ranks its own features
     assert res.summary.loc["accuracy", "mean"] < 0.7  # noise stays at chance
@@ -251,7 +270,14 @@ def test_aggregate_groups_majority_vote_without_scores():
     x = np.where(y == "lung", 1.0, -1.0)
     x[[2, 15]] = [-1.0, 1.0]
     res = cross_validate(
-        SignPredictor(), x[:, None], y, groups=patients, cv=5, aggregate_groups=True, random_state=0
+        SignPredictor(),
+        x[:, None],
+        y,
+        groups=patients,
+        cv=5,
+        aggregate_groups=True,
+        random_state=0,
+        positive="lung",
     )
     out = res.oof.sort_index()
     assert out["y_score"].isna().all()
@@ -281,7 +307,9 @@ def test_checkpoint_serves_stored_folds_without_refitting():
     X = rng.normal(size=(40, 2))
     y = np.where(X[:, 0] + 0.5 * rng.normal(size=40) > 0, "lung", "other")
     store = _DictStore()
-    first = cross_validate(LogisticRegression(), X, y, cv=4, repeats=2, random_state=0, checkpoint=store)
+    first = cross_validate(
+        LogisticRegression(), X, y, cv=4, repeats=2, random_state=0, checkpoint=store, positive="lung"
+    )
     assert len(store.data) == 8
     store.data.pop(sorted(store.data)[3])  # the fold a kill interrupted
 
@@ -292,7 +320,9 @@ def test_checkpoint_serves_stored_folds_without_refitting():
             fits.append(len(y))
             return super().fit(X, y)
 
-    again = cross_validate(Counting(), X, y, cv=4, repeats=2, random_state=0, checkpoint=store)
+    again = cross_validate(
+        Counting(), X, y, cv=4, repeats=2, random_state=0, checkpoint=store, positive="lung"
+    )
     assert len(fits) == 1  # only the missing fold is fitted
     pd.testing.assert_frame_equal(first.per_fold, again.per_fold)
     pd.testing.assert_frame_equal(first.oof, again.oof)
@@ -306,9 +336,11 @@ def test_checkpoint_argument_is_checked():
     X = np.arange(20.0).reshape(10, 2)
     y = np.array(["lung", "other"] * 5)
     with pytest.raises(TypeError, match=r"`checkpoint` must have get\(key\) and put"):
-        cross_validate(LogisticRegression(), X, y, cv=2, checkpoint={})
+        cross_validate(LogisticRegression(), X, y, cv=2, checkpoint={}, positive="lung")
     with pytest.raises(ValueError, match=r"`return_estimators=True` cannot be combined with `checkpoint`"):
-        cross_validate(LogisticRegression(), X, y, cv=2, checkpoint=_DictStore(), return_estimators=True)
+        cross_validate(
+            LogisticRegression(), X, y, cv=2, checkpoint=_DictStore(), return_estimators=True, positive="lung"
+        )
 
 
 def test_bad_estimator_x_cv_and_seed_named():
@@ -317,9 +349,9 @@ def test_bad_estimator_x_cv_and_seed_named():
     Xa = X.to_numpy()
     for bad in (LogisticRegression, None, "fuzz", {"a": 1}):
         with pytest.raises(TypeError, match=r"`estimator` must be"):
-            resubstitution_metrics(bad, Xa, y)
+            resubstitution_metrics(bad, Xa, y, positive="lung")
         with pytest.raises(TypeError, match=r"`estimator` must be"):
-            cross_validate(bad, Xa, y)
+            cross_validate(bad, Xa, y, positive="lung")
     for func in (cross_validate, resubstitution_metrics):
         with pytest.raises(ValueError, match=r"`X` must hold real numbers"):
             func(LogisticRegression(), Xa.astype(complex), y)
@@ -330,7 +362,7 @@ def test_bad_estimator_x_cv_and_seed_named():
         with pytest.raises(TypeError, match=r"`X` must be array-like"):
             func(LogisticRegression(), "fuzz", y)
     with pytest.raises(TypeError, match=r"`cv` must be an int or a splitter"):
-        cross_validate(LogisticRegression(), X, y, cv="fuzz")
+        cross_validate(LogisticRegression(), X, y, cv="fuzz", positive="lung")
     for seed, error in ((-1, ValueError), (0.5, TypeError), ("fuzz", TypeError)):
         with pytest.raises(error, match=r"`random_state` must be None, an int >= 0 or a numpy Generator"):
-            cross_validate(LogisticRegression(), X, y, random_state=seed)
+            cross_validate(LogisticRegression(), X, y, random_state=seed, positive="lung")

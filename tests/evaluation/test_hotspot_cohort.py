@@ -79,10 +79,10 @@ def test_chaid_first_split_on_washout_and_accuracies(cohort_table, capsys):
     tree = hotspot_chaid().fit(X, y)
     root = tree.tree_[0]
     assert root.feature == HEURISTIC_FEATURES.index("washout")
-    resub = resubstitution_metrics(hotspot_chaid(), X, y)
-    cv_chaid = cross_validate(hotspot_chaid(), X, y, cv=10, repeats=5, random_state=0)
-    cv_logit = cross_validate(hotspot_logistic(), X, y, cv=10, repeats=5, random_state=0)
-    resub_logit = resubstitution_metrics(hotspot_logistic(), X, y)
+    resub = resubstitution_metrics(hotspot_chaid(), X, y, positive="lung")
+    cv_chaid = cross_validate(hotspot_chaid(), X, y, cv=10, repeats=5, random_state=0, positive="lung")
+    cv_logit = cross_validate(hotspot_logistic(), X, y, cv=10, repeats=5, random_state=0, positive="lung")
+    resub_logit = resubstitution_metrics(hotspot_logistic(), X, y, positive="lung")
     with capsys.disabled():
         _show("\n" + export_text(tree, decimals=1))
         _show(f"CHAID     resubstitution (entire dataset) accuracy {resub['accuracy']:.2f}  (paper 0.79)")

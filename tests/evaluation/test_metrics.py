@@ -44,7 +44,7 @@ def test_fig6_with_other_as_positive_swaps_roles():
 
 
 def test_fig6_wilson_intervals():
-    m = diagnostic_metrics(*fig6_labels(), confidence=0.95)
+    m = diagnostic_metrics(*fig6_labels(), confidence=0.95, positive="lung")
     low, _ = wilson_interval(18, 30)
     assert m["sensitivity_low"] == pytest.approx(float(low))
     assert m["sensitivity_low"] < 0.6 < m["sensitivity_high"]
@@ -228,18 +228,22 @@ def test_bootstrap_and_delong_agree_on_a_large_sample():
 def test_metrics_with_scores_and_bootstrap_ci():
     y_true, y_pred = fig6_labels()
     score = np.where(y_pred == "lung", 0.8, 0.3) + np.linspace(0, 0.1, 61)
-    m = diagnostic_metrics(y_true, y_pred, score, confidence=0.9, auc_method="bootstrap", rng=0)
-    assert m["auc"] == pytest.approx(roc_auc(y_true, score))
+    m = diagnostic_metrics(
+        y_true, y_pred, score, confidence=0.9, auc_method="bootstrap", rng=0, positive="lung"
+    )
+    assert m["auc"] == pytest.approx(roc_auc(y_true, score, positive="lung"))
     assert m["auc_low"] <= m["auc"] <= m["auc_high"]
-    again = diagnostic_metrics(y_true, y_pred, score, confidence=0.9, auc_method="bootstrap", rng=0)
+    again = diagnostic_metrics(
+        y_true, y_pred, score, confidence=0.9, auc_method="bootstrap", rng=0, positive="lung"
+    )
     assert again.equals(m)
 
 
 def test_ppv_undefined_is_nan_not_error():
-    m = diagnostic_metrics(["lung", "other", "other"], ["other"] * 3)
+    m = diagnostic_metrics(["lung", "other", "other"], ["other"] * 3, positive="lung")
     assert np.isnan(m["ppv"])
     assert m["npv"] == pytest.approx(2 / 3)
-    m = diagnostic_metrics(["lung", "other", "other"], ["other"] * 3, confidence=0.95)
+    m = diagnostic_metrics(["lung", "other", "other"], ["other"] * 3, confidence=0.95, positive="lung")
     assert np.isnan(m["ppv_low"])
     assert np.isnan(m["ppv_high"])
     assert 0 < m["npv_low"] < 2 / 3 < m["npv_high"] < 1
@@ -252,26 +256,26 @@ def test_ppv_undefined_is_nan_not_error():
 
 def test_single_class_rejected():
     with pytest.raises(ValueError, match="single class"):
-        diagnostic_metrics(["lung"] * 4, ["lung"] * 4)
+        diagnostic_metrics(["lung"] * 4, ["lung"] * 4, positive="lung")
 
 
 def test_positive_not_a_label():
     with pytest.raises(ValueError, match="positive"):
-        diagnostic_metrics([0, 1, 0, 1], [0, 1, 1, 1])
+        diagnostic_metrics([0, 1, 0, 1], [0, 1, 1, 1], positive="lung")
 
 
 def test_unknown_predicted_label():
     with pytest.raises(ValueError, match="y_pred"):
-        diagnostic_metrics(["lung", "other"], ["lung", "breast"])
+        diagnostic_metrics(["lung", "other"], ["lung", "breast"], positive="lung")
 
 
 def test_lengths_and_nan_scores():
     with pytest.raises(ValueError, match="y_pred"):
-        diagnostic_metrics(["lung", "other"], ["lung"])
+        diagnostic_metrics(["lung", "other"], ["lung"], positive="lung")
     with pytest.raises(ValueError, match="y_score"):
-        diagnostic_metrics(["lung", "other"], ["lung", "other"], [0.5, np.nan])
+        diagnostic_metrics(["lung", "other"], ["lung", "other"], [0.5, np.nan], positive="lung")
     with pytest.raises(ValueError, match="y_score"):
-        diagnostic_metrics(["lung", "other"], ["lung", "other"], [0.5])
+        diagnostic_metrics(["lung", "other"], ["lung", "other"], [0.5], positive="lung")
     with pytest.raises(ValueError, match="two classes"):
         diagnostic_metrics(["a", "b", "c"], ["a", "b", "c"], positive="a")
     with pytest.raises(ValueError, match="method"):
@@ -282,7 +286,7 @@ def test_inputs_not_modified():
     y_true, y_pred = fig6_labels()
     score = np.linspace(0, 1, 61)
     copies = (y_true.copy(), y_pred.copy(), score.copy())
-    diagnostic_metrics(y_true, y_pred, score, confidence=0.95)
+    diagnostic_metrics(y_true, y_pred, score, confidence=0.95, positive="lung")
     for a, b in zip((y_true, y_pred, score), copies):
         np.testing.assert_array_equal(a, b)
 
@@ -308,7 +312,7 @@ def test_swapping_the_positive_class_swaps_the_metrics(rows):
     # AUC depends on the ranks only (an exact, order-preserving float transform)
     assert roc_auc(y_true, 2.0 * score, positive="lung") == pytest.approx(a["auc"])
     # and every interval contains its estimate
-    c = diagnostic_metrics(y_true, y_pred, score, confidence=0.9)
+    c = diagnostic_metrics(y_true, y_pred, score, confidence=0.9, positive="lung")
     for k in ("accuracy", "sensitivity", "specificity", "auc"):
         assert c[f"{k}_low"] - 1e-12 <= c[k] <= c[f"{k}_high"] + 1e-12
 
@@ -343,7 +347,7 @@ def test_scores_must_be_real_numbers(bad):
 
 def test_diagnostic_metrics_names_auc_method():
     with pytest.raises(ValueError, match=r"`auc_method` must be 'delong' or 'bootstrap', got 'wald'"):
-        diagnostic_metrics(["a", "b"], ["a", "b"], auc_method="wald")
+        diagnostic_metrics(["a", "b"], ["a", "b"], auc_method="wald", positive="lung")
 
 
 def test_wilson_interval_array_counts():
@@ -353,3 +357,21 @@ def test_wilson_interval_array_counts():
     assert low.shape == (2,)
     assert low[0] == l0
     assert high[0] == h0
+
+
+def test_positive_default_is_generic_not_the_papers_class():
+    """Issue 17 item 7: generic metrics do not default to this paper's 'lung'."""
+    y01, pred01 = [0, 0, 1, 1], [0, 1, 1, 1]
+    m = diagnostic_metrics(y01, pred01)  # 0/1 labels: 1 is positive, as in scikit-learn
+    assert m["sensitivity"] == 1.0
+    assert m["specificity"] == 0.5
+    mb = diagnostic_metrics([False, False, True, True], [False, True, True, True])
+    assert mb.equals(m)
+    assert roc_auc([-1, -1, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="`positive` must name the positive class"):
+        diagnostic_metrics(["a", "b"], ["a", "b"])
+    with pytest.warns(FutureWarning, match="positive='lung'"):
+        old = diagnostic_metrics(["lung", "other", "other"], ["lung", "lung", "other"])
+    assert old.equals(
+        diagnostic_metrics(["lung", "other", "other"], ["lung", "lung", "other"], positive="lung")
+    )

@@ -23,9 +23,9 @@ def test_plot_roc_from_cv_results_and_pairs():
     rng = np.random.default_rng(0)
     y = np.array(["lung"] * 30 + ["other"] * 31)
     X = rng.normal(size=(61, 2)) + np.where(y == "lung", 1.0, 0.0)[:, None]
-    res = cross_validate(LogisticRegression(), X, y, cv=5, random_state=0)
+    res = cross_validate(LogisticRegression(), X, y, cv=5, random_state=0, positive="lung")
     score = X[:, 0]
-    ax = plot_roc({"logistic": res, "wash-out": (y, score)})
+    ax = plot_roc({"logistic": res, "wash-out": (y, score)}, positive="lung")
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert texts[0].startswith("logistic (AUC = ")
     auc = res.pooled["auc"].iloc[0]
@@ -39,11 +39,11 @@ def test_plot_roc_from_cv_results_and_pairs():
 
 def test_plot_roc_bad_input():
     with pytest.raises(ValueError, match="non-empty"):
-        plot_roc({})
+        plot_roc({}, positive="lung")
     with pytest.raises(TypeError, match="CVResult"):
-        plot_roc({"x": [1, 2, 3]})
+        plot_roc({"x": [1, 2, 3]}, positive="lung")
     with pytest.raises(ValueError, match="positive"):
-        plot_roc({"x": ([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4])})
+        plot_roc({"x": ([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4])}, positive="lung")
 
 
 def test_plot_roc_accepts_any_result_with_oof():
@@ -52,5 +52,5 @@ def test_plot_roc_accepts_any_result_with_oof():
     class Search:
         oof = pd.DataFrame({"y_true": ["lung", "other", "lung", "other"], "y_score": [0.9, 0.2, 0.4, 0.6]})
 
-    ax = plot_roc({"radiomics": Search()})
+    ax = plot_roc({"radiomics": Search()}, positive="lung")
     assert ax.get_legend().get_texts()[0].get_text() == "radiomics (AUC = 0.75)"

@@ -440,7 +440,12 @@ def test_slice_level_cross_validation_is_available():
     evaluation = pytest.importorskip("dcemets.evaluation")
     X, y, _ = toy_dce(n=30)
     res = evaluation.cross_validate(
-        small_cnn(epochs=3, augment=1, random_state=0), X[:, :3, 0], y, cv=3, random_state=0
+        small_cnn(epochs=3, augment=1, random_state=0),
+        X[:, :3, 0],
+        y,
+        cv=3,
+        random_state=0,
+        positive="lung",
     )
     assert len(res.oof) == 30
 

@@ -32,6 +32,7 @@ def _run(X, y, g, store, sink):
         cv=folds,
         aggregate_groups=True,
         checkpoint=_dl._HistoryStore(store, sink),
+        positive="lung",
     )
     return res, _dl.learning_curves(sink)
 
