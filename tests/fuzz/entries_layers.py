@@ -1444,7 +1444,7 @@ register(
         args={"y_true": "y", "y_score": "scores", "positive": "positive_label"},
     )
 )
-S.CORRUPTIONS["positive_label"] = [Corruption("absent", const("fuzz")), Corruption("none", const(None))]
+S.CORRUPTIONS["positive_label"] = [Corruption("absent", const("fuzz"))]  # None is the default (0/1 labels)
 register(
     Entry(
         "dcemets.evaluation.auc_confidence_interval",
