@@ -262,7 +262,7 @@ def bench_cv() -> None:
         est = cls.from_preset(budget, random_state=0)
         t0 = time.perf_counter()
         res = cross_validate(
-            est, ds.X, y, groups=ds.groups, cv=10, random_state=0, aggregate_groups=True, positive="lung"
+            est, ds.X, y, groups=ds.groups, cv=10, rng=0, aggregate_groups=True, positive="lung"
         )
         dt = time.perf_counter() - t0
         total += dt

@@ -119,7 +119,7 @@ def main() -> None:
                 e[z],
                 steps.search_region.values[z],
                 value_range=tuple(steps.attrs["value_range"]),
-                random_state=0,
+                rng=0,
             )
         t_ncut_ours.append(time.perf_counter() - t)
         t = time.perf_counter()

@@ -155,6 +155,67 @@ def check_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
     raise TypeError(f"`rng` must be an int, a numpy Generator or None, got {type(rng).__name__}")
 
 
+class _NotGiven:
+    """Default of a deprecated argument: tells "not passed" apart from every real value."""
+
+    def __repr__(self) -> str:
+        return "<deprecated>"
+
+
+NOT_GIVEN: Any = _NotGiven()
+"""Default of the deprecated ``random_state`` of functions that now take ``rng``."""
+
+
+def rng_or_random_state(rng: Any, random_state: Any, *, func: str, default: Any = None) -> Any:
+    """The seed a function was given: `rng`, or its deprecated old name `random_state`.
+
+    Functions take ``rng`` (SPEC 7; estimators keep scikit-learn's ``random_state``).  A
+    function that used to take ``random_state`` still accepts it for one release, with a
+    ``FutureWarning``; passing both is an error.
+
+    Parameters
+    ----------
+    rng : int, numpy.random.Generator or None
+        The value of the function's ``rng``.
+    random_state : object
+        The value of its deprecated ``random_state``; :data:`NOT_GIVEN` when not passed.
+    func : str
+        The function's name, for the messages.
+    default : int or None
+        The default of the function's ``rng`` (an `rng` still at it counts as not given).
+
+    Returns
+    -------
+    int, numpy.random.Generator or None
+        The seed to use (not yet checked: the caller checks it under the name ``rng``).
+
+    Raises
+    ------
+    TypeError
+        If both are given.
+
+    Examples
+    --------
+    >>> rng_or_random_state(3, NOT_GIVEN, func="f")
+    3
+    """
+    if random_state is NOT_GIVEN:
+        return rng
+    if not (rng is default or (type(rng) is int and type(default) is int and rng == default)):
+        raise TypeError(
+            f"{func}() got both `rng` and its deprecated old name `random_state`; pass `rng` only"
+        )
+    import warnings
+
+    warnings.warn(
+        f"{func}(random_state=...) is deprecated and will be removed in the next release; "
+        "functions take `rng` (SPEC 7): pass rng=...",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return random_state
+
+
 _BLAS_CONTROLLER: list[Any] = []  # threadpoolctl's controller, made once (it scans the libraries)
 
 

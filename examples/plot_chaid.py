@@ -123,8 +123,8 @@ print(
     f"sensitivity {m['sensitivity']:.2f}, specificity {m['specificity']:.2f}, "
     f"PPV {m['ppv']:.2f}, NPV {m['npv']:.2f}"
 )
-cv_tree = cross_validate(hotspot_chaid(), X, y, cv=10, repeats=5, random_state=0, positive="lung")
-cv_logit = cross_validate(hotspot_logistic(), X, y, cv=10, repeats=5, random_state=0, positive="lung")
+cv_tree = cross_validate(hotspot_chaid(), X, y, cv=10, repeats=5, rng=0, positive="lung")
+cv_logit = cross_validate(hotspot_logistic(), X, y, cv=10, repeats=5, rng=0, positive="lung")
 print("CHAID, 10-fold CV x 5 (paper: 0.79 on the entire dataset)")
 print(cv_tree.format_summary())
 print("Logistic regression, 10-fold CV x 5 (paper: 0.74)")

@@ -91,9 +91,7 @@ print(table.shape)
 # -----------------------------------------------------------------
 # The leak-free protocol (default) ranks the features inside every training fold; the paper's
 # protocol ranks once on all cases, which lets the test folds help choose the features.
-result = radiomics_search(
-    table, labels, family="all", k_range=[3, 4, 5], n_splits=4, n_estimators=100, random_state=0
-)
+result = radiomics_search(table, labels, family="all", k_range=[3, 4, 5], n_splits=4, n_estimators=100, rng=0)
 print(result.to_table2(ks=[3, 5]).to_string())
 print(result.best[["k", "accuracy", "auc", "stability"]].round(2))
 

@@ -590,3 +590,29 @@ def test_check_times():
         check_times([[0.0, 1.0]], "t")
     with pytest.raises(TypeError, match=r"`t` must be times in seconds"):
         check_times(np.array(["0", "1"]), "t")  # numeric strings are not times
+
+
+def test_functions_take_rng_and_warn_on_the_old_random_state():
+    """Issue 17 item 7: functions take `rng` (SPEC 7); `random_state` warns for one release."""
+    import numpy as np
+    import pytest
+
+    from dcemets.evaluation import cross_validate
+    from dcemets.segmentation import normalized_cut
+
+    img = np.random.default_rng(1).normal(size=(20, 20))
+    region = np.ones((20, 20), bool)
+    new = normalized_cut(img, region, rng=3)
+    with pytest.warns(FutureWarning, match=r"normalized_cut\(random_state=\.\.\.\) is deprecated"):
+        old = normalized_cut(img, region, random_state=3)
+    np.testing.assert_array_equal(new, old)
+    with pytest.raises(TypeError, match="both `rng` and"):
+        normalized_cut(img, region, rng=1, random_state=3)
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.arange(20.0).reshape(-1, 1)
+    y = np.array([0, 1] * 10)
+    a = cross_validate(LogisticRegression(), X, y, cv=2, rng=4)
+    with pytest.warns(FutureWarning, match="pass rng="):
+        b = cross_validate(LogisticRegression(), X, y, cv=2, random_state=4)
+    assert a.per_fold.equals(b.per_fold)

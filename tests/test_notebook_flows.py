@@ -105,7 +105,7 @@ def test_table_label_column_to_cross_val_score(classify_guide, storage):
         assert list(model.classes_) == ["lung", "other"]
         assert isinstance(model.classes_[0], str)
         assert set(model.predict(X)) <= {"lung", "other"}
-    res = cross_validate(hotspot_logistic(), X, y, cv=5, random_state=0, positive="lung")
+    res = cross_validate(hotspot_logistic(), X, y, cv=5, rng=0, positive="lung")
     assert np.isfinite(res.summary.loc[["accuracy", "auc"], "mean"]).all()
     pd.testing.assert_frame_equal(table, before)  # inputs untouched
 
@@ -185,7 +185,7 @@ def test_features_table_to_scikit_learn(radiomics_cohort, storage):
         k_range=[3],
         n_splits=3,
         n_estimators=20,
-        random_state=0,
+        rng=0,
         positive="lung",
     )
     assert {"k", "accuracy", "auc"} <= set(res.best.columns)

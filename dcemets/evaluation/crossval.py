@@ -20,7 +20,7 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from tqdm.auto import tqdm
 
-from dcemets._conventions import check_rng
+from dcemets._conventions import NOT_GIVEN, check_rng, rng_or_random_state
 from dcemets.evaluation.metrics import (
     METRICS,
     _check_binary,
@@ -199,14 +199,12 @@ def _check_estimator(estimator: Any) -> None:
         )
 
 
-def _check_random_state(random_state: Any) -> np.random.Generator:
-    """``check_rng`` with errors naming `random_state`."""
+def _check_rng(rng: Any) -> np.random.Generator:
+    """``check_rng`` with errors naming `rng`."""
     try:
-        return check_rng(random_state)
+        return check_rng(rng)
     except (TypeError, ValueError) as exc:
-        raise type(exc)(
-            f"`random_state` must be None, an int >= 0 or a numpy Generator, got {random_state!r}"
-        ) from exc
+        raise type(exc)(f"`rng` must be None, an int >= 0 or a numpy Generator, got {rng!r}") from exc
 
 
 def _fold_hash(train: np.ndarray, test: np.ndarray) -> str:
@@ -235,7 +233,8 @@ def cross_validate(
     groups: Any = None,
     cv: int | Any = 10,
     repeats: int = 1,
-    random_state: int | np.random.Generator | None = None,
+    rng: int | np.random.Generator | None = None,
+    random_state: Any = NOT_GIVEN,
     aggregate_groups: bool = False,
     positive: Any = None,
     progress: bool = False,
@@ -266,9 +265,11 @@ def cross_validate(
     cv : int or cross-validation splitter, default 10
         Number of folds, or a splitter with ``split(X, y, groups)`` (then ``repeats`` must be 1).
     repeats : int, default 1
-        Repetitions with new shuffles (seeds drawn from `random_state`).
-    random_state : int, numpy.random.Generator or None
+        Repetitions with new shuffles (seeds drawn from `rng`).
+    rng : int, numpy.random.Generator or None
         Seed of the shuffles.
+    random_state : int, numpy.random.Generator or None
+        Deprecated old name of `rng` (a ``FutureWarning``; removed in the next release).
     aggregate_groups : bool, default False
         Evaluate per group: average the positive-class scores of each group's samples in
         the test fold (the paper's patient-level evaluation of slice models), predict
@@ -302,11 +303,11 @@ def cross_validate(
         If `y` has one class, `positive` is not a label, `X` contains NaN/inf or complex
         values or is a 1-D array, lengths of `X`, `y` and `groups` differ, a group mixes
         classes with ``aggregate_groups=True``, `cv` exceeds the number of cases (groups) of
-        a class, or `random_state` is a negative seed.
+        a class, or `rng` is a negative seed.
     TypeError
         If `estimator` is a class or lacks ``fit``/``predict``/``get_params``, `X` holds text
-        (also numeric strings), `cv` is neither an int nor a splitter, or `random_state` is
-        neither None, an int nor a Generator.
+        (also numeric strings), `cv` is neither an int nor a splitter, `rng` is neither
+        None, an int nor a Generator, or both `rng` and `random_state` are given.
 
     References
     ----------
@@ -320,7 +321,7 @@ def cross_validate(
     >>> from sklearn.linear_model import LogisticRegression
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(40, 2)); y = np.where(X[:, 0] + 0.5 * rng.normal(size=40) > 0, "lung", "other")
-    >>> res = cross_validate(LogisticRegression(), X, y, cv=5, random_state=0, positive="lung")
+    >>> res = cross_validate(LogisticRegression(), X, y, cv=5, rng=0, positive="lung")
     >>> res.per_fold.shape[0], list(res.summary.columns)
     (5, ['mean', 'sd', 'min', 'max', 'n_folds'])
     >>> float(res.summary.loc["accuracy", "mean"]) > 0.7
@@ -341,6 +342,7 @@ def cross_validate(
     n = _n_samples(X)
     if y_arr.size != n:
         raise ValueError(f"`X` has {n} samples but `y` has {y_arr.size}")
+    rng = rng_or_random_state(rng, random_state, func="cross_validate")
     positive = _resolve_positive(y_arr, positive, "y")
     _, labels = _check_binary(y_arr, positive, "y")
     g_arr: np.ndarray | None = None
@@ -372,7 +374,7 @@ def cross_validate(
                 raise ValueError(
                     f"`cv`={cv} folds but class {label!r} has only {count} {unit}; use cv <= {count}"
                 )
-        seeds = _check_random_state(random_state).integers(0, 2**31 - 1, size=repeats)
+        seeds = _check_rng(rng).integers(0, 2**31 - 1, size=repeats)
         splitters = [
             StratifiedKFold(int(cv), shuffle=True, random_state=int(s))
             if g_arr is None

@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
+from dcemets._conventions import NOT_GIVEN, rng_or_random_state
 from dcemets.classify import ForestRanker
 from dcemets.classify._checks import (
     check_int_sequence,
@@ -221,7 +222,8 @@ def radiomics_search(
     k_range: Sequence[int] = range(3, 11),
     protocol: str = "leak-free",
     n_splits: int = 10,
-    random_state: int | None = None,
+    rng: int | None = None,
+    random_state: Any = NOT_GIVEN,
     positive: Any = None,
     n_estimators: int = 500,
     max_samples: float = 0.6,
@@ -274,8 +276,10 @@ def radiomics_search(
         See above; default ``"leak-free"``.
     n_splits : int
         Stratified folds, default 10.
-    random_state : int or None
+    rng : int or None
         Seed of the folds (shuffled) and of the forests.
+    random_state : int or None
+        Deprecated old name of `rng` (a ``FutureWarning``; removed in the next release).
     positive : label, optional
         Positive class for the AUC: by default 1 (``True``) for 0/1, -1/1 or boolean labels;
         other labels must name it (``"lung"`` still defaults, with a ``FutureWarning``, until
@@ -307,7 +311,7 @@ def radiomics_search(
         A `X` that is not a non-empty 2-D table, NaN, infinite or complex values in `X`, a
         `y` that is not one label per row of `X`, missing labels, not two classes, a class
         smaller than `n_splits`, unknown family/protocol, a family without columns, k
-        outside ``[1, n_features]``, a bad `random_state`.
+        outside ``[1, n_features]``, a bad `rng`.
     TypeError
         A `X` holding text (also numeric strings), a `family` that is neither a name nor a
         sequence of names, a `k_range` that is not a sequence of ints, a `checkpoint`
@@ -331,7 +335,7 @@ def radiomics_search(
     ...     "washout_glcm_contrast", "max_se_glcm_energy", "wash_in_glcm_entropy"])
     >>> X["washout_hist_p90"] += 1.5 * (y == "lung")
     >>> res = radiomics_search(X, y, family="all", k_range=[1, 2], n_splits=5,
-    ...                        n_estimators=30, random_state=0, positive="lung")
+    ...                        n_estimators=30, rng=0, positive="lung")
     >>> res.table[["family", "k"]].shape
     (6, 2)
     >>> res.best.loc["histogram", "features"][0]
@@ -399,7 +403,7 @@ def radiomics_search(
                 f"`k_range` must lie in [1, {len(families_cols[fam])}] for family {fam!r}, got {ks[0]}..{ks[-1]}"
             )
     model = make_pipeline(StandardScaler(), LogisticRegression()) if estimator is None else estimator
-    rng = check_seed(random_state)
+    rng = check_seed(rng_or_random_state(rng, random_state, func="radiomics_search"), "rng")
     cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=int(rng.randint(2**31 - 1)))
     folds = list(cv.split(Xa, y01))
     n = Xa.shape[0]

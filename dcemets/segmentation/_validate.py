@@ -94,13 +94,13 @@ def check_int(value: Any, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def as_generator(random_state: Any, name: str = "random_state") -> np.random.Generator:
+def as_generator(value: Any, name: str = "rng") -> np.random.Generator:
     """:func:`dcemets._conventions.check_rng`, with errors naming the argument `name`."""
     try:
-        return check_rng(random_state)
+        return check_rng(value)
     except TypeError:
         raise TypeError(
-            f"`{name}` must be an int seed, a numpy Generator or None, got {type(random_state).__name__}"
+            f"`{name}` must be an int seed, a numpy Generator or None, got {type(value).__name__}"
         ) from None
     except ValueError:
-        raise ValueError(f"`{name}` must be a non-negative int seed, got {random_state!r}") from None
+        raise ValueError(f"`{name}` must be a non-negative int seed, got {value!r}") from None

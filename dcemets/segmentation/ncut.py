@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 import numpy as np
 import xarray as xr
 
+from dcemets._conventions import NOT_GIVEN, rng_or_random_state
+
 from ._np import _ncut_np, _select_np
 from ._validate import as_generator, check_int, check_number, check_positive
 
@@ -58,7 +60,8 @@ def normalized_cut(
     thresh: float = 0.01,
     num_cuts: int = 20,
     value_range: tuple[float, float] | None = None,
-    random_state: int | np.random.Generator | None = None,
+    rng: int | np.random.Generator | None = None,
+    random_state: Any = NOT_GIVEN,
 ) -> ArrayLike:
     """Partition the search area of one axial slice with a normalized cut (Fig. 3d).
 
@@ -96,8 +99,10 @@ def normalized_cut(
     value_range : tuple of 2 float, optional
         Intensities mapped to 0 and 1 (pass a volume-wide range for consistent slices);
         ``low <= high``, and ``low == high`` (a constant image) maps every pixel to 0.
-    random_state : int, numpy.random.Generator or None
+    rng : int, numpy.random.Generator or None
         Seeds the eigen-solver start vector; fixed for repeatable partitions.
+    random_state : int, numpy.random.Generator or None
+        Deprecated old name of `rng` (a ``FutureWarning``; removed in the next release).
 
     Returns
     -------
@@ -110,13 +115,14 @@ def normalized_cut(
     ValueError
         If shapes differ, the images are not 2D, `region2d` is empty, `image2d` holds
         NaN/inf inside it, `value_range` is not two finite numbers with low <= high,
-        `random_state` is a negative seed, or a parameter is out of range (`n_segments`,
+        `rng` is a negative seed, or a parameter is out of range (`n_segments`,
         `num_cuts` < 1; `pixels_per_segment`, `compactness`, `sigma`, `thresh` <= 0;
         `smoothing` < 0; any of them not finite).
     TypeError
         If an input is not an array, `image2d` does not hold real numbers, `region2d` is
         not bool, `n_segments`/`num_cuts` is not an int, another parameter is not a
-        number, or `random_state` is not an int, a Generator or None.
+        number, `rng` is not an int, a Generator or None, or both `rng` and `random_state`
+        are given.
 
     References
     ----------
@@ -130,7 +136,7 @@ def normalized_cut(
     >>> import numpy as np
     >>> img = np.zeros((20, 20))
     >>> img[:, 10:] = 1.0
-    >>> labels = normalized_cut(img, np.ones((20, 20), bool), random_state=0)
+    >>> labels = normalized_cut(img, np.ones((20, 20), bool), rng=0)
     >>> len(np.unique(labels)), bool(np.all(labels[:, :10] == labels[0, 0]))
     (2, True)
     """
@@ -161,7 +167,7 @@ def normalized_cut(
         vr = (float(np.percentile(vals, 1)), float(np.percentile(vals, 99)))
     else:
         vr = _value_range(value_range)
-    rng = as_generator(random_state)
+    rng = as_generator(rng_or_random_state(rng, random_state, func="normalized_cut"), "rng")
     labels = _ncut_np(
         img,
         reg.astype(bool),

@@ -11,7 +11,16 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage as ndi
 
-from dcemets._conventions import SPATIAL_DIMS, geometry, like, output_attrs, validate_dce, validate_image
+from dcemets._conventions import (
+    NOT_GIVEN,
+    SPATIAL_DIMS,
+    geometry,
+    like,
+    output_attrs,
+    rng_or_random_state,
+    validate_dce,
+    validate_image,
+)
 
 from ._curve import _curve_segment, _resample_to
 from ._np import _enhancement_np, _smooth
@@ -50,7 +59,8 @@ def segment_lesion(
     roi_sagittal: xr.DataArray,
     *,
     return_steps: Literal[False] = ...,
-    random_state: int | np.random.Generator | None = ...,
+    rng: int | np.random.Generator | None = ...,
+    random_state: Any = ...,
     **options: Any,
 ) -> xr.DataArray: ...
 
@@ -61,7 +71,8 @@ def segment_lesion(
     roi_sagittal: xr.DataArray,
     *,
     return_steps: Literal[True],
-    random_state: int | np.random.Generator | None = ...,
+    rng: int | np.random.Generator | None = ...,
+    random_state: Any = ...,
     **options: Any,
 ) -> tuple[xr.DataArray, xr.Dataset]: ...
 
@@ -73,7 +84,8 @@ def segment_lesion(
     algorithm: Literal["curve", "paper"] = "curve",
     t2w_sagittal: xr.DataArray | None = None,
     return_steps: bool = False,
-    random_state: int | np.random.Generator | None = 0,
+    rng: int | np.random.Generator | None = 0,
+    random_state: Any = NOT_GIVEN,
     kind: Literal["subtraction", "max_se"] = "subtraction",
     n_baseline: int = 1,
     factor: float = 5.0,
@@ -195,8 +207,10 @@ def segment_lesion(
         bright).
     return_steps : bool
         Also return every intermediate as a Dataset.
-    random_state : int, numpy.random.Generator or None
+    rng : int, numpy.random.Generator or None, default 0
         Seeds the normalized cuts (paper algorithm; one generator drawn through all slices).
+    random_state : int, numpy.random.Generator or None
+        Deprecated old name of `rng` (a ``FutureWarning``; removed in the next release).
     kind, n_baseline
         :func:`enhancement_image` (`n_baseline` pre-contrast frames also form ``S0`` of the
         curve features).
@@ -247,11 +261,11 @@ def segment_lesion(
         no enhancement, an invalid DCE series or grid (the message names `dce`,
         `roi_sagittal` or `t2w_sagittal`), an unknown keyword option (named, with the known
         ones listed in ``SEGMENT_LESION_OPTIONS``), an option out of range (named), or a
-        negative `random_state` seed.
+        negative `rng` seed.
     TypeError
         Inputs that are not DataArrays of the right dtype, an option of the wrong type
-        (e.g. a float `n_segments`), or a `random_state` that is not an int, a Generator
-        or None.
+        (e.g. a float `n_segments`), an `rng` that is not an int, a Generator or None, or
+        both `rng` and `random_state`.
 
     References
     ----------
@@ -355,7 +369,7 @@ def segment_lesion(
         "connectivity": connectivity,
     }
     seed_sigma = check_positive(seed_smoothing_mm, "seed_smoothing_mm", inclusive=True)
-    rng = as_generator(random_state)
+    rng = as_generator(rng_or_random_state(rng, random_state, func="segment_lesion", default=0), "rng")
 
     dce = validate_dce(dce)
     t2w_v = None
@@ -460,7 +474,7 @@ def segment_lesion(
 SEGMENT_LESION_OPTIONS: tuple[str, ...] = tuple(
     n
     for n, p in inspect.signature(segment_lesion).parameters.items()
-    if p.kind is inspect.Parameter.KEYWORD_ONLY and n not in ("return_steps", "random_state")
+    if p.kind is inspect.Parameter.KEYWORD_ONLY and n not in ("return_steps", "rng", "random_state")
 )
 """Names of the keyword options of :func:`segment_lesion` (checked by ``StudyConfig``)."""
 
@@ -542,7 +556,7 @@ def _paper_chain(
     vr = (float(np.percentile(enh_v[search_v], 1)), float(np.percentile(enh_v[search_v], 99)))
     partitions = np.zeros(enh_v.shape, dtype=np.int64)
     for z in np.flatnonzero(search_v.any(axis=(1, 2))):  # loop over axial slices, not voxels
-        partitions[z] = normalized_cut(enh_v[z], search_v[z], value_range=vr, random_state=rng, **cut_kw)
+        partitions[z] = normalized_cut(enh_v[z], search_v[z], value_range=vr, rng=rng, **cut_kw)
     kept = select_partitions(partitions, outline_v)  # (e) per slice -> (f) 3D mask
     kept_da = like(enh, kept, name="kept_partitions")
     kept_da.attrs.update({"units": "1", "long_name": "partitions overlapping the outline"})
@@ -669,7 +683,8 @@ def segment_cohort(
     *,
     n_jobs: int = 1,
     progress: bool = True,
-    random_state: int | None = 0,
+    rng: int | None = 0,
+    random_state: Any = NOT_GIVEN,
     use_t2w: bool = True,
     **options: Any,
 ) -> dict[str, xr.DataArray]:
@@ -683,9 +698,11 @@ def segment_cohort(
         Parallel workers (joblib processes); 1 runs in this process, -1 uses all cores.
     progress : bool
         Show a tqdm progress bar.
-    random_state : int or None
+    rng : int or None, default 0
         Seed (>= 0) passed to every case, so that segmentations do not depend on the order
         of cases (a shared Generator would make them depend on it, so none is taken).
+    random_state : int or None
+        Deprecated old name of `rng` (a ``FutureWarning``; removed in the next release).
     use_t2w : bool
         Pass each case's ``t2w_sagittal`` (when it has one) to :func:`segment_lesion` as
         `t2w_sagittal`.
@@ -701,10 +718,10 @@ def segment_cohort(
     ------
     ValueError
         If `cases` is empty, a case lacks a DCE series or an outline, ids repeat, a keyword
-        option is unknown, `random_state` is negative, `n_jobs` is 0, or a case fails to
+        option is unknown, `rng` is negative, `n_jobs` is 0, or a case fails to
         segment (the message names the subject).
     TypeError
-        If `cases` is not an iterable (or mapping) of cases, `random_state` is not an int
+        If `cases` is not an iterable (or mapping) of cases, `rng` is not an int
         or None, or a case fails to segment with a TypeError (the message names the
         subject).
 
@@ -729,8 +746,9 @@ def segment_cohort(
     from tqdm.auto import tqdm
 
     _check_options(options, "segment_cohort")
-    if random_state is not None:
-        check_int(random_state, "random_state", minimum=0)
+    seed = rng_or_random_state(rng, random_state, func="segment_cohort", default=0)
+    if seed is not None:
+        check_int(seed, "rng", minimum=0)
     if isinstance(cases, Mapping):
         items = list(cases.values())
     elif isinstance(cases, Iterable) and not isinstance(cases, (str, bytes)):
@@ -765,14 +783,14 @@ def segment_cohort(
     try:
         if n_jobs == 1:
             for a in args:
-                sid, mask = _segment_one(a, random_state, options)
+                sid, mask = _segment_one(a, seed, options)
                 out[sid] = mask
                 bar.update()
         else:
             from joblib import Parallel, delayed
 
             par = Parallel(n_jobs=int(n_jobs), return_as="generator")
-            for sid, mask in par(delayed(_segment_one)(a, random_state, options) for a in args):
+            for sid, mask in par(delayed(_segment_one)(a, seed, options) for a in args):
                 out[sid] = mask
                 bar.update()
     finally:
@@ -782,12 +800,12 @@ def segment_cohort(
 
 def _segment_one(
     arg: tuple[str, xr.DataArray, xr.DataArray, xr.DataArray | None],
-    random_state: int | None,
+    seed: int | None,
     options: dict[str, Any],
 ) -> tuple[str, xr.DataArray]:
     sid, dce, roi, t2w = arg
     try:
-        mask = segment_lesion(dce, roi, t2w_sagittal=t2w, random_state=random_state, **options)
+        mask = segment_lesion(dce, roi, t2w_sagittal=t2w, rng=seed, **options)
     except (ValueError, TypeError) as err:
         raise type(err)(f"case {sid!r}: {err}") from err
     return sid, mask.transpose(*SPATIAL_DIMS)

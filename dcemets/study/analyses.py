@@ -53,7 +53,7 @@ def _hotspot_analyses(
             cache, result, name, x, y, make().get_params(deep=True), config.n_splits, config.seed
         )
         result.cv[name] = evaluation.cross_validate(
-            make(), x, y, cv=config.n_splits, random_state=config.seed, positive="lung", checkpoint=store
+            make(), x, y, cv=config.n_splits, rng=config.seed, positive="lung", checkpoint=store
         )
         model = make().fit(x, y)
         result.models[name] = model
@@ -83,7 +83,7 @@ def _radiomics_analyses(
         protocol=config.radiomics_protocol,
         n_splits=config.n_splits,
         n_estimators=config.forest_trees,
-        random_state=config.seed,
+        rng=config.seed,
         positive="lung",
         checkpoint=store,
     )
@@ -175,7 +175,7 @@ def _dl_analyses(
             y,
             groups=groups,
             cv=folds,
-            random_state=config.seed,
+            rng=config.seed,
             aggregate_groups=True,
             positive="lung",
             progress=progress,

@@ -504,7 +504,7 @@ def _segment(args: argparse.Namespace) -> int:
             print(f"warning: case {case.subject_id} has no sagittal ROI; skipped", file=sys.stderr)
             continue
         try:
-            mask = segmentation.segment_lesion(case.dce, case.roi_sagittal, random_state=args.seed or 0)
+            mask = segmentation.segment_lesion(case.dce, case.roi_sagittal, rng=args.seed or 0)
         except ValueError as exc:
             print(f"warning: case {case.subject_id} skipped: {exc}", file=sys.stderr)
             continue

@@ -141,7 +141,7 @@ def figure_segmentation(result: StudyResult, cohort: Sequence[Case]) -> Any:
         case.dce,
         case.roi_sagittal,
         return_steps=True,
-        random_state=result.config.seed,
+        rng=result.config.seed,
         **result.config.segmentation,
     )
     names = [v for v in steps.data_vars if steps[v].ndim == 3]

@@ -153,7 +153,7 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
             dce,
             case.roi_sagittal,
             t2w_sagittal=case.t2w_sagittal,
-            random_state=config.seed,
+            rng=config.seed,
             **config.segmentation,
         )
         source = "segmented"

@@ -104,9 +104,7 @@ def cohort(seed=0, signal=1.2):
 
 def test_table2_search_finds_the_informative_features():
     X, y = cohort()
-    res = radiomics_search(
-        X, y, family="all", n_estimators=60, random_state=0, protocol="paper", positive="lung"
-    )
+    res = radiomics_search(X, y, family="all", n_estimators=60, rng=0, protocol="paper", positive="lung")
     assert isinstance(res, SearchResult)
     t = res.table
     assert len(t) == 3 * 8
@@ -143,7 +141,7 @@ def test_table2_search_finds_the_informative_features():
 
 def test_stratified_folds_hold_3_lung_and_3_or_4_other():
     X, y = cohort()
-    res = radiomics_search(X, y, k_range=[3], n_estimators=20, random_state=1, positive="lung")
+    res = radiomics_search(X, y, k_range=[3], n_estimators=20, rng=1, positive="lung")
     oof = res.oof
     counts = oof.groupby("fold").y_true.agg(["sum", "size"])
     assert (counts["sum"] == 3).all()
@@ -164,7 +162,7 @@ def test_leak_free_is_not_optimistic_on_pure_noise():
     paper, leak_free = [], []
     for seed in range(3):
         X = pd.DataFrame(rng.normal(size=(61, 99)), columns=list(FEATURE_NAMES))
-        kw = {"k_range": [3, 5], "n_estimators": 40, "random_state": seed, "positive": "lung"}
+        kw = {"k_range": [3, 5], "n_estimators": 40, "rng": seed, "positive": "lung"}
         paper.append(radiomics_search(X, y, protocol="paper", **kw).table.auc.mean())
         res = radiomics_search(X, y, protocol="leak-free", **kw)
         leak_free.append(res.table.auc.mean())
@@ -176,9 +174,7 @@ def test_leak_free_is_not_optimistic_on_pure_noise():
 
 def test_numpy_input_and_errors():
     X, y = cohort()
-    res = radiomics_search(
-        X.to_numpy(), y, k_range=[2], n_estimators=10, n_splits=5, random_state=0, positive="lung"
-    )
+    res = radiomics_search(X.to_numpy(), y, k_range=[2], n_estimators=10, n_splits=5, rng=0, positive="lung")
     assert res.table.features.iloc[0][0].startswith("x")
     with pytest.raises(ValueError, match="named columns"):
         radiomics_search(X.to_numpy(), y, family="texture", positive="lung")
@@ -249,5 +245,5 @@ def test_radiomics_search_checks_x_y_and_options_by_name():
         with pytest.raises(error, match=r"`k_range"):
             radiomics_search(X, y, **{**kw, "k_range": bad})
     for seed in (-1, 0.5, "fuzz", [1, 2]):
-        with pytest.raises(ValueError, match=r"`random_state` must be None, an int"):
-            radiomics_search(X, y, random_state=seed, **kw)
+        with pytest.raises(ValueError, match=r"`rng` must be None, an int"):
+            radiomics_search(X, y, rng=seed, **kw)

@@ -40,7 +40,7 @@ class MeanFeatureProba(ClassifierMixin, BaseEstimator):
 def test_stratified_folds_like_the_paper():
     """10-fold CV of 30 + 31 cases: 3 lung and 3-4 other cases in each test fold."""
     X, y = cohort()
-    res = cross_validate(LogisticRegression(), X, y, cv=10, random_state=0, positive="lung")
+    res = cross_validate(LogisticRegression(), X, y, cv=10, rng=0, positive="lung")
     assert isinstance(res, CVResult)
     assert len(res.per_fold) == 10
     assert (res.per_fold["tp"] + res.per_fold["fn"]).tolist() == [3] * 10
@@ -55,7 +55,7 @@ def test_stratified_folds_like_the_paper():
 
 def test_summary_is_mean_sd_range_over_folds():
     X, y = cohort(seed=1)
-    res = cross_validate(CHAIDClassifier(), X, y, cv=5, repeats=3, random_state=1, positive="lung")
+    res = cross_validate(CHAIDClassifier(), X, y, cv=5, repeats=3, rng=1, positive="lung")
     assert len(res.per_fold) == 15
     acc = res.per_fold["accuracy"]
     s = res.summary.loc["accuracy"]
@@ -68,7 +68,7 @@ def test_summary_is_mean_sd_range_over_folds():
     # repeats use different shuffles, and the seed makes them reproducible
     folds = res.oof.pivot_table(index=res.oof.index, columns="repeat", values="fold")
     assert not (folds[0] == folds[1]).all()
-    again = cross_validate(CHAIDClassifier(), X, y, cv=5, repeats=3, random_state=1, positive="lung")
+    again = cross_validate(CHAIDClassifier(), X, y, cv=5, repeats=3, rng=1, positive="lung")
     pd.testing.assert_frame_equal(res.per_fold, again.per_fold)
 
 
@@ -89,9 +89,7 @@ def test_groups_never_straddle_train_and_test():
     label_of = np.where(np.arange(40) < 20, "lung", "other")
     y = label_of[patients]
     X = rng.normal(size=(patients.size, 2)) + (y == "lung")[:, None]
-    res = cross_validate(
-        LogisticRegression(), X, y, groups=patients, cv=5, repeats=2, random_state=0, positive="lung"
-    )
+    res = cross_validate(LogisticRegression(), X, y, groups=patients, cv=5, repeats=2, rng=0, positive="lung")
     per_group = res.oof.groupby(["repeat", "group"])["fold"].nunique()
     assert (per_group == 1).all()
     assert set(res.oof["group"]) == set(patients)
@@ -109,7 +107,7 @@ def test_aggregate_groups_averages_slice_probabilities():
         groups=patients,
         cv=5,
         aggregate_groups=True,
-        random_state=0,
+        rng=0,
         positive="lung",
     )
     assert res.oof.index.name == "group"
@@ -129,10 +127,10 @@ def test_nested_selection_does_not_leak():
     X = rng.normal(size=(60, 2000))
     y = np.array(["lung", "other"] * 30)
     model = make_pipeline(SelectKBest(f_classif, k=10), LogisticRegression())
-    nested = cross_validate(model, X, y, cv=5, repeats=2, random_state=0, positive="lung")
+    nested = cross_validate(model, X, y, cv=5, repeats=2, rng=0, positive="lung")
     assert nested.summary.loc["accuracy", "mean"] < 0.65
     X_leaky = SelectKBest(f_classif, k=10).fit_transform(X, y)
-    leaky = cross_validate(LogisticRegression(), X_leaky, y, cv=5, repeats=2, random_state=0, positive="lung")
+    leaky = cross_validate(LogisticRegression(), X_leaky, y, cv=5, repeats=2, rng=0, positive="lung")
     assert leaky.summary.loc["accuracy", "mean"] > 0.75
 
 
@@ -140,17 +138,15 @@ def test_decision_function_scores_oriented_to_positive():
     X, y = cohort(seed=3)
     X = X.to_numpy().copy()
     X[:, 2] *= 3
-    res = cross_validate(SVC(), X, y, cv=5, random_state=0, positive="lung")  # no predict_proba
+    res = cross_validate(SVC(), X, y, cv=5, rng=0, positive="lung")  # no predict_proba
     assert res.summary.loc["auc", "mean"] > 0.75  # "lung" is classes_[0]: sign flipped
-    res_other = cross_validate(SVC(), X, y, cv=5, random_state=0, positive="other")
+    res_other = cross_validate(SVC(), X, y, cv=5, rng=0, positive="other")
     assert res_other.summary.loc["auc", "mean"] == pytest.approx(res.summary.loc["auc", "mean"])
 
 
 def test_return_estimators_and_resubstitution():
     X, y = cohort(seed=4)
-    res = cross_validate(
-        CHAIDClassifier(), X, y, cv=3, random_state=0, return_estimators=True, positive="lung"
-    )
+    res = cross_validate(CHAIDClassifier(), X, y, cv=3, rng=0, return_estimators=True, positive="lung")
     assert len(res.estimators) == 3
     assert all(hasattr(e, "tree_") for e in res.estimators)
     resub = resubstitution_metrics(CHAIDClassifier(), X, y, positive="lung")
@@ -161,7 +157,7 @@ def test_return_estimators_and_resubstitution():
 
 def test_progress_bar_off_by_default(capsys):
     X, y = cohort()
-    cross_validate(LogisticRegression(), X, y, cv=3, random_state=0, positive="lung")
+    cross_validate(LogisticRegression(), X, y, cv=3, rng=0, positive="lung")
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == ""
@@ -235,7 +231,7 @@ def test_other_bad_arguments():
 def test_inputs_not_modified():
     X, y = cohort()
     X0, y0 = X.copy(), y.copy()
-    cross_validate(CHAIDClassifier(), X, y, cv=3, random_state=0, positive="lung")
+    cross_validate(CHAIDClassifier(), X, y, cv=3, rng=0, positive="lung")
     pd.testing.assert_frame_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
 
@@ -246,7 +242,7 @@ def test_nested_forest_ranker_pipeline_refits_selection_per_fold():
     X = rng.normal(size=(60, 100))
     y = np.array(["lung", "other"] * 30)
     model = make_pipeline(selection.ForestRanker(n_estimators=30, k=5, random_state=0), LogisticRegression())
-    res = cross_validate(model, X, y, cv=5, random_state=0, return_estimators=True, positive="lung")
+    res = cross_validate(model, X, y, cv=5, rng=0, return_estimators=True, positive="lung")
     chosen = {tuple(np.flatnonzero(est[0].get_support())) for est in res.estimators}
     assert len(chosen) > 1  # each training fold ranks its own features
     assert res.summary.loc["accuracy", "mean"] < 0.7  # noise stays at chance
@@ -276,7 +272,7 @@ def test_aggregate_groups_majority_vote_without_scores():
         groups=patients,
         cv=5,
         aggregate_groups=True,
-        random_state=0,
+        rng=0,
         positive="lung",
     )
     out = res.oof.sort_index()
@@ -308,7 +304,7 @@ def test_checkpoint_serves_stored_folds_without_refitting():
     y = np.where(X[:, 0] + 0.5 * rng.normal(size=40) > 0, "lung", "other")
     store = _DictStore()
     first = cross_validate(
-        LogisticRegression(), X, y, cv=4, repeats=2, random_state=0, checkpoint=store, positive="lung"
+        LogisticRegression(), X, y, cv=4, repeats=2, rng=0, checkpoint=store, positive="lung"
     )
     assert len(store.data) == 8
     store.data.pop(sorted(store.data)[3])  # the fold a kill interrupted
@@ -320,9 +316,7 @@ def test_checkpoint_serves_stored_folds_without_refitting():
             fits.append(len(y))
             return super().fit(X, y)
 
-    again = cross_validate(
-        Counting(), X, y, cv=4, repeats=2, random_state=0, checkpoint=store, positive="lung"
-    )
+    again = cross_validate(Counting(), X, y, cv=4, repeats=2, rng=0, checkpoint=store, positive="lung")
     assert len(fits) == 1  # only the missing fold is fitted
     pd.testing.assert_frame_equal(first.per_fold, again.per_fold)
     pd.testing.assert_frame_equal(first.oof, again.oof)
@@ -364,5 +358,5 @@ def test_bad_estimator_x_cv_and_seed_named():
     with pytest.raises(TypeError, match=r"`cv` must be an int or a splitter"):
         cross_validate(LogisticRegression(), X, y, cv="fuzz", positive="lung")
     for seed, error in ((-1, ValueError), (0.5, TypeError), ("fuzz", TypeError)):
-        with pytest.raises(error, match=r"`random_state` must be None, an int >= 0 or a numpy Generator"):
-            cross_validate(LogisticRegression(), X, y, random_state=seed, positive="lung")
+        with pytest.raises(error, match=r"`rng` must be None, an int >= 0 or a numpy Generator"):
+            cross_validate(LogisticRegression(), X, y, rng=seed, positive="lung")

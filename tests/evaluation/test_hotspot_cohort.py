@@ -80,8 +80,8 @@ def test_chaid_first_split_on_washout_and_accuracies(cohort_table, capsys):
     root = tree.tree_[0]
     assert root.feature == HEURISTIC_FEATURES.index("washout")
     resub = resubstitution_metrics(hotspot_chaid(), X, y, positive="lung")
-    cv_chaid = cross_validate(hotspot_chaid(), X, y, cv=10, repeats=5, random_state=0, positive="lung")
-    cv_logit = cross_validate(hotspot_logistic(), X, y, cv=10, repeats=5, random_state=0, positive="lung")
+    cv_chaid = cross_validate(hotspot_chaid(), X, y, cv=10, repeats=5, rng=0, positive="lung")
+    cv_logit = cross_validate(hotspot_logistic(), X, y, cv=10, repeats=5, rng=0, positive="lung")
     resub_logit = resubstitution_metrics(hotspot_logistic(), X, y, positive="lung")
     with capsys.disabled():
         _show("\n" + export_text(tree, decimals=1))

@@ -23,7 +23,7 @@ def test_plot_roc_from_cv_results_and_pairs():
     rng = np.random.default_rng(0)
     y = np.array(["lung"] * 30 + ["other"] * 31)
     X = rng.normal(size=(61, 2)) + np.where(y == "lung", 1.0, 0.0)[:, None]
-    res = cross_validate(LogisticRegression(), X, y, cv=5, random_state=0, positive="lung")
+    res = cross_validate(LogisticRegression(), X, y, cv=5, rng=0, positive="lung")
     score = X[:, 0]
     ax = plot_roc({"logistic": res, "wash-out": (y, score)}, positive="lung")
     texts = [t.get_text() for t in ax.get_legend().get_texts()]

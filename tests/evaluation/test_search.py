@@ -285,7 +285,7 @@ def test_search_reproduces_the_pinned_numbers(protocol):
     X, y = fixture()
     store = Store()
     kw = {"family": "all", "k_range": [1, 2, 3], "protocol": protocol, "n_splits": 5}
-    kw |= {"n_estimators": 15, "random_state": 4, "checkpoint": store, "positive": "lung"}
+    kw |= {"n_estimators": 15, "rng": 4, "checkpoint": store, "positive": "lung"}
     res = radiomics_search(X, y, **kw)
     want = PINNED[protocol]
     rows = [

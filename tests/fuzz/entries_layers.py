@@ -675,7 +675,7 @@ def _ncut(ctx: Ctx) -> dict[str, Any]:
     n = ctx.draw(st.integers(8, 14))
     img = np.zeros((n, n))
     img[:, n // 2 :] = 1.0
-    return {"image2d": img, "region2d": np.ones((n, n), bool), "random_state": 0}
+    return {"image2d": img, "region2d": np.ones((n, n), bool), "rng": 0}
 
 
 register(
@@ -1395,7 +1395,7 @@ def _search_valid(ctx: Ctx) -> dict[str, Any]:
         columns=["washout_hist_p90", "washout_hist_mean", "max_se_glcm_energy", "wash_in_glcm_entropy"],
     )
     X["washout_hist_p90"] += 1.5 * (y == "lung")
-    return {"X": X, "y": y, "k_range": [1, 2], "n_splits": 3, "n_estimators": 5, "random_state": 0}
+    return {"X": X, "y": y, "k_range": [1, 2], "n_splits": 3, "n_estimators": 5, "rng": 0}
 
 
 register(
@@ -1575,7 +1575,7 @@ def _cv(ctx: Ctx) -> dict[str, Any]:
 
     d = _xy(ctx)
     groups = np.array([f"p{i // 2}" for i in range(len(d["y"]))])  # two samples per patient
-    return {"estimator": LogisticRegression(), **d, "groups": groups, "cv": 4, "random_state": 0}
+    return {"estimator": LogisticRegression(), **d, "groups": groups, "cv": 4, "rng": 0}
 
 
 register(

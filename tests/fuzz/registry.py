@@ -186,6 +186,8 @@ class Entry:
 def infer_kind(p: inspect.Parameter) -> str | None:
     """Kind of a defaulted parameter from its name and annotation (None: not fuzzed)."""
     ann = str(p.annotation)
+    if p.name == "random_state" and repr(p.default) == "<deprecated>":
+        return None  # the deprecated old name of `rng` (issue 17): fuzzed as `rng`
     if p.name in ("rng", "random_state"):
         return "rng"
     if p.name in ("progress",) or ann in ("bool", "'bool'"):

@@ -425,7 +425,7 @@ def test_patient_level_cross_validation_keeps_patients_together():
         y,
         groups=groups,
         cv=5,
-        random_state=0,
+        rng=0,
         aggregate_groups=True,
         positive="lung",
     )
@@ -444,7 +444,7 @@ def test_slice_level_cross_validation_is_available():
         X[:, :3, 0],
         y,
         cv=3,
-        random_state=0,
+        rng=0,
         positive="lung",
     )
     assert len(res.oof) == 30

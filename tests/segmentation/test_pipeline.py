@@ -82,8 +82,8 @@ def test_return_steps(phantom):
 
 
 def test_deterministic(phantom):
-    a = paper_lesion(phantom.dce, phantom.roi_sagittal, random_state=5, thresh=0.05)
-    b = paper_lesion(phantom.dce, phantom.roi_sagittal, random_state=5, thresh=0.05)
+    a = paper_lesion(phantom.dce, phantom.roi_sagittal, rng=5, thresh=0.05)
+    b = paper_lesion(phantom.dce, phantom.roi_sagittal, rng=5, thresh=0.05)
     np.testing.assert_array_equal(a.values, b.values)
 
 
@@ -252,14 +252,14 @@ def test_seed_retry_when_region_misses_the_outline(phantom_factory):
 
 
 @pytest.mark.parametrize(
-    ("random_state", "error"), [("fuzz", TypeError), (0.5, TypeError), ([1, 2], TypeError), (-1, ValueError)]
+    ("rng", "error"), [("fuzz", TypeError), (0.5, TypeError), ([1, 2], TypeError), (-1, ValueError)]
 )
-def test_random_state_errors_name_it(phantom, random_state, error):
-    with pytest.raises(error, match="`random_state`"):
-        segment_lesion(phantom.dce, phantom.roi_sagittal, random_state=random_state)
+def test_rng_errors_name_it(phantom, rng, error):
+    with pytest.raises(error, match="`rng`"):
+        segment_lesion(phantom.dce, phantom.roi_sagittal, rng=rng)
     case = Case("s1", phantom.dce, roi_sagittal=phantom.roi_sagittal)
-    with pytest.raises(error, match="`random_state`"):
-        segment_cohort([case], progress=False, random_state=random_state)
+    with pytest.raises(error, match="`rng`"):
+        segment_cohort([case], progress=False, rng=rng)
 
 
 def test_unknown_option_is_named_with_the_known_ones(phantom):
