@@ -22,7 +22,9 @@ default).  It returns NumPy arrays: ``params`` (V, n_par) float64 (Ktrans, kep i
 ``rss`` (V,) float64 and ``success`` (V,) bool, with the semantics of
 :func:`dcemets.kinetics._fit.fit_block`.  :func:`fit_tofts` first calls it once with V = 0,
 so that an unusable `device` or `dtype` raises ``ValueError`` at call time even when the
-result is a lazy dask array.
+result is a lazy dask array.  A backend may carry an ``accelerated`` attribute, a callable
+returning True when it has an accelerator (a GPU) to run on; ``device="auto"`` picks it only
+then, and the NumPy backend otherwise (the torch backend is slower than NumPy on the CPU).
 """
 
 from __future__ import annotations
@@ -78,6 +80,22 @@ def _load_backend(name: str) -> Backend:
     return fn  # type: ignore[no-any-return]
 
 
+def _auto_backend() -> str:
+    """The backend ``device="auto"`` picks: the fastest available.
+
+    ``"torch"`` when the torch backend is installed and reports an accelerator (its
+    ``accelerated()`` attribute: CUDA available), else ``"numpy"`` -- on the CPU the torch
+    backend is about 2x slower than NumPy on long series (3000 voxels x 1321 frames: NumPy
+    4.8 s, torch 10.8 s), so a CPU-only machine gets NumPy even with torch installed.
+    """
+    try:
+        fn = _load_backend("torch")
+    except (ValueError, TypeError):
+        return "numpy"
+    accelerated = getattr(fn, "accelerated", None)
+    return "torch" if callable(accelerated) and accelerated() else "numpy"
+
+
 def _resolve_backend(backend: str | None, device: Any, dtype: Any) -> str:
     """Validate `backend`, `device` and `dtype` as strings; return the backend name."""
     if not isinstance(device, str):
@@ -89,12 +107,7 @@ def _resolve_backend(backend: str | None, device: Any, dtype: Any) -> str:
     if dtype is not None and dtype not in ("float64", "float32"):
         raise ValueError(f"`dtype` must be None, 'float64' or 'float32', got {dtype!r}")
     if backend is None:
-        backend = "numpy" if device == "cpu" else "torch"
-        if device == "auto":  # the torch backend when it is installed, else NumPy on the CPU
-            try:
-                _load_backend("torch")
-            except (ValueError, TypeError):
-                backend = "numpy"
+        backend = _auto_backend() if device == "auto" else ("numpy" if device == "cpu" else "torch")
     if not isinstance(backend, str):
         raise TypeError(f"`backend` must be a str or None, got {type(backend).__name__}")
     if backend == "numpy":
@@ -195,9 +208,11 @@ def fit_tofts(
     method : {"nlls", "llsq"}, default "nlls"
         Fitting method.
     device : {"cpu", "cuda", "cuda:N", "auto"}, default "cpu"
-        Where to fit.  ``"auto"`` is CUDA when torch and a GPU are available, else the CPU
-        (with the NumPy backend when torch is not installed); ``"cuda"`` needs the torch
-        backend.
+        Where to fit.  ``"auto"`` is the fastest available: CUDA (the torch backend) when
+        torch and a CUDA GPU are available, else the NumPy backend on the CPU -- also when
+        torch is installed, since on the CPU the torch backend is about 2x slower than NumPy
+        on long series.  ``ds.attrs["backend"]`` records the choice.  ``"cuda"`` needs the
+        torch backend.
     aif_time : array_like, optional
         Times (s) of the AIF samples.
     bounds : mapping, optional
@@ -206,7 +221,8 @@ def fit_tofts(
     max_iter : int, default 100
         Maximum LM iterations.
     backend : {None, "numpy", "torch"} or str, optional
-        Implementation.  None: ``"numpy"`` when `device` is ``"cpu"``, ``"torch"`` otherwise.
+        Implementation.  None: ``"numpy"`` when `device` is ``"cpu"``, ``"torch"`` for a CUDA
+        `device`, and for ``"auto"`` the backend it resolves to (see `device`).
         ``"numpy"`` runs on the CPU only; ``"torch"`` (:func:`dcemets.models.tofts.fit_backend`,
         needs ``pip install torch==2.13.0 -e ".[torch]"``) runs the same algorithm -- same
         start, bounds, damping and stopping rules, results equal to NumPy's to ~1e-8 in
