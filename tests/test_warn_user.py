@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import types
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,13 +65,13 @@ def test_library_warnings_point_at_the_callers_line(call):
     assert len(w) == 1, [str(x.message) for x in w]
     assert w[0].category is RuntimeWarning
     assert w[0].filename == __file__, w[0].filename  # not xarray/core/apply_ufunc.py nor dcemets
-    lines = open(__file__).read().splitlines()
+    lines = Path(__file__).read_text(encoding="utf-8").splitlines()
     assert call.__name__.lstrip("_") in lines[w[0].lineno - 1]  # the line that called the library
 
 
 def _module(name, code):
     mod = types.ModuleType(name)
-    exec(compile(code, f"<{name}>", "exec"), mod.__dict__)
+    exec(compile(code, f"<{name}>", "exec"), mod.__dict__)  # noqa: S102 (a module of another package)
     return mod
 
 
@@ -80,12 +81,15 @@ def test_warn_user_skips_internal_frames(monkeypatch):
     middle = _module("xarray.fake_middle", "def g(f, w):\n    f(w)\n")
     user = _module("dcemetsx_user", "def h(g, f, w):\n    g(f, w)\n")  # only a prefix: not internal
     w = _record(lambda: user.h(middle.g, inner.f, warn_user))
-    assert len(w) == 1 and str(w[0].message) == "msg" and w[0].category is UserWarning
+    assert len(w) == 1
+    assert str(w[0].message) == "msg"
+    assert w[0].category is UserWarning
     assert w[0].filename == "<dcemetsx_user>"
     # called straight from user code, it points at that code
     w = _record(lambda: warn_user("direct", DeprecationWarning))
-    assert w[0].filename == __file__ and w[0].category is DeprecationWarning
-    assert "warn_user(" in open(__file__).read().splitlines()[w[0].lineno - 1]
+    assert w[0].filename == __file__
+    assert w[0].category is DeprecationWarning
+    assert "warn_user(" in Path(__file__).read_text(encoding="utf-8").splitlines()[w[0].lineno - 1]
 
 
 def test_warn_user_all_internal_uses_the_outermost_frame(monkeypatch):

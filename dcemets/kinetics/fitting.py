@@ -32,16 +32,16 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import re
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from dcemets._conventions import SPATIAL_DIMS, output_attrs
+from dcemets._conventions import SPATIAL_DIMS, output_attrs, warn_user
 from dcemets.kinetics import _fit
 from dcemets.kinetics._checks import as_time, check_real_dataarray
+from dcemets.kinetics._wrap import check_fit_mask
 from dcemets.kinetics.models import _prepare_aif
 
 __all__ = ["fit_tofts"]
@@ -164,6 +164,7 @@ def fit_tofts(
     backend: str | None = None,
     dtype: str | None = None,
     n_jobs: int | None = None,
+    mask: Any = None,
 ) -> xr.Dataset:
     """Fit the (extended) Tofts model to every concentration curve of `ct`.
 
@@ -238,6 +239,14 @@ def fit_tofts(
         Threads of the NumPy backend (fit and standard errors, by blocks of voxels); None:
         one per CPU this process may use (``os.sched_getaffinity``).  The result is identical
         for any value.  Other backends ignore it.
+    mask : xarray.DataArray or numpy.ndarray of bool, optional
+        Curves to fit; the others are NaN (``success`` False, ``at_bound`` 0) and are
+        neither fitted nor counted in the NaN-curve warning -- the same ``mask=`` as
+        :func:`parametric_maps` and :func:`signal_to_concentration`.  Over the non-time dims
+        of `ct`: a bool DataArray with those dims (for a ``(z, y, x)`` volume on the same
+        world grid) or an ndarray of their shape in the order of `ct`.  The fits inside are
+        bitwise those of the selected curves fitted alone, and an unmasked call's to
+        rounding (batched products differ in the last bits with the set of curves).
 
     Returns
     -------
@@ -268,10 +277,11 @@ def fit_tofts(
         Fewer than 3 frames, times not increasing, an AIF grid that does not cover `ct`'s
         times, mismatched AIF size, unknown `method`, bad `bounds`, an unknown `backend` or
         one that is not installed, ``backend="numpy"`` with a non-CPU `device` or float32,
-        a CUDA `device` without CUDA, a bad `dtype`, `n_jobs` not None or a positive int.
+        a CUDA `device` without CUDA, a bad `dtype`, `n_jobs` not None or a positive int,
+        a `mask` of the wrong dims, shape or grid, or selecting no curve.
     TypeError
         `ct` not a DataArray of real numbers (complex, strings); `aif` not real numbers;
-        `device` or `backend` not a string.
+        `device` or `backend` not a string; `mask` not a bool array.
 
     References
     ----------
@@ -303,6 +313,8 @@ def fit_tofts(
     >>> f = fit_tofts(noisy, aif)
     >>> f.ktrans_se.values.round(4), f.r2.values.round(3), f.at_bound.values
     (array([0.0033, 0.005 ]), array([0.995, 0.997]), array([0, 0], dtype=uint8))
+    >>> fit_tofts(ct, aif, mask=np.array([False, True])).ktrans.values.round(4)
+    array([nan, 0.2])
     """
     if not isinstance(ct, xr.DataArray):
         raise TypeError(f"`ct` must be an xarray.DataArray with a 'time' dim (s), got {type(ct).__name__}")
@@ -338,18 +350,19 @@ def fit_tofts(
         return p, rss, ok, _fit.quality(d, y, p, rss, ok, ext, bd, n_jobs=jobs)
 
     fit_curves(np.empty((0, t.size)))  # validates device and dtype now, even for a lazy result
+    m = check_fit_mask(mask, ct)
     pnames = ["ktrans", "kep"] + (["vp"] if ext else [])
     names = ["ktrans", "kep", "ve"] + (["vp"] if ext else []) + ["rss", "success"]
     names += [f"{n}_se" for n in ("ktrans", "kep", "ve", *(["vp"] if ext else []))] + ["r2", "at_bound"]
 
-    def core(y: np.ndarray) -> tuple[np.ndarray, ...]:
-        p, rss, ok, n_nan, q = _fit.fit(y, npar, fit_curves, n_extra=npar + 3)
+    def core(y: np.ndarray, sel: Any) -> tuple[np.ndarray, ...]:
+        sel = None if m is None else np.broadcast_to(np.asarray(sel, dtype=bool), y.shape[:-1])
+        p, rss, ok, n_nan, q = _fit.fit(y, npar, fit_curves, n_extra=npar + 3, sel=sel)
         if n_nan:
-            warnings.warn(
+            warn_user(
                 f"{n_nan} curve(s) contain NaN or infinite samples and were skipped (NaN parameters, "
                 "success False)",
                 RuntimeWarning,
-                stacklevel=4,
             )
         with np.errstate(divide="ignore", invalid="ignore"):
             ve = p[..., 0] / p[..., 1]
@@ -366,7 +379,8 @@ def fit_tofts(
     res = xr.apply_ufunc(
         core,
         data,
-        input_core_dims=[["time"]],
+        True if m is None else m,
+        input_core_dims=[["time"], []],
         output_core_dims=[[] for _ in names],
         dask="parallelized",
         output_dtypes=[
