@@ -103,11 +103,12 @@ def check_mask(mask: Any, data: Any, dname: str, *, what: str = "voxel to comput
         Wrong dims or shape, another grid, or an empty (all-False) mask; the message names
         ``mask``.
     """
+    space: tuple[Any, ...] | None = None
     if isinstance(data, xr.DataArray):
-        space: tuple[Any, ...] | None = tuple(d for d in data.dims if d != "time")
+        space = tuple(d for d in data.dims if d != "time")
         shape = tuple(data.sizes[d] for d in space)
     else:
-        space, shape = None, tuple(np.shape(data)[:-1])
+        shape = tuple(np.shape(data)[:-1])
     where = (
         f"the non-time dims {space} of `{dname}`" if space is not None else f"`{dname}` without its time axis"
     )
