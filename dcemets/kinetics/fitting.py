@@ -85,8 +85,9 @@ def _auto_backend() -> str:
 
     ``"torch"`` when the torch backend is installed and reports an accelerator (its
     ``accelerated()`` attribute: CUDA available), else ``"numpy"`` -- on the CPU the torch
-    backend is about 2x slower than NumPy on long series (3000 voxels x 1321 frames: NumPy
-    4.8 s, torch 10.8 s), so a CPU-only machine gets NumPy even with torch installed.
+    backend is 2x to 10x slower than NumPy on long series (3000 voxels x 1321 frames: NumPy
+    4.8 s, torch 10.8 s in issue 22; 2.7 s and 20-27 s on a shared 2-core machine), so a
+    CPU-only machine gets NumPy even with torch installed.
     """
     try:
         fn = _load_backend("torch")
@@ -211,8 +212,8 @@ def fit_tofts(
     device : {"cpu", "cuda", "cuda:N", "auto"}, default "cpu"
         Where to fit.  ``"auto"`` is the fastest available: CUDA (the torch backend) when
         torch and a CUDA GPU are available, else the NumPy backend on the CPU -- also when
-        torch is installed, since on the CPU the torch backend is about 2x slower than NumPy
-        on long series.  ``ds.attrs["backend"]`` records the choice.  ``"cuda"`` needs the
+        torch is installed, since on the CPU the torch backend is 2x to 10x slower than
+        NumPy on long series.  ``ds.attrs["backend"]`` records the choice.  ``"cuda"`` needs the
         torch backend.
     aif_time : array_like, optional
         Times (s) of the AIF samples.

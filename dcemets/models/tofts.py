@@ -964,7 +964,7 @@ def fit_backend(
 def _accelerated() -> bool:
     """True when CUDA is available: ``fit_tofts(device="auto")`` then picks this backend.
 
-    On the CPU the torch backend is about 2x slower than the NumPy one on long series, so
+    On the CPU the torch backend is 2x to 10x slower than the NumPy one on long series, so
     ``"auto"`` uses NumPy there (see :func:`dcemets.kinetics.fitting._auto_backend`).
     """
     return bool(torch.cuda.is_available())
