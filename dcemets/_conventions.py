@@ -29,6 +29,8 @@ indices follow the array order ``(z, y, x)``.
 from __future__ import annotations
 
 import importlib.metadata
+import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -1137,3 +1139,46 @@ def validate_dce(da: Any, *, name: str = "dce", allow_nan: bool = False, min_fra
     geometry(out, name=name)
     _check_values(out, name, allow_nan)
     return out
+
+
+_INTERNAL_PACKAGES = ("dcemets", "xarray", "dask", "numpy", "scipy", "sklearn", "torch", "pandas")
+"""Packages whose frames a warning skips to reach the user's line (:func:`warn_user`)."""
+
+
+def _is_internal(module: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in _INTERNAL_PACKAGES)
+
+
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` pointing at the user's line, not at dcemets' or xarray's internals.
+
+    The ``stacklevel`` is that of the first frame (walking out from the caller) whose module
+    is not in dcemets, xarray, dask, numpy, scipy, sklearn, torch or pandas -- so a warning
+    raised in a function that ``xarray.apply_ufunc`` calls is attributed to the line of the
+    user's code that called the dcemets function.  With no such frame (everything internal,
+    e.g. a dask worker thread) it is the outermost one.
+
+    Parameters
+    ----------
+    message : str
+        The warning text.
+    category : type of Warning, default UserWarning
+        The warning class.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> def library_function():  # a frame this module's name marks as dcemets-internal
+    ...     warn_user("look here", RuntimeWarning)
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     library_function()
+    >>> w[0].category.__name__, str(w[0].message)
+    ('RuntimeWarning', 'look here')
+    """
+    frame = sys._getframe(1)  # the caller of warn_user: stacklevel 2
+    level = 2
+    while frame.f_back is not None and _is_internal(str(frame.f_globals.get("__name__", ""))):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

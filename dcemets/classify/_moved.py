@@ -11,23 +11,23 @@ contract's single ignored import.  Delete this module with the aliases.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
+
+from dcemets._conventions import warn_user
 
 MOVED = {"radiomics_search": "dcemets.evaluation", "SearchResult": "dcemets.evaluation", "FAMILIES": None}
 """Moved name -> its new public package (None: only in :mod:`dcemets.evaluation.search`)."""
 
 
-def moved(name: str, module: str, stacklevel: int = 3) -> Any:
+def moved(name: str, module: str) -> Any:
     """The moved object `name`, with a DeprecationWarning; AttributeError for any other name."""
     if name not in MOVED:
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
     from dcemets.evaluation import search
 
     new = MOVED[name] or "dcemets.evaluation.search"
-    warnings.warn(
+    warn_user(
         f"{module}.{name} moved to {new}.{name}; the old name will be removed in the next release",
         DeprecationWarning,
-        stacklevel=stacklevel,
     )
     return getattr(search, name)

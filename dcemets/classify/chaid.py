@@ -11,7 +11,6 @@ tree reads as thresholds in the features' own units (the paper's Fig. 6).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +19,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from dcemets._conventions import warn_user
 from dcemets.classify._chaid_stats import (
     bin_edges,
     bonferroni_multiplier,
@@ -463,11 +463,10 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         """Deprecated: use :func:`dcemets.classify.export_text` ``(tree, ...)``."""
         from dcemets.classify._chaid_export import export_text
 
-        warnings.warn(
+        warn_user(
             "CHAIDClassifier.export_text() is deprecated and will be removed in the next release; "
             "use dcemets.classify.export_text(tree, ...)",
             DeprecationWarning,
-            stacklevel=2,
         )
         return export_text(self, **kwargs)
 
@@ -475,11 +474,10 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         """Deprecated: use :func:`dcemets.classify.plot_tree` ``(tree, ax=...)``."""
         from dcemets.classify._chaid_export import plot_tree
 
-        warnings.warn(
+        warn_user(
             "CHAIDClassifier.plot_tree() is deprecated and will be removed in the next release; "
             "use dcemets.classify.plot_tree(tree, ax=...)",
             DeprecationWarning,
-            stacklevel=2,
         )
         return plot_tree(self, ax, **kwargs)
 

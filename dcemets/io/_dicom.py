@@ -19,7 +19,6 @@ Frame grouping and timing rules (documented in :func:`dcemets.io.read_dce` and t
 from __future__ import annotations
 
 import datetime as _dt
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from dcemets._conventions import warn_user
 from dcemets.io import _pydicom
 
 TAGS = {
@@ -767,10 +767,8 @@ def acquisition_attrs(tags: dict[str, str]) -> dict[str, Any]:
         try:
             out[attr] = float(value.split("\\")[0]) * scale
         except ValueError:
-            warnings.warn(
-                f"DICOM tag {key!r} has an unreadable value {value!r}; `{attr}` is left unset",
-                UserWarning,
-                stacklevel=2,
+            warn_user(
+                f"DICOM tag {key!r} has an unreadable value {value!r}; `{attr}` is left unset", UserWarning
             )
     for key, attr in (
         ("frame_of_reference", "frame_of_reference"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import numpy as np
 import SimpleITK as sitk
 import xarray as xr
 
-from dcemets._conventions import _GEOMETRY_KEYS, check_times, geometry, make_dce, validate_dce
+from dcemets._conventions import _GEOMETRY_KEYS, check_times, geometry, make_dce, validate_dce, warn_user
 from dcemets.io import _dicom, _sidecar
 from dcemets.io._files import (
     IMAGE_SUFFIXES,
@@ -121,7 +120,7 @@ def _read_dicom_dce(
         attrs["frame_timing"] = frames.timing
         if frames.timing_note:
             attrs["frame_timing_inferred"] = frames.timing_note
-            warnings.warn(f"'{where}': {frames.timing_note}", UserWarning, stacklevel=3)
+            warn_user(f"'{where}': {frames.timing_note}", UserWarning)
     try:
         if stack is not None:
             values, first = stack

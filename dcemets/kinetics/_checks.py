@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from dcemets._conventions import check_times
+from dcemets._conventions import SPATIAL_DIMS, check_same_grid, check_times
 
 
 def as_time(time: Any, name: str = "time", *, min_frames: int = 2) -> np.ndarray:
@@ -76,3 +76,75 @@ def finite_scalar(x: Any, name: str, unit: str) -> float:
     if not np.isfinite(v):
         raise ValueError(f"`{name}` must be finite ({unit}), got {v}")
     return v
+
+
+def check_mask(mask: Any, data: Any, dname: str, *, what: str = "voxel to compute") -> Any:
+    """Validate the ``mask=`` of a kinetics function against its data `data` (argument `dname`).
+
+    One meaning everywhere: `mask` selects the voxels (curves) to compute; the others are NaN
+    in the output and are neither checked nor computed.  It is a bool array over the non-time
+    dims of `data`:
+
+    * a DataArray `data`: a bool DataArray with exactly its non-time dims (any order; for
+      images, on the same world grid, :func:`dcemets._conventions.check_same_grid`; other
+      dims with equal coordinates), or a bool ndarray of the shape of those dims in the
+      order of `data` (``(z, y, x)`` for a canonical DCE series);
+    * a numpy `data` of shape ``(..., T)``: a bool ndarray of shape ``data.shape[:-1]``.
+
+    Returns the mask as a DataArray with the non-time dims of `data` in its order and its
+    index coordinates (DataArray `data`), or the ndarray (numpy `data`).  A numpy-backed
+    mask must select at least one voxel (a dask one is not computed to check).
+
+    Raises
+    ------
+    TypeError
+        `mask` not a bool ndarray/DataArray, or a DataArray mask for numpy `data`.
+    ValueError
+        Wrong dims or shape, another grid, or an empty (all-False) mask; the message names
+        ``mask``.
+    """
+    space: tuple[Any, ...] | None = None
+    if isinstance(data, xr.DataArray):
+        space = tuple(d for d in data.dims if d != "time")
+        shape = tuple(data.sizes[d] for d in space)
+    else:
+        shape = tuple(np.shape(data)[:-1])
+    where = (
+        f"the non-time dims {space} of `{dname}`" if space is not None else f"`{dname}` without its time axis"
+    )
+    if not isinstance(mask, (xr.DataArray, np.ndarray)):
+        raise TypeError(f"`mask` must be a bool numpy array or xarray.DataArray, got {type(mask).__name__}")
+    if mask.dtype != bool:
+        raise TypeError(f"`mask` must be a bool mask, got dtype {mask.dtype}")
+    out: Any
+    if isinstance(mask, xr.DataArray):
+        if space is None:
+            raise TypeError(
+                f"with a numpy `{dname}`, give `mask` as a numpy bool array of shape {shape}, got a DataArray"
+            )
+        if mask.ndim != len(space) or set(mask.dims) != set(space):
+            raise ValueError(f"`mask` must have {where}, got dims {tuple(mask.dims)}")
+        m = mask.transpose(*space)
+        image = set(SPATIAL_DIMS) <= set(space)
+        if image:
+            check_same_grid(data, m, names=(dname, "mask"))  # world geometry, within 1e-3 mm
+        for d in space:
+            if image and d in SPATIAL_DIMS:
+                continue
+            if m.sizes[d] != data.sizes[d] or (
+                d in m.indexes and d in data.indexes and not m.indexes[d].equals(data.indexes[d])
+            ):
+                raise ValueError(f"`mask` is not on the grid of `{dname}`: dim {d!r} differs")
+        raw = m.data
+    else:
+        if mask.shape != shape:
+            raise ValueError(f"`mask` has shape {mask.shape}; it must have the shape {shape} of {where}")
+        raw = mask
+    if isinstance(raw, np.ndarray) and not raw.any():
+        raise ValueError(f"`mask` is empty (all False): no {what}")
+    if space is None:
+        out = raw
+    else:
+        coords = {d: data.coords[d] for d in space if d in data.indexes}
+        out = xr.DataArray(raw, dims=space, coords=coords, name="mask")
+    return out

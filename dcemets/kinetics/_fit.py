@@ -1114,8 +1114,13 @@ def pmap(fn: Callable[[Any], Any], items: Any, n_jobs: int | None = None) -> lis
 FitCurves = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 
 
-def fit(ct: np.ndarray, npar: int, fit_curves: FitCurves, n_extra: int = 0) -> tuple[np.ndarray, ...]:
-    """Fit curves ct (..., T) with `fit_curves`; NaN curves are skipped.
+def fit(
+    ct: np.ndarray, npar: int, fit_curves: FitCurves, n_extra: int = 0, sel: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
+    """Fit curves ct (..., T) with `fit_curves`; NaN curves, and those outside `sel`, are skipped.
+
+    `sel` (bool, ct.shape[:-1]) is the user's ``mask=``: curves outside it are not fitted and
+    not counted among the skipped NaN curves.
 
     Returns params (..., n_par), rss, success and the number of skipped curves, then (when
     ``n_extra > 0``) the extra columns (..., n_extra) that `fit_curves` returns fourth (NaN
@@ -1123,7 +1128,9 @@ def fit(ct: np.ndarray, npar: int, fit_curves: FitCurves, n_extra: int = 0) -> t
     """
     lead = ct.shape[:-1]
     y = np.asarray(ct, dtype=float).reshape(-1, ct.shape[-1])
-    good = np.all(np.isfinite(y), axis=1)
+    finite = np.all(np.isfinite(y), axis=1)
+    inside = np.ones(y.shape[0], dtype=bool) if sel is None else np.asarray(sel, dtype=bool).reshape(-1)
+    good = finite & inside
     params = np.full((y.shape[0], npar), np.nan)
     rss = np.full(y.shape[0], np.nan)
     ok = np.zeros(y.shape[0], dtype=bool)
@@ -1145,7 +1152,7 @@ def fit(ct: np.ndarray, npar: int, fit_curves: FitCurves, n_extra: int = 0) -> t
         params[gi], rss[gi], ok[gi] = p, r, c
         if n_extra:
             extra[gi] = res[3]
-    n_nan = int((~good).sum())
+    n_nan = int((~finite & inside).sum())
     out: tuple[Any, ...] = (params.reshape((*lead, npar)), rss.reshape(lead), ok.reshape(lead), n_nan)
     if n_extra:
         out = (*out, extra.reshape((*lead, n_extra)))

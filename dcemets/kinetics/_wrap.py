@@ -2,21 +2,20 @@
 
 A *core* maps a C-contiguous (V, T) float64 block of finite curves to a tuple of (V,)
 arrays; :func:`fit_dataset` skips curves holding NaN/inf (NaN outputs, ``success`` False,
-one ``RuntimeWarning``), runs the core through ``xarray.apply_ufunc(dask="parallelized")``
+one ``RuntimeWarning``) and, with the user's ``mask=``, the curves outside it, runs the core through ``xarray.apply_ufunc(dask="parallelized")``
 and labels the outputs.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from dcemets._conventions import SPATIAL_DIMS, output_attrs
-from dcemets.kinetics._checks import as_time, check_real_dataarray
+from dcemets._conventions import SPATIAL_DIMS, output_attrs, warn_user
+from dcemets.kinetics._checks import as_time, check_mask, check_real_dataarray
 from dcemets.kinetics.models import _prepare_aif
 
 Core = Callable[[np.ndarray], tuple[np.ndarray, ...]]
@@ -46,28 +45,34 @@ def fit_dataset(
     attrs: Mapping[str, Any],
     *,
     method: str,
+    mask: Any = None,
 ) -> xr.Dataset:
-    """Run `core` on every finite curve of `ct`; return a labelled Dataset (see module doc)."""
+    """Run `core` on every finite curve of `ct` (within `mask`); return a labelled Dataset.
+
+    `mask` is the user's ``mask=`` (see :func:`dcemets.kinetics._checks.check_mask`): curves
+    outside it are NaN (``success`` False), not computed and not counted in the warning.
+    """
     n_out = len(names)
     dtypes = [bool if n == "success" else float for n in names]
+    m = check_fit_mask(mask, ct)
 
-    def block(yb: np.ndarray) -> tuple[np.ndarray, ...]:
+    def block(yb: np.ndarray, mb: Any) -> tuple[np.ndarray, ...]:
         lead = yb.shape[:-1]
         y = np.asarray(yb, dtype=float).reshape(-1, yb.shape[-1])
-        good = np.all(np.isfinite(y), axis=1)
+        sel = np.broadcast_to(np.asarray(mb, dtype=bool), lead).reshape(-1)
+        good = np.all(np.isfinite(y), axis=1) & sel
         outs = [np.zeros(y.shape[0], bool) if d is bool else np.full(y.shape[0], np.nan) for d in dtypes]
         gi = np.flatnonzero(good)
         if gi.size:
             res = core(np.ascontiguousarray(y[gi]))
             for o, r in zip(outs, res):
                 o[gi] = r
-        n_bad = int((~good).sum())
+        n_bad = int((~good & sel).sum())
         if n_bad:
-            warnings.warn(
+            warn_user(
                 f"{n_bad} curve(s) contain NaN or infinite samples and were skipped (NaN parameters, "
                 "success False)",
                 RuntimeWarning,
-                stacklevel=5,
             )
         return tuple(o.reshape(lead) for o in outs)
 
@@ -75,7 +80,8 @@ def fit_dataset(
     res = xr.apply_ufunc(
         block,
         data,
-        input_core_dims=[["time"]],
+        True if m is None else m,
+        input_core_dims=[["time"], []],
         output_core_dims=[[] for _ in range(n_out)],
         dask="parallelized",
         output_dtypes=dtypes,
@@ -87,6 +93,16 @@ def fit_dataset(
         ds[n].attrs = output_attrs(template, units=u, long_name=ln, method=method)
     ds.attrs.update(attrs)
     return ds
+
+
+def check_fit_mask(mask: Any, ct: xr.DataArray) -> xr.DataArray | None:
+    """The ``mask=`` of a voxel-wise fit, validated against `ct` and chunked like it (or None)."""
+    if mask is None:
+        return None
+    m = check_mask(mask, ct, "ct", what="curve to fit")
+    if ct.chunks is not None:
+        m = m.chunk({d: ct.chunksizes[d] for d in m.dims})
+    return m  # type: ignore[no-any-return]
 
 
 def check_bounds(

@@ -8,7 +8,6 @@ blood; :func:`image_aif` selects arterial voxels automatically.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -17,9 +16,9 @@ import numpy as np
 import xarray as xr
 from scipy.special import gammaln
 
-from dcemets._conventions import SPATIAL_DIMS, check_same_grid, like, validate_dce, validate_image
+from dcemets._conventions import SPATIAL_DIMS, like, validate_dce, warn_user
 from dcemets.kinetics import _np
-from dcemets.kinetics._checks import as_float_array, finite_scalar, positive_scalar
+from dcemets.kinetics._checks import as_float_array, check_mask, finite_scalar, positive_scalar
 
 __all__ = ["POPULATION_AIFS", "blood_to_plasma", "image_aif", "plasma_to_blood", "population_aif"]
 
@@ -380,7 +379,7 @@ def _fraction(x: Any, name: str) -> float:
 def image_aif(
     dce: xr.DataArray,
     *,
-    mask: xr.DataArray | None = None,
+    mask: xr.DataArray | np.ndarray | None = None,
     n_voxels: int = 10,
     n_baseline: int = 1,
     top_fraction: float = 0.05,
@@ -411,8 +410,9 @@ def image_aif(
         Concentration (or signal) series ``("time", "z", "y", "x")``; a dask-backed array is
         computed.  Give concentration for a quantitative AIF (it is blood concentration: use
         :func:`blood_to_plasma`).
-    mask : xarray.DataArray of bool, optional
-        Where to look (e.g. a box around the aorta); default the whole volume.
+    mask : xarray.DataArray or numpy.ndarray of bool, optional
+        Where to look (e.g. a box around the aorta), ``(z, y, x)`` on the grid of `dce`
+        (the same ``mask=`` as :func:`parametric_maps`); default the whole volume.
     n_voxels : int, default 10
         Number of voxels averaged.
     n_baseline : int, default 1
@@ -486,11 +486,7 @@ def image_aif(
     if mask is None:
         sel = np.ones(tuple(dce.sizes[d] for d in SPATIAL_DIMS), dtype=bool)
     else:
-        m = validate_image(mask, name="mask", mask=True)
-        check_same_grid(dce, m, names=("dce", "mask"))
-        sel = np.asarray(m.values, dtype=bool)
-        if not sel.any():
-            raise ValueError("`mask` is empty: no voxel to search for the AIF")
+        sel = np.asarray(check_mask(mask, dce, "dce", what="voxel to search for the AIF").values, dtype=bool)
     vals = np.asarray(dce.values, dtype=float)  # (T, z, y, x)
     idx = np.flatnonzero(sel.ravel())
     curves = vals.reshape(nt, -1)[:, idx].T  # (n, T)
@@ -528,10 +524,9 @@ def image_aif(
         raise ValueError("no voxel passed the arterial filters; relax `pv_fraction` or `roughness_factor`")
     chosen = chosen[np.argsort(-peak[chosen])][:n_vox]
     if chosen.size < n_vox:
-        warnings.warn(
+        warn_user(
             f"only {chosen.size} voxel(s) passed the arterial filters (n_voxels={n_vox}); the AIF averages them",
             RuntimeWarning,
-            stacklevel=2,
         )
     selected = np.zeros(sel.size, dtype=bool)
     selected[idx[chosen]] = True

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from dcemets._conventions import SPATIAL_DIMS, check_same_grid
+from dcemets._conventions import SPATIAL_DIMS, check_same_grid, warn_user
 from dcemets.kinetics import _np
 from dcemets.kinetics._checks import (
     as_float_array,
     as_time,
+    check_mask,
     check_real_dataarray,
     positive_scalar,
 )
@@ -234,12 +234,26 @@ def _s2c_core(
     n_bad = int((~valid & finite[..., None]).sum())
     if warn and n_bad:
         vox = int(np.any(~valid & finite[..., None], axis=-1).sum())
-        warnings.warn(
+        warn_user(
             f"SPGR inversion impossible (signal >= M0 sin(flip angle)) for {n_bad} sample(s) in "
             f"{vox} voxel(s); these concentrations are NaN",
             RuntimeWarning,
-            stacklevel=3,
         )
+    return conc, valid
+
+
+def _s2c_masked(
+    s: np.ndarray, t10: np.ndarray, sel: np.ndarray | None, fa: float, tr: float, r1: float, nb: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_s2c_core` on the voxels of `sel` only (all when None); NaN / False elsewhere."""
+    t10 = np.asarray(t10, dtype=float)
+    t10 = np.broadcast_to(t10, s.shape[:-1]) if t10.ndim or sel is not None else t10
+    if sel is None:
+        return _s2c_core(s, t10, fa, tr, r1, nb)
+    sel = np.broadcast_to(np.asarray(sel, dtype=bool), s.shape[:-1])
+    conc = np.full(s.shape, np.nan)
+    valid = np.zeros(s.shape, dtype=bool)
+    conc[sel], valid[sel] = _s2c_core(np.asarray(s)[sel], t10[sel], fa, tr, r1, nb)
     return conc, valid
 
 
@@ -252,6 +266,7 @@ def signal_to_concentration(
     r1: float | None = None,
     n_baseline: int = 1,
     return_valid: bool = False,
+    mask: Any = None,
 ) -> Any:
     """Contrast-agent concentration from SPGR signal by exact inversion.
 
@@ -284,6 +299,13 @@ def signal_to_concentration(
         Number of pre-contrast frames averaged into ``S_pre``.
     return_valid : bool, default False
         Also return the boolean validity mask (same shape as the output).
+    mask : numpy.ndarray or xarray.DataArray of bool, optional
+        Voxels to convert; the others are NaN (and not valid) in the output and are neither
+        checked (a zero or negative baseline there does not raise) nor computed -- the same
+        ``mask=`` as :func:`parametric_maps` and the voxel-wise fits.  Over the non-time
+        dims of `signal`: for a DataArray, a bool DataArray with those dims (``(z, y, x)``
+        on the same world grid for a DCE series) or an ndarray of their shape in the order
+        of `signal`; for an ndarray ``(..., T)``, an ndarray of shape ``signal.shape[:-1]``.
 
     Returns
     -------
@@ -298,9 +320,11 @@ def signal_to_concentration(
         grid), flip angle outside (0, 180), `n_baseline` not in
         [1, T - 1] (fewer than ``n_baseline + 1`` frames), a ``time`` coordinate that is not
         finite and strictly increasing (the baseline is taken by position, so frames must be
-        in time order), or a baseline ``S_pre <= 0`` (the message gives the number of voxels).
+        in time order), a baseline ``S_pre <= 0`` inside `mask` (the message gives the number
+        of voxels), or a `mask` of the wrong shape, dims or grid, or selecting no voxel.
     TypeError
-        Missing acquisition parameter, non-numeric (strings, objects) or complex input.
+        Missing acquisition parameter, non-numeric (strings, objects) or complex input, a
+        `mask` that is not a bool array (or a DataArray `mask` for an ndarray `signal`).
 
     References
     ----------
@@ -316,6 +340,14 @@ def signal_to_concentration(
     >>> s = concentration_to_signal(c, t10=1.2, flip_angle=10, tr=0.0041, r1=4.5, m0=1000.0)
     >>> signal_to_concentration(s, t10=1.2, flip_angle=10, tr=0.0041, r1=4.5, n_baseline=2).round(6)
     array([[0. , 0. , 0.5, 2. ]])
+
+    A voxel with no signal (S0 = 0, e.g. outside the body) raises unless it is masked out:
+
+    >>> s2 = np.vstack([s, np.zeros(4)])
+    >>> signal_to_concentration(s2, t10=1.2, flip_angle=10, tr=0.0041, r1=4.5, n_baseline=2,
+    ...                         mask=np.array([True, False])).round(6)
+    array([[0. , 0. , 0.5, 2. ],
+           [nan, nan, nan, nan]])
     """
     fa = _acq(flip_angle, "flip_angle", signal)
     tr_ = _acq(tr, "tr", signal)
@@ -336,11 +368,15 @@ def signal_to_concentration(
         _check_frames(signal.sizes["time"], nb)
         if "time" in signal.coords:
             as_time(signal["time"].values, "signal.time", min_frames=nb + 1)
+        m = None if mask is None else check_mask(mask, signal, "signal", what="voxel to convert")
+        if m is not None and signal.chunks is not None:
+            m = m.chunk({d: signal.chunksizes[d] for d in m.dims})
         conc, valid = xr.apply_ufunc(
-            lambda s, t: _s2c_core(s, np.broadcast_to(t, s.shape[:-1]), fa, tr_, r1_, nb),
+            lambda s, t, sel: _s2c_masked(s, t, None if m is None else sel, fa, tr_, r1_, nb),
             signal,
             t10_,
-            input_core_dims=[["time"], []],
+            True if m is None else m,
+            input_core_dims=[["time"], [], []],
             output_core_dims=[["time"], ["time"]],
             dask="parallelized",
             output_dtypes=[float, bool],
@@ -362,6 +398,6 @@ def signal_to_concentration(
         return (conc, valid) if return_valid else conc
     s = signal
     _check_frames(s.shape[-1], nb)
-    t10a = np.broadcast_to(np.asarray(t10_, dtype=float), s.shape[:-1]) if np.ndim(t10_) else np.asarray(t10_)
-    conc, valid = _s2c_core(s, t10a, fa, tr_, r1_, nb)
+    sel = None if mask is None else check_mask(mask, s, "signal", what="voxel to convert")
+    conc, valid = _s2c_masked(s, t10_, sel, fa, tr_, r1_, nb)
     return (conc, valid) if return_valid else conc

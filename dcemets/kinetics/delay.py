@@ -345,6 +345,7 @@ def fit_patlak(
     *,
     aif_time: Any = None,
     bounds: Mapping[str, Any] | None = None,
+    mask: Any = None,
 ) -> xr.Dataset:
     """Fit the Patlak model ``Ct = vp Cp + Ktrans int_0^t Cp`` to every curve of `ct`.
 
@@ -365,6 +366,9 @@ def fit_patlak(
         Times (s) of the AIF samples.
     bounds : mapping, optional
         ``ktrans`` (default (0, 5) 1/min) and ``vp`` ((0, 1)).
+    mask : xarray.DataArray or numpy.ndarray of bool, optional
+        Curves to fit, over the non-time dims of `ct` (see :func:`fit_tofts`); the others
+        are NaN (``success`` False) and not fitted.
 
     Returns
     -------
@@ -406,7 +410,7 @@ def fit_patlak(
         return kt, vp, rss, np.isfinite(rss)
 
     attrs = {"model": "Patlak", "method": "llsq", "n_params": 2}
-    return fit_dataset(ct, core, ["ktrans", "vp", "rss", "success"], _META, attrs, method="llsq")
+    return fit_dataset(ct, core, ["ktrans", "vp", "rss", "success"], _META, attrs, method="llsq", mask=mask)
 
 
 def fit_delay(
@@ -419,6 +423,7 @@ def fit_delay(
     bounds: Mapping[str, Any] | None = None,
     max_iter: int = 100,
     n_jobs: int | None = None,
+    mask: Any = None,
 ) -> xr.Dataset:
     """Fit the bolus arrival delay together with the Tofts, extended Tofts or Patlak model.
 
@@ -462,6 +467,9 @@ def fit_delay(
     n_jobs : int, optional
         Threads (over the candidate delays); None: one per CPU this process may use
         (``os.sched_getaffinity``).  The result is identical for any value.
+    mask : xarray.DataArray or numpy.ndarray of bool, optional
+        Curves to fit, over the non-time dims of `ct` (see :func:`fit_tofts`); the others
+        are NaN (``success`` False) and not fitted.
 
     Returns
     -------
@@ -593,4 +601,4 @@ def fit_delay(
         "n_params": npar,
         "delay_grid_s": f"{dl[0]:g}..{dl[-1]:g} ({dl.size} values)",
     }
-    return fit_dataset(ct, core, names, _META, attrs, method=method)
+    return fit_dataset(ct, core, names, _META, attrs, method=method, mask=mask)

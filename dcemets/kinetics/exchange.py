@@ -163,7 +163,7 @@ def _fit_core(
     return core
 
 
-def _fit(ct: Any, aif: Any, aif_time: Any, bounds: Any, max_iter: Any, which: str) -> xr.Dataset:
+def _fit(ct: Any, aif: Any, aif_time: Any, bounds: Any, max_iter: Any, which: str, mask: Any) -> xr.Dataset:
     t, ta, a = check_ct_aif(ct, aif, aif_time)
     bd = check_bounds(bounds, _TCXM_BOUNDS if which == "2CXM" else _TCUM_BOUNDS)
     if bd["fp"][0] <= 0:
@@ -173,7 +173,7 @@ def _fit(ct: Any, aif: Any, aif_time: Any, bounds: Any, max_iter: Any, which: st
     names = [*keys, "e", "rss", "success"]
     core = _fit_core(t, ta, a, which, bd, it)
     attrs = {"model": which, "method": "nlls", "n_params": len(keys)}
-    return fit_dataset(ct, core, names, _META, attrs, method="nlls")
+    return fit_dataset(ct, core, names, _META, attrs, method="nlls", mask=mask)
 
 
 def fit_tcxm(
@@ -183,6 +183,7 @@ def fit_tcxm(
     aif_time: Any = None,
     bounds: Mapping[str, Any] | None = None,
     max_iter: int = 200,
+    mask: Any = None,
 ) -> xr.Dataset:
     """Fit the two-compartment exchange model (Fp, PS, ve, vp) to every curve of `ct`.
 
@@ -209,6 +210,9 @@ def fit_tcxm(
         ``vp`` ((1e-4, 1)).
     max_iter : int, default 200
         Maximum LM iterations.
+    mask : xarray.DataArray or numpy.ndarray of bool, optional
+        Curves to fit, over the non-time dims of `ct` (see :func:`fit_tofts`); the others
+        are NaN (``success`` False) and not fitted.
 
     Returns
     -------
@@ -246,7 +250,7 @@ def fit_tcxm(
     >>> fit.fp.values.round(3), fit.ps.values.round(3), fit.ve.values.round(3)
     (array([0.3, 0.6]), array([0.1, 0.1]), array([0.2, 0.2]))
     """
-    return _fit(ct, aif, aif_time, bounds, max_iter, "2CXM")
+    return _fit(ct, aif, aif_time, bounds, max_iter, "2CXM", mask)
 
 
 def fit_tcum(
@@ -256,6 +260,7 @@ def fit_tcum(
     aif_time: Any = None,
     bounds: Mapping[str, Any] | None = None,
     max_iter: int = 200,
+    mask: Any = None,
 ) -> xr.Dataset:
     """Fit the two-compartment uptake model (Fp, PS, vp) to every curve of `ct`.
 
@@ -277,6 +282,9 @@ def fit_tcum(
         ``fp`` (default (1e-3, 20) 1/min), ``ps`` ((0, 5) 1/min), ``vp`` ((1e-4, 1)).
     max_iter : int, default 200
         Maximum LM iterations.
+    mask : xarray.DataArray or numpy.ndarray of bool, optional
+        Curves to fit, over the non-time dims of `ct` (see :func:`fit_tofts`); the others
+        are NaN (``success`` False) and not fitted.
 
     Returns
     -------
@@ -306,4 +314,4 @@ def fit_tcum(
     >>> fit.fp.values.round(3), fit.ps.values.round(3), fit.vp.values.round(3)
     (array([0.4]), array([0.05]), array([0.1]))
     """
-    return _fit(ct, aif, aif_time, bounds, max_iter, "2CUM")
+    return _fit(ct, aif, aif_time, bounds, max_iter, "2CUM", mask)

@@ -16,11 +16,13 @@ from dcemets._conventions import (
     output_attrs,
     validate_dce,
     validate_image,
+    warn_user,
 )
 from dcemets.kinetics import _np
 from dcemets.kinetics._checks import (
     as_float_array,
     as_time,
+    check_mask,
     check_real_dataarray,
     finite_scalar,
     positive_scalar,
@@ -96,11 +98,10 @@ def _signal_and_time(signal: Any, time: Any) -> tuple[Any, np.ndarray]:
 
 def _warn_nan(n: int) -> None:
     if n:
-        warnings.warn(
+        warn_user(
             f"{n} curve(s)/voxel(s) contain NaN or infinite samples; their heuristics are NaN "
             "(index -1, washout_rule -1) and they do not affect other voxels",
             RuntimeWarning,
-            stacklevel=3,
         )
 
 
@@ -264,7 +265,7 @@ def _frames_from(frames: Any) -> tuple[int, int, int, int]:
 def parametric_maps(
     dce: xr.DataArray,
     *,
-    mask: xr.DataArray | None = None,
+    mask: xr.DataArray | np.ndarray | None = None,
     frames: Any = None,
     n_baseline: int = 1,
     injection_time: float | None = None,
@@ -282,9 +283,10 @@ def parametric_maps(
     ----------
     dce : xarray.DataArray
         DCE series ``("time", "z", "y", "x")`` (numpy- or dask-backed).
-    mask : xarray.DataArray of bool, optional
-        Voxels to compute (same grid); others are NaN.  Voxels outside the mask are not
-        checked for a positive baseline.
+    mask : xarray.DataArray or numpy.ndarray of bool, optional
+        Voxels to compute, ``(z, y, x)`` on the grid of `dce` (an ndarray in that order);
+        others are NaN and are not checked (e.g. for a positive baseline) -- the same
+        ``mask=`` as :func:`signal_to_concentration` and the voxel-wise fits.
     frames : xarray.Dataset or mapping, optional
         ``s1_index``, ``s2_index``, ``peak_index``, ``washout_rule`` of the hot-spot curve.
     n_baseline, injection_time, peak_cutoff, late_reference
@@ -326,12 +328,7 @@ def parametric_maps(
     t = as_time(dce["time"].values, "dce.time", min_frames=3)
     nb = _check_nb(n_baseline, t.size)
     t_inj, cutoff, t_late = _timing(t, nb, injection_time, dce.attrs, late_reference, peak_cutoff)
-    m = None
-    if mask is not None:
-        m = validate_image(mask, name="mask", mask=True)
-        check_same_grid(dce, m, names=("dce", "mask"))
-        if isinstance(m.data, np.ndarray) and not m.data.any():
-            raise ValueError("`mask` is empty (all False): no voxel to compute the maps in")
+    m = None if mask is None else check_mask(mask, dce, "dce", what="voxel to compute the maps in")
     fixed = None if frames is None else _frames_from(frames)
     for f in fixed or ():
         if f >= t.size:
@@ -360,10 +357,8 @@ def parametric_maps(
             outs = list(core(np.moveaxis(vals, 0, -1)))
         nan_vox = int(np.count_nonzero(~np.isfinite(outs[1]) & (sel if m is not None else True)))
         if nan_vox:
-            warnings.warn(
-                f"{nan_vox} voxel(s) have NaN samples (or NaN maps); their map values are NaN",
-                RuntimeWarning,
-                stacklevel=2,
+            warn_user(
+                f"{nan_vox} voxel(s) have NaN samples (or NaN maps); their map values are NaN", RuntimeWarning
             )
         ds = xr.Dataset({n: like(dce, o, name=n) for n, o in zip(names, outs)})
     else:
@@ -845,9 +840,7 @@ def roi_curve(dce: xr.DataArray, roi: xr.DataArray) -> xr.DataArray:
         sub = np.asarray(dce.values, dtype=float)[:, sel]
         good = np.all(np.isfinite(sub), axis=0)
         if not good.all():
-            warnings.warn(
-                f"{int((~good).sum())} ROI voxel(s) with NaN samples skipped", RuntimeWarning, stacklevel=2
-            )
+            warn_user(f"{int((~good).sum())} ROI voxel(s) with NaN samples skipped", RuntimeWarning)
             if not good.any():
                 raise ValueError("every voxel of `roi` has NaN samples")
         values: Any = sub[:, good].mean(axis=1)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dcemets._conventions import warn_user
 from dcemets.models._checks import (
     check_fraction,
     check_int,
@@ -314,11 +315,10 @@ def _gate_kernels(compiled: bool) -> tuple[Any, Any]:
 
 def _compile_failed(err: Exception) -> None:
     _COMPILED["failed"] = True
-    warnings.warn(
+    warn_user(
         f"torch.compile of the ConvLSTM gate arithmetic failed ({type(err).__name__}: {err}); "
         "using the eager kernels",
         RuntimeWarning,
-        stacklevel=3,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +11,7 @@ import xarray as xr
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
-from dcemets._conventions import geometry_attrs
+from dcemets._conventions import geometry_attrs, warn_user
 from dcemets.radiomics import _np
 from dcemets.radiomics._validation import RadiomicsWarning, check_n_jobs
 from dcemets.radiomics.histogram import histogram_features
@@ -237,7 +236,7 @@ def extract_cohort(
                 failures.append((key, err))
             bar.update(1)
     for key, err in failures:
-        warnings.warn(f"subject {key!r}: {err}; its features are NaN", RadiomicsWarning, stacklevel=2)
+        warn_user(f"subject {key!r}: {err}; its features are NaN", RadiomicsWarning)
     table = pd.DataFrame(
         [rows[k] if rows[k] is not None else pd.Series(np.nan, index=list(FEATURE_NAMES)) for k in keys],
         index=pd.Index(keys, name="subject_id"),

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from dcemets._conventions import warn_user
 from dcemets.radiomics import _np
 from dcemets.radiomics._validation import RadiomicsWarning, check_binning, prepare
 from dcemets.radiomics.discretisation import _levels
@@ -314,11 +314,10 @@ def glcm_features(
             "texture features are undefined"
         )
     if info["single_level"]:
-        warnings.warn(
+        warn_user(
             "the ROI holds a single grey level (constant map inside the mask): texture features "
             "take their degenerate values (contrast 0, energy 1, entropy 0, correlation 1)",
             RadiomicsWarning,
-            stacklevel=2,
         )
     values = _np.aggregate_features(counts, convention=convention)
     out = pd.Series(values, index=_index(), name="glcm", dtype=np.float64, copy=False)

@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import tempfile
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from dcemets._conventions import warn_user
 from dcemets.io import Case, validate_subject_id
 from dcemets.study.config import StudyConfig
 from dcemets.study.results import CaseResult
@@ -229,11 +229,10 @@ def _sha256_file(path: Path) -> str:
 
 def _unreadable(paths: Iterable[Path], what: str, err: BaseException) -> None:
     names = ", ".join(f"'{p}'" for p in paths)
-    warnings.warn(
+    warn_user(
         f"cache entry {names} of {what} cannot be read ({type(err).__name__}: {err}); "
         "it is deleted and recomputed",
         CacheWarning,
-        stacklevel=4,
     )
     for p in paths:
         p.unlink(missing_ok=True)
@@ -328,10 +327,9 @@ class FoldStore:
         except OSError as err:
             if not self._warned_write:
                 self._warned_write = True
-                warnings.warn(
+                warn_user(
                     f"cannot write checkpoints to '{self.folder}' ({err}); the run goes on without them",
                     CacheWarning,
-                    stacklevel=3,
                 )
 
 
@@ -455,11 +453,10 @@ class StudyCache:
             _write_json(jp, payload)
         except OSError as err:
             nc.unlink(missing_ok=True)
-            warnings.warn(
+            warn_user(
                 f"cannot write the cache entry of case {case.subject_id!r} to '{jp.parent}' ({err}); "
                 "the result is kept in memory only",
                 CacheWarning,
-                stacklevel=3,
             )
 
     # ---------------------------------------------------------------- cohort stage

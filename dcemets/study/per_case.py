@@ -17,7 +17,7 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
-from dcemets._conventions import validate_dce, validate_image
+from dcemets._conventions import validate_dce, validate_image, warn_user
 from dcemets.io import Case
 from dcemets.study.acquisition import _hotspot_tofts, acquisition_parameters
 from dcemets.study.cache import CacheWarning, StudyCache
@@ -296,7 +296,7 @@ def _per_case(
     def collect(item: tuple[str, CaseResult | None, str | None, bool, list[str]]) -> None:
         sid, res, err, computed, notes = item
         for note in notes:
-            warnings.warn(note, CacheWarning, stacklevel=4)
+            warn_user(note, CacheWarning)
         bar.update()
         if err is not None:
             where = "" if cache is None else f"; the finished cases are cached in '{cache.root}'"
@@ -306,9 +306,7 @@ def _per_case(
                     f"case {sid!r} failed: {err}{where}. Fix or remove the case, or pass "
                     "on_error='skip' (dcemets replicate --keep-going) to leave failed cases out",
                 )
-            warnings.warn(
-                f"case {sid!r} failed and is left out of the study: {err}", CaseFailedWarning, stacklevel=4
-            )
+            warn_user(f"case {sid!r} failed and is left out of the study: {err}", CaseFailedWarning)
         results.append((sid, res, err, computed))
 
     try:
