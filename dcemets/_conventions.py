@@ -207,13 +207,10 @@ def rng_or_random_state(rng: Any, random_state: Any, *, func: str, default: Any 
         raise TypeError(
             f"{func}() got both `rng` and its deprecated old name `random_state`; pass `rng` only"
         )
-    import warnings
-
-    warnings.warn(
+    warn_user(
         f"{func}(random_state=...) is deprecated and will be removed in the next release; "
         "functions take `rng` (SPEC 7): pass rng=...",
         FutureWarning,
-        stacklevel=3,
     )
     return random_state
 

@@ -8,7 +8,6 @@ AUCs measured on the same cases.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dcemets._conventions import check_rng
+from dcemets._conventions import check_rng, warn_user
 
 __all__ = [
     "METRICS",
@@ -68,11 +67,10 @@ def _resolve_positive(y: Any, positive: Any, name: str = "y_true") -> Any:
     if numeric and (set(labels) <= {0, 1} or set(labels) <= {-1, 1}):
         return 1
     if "lung" in labels:
-        warnings.warn(
+        warn_user(
             f"`positive` was not given; it defaults to 'lung' for labels {labels} until the next "
             "release, after which non-0/1 labels need it: pass positive='lung'",
             FutureWarning,
-            stacklevel=3,
         )
         return "lung"
     raise ValueError(
