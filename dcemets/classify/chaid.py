@@ -73,6 +73,15 @@ class CHAIDNode:
     n_categories, n_groups : int
         Ordinal categories of the split feature present in the node (``c``) and merged
         groups (``r``, the number of children).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.r_[np.zeros(20), np.ones(20)][:, None] + np.random.default_rng(0).normal(0, 0.1, (40, 1))
+    >>> tree = CHAIDClassifier().fit(X, ["a"] * 20 + ["b"] * 20)
+    >>> root = tree.tree_[0]
+    >>> root.node_id, root.depth, root.counts.tolist(), root.feature, len(root.children)
+    (0, 0, [20, 20], 0, 2)
     """
 
     node_id: int

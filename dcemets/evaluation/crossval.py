@@ -53,6 +53,14 @@ class CVResult:
         The positive class.
     estimators : list or None
         The fitted per-fold estimators when ``return_estimators=True``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> res = cross_validate(LogisticRegression(), np.arange(20.0)[:, None], [0, 1] * 10, cv=2, rng=0)
+    >>> res.per_fold.shape[0], list(res.oof.columns[:5]), res.positive
+    (2, ['repeat', 'fold', 'group', 'y_true', 'y_pred'], 1)
     """
 
     per_fold: pd.DataFrame

@@ -384,6 +384,12 @@ class DeLongResult:
         ``difference / se``.
     p_value : float
         Two-sided p-value from the standard normal.
+
+    Examples
+    --------
+    >>> r = delong_test([0, 0, 0, 1, 1, 1], [0.1, 0.2, 0.3, 0.6, 0.7, 0.8], [0.1, 0.5, 0.3, 0.6, 0.2, 0.8])
+    >>> round(r.auc_a, 3), round(r.auc_b, 3), round(r.p_value, 3)
+    (1.0, 0.778, 0.371)
     """
 
     auc_a: float

@@ -72,6 +72,19 @@ class SearchResult:
         ``"leak-free"`` or ``"paper"``.
     positive : object
         The positive class label.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.array(["lung"] * 15 + ["other"] * 15)
+    >>> X = pd.DataFrame(rng.normal(size=(30, 2)), columns=["washout_hist_p90", "max_se_glcm_energy"])
+    >>> X["washout_hist_p90"] += 2.0 * (y == "lung")
+    >>> res = radiomics_search(X, y, family="all", k_range=[1], n_splits=3, n_estimators=20, rng=0,
+    ...                        positive="lung")
+    >>> res.protocol, res.positive, res.best.index.tolist()
+    ('leak-free', 'lung', ['both', 'histogram', 'texture'])
     """
 
     table: pd.DataFrame

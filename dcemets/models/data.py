@@ -45,6 +45,14 @@ class SliceDataset:
         half-open) used for every slice of that patient.
     inputs : str
         ``"dce"`` or ``"maps"``.
+
+    Examples
+    --------
+    >>> from dcemets.simulate import simulate_case
+    >>> case = simulate_case("lung", rng=0)
+    >>> ds = slice_dataset([(case.dce, case.lesion_mask, "lung", "p1")], crop=16, progress=False)
+    >>> ds.X.shape[1:], sorted(set(ds.groups.tolist()))  # (time, channel, height, width); one patient
+    ((12, 1, 16, 16), ['p1'])
     """
 
     X: np.ndarray

@@ -14,7 +14,15 @@ NAN_POLICIES = ("raise", "omit")
 
 
 class RadiomicsWarning(UserWarning):
-    """A feature took a documented degenerate value (for example a constant ROI)."""
+    """A feature took a documented degenerate value (for example a constant ROI).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", RadiomicsWarning)  # e.g. for constant ROIs on purpose
+    ...     pass
+    """
 
 
 def _as_array(x: Any, name: str) -> tuple[np.ndarray, xr.DataArray | None]:

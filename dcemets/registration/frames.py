@@ -76,6 +76,17 @@ class FrameRegistration:
         ``attrs``: ``reference_index``, ``transform``, ``center`` (mm), ``motion_vox`` and
         ``motion_mm`` (the largest ``max_displacement`` over frames), the options and
         references.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dcemets import make_dce
+    >>> z, y, x = np.mgrid[:12, :24, :24].astype(float)
+    >>> frames = [np.exp(-((z - 6) ** 2 + (y - 12) ** 2 + (x - 12) ** 2) / 18.0) * s for s in (1, 1.5, 1.5)]
+    >>> dce = make_dce(np.stack(frames), [0.0, 10.0, 20.0], spacing=(2.0, 2.0, 2.0))
+    >>> reg = register_frames(dce, transform="translation", sampling=0.5, rng=0)
+    >>> isinstance(reg, FrameRegistration), reg.dce.shape == dce.shape, "translation" in reg.transforms
+    (True, True, True)
     """
 
     dce: xr.DataArray

@@ -260,6 +260,14 @@ def integrate_frames(
     ValueError
         If the shapes disagree, `lines` is not a valid line-to-sub-interval map, a spacing is
         not > 0, or an array is not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lines = line_subinterval(8, 2)  # which of 2 sub-intervals acquires each ky line
+    >>> frames = integrate_frames(np.ones((3, 2, 1, 8, 8)), lines, (3.0, 1.0, 1.0))
+    >>> frames.shape, frames.dtype.name, bool(np.allclose(np.abs(frames), 1.0))  # static object
+    ((3, 1, 8, 8), 'complex64', True)
     """
     sub_images = check_array(sub_images, "sub_images", ndim=5)
     n_frames, n_sub, nz, ny, nx = sub_images.shape

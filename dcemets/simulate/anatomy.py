@@ -133,6 +133,13 @@ class Anatomy:
         Mean fat fraction of the vertebral marrow (Kugel H et al. JMRI 2001;13:263-268).
     marrow_field : RandomField or None
         Spatial variation of the marrow fat fraction (red/yellow marrow islands).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = sample_anatomy(np.random.default_rng(0))
+    >>> isinstance(a, Anatomy), bool(a.body_height > a.disc_height > 0)
+    (True, True)
     """
 
     z_lesion_level: float
@@ -225,6 +232,15 @@ class Lesion:
         Spatial pattern of the mineralisation (sclerotic patches of a mixed lesion).
     level : int
         Modelled level of the lesion (3: the index level; other values: additional lesions).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> a = sample_anatomy(rng)
+    >>> les = sample_lesion(rng, a, radius=8.0, breakthrough_probability=0.0, necrosis=0.2, texture=0.5)
+    >>> les.lesion_type, les.centres.shape[1]
+    ('lytic', 3)
     """
 
     centres: np.ndarray

@@ -59,6 +59,12 @@ class Difficulty:
         Scale of the imprecision of the radiologist's outline (margin, wobble, shift).
     roi_neighbour_probability : float
         Probability that the ROI is drawn on a neighbouring sagittal slice.
+
+    Examples
+    --------
+    >>> from dcemets.simulate import DIFFICULTIES
+    >>> [(d.name, d.snr) for d in DIFFICULTIES.values()]
+    [('clean', 200.0), ('realistic', 20.0), ('hard', 10.0)]
     """
 
     name: str

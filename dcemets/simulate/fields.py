@@ -47,6 +47,14 @@ class RandomField:
         Phases (rad), uniform in ``[0, 2 pi)``.
     length_mm : float
         Correlation length (mm) of the squared-exponential covariance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = random_field(np.random.default_rng(0), 5.0)
+    >>> v = f(np.zeros((4, 3)))  # the field at four points (mm), all at the origin
+    >>> v.shape, bool(np.ptp(v) == 0)
+    ((4,), True)
     """
 
     wave_vectors: np.ndarray

@@ -67,6 +67,11 @@ class PrimaryModel:
         Probabilities of a lytic, sclerotic and mixed lesion (Macedo F et al. Oncol Rev
         2017;11:321, doi:10.4081/oncol.2017.321: prostate mostly blastic, breast lytic,
         mixed or blastic, lung mostly lytic, thyroid/kidney/liver lytic and hypervascular).
+
+    Examples
+    --------
+    >>> PRIMARIES["lung"].label, PRIMARIES["lung"].kep
+    ('lung', (0.68, 0.6))
     """
 
     label: str

@@ -37,6 +37,12 @@ class TissueProperties:
         Plasma volume fraction (1); for blood the plasma fraction ``1 - Hct`` of whole blood.
     source : str
         Where the values come from.
+
+    Examples
+    --------
+    >>> m = TISSUES["muscle"]
+    >>> m.t10_s, m.kep
+    (0.898, 0.45)
     """
 
     label: int

@@ -53,7 +53,15 @@ CACHE_FORMAT = 2
 
 
 class CacheWarning(UserWarning):
-    """A cache entry could not be read (and is recomputed) or written (and the run goes on)."""
+    """A cache entry could not be read (and is recomputed) or written (and the run goes on).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", CacheWarning)  # e.g. in CI: an unreadable entry is a failure
+    ...     pass
+    """
 
 
 @functools.lru_cache(maxsize=1)

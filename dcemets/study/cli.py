@@ -563,6 +563,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         Exit status: 0 on success, 2 for a usage or data error (printed as one line).
+
+    Examples
+    --------
+    A usage error is one line on stderr ("dcemets simulate: error: --n-cases must be >= 4,
+    got 2") and exit status 2, never a traceback:
+
+    >>> main(["simulate", "--n-cases", "2", "--out", "never-written"])
+    2
     """
     _robust_stream(sys.stdout)
     _robust_stream(sys.stderr)

@@ -134,6 +134,13 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     References
     ----------
     Lang N. et al., Magn Reson Imaging 2019;64:4-12, sections 2.3-2.5.
+
+    Examples
+    --------
+    >>> from dcemets.simulate import simulate_case
+    >>> res = process_case(simulate_case("lung", rng=0), StudyConfig.preset("fast"))
+    >>> round(res.heuristics["washout"], 1), res.quality["mask_source"], res.quality["flags"]
+    (4.3, 'segmented', [])
     """
     from dcemets import kinetics, radiomics, registration, segmentation
 
@@ -231,6 +238,12 @@ class CaseError(ValueError):
     ----------
     subject_id : str
         The case that failed.
+
+    Examples
+    --------
+    >>> err = CaseError("p07", "case 'p07' failed: ValueError: no enhancement")
+    >>> err.subject_id, isinstance(err, ValueError)
+    ('p07', True)
     """
 
     def __init__(self, subject_id: str, message: str) -> None:
@@ -239,7 +252,13 @@ class CaseError(ValueError):
 
 
 class CaseFailedWarning(UserWarning):
-    """A case failed and was left out of the study (``on_error="skip"``)."""
+    """A case failed and was left out of the study (``on_error="skip"``).
+
+    Examples
+    --------
+    >>> issubclass(CaseFailedWarning, UserWarning)  # filter it like any UserWarning
+    True
+    """
 
 
 def _run_one(

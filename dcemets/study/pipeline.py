@@ -100,6 +100,15 @@ def run_study(
     References
     ----------
     Lang N. et al., Magn Reson Imaging 2019;64:4-12, doi:10.1016/j.mri.2019.02.013.
+
+    Examples
+    --------
+    >>> from dcemets.simulate import simulate_cohort
+    >>> cohort = simulate_cohort(composition={"lung": 2, "breast": 2}, rng=0, progress=False)
+    >>> config = StudyConfig.preset("fast", n_splits=2, k_range=(3, 3), forest_trees=20, dl={"enabled": False})
+    >>> result = run_study(cohort, config=config, progress=False)
+    >>> result.table.shape[0], sorted(result.table3.index.unique())[:2]
+    (4, ['Hot-spot CHAID (3 heuristics)', 'Hot-spot logistic regression'])
     """
     from dcemets import evaluation
 

@@ -109,6 +109,14 @@ class CaseResult:
         The quality columns (:data:`QUALITY_COLUMNS`), ``flags`` (list of
         :data:`QUALITY_FLAGS` keys), Dice and 95 % Hausdorff distance against a reference
         mask when the case has one, the acquisition parameters used, timings.
+
+    Examples
+    --------
+    >>> from dcemets.simulate import simulate_case
+    >>> from dcemets.study import StudyConfig, process_case
+    >>> res = process_case(simulate_case("lung", rng=0), StudyConfig.preset("fast"))
+    >>> res.subject_id, res.label, res.features.size, sorted(res.heuristics)[:3]
+    ('sim-lung', 'lung', 99, ['max_se', 'peak_index', 's1_index'])
     """
 
     subject_id: str
@@ -152,6 +160,12 @@ class CaseRuns:
         ``subject_id -> error message`` of the cases that failed (``on_error="skip"``).
     computed, loaded : list of str
         Subjects computed in this run, and those read back from the cache.
+
+    Examples
+    --------
+    >>> runs = CaseRuns(results=[], failures={"p07": "ValueError: no enhancement"})
+    >>> runs.failures, runs.computed
+    ({'p07': 'ValueError: no enhancement'}, [])
     """
 
     results: list[CaseResult]
