@@ -90,6 +90,12 @@ class TrainingBudget:
         ``batch_size``, and the training options ``lr``, ``weight_decay``, ``lr_schedule``,
         ``readout``, ``num_layers``, ``dropout``, ``early_stopping``, ``patience``,
         ``validation_fraction``.
+
+    Examples
+    --------
+    >>> b = TRAINING_PRESETS["cpu"]
+    >>> b.name, b.epochs, b.augment, b.batch_size, b.crop
+    ('cpu', 12, 2, 32, 16)
     """
 
     name: str
