@@ -4,7 +4,8 @@ Submodules load on first use (``import dcemets`` stays cheap):
 
 ``dcemets.io``, ``dcemets.kinetics``, ``dcemets.simulate``, ``dcemets.segmentation``,
 ``dcemets.radiomics``, ``dcemets.registration``, ``dcemets.classify``, ``dcemets.models`` (PyTorch),
-``dcemets.evaluation``, ``dcemets.study``.
+``dcemets.evaluation``, ``dcemets.study``; ``dcemets.geometry`` builds and checks the DataArrays
+they exchange.
 """
 
 import lazy_loader as _lazy

@@ -1,6 +1,7 @@
 from . import (
     classify,
     evaluation,
+    geometry,
     io,
     kinetics,
     models,
@@ -15,6 +16,7 @@ from ._conventions import make_dce, make_image, validate_dce, validate_image, wo
 __all__ = [
     "classify",
     "evaluation",
+    "geometry",
     "io",
     "kinetics",
     "make_dce",

@@ -1006,7 +1006,10 @@ def check_same_grid(
 
 def _check_dataarray(da: Any, name: str) -> None:
     if not isinstance(da, xr.DataArray):
-        raise TypeError(f"`{name}` must be an xarray.DataArray, got {type(da).__name__}")
+        raise TypeError(
+            f"`{name}` must be an xarray.DataArray, got {type(da).__name__}"
+            " (wrap a NumPy array with dcemets.geometry.make_dce or make_image)"
+        )
     _check_dtype(da.dtype, name)
 
 

@@ -73,6 +73,7 @@ warnings.filterwarnings("ignore", message=".*is non-interactive.*")
 
 # --- API reference pages, generated from each subpackage's public ``__all__`` -----------------
 _MODULES = {
+    "geometry": "DataArrays with geometry: build, check, and map voxel indices to world coordinates.",
     "io": "Files <-> DataArrays through SimpleITK (NIfTI, NRRD, DICOM, netCDF) and cohorts.",
     "kinetics": "Hot-spot heuristics, parametric maps, concentration, AIFs and Tofts fitting.",
     "simulate": "Synthetic DCE spine cohorts with ground truth.",

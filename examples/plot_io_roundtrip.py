@@ -27,7 +27,7 @@ import xarray as xr
 
 import dcemets
 from dcemets import io
-from dcemets._conventions import geometry, like
+from dcemets.geometry import geometry, like
 
 rng = np.random.default_rng(0)
 nt, nz, ny, nx = 12, 8, 48, 64

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from dcemets._conventions import like, make_dce
+from dcemets.geometry import like, make_dce
 from dcemets.kinetics import (
     concentration_to_signal,
     fit_tofts,

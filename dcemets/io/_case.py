@@ -111,7 +111,7 @@ class Case:
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_dce
+    >>> from dcemets.geometry import make_dce
     >>> case = Case("s01", make_dce(np.ones((3, 1, 2, 2)), [0, 10, 20]), label="lung")
     >>> case.subject_id, case.label
     ('s01', 'lung')

@@ -152,7 +152,7 @@ def save_cohort(
     --------
     >>> import tempfile
     >>> import numpy as np
-    >>> from dcemets._conventions import make_dce
+    >>> from dcemets.geometry import make_dce
     >>> from dcemets.io import Case
     >>> case = Case("s01", make_dce(np.ones((3, 1, 2, 2)), [0.0, 10.0, 20.0]), label="lung",
     ...             truth={"ktrans": 0.1})

@@ -118,7 +118,7 @@ def to_sitk(da: xr.DataArray, *, join: bool = False) -> sitk.Image | list[sitk.I
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_image
+    >>> from dcemets.geometry import make_image
     >>> img = make_image(np.zeros((2, 3, 4)), spacing=(0.5, 0.5, 3.0), origin=(10, 20, 30))
     >>> im = to_sitk(img)
     >>> im.GetSize(), im.GetSpacing(), im.GetOrigin()

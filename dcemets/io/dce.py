@@ -247,7 +247,7 @@ def read_dce(
     --------
     >>> import tempfile, pathlib
     >>> import numpy as np
-    >>> from dcemets._conventions import make_dce
+    >>> from dcemets.geometry import make_dce
     >>> dce = make_dce(np.ones((3, 2, 2, 2)), [0.0, 12.0, 24.0], attrs={"tr_s": 0.0041})
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     back = read_dce(write_dce(dce, pathlib.Path(tmp) / "dce.nii.gz"))
@@ -359,7 +359,7 @@ def write_dce(da: xr.DataArray, path: PathLike) -> Path:
     --------
     >>> import json, tempfile, pathlib
     >>> import numpy as np
-    >>> from dcemets._conventions import make_dce
+    >>> from dcemets.geometry import make_dce
     >>> dce = make_dce(np.zeros((3, 1, 2, 2)), [0.0, 10.0, 20.0], attrs={"flip_angle_deg": 10.0})
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     path = write_dce(dce, pathlib.Path(tmp) / "dce.nii.gz")

@@ -102,7 +102,7 @@ def read_image(path: PathLike, *, mask: bool = False) -> xr.DataArray:
     --------
     >>> import tempfile, pathlib
     >>> import numpy as np
-    >>> from dcemets._conventions import make_image
+    >>> from dcemets.geometry import make_image
     >>> img = make_image(np.arange(24.0).reshape(2, 3, 4), spacing=(0.5, 0.5, 3.0))
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     path = write_image(img, pathlib.Path(tmp) / "t2w.nrrd")
@@ -217,7 +217,7 @@ def write_image(da: xr.DataArray, path: PathLike, *, sidecar: bool = False) -> P
     --------
     >>> import tempfile, pathlib
     >>> import numpy as np
-    >>> from dcemets._conventions import make_image
+    >>> from dcemets.geometry import make_image
     >>> mask = make_image(np.ones((2, 2, 2), dtype=bool))
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     read_image(write_image(mask, pathlib.Path(tmp) / "m.nii.gz"), mask=True).dtype

@@ -315,7 +315,7 @@ def read_roi(
     --------
     >>> import tempfile, pathlib
     >>> import numpy as np
-    >>> from dcemets._conventions import make_image
+    >>> from dcemets.geometry import make_image
     >>> from dcemets.io import write_image
     >>> labels = make_image(np.array([[[0, 1, 2, 2]]], dtype=np.uint8), spacing=0.5)
     >>> with tempfile.TemporaryDirectory() as tmp:
@@ -639,7 +639,7 @@ def write_parametric_map(
     --------
     >>> import tempfile, pathlib
     >>> import numpy as np, pydicom, SimpleITK as sitk
-    >>> from dcemets._conventions import make_image
+    >>> from dcemets.geometry import make_image
     >>> tmp = pathlib.Path(tempfile.mkdtemp())
     >>> sl = sitk.GetImageFromArray(np.zeros((1, 2, 3), np.int16))
     >>> for tag, value in {"0008|0060": "MR", "0020|000e": "1.2.3", "0018|0050": "3"}.items():

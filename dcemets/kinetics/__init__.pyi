@@ -7,7 +7,7 @@ from .fitting import fit_tofts
 from .heuristics import HOTSPOT_FLAGS, heuristics, hotspot_roi, parametric_maps, roi_curve
 from .models import patlak, tcum, tcxm, tofts
 from .selection import select_model
-from .t1 import fit_t1_hifi, fit_t1_vfa
+from .t1 import fit_t1_hifi, fit_t1_vfa, ir_spgr_signal
 
 __all__ = [
     "HOTSPOT_FLAGS",
@@ -25,6 +25,7 @@ __all__ = [
     "heuristics",
     "hotspot_roi",
     "image_aif",
+    "ir_spgr_signal",
     "parametric_maps",
     "parker_aif",
     "patlak",

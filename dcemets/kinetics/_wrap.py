@@ -26,7 +26,10 @@ def check_ct_aif(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate `ct` (DataArray with a time coordinate in s) and the AIF; return t, ta, a."""
     if not isinstance(ct, xr.DataArray):
-        raise TypeError(f"`ct` must be an xarray.DataArray with a 'time' dim (s), got {type(ct).__name__}")
+        raise TypeError(
+            f"`ct` must be an xarray.DataArray with a 'time' dim (s), got {type(ct).__name__}"
+            " (wrap a NumPy array: xarray.DataArray(values, dims=(..., 'time'), coords={'time': t}))"
+        )
     if "time" not in ct.dims or "time" not in ct.coords:
         raise ValueError(f"`ct` needs a 'time' dim with a coordinate in seconds, got dims {ct.dims}")
     check_real_dataarray(ct, "ct")

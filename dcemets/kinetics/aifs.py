@@ -458,7 +458,7 @@ def image_aif(
 
     Examples
     --------
-    >>> from dcemets._conventions import make_dce
+    >>> from dcemets.geometry import make_dce
     >>> t = np.arange(0.0, 120.0, 4.0)
     >>> art = population_aif(t, delay=10.0, output="blood")
     >>> vol = np.zeros((t.size, 1, 4, 4))

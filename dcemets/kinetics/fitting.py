@@ -318,7 +318,10 @@ def fit_tofts(
     array([nan, 0.2])
     """
     if not isinstance(ct, xr.DataArray):
-        raise TypeError(f"`ct` must be an xarray.DataArray with a 'time' dim (s), got {type(ct).__name__}")
+        raise TypeError(
+            f"`ct` must be an xarray.DataArray with a 'time' dim (s), got {type(ct).__name__}"
+            " (wrap a NumPy array: xarray.DataArray(values, dims=(..., 'time'), coords={'time': t}))"
+        )
     if "time" not in ct.dims or "time" not in ct.coords:
         raise ValueError(f"`ct` needs a 'time' dim with a coordinate in seconds, got dims {ct.dims}")
     if method not in ("nlls", "llsq"):

@@ -317,7 +317,7 @@ def parametric_maps(
 
     Examples
     --------
-    >>> from dcemets._conventions import make_dce
+    >>> from dcemets.geometry import make_dce
     >>> curve = np.array([100, 100, 150, 190, 200, 195, 190, 185, 180, 175, 170, 165.0])
     >>> dce = make_dce(np.tile(curve[:, None, None, None], (1, 1, 2, 2)), np.arange(12) * 12.0)
     >>> maps = parametric_maps(dce)
@@ -626,7 +626,7 @@ def hotspot_roi(
 
     Examples
     --------
-    >>> from dcemets._conventions import make_dce, like
+    >>> from dcemets.geometry import make_dce, like
     >>> v = np.full((3, 1, 7, 7), 100.0)
     >>> v[1:, 0, 2:5, 2:5] = 200.0  # enhancing 3 x 3 block
     >>> v[1:, 0, 6, 6] = 400.0  # isolated bright noise voxel
@@ -824,7 +824,7 @@ def roi_curve(dce: xr.DataArray, roi: xr.DataArray) -> xr.DataArray:
 
     Examples
     --------
-    >>> from dcemets._conventions import make_dce, like
+    >>> from dcemets.geometry import make_dce, like
     >>> dce = make_dce(np.arange(12.0).reshape(3, 1, 2, 2), [0.0, 10.0, 20.0])
     >>> roi_curve(dce, like(dce, np.array([[[True, False], [False, True]]]))).values.tolist()
     [1.5, 5.5, 9.5]

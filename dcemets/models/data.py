@@ -234,7 +234,7 @@ def slice_dataset(
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_dce, make_image
+    >>> from dcemets.geometry import make_dce, make_image
     >>> sig = np.ones((12, 3, 40, 40)); sig[:, 1, 10:20, 12:18] = np.arange(1.0, 13.0)[:, None, None]
     >>> mask = make_image(sig[-1] > 1)
     >>> ds = slice_dataset([(make_dce(sig, np.arange(12.0) * 10), mask, "lung", "p1")], progress=False)
@@ -369,7 +369,7 @@ def to_tensor(
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_dce
+    >>> from dcemets.geometry import make_dce
     >>> dce = make_dce(np.zeros((12, 4, 8, 8)), np.arange(12.0))
     >>> tuple(to_tensor(dce.transpose("x", "y", "z", "time")).shape)
     (4, 12, 1, 8, 8)

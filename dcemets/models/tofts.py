@@ -924,14 +924,17 @@ def fit_backend(
 
     Examples
     --------
-    >>> from dcemets.kinetics import _fit, parker_aif, tofts
+    ``fit_tofts(..., backend="torch")`` finds this function through its entry point:
+
+    >>> import xarray as xr
+    >>> from dcemets.kinetics import fit_tofts, parker_aif, tofts
     >>> t = np.arange(0.0, 120.0, 2.0)
-    >>> d = _fit.design(t, t, parker_aif(t, delay=10.0))
-    >>> y = tofts(t, parker_aif(t, delay=10.0), [0.1, 0.2], [0.4, 0.6])
-    >>> p, rss, ok = fit_backend(y, d, False, "nlls", _fit.Bounds(), 100)
-    >>> p.round(6), ok
-    (array([[0.1, 0.4],
-           [0.2, 0.6]]), array([ True,  True]))
+    >>> aif = xr.DataArray(parker_aif(t, delay=10.0), dims="time", coords={"time": t})
+    >>> y = tofts(t, aif.values, [0.1, 0.2], [0.4, 0.6])
+    >>> ct = xr.DataArray(y, dims=("voxel", "time"), coords={"time": t})
+    >>> fit = fit_tofts(ct, aif, backend="torch")
+    >>> fit["ktrans"].values.round(6).tolist(), fit["kep"].values.round(6).tolist()
+    ([0.1, 0.2], [0.4, 0.6])
     """
     dev = _device(device)
     dt = _dtype(dtype, dev)

@@ -18,6 +18,7 @@ def as_mask(da: Any, name: str, *, allow_empty: bool = True) -> xr.DataArray:
     if not isinstance(da, xr.DataArray):
         raise TypeError(
             f"`{name}` must be an xarray.DataArray (bool mask, dims z, y, x), got {type(da).__name__}"
+            " (wrap a NumPy array with dcemets.geometry.make_image)"
         )
     if da.dtype != bool and not np.issubdtype(da.dtype, np.integer):
         raise TypeError(f"`{name}` must be a bool (or integer label) mask, got dtype {da.dtype}")
@@ -38,6 +39,7 @@ def as_grid(da: Any, name: str) -> xr.DataArray:
     if not isinstance(da, xr.DataArray):
         raise TypeError(
             f"`{name}` must be an xarray.DataArray (a DCE series or a 3D image), got {type(da).__name__}"
+            " (wrap a NumPy array with dcemets.geometry.make_dce or make_image)"
         )
     if "time" in da.dims:
         return spatial_view(validate_dce(da, name=name, allow_nan=True, min_frames=1))

@@ -64,7 +64,7 @@ def enhancement_image(
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_dce
+    >>> from dcemets.geometry import make_dce
     >>> sig = np.ones((3, 1, 1, 2)) * 100.0
     >>> sig[1:, 0, 0, 1] = [150.0, 130.0]
     >>> dce = make_dce(sig, [0.0, 10.0, 20.0])

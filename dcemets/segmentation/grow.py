@@ -56,7 +56,7 @@ def find_seed(
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_image
+    >>> from dcemets.geometry import make_image
     >>> a = np.zeros((1, 5, 5))
     >>> a[0, 1, 3] = 1.0
     >>> find_seed(make_image(a), within=make_image(np.ones((1, 5, 5), bool)), smoothing_mm=0)
@@ -181,7 +181,7 @@ def region_grow(
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_image
+    >>> from dcemets.geometry import make_image
     >>> a = np.zeros((1, 9, 9))
     >>> a[0, 2:5, 2:5] = 10.0
     >>> a[0, 7, 7] = 10.0  # bright, but not connected

@@ -51,7 +51,7 @@ def dice(a: xr.DataArray, b: xr.DataArray) -> float:
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_image
+    >>> from dcemets.geometry import make_image
     >>> a = make_image(np.array([[[1, 1, 0, 0]]], bool))
     >>> b = make_image(np.array([[[0, 1, 1, 0]]], bool))
     >>> dice(a, b)
@@ -99,7 +99,7 @@ def hausdorff95(a: xr.DataArray, b: xr.DataArray) -> float:
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_image
+    >>> from dcemets.geometry import make_image
     >>> a = np.zeros((1, 1, 10), bool)
     >>> b = a.copy()
     >>> a[0, 0, 2:5] = True

@@ -280,7 +280,7 @@ def segment_lesion(
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_dce, make_image
+    >>> from dcemets.geometry import make_dce, make_image
     >>> rng = np.random.default_rng(0)
     >>> sig = np.full((4, 4, 32, 32), 300.0)  # marrow ...
     >>> sig[1:] *= 1.5  # ... enhancing by 50 %
@@ -732,7 +732,7 @@ def segment_cohort(
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_dce, make_image
+    >>> from dcemets.geometry import make_dce, make_image
     >>> from dcemets.io import Case
     >>> sig = np.full((4, 4, 32, 32), 300.0)
     >>> sig[1:] *= 1.5

@@ -61,7 +61,7 @@ def transfer_roi(roi_sagittal: xr.DataArray, reference: xr.DataArray) -> xr.Data
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_image
+    >>> from dcemets.geometry import make_image
     >>> axial = make_image(np.zeros((1, 1, 6)), spacing=1.0)
     >>> roi = make_image(np.ones((1, 1, 1), bool), spacing=(1.0, 1.0, 1.5), origin=(2.0, 0, 0))
     >>> transfer_roi(roi, axial).values.ravel().astype(int).tolist()
@@ -150,7 +150,7 @@ def widen_search_region(
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_image
+    >>> from dcemets.geometry import make_image
     >>> m = np.zeros((1, 1, 12), bool)
     >>> m[0, 0, 5:7] = True
     >>> widen_search_region(make_image(m)).values.ravel().astype(int).tolist()

@@ -54,7 +54,7 @@ def acquisition_parameters(dce: xr.DataArray, config: StudyConfig | None = None)
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_dce
+    >>> from dcemets.geometry import make_dce
     >>> dce = make_dce(np.ones((3, 1, 2, 2)), [0.0, 10.0, 20.0], attrs={"tr_s": 0.004})
     >>> acq = acquisition_parameters(dce, StudyConfig(flip_angle_deg=12.0))
     >>> acq["tr_s"], acq["flip_angle_deg"]["source"], acq["r1_per_mM_s"]["source"]

@@ -183,7 +183,7 @@ def case_key(case: Case, config: StudyConfig) -> str:
     Examples
     --------
     >>> import numpy as np
-    >>> from dcemets._conventions import make_dce
+    >>> from dcemets.geometry import make_dce
     >>> a = Case("s01", make_dce(np.ones((3, 1, 2, 2)), [0, 10, 20]))
     >>> b = Case("s01", make_dce(3 * np.ones((3, 1, 2, 2)), [0, 10, 20]))
     >>> case_key(a, StudyConfig()) == case_key(b, StudyConfig())

@@ -349,6 +349,32 @@ register(
 )
 
 
+register(
+    Entry(
+        "dcemets.kinetics.ir_spgr_signal",
+        valid=lambda ctx: {
+            "t1": np.linspace(0.8, 1.5, ctx.draw(st.integers(1, 3))),
+            "ir_flip_angle": 5.0,
+            "ir_esp": 0.0082,
+            "ti": 0.45,
+            "n_readout": 64,
+            "td": 0.3,
+        },
+        args={
+            "t1": "array",
+            "ir_flip_angle": "positive",
+            "ir_esp": "positive",
+            "ti": "positive",
+            "n_readout": "pos_int",
+            "td": "nonneg",
+            "centre": "fraction",
+            "b1": "positive",
+            "m0": "positive",
+        },
+    )
+)
+
+
 def _conc(ctx: Ctx) -> np.ndarray:
     n = ctx.draw(st.integers(1, 4))
     return np.outer(np.linspace(0.0, 1.0, n), np.r_[0.0, 0.0, np.linspace(0.2, 2.0, 6)])
