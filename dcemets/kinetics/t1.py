@@ -493,20 +493,21 @@ def ir_spgr_signal(
         T1 (s), > 0.
     ir_flip_angle, ir_esp, ti, n_readout, td, centre
         The IR-SPGR sequence, as in :func:`fit_t1_hifi`.
-    b1 : array_like of float, default 1.0
-        Flip-angle scale (B1), > 0; broadcast against `t1`.
-    m0 : array_like of float, default 1.0
-        Equilibrium magnetisation; broadcast against `t1`.
+    b1 : float or array_like of float, default 1.0
+        Flip-angle scale (B1), > 0: a scalar or the shape of `t1`.
+    m0 : float or array_like of float, default 1.0
+        Equilibrium magnetisation, > 0: a scalar or the shape of `t1`.
 
     Returns
     -------
     numpy.ndarray
-        The magnitude signal, the broadcast shape of `t1`, `b1` and `m0`.
+        The magnitude signal, the shape of `t1`.
 
     Raises
     ------
     ValueError
-        A T1 or B1 that is not finite and > 0, or a sequence parameter out of range.
+        A T1, B1 or M0 that is not finite and > 0, a B1 or M0 of another shape, or a
+        sequence parameter out of range.
     TypeError
         A non-numeric argument.
 
@@ -525,11 +526,14 @@ def ir_spgr_signal(
     t1_ = as_float_array(t1, "t1", min_size=1)
     k = as_float_array(b1, "b1")
     m = as_float_array(m0, "m0")
-    for arr, name in ((t1_, "t1"), (k, "b1")):
+    for arr, name in ((t1_, "t1"), (k, "b1"), (m, "m0")):
         if not (np.all(np.isfinite(arr)) and np.all(arr > 0)):
             raise ValueError(f"`{name}` must be finite and > 0")
-    if not np.all(np.isfinite(m)):
-        raise ValueError("`m0` must be finite")
+    for arr, name in ((k, "b1"), (m, "m0")):
+        if arr.ndim and arr.shape != t1_.shape:
+            raise ValueError(
+                f"`{name}` must be a scalar or have the shape {t1_.shape} of `t1`, got {arr.shape}"
+            )
     t1_, k, m = np.broadcast_arrays(t1_, k, m)
     alpha, esp, ti_, n_ro, td_, c = seq
     return m * _ir_spgr_shape(t1_, k, alpha, esp, ti_, n_ro, td_, c)

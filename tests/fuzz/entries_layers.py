@@ -368,8 +368,8 @@ register(
             "n_readout": "pos_int",
             "td": "nonneg",
             "centre": "fraction",
-            "b1": "positive",
-            "m0": "positive",
+            "b1": "positive_array",
+            "m0": "positive_array",
         },
     )
 )
