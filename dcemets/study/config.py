@@ -489,3 +489,47 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 """Preset overrides of :class:`StudyConfig`."""
+
+_PRESET_PURPOSE: dict[str, tuple[str, str]] = {
+    "fast": ("a quick end-to-end check of a run or a cohort", "a few minutes"),
+    "cpu": (
+        "the default: the paper's statistics with a network budget a 2-core CPU trains",
+        "under 30 min (1151 s measured, seed 0)",
+    ),
+    "paper": ("the paper's training budget (20x augmentation, 32 x 32 crops); a GPU is advised", "hours"),
+}
+"""What each preset is for and its time on 2 CPU cores with the 61-case cohort (docs table)."""
+
+
+def _presets_markdown() -> str:
+    """The presets table of ``docs/user_guide/study.md``, made from :data:`PRESETS`.
+
+    The page holds this text between ``<!-- presets-table:start -->`` and
+    ``<!-- presets-table:end -->``; ``tests/study/test_config.py`` fails when they differ
+    (regenerate: ``python -c "from dcemets.study.config import _presets_markdown as f; print(f())"``).
+    """
+
+    def budget(dl: dict[str, Any], net: str) -> str:
+        b = {**{k: v for k, v in dl.items() if not isinstance(v, dict)}, **dl.get(net, {})}
+        extra = ", ".join(
+            f"{k} {b[k]}"
+            for k in ("readout", "num_layers", "lr_schedule", "features")
+            if b.get(k) is not None
+        )
+        text = f"{b['epochs']} epochs, augment {b['augment']}, batch {b['batch_size']}, {b['crop']} px crops"
+        return text + (f", {extra}" if extra else "")
+
+    rows = [
+        "| preset | for | forest trees | k | CNN (maps) | CLSTM (frames) | time, 2 CPU cores, 61 cases |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in PRESETS:
+        cfg = StudyConfig.preset(name)
+        purpose, time = _PRESET_PURPOSE[name]
+        k = f"{min(cfg.k_range)}..{max(cfg.k_range)}"
+        label = f"`{name}`" + (" (default)" if name == "cpu" else "")
+        rows.append(
+            f"| {label} | {purpose} | {cfg.forest_trees} | {k} | {budget(cfg.dl, 'cnn')} | "
+            f"{budget(cfg.dl, 'clstm')} | {time} |"
+        )
+    return "\n".join(rows)

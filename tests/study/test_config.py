@@ -110,3 +110,22 @@ def test_every_preset_and_known_option_is_accepted():
     StudyConfig(segmentation={"fraction": 0.4, "n_segments": 30}, radiomics={"bin_count": 16})
     StudyConfig(seed=np.int64(3), dl={"epochs": 1, "cnn": {"epochs": 2}, "features": None})
     StudyConfig(dl={"normalise": "zscore", "clstm": {"normalise": "enhancement"}})
+
+
+def test_presets_table_in_the_docs_is_generated_from_the_code():
+    """Issue 22 item 9: the study.md presets table cannot drift from PRESETS."""
+    import re
+    from pathlib import Path
+
+    from dcemets.study.config import _PRESET_PURPOSE, PRESETS, _presets_markdown
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "user_guide" / "study.md").read_text(
+        encoding="utf-8"
+    )
+    m = re.search(r"<!-- presets-table:start[^>]*-->\n(.*?)\n<!-- presets-table:end -->", page, re.DOTALL)
+    assert m, "study.md lost its presets-table markers"
+    assert m.group(1) == _presets_markdown(), (
+        "docs/user_guide/study.md's presets table differs from the code; regenerate it with\n"
+        'python -c "from dcemets.study.config import _presets_markdown as f; print(f())"'
+    )
+    assert set(_PRESET_PURPOSE) == set(PRESETS)  # every preset is described, none invented
