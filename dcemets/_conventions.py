@@ -28,6 +28,7 @@ indices follow the array order ``(z, y, x)``.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,7 +82,9 @@ _GEOMETRY_KEYS = ("space", "affine", "spacing_mm", "frame_of_reference")
 _SPACING_RTOL = 1e-6
 
 
+@functools.lru_cache(maxsize=1)
 def _version() -> str:
+    """The installed dcemets version (read once per process: the metadata lookup costs ~1 ms)."""
     try:
         return importlib.metadata.version("dcemets")
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover - source tree
