@@ -607,12 +607,29 @@ class _Profile:
         self.curv = np.where(exact > 0, exact, gn)  # (d2 phi / du2) / 2
 
 
+#: Voxels per piece of the coarse scan: its (V, n_coarse) work arrays stay in cache (and are
+#: not freshly mapped, page by page, as arrays of several MB are).
+COARSE_PIECE = 2048
+
+
 def coarse_start(tab: KepTable, y: np.ndarray, cp: np.ndarray, extended: bool, bd: Bounds) -> np.ndarray:
     """``u`` of the best coarse node per voxel (one (V, T) x (T, n_coarse) product).
 
     The linear parameters at each node are those of :func:`grid_start` (Ktrans clipped into
     its bounds, then the best clipped vp): a start, refined exactly by :func:`varpro`.
+    Voxels are scanned in pieces of :data:`COARSE_PIECE` (each voxel's result is its own).
     """
+    nv = y.shape[0]
+    if nv > COARSE_PIECE:
+        out = np.empty(nv)
+        for s in range(0, nv, COARSE_PIECE):
+            out[s : s + COARSE_PIECE] = _coarse_piece(tab, y[s : s + COARSE_PIECE], cp, extended, bd)
+        return out
+    return _coarse_piece(tab, y, cp, extended, bd)
+
+
+def _coarse_piece(tab: KepTable, y: np.ndarray, cp: np.ndarray, extended: bool, bd: Bounds) -> np.ndarray:
+    """:func:`coarse_start` on one piece of voxels."""
     nodes = tab.nodes[tab.coarse]  # (G, T)
     kep = np.exp(tab.u0 + tab.h * tab.coarse)
     P = y @ nodes.T  # (V, G)
@@ -754,23 +771,42 @@ def varpro(
         conv[act[stop]] = True
         act = act[~stop]
     moved = np.flatnonzero(u_new != u)
+    nt = y.shape[1]
+    rss = np.empty(nv)
+    b = np.empty((nv, nt))
+    bk = np.empty((nv, nt)) if with_basis else None
+    known = np.zeros(nv, dtype=bool)  # b [, bk] and rss already at the final point
     if moved.size:
         um = u_new[moved]
-        km, vm, rm = _assemble(tab, cp, y[moved], um, extended, bd)
+        km, vm, rm, bm, bkm = _assemble(tab, cp, y[moved], um, extended, bd, deriv=with_basis)
         # both points' RSS from explicit residuals: phi's formula cancels at ~1e-16 |y|^2
-        _, _, r0 = _assemble(tab, cp, y[moved], u[moved], extended, bd)
+        _, _, r0, _, _ = _assemble(tab, cp, y[moved], u[moved], extended, bd)
         better = rm <= r0
         ib = moved[better]
         u[ib], k[ib], v[ib] = um[better], km[better], vm[better]
+        # the trial point's basis and RSS are the final ones (kep = exp(u) strictly inside)
+        keep = better & (um > ulo) & (um < uhi)
+        ik = moved[keep]
+        rss[ik], b[ik] = rm[keep], bm[keep]
+        if bk is not None:
+            bk[ik] = bkm[keep]
+        known[ik] = True
     kep = np.exp(u)
     kep = np.where(u <= ulo, tab.kep_lo, np.where(u >= uhi, tab.kep_hi, kep))
     cols = [k, kep] + ([v] if extended else [])
     p = np.stack(cols, axis=-1)
-    b, bk = basis(tab, kep, deriv=with_basis)
-    res = y - k[:, None] * b
-    if extended:
-        res -= v[:, None] * cp[None, :]
-    rss = np.einsum("vt,vt->v", res, res)
+    rest = np.flatnonzero(~known)
+    if rest.size:
+        every = rest.size == nv
+        kr = k if every else k[rest]
+        br, bkr = basis(tab, kep if every else kep[rest], deriv=with_basis)
+        res = (y if every else y[rest]) - kr[:, None] * br
+        if extended:
+            res -= (v if every else v[rest])[:, None] * cp[None, :]
+        rss[rest] = np.einsum("vt,vt->v", res, res)
+        b[rest] = br
+        if bk is not None:
+            bk[rest] = bkr
     if with_basis:
         return p, rss, conv & _finite_rows(p), b, bk
     return p, rss, conv & _finite_rows(p)
@@ -1212,11 +1248,17 @@ def fit(ct: np.ndarray, npar: int, fit_curves: FitCurves, n_extra: int = 0) -> t
 
 
 def _assemble(
-    tab: KepTable, cp: np.ndarray, y: np.ndarray, u: np.ndarray, extended: bool, bd: Bounds
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Linear parameters and RSS at ``u`` (one interpolation, no derivatives)."""
+    tab: KepTable,
+    cp: np.ndarray,
+    y: np.ndarray,
+    u: np.ndarray,
+    extended: bool,
+    bd: Bounds,
+    deriv: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]:
+    """Linear parameters, RSS, ``b`` and ``db/dkep`` (None unless `deriv`) at ``u`` (one interpolation)."""
     kep = np.exp(u)
-    b, _ = basis(tab, kep, deriv=False)
+    b, bk = basis(tab, kep, deriv=deriv)
     P = np.einsum("vt,vt->v", y, b)
     Q = np.einsum("vt,vt->v", b, b)
     C = b @ cp if extended else np.zeros_like(P)
@@ -1227,4 +1269,4 @@ def _assemble(
     res = y - k[:, None] * b
     if extended:
         res -= v[:, None] * cp[None, :]
-    return k, v, np.einsum("vt,vt->v", res, res)
+    return k, v, np.einsum("vt,vt->v", res, res), b, bk
