@@ -619,6 +619,43 @@ class _Profile:
 COARSE_PIECE = 2048
 
 
+#: Voxels per piece of a :class:`_Profile` evaluation (its (V, 4, T) gathers stay in cache).
+PROFILE_PIECE = 4096
+
+
+class _Pieces:
+    """The :class:`_Profile` arrays of consecutive pieces of voxels, concatenated."""
+
+    def __init__(self, parts: list[_Profile]) -> None:
+        for name in ("k", "v", "phi", "grad", "curv", "viol"):
+            setattr(self, name, np.concatenate([getattr(q, name) for q in parts]))
+
+
+def _profile(
+    tab: KepTable,
+    y: np.ndarray,
+    yy: np.ndarray,
+    yc: np.ndarray,
+    cc: float,
+    u: np.ndarray,
+    extended: bool,
+    bd: Bounds,
+) -> _Profile | _Pieces:
+    """:class:`_Profile` of the voxels, in pieces of :data:`PROFILE_PIECE` (each voxel's own)."""
+    nv = y.shape[0]
+    if nv <= PROFILE_PIECE:
+        return _Profile(tab, y, yy, yc, cc, u, extended, bd)
+    step = PROFILE_PIECE
+    return _Pieces(
+        [
+            _Profile(
+                tab, y[s : s + step], yy[s : s + step], yc[s : s + step], cc, u[s : s + step], extended, bd
+            )
+            for s in range(0, nv, step)
+        ]
+    )
+
+
 def coarse_start(tab: KepTable, y: np.ndarray, cp: np.ndarray, extended: bool, bd: Bounds) -> np.ndarray:
     """``u`` of the best coarse node per voxel (one (V, T) x (T, n_coarse) product).
 
@@ -713,7 +750,7 @@ def varpro(
     cc = float(cp @ cp) if extended else 0.0
     yc = y @ cp if extended else np.zeros(nv)
     u = coarse_start(tab, y, cp, extended, bd)
-    st = _Profile(tab, y, yy, yc, cc, u, extended, bd)
+    st = _profile(tab, y, yy, yc, cc, u, extended, bd)
     k, v, phi, grad, curv, viol = st.k, st.v, st.phi, st.grad, st.curv, st.viol
     radius = np.full(nv, 2.0 * tab.h * (tab.coarse[1] - tab.coarse[0] if tab.coarse.size > 1 else 1))
     conv = np.zeros(nv, dtype=bool)
@@ -742,7 +779,7 @@ def varpro(
         step = np.clip(-ga / ca, -ra, ra)
         un = np.clip(ua + step, ulo, uhi)
         step = un - ua
-        sub = _Profile(tab, y[act], yy[act], yc[act], cc, un, extended, bd)
+        sub = _profile(tab, y[act], yy[act], yc[act], cc, un, extended, bd)
         acc = sub.phi <= pa
         ia = act[acc]
         u[ia], k[ia], v[ia], phi[ia] = un[acc], sub.k[acc], sub.v[acc], sub.phi[acc]
