@@ -632,28 +632,18 @@ class _Pieces:
 
 
 def _profile(
-    tab: KepTable,
-    y: np.ndarray,
-    yy: np.ndarray,
-    yc: np.ndarray,
-    cc: float,
-    u: np.ndarray,
-    extended: bool,
-    bd: Bounds,
-) -> _Profile | _Pieces:
-    """:class:`_Profile` of the voxels, in pieces of :data:`PROFILE_PIECE` (each voxel's own)."""
+    tab: KepTable, y: np.ndarray, per_voxel: tuple[np.ndarray, np.ndarray, np.ndarray], *shared: Any
+) -> Any:
+    """:class:`_Profile` of the voxels, in pieces of :data:`PROFILE_PIECE` (each voxel's own).
+
+    `per_voxel` is ``(yy, yc, u)``; `shared` the remaining arguments ``cc, extended, bd``.
+    """
+    yy, yc, u = per_voxel
     nv = y.shape[0]
     if nv <= PROFILE_PIECE:
-        return _Profile(tab, y, yy, yc, cc, u, extended, bd)
-    step = PROFILE_PIECE
-    return _Pieces(
-        [
-            _Profile(
-                tab, y[s : s + step], yy[s : s + step], yc[s : s + step], cc, u[s : s + step], extended, bd
-            )
-            for s in range(0, nv, step)
-        ]
-    )
+        return _Profile(tab, y, yy, yc, shared[0], u, *shared[1:])
+    sl = [slice(s, s + PROFILE_PIECE) for s in range(0, nv, PROFILE_PIECE)]
+    return _Pieces([_Profile(tab, y[i], yy[i], yc[i], shared[0], u[i], *shared[1:]) for i in sl])
 
 
 def coarse_start(tab: KepTable, y: np.ndarray, cp: np.ndarray, extended: bool, bd: Bounds) -> np.ndarray:
@@ -750,7 +740,7 @@ def varpro(
     cc = float(cp @ cp) if extended else 0.0
     yc = y @ cp if extended else np.zeros(nv)
     u = coarse_start(tab, y, cp, extended, bd)
-    st = _profile(tab, y, yy, yc, cc, u, extended, bd)
+    st = _profile(tab, y, (yy, yc, u), cc, extended, bd)
     k, v, phi, grad, curv, viol = st.k, st.v, st.phi, st.grad, st.curv, st.viol
     radius = np.full(nv, 2.0 * tab.h * (tab.coarse[1] - tab.coarse[0] if tab.coarse.size > 1 else 1))
     conv = np.zeros(nv, dtype=bool)
@@ -779,7 +769,7 @@ def varpro(
         step = np.clip(-ga / ca, -ra, ra)
         un = np.clip(ua + step, ulo, uhi)
         step = un - ua
-        sub = _profile(tab, y[act], yy[act], yc[act], cc, un, extended, bd)
+        sub = _profile(tab, y[act], (yy[act], yc[act], un), cc, extended, bd)
         acc = sub.phi <= pa
         ia = act[acc]
         u[ia], k[ia], v[ia], phi[ia] = un[acc], sub.k[acc], sub.v[acc], sub.phi[acc]
