@@ -561,8 +561,9 @@ class _Profile:
         wdd /= tab.h * tab.h
         wall = np.stack([w, wd, wdd], axis=1)  # (V, 3, 4)
         yr = np.einsum("vt,vct->vc", y, tab.cells[i])  # y . cell vectors (V, 4)
-        gw = np.einsum("vij,vj->vi", tab.gram[i], w)  # (V, 4)
-        gwd = np.einsum("vij,vj->vi", tab.gram[i], wd)
+        gram = tab.gram[i]  # (V, 4, 4), gathered once
+        gw = np.einsum("vij,vj->vi", gram, w)  # (V, 4)
+        gwd = np.einsum("vij,vj->vi", gram, wd)
         P, Pd, Pdd = np.einsum("vkc,vc->kv", wall, yr)  # y . b, y . b', y . b''
         Q, Qd, Qbdd = np.einsum("vkc,vc->kv", wall, gw)  # b . b, b . b', b . b''
         Qdd = np.einsum("vc,vc->v", wd, gwd)  # b' . b'
@@ -588,6 +589,9 @@ class _Profile:
                 self.viol = np.stack([k0 - kmax, bd.ktrans[0] - k0], axis=-1)
         kv = ((k >= kmax) & (kmax_ve < bd.ktrans[1])).astype(float)  # K follows ve_max kep
         self.k, self.v = k, v
+        if not extended:  # vp = 0 and Cp absent: the terms below without their zero parts
+            self._tofts(k, P, Pd, Pdd, Q, Qd, Qbdd, Qdd, kv, kfree, yy)
+            return
         self.phi = yy - 2 * (k * P + v * yc) + k * k * Q + 2 * k * v * C + v * v * cc
         rb = P - k * Q - v * C  # res . b
         rbd = Pd - k * Qd - v * Cd  # res . b'
@@ -612,6 +616,34 @@ class _Profile:
         exact = ee - r_e2 - quad(fk * (rbd - eb), -fv * ec)
         self.grad = -r_e  # (d phi / du) / 2
         self.curv = np.where(exact > 0, exact, gn)  # (d2 phi / du2) / 2
+
+    def _tofts(
+        self, k: Any, P: Any, Pd: Any, Pdd: Any, Q: Any, Qd: Any, Qbdd: Any, Qdd: Any, *rest: Any
+    ) -> None:
+        """Phi, grad and curv of the Tofts model (no vp).
+
+        The same values as the general formulas with ``v = C = 0`` (the dropped terms are
+        exact zeros).
+        """
+        kv, kfree, yy = rest
+        self.phi = yy - 2 * (k * P) + k * k * Q
+        rb = P - k * Q
+        rbd = Pd - k * Qd
+        rbdd = Pdd - k * Qbdd
+        r_e = k * (rbd + kv * rb)
+        r_e2 = k * (rbdd + kv * (rb + 2 * rbd))
+        ee = k * k * (Qdd + 2 * kv * Qd + kv * Q)
+        eb = k * (Qd + kv * Q)
+        fk = kfree.astype(float)
+        a11 = np.where(kfree, Q, 1.0)
+        ok = a11 > 0
+        inv = np.where(ok, 1.0 / np.where(ok, a11, 1.0), 0.0)
+        x1 = fk * eb
+        gn = np.maximum(ee - x1 * x1 * inv, 0.0)
+        x1 = fk * (rbd - eb)
+        exact = ee - r_e2 - x1 * x1 * inv
+        self.grad = -r_e
+        self.curv = np.where(exact > 0, exact, gn)
 
 
 #: Voxels per piece of the coarse scan: its (V, n_coarse) work arrays stay in cache (and are
