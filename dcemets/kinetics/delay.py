@@ -116,6 +116,8 @@ def _shifted(
 
 #: Voxels per chunk of :func:`fit_delay` (the search holds a few (V, 96) float64 arrays).
 _CHUNK = 65536
+#: Voxels per piece of the kep-grid search of :class:`_Grid` (cache-sized work arrays).
+_PIECE = 4096
 
 
 class _Grid:
@@ -158,8 +160,29 @@ class _Grid:
 
         With `centre` (V,) the grid is, per voxel, the 17 values of the 96-value grid nearest
         to its `centre` kep; otherwise the 24-value coarse grid.  With `rss_only` (the delay
-        search) only the best RSS is returned, the parameters as None.
+        search) only the best RSS is returned, the parameters as None.  Voxels are taken in
+        pieces of :data:`_PIECE` (the (V, n_kep) work arrays then stay in cache).
         """
+        nv = y.shape[0]
+        if nv > _PIECE:
+            parts = [
+                self._fit(
+                    y[s : s + _PIECE], d, None if centre is None else centre[s : s + _PIECE], exact, rss_only
+                )
+                for s in range(0, nv, _PIECE)
+            ]
+            return tuple(None if col[0] is None else np.concatenate(col) for col in zip(*parts))
+        return self._fit(y, d, centre, exact, rss_only)
+
+    def _fit(
+        self,
+        y: np.ndarray,
+        d: float,
+        centre: np.ndarray | None,
+        exact: bool,
+        rss_only: bool,
+    ) -> tuple[Any, ...]:
+        """:meth:`fit` on one piece of voxels."""
         keps = self.coarse if centre is None else self.dense
         g, cp = self.columns(d, keps)
         yy = np.einsum("vt,vt->v", y, y)[:, None]

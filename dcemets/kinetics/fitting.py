@@ -185,7 +185,7 @@ def fit_tofts(
     iteration does not converge, noise-free curves (residual below 1e-6 of the curve's norm,
     where the table's error would show) and curves of more than 256 frames are polished by a
     batched projected Levenberg-Marquardt on the exact model with its analytic Jacobian.  The
-    NumPy backend fits blocks of 8192 voxels in `n_jobs` threads (NumPy releases the GIL in
+    NumPy backend fits equal blocks of at most 16384 voxels in `n_jobs` threads (NumPy releases the GIL in
     its array operations); the result does not depend on the number of threads.
 
     **AIF sampling.**  `aif` may be sampled on a finer grid than `ct` (a 1D DataArray with

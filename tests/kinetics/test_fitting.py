@@ -659,3 +659,34 @@ def test_n_jobs_is_validated(bad):
     ct, aif, _ = _sim12(4, False, 0.0, seed=1)
     with pytest.raises(ValueError, match="n_jobs"):
         fit_tofts(ct, aif, n_jobs=bad)
+
+
+def test_kep_table_shared_by_equal_aifs_only():
+    """The kep table cache is keyed by the design's content: same AIF -> same table, another AIF -> its own."""
+    from dcemets.kinetics import _fit, parker_aif
+
+    t = np.arange(12) * 12.0
+    ta = np.arange(0.0, 144.0, 0.5)
+    bd = _fit.Bounds()
+    a = parker_aif(ta, delay=24.0)
+    tab1 = _fit.table_for(_fit.design(t, ta, a), bd)
+    tab2 = _fit.table_for(_fit.design(t, ta, a.copy()), bd)  # a new design, equal content
+    assert tab2 is tab1
+    other = _fit.table_for(_fit.design(t, ta, 1.5 * a), bd)
+    assert other is not tab1
+    np.testing.assert_allclose(other.nodes, 1.5 * tab1.nodes, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("nv", [1, 5000, 16384, 16385, 200000])
+def test_block_slices_cover_evenly(nv):
+    """Blocks: contiguous, cover every voxel once, at most BLOCK, an even count when split."""
+    from dcemets.kinetics import _fit
+
+    sl = _fit.block_slices(nv)
+    assert sl[0].start == 0
+    assert sl[-1].stop == nv
+    assert all(sl[i].stop == sl[i + 1].start for i in range(len(sl) - 1))
+    sizes = [s.stop - s.start for s in sl]
+    assert max(sizes) <= _fit.BLOCK
+    assert max(sizes) - min(sizes) <= max(sizes) // 2 + 1
+    assert len(sl) == 1 or len(sl) % 2 == 0
