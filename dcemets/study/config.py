@@ -20,7 +20,9 @@ Preset = Literal["fast", "cpu", "paper"]
 class StudyConfig:
     """All settings of :func:`dcemets.study.run_study`.
 
-    The defaults are the ``"cpu"`` preset; :meth:`preset` gives the others. Per-case settings
+    ``StudyConfig()`` has the ``"cpu"`` preset's forests and feature range but the base
+    deep-learning budget of `dl` below (6 epochs, 32-pixel crops); :meth:`preset` gives the
+    presets (``"cpu"`` is the command line's default). Per-case settings
     (``segmentation`` to ``radiomics``) enter the cache key of each case, so a change re-runs
     the affected cases; cohort-level settings do not.
 
@@ -195,10 +197,11 @@ class StudyConfig:
         Parameters
         ----------
         name : {"fast", "cpu", "paper"}
-            ``"paper"``: the paper's settings (500 trees, 20x augmentation; a GPU is advised for
-            the networks). ``"cpu"``: the whole study in under 30 min on two CPU cores.
-            ``"fast"``: a few minutes, with a small deep-learning budget, for trying things out
-            and for CI.
+            ``"fast"``: trying things out and CI: a small deep-learning budget, few features
+            tried. ``"cpu"``: the whole study on two CPU cores; the CLI's default.
+            ``"paper"``: the paper's settings (20x augmentation, 32-pixel crops); a GPU is
+            advised for the networks.  The settings of each are tabulated in the study page of
+            the user guide (generated from :data:`PRESETS`).
         **overrides
             Fields to change.
 

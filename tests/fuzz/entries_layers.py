@@ -258,6 +258,11 @@ register(
             "roughness_factor": "positive",
             "pv_fraction": "fraction",
         },
+        documented={
+            "mask:numpy": Result(
+                "an ndarray mask of the spatial shape is accepted (docstring, issue 22 item 10)"
+            )
+        },
     )
 )
 
@@ -548,6 +553,9 @@ register(
         documented={  # docstring: voxels with NaN/inf samples are NaN, counted in a warning
             "dce:nan": Result("voxels with NaN samples get NaN maps (docstring)", nan_ok=True),
             "dce:inf": Result("voxels with inf samples get NaN maps (docstring)", nan_ok=True),
+            "mask:numpy": Result(
+                "an ndarray mask of the spatial shape is accepted (docstring, issue 22 item 10)", nan_ok=True
+            ),
         },
     )
 )
