@@ -338,8 +338,8 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
         check_int(self.dropout_from, "dropout_from")
         check_optional_int(getattr(self, "dropout_to", None), "dropout_to")
         readout = getattr(self, "readout", "flatten")
-        if not isinstance(readout, str) or readout not in ("flatten", "pool"):
-            raise ValueError(f"`readout` must be 'flatten' or 'pool', got {readout!r}")
+        if not isinstance(readout, str) or readout not in ("flatten", "pool", "max", "meanmax"):
+            raise ValueError(f"`readout` must be 'flatten', 'pool', 'max' or 'meanmax', got {readout!r}")
 
     def _layout(self) -> str:
         return "(n_samples, T, C, H, W)" if self._image_ndim == 5 else "(n_samples, C, H, W)"
@@ -818,10 +818,11 @@ class CLSTMClassifier(_TorchClassifier):
         First and last layer (1-based) with dropout on its output: ``(2, None)``, every layer
         after the second and the dense layer, as the caption of the paper's Fig. 5 says (see
         :class:`CLSTMNet`).
-    readout : {"flatten", "pool"}
+    readout : {"flatten", "pool", "max", "meanmax"}
         How the dense layer reads the last ConvLSTM layer: ``"flatten"``, every time step and
-        pixel (the paper's Fig. 5), or ``"pool"``, every time step averaged over the pixels
-        (what the ``cpu`` preset uses; see :class:`CLSTMNet`).
+        pixel (the paper's Fig. 5), ``"pool"``, every time step averaged over the pixels
+        (what the ``cpu`` preset uses), ``"max"``, the pixel maximum of every time step and
+        channel (the hot spot's time course), or ``"meanmax"``, both (see :class:`CLSTMNet`).
     epochs : int
         Training epochs (passes over the augmented training set).
     batch_size : int

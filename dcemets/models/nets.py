@@ -21,7 +21,7 @@ from dcemets.models.convlstm import ConvLSTM, dropout
 __all__ = ["CLSTMNet", "MapCNN"]
 
 _PAPER_STRIDES = (1, 2, 1, 2, 1, 2, 1)
-_READOUTS = ("flatten", "pool")
+_READOUTS = ("flatten", "pool", "max", "meanmax")
 
 
 def _image_size(value: int | Sequence[int]) -> tuple[int, int]:
@@ -33,6 +33,18 @@ def _default_strides(strides: int | Sequence[int] | None, num_layers: int) -> in
     if strides is not None:
         return strides
     return [_PAPER_STRIDES[i] if i < len(_PAPER_STRIDES) else 1 for i in range(num_layers)]
+
+
+def _read_out(states: torch.Tensor, readout: str) -> torch.Tensor:
+    """The last layer's states ``(B, T, hid, h, w)`` as the dense layer reads them (see `CLSTMNet`)."""
+    if readout == "flatten":
+        return states
+    pixels = states.flatten(-2)  # (B, T, hid, h * w)
+    if readout == "pool":
+        return pixels.mean(-1)  # each time step's state averaged over the pixels
+    if readout == "max":
+        return pixels.amax(-1)  # the hottest pixel's state, per time step and channel
+    return torch.cat([pixels.mean(-1), pixels.amax(-1)], dim=-1)  # "meanmax": (B, T, 2 * hid)
 
 
 class CLSTMNet(nn.Module):
@@ -86,7 +98,7 @@ class CLSTMNet(nn.Module):
         ~1e-6 of a unit-variance input and the network does not leave the ln 2 loss plateau
         in a CPU budget; He keeps them at ~1e-2 (tested).  The paper does not state its
         initialisation.
-    readout : {"flatten", "pool"}
+    readout : {"flatten", "pool", "max", "meanmax"}
         How the dense layer reads the last layer's hidden states ``(T, hid, h, w)``.
         ``"flatten"`` (default; the paper's Fig. 5): all of them, flattened -- ``T * hid * h * w``
         inputs, a separate weight for every time step *and pixel*.  ``"pool"``: their mean
@@ -94,7 +106,14 @@ class CLSTMNet(nn.Module):
         the crop a pattern occurs.  On few patients the flattened readout memorises the
         tumours' outlines (training accuracy 1.00, held-out accuracy at chance on a toy
         cohort whose class is carried only by the curve shape); the pooled one reads the time
-        course (see the user guide, "Why the CLSTM sat at chance").
+        course (see the user guide, "Why the CLSTM sat at chance").  ``"max"``: their maximum
+        over the pixels at every time step and channel -- ``T * hid`` inputs.  ``"meanmax"``:
+        the mean and the maximum concatenated -- ``2 * T * hid`` inputs.  The three hot-spot
+        heuristics of the CHAID are measured on the most-enhancing few voxels of the lesion
+        (paper, section 2.3), whereas the mean dilutes that signal with the marrow, the
+        necrotic core and the edges of the crop; the maximum reads the time course of the
+        hottest response, with the same weights wherever in the crop it lies.  Both are
+        invariant to a permutation of the last layer's pixels (tested).
 
     Raises
     ------
@@ -169,7 +188,7 @@ class CLSTMNet(nn.Module):
         )
         h, w = self.lstm.output_size(*self.image_size)
         self.readout = readout
-        pixels = h * w if readout == "flatten" else 1
+        pixels = {"flatten": h * w, "pool": 1, "max": 1, "meanmax": 2}[readout]
         self.head = nn.Linear(n_frames * self.lstm.hidden_channels[-1] * pixels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -205,9 +224,7 @@ class CLSTMNet(nn.Module):
             and (self.lstm.dropout_to is None or self.lstm.dropout_to >= n)
         ):
             out = dropout(out, self.dropout, self.training)
-        if self.readout == "pool":
-            out = out.mean((-2, -1))  # (B, T, hid): each time step's state averaged over the pixels
-        return self.head(out.flatten(1))
+        return self.head(_read_out(out, self.readout).flatten(1))
 
 
 class MapCNN(nn.Module):

@@ -104,7 +104,9 @@ def _dl_analyses(
     result: StudyResult,
     progress: bool,
     cache: StudyCache | None = None,
+    nets: tuple[str, ...] = ("cnn", "clstm", "curve"),
 ) -> None:
+    """Cross-validate the networks named in `nets` (all three in the study) on the CHAID's folds."""
     from dcemets import evaluation, models
     from dcemets.study import _dl
 
@@ -135,6 +137,8 @@ def _dl_analyses(
         "curve": ("curve", None, models.CurveGRUClassifier),
     }
     for name, (kind, items, cls) in inputs.items():
+        if name not in nets:
+            continue
         budget = {**dl, **dl.get(name, {})}  # per-network overrides: dl["cnn"], dl["clstm"], dl["curve"]
         if kind == "curve":
             X, y, groups = np.asarray(curves, dtype=np.float32), y_patients, ids

@@ -336,6 +336,8 @@ def test_cuda_amp_training():
         ({"features": "16"}, "features"),
         ({"dropout": "0.5"}, "dropout"),
         ({"random_state": "seed"}, "random_state"),
+        ({"readout": "median"}, "readout"),
+        ({"readout": None}, "readout"),
     ],
 )
 def test_bad_parameters(params, match):
@@ -464,3 +466,10 @@ def test_weight_decay_and_cosine_schedule():
         small_clstm(lr_schedule="step").fit(X, y)
     with pytest.raises(ValueError, match="weight_decay"):
         small_clstm(weight_decay=-1.0).fit(X, y)
+
+
+@pytest.mark.parametrize("readout", ["max", "meanmax"])
+def test_clstm_hot_spot_readouts_fit(readout):
+    X, y, _ = toy_dce()
+    clf = small_clstm(epochs=1, random_state=0, readout=readout).fit(X, y)
+    assert clf.predict_proba(X).shape == (len(y), 2)
