@@ -156,7 +156,9 @@ def test_table2_on_a_simulated_cohort():
     assert table.shape == (8, 99)
     assert table.notna().all().all()
     labels = np.array(["lung" if c.primary == "lung" else "other" for c in cohort])
-    res = radiomics_search(table, labels, family="all", k_range=[2, 3], n_splits=2, n_estimators=20, rng=0)
+    res = radiomics_search(
+        table, labels, family="all", k_range=[2, 3], n_splits=2, n_estimators=20, rng=0, positive="lung"
+    )
     assert len(res.table) == 6
     assert res.table[["accuracy", "auc"]].apply(lambda s: s.between(0, 1)).all().all()
     assert res.to_table2().shape == (2, 3)
