@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import copy
 import io
@@ -287,16 +288,16 @@ def _unreadable(path: str, why: str) -> ValueError:
     return ValueError(f"`path` {path!r} is not a readable dcemets.models checkpoint: {why}")
 
 
-class _TorchClassifier(ClassifierMixin, BaseEstimator):
+class _TorchClassifier(ClassifierMixin, BaseEstimator, abc.ABC):
     """Shared training loop; subclasses define the module and the image layout."""
 
     _image_ndim: ClassVar[int] = 5
     _spatial: ClassVar[bool] = True  # images: random affine augmentation applies
 
     # -- subclass hooks -------------------------------------------------------------------
+    @abc.abstractmethod
     def _build_module(self, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
-        """Build the network; every concrete classifier overrides this abstract hook."""
-        raise NotImplementedError(f"{type(self).__name__} must define _build_module (abstract hook)")
+        """Build the network; every concrete classifier defines it."""
 
     def _as_images(self, X: np.ndarray) -> np.ndarray:
         """2D ``(n, features)`` tables become 1 x 1-pixel images; image arrays pass through."""
