@@ -127,29 +127,44 @@ def llsq(d: Design, y: np.ndarray, extended: bool) -> np.ndarray:
     # cumulative-trapezoid weights (row k: the integrals of the k-th unit curve); the same
     # sums as a cumulative sum per voxel, ~20x faster on short curves (rounding ~1e-16 apart)
     x2 = y @ -_np.cumtrapz0(np.eye(d.t.size), d.t)
-    n = 3 if extended else 2
-    nv = y.shape[0]
-    a = np.empty((nv, n, n))
-    b = np.empty((nv, n))
-    # shared columns (int Cp, Cp) enter through mat-vec products, the voxel column directly
-    a[:, 0, 0] = x1 @ x1
-    a[:, 0, 1] = a[:, 1, 0] = x2 @ x1
-    a[:, 1, 1] = np.einsum("vt,vt->v", x2, x2)
-    b[:, 0] = y @ x1
-    b[:, 1] = np.einsum("vt,vt->v", x2, y)
-    if extended:
-        x3 = d.cp
-        a[:, 0, 2] = a[:, 2, 0] = x1 @ x3
-        a[:, 1, 2] = a[:, 2, 1] = x2 @ x3
-        a[:, 2, 2] = x3 @ x3
-        b[:, 2] = y @ x3
-    beta = _solve(a, b)
-    kep = beta[:, 1]
-    if extended:
-        vp = beta[:, 2]
-        kt = beta[:, 0] - kep * vp
-        return np.stack([kt * 60.0, kep * 60.0, vp], axis=-1)
-    return np.stack([beta[:, 0] * 60.0, kep * 60.0], axis=-1)
+    # the normal equations: the entries between the shared columns (int Cp, Cp) are scalars,
+    # those with the voxel's column x2 are (V,) vectors; solved by Cramer's rule as
+    # :func:`_solve` does (the same products, the division by the determinant as one
+    # reciprocal: ~1 ulp apart), without building the (V, n, n) system
+    a00 = float(x1 @ x1)
+    a01 = x2 @ x1
+    a11 = np.einsum("vt,vt->v", x2, x2)
+    b0 = y @ x1
+    b1 = np.einsum("vt,vt->v", x2, y)
+    if not extended:
+        det = a00 * a11 - a01 * a01
+        z0 = b0 * a11 - a01 * b1
+        z1 = a00 * b1 - a01 * b0
+        big = np.maximum(np.maximum(abs(a00), np.abs(a01)), np.abs(a11))
+        ok = np.abs(det) > 1e-13 * big**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), np.nan)
+        return np.stack([z0 * inv * 60.0, z1 * inv * 60.0], axis=-1)
+    x3 = d.cp
+    a02, a22 = float(x1 @ x3), float(x3 @ x3)
+    a12 = x2 @ x3
+    b2 = y @ x3
+    c00 = a11 * a22 - a12 * a12
+    c01 = a12 * a02 - a01 * a22
+    c02 = a01 * a12 - a11 * a02
+    det = a00 * c00 + a01 * c01 + a02 * c02
+    c11 = a00 * a22 - a02 * a02
+    c12 = a01 * a02 - a00 * a12
+    c22 = a00 * a11 - a01 * a01
+    big = np.maximum(np.maximum(np.abs(a01), np.abs(a11)), np.abs(a12))
+    np.maximum(big, max(abs(a00), abs(a02), abs(a22)), out=big)
+    ok = np.abs(det) > 1e-13 * big**3
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), np.nan)
+    kep = (c01 * b0 + c11 * b1 + c12 * b2) * inv
+    vp = (c02 * b0 + c12 * b1 + c22 * b2) * inv
+    kt = (c00 * b0 + c01 * b1 + c02 * b2) * inv - kep * vp
+    return np.stack([kt * 60.0, kep * 60.0, vp], axis=-1)
 
 
 def _kep_lo(bd: Bounds) -> float:
@@ -380,6 +395,11 @@ def llsq_no_uptake(
 #: Nodes of the kep table up to 256 frames (interpolation error ~1e-11 of the curve's peak).
 FINE_NODES = 2049
 
+#: Cells of the coarse kep scan that starts each voxel (its nodes: every (FINE_NODES - 1) /
+#: COARSE_CELLS-th; a power of 2, so that the table keeps its FINE_NODES nodes).  64 rather than
+#: 32 starts the Newton iterations close enough that most voxels need one fewer evaluation.
+COARSE_CELLS = 64
+
 
 @dataclass(frozen=True)
 class KepTable:
@@ -414,7 +434,7 @@ def kep_table(d: Design, kep_lo: float, kep_hi: float, n_nodes: int | None = Non
     nt = d.t.size
     if n_nodes is None:
         n_nodes = FINE_NODES if nt <= 256 else int(np.clip(2**23 // (32 * nt), 257, FINE_NODES))
-    coarse_step = max(1, (n_nodes - 1) // 32)
+    coarse_step = max(1, (n_nodes - 1) // COARSE_CELLS)
     n_nodes = (n_nodes - 1) // coarse_step * coarse_step + 1
     u0, u1 = float(np.log(kep_lo)), float(np.log(kep_hi))
     u = np.linspace(u0, u1, n_nodes)
@@ -462,11 +482,19 @@ def basis(tab: KepTable, kep: np.ndarray, deriv: bool = True) -> tuple[np.ndarra
     """Interpolated ``b`` (V, T) and ``db/dkep`` (V, T; None unless `deriv`) at `kep` (1/min, inside the table)."""
     i, s = _locate(tab, np.log(kep))
     w, wd, _ = _hermite(s)
-    rows = tab.cells[i]
-    b = np.einsum("vc,vct->vt", w, rows)
-    if not deriv:
-        return b, None
-    bk = np.einsum("vc,vct->vt", wd, rows) / (tab.h * kep[:, None])
+    nv, nt = kep.size, tab.cells.shape[-1]
+    b = np.empty((nv, nt))
+    bk = None
+    if deriv:
+        wd /= (tab.h * kep)[:, None]
+        bk = np.empty((nv, nt))
+    # in pieces whose (V, 4, T) gather of the table stays in cache, written into the outputs
+    for a in range(0, nv, PROFILE_PIECE):
+        sl = slice(a, a + PROFILE_PIECE)
+        rows = tab.cells[i[sl]]
+        np.einsum("vc,vct->vt", w[sl], rows, out=b[sl])
+        if bk is not None:
+            np.einsum("vc,vct->vt", wd[sl], rows, out=bk[sl])
     return b, bk
 
 
@@ -740,6 +768,17 @@ def _coarse_piece(tab: KepTable, y: np.ndarray, cp: np.ndarray, extended: bool, 
     return u + np.clip(off, -0.5 * hc, 0.5 * hc)
 
 
+#: Newton steps (in u = ln kep) at most this long are taken without a new evaluation: their
+#: error is ~ step^2 (~1e-8 relative in kep, agreeing with the exact LM of the torch backend
+#: within 1.2e-7 on curves with parameters on their bounds), and the step is undone when the
+#: RSS rose (:data:`PHI_ROUNDING`).  3e-4 was too long: a step that short can still sit at a
+#: kink of phi (a Ktrans bound turning active) far from the minimum.
+LAST_STEP = 1e-4
+
+#: Relative rounding (of |y|^2) of the profile's RSS formula ``|y|^2 - 2 K y.b + K^2 b.b ...``.
+PHI_ROUNDING = 1e-12
+
+
 def varpro(
     tab: KepTable,
     cp: np.ndarray,
@@ -791,7 +830,7 @@ def varpro(
         )
         # close to the minimum the Newton step is taken without a new evaluation: its error
         # is ~ step^2 (checked, and undone if phi rose, when the result is assembled)
-        last = ~done & (np.abs(ga) <= 1e-5 * ca) & ~((ua <= ulo) | (ua >= uhi))
+        last = ~done & (np.abs(ga) <= LAST_STEP * ca) & ~((ua <= ulo) | (ua >= uhi))
         u_new[act[last]] = np.clip(ua[last] - ga[last] / ca[last], ulo, uhi)
         done |= last
         conv[act[done]] = True
@@ -846,9 +885,10 @@ def varpro(
     if moved.size:
         um = u_new[moved]
         km, vm, rm, bm, bkm = _assemble(tab, cp, y[moved], um, extended, bd, deriv=with_basis)
-        # both points' RSS from explicit residuals: phi's formula cancels at ~1e-16 |y|^2
-        _, _, r0, _, _ = _assemble(tab, cp, y[moved], u[moved], extended, bd)
-        better = rm <= r0
+        # the unevaluated point is kept unless its explicit RSS is above the profile's phi at
+        # the last evaluated point by more than that formula's rounding (it cancels at
+        # ~1e-16 |y|^2): a point worse beyond rounding is undone
+        better = rm <= phi[moved] + PHI_ROUNDING * yy[moved]
         ib = moved[better]
         u[ib], k[ib], v[ib] = um[better], km[better], vm[better]
         # the trial point's basis and RSS are the final ones (kep = exp(u) strictly inside)
@@ -1041,10 +1081,13 @@ def quality(
     good = np.flatnonzero(ok & _finite_rows(p) & (kep > 0))
     pre = None
     if fill_rss and good.size:
-        pre = _basis_any(d, kep[good], bd)
-        res = y[good] - p[good, 0:1] * pre[0]
+        every = good.size == nv
+        pre = _basis_any(d, kep if every else kep[good], bd)
+        pg_ = p if every else p[good]
+        res = pre[0] * pg_[:, 0:1]
+        np.subtract(y if every else y[good], res, out=res)
         if extended:
-            res -= p[good, 2:3] * d.cp[None, :]
+            res -= pg_[:, 2:3] * d.cp[None, :]
         rss[good] = np.einsum("vt,vt->v", res, res)
     ym = y - y.mean(axis=1, keepdims=True)
     tss = np.einsum("vt,vt->v", ym, ym)
@@ -1290,13 +1333,15 @@ def fit(
     finite = np.ones(y.shape[0], dtype=bool) if np.isfinite(y.sum()) else _finite_rows(y)
     inside = np.ones(y.shape[0], dtype=bool) if sel is None else np.asarray(sel, dtype=bool).reshape(-1)
     good = finite & inside
-    params = np.full((y.shape[0], npar), np.nan)
-    rss = np.full(y.shape[0], np.nan)
-    ok = np.zeros(y.shape[0], dtype=bool)
-    extra = np.full((y.shape[0], n_extra), np.nan)
     gi = np.flatnonzero(good)
+    every = gi.size == y.shape[0] > 0
+    if not every:  # else the backend's own arrays are returned (no copy into NaN-filled ones)
+        params = np.full((y.shape[0], npar), np.nan)
+        rss = np.full(y.shape[0], np.nan)
+        ok = np.zeros(y.shape[0], dtype=bool)
+        extra = np.full((y.shape[0], n_extra), np.nan)
     if gi.size:
-        yg = y if gi.size == y.shape[0] else y[gi]
+        yg = y if every else y[gi]
         res = fit_curves(np.ascontiguousarray(yg))
         p, r, c = (
             np.asarray(res[0], dtype=float),
@@ -1308,9 +1353,14 @@ def fit(
                 f"the fitting backend returned shapes {p.shape}, {r.shape}, {c.shape} for {gi.size} "
                 f"curves; expected ({gi.size}, {npar}), ({gi.size},), ({gi.size},)"
             )
-        params[gi], rss[gi], ok[gi] = p, r, c
-        if n_extra:
-            extra[gi] = res[3]
+        if every:
+            params, rss, ok = p, r, c
+            if n_extra:
+                extra = np.asarray(res[3], dtype=float).reshape(gi.size, n_extra)
+        else:
+            params[gi], rss[gi], ok[gi] = p, r, c
+            if n_extra:
+                extra[gi] = res[3]
     n_nan = int((~finite & inside).sum())
     out: tuple[Any, ...] = (params.reshape((*lead, npar)), rss.reshape(lead), ok.reshape(lead), n_nan)
     if n_extra:
