@@ -779,7 +779,7 @@ def _varpro(
             | ((ua >= uhi) & (ga < 0))
             | (pa <= 1e-24 * (1.0 + ysq))
         )
-        last = ~done & (ga.abs() <= 1e-5 * ca) & ~((ua <= ulo) | (ua >= uhi))
+        last = ~done & (ga.abs() <= _fit.LAST_STEP * ca) & ~((ua <= ulo) | (ua >= uhi))
         u_new[act[last]] = (ua[last] - ga[last] / ca[last]).clamp(ulo, uhi)
         done = done | last
         conv[act[done]] = True
@@ -819,9 +819,8 @@ def _varpro(
     if moved.numel():
         um = u_new[moved]
         km, vm, rm = _assemble(tab, cp, y[moved], um, extended, bd)
-        # both points' RSS from explicit residuals: phi's formula cancels at ~1e-16 |y|^2
-        _, _, r0 = _assemble(tab, cp, y[moved], u[moved], extended, bd)
-        better = rm <= r0
+        # as NumPy: kept unless above the last evaluated phi beyond that formula's rounding
+        better = rm <= phi[moved] + _fit.PHI_ROUNDING * yy[moved]
         ib = moved[better]
         u[ib], k[ib], v[ib] = um[better], km[better], vm[better]
     kep = torch.exp(u)
