@@ -13,9 +13,9 @@ a sequence with the same numbers as plain autograd, faster on the CPU --
 - :class:`_Recurrence`: the ``"fused"`` mode, the whole layer as one autograd node with its
   backward through time written out.
 
-``_Recurrence.forward`` and ``.backward`` are the longest functions (about 70 lines each):
-one loop over the time steps with the two input paths (patch GEMM, convolution) inline, kept
-whole so that the forward and the backward read side by side step for step.
+No function here exceeds 100 lines; the longest, ``_Recurrence.forward`` and ``.backward``
+(about 70 and 60), are each one loop over the time steps with the two input paths (patch
+GEMM, convolution) inline, kept whole so that forward and backward read side by side.
 """
 
 from __future__ import annotations
