@@ -171,19 +171,19 @@ def bench_ceiling(repeats: int, size: int = 32) -> None:
     numbers, the time of the convolutions, dropout, head and optimizer only), interleaved with
     the per-step baseline.  No native cell kernel can make the step faster than this.
     """
-    from dcemets.models import convlstm
+    from dcemets.models import _convlstm_kernels as kernels
 
     torch.manual_seed(0)
     net = CLSTMNet(image_size=size).train()
     step = _trainer(net, torch.randn(32, 12, 1, size, size), torch.randint(0, 2, (32,)))
 
     def floor():
-        real = convlstm._gates_fwd_eager, convlstm._gates_bwd_eager
-        convlstm._gates_fwd_eager, convlstm._gates_bwd_eager = _gates_fwd_floor, _gates_bwd_floor
+        real = kernels._gates_fwd_eager, kernels._gates_bwd_eager
+        kernels._gates_fwd_eager, kernels._gates_bwd_eager = _gates_fwd_floor, _gates_bwd_floor
         try:
             step(net)
         finally:
-            convlstm._gates_fwd_eager, convlstm._gates_bwd_eager = real
+            kernels._gates_fwd_eager, kernels._gates_bwd_eager = real
 
     def ours():
         step(net)

@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from dcemets._conventions import SPATIAL_DIMS, check_same_grid, validate_dce, validate_image
-from dcemets.models._checks import check_optional_int, require_finite
+from dcemets.models._checks import check_int, check_optional_int, require_finite
 from dcemets.models._device import resolve_device
 
 __all__ = ["MAP_NAMES", "SliceDataset", "slice_dataset", "to_tensor"]
@@ -220,11 +220,12 @@ def slice_dataset(
     Raises
     ------
     ValueError
-        Wrong number of frames, an empty tumour mask, a mask on another grid, `crop` larger
-        than the image, a box larger than `crop` with ``fit="pad"``, no items, duplicate ids.
+        Wrong number of frames, an empty tumour mask, a mask on another grid, `crop` < 1 or
+        larger than the image, a box larger than `crop` with ``fit="pad"``, no items,
+        duplicate ids.
     TypeError
-        `items` is not an iterable, an item of the wrong type, or an `n_frames` that is not
-        an int.
+        `items` is not an iterable, an item of the wrong type, or a `crop` or `n_frames` that
+        is not an int.
 
     References
     ----------
@@ -253,9 +254,7 @@ def slice_dataset(
         raise ValueError(f"`fit` must be one of {_FITS}, got {fit!r}")
     if normalise not in _NORMALISATIONS:
         raise ValueError(f"`normalise` must be one of {_NORMALISATIONS}, got {normalise!r}")
-    if isinstance(crop, bool) or not isinstance(crop, int | np.integer) or crop < 1:
-        raise ValueError(f"`crop` must be a positive int (pixels), got {crop!r}")
-    crop = int(crop)
+    crop = check_int(crop, "crop")
     n_frames = check_optional_int(n_frames, "n_frames")
     maps = tuple(maps)
     xs: list[np.ndarray] = []
