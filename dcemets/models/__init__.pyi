@@ -1,13 +1,9 @@
+from ._budget import TRAINING_PRESETS, TrainingBudget
 from .augment import RandomAffine
 from .convlstm import ConvLSTM, ConvLSTMCell, dropout
+from .curve import CurveGRUClassifier
 from .data import MAP_NAMES, SliceDataset, slice_dataset, to_tensor
-from .estimators import (
-    TRAINING_PRESETS,
-    CLSTMClassifier,
-    CurveGRUClassifier,
-    MapCNNClassifier,
-    TrainingBudget,
-)
+from .estimators import CLSTMClassifier, MapCNNClassifier
 from .nets import CLSTMNet, MapCNN
 
 __all__ = [

@@ -1,5 +1,7 @@
 """CLSTMClassifier / MapCNNClassifier: training loop, seeding, checkpoints, devices, CV integration."""
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from sklearn.base import clone
 from dcemets.models import (
     TRAINING_PRESETS,
     CLSTMClassifier,
+    CurveGRUClassifier,
     MapCNNClassifier,
     TrainingBudget,
 )
@@ -473,3 +476,17 @@ def test_clstm_hot_spot_readouts_fit(readout):
     X, y, _ = toy_dce()
     clf = small_clstm(epochs=1, random_state=0, readout=readout).fit(X, y)
     assert clf.predict_proba(X).shape == (len(y), 2)
+
+
+@pytest.mark.parametrize("cls", [CLSTMClassifier, MapCNNClassifier, CurveGRUClassifier])
+def test_docstring_lists_every_parameter_with_its_default(cls):
+    """The shared training-parameter entries are spliced into each class docstring (help())."""
+    docscrape = pytest.importorskip("numpydoc.docscrape")
+    doc = docscrape.ClassDoc(cls, config={"show_class_members": False})
+    entries = {n.strip(): p for p in doc["Parameters"] for n in p.name.split(",")}
+    signature = inspect.signature(cls).parameters
+    assert list(entries) == list(signature)
+    assert "{training_parameters}" not in cls.__doc__
+    assert "{reproducibility}" not in cls.__doc__
+    for name in ("batch_size", "patience", "validation_fraction"):
+        assert f"({signature[name].default})" in " ".join(entries[name].desc), name
