@@ -934,7 +934,7 @@ def _points(x: Any, name: str, order: str) -> np.ndarray:
 
 
 def index_from_world(da: xr.DataArray | xr.Dataset, points: np.ndarray) -> np.ndarray:
-    """Continuous voxel indices ``(z, y, x)`` of LPS world points on the grid of `da`.
+    """Map LPS world points to continuous voxel indices ``(z, y, x)`` on the grid of `da`.
 
     Parameters
     ----------

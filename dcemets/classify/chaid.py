@@ -175,7 +175,7 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
 
     See Also
     --------
-    dcemets.classify.hotspot_chaid : the paper's configuration on the hot-spot heuristics.
+    dcemets.classify.hotspot_chaid : The paper's configuration on the hot-spot heuristics.
 
     Notes
     -----

@@ -283,6 +283,9 @@ def sample_anatomy(
     Returns
     -------
     Anatomy
+        The spine's geometry (LPS world coordinates, mm): body, disc and canal sizes,
+        curvatures, rotation, height loss and marrow fat of the subject, with the diseased
+        `level` (see the attributes of :class:`Anatomy`).
 
     Raises
     ------
@@ -366,6 +369,9 @@ def sample_lesion(
     Returns
     -------
     Lesion
+        The metastasis as an implicit shape (lobe centres and widths, LPS, mm) in the body
+        of `level`, with its breakthrough, necrotic core, perfusion and kep habitats and
+        `lesion_type` (see the attributes of :class:`Lesion`).
 
     Raises
     ------
@@ -754,7 +760,7 @@ def lesion_fields(
 
     See Also
     --------
-    lesion_properties : the same and the mineralisation and necrosis fields.
+    lesion_properties : The same, and the mineralisation and necrosis fields.
 
     Examples
     --------

@@ -274,18 +274,18 @@ class FoldStore:
     folder : str or os.PathLike
         Folder of this method's checkpoints (created on the first :meth:`put`).
 
+    Attributes
+    ----------
+    counts : dict
+        ``{"loaded": n, "computed": m}``: folds read back from the folder, and folds computed
+        (and stored) in this run.
+
     Raises
     ------
     TypeError
         If `folder` is not a path.
     NotADirectoryError
         If `folder`, or the nearest of its parents that exists, is a file.
-
-    Attributes
-    ----------
-    counts : dict
-        ``{"loaded": n, "computed": m}``: folds read back from the folder, and folds computed
-        (and stored) in this run.
 
     Examples
     --------
