@@ -121,7 +121,15 @@ class Geometry:
         return np.asarray(self.direction, dtype=float).reshape(3, 3)
 
     def index_to_world(self) -> np.ndarray:
-        """Return the 4 x 4 matrix mapping ``(i, j, k, 1)`` (x, y, z index) to LPS."""
+        """Return the 4 x 4 matrix mapping ``(i, j, k, 1)`` (x, y, z index) to LPS.
+
+        Returns
+        -------
+        numpy.ndarray, shape (4, 4)
+            The affine ``[[D * spacing, origin], [0, 0, 0, 1]]`` (direction matrix ``D``
+            with its columns scaled by the spacing): ``M @ (i, j, k, 1)`` is the voxel's
+            homogeneous LPS position (mm).
+        """
         m = np.eye(4)
         m[:3, :3] = self.direction_matrix * np.asarray(self.spacing)[None, :]
         m[:3, 3] = self.origin
@@ -667,6 +675,8 @@ def like(
     Returns
     -------
     xarray.DataArray
+        `values` with dims ``(z, y, x)``, the template's spatial coordinates and geometry
+        attrs, and the given `name`, ``units`` and ``long_name``.
 
     Raises
     ------
@@ -934,7 +944,7 @@ def _points(x: Any, name: str, order: str) -> np.ndarray:
 
 
 def index_from_world(da: xr.DataArray | xr.Dataset, points: np.ndarray) -> np.ndarray:
-    """Continuous voxel indices ``(z, y, x)`` of LPS world points on the grid of `da`.
+    """Map LPS world points to continuous voxel indices ``(z, y, x)`` on the grid of `da`.
 
     Parameters
     ----------

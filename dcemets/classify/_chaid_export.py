@@ -159,6 +159,8 @@ def plot_tree(
     Returns
     -------
     matplotlib.axes.Axes
+        The axes drawn into (`ax`, or the new figure's), holding one box per node and the
+        thresholds on the edges; its axis lines are hidden.
 
     Raises
     ------

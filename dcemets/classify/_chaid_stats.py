@@ -238,7 +238,7 @@ def merge_categories(
 
 
 def bonferroni_multiplier(n_categories: int, n_groups: int, *, ordinal: bool = True) -> int:
-    """Kass's Bonferroni multiplier for merging `n_categories` into `n_groups`.
+    """Count Kass's Bonferroni multiplier for merging `n_categories` into `n_groups`.
 
     Parameters
     ----------
@@ -254,6 +254,9 @@ def bonferroni_multiplier(n_categories: int, n_groups: int, *, ordinal: bool = T
     Returns
     -------
     int
+        The number ``B >= 1`` of distinct ways the merge could have grouped the categories;
+        a split's p-value is multiplied by it (and capped at 1) to adjust for having chosen
+        the best of them.
 
     Raises
     ------

@@ -175,7 +175,7 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
 
     See Also
     --------
-    dcemets.classify.hotspot_chaid : the paper's configuration on the hot-spot heuristics.
+    dcemets.classify.hotspot_chaid : The paper's configuration on the hot-spot heuristics.
 
     Notes
     -----
@@ -391,6 +391,7 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         numpy.ndarray of int, shape (n_samples,)
+            For each sample, the ``node_id`` of its leaf (an index into ``tree_``).
 
         Raises
         ------
@@ -469,7 +470,23 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
 
     # -- reporting (deprecated methods) -------------------------------------------------------
     def export_text(self, **kwargs: Any) -> str:
-        """Deprecated: use :func:`dcemets.classify.export_text` ``(tree, ...)``."""
+        """Deprecated: use :func:`dcemets.classify.export_text` ``(tree, ...)``.
+
+        Parameters
+        ----------
+        **kwargs
+            Passed on to :func:`dcemets.classify.export_text`.
+
+        Returns
+        -------
+        str
+            The tree as indented text, as :func:`dcemets.classify.export_text` gives it.
+
+        Warns
+        -----
+        DeprecationWarning
+            At every call: the method will be removed in the next release.
+        """
         from dcemets.classify._chaid_export import export_text
 
         warn_user(
@@ -480,7 +497,25 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
         return export_text(self, **kwargs)
 
     def plot_tree(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Deprecated: use :func:`dcemets.classify.plot_tree` ``(tree, ax=...)``."""
+        """Deprecated: use :func:`dcemets.classify.plot_tree` ``(tree, ax=...)``.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed on to :func:`dcemets.classify.plot_tree`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn into, as :func:`dcemets.classify.plot_tree` returns them.
+
+        Warns
+        -----
+        DeprecationWarning
+            At every call: the method will be removed in the next release.
+        """
         from dcemets.classify._chaid_export import plot_tree
 
         warn_user(

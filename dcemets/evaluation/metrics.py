@@ -150,8 +150,11 @@ def wilson_interval(successes: Any, n: Any, *, confidence: float = 0.95) -> tupl
 
     Returns
     -------
-    low, high : numpy.ndarray of float
-        Interval bounds (0-d arrays for scalar input), within [0, 1].
+    low : numpy.ndarray of float
+        Lower bounds of the interval, within [0, 1] (a 0-d array for scalar input; the
+        broadcast shape of `successes` and `n` otherwise).
+    high : numpy.ndarray of float
+        Upper bounds, within [0, 1], of the same shape.
 
     Raises
     ------
@@ -264,6 +267,8 @@ def roc_auc(y_true: Any, y_score: Any, *, positive: Any = None) -> float:
     Returns
     -------
     float
+        The probability that a random positive case scores above a random negative one
+        (ties counting one half), in [0, 1]; 0.5 is chance.
 
     Raises
     ------
@@ -319,7 +324,12 @@ def auc_confidence_interval(
 
     Returns
     -------
-    auc, low, high : float
+    auc : float
+        The AUC (:func:`roc_auc`), in [0, 1].
+    low : float
+        Lower bound of the `confidence` interval, in [0, 1].
+    high : float
+        Upper bound of the `confidence` interval, in [0, 1].
 
     Raises
     ------
@@ -401,7 +411,7 @@ class DeLongResult:
 
 
 def delong_test(y_true: Any, score_a: Any, score_b: Any, *, positive: Any = None) -> DeLongResult:
-    """DeLong's test of two correlated AUCs measured on the same cases.
+    """Compare two correlated AUCs measured on the same cases with DeLong's test.
 
     ``z = (AUC_a - AUC_b) / sqrt(var_a + var_b - 2 cov_ab)`` with DeLong's nonparametric
     (co)variances; two-sided normal p-value.  Use it to compare two methods (e.g. the

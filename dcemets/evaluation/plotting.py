@@ -43,6 +43,8 @@ def plot_roc(
     Returns
     -------
     matplotlib.axes.Axes
+        The axes drawn into (`ax`, or the new figure's): one curve per entry of `results`
+        (false positive rate on x, true positive rate on y), labelled with its AUC.
 
     Raises
     ------

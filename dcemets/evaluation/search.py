@@ -72,6 +72,10 @@ class SearchResult:
         ``"leak-free"`` or ``"paper"``.
     positive : object
         The positive class label.
+    fold_rankings : dict of str to pandas.DataFrame
+        Leak-free protocol: per family, the forest importances of the ranking fitted on each
+        training fold (one row per fold, index ``fold``; one column per feature of the
+        family), from which that fold's top-k were taken; empty for the paper protocol.
 
     Examples
     --------

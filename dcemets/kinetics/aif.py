@@ -114,11 +114,15 @@ def biexponential_aif(
         Injection time (s).
     dose : float, default 0.1
         Dose (mmol/kg), positive.
-    a1, a2 : float
-        Amplitudes (kg/L), non-negative.
-    m1, m2 : float
-        Rate constants (1/min), positive (a zero rate would be a compartment that never
-        clears).
+    a1 : float, default 3.99
+        Amplitude of the fast component (kg/L), non-negative.
+    m1 : float, default 0.144
+        Rate constant of the fast component (1/min), positive (a zero rate would be a
+        compartment that never clears).
+    a2 : float, default 4.78
+        Amplitude of the slow component (kg/L), non-negative.
+    m2 : float, default 0.0111
+        Rate constant of the slow component (1/min), positive.
 
     Returns
     -------

@@ -137,7 +137,7 @@ def glcm(
 
     See Also
     --------
-    glcm_features : the features of these matrices.
+    glcm_features : The features of these matrices.
 
     References
     ----------

@@ -40,7 +40,7 @@ __all__ = [
 
 
 def frame_windows(frame_times: np.ndarray, dt: float, n_lines: int, n_sub: int) -> np.ndarray:
-    """Edges (s) of the ``n_sub`` sub-intervals of each frame's acquisition window.
+    """Compute the edges (s) of the ``n_sub`` sub-intervals of each frame's acquisition window.
 
     With linear ordering of ``n_lines`` phase-encode lines, line ``p`` (0-based, ky from
     ``-n_lines/2``) is acquired during ``start + [p, p + 1] dt / n_lines``; the window starts

@@ -182,14 +182,40 @@ class Anatomy:
         return LEVEL_NAMES[self.level]
 
     def level_centre(self, level: int = _LESION_LEVEL) -> np.ndarray:
-        """LPS centre (mm) of the vertebral body of modelled `level` (0-6; 3 is diseased)."""
+        """LPS centre (mm) of the vertebral body of modelled `level` (0-6; 3 is diseased).
+
+        Parameters
+        ----------
+        level : int, default 3
+            Modelled level, counted from 0 (the lowest S coordinate) in steps of one
+            vertebral body and disc; 3 is the diseased body.
+
+        Returns
+        -------
+        numpy.ndarray, shape (3,)
+            The body centre ``(L, P, S)`` (mm), on the sagittal and coronal curvatures of the
+            spine.
+        """
         dz = (level - _LESION_LEVEL) * self.level_pitch
         return np.array(
             [self.lateral_curvature * dz**2, self.y_body + self.curvature * dz**2, self.z_lesion_level + dz]
         )
 
     def marrow_fat_fraction(self, points: np.ndarray) -> np.ndarray:
-        """Fat fraction of normal vertebral marrow at world `points` (clipped to [0.05, 0.9])."""
+        """Fat fraction of normal vertebral marrow at world `points` (clipped to [0.05, 0.9]).
+
+        Parameters
+        ----------
+        points : numpy.ndarray, shape (n, 3)
+            LPS positions (mm).
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,)
+            The fat fraction at each point: ``fat_fraction`` plus the marrow islands of
+            ``marrow_field``, clipped to [0.05, 0.9]; ``fat_fraction`` everywhere when
+            ``marrow_field`` is None.
+        """
         p = np.asarray(points, dtype=float)
         if self.marrow_field is None:
             return np.full(p.shape[0], self.fat_fraction)
@@ -283,6 +309,9 @@ def sample_anatomy(
     Returns
     -------
     Anatomy
+        The spine's geometry (LPS world coordinates, mm): body, disc and canal sizes,
+        curvatures, rotation, height loss and marrow fat of the subject, with the diseased
+        `level` (see the attributes of :class:`Anatomy`).
 
     Raises
     ------
@@ -366,6 +395,9 @@ def sample_lesion(
     Returns
     -------
     Lesion
+        The metastasis as an implicit shape (lobe centres and widths, LPS, mm) in the body
+        of `level`, with its breakthrough, necrotic core, perfusion and kep habitats and
+        `lesion_type` (see the attributes of :class:`Lesion`).
 
     Raises
     ------
@@ -754,7 +786,7 @@ def lesion_fields(
 
     See Also
     --------
-    lesion_properties : the same and the mineralisation and necrosis fields.
+    lesion_properties : The same, and the mineralisation and necrosis fields.
 
     Examples
     --------

@@ -102,6 +102,9 @@ def random_field(rng: np.random.Generator, length_mm: float, *, n_waves: int = 6
     Returns
     -------
     RandomField
+        The field, as `n_waves` random Fourier features: calling it on LPS points of shape
+        ``(n, 3)`` (mm) returns its values there (zero mean, unit variance; the same field at
+        every call).
 
     Raises
     ------

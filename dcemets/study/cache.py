@@ -274,18 +274,18 @@ class FoldStore:
     folder : str or os.PathLike
         Folder of this method's checkpoints (created on the first :meth:`put`).
 
+    Attributes
+    ----------
+    counts : dict
+        ``{"loaded": n, "computed": m}``: folds read back from the folder, and folds computed
+        (and stored) in this run.
+
     Raises
     ------
     TypeError
         If `folder` is not a path.
     NotADirectoryError
         If `folder`, or the nearest of its parents that exists, is a file.
-
-    Attributes
-    ----------
-    counts : dict
-        ``{"loaded": n, "computed": m}``: folds read back from the folder, and folds computed
-        (and stored) in this run.
 
     Examples
     --------
@@ -309,7 +309,26 @@ class FoldStore:
         return self.folder / f"{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:
-        """Return the stored value of `key`, or None when absent or unreadable (then deleted)."""
+        """Return the stored value of `key`, or None when absent or unreadable (then deleted).
+
+        Parameters
+        ----------
+        key : str
+            The fold's name (e.g. ``"fold0"``), as given to :meth:`put`.
+
+        Returns
+        -------
+        dict or None
+            The value stored under `key`; None when there is no entry, or when the entry
+            cannot be read or belongs to another key or cache format (it is then reported
+            with a :class:`CacheWarning`, deleted, and the fold is recomputed).
+
+        Raises
+        ------
+        ValueError
+            If `key` is empty, starts with ``.`` or holds other than letters, digits, ``-``,
+            ``_`` and ``.``.
+        """
         path = self._path(key)
         if not path.exists():
             return None
@@ -328,7 +347,28 @@ class FoldStore:
         return value
 
     def put(self, key: str, value: Mapping[str, Any]) -> None:
-        """Store `value` (JSON-able) under `key`; a failed write warns once and the run goes on."""
+        """Store `value` (JSON-able) under `key`; a failed write warns once and the run goes on.
+
+        Parameters
+        ----------
+        key : str
+            The fold's name (e.g. ``"fold0"``); the entry is the file ``<key>.json`` in
+            ``folder``.
+        value : mapping of str to JSON-able values
+            The fold's result (predictions, scores ...); a plain-dict copy is stored.
+
+        Raises
+        ------
+        ValueError
+            If `key` is empty, starts with ``.`` or holds other than letters, digits, ``-``,
+            ``_`` and ``.``.
+
+        Warns
+        -----
+        CacheWarning
+            On the first write that fails in this store (full disk, read-only folder); the
+            run goes on without the checkpoints.
+        """
         self.counts["computed"] += 1
         try:
             _write_json(self._path(key), {"format": CACHE_FORMAT, "key": key, "value": dict(value)})
@@ -386,7 +426,24 @@ class StudyCache:
     # ---------------------------------------------------------------- per case
 
     def case_paths(self, case: Case, config: StudyConfig) -> tuple[Path, Path]:
-        """The JSON and netCDF paths of a case's entry (whether or not they exist)."""
+        """The JSON and netCDF paths of a case's entry (whether or not they exist).
+
+        Parameters
+        ----------
+        case : dcemets.io.Case
+            The case; its `subject_id` and data name the entry.
+        config : StudyConfig
+            The settings; those that change per-case results (:meth:`StudyConfig.case_key`)
+            name the entry too.
+
+        Returns
+        -------
+        json_path : pathlib.Path
+            ``<root>/cases/<subject_id>.<key>.json``, where ``key`` hashes the case's data
+            and acquisition attributes, the settings and the library's code.
+        nc_path : pathlib.Path
+            ``<root>/cases/<subject_id>.<key>.nc``, the same entry's mask and maps.
+        """
         sid = validate_subject_id(case.subject_id)
         stem = f"{sid}.{case_key(case, config)}"
         folder = self.root / "cases"
@@ -398,6 +455,19 @@ class StudyCache:
         An entry that cannot be read, whose netCDF file does not match the hash recorded in
         its JSON, or that belongs to another subject or key, is reported (:class:`CacheWarning`),
         deleted and reported as absent (None), so that the case is recomputed.
+
+        Parameters
+        ----------
+        case : dcemets.io.Case
+            The case to look up.
+        config : StudyConfig
+            The settings the result must have been computed with.
+
+        Returns
+        -------
+        CaseResult or None
+            The case's result as :meth:`save_case` stored it; None without a valid entry for
+            this case, data, settings and code.
         """
         jp, nc = self.case_paths(case, config)
         if not jp.exists() and not nc.exists():
@@ -438,6 +508,20 @@ class StudyCache:
 
         A failed write (full disk, read-only folder) warns (:class:`CacheWarning`) and leaves
         no partial file; the result itself is not affected.
+
+        Parameters
+        ----------
+        result : CaseResult
+            The case's result (mask and maps go to the netCDF file, the rest to the JSON).
+        case : dcemets.io.Case
+            The case it was computed from.
+        config : StudyConfig
+            The settings it was computed with.
+
+        Warns
+        -----
+        CacheWarning
+            If the entry cannot be written.
         """
         jp, nc = self.case_paths(case, config)
         ds = result.maps.copy()
@@ -483,5 +567,7 @@ class StudyCache:
         Returns
         -------
         FoldStore
+            The store in ``<root>/cohort/<method>-<hash>``: only a run on the same inputs,
+            settings and code finds its folds.
         """
         return FoldStore(self.root / "cohort" / f"{method}-{digest(*inputs, code_fingerprint())}")

@@ -227,7 +227,14 @@ class StudyConfig:
         return cls(name=name, **base)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the configuration as plain JSON-safe data."""
+        """Return the configuration as plain JSON-safe data.
+
+        Returns
+        -------
+        dict
+            Field name -> value, nested settings as dicts and ``k_range`` as a list;
+            :meth:`from_dict` rebuilds the configuration from it.
+        """
         d = dataclasses.asdict(self)
         d["k_range"] = list(self.k_range)
         return d
@@ -285,7 +292,15 @@ class StudyConfig:
         return _toml_table("study", self.to_dict())
 
     def case_key(self) -> str:
-        """Hash of the settings that change per-case results (the cache key's config part)."""
+        """Hash of the settings that change per-case results (the cache key's config part).
+
+        Returns
+        -------
+        str
+            16 hexadecimal digits of the SHA-256 of the per-case settings (segmentation,
+            hot-spot, motion correction, concentration, AIF, radiomics and seed); the
+            cohort-stage settings do not enter it.
+        """
         per_case = {
             k: self.to_dict()[k]
             for k in (

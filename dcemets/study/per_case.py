@@ -234,6 +234,13 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
 class CaseError(ValueError):
     """A case of the study failed (raised by :func:`run_study` with ``on_error="raise"``).
 
+    Parameters
+    ----------
+    subject_id : str
+        The case that failed.
+    message : str
+        The error message (``str(err)``): the case and the error it raised.
+
     Attributes
     ----------
     subject_id : str

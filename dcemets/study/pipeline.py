@@ -86,6 +86,10 @@ def run_study(
     Returns
     -------
     StudyResult
+        Per-case results and failures, the per-case table and radiomics features, Tables
+        1-3 on this cohort, the cross-validation results and whole-cohort models, what was
+        computed or read from the cache, timings and learning curves; pass it to
+        :func:`write_report` or :func:`format_tables`.
 
     Raises
     ------

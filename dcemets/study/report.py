@@ -70,7 +70,7 @@ def _fmt(x: Any, nd: int = 2) -> str:
 
 
 def format_tables(result: StudyResult) -> str:
-    """Tables 1-3 of the study as plain text, each beside the paper's published values.
+    """Format tables 1-3 of the study as plain text, each beside the paper's published values.
 
     Ends with the quality flags: the number of flagged cases per flag and each flagged case.
 

@@ -136,7 +136,16 @@ class CaseResult:
         return tuple(self.quality.get("flags", ()))
 
     def row(self) -> dict[str, Any]:
-        """One flat table row: labels, flags, heuristics, Tofts parameters and quality (not timings)."""
+        """One flat table row: labels, flags, heuristics, Tofts parameters and quality (not timings).
+
+        Returns
+        -------
+        dict
+            Column -> scalar: ``subject_id``, ``primary``, ``label``, ``n_flags``, ``flags``
+            (joined by ``;``), the hot-spot heuristics, ``ktrans``/``kep``/``ve`` and the
+            scalar quality entries (NaN for a quality column the case lacks); a row of
+            :attr:`StudyResult.table`.
+        """
         out: dict[str, Any] = {"subject_id": self.subject_id, "primary": self.primary, "label": self.label}
         out["n_flags"] = len(self.flags)
         out["flags"] = ";".join(self.flags)
