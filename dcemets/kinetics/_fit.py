@@ -915,6 +915,7 @@ def varpro(
         if bk is not None:
             bk[rest] = bkr
     if with_basis:
+        assert bk is not None
         return p, rss, conv & _finite_rows(p), b, bk
     return p, rss, conv & _finite_rows(p)
 

@@ -105,7 +105,14 @@ class TrainingBudget:
         return {**params, **{k: (int(v) if k in params else v) for k, v in extra.items()}}
 
     def as_dict(self) -> dict[str, Any]:
-        """All fields as a plain dict (for reports)."""
+        """All fields as a plain dict (for reports).
+
+        Returns
+        -------
+        dict
+            Field name to value: ``name``, ``epochs``, ``augment``, ``batch_size``, ``crop``,
+            ``per_model``, ``description``.
+        """
         return asdict(self)
 
 

@@ -121,7 +121,14 @@ class RandomAffine(nn.Module):
         self.multiplicity = multiplicity
         self.interpolation = interpolation
 
-    def extra_repr(self) -> str:  # noqa: D102
+    def extra_repr(self) -> str:
+        """Return the settings shown in ``repr(module)``.
+
+        Returns
+        -------
+        str
+            ``"degrees=..., translate=..., scale=..., shear=..., multiplicity=..."``.
+        """
         return (
             f"degrees={self.degrees}, translate={self.translate}, scale={self.scale}, "
             f"shear={self.shear}, multiplicity={self.multiplicity}"

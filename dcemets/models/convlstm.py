@@ -224,7 +224,18 @@ class ConvLSTMCell(nn.Module):
                 self.conv_in.bias[hid : 2 * hid] = 1.0
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        """Spatial size of the state for an input of ``height x width``."""
+        """Spatial size of the state for an input of ``height x width``.
+
+        Parameters
+        ----------
+        height, width : int
+            Input frame size in pixels.
+
+        Returns
+        -------
+        tuple of int
+            The state's ``(height, width)``, each ``ceil(size / stride)``.
+        """
         s = self.stride
         return (height + s - 1) // s, (width + s - 1) // s
 
@@ -446,7 +457,18 @@ class ConvLSTM(nn.Module):
         return self.dropout_from <= layer <= last
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        """Spatial size of the last layer's state for ``height x width`` input frames."""
+        """Spatial size of the last layer's state for ``height x width`` input frames.
+
+        Parameters
+        ----------
+        height, width : int
+            Input frame size in pixels.
+
+        Returns
+        -------
+        tuple of int
+            The last layer's state ``(height, width)``, after every cell's stride.
+        """
         for cell in self.cells:
             assert isinstance(cell, ConvLSTMCell)
             height, width = cell.output_size(height, width)

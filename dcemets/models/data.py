@@ -354,6 +354,8 @@ def to_tensor(
     Returns
     -------
     torch.Tensor
+        The data in the layout given for its kind under `data`, with the requested `dtype` and
+        `device`.
 
     Raises
     ------
