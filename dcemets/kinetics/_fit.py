@@ -769,8 +769,8 @@ def _coarse_piece(tab: KepTable, y: np.ndarray, cp: np.ndarray, extended: bool, 
 
 
 #: Newton steps (in u = ln kep) at most this long are taken without a new evaluation: their
-#: error is ~ step^2 (~1e-8 relative in kep, agreeing with the exact LM of the torch backend
-#: within 1.2e-7 on curves with parameters on their bounds), and the step is undone when the
+#: error is ~ step^2 (~1e-8 relative in kep; within 1.2e-7 of the fits of the former 1e-5
+#: threshold on curves with parameters on their bounds), and the step is undone when the
 #: RSS rose (:data:`PHI_ROUNDING`).  3e-4 was too long: a step that short can still sit at a
 #: kink of phi (a Ktrans bound turning active) far from the minimum.
 LAST_STEP = 1e-4
@@ -1084,11 +1084,11 @@ def quality(
     if fill_rss and good.size:
         every = good.size == nv
         pre = _basis_any(d, kep if every else kep[good], bd)
-        pg_ = p if every else p[good]
-        res = pre[0] * pg_[:, 0:1]
+        p_fit = p if every else p[good]
+        res = pre[0] * p_fit[:, 0:1]
         np.subtract(y if every else y[good], res, out=res)
         if extended:
-            res -= pg_[:, 2:3] * d.cp[None, :]
+            res -= p_fit[:, 2:3] * d.cp[None, :]
         rss[good] = np.einsum("vt,vt->v", res, res)
     ym = y - y.mean(axis=1, keepdims=True)
     tss = np.einsum("vt,vt->v", ym, ym)
