@@ -32,7 +32,7 @@ import pandas as pd
 from dcemets import kinetics
 from dcemets.simulate import LABELS, simulate_cohort
 from dcemets.study import StudyConfig, acquisition_parameters, process_case
-from dcemets.study.pipeline import _hotspot_tofts
+from dcemets.study.acquisition import _hotspot_tofts
 
 COMPOSITION = {"lung": 16, "breast": 14, "prostate": 18, "thyroid": 6, "liver": 5, "kidney": 5}
 BAD = [LABELS[k] for k in ("blood", "vein", "cortex", "air")]
