@@ -59,10 +59,10 @@ class CurveResult:
     feature_names: tuple[str, ...]
 
 
-def _robust(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _robust(x: np.ndarray, floor: float = _SCALE_FLOOR) -> tuple[np.ndarray, np.ndarray]:
     c = np.median(x, axis=0)
     s = 1.4826 * np.median(np.abs(x - c), axis=0)
-    return c, np.maximum(s, _SCALE_FLOOR)
+    return c, np.maximum(s, floor)
 
 
 def _crop(box: np.ndarray, spacing_xyz: np.ndarray, margin_mm: float) -> tuple[slice, slice, slice]:
@@ -129,6 +129,30 @@ def _features(
     return np.stack(feats, axis=-1), peak, tuple(names)
 
 
+def _drop_oedema_like(
+    prob: np.ndarray, enh: np.ndarray, marrow: np.ndarray, core: np.ndarray, separation: float
+) -> np.ndarray:
+    """Zero the lesion probability of voxels whose curve *shape* is the marrow's.
+
+    Reactive marrow oedema around a metastasis enhances with the marrow's kinetics, scaled up
+    (more water, more perfusion), whereas the tumour enhances with its own; so a voxel whose
+    normalised enhancement curve (the two differences of the three window means over their
+    mean) is nearer the marrow reference's than the lesion core's (in units of the geometric
+    mean of the two robust spreads, so the boundary lies half-way) is taken as oedema.  Applied only when the two references'
+    shapes differ by more than `separation` spreads (otherwise shape cannot tell them apart).
+    """
+    amp = np.maximum(enh.mean(axis=-1), 0.1)[..., None]
+    sh = np.stack([enh[..., 0] - enh[..., 1], enh[..., 1] - enh[..., 2]], axis=-1) / amp
+    c_m, s_m = _robust(sh[marrow], floor=0.01)
+    c_l, s_l = _robust(sh[core], floor=0.01)
+    if float((((c_l - c_m) / np.sqrt(s_m * s_l)) ** 2).sum()) <= separation**2:
+        return prob
+    scale = np.sqrt(s_m * s_l)  # shared, as in the classification: the boundary lies half-way
+    d_l = (((sh - c_l) / scale) ** 2).sum(axis=-1)
+    d_m = (((sh - c_m) / scale) ** 2).sum(axis=-1)
+    return np.where((d_m < d_l) & ~core, 0.0, prob)
+
+
 def _curve_segment(
     signal: np.ndarray,
     box: np.ndarray,
@@ -142,6 +166,7 @@ def _curve_segment(
     ring_mm: tuple[float, float] = (3.0, 9.0),
     core_fraction: float = 0.3,
     tau: float = 3.0,
+    oedema_separation: float | None = None,
 ) -> CurveResult:
     """Curve-feature lesion segmentation inside `box` (see the module docstring).
 
@@ -194,6 +219,8 @@ def _curve_segment(
     # lesion probability: two Gaussian classes with a shared spread, equal priors
     prob = 1.0 / (1.0 + np.exp(np.clip(0.5 * (d_l - d_m), -50.0, 50.0)))
     prob = np.where((d_tau < tau**2 * feats.shape[-1]) & (d_l_enh < d_0_enh), prob, 0.0)
+    if oedema_separation is not None:
+        prob = _drop_oedema_like(prob, enh, marrow, c, oedema_separation)
     cand = (prob > 0.5) & b
     lab, _ = ndi.label(cand)
     keep = np.unique(lab[c & cand])

@@ -98,6 +98,7 @@ def segment_lesion(
     ring_mm: tuple[float, float] = (3.0, 9.0),
     core_enhancement_fraction: float = 0.3,
     tau: float = 3.0,
+    oedema_separation: float | None = 2.5,
     n_segments: int | None = None,
     pixels_per_segment: float = 6.0,
     compactness: float = 0.1,
@@ -235,6 +236,12 @@ def segment_lesion(
     tau : float
         Largest distance (lesion spreads per feature, RMS) from the lesion centre of a
         lesion-like voxel.
+    oedema_separation : float or None
+        Oedema test of the curve algorithm: when the curve *shapes* (normalised enhancement
+        curves) of the lesion core and the marrow ring differ by more than this many robust
+        spreads, a voxel whose shape is nearer the marrow's than the lesion's is taken as
+        reactive oedema (marrow kinetics, scaled up) and left out.  ``None`` turns the test
+        off (the behaviour before 2026-12-05).
     n_segments, pixels_per_segment, compactness, sigma, smoothing, thresh, num_cuts
         :func:`normalized_cut` (paper algorithm).
     seed_in, min_cover, max_seeds, relative_fraction
@@ -320,6 +327,7 @@ def segment_lesion(
     if core_frac >= 1:
         raise ValueError(f"`core_enhancement_fraction` must be in [0, 1), got {core_frac}")
     tau_v = check_positive(tau, "tau")
+    oedema_sep = None if oedema_separation is None else check_positive(oedema_separation, "oedema_separation")
     n_base = check_int(n_baseline, "n_baseline", minimum=1)
     # the paper chain's options are checked whichever algorithm runs: a typo never passes silently
     if n_segments is not None:
@@ -399,6 +407,7 @@ def segment_lesion(
         ring_mm=ring,
         core_fraction=core_frac,
         tau=tau_v,
+        oedema_separation=oedema_sep,
     )
     prob_da = like(enh, curve.probability, name="lesion_probability")
     prob_da.attrs.update({"units": "1", "long_name": "lesion probability of the curve features"})

@@ -4,11 +4,12 @@ A 12-case stratified subset of ``simulate_cohort(rng=0)`` (4 lung, 2 breast, 2 t
 2 prostate, 1 liver, 1 kidney), so that each test stays around a minute.
 
 **Curve algorithm (default), realistic setting.**  ``segment_cohort`` (which passes each case's
-sagittal T2W) measured on 2026-12-04: Dice 0.926, 0.944, 0.815, 0.805, 0.933, 0.850, 0.923,
-0.576, 0.713, 0.851, 0.794, 0.922 (median 0.850, minimum 0.576), HD95 median 3.1 mm, max
-5.6 mm.  The losses are lytic lesions grown into the enhancing peritumoral oedema that the
-truth mask excludes (sim008: 599 voxels for a 259-voxel lesion).  The paper's chain on the
-same cases: median 0.690, minimum 0.483 (measured on branch dro18).
+sagittal T2W) measured on 2026-12-05, with the oedema test (``oedema_separation=2.5``): Dice
+0.922, 0.935, 0.843, 0.939, 0.938, 0.849, 0.911, 0.844, 0.729, 0.875, 0.953, 0.948 (median
+0.917, minimum 0.729), HD95 median 3.0 mm, max 4.8 mm.  Without it (``oedema_separation=None``,
+the code of 2026-12-04): median 0.892, minimum 0.574 (sim008, a lytic lesion grown into the
+enhancing peritumoral oedema that the truth mask excludes: 0.574 -> 0.844 with the test).  The
+paper's chain on the same cases: median 0.690, minimum 0.483 (measured on branch dro18).
 
 **Paper algorithm, clean setting.**  ``algorithm="paper"`` reproduces the figures of the
 chain before issue 20 (2026-12-04, branch dro18, measured with the code of that branch):
@@ -58,8 +59,8 @@ def test_cohort_dice_and_hd95_floor(cohort):
     masks = segment_cohort(cohort, progress=False)
     d = np.array([dice(masks[c.subject_id], c.lesion_mask) for c in cohort])
     h = np.array([hausdorff95(masks[c.subject_id], c.lesion_mask) for c in cohort])
-    assert np.median(d) >= 0.85
-    assert d.min() >= 0.5
+    assert np.median(d) >= 0.88
+    assert d.min() >= 0.65
     assert np.median(h) <= 6.0
     assert h.max() <= 20.0
     conf = np.array([masks[c.subject_id].attrs["confidence"] for c in cohort])
