@@ -29,8 +29,8 @@ def main() -> None:
 
     from dcemets.simulate import simulate_cohort
     from dcemets.study import StudyConfig, StudyResult, run_cases
-    from dcemets.study.cache import StudyCache
     from dcemets.study.analyses import _dl_analyses, _hotspot_analyses, _table3
+    from dcemets.study.cache import StudyCache
 
     config = StudyConfig.preset(args.preset, n_jobs=args.jobs)
     cohort = simulate_cohort(rng=0, n_jobs=args.jobs, progress=False)

@@ -18,7 +18,11 @@ def _dcemets_imports(path: Path) -> list[tuple[str, str | None, int]]:
     """(module, name or None, line) of every ``dcemets`` import in `path`, at any depth."""
     out: list[tuple[str, str | None, int]] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "dcemets":
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and (node.module or "").split(".")[0] == "dcemets"
+        ):
             out += [(str(node.module), a.name, node.lineno) for a in node.names]
         elif isinstance(node, ast.Import):
             out += [(a.name, None, node.lineno) for a in node.names if a.name.split(".")[0] == "dcemets"]
