@@ -17,6 +17,7 @@ from dcemets.io import Case
 from .acquisition import (
     complex_noise_magnitude,
     draw_motion,
+    effective_shift,
     frame_windows,
     integrate_frames,
     line_subinterval,
@@ -453,7 +454,14 @@ def simulate_case(
         ``fat_fraction_map``, ``compartments`` (0 other, 1 viable tumour, 2 necrotic tumour,
         3 oedema, 4 other lesions), ``lesion_fraction``, ``labels`` (:data:`LABELS`),
         ``aif`` (plasma input, 0.5 s grid), ``motion_mm`` (displacement of the anatomy at
-        each frame's k-space centre, ``("time", "axis")``, LPS mm), ``hotspot_curve`` (the
+        each frame's k-space centre, ``("time", "axis")``, LPS mm, relative to the anatomy
+        of the truth maps, that of the first frame's k-space centre),
+        ``motion_effective_mm`` (the displacement each frame's image shows, same dims and
+        origin: L and S as ``motion_mm``, which the simulator applies whole; P the
+        least-squares shift of the frame's phase-encode lines, each acquired in its own
+        sub-interval, :func:`dcemets.simulate.acquisition.effective_shift`; it differs from
+        ``motion_mm`` under respiration; a registration to frame 0 estimates
+        ``motion_effective_mm[k] - motion_effective_mm[0]``), ``hotspot_curve`` (the
         noise-free mean signal of the true 3 x 3 hot spot) and ``noiseless_dce``-derived
         ``noise_sigma``.
 
@@ -641,18 +649,24 @@ def simulate_case(
     signal *= (_GAIN * coil).astype(np.float32)[None, :]
     sub = signal.reshape(N_FRAMES, n_sub, *shape)
     del signal
+    ky_sub = line_subinterval(ny, n_sub) if diff.frame_integration else np.zeros(ny, dtype=int)
     if diff.frame_integration:
-        frames = integrate_frames(sub, line_subinterval(ny, n_sub), tuple(ax.spacing[::-1]), disp)
+        frames = integrate_frames(sub, ky_sub, tuple(ax.spacing[::-1]), disp)
     else:
         frames = sub[:, 0].astype(np.complex64)
         if moving:  # pragma: no cover - the clean preset does not move
-            frames = integrate_frames(sub, np.zeros(ny, dtype=int), tuple(ax.spacing[::-1]), disp)
+            frames = integrate_frames(sub, ky_sub, tuple(ax.spacing[::-1]), disp)
     del sub
     if partial_volume:
         sig_psf = (0.0, *_PSF_SIGMA_VOX)
         frames = ndimage.gaussian_filter(frames.real, sig_psf, mode="nearest", truncate=2.5) + 1j * (
             ndimage.gaussian_filter(frames.imag, sig_psf, mode="nearest", truncate=2.5)
         )
+    # effective displacement: L, S applied whole (k-space centre); P the least-squares shift
+    # of the frame's ky lines, each displaced by its sub-interval's motion (effective_shift)
+    disp_eff = disp[:, n_sub // 2, :].copy()
+    if moving and n_sub > 1:
+        disp_eff[:, 1] = effective_shift(frames, ky_sub, disp[:, :, 1], float(ax.spacing[1]))
     clean_mag = np.abs(frames).astype(np.float32)
     marrow_pure = (frac[:, LABELS["marrow"]] == 1).reshape(shape)
     s_marrow = float(np.median(clean_mag[0][marrow_pure])) if marrow_pure.any() else float(clean_mag[0].max())
@@ -821,6 +835,12 @@ def simulate_case(
             "long_name": "displacement of the anatomy at each frame's k-space centre (LPS)",
         },
     )
+    motion_eff = motion.copy(data=disp_eff)
+    motion_eff.name = "motion_effective"
+    motion_eff.attrs["long_name"] = (
+        "effective displacement of each frame's image (LPS): L, S at the k-space centre, "
+        "P the least-squares shift of the frame's ky lines"
+    )
     truth: dict[str, Any] = {
         "primary": primary,
         "ktrans": p["ktrans"],
@@ -869,6 +889,7 @@ def simulate_case(
             attrs={"units": "mM", "long_name": "plasma input (Parker, scaled, dispersed)"},
         ),
         "motion_mm": motion,
+        "motion_effective_mm": motion_eff,
         "hotspot_curve": hot_curve,
     }
     meta = {

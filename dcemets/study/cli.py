@@ -94,8 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--motion-correction",
         action="store_true",
-        help="register every frame to the first before segmentation (StudyConfig.motion_correction; "
-        "off by default, as in the paper)",
+        help="correct motion between the frames (registration on the lesion's region, onto the first "
+        "frame) before segmentation (StudyConfig.motion_correction; off by default, as in the paper)",
     )
     r.add_argument(
         "--no-dl",

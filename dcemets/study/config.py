@@ -48,11 +48,22 @@ class StudyConfig:
         has no eligible hot spot is analysed with the unguarded one and flagged, not
         dropped).  ``{"guards": False}`` is the paper-mimicking hot spot of earlier releases.
     motion_correction : bool
-        Register every frame to the first with :func:`dcemets.registration.register_frames`
-        (rigid, Mattes mutual information) before segmentation; the motion magnitude is
-        reported as ``motion_mm`` and flagged when large.  Off by default: the paper states
-        that between-frame registration was not needed (section 2.5), and registration costs
-        about 10 s of CPU per case.
+        Correct motion between the frames with :func:`dcemets.registration.register_frames`
+        (rigid, Mattes mutual information; the corrected series lies on the first frame's
+        anatomy) before segmentation; the motion magnitude is reported as ``motion_mm`` and
+        flagged when large.  Off by default: the paper states that between-frame
+        registration was not needed (section 2.5).
+    registration : dict
+        Options of the motion correction (used when `motion_correction` is on):
+        ``"region"``, ``"roi"`` (default: the metric is computed on the case's sagittal ROI
+        carried to the DCE grid, :func:`dcemets.segmentation.transfer_roi`, cropped to its
+        bounding box grown by ``margin_mm``; a case without a sagittal ROI is registered on
+        the whole volume) or ``"volume"`` (the whole volume, about 5 times slower); and
+        any keyword of :func:`dcemets.registration.register_frames` but ``dce``, ``mask``
+        and ``rng`` (the study passes ``seed``).  On the ROI the study's defaults are
+        ``margin_mm=30``, ``metric_region="box"`` (the metric on every voxel of the box, not
+        only the ROI's) and ``sampling=0.25``, chosen on development cases of the DRO (the
+        registration guide); on the whole volume, ``register_frames``' defaults.
     n_baseline : int
         Pre-contrast frames averaged into S0 (the paper acquires one).
     t10_s : float
@@ -126,6 +137,7 @@ class StudyConfig:
     hotspot_size: int = 3
     hotspot: dict[str, Any] = field(default_factory=dict)
     motion_correction: bool = False
+    registration: dict[str, Any] = field(default_factory=dict)
     n_baseline: int = 1
     t10_s: float = 1.5
     aif: str = "parker"
@@ -168,6 +180,7 @@ class StudyConfig:
             raise ValueError(f"`hematocrit` must be in [0, 1), got {self.hematocrit!r}")
         if not isinstance(self.motion_correction, bool):
             raise TypeError(f"`motion_correction` must be a bool, got {self.motion_correction!r}")
+        _check_registration(self.registration)
         _check_int("n_baseline", self.n_baseline, minimum=1)
         _check_float("t10_s", self.t10_s)
         _check_float("r1_per_mM_s", self.r1_per_mM_s)
@@ -308,6 +321,7 @@ class StudyConfig:
                 "hotspot_size",
                 "hotspot",
                 "motion_correction",
+                "registration",
                 "n_baseline",
                 "t10_s",
                 "aif",
@@ -407,6 +421,24 @@ def _check_aif(value: Any) -> None:
 
     if not isinstance(value, str) or (value not in POPULATION_AIFS and value != "image"):
         raise ValueError(f"`aif` must be one of {[*sorted(POPULATION_AIFS), 'image']}, got {value!r}")
+
+
+REGISTRATION_REGIONS = ("roi", "volume")
+"""Regions ``StudyConfig.registration["region"]`` may name."""
+
+
+def _check_registration(value: Any) -> None:
+    import inspect
+
+    from dcemets.registration.frames import register_frames
+
+    fixed = {"dce", "mask", "rng"}
+    allowed = {p.name for p in inspect.signature(register_frames).parameters.values()} - fixed
+    _check_options("registration", value, allowed | {"region"})
+    if "region" in value and value["region"] not in REGISTRATION_REGIONS:
+        raise ValueError(
+            f"`registration['region']` must be one of {list(REGISTRATION_REGIONS)}, got {value['region']!r}"
+        )
 
 
 def _segmentation_options() -> set[str]:

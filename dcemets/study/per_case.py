@@ -101,6 +101,13 @@ def _segmentation_confidence(mask: xr.DataArray) -> float:
     return float("nan")
 
 
+_ROI_REGISTRATION: dict[str, Any] = {"margin_mm": 30.0, "metric_region": "box", "sampling": 0.25}
+"""Options of :func:`dcemets.registration.register_frames` with which :func:`process_case`
+registers on the lesion's region (``StudyConfig.registration`` overrides each); chosen on
+development cases of the DRO (the registration guide).  The whole volume is registered with
+``register_frames``' own defaults."""
+
+
 def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     """Run the per-case chain of the paper on one subject.
 
@@ -122,7 +129,9 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     CaseResult
         Its ``quality`` holds the measures behind the quality flags; a measure that was not
         taken is NaN: ``motion_mm`` without ``config.motion_correction``,
-        ``segmentation_confidence`` for a stored lesion mask.
+        ``segmentation_confidence`` for a stored lesion mask; ``motion_region`` says where
+        the motion was estimated (``"roi"``, ``"volume"`` or ``"none"``,
+        ``config.registration``).
 
     Raises
     ------
@@ -151,9 +160,18 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     dce = validate_dce(case.dce, name=f"case.dce ({case.subject_id})")
     acq = acquisition_parameters(dce, config)  # before any work: a missing TR fails at once
     motion_mm = float("nan")
+    motion_region = "none"
     if config.motion_correction:
-        reg = registration.register_frames(dce)
+        opts = dict(config.registration)
+        region = opts.pop("region", "roi")
+        # the metric on the lesion's region (the sagittal ROI on the DCE grid) when there is one
+        box = None
+        if region == "roi" and case.roi_sagittal is not None:
+            box = segmentation.transfer_roi(case.roi_sagittal, dce)
+            opts = {**_ROI_REGISTRATION, **opts}
+        reg = registration.register_frames(dce, mask=box, rng=config.seed, **opts)
         dce, motion_mm = reg.dce, reg.motion_mm
+        motion_region = "volume" if box is None else "roi"
     if case.roi_sagittal is not None:
         # the sagittal T2W is a segmentation feature when the case has one (curve algorithm)
         mask = segmentation.segment_lesion(
@@ -202,6 +220,7 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
         **tofts_quality,
         "segmentation_confidence": _segmentation_confidence(mask) if source == "segmented" else float("nan"),
         "motion_mm": motion_mm,
+        "motion_region": motion_region,
     }
     if case.lesion_mask is not None and source == "segmented":
         ref = validate_image(case.lesion_mask, name=f"{case.subject_id}.lesion_mask", mask=True)

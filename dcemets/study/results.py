@@ -81,6 +81,7 @@ QUALITY_COLUMNS: dict[str, str] = {
     "tofts_bound": "Tofts parameters at a bound of the fit, ';'-separated ('' if none)",
     "segmentation_confidence": "segmentation confidence in [0, 1] (NaN when the segmentation gives none)",
     "motion_mm": "largest estimated motion between frames, mm (NaN when not estimated)",
+    "motion_region": "where the motion was estimated: 'roi', 'volume' or 'none' (no motion correction)",
 }
 """The per-case quality columns of ``StudyResult.table`` and ``cases.csv``."""
 

@@ -6,11 +6,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from scipy import ndimage, optimize
 from skimage.registration import phase_cross_correlation
 
 from dcemets.kinetics import parker_aif
 from dcemets.simulate import DIFFICULTIES, LABELS, Difficulty, random_field, simulate_case
 from dcemets.simulate.acquisition import (
+    effective_shift,
     frame_windows,
     integrate_frames,
     line_subinterval,
@@ -99,6 +101,82 @@ def test_motion_truth_matches_registration():
         measured_mm = shift * sp  # (z, y, x) = (S, P, L)
         expected = (motion[k] - motion[ref])[::-1]
         np.testing.assert_allclose(measured_mm, expected, atol=0.35 * sp.max())
+
+
+def _ssd_shift(moving: np.ndarray, fixed: np.ndarray, axes: int) -> np.ndarray:
+    """Shift (voxels) of `fixed` that minimises the SSD to `moving` (Fourier shift, Powell)."""
+    spec = np.fft.fftn(fixed)
+
+    def cost(s: np.ndarray) -> float:
+        full = np.zeros(fixed.ndim)
+        full[-axes:] = s
+        return float(((moving - np.fft.ifftn(ndimage.fourier_shift(spec, full)).real) ** 2).sum())
+
+    return optimize.minimize(cost, np.zeros(axes), method="Powell", options={"xtol": 1e-4}).x
+
+
+@pytest.mark.parametrize(
+    "shifts", [(0.0, 1.5, 0.0, 1.5, 0.5), (-1.0, 0.5, 0.0, 0.5, -1.0), (0.3, 0.6, -0.5, 0.6, 0.3)]
+)
+def test_effective_shift_is_the_least_squares_position_of_the_frame(shifts):
+    # an object whose P shift differs per sub-interval: the magnitude frame is best explained
+    # (SSD) by the effective shift, not by the k-space-centre sub-interval's shift
+    ny, n_sub = 64, 5
+    lines = line_subinterval(ny, n_sub)
+    _z, y, x = np.mgrid[:4, :ny, :48].astype(float)
+    obj = 100.0 * ((np.abs(y - 30) < 12) & (np.abs(x - 24) < 10)) + 50.0 * (
+        (y - 20) ** 2 + (x - 15) ** 2 < 25
+    )
+    obj = ndimage.gaussian_filter(obj, 0.7)
+    d = np.array(shifts)
+    disp = np.zeros((1, n_sub, 3))
+    disp[0, :, 1] = d
+    frame = integrate_frames(
+        np.broadcast_to(obj, (1, n_sub, *obj.shape)).copy(), lines, (1.0, 1.0, 1.0), disp
+    )
+    eff = effective_shift(frame, lines, d[None], 1.0)[0]
+    best = _ssd_shift(np.abs(frame[0]).transpose(0, 2, 1), obj.transpose(0, 2, 1), 1)[0]  # along y
+    centre = d[lines[0]]
+    assert abs(best - eff) < 0.02  # mm = voxels here
+    assert abs(best - eff) < 0.1 * abs(best - centre)
+
+
+def test_effective_shift_of_a_rigidly_moving_frame_is_its_shift():
+    lines = line_subinterval(16, 4)
+    frames = np.random.default_rng(0).random((2, 2, 16, 8))
+    out = effective_shift(frames, lines, np.array([[0.7] * 4, [-0.2] * 4]), 2.0)
+    np.testing.assert_allclose(out, [0.7, -0.2], atol=1e-9)
+    flat = effective_shift(np.ones((1, 2, 16, 8)), lines, np.array([[0.0, 1.0, 2.0, 3.0]]), 2.0)
+    assert lines[0] == 2
+    assert flat.tolist() == [2.0]
+    with pytest.raises(ValueError, match="lines"):
+        effective_shift(frames, lines[:8], np.zeros((2, 4)), 2.0)
+    with pytest.raises(ValueError, match="shift"):
+        effective_shift(frames, lines, np.zeros((3, 4)), 2.0)
+    with pytest.raises(ValueError, match="spacing"):
+        effective_shift(frames, lines, np.zeros((2, 4)), 0.0)
+
+
+def test_effective_motion_truth_is_where_the_respiring_image_is():
+    # respiration only: the P position of each frame (SSD fit against a late frame) follows
+    # truth["motion_effective_mm"], not the k-space-centre truth["motion_mm"]
+    diff = replace(DIFFICULTIES["hard"], motion_probability=1.0, bulk_motion_mm=0.0)
+    c = simulate_case("kidney", rng=2, difficulty=diff, snr=400.0)
+    centre = c.truth["motion_mm"].sel(axis="P").values
+    eff_da = c.truth["motion_effective_mm"]
+    eff = eff_da.sel(axis="P").values
+    np.testing.assert_array_equal(
+        eff_da.sel(axis=["L", "S"]).values, c.truth["motion_mm"].sel(axis=["L", "S"]).values
+    )
+    sp = np.array([np.diff(c.dce[d].values[:2])[0] for d in ("z", "y", "x")])
+    v = c.dce.values.astype(float)
+    ref, ks = 6, [4, 9, 11]
+    measured = np.array([_ssd_shift(v[k], v[ref], 3)[1] * sp[1] for k in ks])
+    err_eff = np.abs(measured - (eff[ks] - eff[ref])).max()
+    err_centre = np.abs(measured - (centre[ks] - centre[ref])).max()
+    assert err_centre > 1.0  # mm: the respiration moves the k-space centre
+    assert err_eff < 0.2 * err_centre
+    assert err_eff < 0.25
 
 
 @pytest.mark.parametrize("length", [3.0, 6.0])

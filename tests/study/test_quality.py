@@ -228,7 +228,60 @@ def test_motion_correction_is_a_setting_of_process_case(stored_mask_case):
         StudyConfig(motion_correction="yes")
     off = process_case(case, cfg)
     assert np.isnan(off.quality["motion_mm"])
+    assert off.quality["motion_region"] == "none"
     on = process_case(case, dataclasses.replace(cfg, motion_correction=True))
     true_motion = float(np.max(np.abs(case.truth.get("motion_mm", np.zeros(1)))))
     assert np.isfinite(on.quality["motion_mm"])
     assert on.quality["motion_mm"] <= true_motion + 1.5  # no more than a voxel of spurious motion
+    assert on.quality["motion_region"] == "volume"  # no sagittal ROI: the whole volume
+    assert on.row()["motion_region"] == "volume"
+
+
+def test_registration_settings_are_checked_and_enter_the_cache_key():
+    cfg = StudyConfig.preset("fast", motion_correction=True)
+    vol = dataclasses.replace(cfg, registration={"region": "volume"})
+    assert cfg.case_key() != vol.case_key()
+    assert StudyConfig.from_dict(vol.to_dict()) == vol
+    with pytest.raises(ValueError, match="region"):
+        StudyConfig(registration={"region": "box"})
+    with pytest.raises(ValueError, match="registration"):
+        StudyConfig(registration={"mask": None})  # the study passes the mask itself
+    with pytest.raises(TypeError, match="registration"):
+        StudyConfig(registration=["volume"])
+
+
+def test_motion_correction_registers_on_the_lesion_region(monkeypatch):
+    """With a sagittal ROI the chain registers on the ROI carried to the DCE grid (the metric on
+    the box around it, seeded by the config) and reports a motion close to the truth's."""
+    from dcemets import registration
+    from dcemets.segmentation import transfer_roi
+    from dcemets.simulate import DIFFICULTIES, simulate_case
+
+    diff = dataclasses.replace(
+        DIFFICULTIES["realistic"], motion_probability=1.0, bulk_motion_mm=3.0, respiratory_mm=0.0
+    )
+    case = simulate_case("lung", rng=7, difficulty=diff)
+    calls = []
+    real = registration.register_frames
+
+    def spy(dce, **kwargs):
+        calls.append(kwargs)
+        return real(dce, **kwargs)
+
+    monkeypatch.setattr(registration, "register_frames", spy)
+    cfg = StudyConfig.preset("fast", motion_correction=True, seed=5, dl={"enabled": False})
+    res = process_case(case, cfg)
+    assert res.quality["motion_region"] == "roi"
+    (kw,) = calls
+    assert kw["metric_region"] == "box"
+    assert kw["rng"] == 5
+    assert kw["margin_mm"] == 30.0
+    assert kw["mask"].equals(transfer_roi(case.roi_sagittal, case.dce))
+    eff = case.truth["motion_effective_mm"].values
+    true_mm = np.linalg.norm(eff - eff[0], axis=1).max()
+    assert true_mm > 2.0
+    assert abs(res.quality["motion_mm"] - true_mm) < 1.0, (res.quality["motion_mm"], true_mm)
+    res2 = process_case(case, dataclasses.replace(cfg, registration={"margin_mm": 25.0}))
+    assert calls[-1]["margin_mm"] == 25.0
+    assert calls[-1]["metric_region"] == "box"
+    assert res2.quality["motion_region"] == "roi"
