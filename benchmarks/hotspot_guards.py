@@ -4,6 +4,7 @@ Run (about 10 s per case on 2 busy cores: simulation, segmentation, four hot spo
 
     python benchmarks/hotspot_guards.py --difficulty realistic --seed 20261204
     python benchmarks/hotspot_guards.py --difficulty hard --seed 20261205
+    python benchmarks/hotspot_guards.py --difficulty hard --seed 20261205 --motion-correction
 
 Cohort: ``simulate_cohort(composition=COMPOSITION, rng=seed, difficulty=...)`` (64 cases, every
 primary and lesion type; seeds no test uses).  For each case the hot spot is placed four ways:
@@ -33,18 +34,24 @@ from dcemets import kinetics
 from dcemets.simulate import LABELS, simulate_cohort
 from dcemets.study import StudyConfig, acquisition_parameters, process_case
 from dcemets.study.acquisition import _hotspot_tofts
+from dcemets.study.per_case import _motion_correct
 
 COMPOSITION = {"lung": 16, "breast": 14, "prostate": 18, "thyroid": 6, "liver": 5, "kidney": 5}
 BAD = [LABELS[k] for k in ("blood", "vein", "cortex", "air")]
 HOT_FLAGS = "hotspot_(?:unguarded|small|low_baseline|vessel)"
 
 
-def measure(cases, vessel_lag: int) -> pd.DataFrame:
-    cfg = StudyConfig.preset("fast", dl={"enabled": False}, hotspot={"vessel_lag": vessel_lag})
+def measure(cases, vessel_lag: int, motion_correction: bool = False) -> pd.DataFrame:
+    cfg = StudyConfig.preset(
+        "fast", dl={"enabled": False}, hotspot={"vessel_lag": vessel_lag}, motion_correction=motion_correction
+    )
     rows = []
     for c in cases:
         t0 = time.time()
-        dce = c.dce
+        # with motion correction, every hot spot (true and segmented masks) is placed on the
+        # series the study analyses: the registered one (on the first frame's anatomy, where
+        # the true mask lies)
+        dce = _motion_correct(c, c.dce, cfg)[0]
         v = np.asarray(dce.values, float)
         tm = np.asarray(c.lesion_mask.values, bool)
         lm = ((v.max(0) - v[0]) / v[0])[tm] * 100
@@ -146,12 +153,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=20261204)
     ap.add_argument("--vessel-lag", type=int, default=0)
     ap.add_argument("--csv", default=None, help="write the per-case table here")
+    ap.add_argument(
+        "--motion-correction",
+        action="store_true",
+        help="register the frames first (StudyConfig.motion_correction)",
+    )
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     cases = simulate_cohort(
         composition=COMPOSITION, rng=args.seed, difficulty=args.difficulty, progress=False
     )
-    table = measure(cases, args.vessel_lag)
+    table = measure(cases, args.vessel_lag, args.motion_correction)
     if args.csv:
         table.to_csv(args.csv, index=False)
     report(table)

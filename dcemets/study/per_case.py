@@ -108,6 +108,28 @@ development cases of the DRO (the registration guide).  The whole volume is regi
 ``register_frames``' own defaults."""
 
 
+def _motion_correct(case: Case, dce: xr.DataArray, config: StudyConfig) -> tuple[xr.DataArray, float, str]:
+    """The series the chain analyses, its motion (mm) and where it was estimated.
+
+    Without ``config.motion_correction``: `dce` itself, NaN, ``"none"``.  With it, the frames
+    are registered (:func:`dcemets.registration.register_frames`) on the lesion's region (the
+    sagittal ROI carried to the DCE grid) when the case has one, else on the whole volume.
+    """
+    from dcemets import registration, segmentation
+
+    if not config.motion_correction:
+        return dce, float("nan"), "none"
+    opts = dict(config.registration)
+    region = opts.pop("region", "roi")
+    # the metric on the lesion's region (the sagittal ROI on the DCE grid) when there is one
+    box = None
+    if region == "roi" and case.roi_sagittal is not None:
+        box = segmentation.transfer_roi(case.roi_sagittal, dce)
+        opts = {**_ROI_REGISTRATION, **opts}
+    reg = registration.register_frames(dce, mask=box, rng=config.seed, **opts)
+    return reg.dce, reg.motion_mm, "volume" if box is None else "roi"
+
+
 def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     """Run the per-case chain of the paper on one subject.
 
@@ -151,7 +173,7 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     >>> round(res.heuristics["washout"], 1), res.quality["mask_source"], res.quality["flags"]
     (4.3, 'segmented', [])
     """
-    from dcemets import kinetics, radiomics, registration, segmentation
+    from dcemets import kinetics, radiomics, segmentation
 
     if not isinstance(case, Case):
         raise TypeError(f"`case` must be a dcemets.io.Case, got {type(case).__name__}")
@@ -159,19 +181,7 @@ def process_case(case: Case, config: StudyConfig | None = None) -> CaseResult:
     t0 = time.perf_counter()
     dce = validate_dce(case.dce, name=f"case.dce ({case.subject_id})")
     acq = acquisition_parameters(dce, config)  # before any work: a missing TR fails at once
-    motion_mm = float("nan")
-    motion_region = "none"
-    if config.motion_correction:
-        opts = dict(config.registration)
-        region = opts.pop("region", "roi")
-        # the metric on the lesion's region (the sagittal ROI on the DCE grid) when there is one
-        box = None
-        if region == "roi" and case.roi_sagittal is not None:
-            box = segmentation.transfer_roi(case.roi_sagittal, dce)
-            opts = {**_ROI_REGISTRATION, **opts}
-        reg = registration.register_frames(dce, mask=box, rng=config.seed, **opts)
-        dce, motion_mm = reg.dce, reg.motion_mm
-        motion_region = "volume" if box is None else "roi"
+    dce, motion_mm, motion_region = _motion_correct(case, dce, config)
     if case.roi_sagittal is not None:
         # the sagittal T2W is a segmentation feature when the case has one (curve algorithm)
         mask = segmentation.segment_lesion(
