@@ -254,7 +254,9 @@ def register_frames(
     mask : xarray.DataArray of bool, optional
         Region the metric is computed on (e.g. a box around the spine), on the grid of
         `dce`: the fixed frame is cropped to its bounding box grown by `margin_mm` and the
-        metric is restricted to the mask (or to the whole crop, `metric_region`).  Default: the foreground of the reference
+        metric is restricted to the mask (or to the whole crop, `metric_region`); the moving
+        frames are cropped to that box grown by 20 mm, so the cost follows the box (a motion
+        beyond 20 mm loses the samples near the box's edge).  Default: the foreground of the reference
         frame (Otsu threshold, dilated by one voxel), so that no sample is spent on air.
     margin_mm : float, default 20.0
         Margin (mm, >= 0) added around the bounding box of `mask`.

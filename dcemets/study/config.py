@@ -58,7 +58,7 @@ class StudyConfig:
         ``"region"``, ``"roi"`` (default: the metric is computed on the case's sagittal ROI
         carried to the DCE grid, :func:`dcemets.segmentation.transfer_roi`, cropped to its
         bounding box grown by ``margin_mm``; a case without a sagittal ROI is registered on
-        the whole volume) or ``"volume"`` (the whole volume, about 5 times slower); and
+        the whole volume) or ``"volume"`` (the whole volume, about 4 times slower); and
         any keyword of :func:`dcemets.registration.register_frames` but ``dce``, ``mask``
         and ``rng`` (the study passes ``seed``).  On the ROI the study's defaults are
         ``margin_mm=30``, ``metric_region="box"`` (the metric on every voxel of the box, not

@@ -154,8 +154,8 @@ def _crop(case):
 
 @pytest.fixture(scope="module")
 def twins():
-    # bulk motion only: with respiration the A-P truth is the displacement at the k-space
-    # centre instant, which differs from the image's (window-averaged) position
+    # bulk motion only: with respiration the k-space-centre truth (motion_mm) differs from the
+    # image's position (truth["motion_effective_mm"], tests/simulate/test_physics.py)
     moving = dataclasses.replace(
         DIFFICULTIES["hard"], motion_probability=1.0, respiratory_mm=0.0, bulk_motion_mm=4.0
     )
