@@ -63,7 +63,9 @@ def timed(fn, *args, **kwargs):
 
 def one(setting: str, seed: int, primary: str, a: argparse.Namespace) -> dict:
     base = DIFFICULTIES[setting]
-    moving = dataclasses.replace(base, motion_probability=1.0)
+    moving = dataclasses.replace(
+        base, motion_probability=1.0, respiratory_mm=base.respiratory_mm * a.respiratory_scale
+    )
     still = dataclasses.replace(moving, bulk_motion_mm=0.0, respiratory_mm=0.0)
     c = simulate_case(primary, rng=seed, difficulty=moving)
     t = simulate_case(primary, rng=seed, difficulty=still)
@@ -82,7 +84,11 @@ def one(setting: str, seed: int, primary: str, a: argparse.Namespace) -> dict:
         cfg = StudyConfig.preset("cpu")
         _, out["chain_off_wall"], out["chain_off_cpu"] = timed(process_case, c, cfg)
     for region in a.region.split(","):
-        opts = {"sampling": a.volume_sampling, "fixed_frame": a.fixed_frame}
+        opts = {
+            "sampling": a.volume_sampling,
+            "fixed_frame": a.fixed_frame,
+            "min_displacement": a.min_displacement,
+        }
         if region == "roi":
             opts.update(margin_mm=a.margin_mm, sampling=a.roi_sampling, metric_region=a.metric_region)
         mask = transfer_roi(c.roi_sagittal, c.dce) if region == "roi" else None
@@ -156,6 +162,15 @@ def main() -> None:
         "--volume-sampling", type=float, default=0.06, help="register_frames(sampling=...) for volume"
     )
     ap.add_argument("--chain", action="store_true", help="time process_case too")
+    ap.add_argument(
+        "--min-displacement", type=float, default=0.1, help="register_frames(min_displacement=...)"
+    )
+    ap.add_argument(
+        "--respiratory-scale",
+        type=float,
+        default=1.0,
+        help="scale the setting's respiratory amplitude (0: bulk only)",
+    )
     a = ap.parse_args()
     regions = a.region.split(",")
     if not set(regions) <= {"roi", "volume"}:
