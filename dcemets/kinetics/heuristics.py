@@ -515,6 +515,142 @@ def _square_stats(
         return count, np.nanmedian(stack, axis=0), np.nanmean(stack, axis=0)
 
 
+def _hotspot_options(
+    size: Any,
+    n_baseline: Any,
+    n_time: int,
+    guards: Any,
+    min_voxels: Any,
+    baseline_floor: Any,
+    vessel_level: Any,
+    vessel_lag: Any,
+    on_fail: Any,
+) -> tuple[int, int, int, float, float, int]:
+    """Checked ``(size, n_baseline, min_voxels, baseline_floor, vessel_level, vessel_lag)`` of :func:`hotspot_roi`."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0:
+        raise ValueError(f"`size` must be a positive odd number of voxels, got {size!r}")
+    size = int(size)
+    nb = _check_nb(n_baseline, n_time)
+    if not isinstance(guards, (bool, np.bool_)):
+        raise TypeError(f"`guards` must be a bool, got {type(guards).__name__}")
+    if min_voxels is None:
+        min_vox = size * size
+    else:
+        if isinstance(min_voxels, bool) or not isinstance(min_voxels, (int, np.integer)):
+            raise TypeError(f"`min_voxels` must be an int or None, got {type(min_voxels).__name__}")
+        if not 1 <= min_voxels <= size * size:
+            raise ValueError(f"`min_voxels` must be in [1, {size * size}] for size {size}, got {min_voxels}")
+        min_vox = int(min_voxels)
+    floor = finite_scalar(baseline_floor, "baseline_floor", "fraction of the median baseline")
+    if not 0.0 <= floor < 1.0:
+        raise ValueError(f"`baseline_floor` must be in [0, 1), got {floor}")
+    level = finite_scalar(vessel_level, "vessel_level", "fraction of the vessel's maximum SE")
+    if not 0.0 < level <= 1.0:
+        raise ValueError(f"`vessel_level` must be in (0, 1], got {level}")
+    if isinstance(vessel_lag, bool) or not isinstance(vessel_lag, (int, np.integer)):
+        raise TypeError(f"`vessel_lag` must be an int, got {type(vessel_lag).__name__}")
+    if vessel_lag < 0:
+        raise ValueError(f"`vessel_lag` must be >= 0 frames, got {vessel_lag}")
+    if on_fail not in ("raise", "flag"):
+        raise ValueError(f"`on_fail` must be 'raise' or 'flag', got {on_fail!r}")
+    return size, nb, min_vox, floor, level, int(vessel_lag)
+
+
+def _refuse_weak_vessel(
+    ref: np.ndarray, source: str, vals: np.ndarray, s0: np.ndarray, mask: np.ndarray, nb: int
+) -> tuple[np.ndarray | None, str]:
+    """Drop an automatic vessel candidate that enhances less than the mask's 90th percentile.
+
+    An artery enhances more than the tissue: a candidate below most of the mask is tissue (no
+    artery in view, or another lesion), not a vessel reference.
+    """
+    pos = mask & (s0 > 0)
+    if pos.any():
+        m_mse = (vals[:, pos].max(axis=0) - s0[pos]) / s0[pos]
+        if not _enhancement(ref, nb)[0] > float(np.percentile(m_mse, 90)):
+            return None, "none (the vessel candidate enhances less than the mask's 90th percentile)"
+    return ref, source
+
+
+def _eligible(
+    vals: np.ndarray,
+    s0: np.ndarray,
+    mask: np.ndarray,
+    min_baseline: float,
+    vessel_ref: tuple[float, int, float] | None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """The guards: the mask voxels eligible for the hot spot, their max SE, the exclusion counts.
+
+    A voxel is excluded for a baseline at or below `min_baseline`, for vessel-like timing and
+    amplitude (`vessel_ref` = the vessel's max SE, the last peak frame that counts as arterial
+    timing, the fraction of the vessel's max SE), or for not enhancing.
+    """
+    sub = vals[:, mask]  # (T, n)
+    b = s0[mask]
+    good_b = b > min_baseline
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mse = np.where(good_b, (sub.max(axis=0) - b) / np.where(good_b, b, 1.0), np.nan)
+    vessel_like = np.zeros(b.shape, dtype=bool)
+    if vessel_ref is not None:
+        v_mse, last_peak, level = vessel_ref
+        vessel_like = good_b & (np.argmax(sub, axis=0) <= last_peak) & (mse >= level * v_mse)
+    enhancing = np.isfinite(mse) & (mse > 0)
+    counts = {
+        "n_excluded_baseline": int(np.count_nonzero(~good_b)),
+        "n_excluded_vessel": int(np.count_nonzero(vessel_like)),
+        "n_excluded_nonenhancing": int(np.count_nonzero(good_b & ~vessel_like & ~enhancing)),
+    }
+    eligible = np.zeros(mask.shape, dtype=bool)
+    eligible[mask] = good_b & ~vessel_like & enhancing
+    score = np.zeros(mask.shape)
+    score[mask] = np.nan_to_num(mse)
+    return eligible, score, counts
+
+
+def _best_square(
+    score: np.ndarray,
+    eligible: np.ndarray,
+    mask: np.ndarray,
+    size: int,
+    min_vox: int,
+    on_fail: str,
+    counts: dict[str, int],
+    floor: float,
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The guarded hot spot: the best in-plane square of eligible voxels.
+
+    The square holding at least `min_vox` eligible voxels with the highest median (then mean)
+    max SE; when none holds that many, an error or (``on_fail="flag"``) the fullest squares.
+    """
+    # candidate centres: any voxel of the in-plane bounding box of the eligible voxels
+    zz, yy, xx = np.nonzero(eligible)
+    ny, nx = mask.shape[1:]
+    h = size // 2
+    gy = np.arange(max(yy.min() - h, 0), min(yy.max() + h + 1, ny))
+    gx = np.arange(max(xx.min() - h, 0), min(xx.max() + h + 1, nx))
+    cz, cy, cx = (a.ravel() for a in np.meshgrid(np.unique(zz), gy, gx, indexing="ij"))
+    count, med, mean = _square_stats(score, eligible, size, (cz, cy, cx))
+    cand = count >= min_vox
+    if not cand.any():
+        if on_fail == "raise":
+            raise ValueError(
+                f"no {size} x {size} hot-spot square has {min_vox} eligible voxel(s): of the "
+                f"{int(mask.sum())} voxels of `within`, {counts['n_excluded_baseline']} have a "
+                f"baseline at or below {floor:g} x the median, {counts['n_excluded_vessel']} are "
+                f"vessel-like, {counts['n_excluded_nonenhancing']} do not enhance, "
+                f"{int(eligible.sum())} are eligible; lower `min_voxels`, pass on_fail='flag', "
+                "or guards=False for the unguarded hot spot"
+            )
+        cand = count == count.max()  # the fullest squares there are
+    best = np.flatnonzero(cand)
+    best = best[med[best] == med[best].max()]
+    k = best[int(np.argmax(mean[best]))]
+    z, y, x = int(cz[k]), int(cy[k]), int(cx[k])
+    roi = np.zeros(mask.shape, dtype=bool)
+    roi[z, max(y - h, 0) : y + h + 1, max(x - h, 0) : x + h + 1] = True
+    return roi & eligible, (z, y, x)
+
+
 def hotspot_roi(
     dce: xr.DataArray,
     *,
@@ -648,32 +784,17 @@ def hotspot_roi(
     dce = validate_dce(dce)
     m = validate_image(within, name="within", mask=True)
     check_same_grid(dce, m, names=("dce", "within"))
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0:
-        raise ValueError(f"`size` must be a positive odd number of voxels, got {size!r}")
-    size = int(size)
-    nb = _check_nb(n_baseline, dce.sizes["time"])
-    if not isinstance(guards, (bool, np.bool_)):
-        raise TypeError(f"`guards` must be a bool, got {type(guards).__name__}")
-    if min_voxels is None:
-        min_vox = size * size
-    else:
-        if isinstance(min_voxels, bool) or not isinstance(min_voxels, (int, np.integer)):
-            raise TypeError(f"`min_voxels` must be an int or None, got {type(min_voxels).__name__}")
-        if not 1 <= min_voxels <= size * size:
-            raise ValueError(f"`min_voxels` must be in [1, {size * size}] for size {size}, got {min_voxels}")
-        min_vox = int(min_voxels)
-    floor = finite_scalar(baseline_floor, "baseline_floor", "fraction of the median baseline")
-    if not 0.0 <= floor < 1.0:
-        raise ValueError(f"`baseline_floor` must be in [0, 1), got {floor}")
-    level = finite_scalar(vessel_level, "vessel_level", "fraction of the vessel's maximum SE")
-    if not 0.0 < level <= 1.0:
-        raise ValueError(f"`vessel_level` must be in (0, 1], got {level}")
-    if isinstance(vessel_lag, bool) or not isinstance(vessel_lag, (int, np.integer)):
-        raise TypeError(f"`vessel_lag` must be an int, got {type(vessel_lag).__name__}")
-    if vessel_lag < 0:
-        raise ValueError(f"`vessel_lag` must be >= 0 frames, got {vessel_lag}")
-    if on_fail not in ("raise", "flag"):
-        raise ValueError(f"`on_fail` must be 'raise' or 'flag', got {on_fail!r}")
+    size, nb, min_vox, floor, level, lag = _hotspot_options(
+        size,
+        n_baseline,
+        dce.sizes["time"],
+        guards,
+        min_voxels,
+        baseline_floor,
+        vessel_level,
+        vessel_lag,
+        on_fail,
+    )
     mask = np.asarray(m.values, dtype=bool)
     if not mask.any():
         raise ValueError("`within` is empty: no lesion voxel to place the hot spot in")
@@ -683,17 +804,7 @@ def hotspot_roi(
     flags: list[str] = []
     ref, ref_source = _vessel_reference(dce, mask, vessel, nb)
     if ref is not None and vessel is not None and isinstance(vessel, str):
-        # an artery enhances more than the tissue: a candidate below most of the mask is
-        # tissue (no artery in view, or another lesion), not a vessel reference
-        pos = mask & (s0 > 0)
-        if pos.any():
-            m_mse = (vals[:, pos].max(axis=0) - s0[pos]) / s0[pos]
-            p90 = float(np.percentile(m_mse, 90))
-            if not _enhancement(ref, nb)[0] > p90:
-                ref, ref_source = (
-                    None,
-                    "none (the vessel candidate enhances less than the mask's 90th percentile)",
-                )
+        ref, ref_source = _refuse_weak_vessel(ref, ref_source, vals, s0, mask, nb)
     if ref is None:
         flags.append("hotspot_no_vessel_reference")
         v_mse, v_pk = np.nan, -1
@@ -708,56 +819,10 @@ def hotspot_roi(
                 f"`dce`: the median baseline signal S0 inside `within` is {med0:g}; it must be > 0 "
                 "(is `within` on the lesion?)"
             )
-        sub = vals[:, mask]  # (T, n)
-        b = s0[mask]
-        good_b = b > floor * med0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mse = np.where(good_b, (sub.max(axis=0) - b) / np.where(good_b, b, 1.0), np.nan)
-        pk = np.argmax(sub, axis=0)
-        vessel_like = np.zeros(b.shape, dtype=bool)
-        if ref is not None:
-            vessel_like = good_b & (pk <= v_pk + int(vessel_lag)) & (mse >= level * v_mse)
-        enhancing = np.isfinite(mse) & (mse > 0)
-        ok_n = good_b & ~vessel_like & enhancing
-        counts = {
-            "n_excluded_baseline": int(np.count_nonzero(~good_b)),
-            "n_excluded_vessel": int(np.count_nonzero(vessel_like)),
-            "n_excluded_nonenhancing": int(np.count_nonzero(good_b & ~vessel_like & ~enhancing)),
-        }
-        eligible = np.zeros(mask.shape, dtype=bool)
-        eligible[mask] = ok_n
-        score = np.zeros(mask.shape)
-        score[mask] = np.nan_to_num(mse)
+        vessel_ref = None if ref is None else (v_mse, v_pk + lag, level)
+        eligible, score, counts = _eligible(vals, s0, mask, med0 * floor, vessel_ref)
         if eligible.any():
-            # candidate centres: any voxel of the in-plane bounding box of the eligible voxels
-            zz, yy, xx = np.nonzero(eligible)
-            zs = np.unique(zz)
-            ny, nx = mask.shape[1:]
-            h = size // 2
-            gy = np.arange(max(yy.min() - h, 0), min(yy.max() + h + 1, ny))
-            gx = np.arange(max(xx.min() - h, 0), min(xx.max() + h + 1, nx))
-            cz, cy, cx = (a.ravel() for a in np.meshgrid(zs, gy, gx, indexing="ij"))
-            count, med, mean = _square_stats(score, eligible, size, (cz, cy, cx))
-            need = min_vox
-            cand = count >= need
-            if not cand.any():
-                if on_fail == "raise":
-                    raise ValueError(
-                        f"no {size} x {size} hot-spot square has {need} eligible voxel(s): of the "
-                        f"{int(mask.sum())} voxels of `within`, {counts['n_excluded_baseline']} have a "
-                        f"baseline at or below {floor:g} x the median, {counts['n_excluded_vessel']} are "
-                        f"vessel-like, {counts['n_excluded_nonenhancing']} do not enhance, "
-                        f"{int(eligible.sum())} are eligible; lower `min_voxels`, pass on_fail='flag', "
-                        "or guards=False for the unguarded hot spot"
-                    )
-                cand = count == count.max()  # the fullest squares there are
-            best = np.flatnonzero(cand)
-            best = best[med[best] == med[best].max()]
-            k = best[int(np.argmax(mean[best]))]
-            z, y, x = int(cz[k]), int(cy[k]), int(cx[k])
-            roi = np.zeros(mask.shape, dtype=bool)
-            roi[z, max(y - h, 0) : y + h + 1, max(x - h, 0) : x + h + 1] = True
-            roi &= eligible
+            roi, (z, y, x) = _best_square(score, eligible, mask, size, min_vox, on_fail, counts, floor)
         else:
             if on_fail == "raise":
                 raise ValueError(
@@ -778,7 +843,7 @@ def hotspot_roi(
         flags.append("hotspot_small")
     if not ratio > floor:
         flags.append("hotspot_low_baseline")
-    if ref is not None and r_pk <= v_pk + int(vessel_lag) and r_mse >= level * v_mse:
+    if ref is not None and r_pk <= v_pk + lag and r_mse >= level * v_mse:
         flags.append("hotspot_vessel")
     out = like(dce, roi, name="hotspot_roi", units="1", long_name="hot-spot ROI")
     out.attrs.update(
