@@ -54,6 +54,23 @@ _REFS = (
 )
 
 
+_VARS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "matrix": (("time", "row", "col"), "1", "linear part (LPS)"),
+    "offset": (("time", "axis"), "mm", "offset (LPS)"),
+    "translation": (("time", "axis"), "mm", "translation"),
+    "rotation": (("time", "axis"), "rad", "Euler angles"),
+    "displacement": (("time", "axis"), "mm", "displacement of the centre"),
+    "displacement_mm": (("time",), "mm", "centre displacement"),
+    "displacement_vox": (("time",), "1", "centre displacement (voxels)"),
+    "max_displacement_mm": (("time",), "mm", "largest displacement"),
+    "max_displacement_vox": (("time",), "1", "largest displacement (voxels)"),
+    "metric_before": (("time",), "1", "Mattes MI at the identity"),
+    "metric_after": (("time",), "1", "Mattes MI at the estimate"),
+    "corrected": (("time",), "1", "frame resampled"),
+}
+"""Variables of :attr:`FrameRegistration.transforms`: dims, units, long name."""
+
+
 @dataclass(frozen=True)
 class FrameRegistration:
     """Result of :func:`register_frames`.
@@ -205,6 +222,54 @@ def _as_matrix(tx: sitk.Transform, kind: str, center: np.ndarray) -> tuple[np.nd
     t = np.asarray(e.GetTranslation(), dtype=float)
     offset = t + center - m @ center
     return m, offset, t, np.array([e.GetAngleX(), e.GetAngleY(), e.GetAngleZ()])
+
+
+def _estimate(
+    reg: sitk.ImageRegistrationMethod,
+    fixed: sitk.Image,
+    moving: list[sitk.Image],
+    method_for: Any,
+    fix: int,
+    ref: int,
+    kind: str,
+    center: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame, ``(matrix, offset)`` of the map from the reference frame to it, and the metric.
+
+    Every frame is registered to the fixed frame (``x_k = A_k x_fixed + b_k``); the reference
+    frame through its neighbour towards the fixed frame (closest contrast) when it is not
+    adjacent; the estimates are then composed to be relative to the reference frame.
+    Returns the matrices ``(nt, 3, 3)``, offsets ``(nt, 3)`` and the metric at the identity and
+    at the estimate ``(nt,)``.
+    """
+    nt = len(moving)
+    before = np.zeros(nt)
+    after = np.zeros(nt)
+    a_fix = np.tile(np.eye(3), (nt, 1, 1))
+    b_fix = np.zeros((nt, 3))
+    for k in range(nt):
+        reg.SetInitialTransform(_initial(kind, center), inPlace=False)
+        before[k] = reg.MetricEvaluate(fixed, moving[k])
+        if k == fix:
+            after[k] = before[k]
+            continue
+        tx = _single(reg.Execute(fixed, moving[k]))
+        reg.SetInitialTransform(tx, inPlace=False)
+        after[k] = reg.MetricEvaluate(fixed, moving[k])
+        a_fix[k], b_fix[k] = _as_matrix(tx, kind, center)[:2]
+    # the reference frame through its neighbour towards the fixed frame (closest contrast):
+    # x_ref = C x_nb + d and x_nb = A_nb x_fix + b_nb
+    if abs(fix - ref) > 1:
+        nb = ref + (1 if fix > ref else -1)
+        reg_nb, fixed_nb = method_for(nb)
+        reg_nb.SetInitialTransform(_initial(kind, center), inPlace=False)
+        c_nb, d_nb = _as_matrix(_single(reg_nb.Execute(fixed_nb, moving[ref])), kind, center)[:2]
+        a_fix[ref], b_fix[ref] = c_nb @ a_fix[nb], c_nb @ b_fix[nb] + d_nb
+    # relative to the reference frame: x_k = A_k A_r^-1 (x_r - b_r) + b_k
+    matrix = a_fix @ np.linalg.inv(a_fix[ref])
+    offset = b_fix - np.einsum("kij,j->ki", matrix, b_fix[ref])
+    matrix[ref], offset[ref] = np.eye(3), 0.0
+    return matrix, offset, before, after
 
 
 def register_frames(
@@ -420,40 +485,10 @@ def register_frames(
     reg, fixed = method_for(fix)
     moving = frames if mov_crop is None else [sitk.RegionOfInterest(f, *mov_crop) for f in frames]
 
-    n_rows = nt
-    matrix = np.tile(np.eye(3), (n_rows, 1, 1))
-    offset = np.zeros((n_rows, 3))
-    translation = np.zeros((n_rows, 3))
-    rotation = np.zeros((n_rows, 3))
-    before = np.zeros(n_rows)
-    after = np.zeros(n_rows)
+    matrix, offset, before, after = _estimate(reg, fixed, moving, method_for, fix, ref, kind, center)
     fitted: list[sitk.Transform | None] = [None] * nt
-    # every frame against the fixed frame: x_k = A_k @ x_fixed + b_k
-    a_fix = np.tile(np.eye(3), (nt, 1, 1))
-    b_fix = np.zeros((nt, 3))
-    for k in range(nt):
-        reg.SetInitialTransform(_initial(kind, center), inPlace=False)
-        before[k] = reg.MetricEvaluate(fixed, moving[k])
-        if k == fix:
-            after[k] = before[k]
-            continue
-        tx = _single(reg.Execute(fixed, moving[k]))
-        reg.SetInitialTransform(tx, inPlace=False)
-        after[k] = reg.MetricEvaluate(fixed, moving[k])
-        a_fix[k], b_fix[k] = _as_matrix(tx, kind, center)[:2]
-    # the reference frame through its neighbour towards the fixed frame (closest contrast):
-    # x_ref = C x_nb + d and x_nb = A_nb x_fix + b_nb
-    if abs(fix - ref) > 1:
-        nb = ref + (1 if fix > ref else -1)
-        reg_nb, fixed_nb = method_for(nb)
-        reg_nb.SetInitialTransform(_initial(kind, center), inPlace=False)
-        c_nb, d_nb = _as_matrix(_single(reg_nb.Execute(fixed_nb, moving[ref])), kind, center)[:2]
-        a_fix[ref], b_fix[ref] = c_nb @ a_fix[nb], c_nb @ b_fix[nb] + d_nb
-    # relative to the reference frame: x_k = A_k A_r^-1 (x_r - b_r) + b_k
-    a_ref_inv = np.linalg.inv(a_fix[ref])
-    matrix = a_fix @ a_ref_inv
-    offset = b_fix - np.einsum("kij,j->ki", matrix, b_fix[ref])
-    matrix[ref], offset[ref] = np.eye(3), 0.0
+    translation = np.zeros((nt, 3))
+    rotation = np.zeros((nt, 3))
     for k in range(nt):
         fitted[k], translation[k], rotation[k] = _from_matrix(matrix[k], offset[k], kind, center)
 
@@ -480,36 +515,26 @@ def register_frames(
     out.attrs["motion_corrected"] = True
     out = out.transpose(*dce.dims)
 
-    t = da["time"]
-    axis = ("axis", _AXES)
+    arrays = {
+        "matrix": matrix,
+        "offset": offset,
+        "translation": translation,
+        "rotation": rotation,
+        "displacement": disp,
+        "displacement_mm": disp_mm,
+        "displacement_vox": disp_vox,
+        "max_displacement_mm": max_mm,
+        "max_displacement_vox": max_vox,
+        "metric_before": before,
+        "metric_after": after,
+        "corrected": corrected,
+    }
     ds = xr.Dataset(
         {
-            "matrix": (("time", "row", "col"), matrix, {"units": "1", "long_name": "linear part (LPS)"}),
-            "offset": (("time", "axis"), offset, {"units": "mm", "long_name": "offset (LPS)"}),
-            "translation": (("time", "axis"), translation, {"units": "mm", "long_name": "translation"}),
-            "rotation": (("time", "axis"), rotation, {"units": "rad", "long_name": "Euler angles"}),
-            "displacement": (
-                ("time", "axis"),
-                disp,
-                {"units": "mm", "long_name": "displacement of the centre"},
-            ),
-            "displacement_mm": (("time",), disp_mm, {"units": "mm", "long_name": "centre displacement"}),
-            "displacement_vox": (
-                ("time",),
-                disp_vox,
-                {"units": "1", "long_name": "centre displacement (voxels)"},
-            ),
-            "max_displacement_mm": (("time",), max_mm, {"units": "mm", "long_name": "largest displacement"}),
-            "max_displacement_vox": (
-                ("time",),
-                max_vox,
-                {"units": "1", "long_name": "largest displacement (voxels)"},
-            ),
-            "metric_before": (("time",), before, {"units": "1", "long_name": "Mattes MI at the identity"}),
-            "metric_after": (("time",), after, {"units": "1", "long_name": "Mattes MI at the estimate"}),
-            "corrected": (("time",), corrected, {"units": "1", "long_name": "frame resampled"}),
+            name: (dims, arrays[name], {"units": units, "long_name": long})
+            for name, (dims, units, long) in _VARS.items()
         },
-        coords={"time": t, "axis": axis[1], "row": _AXES, "col": _AXES},
+        coords={"time": da["time"], "axis": _AXES, "row": _AXES, "col": _AXES},
     )
     ds.attrs.update(
         {
