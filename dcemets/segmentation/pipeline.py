@@ -53,6 +53,76 @@ def _check_options(options: Mapping[str, Any], who: str) -> None:
     )
 
 
+def _cut_options(
+    n_segments: Any,
+    pixels_per_segment: Any,
+    compactness: Any,
+    sigma: Any,
+    smoothing: Any,
+    thresh: Any,
+    num_cuts: Any,
+) -> dict[str, Any]:
+    """Checked keyword arguments of :func:`normalized_cut` (the paper algorithm's step e)."""
+    if n_segments is not None:
+        check_int(n_segments, "n_segments", minimum=1)
+    check_int(num_cuts, "num_cuts", minimum=1)
+    for name, val in (("pixels_per_segment", pixels_per_segment), ("compactness", compactness)):
+        check_positive(val, name)
+    for name, val in (("sigma", sigma), ("thresh", thresh)):
+        check_positive(val, name)
+    check_positive(smoothing, "smoothing", inclusive=True)
+    return {
+        "n_segments": n_segments,
+        "pixels_per_segment": pixels_per_segment,
+        "compactness": compactness,
+        "sigma": sigma,
+        "smoothing": smoothing,
+        "thresh": thresh,
+        "num_cuts": num_cuts,
+    }
+
+
+def _grow_options(
+    method: Any,
+    fraction: Any,
+    background: Any,
+    upper_factor: Any,
+    smoothing_mm: Any,
+    multiplier: Any,
+    iterations: Any,
+    radius: Any,
+    fill_holes: Any,
+    connectivity: Any,
+) -> dict[str, Any]:
+    """Checked keyword arguments of :func:`region_grow` (the paper algorithm's step g)."""
+    check_positive(multiplier, "multiplier")
+    check_positive(smoothing_mm, "smoothing_mm", inclusive=True)
+    check_int(iterations, "iterations", minimum=0)
+    check_int(radius, "radius", minimum=1)
+    if method not in ("threshold", "confidence"):
+        raise ValueError(f"`method` must be 'threshold' or 'confidence', got {method!r}")
+    if connectivity not in ("face", "full"):
+        raise ValueError(f"`connectivity` must be 'face' or 'full', got {connectivity!r}")
+    if not 0 < check_positive(fraction, "fraction") < 1:
+        raise ValueError(f"`fraction` must be in (0, 1), got {fraction!r}")
+    if upper_factor != np.inf:
+        check_positive(upper_factor, "upper_factor", minimum=1.0)
+    if background is not None:
+        check_number(background, "background")
+    return {
+        "method": method,
+        "fraction": fraction,
+        "background": background,
+        "upper_factor": upper_factor,
+        "smoothing_mm": smoothing_mm,
+        "multiplier": multiplier,
+        "iterations": iterations,
+        "radius": radius,
+        "fill_holes": fill_holes,
+        "connectivity": connectivity,
+    }
+
+
 @overload
 def segment_lesion(
     dce: xr.DataArray,
@@ -330,52 +400,23 @@ def segment_lesion(
     oedema_sep = None if oedema_separation is None else check_positive(oedema_separation, "oedema_separation")
     n_base = check_int(n_baseline, "n_baseline", minimum=1)
     # the paper chain's options are checked whichever algorithm runs: a typo never passes silently
-    if n_segments is not None:
-        check_int(n_segments, "n_segments", minimum=1)
-    check_int(num_cuts, "num_cuts", minimum=1)
-    for name, val in (("pixels_per_segment", pixels_per_segment), ("compactness", compactness)):
-        check_positive(val, name)
-    for name, val in (("sigma", sigma), ("thresh", thresh), ("multiplier", multiplier)):
-        check_positive(val, name)
-    check_positive(smoothing, "smoothing", inclusive=True)
-    check_positive(smoothing_mm, "smoothing_mm", inclusive=True)
-    check_int(iterations, "iterations", minimum=0)
-    check_int(radius, "radius", minimum=1)
-    if method not in ("threshold", "confidence"):
-        raise ValueError(f"`method` must be 'threshold' or 'confidence', got {method!r}")
-    if connectivity not in ("face", "full"):
-        raise ValueError(f"`connectivity` must be 'face' or 'full', got {connectivity!r}")
-    if not 0 < check_positive(fraction, "fraction") < 1:
-        raise ValueError(f"`fraction` must be in (0, 1), got {fraction!r}")
-    if upper_factor != np.inf:
-        check_positive(upper_factor, "upper_factor", minimum=1.0)
-    if background is not None:
-        check_number(background, "background")
+    cut_kw = _cut_options(n_segments, pixels_per_segment, compactness, sigma, smoothing, thresh, num_cuts)
+    grow_kw = _grow_options(
+        method,
+        fraction,
+        background,
+        upper_factor,
+        smoothing_mm,
+        multiplier,
+        iterations,
+        radius,
+        fill_holes,
+        connectivity,
+    )
     if kind not in ("subtraction", "max_se"):
         raise ValueError(f"`kind` must be 'subtraction' or 'max_se', got {kind!r}")
     enh_kw: dict[str, Any] = {"kind": kind, "n_baseline": n_baseline}
     widen_kw: dict[str, Any] = {"factor": factor, "axis": axis, "min_aspect": min_aspect}
-    cut_kw: dict[str, Any] = {
-        "n_segments": n_segments,
-        "pixels_per_segment": pixels_per_segment,
-        "compactness": compactness,
-        "sigma": sigma,
-        "smoothing": smoothing,
-        "thresh": thresh,
-        "num_cuts": num_cuts,
-    }
-    grow_kw: dict[str, Any] = {
-        "method": method,
-        "fraction": fraction,
-        "background": background,
-        "upper_factor": upper_factor,
-        "smoothing_mm": smoothing_mm,
-        "multiplier": multiplier,
-        "iterations": iterations,
-        "radius": radius,
-        "fill_holes": fill_holes,
-        "connectivity": connectivity,
-    }
     seed_sigma = check_positive(seed_smoothing_mm, "seed_smoothing_mm", inclusive=True)
     rng = as_generator(rng_or_random_state(rng, random_state, func="segment_lesion", default=0), "rng")
 
