@@ -31,6 +31,81 @@ def _p_text(p: float) -> str:
     return "<0.001" if p < 0.0005 else f"{p:.3f}"
 
 
+def _check_compare_args(
+    table: Any,
+    by: Any,
+    subgroup: Any,
+    columns: Any,
+    test: Any,
+    labels: Any,
+    names: Any,
+    decimals: Any,
+) -> list[str]:
+    """Check the arguments of :func:`compare_groups`; returns the variable columns."""
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"`table` must be a pandas DataFrame, got {type(table).__name__}")
+    if len(table) == 0:
+        raise ValueError("`table` has no rows; it needs one row per case")
+    if test not in ("welch", "mannwhitney", "both"):
+        raise ValueError(f"`test` must be 'welch', 'mannwhitney' or 'both', got {test!r}")
+    if by is None:
+        raise TypeError(f"`by` must be the name of a column of `table` ({list(table.columns)}), got None")
+    for arg, colname in (("by", by), ("subgroup", subgroup)):
+        if colname is not None and colname not in table.columns:
+            raise ValueError(f"`{arg}`={colname!r} is not a column of `table` ({list(table.columns)})")
+    if table[by].isna().any():
+        raise ValueError(f"column `by`={by!r} contains missing group labels")
+    if columns is None:
+        columns = [c for c in table.select_dtypes(include="number").columns if c not in (by, subgroup)]
+    elif isinstance(columns, str) or not isinstance(columns, Iterable):
+        raise TypeError(f"`columns` must be a sequence of column names, got {columns!r}")
+    columns = list(columns)
+    if not columns:
+        raise ValueError("no numeric variable columns to summarise; pass `columns`")
+    for c in columns:
+        if c not in table.columns:
+            raise ValueError(f"`columns` entry {c!r} is not a column of `table`")
+        if not pd.api.types.is_numeric_dtype(table[c]):
+            raise ValueError(f"column {c!r} of `table` is not numeric")
+        if not np.all(np.isfinite(table[c].to_numpy(float, na_value=np.nan))):
+            raise ValueError(
+                f"column {c!r} of `table` contains NaN or infinite values; drop or impute those cases first"
+            )
+    for arg, mapping in (("labels", labels), ("names", names)):
+        if mapping is not None and not isinstance(mapping, Mapping):
+            raise TypeError(f"`{arg}` must be a mapping (dict), got {type(mapping).__name__}")
+    for d in decimals.values() if isinstance(decimals, Mapping) else [decimals]:
+        if d is None and not isinstance(decimals, Mapping):
+            continue
+        if isinstance(d, bool) or not isinstance(d, numbers.Real):
+            raise TypeError(f"`decimals` must be an int >= 0 or a mapping of them, got {decimals!r}")
+        if not isinstance(d, numbers.Integral) or d < 0:
+            raise ValueError(f"`decimals` must be an int >= 0 or a mapping of them, got {decimals!r}")
+    return columns
+
+
+def _pvalues(
+    table: pd.DataFrame, by: str, order: list[Any], columns: list[str], tests: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """P-value of each test and variable column between the two groups (NaN below 2 per group)."""
+    a_mask = (table[by] == order[0]).to_numpy()
+    b_mask = (table[by] == order[1]).to_numpy()
+    pvals: dict[str, dict[str, float]] = {t: {} for t in tests}
+    for c in columns:
+        a = table.loc[a_mask, c].to_numpy(float)
+        b = table.loc[b_mask, c].to_numpy(float)
+        for t in tests:
+            if a.size < 2 or b.size < 2:
+                p = float("nan")
+            elif t == "welch":
+                p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+            else:
+                p = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+            pvals[t][c] = p
+
+    return pvals
+
+
 def compare_groups(
     table: pd.DataFrame,
     by: str,
@@ -116,45 +191,7 @@ def compare_groups(
                       Liver (N = 2)    -7.5 ± 2.1
     P-value (Welch t)                       0.005
     """
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"`table` must be a pandas DataFrame, got {type(table).__name__}")
-    if len(table) == 0:
-        raise ValueError("`table` has no rows; it needs one row per case")
-    if test not in ("welch", "mannwhitney", "both"):
-        raise ValueError(f"`test` must be 'welch', 'mannwhitney' or 'both', got {test!r}")
-    if by is None:
-        raise TypeError(f"`by` must be the name of a column of `table` ({list(table.columns)}), got None")
-    for arg, colname in (("by", by), ("subgroup", subgroup)):
-        if colname is not None and colname not in table.columns:
-            raise ValueError(f"`{arg}`={colname!r} is not a column of `table` ({list(table.columns)})")
-    if table[by].isna().any():
-        raise ValueError(f"column `by`={by!r} contains missing group labels")
-    if columns is None:
-        columns = [c for c in table.select_dtypes(include="number").columns if c not in (by, subgroup)]
-    elif isinstance(columns, str) or not isinstance(columns, Iterable):
-        raise TypeError(f"`columns` must be a sequence of column names, got {columns!r}")
-    columns = list(columns)
-    if not columns:
-        raise ValueError("no numeric variable columns to summarise; pass `columns`")
-    for c in columns:
-        if c not in table.columns:
-            raise ValueError(f"`columns` entry {c!r} is not a column of `table`")
-        if not pd.api.types.is_numeric_dtype(table[c]):
-            raise ValueError(f"column {c!r} of `table` is not numeric")
-        if not np.all(np.isfinite(table[c].to_numpy(float, na_value=np.nan))):
-            raise ValueError(
-                f"column {c!r} of `table` contains NaN or infinite values; drop or impute those cases first"
-            )
-    for arg, mapping in (("labels", labels), ("names", names)):
-        if mapping is not None and not isinstance(mapping, Mapping):
-            raise TypeError(f"`{arg}` must be a mapping (dict), got {type(mapping).__name__}")
-    for d in decimals.values() if isinstance(decimals, Mapping) else [decimals]:
-        if d is None and not isinstance(decimals, Mapping):
-            continue
-        if isinstance(d, bool) or not isinstance(d, numbers.Real):
-            raise TypeError(f"`decimals` must be an int >= 0 or a mapping of them, got {decimals!r}")
-        if not isinstance(d, numbers.Integral) or d < 0:
-            raise ValueError(f"`decimals` must be an int >= 0 or a mapping of them, got {decimals!r}")
+    columns = _check_compare_args(table, by, subgroup, columns, test, labels, names, decimals)
     values = table[by].unique().tolist()
     if len(values) != 2:
         raise ValueError(f"`by`={by!r} must hold exactly two groups, got {len(values)}: {values}")
@@ -192,20 +229,7 @@ def compare_groups(
             rows.append((display[g], f"{str(s).capitalize()} (N = {int(m.sum())})", m))
 
     tests = ["welch", "mannwhitney"] if test == "both" else [test]
-    a_mask = (table[by] == order[0]).to_numpy()
-    b_mask = (table[by] == order[1]).to_numpy()
-    pvals: dict[str, dict[str, float]] = {t: {} for t in tests}
-    for c in columns:
-        a = table.loc[a_mask, c].to_numpy(float)
-        b = table.loc[b_mask, c].to_numpy(float)
-        for t in tests:
-            if a.size < 2 or b.size < 2:
-                p = float("nan")
-            elif t == "welch":
-                p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-            else:
-                p = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-            pvals[t][c] = p
+    pvals = _pvalues(table, by, order, columns, tests)
 
     index = pd.MultiIndex.from_tuples(
         [(grp, row) for grp, row, _ in rows] + [(f"P-value ({_TESTS[t]})", "") for t in tests],
