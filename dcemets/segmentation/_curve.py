@@ -138,16 +138,17 @@ def _drop_oedema_like(
     (more water, more perfusion), whereas the tumour enhances with its own; so a voxel whose
     normalised enhancement curve (the two differences of the three window means over their
     mean) is nearer the marrow reference's than the lesion core's (in units of the geometric
-    mean of the two robust spreads, so the boundary lies half-way) is taken as oedema.  Applied only when the two references'
-    shapes differ by more than `separation` spreads (otherwise shape cannot tell them apart).
+    mean of the two robust spreads, so the boundary lies half-way) is taken as oedema.
+    Applied only when the two references' shapes differ by more than `separation` of those
+    spreads (otherwise shape cannot tell them apart).
     """
     amp = np.maximum(enh.mean(axis=-1), 0.1)[..., None]
     sh = np.stack([enh[..., 0] - enh[..., 1], enh[..., 1] - enh[..., 2]], axis=-1) / amp
     c_m, s_m = _robust(sh[marrow], floor=0.01)
     c_l, s_l = _robust(sh[core], floor=0.01)
-    if float((((c_l - c_m) / np.sqrt(s_m * s_l)) ** 2).sum()) <= separation**2:
-        return prob
     scale = np.sqrt(s_m * s_l)  # shared, as in the classification: the boundary lies half-way
+    if float((((c_l - c_m) / scale) ** 2).sum()) <= separation**2:
+        return prob
     d_l = (((sh - c_l) / scale) ** 2).sum(axis=-1)
     d_m = (((sh - c_m) / scale) ** 2).sum(axis=-1)
     return np.where((d_m < d_l) & ~core, 0.0, prob)
