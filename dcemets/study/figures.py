@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from dcemets._conventions import validate_dce
 from dcemets.io import Case
+from dcemets.study.config import StudyConfig
 from dcemets.study.results import CaseResult, StudyResult, check_result
 
 __all__ = [
@@ -116,8 +118,48 @@ def figure_frames(result: StudyResult, cohort: Sequence[Case]) -> Any:
     return fig
 
 
+def _crop(region: np.ndarray, pad: int) -> tuple[slice, slice]:
+    """In-plane slices of the bounding box of `region` (y, x) grown by `pad` voxels."""
+    ys, xs = np.nonzero(region)
+    if ys.size == 0:
+        return slice(None), slice(None)
+    ny, nx = region.shape
+    return (
+        slice(max(int(ys.min()) - pad, 0), min(int(ys.max()) + pad + 1, ny)),
+        slice(max(int(xs.min()) - pad, 0), min(int(xs.max()) + pad + 1, nx)),
+    )
+
+
+def _steps_as_in_study(case: Case, config: StudyConfig) -> tuple[Any, Any]:
+    """The series `process_case` segments and the steps of its segmentation, redone as it did."""
+    from dcemets import segmentation
+    from dcemets.study.per_case import _motion_correct
+
+    dce, _, _ = _motion_correct(case, validate_dce(case.dce, name="case.dce"), config)
+    _, steps = segmentation.segment_lesion(
+        dce,
+        case.roi_sagittal,
+        t2w_sagittal=case.t2w_sagittal,
+        return_steps=True,
+        rng=config.seed,
+        **config.segmentation,
+    )
+    return dce, steps
+
+
+_STEP_COLOURS = ("yellow", "cyan", "magenta", "tab:orange", "tab:blue", "lime")
+
+
 def figure_segmentation(result: StudyResult, cohort: Sequence[Case]) -> Any:
-    """Fig. 3: the segmentation steps (section 2.4) of the lung example case, at its centre slice.
+    """Fig. 3: the segmentation steps (section 2.4) of the lung example case, on its image.
+
+    The case is segmented again exactly as the study did (same series, motion correction,
+    sagittal T2W and settings).  Each panel shows, at the lesion's centre slice and cropped
+    to the search region plus a margin, the peak-minus-baseline subtraction image (the
+    hot-spot curve's peak frame minus the first) with one step drawn on it: a mask as its
+    outline, a map (e.g. the lesion probability) in colour.  The last panel outlines the final
+    mask (green) and, when the case carries one, the true lesion (dashed white), with their
+    Dice coefficient.
 
     Parameters
     ----------
@@ -131,28 +173,57 @@ def figure_segmentation(result: StudyResult, cohort: Sequence[Case]) -> Any:
     matplotlib.figure.Figure or None
         None when the lung example is not in `cohort` or has no sagittal ROI.
     """
-    from dcemets import segmentation
-
     lung, _ = _examples(result)
     case = next((c for c in cohort if lung is not None and c.subject_id == lung.subject_id), None)
     if lung is None or case is None or case.roi_sagittal is None:
         return None
-    _, steps = segmentation.segment_lesion(
-        case.dce,
-        case.roi_sagittal,
-        return_steps=True,
-        rng=result.config.seed,
-        **result.config.segmentation,
-    )
-    names = [v for v in steps.data_vars if steps[v].ndim == 3]
+    dce, steps = _steps_as_in_study(case, result.config)
+    names = [v for v in steps.data_vars if steps[v].ndim == 3 and v != "lesion"]
     zc = int(np.argmax(lung.mask.sum(("y", "x")).values))
-    fig = Figure(figsize=(2.4 * len(names), 2.6))
-    axes = fig.subplots(1, len(names), squeeze=False)
-    for j, v in enumerate(names):
-        axes[0, j].imshow(np.asarray(steps[v].isel(z=zc).values, dtype=float), cmap="viridis")
-        axes[0, j].set_title(v, fontsize=8)
-        axes[0, j].axis("off")
-    fig.suptitle(f"Fig. 3: segmentation steps ({lung.subject_id}, slice {zc})")
+    frames = dce.transpose("time", "z", "y", "x").isel(z=zc).values.astype(float)
+    peak = int(np.argmax(lung.curve.to_numpy())) if len(lung.curve) == frames.shape[0] else -1
+    sub = frames[peak] - frames[0]
+    region = np.zeros(sub.shape, dtype=bool)
+    for v in ("search_region", "transferred_roi"):
+        if v in steps and steps[v].dtype == bool:
+            region |= np.asarray(steps[v].isel(z=zc).transpose("y", "x").values)
+    cy, cx = _crop(region | np.asarray(lung.mask.isel(z=zc).transpose("y", "x").values), pad=8)
+    gray = sub[cy, cx]
+    lo, hi = (float(v) for v in np.percentile(gray, [1.0, 99.5]))
+    truth = (
+        None if case.lesion_mask is None else case.lesion_mask.transpose("z", "y", "x").values.astype(bool)
+    )
+    final = np.asarray(lung.mask.transpose("z", "y", "x").values, dtype=bool)
+
+    fig = Figure(figsize=(2.6 * (len(names) + 1), 2.9))
+    axes = fig.subplots(1, len(names) + 1, squeeze=False)[0]
+    for j, v in enumerate([*names, "lesion"]):
+        ax = axes[j]
+        ax.imshow(gray, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1.0)
+        if v == "lesion":
+            ax.contour(final[zc][cy, cx], levels=[0.5], colors="lime", linewidths=1.2)
+            title = "final mask"
+            if truth is not None:
+                ax.contour(truth[zc][cy, cx], levels=[0.5], colors="white", linewidths=1.0, linestyles="--")
+                dice = 2 * np.sum(final & truth) / max(int(final.sum() + truth.sum()), 1)
+                title += f" (Dice {dice:.2f} vs truth)"
+        else:
+            img = np.asarray(steps[v].isel(z=zc).transpose("y", "x").values)[cy, cx]
+            if img.dtype == bool:
+                if img.any():
+                    ax.contour(
+                        img, levels=[0.5], colors=_STEP_COLOURS[j % len(_STEP_COLOURS)], linewidths=1.2
+                    )
+            else:
+                shown = np.ma.masked_where(img <= 0, img.astype(float))
+                ax.imshow(shown, cmap="viridis", alpha=0.7)
+            title = v.replace("_", " ")
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    fig.suptitle(
+        f"Fig. 3: segmentation steps of {lung.subject_id} ({_name(lung)}), slice {zc}, on the "
+        f"frame {peak % frames.shape[0] + 1} - frame 1 subtraction image"
+    )
     fig.tight_layout()
     return fig
 

@@ -247,3 +247,19 @@ def test_hematocrit_and_aif_are_checked(kw, msg):
 
     with pytest.raises(ValueError, match=re.escape(msg)):
         StudyConfig(**kw)
+
+
+@pytest.mark.parametrize("motion_correction", [False, True])
+def test_fig3_redoes_the_segmentation_the_study_made(small_cohort, motion_correction):
+    """Fig. 3 once segmented without the sagittal T2W (and without motion correction), so it
+    could draw steps of a segmentation the study never made."""
+    from dcemets.study.figures import _steps_as_in_study
+
+    cfg = _config(motion_correction=motion_correction)
+    case = small_cohort[0]
+    res = process_case(case, cfg)
+    dce, steps = _steps_as_in_study(case, cfg)
+    np.testing.assert_array_equal(
+        steps["lesion"].transpose("z", "y", "x").values, res.mask.transpose("z", "y", "x").values
+    )
+    assert bool(dce.attrs.get("motion_corrected", False)) == motion_correction
