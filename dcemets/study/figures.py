@@ -135,6 +135,8 @@ def _steps_as_in_study(case: Case, config: StudyConfig) -> tuple[Any, Any]:
     from dcemets import segmentation
     from dcemets.study.per_case import _motion_correct
 
+    if case.roi_sagittal is None:
+        raise ValueError(f"case {case.subject_id!r} has no sagittal ROI to segment from")
     dce, _, _ = _motion_correct(case, validate_dce(case.dce, name="case.dce"), config)
     _, steps = segmentation.segment_lesion(
         dce,
