@@ -14,7 +14,8 @@ has the same anatomy, kinetics and noise, and differs only by the motion.
 * **Heuristics**: wash-in, maximum SE and wash-out (``dcemets.kinetics.heuristics``) of the
   3 x 3 hot spot that ``hotspot_roi`` finds inside the true lesion mask, on the moving series
   uncorrected and corrected, against the same on the motion-free twin; the median absolute
-  error over cases and the ratio corrected / uncorrected.  The same for an *oracle*
+  error over cases and the ratio corrected / uncorrected, with a 95 % bootstrap interval
+  (cases resampled, paired).  The same for an *oracle*
   correction: each frame moved back by its true effective shift with the same interpolation
   (frames under ``--min-displacement`` left as they are, as ``register_frames`` does).  A
   perfect frame-wise registration gives the oracle's figures, up to the noise of this
@@ -133,6 +134,14 @@ def one(setting: str, seed: int, primary: str, a: argparse.Namespace) -> dict:
     return out
 
 
+def ratio_ci(num: np.ndarray, den: np.ndarray, n_boot: int = 2000) -> tuple[float, float]:
+    """95 % bootstrap interval (cases resampled, paired) of median(num) / median(den)."""
+    gen = np.random.default_rng(0)
+    idx = gen.integers(0, len(num), size=(n_boot, len(num)))
+    r = np.median(num[idx], axis=1) / np.maximum(np.median(den[idx], axis=1), 1e-12)
+    return float(np.percentile(r, 2.5)), float(np.percentile(r, 97.5))
+
+
 def summary(setting: str, region: str, rows: list[dict], chain: bool) -> None:
     resid = np.concatenate([r[region]["resid"] for r in rows])
     resid_c = np.concatenate([r[region]["resid_centre"] for r in rows])
@@ -153,14 +162,17 @@ def summary(setting: str, region: str, rows: list[dict], chain: bool) -> None:
     )
     for k, key in enumerate(KEYS):
         mr, mc = np.median(raw[:, k]), np.median(cor[:, k])
+        lo, hi = ratio_ci(cor[:, k], raw[:, k])
         print(
             f"  {key}: median |error| uncorrected {mr:.2f} %, corrected {mc:.2f} % (ratio "
-            f"{mc / mr if mr > 0 else float('nan'):.2f}); mean {raw[:, k].mean():.2f} -> {cor[:, k].mean():.2f}"
+            f"{mc / mr if mr > 0 else float('nan'):.2f}, 95 % CI {lo:.2f}-{hi:.2f}); "
+            f"mean {raw[:, k].mean():.2f} -> {cor[:, k].mean():.2f}"
         )
         mo = np.median(orc[:, k])
+        lo, hi = ratio_ci(orc[:, k], raw[:, k])
         print(
             f"  {key}: oracle correction median |error| {mo:.2f} % (ratio "
-            f"{mo / mr if mr > 0 else float('nan'):.2f}); mean {orc[:, k].mean():.2f}"
+            f"{mo / mr if mr > 0 else float('nan'):.2f}, 95 % CI {lo:.2f}-{hi:.2f}); mean {orc[:, k].mean():.2f}"
         )
     walls = [r[region]["wall"] for r in rows]
     cpus = [r[region]["cpu"] for r in rows]

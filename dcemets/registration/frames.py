@@ -24,6 +24,7 @@ reference grid, so that every corrected frame is on the reference frame's anatom
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -154,6 +155,130 @@ def _region(mask: np.ndarray | None, shape_zyx: tuple[int, ...]) -> tuple[np.nda
     lo = np.array([idx[2].min(), idx[1].min(), idx[0].min()])
     hi = np.array([idx[2].max(), idx[1].max(), idx[0].max()])
     return lo, hi
+
+
+def _crops(
+    lo: np.ndarray, hi: np.ndarray, shape_zyx: tuple[int, ...], margin: float, spacing: np.ndarray
+) -> tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]]:
+    """``(size, index)`` regions (x, y, z) of the fixed crop and of the moving frames' crop.
+
+    The fixed crop is the box ``lo..hi`` grown by `margin` mm; the moving frames' crop is that
+    grown by the largest motion searched (``_MOVING_PAD_MM``), so that the pyramid and the
+    metric do not process the whole volume (the same result for motion below it, whose
+    samples all stay inside).
+    """
+    top = np.array(shape_zyx[::-1]) - 1
+    grow = np.ceil(margin / spacing).astype(int)
+    lo_c, hi_c = np.maximum(lo - grow, 0), np.minimum(hi + grow, top)
+    pad = np.ceil(_MOVING_PAD_MM / spacing).astype(int)
+    lo_m, hi_m = np.maximum(lo_c - pad, 0), np.minimum(hi_c + pad, top)
+    return ((hi_c - lo_c + 1).tolist(), lo_c.tolist()), ((hi_m - lo_m + 1).tolist(), lo_m.tolist())
+
+
+def _displacements(
+    matrix: np.ndarray,
+    offset: np.ndarray,
+    center: np.ndarray,
+    corners: np.ndarray,
+    direction: np.ndarray,
+    spacing: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Per-frame displacement of the region's centre and largest over its corners (mm, voxels).
+
+    Vectorised over the frames: ``x_frame = matrix @ x + offset`` (LPS mm) at the centre
+    (``center``, shape (3,)) and the 8 corners (shape (8, 3)) of the region.
+    """
+    disp = np.einsum("kij,j->ki", matrix, center) + offset - center  # (nt, 3)
+    to_vox = direction.T / spacing[:, None]  # world vector -> index-space vector (voxels)
+    dcorner = np.einsum("kij,nj->kni", matrix, corners) + offset[:, None, :] - corners[None]
+    return {
+        "displacement": disp,
+        "displacement_mm": np.linalg.norm(disp, axis=-1),
+        "displacement_vox": np.linalg.norm(disp @ to_vox.T, axis=-1),
+        "max_displacement_mm": np.linalg.norm(dcorner, axis=-1).max(axis=1),
+        "max_displacement_vox": np.linalg.norm(dcorner @ to_vox.T, axis=-1).max(axis=1),
+    }
+
+
+def _transforms_dataset(arrays: dict[str, np.ndarray], time: xr.DataArray, **settings: Any) -> xr.Dataset:
+    """:attr:`FrameRegistration.transforms` from the per-frame `arrays` (:data:`_VARS`) and the settings."""
+    ds = xr.Dataset(
+        {
+            name: (dims, arrays[name], {"units": units, "long_name": long})
+            for name, (dims, units, long) in _VARS.items()
+        },
+        coords={"time": time, "axis": _AXES, "row": _AXES, "col": _AXES},
+    )
+    ds.attrs.update(
+        {
+            "reference_index": settings.pop("reference_index"),
+            "fixed_index": settings.pop("fixed_index"),
+            "transform": settings.pop("transform"),
+            "center": settings.pop("center"),
+            "space": "LPS",
+            "motion_vox": float(arrays["max_displacement_vox"].max()),
+            "motion_mm": float(arrays["max_displacement_mm"].max()),
+            **settings,
+            "convention": "x_frame = matrix @ x_reference + offset (LPS mm)",
+            "reference": _REFS,
+        }
+    )
+    return ds
+
+
+def _method_for(
+    i: int,
+    *,
+    frames: list[sitk.Image],
+    crop: tuple[list[int], list[int]] | None,
+    mask: sitk.Image | None,
+    on_box: bool,
+    settings: tuple[int, int, float, int, int],
+) -> tuple[sitk.ImageRegistrationMethod, sitk.Image]:
+    """Registration method and fixed image (cropped, masked) for frame `i` as the fixed frame.
+
+    With a `crop` (and its `mask`), the fixed image is cropped and the metric restricted to
+    the mask unless `on_box`; without, the metric is restricted to the foreground (Otsu
+    threshold dilated by one voxel) when there is one.  `settings` are
+    :func:`_make_method`'s ``(n_levels, n_bins, sampling, seed, iterations)``.
+    """
+    fixed_i = frames[i]
+    fmask = None
+    if crop is not None and mask is not None:
+        fixed_i = sitk.RegionOfInterest(fixed_i, *crop)
+        fmask = None if on_box else sitk.RegionOfInterest(mask, *crop)
+    else:
+        fg = sitk.BinaryDilate(sitk.OtsuThreshold(fixed_i, 0, 1), [1, 1, 1])
+        if sitk.GetArrayViewFromImage(fg).any():
+            fmask = fg
+    method = _make_method(*settings)
+    if fmask is not None:
+        method.SetMetricFixedMask(fmask)
+    return method, fixed_i
+
+
+def _resample(
+    da: xr.DataArray,
+    values: np.ndarray,
+    frames: list[sitk.Image],
+    fitted: list[sitk.Transform | None],
+    corrected: np.ndarray,
+    ref: int,
+    interp: int,
+    dtype: np.dtype,
+) -> np.ndarray:
+    """The corrected values: each `corrected` frame resampled onto the reference frame's grid.
+
+    `values` is the series in float32 (``frames`` are made from it); the other frames are
+    copied unchanged, from `values` or, for another floating `dtype`, from `da` itself.
+    """
+    out = values.copy() if dtype == np.float32 else np.asarray(da.values, dtype=dtype).copy()
+    for k in np.flatnonzero(corrected).tolist():
+        tx_k = fitted[k]
+        assert tx_k is not None
+        res = sitk.Resample(frames[k], frames[ref], tx_k, interp, 0.0, sitk.sitkFloat32, True)
+        out[k] = sitk.GetArrayFromImage(res).astype(dtype, copy=False)
+    return out
 
 
 def _make_method(
@@ -352,7 +477,10 @@ def register_frames(
         is below this are returned unchanged (no interpolation blur); 0 resamples every
         frame except the reference.
     rng : int, numpy.random.Generator or None
-        Seeds the random metric sampling; pass an int for a reproducible result.
+        Seeds the random metric sampling; pass an int for a reproducible result.  With more
+        than one ITK thread the metric's sums are accumulated in a varying order, so two runs
+        with the same seed may differ by about 1e-5 mm (measured on a hard DRO case); set
+        ``SimpleITK.ProcessObject.SetGlobalDefaultNumberOfThreads(1)`` for bit-identical runs.
 
     Returns
     -------
@@ -449,38 +577,21 @@ def register_frames(
     mov_crop: tuple[list[int], list[int]] | None = None
     mimg: sitk.Image | None = None
     if mask_np is not None:
-        grow = np.ceil(margin / spacing).astype(int)
-        lo_c = np.maximum(lo - grow, 0)
-        hi_c = np.minimum(hi + grow, np.array(shape[::-1]) - 1)
-        crop = ((hi_c - lo_c + 1).tolist(), lo_c.tolist())
-        # the moving frames: the crop grown by the largest motion searched, so that the
-        # pyramid and the metric do not process the whole volume (same result for motion
-        # below _MOVING_PAD_MM, whose samples all stay inside)
-        pad = np.ceil(_MOVING_PAD_MM / spacing).astype(int)
-        lo_m = np.maximum(lo_c - pad, 0)
-        hi_m = np.minimum(hi_c + pad, np.array(shape[::-1]) - 1)
-        mov_crop = ((hi_m - lo_m + 1).tolist(), lo_m.tolist())
+        crop, mov_crop = _crops(lo, hi, shape, margin, spacing)
         mimg_any = to_sitk(m.transpose("z", "y", "x").astype(np.uint8))
         assert isinstance(mimg_any, sitk.Image)
         mimg = mimg_any
     crop_shape = tuple(crop[0]) if crop is not None else shape[::-1]
     levels = max(1, min(levels, int(np.floor(np.log2(min(crop_shape) / _MIN_SIZE))) + 1))
 
-    def method_for(i: int) -> tuple[sitk.ImageRegistrationMethod, sitk.Image]:
-        """Registration method and fixed image (cropped, masked) for frame `i` as fixed."""
-        fixed_i = frames[i]
-        fmask = None
-        if crop is not None and mimg is not None:
-            fixed_i = sitk.RegionOfInterest(fixed_i, *crop)
-            fmask = None if on_box else sitk.RegionOfInterest(mimg, *crop)
-        else:
-            fg = sitk.BinaryDilate(sitk.OtsuThreshold(fixed_i, 0, 1), [1, 1, 1])
-            if sitk.GetArrayViewFromImage(fg).any():
-                fmask = fg
-        method = _make_method(levels, bins, frac, seed, iters)
-        if fmask is not None:
-            method.SetMetricFixedMask(fmask)
-        return method, fixed_i
+    method_for = functools.partial(
+        _method_for,
+        frames=frames,
+        crop=crop,
+        mask=mimg,
+        on_box=on_box,
+        settings=(levels, bins, frac, seed, iters),
+    )
 
     reg, fixed = method_for(fix)
     moving = frames if mov_crop is None else [sitk.RegionOfInterest(f, *mov_crop) for f in frames]
@@ -492,67 +603,35 @@ def register_frames(
     for k in range(nt):
         fitted[k], translation[k], rotation[k] = _from_matrix(matrix[k], offset[k], kind, center)
 
-    # displacements: vectorised over frames and the region's corners / centre
-    moved_c = np.einsum("kij,j->ki", matrix, center) + offset  # (nt, 3)
-    disp = moved_c - center
-    to_vox = direction.T / spacing[:, None]  # world vector -> index-space vector (voxels)
-    moved = np.einsum("kij,nj->kni", matrix, corners) + offset[:, None, :]
-    dcorner = moved - corners[None]
-    disp_mm = np.linalg.norm(disp, axis=-1)
-    disp_vox = np.linalg.norm(disp @ to_vox.T, axis=-1)
-    max_mm = np.linalg.norm(dcorner, axis=-1).max(axis=1)
-    max_vox = np.linalg.norm(dcorner @ to_vox.T, axis=-1).max(axis=1)
-    corrected = max_vox >= max(min_disp, 1e-12)
-    corrected[ref] = False
-
-    out_vals = values.copy() if dtype == np.float32 else np.asarray(da.values, dtype=dtype).copy()
-    for k in np.flatnonzero(corrected).tolist():
-        tx_k = fitted[k]
-        assert tx_k is not None
-        res = sitk.Resample(frames[k], frames[ref], tx_k, interp, 0.0, sitk.sitkFloat32, True)
-        out_vals[k] = sitk.GetArrayFromImage(res).astype(dtype, copy=False)
-    out = da.copy(data=out_vals)
-    out.attrs["motion_corrected"] = True
-    out = out.transpose(*dce.dims)
-
     arrays = {
         "matrix": matrix,
         "offset": offset,
         "translation": translation,
         "rotation": rotation,
-        "displacement": disp,
-        "displacement_mm": disp_mm,
-        "displacement_vox": disp_vox,
-        "max_displacement_mm": max_mm,
-        "max_displacement_vox": max_vox,
+        **_displacements(matrix, offset, center, corners, direction, spacing),
         "metric_before": before,
         "metric_after": after,
-        "corrected": corrected,
     }
-    ds = xr.Dataset(
-        {
-            name: (dims, arrays[name], {"units": units, "long_name": long})
-            for name, (dims, units, long) in _VARS.items()
-        },
-        coords={"time": da["time"], "axis": _AXES, "row": _AXES, "col": _AXES},
-    )
-    ds.attrs.update(
-        {
-            "reference_index": int(ref),
-            "fixed_index": int(fix),
-            "transform": kind,
-            "center": [float(c) for c in center],
-            "space": "LPS",
-            "motion_vox": float(max_vox.max()),
-            "motion_mm": float(max_mm.max()),
-            "n_levels": int(levels),
-            "n_bins": int(bins),
-            "sampling": float(frac),
-            "metric_region": "whole volume" if mask_np is None else metric_region,
-            "interpolator": interpolator,
-            "min_displacement_vox": float(min_disp),
-            "convention": "x_frame = matrix @ x_reference + offset (LPS mm)",
-            "reference": _REFS,
-        }
+    corrected = arrays["max_displacement_vox"] >= max(min_disp, 1e-12)
+    corrected[ref] = False
+    arrays["corrected"] = corrected
+
+    out = da.copy(data=_resample(da, values, frames, fitted, corrected, ref, interp, dtype))
+    out.attrs["motion_corrected"] = True
+    out = out.transpose(*dce.dims)
+
+    ds = _transforms_dataset(
+        arrays,
+        da["time"],
+        reference_index=int(ref),
+        fixed_index=int(fix),
+        transform=kind,
+        center=[float(c) for c in center],
+        n_levels=int(levels),
+        n_bins=int(bins),
+        sampling=float(frac),
+        metric_region="whole volume" if mask_np is None else metric_region,
+        interpolator=interpolator,
+        min_displacement_vox=float(min_disp),
     )
     return FrameRegistration(dce=out, transforms=ds)
