@@ -16,36 +16,32 @@ class CLIError(Exception):
     """An error the user can fix; printed as one line."""
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="dcemets",
-        description="DCE-MRI analysis of spinal metastases (Lang et al. 2019) on simulated or real cohorts.",
-    )
-    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    def cohort_args(sp: argparse.ArgumentParser, simulate_flag: bool) -> None:
-        g = sp.add_mutually_exclusive_group()
+def _cohort_args(sp: argparse.ArgumentParser, simulate_flag: bool) -> None:
+    """The options that choose the cohort, its seed, the workers and the progress bars."""
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--cohort", type=Path, help="cohort folder with manifest.csv (see dcemets.io.load_cohort)")
+    if simulate_flag:
         g.add_argument(
-            "--cohort", type=Path, help="cohort folder with manifest.csv (see dcemets.io.load_cohort)"
+            "--simulate", action="store_true", help="simulate the paper's 61-case cohort (default)"
         )
-        if simulate_flag:
-            g.add_argument(
-                "--simulate", action="store_true", help="simulate the paper's 61-case cohort (default)"
-            )
-        sp.add_argument("--seed", type=int, default=None, help="master seed (default 0)")
-        sp.add_argument("--jobs", type=int, default=None, help="worker processes (default: number of cores)")
-        sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    sp.add_argument("--seed", type=int, default=None, help="master seed (default 0)")
+    sp.add_argument("--jobs", type=int, default=None, help="worker processes (default: number of cores)")
+    sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
-    def keep_going(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument(
-            "--keep-going",
-            action="store_true",
-            help="leave out a case that fails (reported at once and in the report) instead of stopping",
-        )
 
+def _keep_going(sp: argparse.ArgumentParser) -> None:
+    """``--keep-going``: leave out a failing case instead of stopping."""
+    sp.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="leave out a case that fails (reported at once and in the report) instead of stopping",
+    )
+
+
+def _add_replicate(sub: Any) -> None:
+    """``dcemets replicate``: the whole study and Tables 1-3 beside the paper's."""
     r = sub.add_parser("replicate", help="run the whole study and print Tables 1-3 beside the paper's")
-    cohort_args(r, True)
+    _cohort_args(r, True)
     r.add_argument("--preset", default=None, help="fast | cpu | paper (default cpu)")
     r.add_argument(
         "--config",
@@ -109,8 +105,11 @@ def _parser() -> argparse.ArgumentParser:
         help="cross-validation folds of the cohort analyses (default: the preset's, 10 as in the paper); "
         "each class needs at least this many cases",
     )
-    keep_going(r)
+    _keep_going(r)
 
+
+def _add_simulate(sub: Any) -> None:
+    """``dcemets simulate``: a simulated cohort written as NIfTI + manifest.csv."""
     s = sub.add_parser("simulate", help="simulate a cohort and save it as NIfTI + manifest.csv")
     s.add_argument("--out", type=Path, required=True, help="folder to write the cohort into")
     s.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
@@ -125,8 +124,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
+
+def _add_segment(sub: Any) -> None:
+    """``dcemets segment``: the lesion masks of a cohort folder."""
     g = sub.add_parser("segment", help="segment the lesion of every case of a cohort folder")
-    cohort_args(g, False)
+    _cohort_args(g, False)
     g.add_argument(
         "--out",
         type=Path,
@@ -134,12 +136,27 @@ def _parser() -> argparse.ArgumentParser:
         help="folder for the lesion masks (NIfTI) and segmentation.csv (voxels; Dice against a stored mask)",
     )
 
+
+def _add_features(sub: Any) -> None:
+    """``dcemets features``: the per-case stage of a cohort folder."""
     f = sub.add_parser(
         "features", help="per-case stage: heuristics, Tofts, maps and the 99 radiomics features"
     )
-    cohort_args(f, False)
+    _cohort_args(f, False)
     f.add_argument("--out", type=Path, required=True, help="folder for cases.csv and features.csv")
-    keep_going(f)
+    _keep_going(f)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dcemets",
+        description="DCE-MRI analysis of spinal metastases (Lang et al. 2019) on simulated or real cohorts.",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    for add in (_add_replicate, _add_simulate, _add_segment, _add_features):
+        add(sub)
     return p
 
 
