@@ -608,23 +608,16 @@ def _rank_key_values(slices: list[_Slice], pos: np.ndarray) -> tuple[np.ndarray,
     return None
 
 
-def group_frames(slices: list[_Slice], folder: Path) -> Frames:
-    """Split the slices of one acquisition into frames, order and time them."""
-    pos = _position_keys(slices)
+def _split_frames(
+    slices: list[_Slice], pos: np.ndarray, n_frames: int, folder: Path
+) -> tuple[list[list[_Slice]], str, bool]:
+    """The slices grouped into frames, how they were grouped, and whether by rank.
+
+    A tag that takes `n_frames` values, each at every slice position, groups them (the first
+    of TemporalPositionIdentifier, SeriesInstanceUID, timing tags); else the images at each
+    position are ranked by the first numeric key complete on every file.
+    """
     n_pos = int(pos.max()) + 1
-    n = len(slices)
-    if n % n_pos:
-        raise ValueError(
-            f"'{folder}' holds {n} DICOM files at {n_pos} slice positions: not the same number of "
-            "images at every position (missing or extra files?)"
-        )
-    n_frames = n // n_pos
-    counts = np.bincount(pos, minlength=n_pos)
-    if np.any(counts != n_frames):
-        raise ValueError(
-            f"'{folder}': slice positions hold between {counts.min()} and {counts.max()} images; "
-            "every position needs one image per frame (missing files?)"
-        )
     groups: list[list[_Slice]] | None = None
     grouping = ""
     ranked = False
@@ -668,7 +661,17 @@ def group_frames(slices: list[_Slice], folder: Path) -> Frames:
         groups = [[slices[by_pos[p][f]] for p in range(n_pos)] for f in range(n_frames)]
         grouping = f"rank at each slice position by {key_label}"
         ranked = True
-    timing = _frame_time_values(groups)
+    return groups, grouping, ranked
+
+
+def _frame_order(
+    groups: list[list[_Slice]], timing: Any, grouping: str, ranked: bool
+) -> tuple[np.ndarray, str | None]:
+    """The order of the frames and the tag that gave it (None: the order found on disk).
+
+    TemporalPositionIdentifier, else the frames' times when every frame has one, else
+    SeriesNumber or InstanceNumber (smallest per frame), else the grouping's own order.
+    """
     times = timing.times
     tpi = _unique_per_group(groups, "temporal_position")
     order_label = None
@@ -685,6 +688,30 @@ def group_frames(slices: list[_Slice], folder: Path) -> Frames:
         else:
             order = np.arange(len(groups))
             order_label = grouping if ranked else None
+    return order, order_label
+
+
+def group_frames(slices: list[_Slice], folder: Path) -> Frames:
+    """Split the slices of one acquisition into frames, order and time them."""
+    pos = _position_keys(slices)
+    n_pos = int(pos.max()) + 1
+    n = len(slices)
+    if n % n_pos:
+        raise ValueError(
+            f"'{folder}' holds {n} DICOM files at {n_pos} slice positions: not the same number of "
+            "images at every position (missing or extra files?)"
+        )
+    n_frames = n // n_pos
+    counts = np.bincount(pos, minlength=n_pos)
+    if np.any(counts != n_frames):
+        raise ValueError(
+            f"'{folder}': slice positions hold between {counts.min()} and {counts.max()} images; "
+            "every position needs one image per frame (missing files?)"
+        )
+    groups, grouping, ranked = _split_frames(slices, pos, n_frames, folder)
+    timing = _frame_time_values(groups)
+    times = timing.times
+    order, order_label = _frame_order(groups, timing, grouping, ranked)
     groups = [groups[i] for i in order]
     note = None
     if times is not None:
