@@ -231,6 +231,149 @@ class _TopK(TransformerMixin, BaseEstimator):
         return np.ascontiguousarray(X[:, 1 + self.selected_])
 
 
+def _search_inputs(
+    X: Any,
+    y: Any,
+    *,
+    family: str | Sequence[str],
+    k_range: Sequence[int],
+    protocol: str,
+    n_splits: int,
+    positive: Any,
+    checkpoint: Any,
+) -> tuple[list[str], dict[str, list[int]], list[str], np.ndarray, np.ndarray, np.ndarray, Any, list[int]]:
+    """The arguments of :func:`radiomics_search`, checked.
+
+    Returns the families, their columns, the column names, ``X`` and ``y`` as arrays, ``y``
+    as 0/1, the positive class and the k values.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"`protocol` must be one of {PROTOCOLS}, got {protocol!r}")
+    if checkpoint is not None and not (
+        callable(getattr(checkpoint, "get", None)) and callable(getattr(checkpoint, "put", None))
+    ):
+        raise TypeError(
+            f"`checkpoint` must have get(key) and put(key, value) methods, got {type(checkpoint).__name__}"
+        )
+    if isinstance(family, str) and family == "all":
+        families: list[str] = ["both", "histogram", "texture"]
+    elif isinstance(family, str):
+        families = [family]
+    elif isinstance(family, Iterable):
+        families = list(family)
+    else:
+        raise TypeError(f"`family` must be one of {(*FAMILIES, 'all')} or a sequence of them, got {family!r}")
+    for fam in families:
+        if fam not in FAMILIES:
+            raise ValueError(
+                f"`family` must be one of {(*FAMILIES, 'all')} or a sequence of them, got {fam!r}"
+            )
+    check_table_and_labels(X, y, "radiomics_search")
+    Xa = real_array(X, "X")
+    if isinstance(X, pd.DataFrame):
+        names = [str(c) for c in X.columns]
+    else:
+        if Xa.ndim != 2:
+            raise ValueError(f"`X` must be 2D (n_samples, n_features), got shape {Xa.shape}")
+        if families != ["both"]:
+            raise ValueError("`X` needs named columns (a DataFrame) to select histogram/texture families")
+        names = [f"x{i}" for i in range(Xa.shape[1])]
+        families_cols = {"both": list(range(Xa.shape[1]))}
+    if not np.all(np.isfinite(Xa)):
+        raise ValueError("`X` contains NaN or infinite values; drop or impute those cases first")
+    ya = np.asarray(y)
+    if ya.ndim != 1 or ya.shape[0] != Xa.shape[0]:
+        raise ValueError(f"`y` must be 1D with {Xa.shape[0]} labels, got shape {ya.shape}")
+    check_labels_present(ya)
+    classes = np.unique(ya)
+    if classes.size != 2:
+        raise ValueError(f"`y` must have exactly 2 classes, got {classes.tolist()}")
+    positive = _resolve_positive(ya, positive, "y")
+    if positive not in classes.tolist():
+        raise ValueError(f"`positive` {positive!r} is not one of the classes {classes.tolist()}")
+    y01 = (ya == positive).astype(int)
+    if isinstance(n_splits, bool) or not isinstance(n_splits, numbers.Integral) or n_splits < 2:
+        raise ValueError(f"`n_splits` must be an int >= 2, got {n_splits!r}")
+    if np.bincount(y01).min() < n_splits:
+        raise ValueError(
+            f"each class needs at least `n_splits`={n_splits} cases, got {np.bincount(y01).tolist()}"
+        )
+    ks = check_int_sequence(k_range, "k_range", minimum=1)
+    if isinstance(X, pd.DataFrame):
+        families_cols = {f: _family_columns(names, f) for f in families}
+    for fam in families:
+        if not families_cols[fam]:
+            raise ValueError(f"no column of `X` belongs to family {fam!r} (looked for {FAMILIES[fam]})")
+        if max(ks) > len(families_cols[fam]) or min(ks) < 1:
+            raise ValueError(
+                f"`k_range` must lie in [1, {len(families_cols[fam])}] for family {fam!r}, got {ks[0]}..{ks[-1]}"
+            )
+    return families, families_cols, names, Xa, ya, y01, positive, ks
+
+
+def _evaluate_k(
+    k: int,
+    rankings: Any,
+    model: Any,
+    X_rows: np.ndarray,
+    Xf: np.ndarray,
+    y01: np.ndarray,
+    cv: Any,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    full_order: np.ndarray,
+    fam: str,
+    fam_names: list[str],
+    protocol: str,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """One row of the search table (family `fam`, top `k`) and its out-of-fold scores.
+
+    The pipeline ranking -> top `k` -> `model` is cross-validated over `cv` (the ranking step
+    finds each training fold's ranking by the row number in column 0 of `X_rows`); the row
+    holds the pooled accuracy and AUC, the mean per-fold AUC, the resubstitution accuracy of
+    `model` on the final top-`k` features, those features and their fold-to-fold stability.
+    """
+    n = X_rows.shape[0]
+    pipe = Pipeline([("rank", _TopK(k=k, rankings=rankings)), ("model", model)])
+    cvres = cross_validate(pipe, X_rows, y01, cv=cv, positive=1)
+    score = np.empty(n)
+    fold_of = np.empty(n, dtype=int)
+    score[cvres.oof.index.to_numpy()] = cvres.oof["y_score"].to_numpy(float)
+    fold_of[cvres.oof.index.to_numpy()] = cvres.oof["fold"].to_numpy()
+    fold_auc = [
+        roc_auc_score(y01[test], score[test]) for _train, test in folds if np.unique(y01[test]).size == 2
+    ]
+    final = set(full_order[:k].tolist())
+    jacc = []
+    for f in range(len(folds)):
+        chosen = set(rankings.fold(f)[0][:k].tolist())
+        jacc.append(len(chosen & final) / len(chosen | final))
+    final_cols = full_order[:k]
+    fitted = clone(model).fit(Xf[:, final_cols], y01)
+    resub = float((fitted.predict(Xf[:, final_cols]) == y01).mean())
+    row = {
+        "family": fam,
+        "k": k,
+        "protocol": protocol,
+        "accuracy": float(((score >= 0.5).astype(int) == y01).mean()),
+        "auc": float(roc_auc_score(y01, score)),
+        "auc_fold_mean": float(np.mean(fold_auc)) if fold_auc else float("nan"),
+        "accuracy_resubstitution": resub,
+        "features": tuple(fam_names[c] for c in final_cols),
+        "stability": float(np.mean(jacc)) if protocol == "leak-free" else float("nan"),
+    }
+    oof = pd.DataFrame(
+        {
+            "family": fam,
+            "k": k,
+            "sample": np.arange(n),
+            "fold": fold_of,
+            "y_true": y01,
+            "y_score": score,
+        }
+    )
+    return row, oof
+
+
 def radiomics_search(
     X: Any,
     y: Any,
@@ -358,70 +501,19 @@ def radiomics_search(
     >>> res.best.loc["histogram", "features"][0]
     'washout_hist_p90'
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"`protocol` must be one of {PROTOCOLS}, got {protocol!r}")
-    if checkpoint is not None and not (
-        callable(getattr(checkpoint, "get", None)) and callable(getattr(checkpoint, "put", None))
-    ):
-        raise TypeError(
-            f"`checkpoint` must have get(key) and put(key, value) methods, got {type(checkpoint).__name__}"
-        )
-    if isinstance(family, str) and family == "all":
-        families: list[str] = ["both", "histogram", "texture"]
-    elif isinstance(family, str):
-        families = [family]
-    elif isinstance(family, Iterable):
-        families = list(family)
-    else:
-        raise TypeError(f"`family` must be one of {(*FAMILIES, 'all')} or a sequence of them, got {family!r}")
-    for fam in families:
-        if fam not in FAMILIES:
-            raise ValueError(
-                f"`family` must be one of {(*FAMILIES, 'all')} or a sequence of them, got {fam!r}"
-            )
-    check_table_and_labels(X, y, "radiomics_search")
-    Xa = real_array(X, "X")
-    if isinstance(X, pd.DataFrame):
-        names = [str(c) for c in X.columns]
-    else:
-        if Xa.ndim != 2:
-            raise ValueError(f"`X` must be 2D (n_samples, n_features), got shape {Xa.shape}")
-        if families != ["both"]:
-            raise ValueError("`X` needs named columns (a DataFrame) to select histogram/texture families")
-        names = [f"x{i}" for i in range(Xa.shape[1])]
-        families_cols = {"both": list(range(Xa.shape[1]))}
-    if not np.all(np.isfinite(Xa)):
-        raise ValueError("`X` contains NaN or infinite values; drop or impute those cases first")
-    ya = np.asarray(y)
-    if ya.ndim != 1 or ya.shape[0] != Xa.shape[0]:
-        raise ValueError(f"`y` must be 1D with {Xa.shape[0]} labels, got shape {ya.shape}")
-    check_labels_present(ya)
-    classes = np.unique(ya)
-    if classes.size != 2:
-        raise ValueError(f"`y` must have exactly 2 classes, got {classes.tolist()}")
-    positive = _resolve_positive(ya, positive, "y")
-    if positive not in classes.tolist():
-        raise ValueError(f"`positive` {positive!r} is not one of the classes {classes.tolist()}")
-    y01 = (ya == positive).astype(int)
-    if isinstance(n_splits, bool) or not isinstance(n_splits, numbers.Integral) or n_splits < 2:
-        raise ValueError(f"`n_splits` must be an int >= 2, got {n_splits!r}")
-    if np.bincount(y01).min() < n_splits:
-        raise ValueError(
-            f"each class needs at least `n_splits`={n_splits} cases, got {np.bincount(y01).tolist()}"
-        )
-    ks = check_int_sequence(k_range, "k_range", minimum=1)
-    if isinstance(X, pd.DataFrame):
-        families_cols = {f: _family_columns(names, f) for f in families}
-    for fam in families:
-        if not families_cols[fam]:
-            raise ValueError(f"no column of `X` belongs to family {fam!r} (looked for {FAMILIES[fam]})")
-        if max(ks) > len(families_cols[fam]) or min(ks) < 1:
-            raise ValueError(
-                f"`k_range` must lie in [1, {len(families_cols[fam])}] for family {fam!r}, got {ks[0]}..{ks[-1]}"
-            )
+    families, families_cols, names, Xa, ya, y01, positive, ks = _search_inputs(
+        X,
+        y,
+        family=family,
+        k_range=k_range,
+        protocol=protocol,
+        n_splits=n_splits,
+        positive=positive,
+        checkpoint=checkpoint,
+    )
     model = make_pipeline(StandardScaler(), LogisticRegression()) if estimator is None else estimator
-    rng = check_seed(rng_or_random_state(rng, random_state, func="radiomics_search"), "rng")
-    cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=int(rng.randint(2**31 - 1)))
+    state = check_seed(rng_or_random_state(rng, random_state, func="radiomics_search"), "rng")
+    cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=int(state.randint(2**31 - 1)))
     folds = list(cv.split(Xa, y01))
     n = Xa.shape[0]
     leak_free = protocol == "leak-free"
@@ -441,7 +533,7 @@ def radiomics_search(
                 Xf,
                 ya,
                 folds,
-                rng,
+                state,
                 leak_free=leak_free,
                 n_estimators=n_estimators,
                 max_samples=max_samples,
@@ -454,54 +546,15 @@ def radiomics_search(
             X_rows = np.column_stack([np.arange(n, dtype=float), Xf])
             fam_rows = []
             for k in ks:
-                pipe = Pipeline([("rank", _TopK(k=k, rankings=rankings)), ("model", model)])
-                cvres = cross_validate(pipe, X_rows, y01, cv=cv, positive=1)
-                score = np.empty(n)
-                fold_of = np.empty(n, dtype=int)
-                score[cvres.oof.index.to_numpy()] = cvres.oof["y_score"].to_numpy(float)
-                fold_of[cvres.oof.index.to_numpy()] = cvres.oof["fold"].to_numpy()
-                fold_auc = [
-                    roc_auc_score(y01[test], score[test])
-                    for _train, test in folds
-                    if np.unique(y01[test]).size == 2
-                ]
-                final = set(full_order[:k].tolist())
-                jacc = []
-                for f in range(len(folds)):
-                    chosen = set(rankings.fold(f)[0][:k].tolist())
-                    jacc.append(len(chosen & final) / len(chosen | final))
+                row, oof = _evaluate_k(
+                    k, rankings, model, X_rows, Xf, y01, cv, folds, full_order, fam, fam_names, protocol
+                )
+                fam_rows.append(row)
+                oof_parts.append(oof)
                 if leak_free:
                     fold_rankings[fam] = pd.DataFrame(
                         [rankings.fold(f)[1] for f in range(len(folds))], columns=fam_names
                     ).rename_axis("fold")
-                final_cols = full_order[:k]
-                fitted = clone(model).fit(Xf[:, final_cols], y01)
-                resub = float((fitted.predict(Xf[:, final_cols]) == y01).mean())
-                fam_rows.append(
-                    {
-                        "family": fam,
-                        "k": k,
-                        "protocol": protocol,
-                        "accuracy": float(((score >= 0.5).astype(int) == y01).mean()),
-                        "auc": float(roc_auc_score(y01, score)),
-                        "auc_fold_mean": float(np.mean(fold_auc)) if fold_auc else float("nan"),
-                        "accuracy_resubstitution": resub,
-                        "features": tuple(fam_names[c] for c in final_cols),
-                        "stability": float(np.mean(jacc)) if protocol == "leak-free" else float("nan"),
-                    }
-                )
-                oof_parts.append(
-                    pd.DataFrame(
-                        {
-                            "family": fam,
-                            "k": k,
-                            "sample": np.arange(n),
-                            "fold": fold_of,
-                            "y_true": y01,
-                            "y_score": score,
-                        }
-                    )
-                )
             aucs = np.array([r["auc"] for r in fam_rows])
             best = int(np.flatnonzero(aucs == aucs.max())[0])
             for i, r in enumerate(fam_rows):
