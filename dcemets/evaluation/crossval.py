@@ -233,6 +233,108 @@ def _positive_score(est: Any, X: Any, positive: Any) -> tuple[np.ndarray | None,
     return None, np.nan
 
 
+def _splitters(
+    cv: Any, repeats: int, rng: Any, y_arr: np.ndarray, g_arr: np.ndarray | None, labels: Any
+) -> list[Any]:
+    """One fold splitter per repeat: stratified (grouped) k-fold for an int `cv`, else `cv`.
+
+    Every class must hold at least `cv` cases (groups, with `g_arr`); each repeat's shuffle
+    is seeded from `rng`.
+    """
+    if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        if cv < 2:
+            raise ValueError(f"`cv` must be >= 2 folds, got {cv}")
+        for label in labels:
+            mask = y_arr == label
+            count = int(mask.sum()) if g_arr is None else int(np.unique(g_arr[mask]).size)
+            unit = "cases" if g_arr is None else "groups"
+            if cv > count:
+                raise ValueError(
+                    f"`cv`={cv} folds but class {label!r} has only {count} {unit}; use cv <= {count}"
+                )
+        seeds = _check_rng(rng).integers(0, 2**31 - 1, size=repeats)
+        splitters = [
+            StratifiedKFold(int(cv), shuffle=True, random_state=int(s))
+            if g_arr is None
+            else StratifiedGroupKFold(int(cv), shuffle=True, random_state=int(s))
+            for s in seeds
+        ]
+    elif hasattr(cv, "split") and not isinstance(cv, (str, bytes)):
+        if repeats != 1:
+            raise ValueError("`repeats` > 1 needs an int `cv` (a splitter object is used as given)")
+        splitters = [cv]
+    else:
+        raise TypeError(f"`cv` must be an int or a splitter with a split method, got {type(cv).__name__}")
+    return splitters
+
+
+def _aggregate_groups(
+    part: pd.DataFrame, positive: Any, labels: Any, threshold: float, *, scored: bool
+) -> pd.DataFrame:
+    """One row per group of a fold's predictions.
+
+    The mean score at `threshold` (or, without scores, the share of positive predictions at
+    0.5) decides each group's class.
+    """
+    other = next(lbl for lbl in labels if lbl != positive)
+    part["_pos_pred"] = (part["y_pred"] == positive).astype(float)
+    agg = part.groupby("group", sort=False).agg(
+        sample=("group", "first"),
+        repeat=("repeat", "first"),
+        fold=("fold", "first"),
+        y_true=("y_true", "first"),
+        y_score=("y_score", "mean"),
+        _pos_pred=("_pos_pred", "mean"),
+    )
+    agg = agg.reset_index()
+    decide = agg["y_score"] >= threshold if scored else agg["_pos_pred"] >= 0.5
+    agg["y_pred"] = np.where(decide, positive, other)
+    part = agg[["sample", "repeat", "fold", "group", "y_true", "y_pred", "y_score"]]
+    return part
+
+
+def _predict_fold(
+    estimator: Any,
+    X: Any,
+    y_arr: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    positive: Any,
+    checkpoint: Any,
+    r: int,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray | None, float, Any]:
+    """Predictions, positive-class scores and threshold of fold `k` of repeat `r`.
+
+    Also the estimator fitted on the fold's training part (None when the fold was read from
+    `checkpoint`).
+    """
+    est = None
+    stored = None
+    if checkpoint is not None:
+        key = f"r{r}-f{k}-" + _fold_hash(train, test)
+        stored = checkpoint.get(key)
+    if stored is not None:
+        pred = np.asarray(stored["pred"], dtype=y_arr.dtype)
+        score = None if stored["score"] is None else np.asarray(stored["score"], dtype=float)
+        threshold = float(stored["threshold"])
+    else:
+        est = clone(estimator).fit(_take(X, train), y_arr[train])
+        X_test = _take(X, test)
+        pred = np.asarray(est.predict(X_test))
+        score, threshold = _positive_score(est, X_test, positive)
+        if checkpoint is not None:
+            checkpoint.put(
+                key,
+                {
+                    "pred": pred.tolist(),
+                    "score": None if score is None else np.asarray(score, dtype=float).tolist(),
+                    "threshold": float(threshold),
+                },
+            )
+    return pred, score, threshold, est
+
+
 def cross_validate(
     estimator: Any,
     X: Any,
@@ -371,30 +473,7 @@ def cross_validate(
     if not isinstance(repeats, (int, np.integer)) or isinstance(repeats, bool) or repeats < 1:
         raise ValueError(f"`repeats` must be an int >= 1, got {repeats!r}")
 
-    if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
-        if cv < 2:
-            raise ValueError(f"`cv` must be >= 2 folds, got {cv}")
-        for label in labels:
-            mask = y_arr == label
-            count = int(mask.sum()) if g_arr is None else int(np.unique(g_arr[mask]).size)
-            unit = "cases" if g_arr is None else "groups"
-            if cv > count:
-                raise ValueError(
-                    f"`cv`={cv} folds but class {label!r} has only {count} {unit}; use cv <= {count}"
-                )
-        seeds = _check_rng(rng).integers(0, 2**31 - 1, size=repeats)
-        splitters = [
-            StratifiedKFold(int(cv), shuffle=True, random_state=int(s))
-            if g_arr is None
-            else StratifiedGroupKFold(int(cv), shuffle=True, random_state=int(s))
-            for s in seeds
-        ]
-    elif hasattr(cv, "split") and not isinstance(cv, (str, bytes)):
-        if repeats != 1:
-            raise ValueError("`repeats` > 1 needs an int `cv` (a splitter object is used as given)")
-        splitters = [cv]
-    else:
-        raise TypeError(f"`cv` must be an int or a splitter with a split method, got {type(cv).__name__}")
+    splitters = _splitters(cv, repeats, rng, y_arr, g_arr, labels)
 
     folds = [
         (r, k, train, test)
@@ -403,30 +482,11 @@ def cross_validate(
     ]
     rows, oof_parts, fitted = [], [], []
     for r, k, train, test in tqdm(folds, desc="cross-validation", disable=not progress):
-        stored = None
-        if checkpoint is not None:
-            key = f"r{r}-f{k}-" + _fold_hash(train, test)
-            stored = checkpoint.get(key)
-        if stored is not None:
-            pred = np.asarray(stored["pred"], dtype=y_arr.dtype)
-            score = None if stored["score"] is None else np.asarray(stored["score"], dtype=float)
-            threshold = float(stored["threshold"])
-        else:
-            est = clone(estimator).fit(_take(X, train), y_arr[train])
-            if return_estimators:
-                fitted.append(est)
-            X_test = _take(X, test)
-            pred = np.asarray(est.predict(X_test))
-            score, threshold = _positive_score(est, X_test, positive)
-            if checkpoint is not None:
-                checkpoint.put(
-                    key,
-                    {
-                        "pred": pred.tolist(),
-                        "score": None if score is None else np.asarray(score, dtype=float).tolist(),
-                        "threshold": float(threshold),
-                    },
-                )
+        pred, score, threshold, est = _predict_fold(
+            estimator, X, y_arr, train, test, positive, checkpoint, r, k
+        )
+        if return_estimators and est is not None:
+            fitted.append(est)
         part = pd.DataFrame(
             {
                 "sample": test,
@@ -439,20 +499,7 @@ def cross_validate(
             }
         )
         if aggregate_groups:
-            other = next(lbl for lbl in labels if lbl != positive)
-            part["_pos_pred"] = (part["y_pred"] == positive).astype(float)
-            agg = part.groupby("group", sort=False).agg(
-                sample=("group", "first"),
-                repeat=("repeat", "first"),
-                fold=("fold", "first"),
-                y_true=("y_true", "first"),
-                y_score=("y_score", "mean"),
-                _pos_pred=("_pos_pred", "mean"),
-            )
-            agg = agg.reset_index()
-            decide = agg["y_score"] >= threshold if score is not None else agg["_pos_pred"] >= 0.5
-            agg["y_pred"] = np.where(decide, positive, other)
-            part = agg[["sample", "repeat", "fold", "group", "y_true", "y_pred", "y_score"]]
+            part = _aggregate_groups(part, positive, labels, threshold, scored=score is not None)
         rates = _rates(
             (part["y_true"] == positive).to_numpy(),
             (part["y_pred"] == positive).to_numpy(),
