@@ -123,6 +123,57 @@ def _grow_options(
     }
 
 
+def _search_regions(
+    roi_sagittal: xr.DataArray, dce: xr.DataArray, z_margin: float, widen_kw: dict[str, Any]
+) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
+    """The outline carried to the DCE grid (Fig. 3c), extended along z, and the search box (Fig. 3d)."""
+    transferred = transfer_roi(roi_sagittal, dce)
+    outline = _extend_z(transferred, z_margin)
+    return transferred, outline, widen_search_region(outline, **widen_kw)
+
+
+def _curve_outcome(
+    curve: Any, enh: xr.DataArray, min_enh: float
+) -> tuple[xr.DataArray, float, str, dict[str, xr.DataArray]]:
+    """The curve algorithm's mask, confidence, method label and reference masks.
+
+    Raises a ValueError when the outline's core enhances by less than `min_enh` %.
+    """
+    if not curve.core_enhancement >= min_enh:
+        raise ValueError(
+            f"`dce` shows no enhancement in the search region: the outline's core enhances by "
+            f"{curve.core_enhancement:.3g} % < min_enhancement={min_enh:g} %"
+        )
+    refs = {
+        "lesion_reference": like(enh, curve.core, name="lesion_reference"),
+        "marrow_reference": like(enh, curve.marrow, name="marrow_reference"),
+    }
+    return (
+        like(enh, curve.lesion, name="lesion"),
+        curve.confidence,
+        "curve features vs normal marrow (dcemets)",
+        refs,
+    )
+
+
+def _steps_dataset(
+    first: dict[str, xr.DataArray],
+    steps_vars: dict[str, xr.DataArray],
+    lesion: xr.DataArray,
+    enh: xr.DataArray,
+    curve: Any,
+    attrs: dict[str, Any],
+) -> xr.Dataset:
+    """The intermediate images of :func:`segment_lesion` (``return_steps=True``), in order."""
+    steps = xr.Dataset({**first, **steps_vars, "lesion": lesion})
+    steps.attrs.update({k: v for k, v in enh.attrs.items() if k in ("space", "affine", "spacing_mm")})
+    steps.attrs.update(attrs)
+    steps.attrs["features"] = list(curve.feature_names)
+    steps.attrs["lesion_centre"] = [float(v) for v in curve.lesion_centre]
+    steps.attrs["marrow_centre"] = [float(v) for v in curve.marrow_centre]
+    return steps
+
+
 @overload
 def segment_lesion(
     dce: xr.DataArray,
@@ -424,9 +475,7 @@ def segment_lesion(
     t2w_v = None
     if t2w_sagittal is not None:
         t2w_v = _t2w_on_dce_grid(t2w_sagittal, dce)
-    transferred = transfer_roi(roi_sagittal, dce)  # (c)
-    outline = _extend_z(transferred, z_margin)
-    search = widen_search_region(outline, **widen_kw)  # (d) box
+    transferred, outline, search = _search_regions(roi_sagittal, dce, z_margin, widen_kw)  # (c), (d)
     search_v = np.asarray(search.values)
     trans_v = np.asarray(transferred.values)
     outline_v = np.asarray(outline.values)
@@ -455,16 +504,7 @@ def segment_lesion(
     steps_vars: dict[str, xr.DataArray] = {}
     attrs_extra: dict[str, Any] = {}
     if algorithm == "curve":
-        if not curve.core_enhancement >= min_enh:
-            raise ValueError(
-                f"`dce` shows no enhancement in the search region: the outline's core enhances by "
-                f"{curve.core_enhancement:.3g} % < min_enhancement={min_enh:g} %"
-            )
-        lesion = like(enh, curve.lesion, name="lesion")
-        confidence = curve.confidence
-        label = "curve features vs normal marrow (dcemets)"
-        steps_vars["lesion_reference"] = like(enh, curve.core, name="lesion_reference")
-        steps_vars["marrow_reference"] = like(enh, curve.marrow, name="marrow_reference")
+        lesion, confidence, label, steps_vars = _curve_outcome(curve, enh, min_enh)
     else:
         lesion, seed, partitions, kept_da, vr = _paper_chain(
             dce,
@@ -503,21 +543,14 @@ def segment_lesion(
         lesion.attrs["seed_index"] = attrs_extra["seed_index"]
     if not return_steps:
         return lesion
-    steps = xr.Dataset(
-        {
-            "transferred_roi": transferred,
-            "search_region": search,
-            "lesion_probability": prob_da,
-            **steps_vars,
-            "lesion": lesion,
-        }
+    steps = _steps_dataset(
+        {"transferred_roi": transferred, "search_region": search, "lesion_probability": prob_da},
+        steps_vars,
+        lesion,
+        enh,
+        curve,
+        {**attrs_extra, "confidence": float(confidence)},
     )
-    steps.attrs.update({k: v for k, v in enh.attrs.items() if k in ("space", "affine", "spacing_mm")})
-    steps.attrs.update(attrs_extra)
-    steps.attrs["confidence"] = float(confidence)
-    steps.attrs["features"] = list(curve.feature_names)
-    steps.attrs["lesion_centre"] = [float(v) for v in curve.lesion_centre]
-    steps.attrs["marrow_centre"] = [float(v) for v in curve.marrow_centre]
     return lesion, steps
 
 
