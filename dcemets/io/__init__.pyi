@@ -1,10 +1,17 @@
+# The geometry helpers of the data model are exported here too (the same objects), declared as
+# aliases of dcemets.geometry's below, not with `from`: lazy_loader reads only the
+# `from .<submodule> import` lines; dcemets/io/__init__.py resolves them at run time.
+import dcemets.geometry
+
 from ._case import Case, validate_subject_id
-from ._geometry import index_from_world, world_coordinates
 from .cohort import load_cohort, save_cohort
 from .convert import from_sitk, to_sitk
 from .dce import read_dce, write_dce
 from .images import read_image, write_image
 from .roi import read_roi, write_parametric_map, write_seg
+
+index_from_world = dcemets.geometry.index_from_world
+world_coordinates = dcemets.geometry.world_coordinates
 
 __all__ = [
     "Case",
