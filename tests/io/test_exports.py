@@ -15,6 +15,15 @@ def test_geometry_helpers_are_those_of_dcemets_geometry():
         assert name in dir(dcemets.io)
 
 
+def test_case_record_is_the_one_simulate_makes():
+    import dcemets._records
+    from dcemets.io import Case, validate_subject_id
+
+    assert Case is dcemets._records.Case
+    assert validate_subject_id is dcemets._records.validate_subject_id
+    assert {"Case", "validate_subject_id"} <= set(dcemets.io.__all__)
+
+
 def test_an_unknown_name_is_still_an_attribute_error():
     with pytest.raises(AttributeError, match="no_such_name"):
         dcemets.io.no_such_name
