@@ -1195,9 +1195,58 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     >>> w[0].category.__name__, str(w[0].message)
     ('RuntimeWarning', 'look here')
     """
-    frame = sys._getframe(1)  # the caller of warn_user: stacklevel 2
+    warnings.warn(message, category, stacklevel=_user_stacklevel(sys._getframe(1)))
+
+
+def _user_stacklevel(frame: Any, *, importing: bool = False) -> int:
+    """The ``stacklevel`` of the first frame out from `frame` (level 2) that is the user's.
+
+    Frames of the packages of :func:`_is_internal` are skipped, and with `importing` those of
+    the import machinery too (a warning issued while a module is being imported): the frozen
+    ``importlib._bootstrap`` frames, which :func:`warnings.warn` itself leaves out of the
+    count, and ``importlib.import_module``'s.
+    """
     level = 2
-    while frame.f_back is not None and _is_internal(str(frame.f_globals.get("__name__", ""))):
+    while frame.f_back is not None:
+        code = frame.f_code.co_filename
+        if importing and "importlib" in code and "_bootstrap" in code:
+            frame = frame.f_back  # not counted: warnings.warn skips these frames too
+            continue
+        module = str(frame.f_globals.get("__name__", ""))
+        if not (_is_internal(module) or (importing and module == "importlib")):
+            break
         frame = frame.f_back
         level += 1
-    warnings.warn(message, category, stacklevel=level)
+    return level
+
+
+def warn_moved_module(old: str, new: str, *, public: str | None = None) -> None:
+    """Warn once, at the importing line, that the module `old` is deprecated for `new`.
+
+    Called at the top level of a deprecated alias module (it runs once per process, when the
+    module is first imported).  `public`: the package to import the names from instead,
+    when it is not `new` itself.
+
+    Parameters
+    ----------
+    old, new : str
+        Dotted names of the deprecated module and of its replacement.
+    public : str, optional
+        The public package that exports the same names, named in the message too.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     warn_moved_module("pkg.old", "pkg.new")
+    >>> w[0].category.__name__, str(w[0].message)
+    ('DeprecationWarning', 'pkg.old is deprecated: it was renamed pkg.new; import from pkg.new (pkg.old will be removed in the next release)')
+    """
+    where = new if public is None else f"{public} or {new}"
+    warnings.warn(
+        f"{old} is deprecated: it was renamed {new}; import from {where} "
+        f"({old} will be removed in the next release)",
+        DeprecationWarning,
+        stacklevel=_user_stacklevel(sys._getframe(1), importing=True),
+    )

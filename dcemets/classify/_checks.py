@@ -8,12 +8,14 @@ fix.  Messages keep the phrases scikit-learn's estimator checks look for (``0 fe
 (shape=(n, 0)) while a minimum of 1 is required``, ``Reshape your data``, ``Complex data not
 supported``, ``one class``).
 
-Numbers: :func:`check_int`, :func:`check_alpha`, :func:`check_seed` and :func:`real_array`
-check the scalar and array arguments of the public functions.
+Numbers: :func:`check_int` (the shared :func:`dcemets._checks.check_int` with classify's
+error for a non-integral number), :func:`check_alpha`, :func:`check_seed` and
+:func:`real_array` check the scalar and array arguments of the public functions.
 """
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Iterable
 from typing import Any
@@ -21,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
+
+from dcemets._checks import check_int as _check_int
 
 
 def _shape(a: Any) -> tuple[int, ...] | None:
@@ -165,21 +169,13 @@ def check_classes(classes: np.ndarray, who: str) -> None:
         )
 
 
-def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
-    """`value` as an int: an int (not bool) at least `minimum`, else an error naming `name`.
+check_int = functools.partial(_check_int, float_error=ValueError)
+"""`value` as an int (:func:`dcemets._checks.check_int`, `minimum` optional).
 
-    A non-integral real (``2.5``, NaN) is a ValueError, anything else not an int a TypeError.
-    """
-    if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)):
-        # a number, but not a whole one (2.5, NaN): a bad value, not a bad type
-        raise ValueError(  # noqa: TRY004
-            f"`{name}` must be an int, got {value!r}"
-        )
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an int, got {value!r} ({type(value).__name__})")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}")
-    return int(value)
+The classify convention: a real number that is not a whole one (``2.5``, NaN) is a
+``ValueError``, a bad value rather than a bad type, as scikit-learn's parameter checks report
+it; anything else not an int is a ``TypeError``.
+"""
 
 
 def check_alpha(value: Any, name: str) -> float:

@@ -29,6 +29,7 @@ from dcemets.classify._chaid_stats import (
 from dcemets.classify._checks import (
     check_alpha,
     check_classes,
+    check_int,
     check_table,
     check_table_and_labels,
 )
@@ -237,19 +238,13 @@ class CHAIDClassifier(ClassifierMixin, BaseEstimator):
 
     # -- parameter validation ----------------------------------------------------------------
     def _check_params(self) -> None:
-        def is_int(v: Any) -> bool:
-            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-        if self.max_depth is not None and not (is_int(self.max_depth) and self.max_depth >= 0):
-            raise ValueError(f"`max_depth` must be a non-negative int or None, got {self.max_depth!r}")
+        if self.max_depth is not None:
+            check_int(self.max_depth, "max_depth", minimum=0)
         for name in ("alpha_merge", "alpha_split"):
             check_alpha(getattr(self, name), name)
-        if not (is_int(self.n_bins) and self.n_bins >= 2):
-            raise ValueError(f"`n_bins` must be an int >= 2, got {self.n_bins!r}")
-        if not (is_int(self.min_samples_split) and self.min_samples_split >= 2):
-            raise ValueError(f"`min_samples_split` must be an int >= 2, got {self.min_samples_split!r}")
-        if not (is_int(self.min_samples_leaf) and self.min_samples_leaf >= 1):
-            raise ValueError(f"`min_samples_leaf` must be an int >= 1, got {self.min_samples_leaf!r}")
+        check_int(self.n_bins, "n_bins", minimum=2)
+        check_int(self.min_samples_split, "min_samples_split", minimum=2)
+        check_int(self.min_samples_leaf, "min_samples_leaf", minimum=1)
         if not isinstance(self.bonferroni, (bool, np.bool_)):
             raise TypeError(f"`bonferroni` must be a bool, got {self.bonferroni!r}")
 

@@ -28,8 +28,8 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from dcemets._conventions import check_same_grid, geometry_attrs, validate_dce, validate_image
+from dcemets._records import Case, validate_subject_id
 from dcemets.io import _dicom
-from dcemets.io._case import Case, validate_subject_id
 from dcemets.io._files import PathLike, as_path, is_netcdf, jsonable, netcdf_safe, read_json, sidecar_of
 from dcemets.io.dce import FRAME_TIME_KEYS, read_dce, write_dce
 from dcemets.io.images import read_image, write_image

@@ -4,8 +4,8 @@ from .concentration import concentration_to_signal, signal_to_concentration
 from .delay import fit_delay, fit_patlak
 from .exchange import fit_tcum, fit_tcxm
 from .fitting import fit_tofts
+from .forward_models import patlak, tcum, tcxm, tofts
 from .heuristics import HOTSPOT_FLAGS, heuristics, hotspot_roi, parametric_maps, roi_curve
-from .models import patlak, tcum, tcxm, tofts
 from .selection import select_model
 from .t1 import fit_t1_hifi, fit_t1_vfa, ir_spgr_signal
 

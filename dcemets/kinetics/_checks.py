@@ -54,30 +54,6 @@ def check_real_dataarray(da: xr.DataArray, name: str) -> None:
         raise TypeError(f"`{name}` must hold numbers, got dtype {da.dtype}")
 
 
-def positive_scalar(x: Any, name: str, unit: str, *, upper: float | None = None) -> float:
-    """Return `x` as a finite positive float (optionally < `upper`)."""
-    try:
-        v = float(x)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"`{name}` must be a number ({unit}), got {type(x).__name__}") from exc
-    if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"`{name}` must be a positive number ({unit}), got {v}")
-    if upper is not None and v >= upper:
-        raise ValueError(f"`{name}` must be below {upper} {unit}, got {v}")
-    return v
-
-
-def finite_scalar(x: Any, name: str, unit: str) -> float:
-    """Return `x` as a finite float."""
-    try:
-        v = float(x)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"`{name}` must be a number ({unit}), got {type(x).__name__}") from exc
-    if not np.isfinite(v):
-        raise ValueError(f"`{name}` must be finite ({unit}), got {v}")
-    return v
-
-
 def check_mask(mask: Any, data: Any, dname: str, *, what: str = "voxel to compute") -> Any:
     """Validate the ``mask=`` of a kinetics function against its data `data` (argument `dname`).
 

@@ -16,7 +16,7 @@ import xarray as xr
 
 from dcemets._conventions import SPATIAL_DIMS, output_attrs, warn_user
 from dcemets.kinetics._checks import as_time, check_mask, check_real_dataarray
-from dcemets.kinetics.models import _prepare_aif
+from dcemets.kinetics.forward_models import _prepare_aif
 
 Core = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 

@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from dcemets._checks import check_finite, check_positive
 from dcemets.kinetics import _np
-from dcemets.kinetics._checks import as_float_array, finite_scalar, positive_scalar
+from dcemets.kinetics._checks import as_float_array
 
 __all__ = ["biexponential_aif", "parker_aif"]
 
@@ -18,7 +19,7 @@ def _time_array(time: Any) -> np.ndarray:
 
 
 def _hct(hct: Any) -> float:
-    h = finite_scalar(hct, "hct", "fraction")
+    h = check_finite(hct, "hct", "fraction")
     if not 0.0 <= h < 1.0:
         raise ValueError(f"`hct` (haematocrit) must be in [0, 1), got {h}")
     return h
@@ -81,7 +82,7 @@ def parker_aif(time: Any, *, delay: float = 0.0, hct: float = 0.42) -> np.ndarra
     array([ 0.   , 10.418])
     """
     t = _time_array(time)
-    d = finite_scalar(delay, "delay", "s")
+    d = check_finite(delay, "delay", "s")
     h = _hct(hct)
     tm = (t - d) / 60.0
     cp = np.where(tm >= 0, _np.parker_blood(tm), 0.0) / (1.0 - h)
@@ -151,11 +152,11 @@ def biexponential_aif(
     array([0.   , 0.877])
     """
     t = _time_array(time)
-    d = finite_scalar(delay, "delay", "s")
-    dose = positive_scalar(dose, "dose", "mmol/kg")
-    m1 = positive_scalar(m1, "m1", "1/min")
-    m2 = positive_scalar(m2, "m2", "1/min")
-    a1, a2 = (finite_scalar(v, k, "kg/L") for k, v in (("a1", a1), ("a2", a2)))
+    d = check_finite(delay, "delay", "s")
+    dose = check_positive(dose, "dose", "mmol/kg")
+    m1 = check_positive(m1, "m1", "1/min")
+    m2 = check_positive(m2, "m2", "1/min")
+    a1, a2 = (check_finite(v, k, "kg/L") for k, v in (("a1", a1), ("a2", a2)))
     for k, v in (("a1", a1), ("a2", a2)):
         if v < 0:
             raise ValueError(f"`{k}` must be non-negative (kg/L), got {v}")

@@ -16,9 +16,10 @@ import numpy as np
 import xarray as xr
 from scipy.special import gammaln
 
+from dcemets._checks import check_finite, check_positive
 from dcemets._conventions import SPATIAL_DIMS, like, validate_dce, warn_user
 from dcemets.kinetics import _np
-from dcemets.kinetics._checks import as_float_array, check_mask, finite_scalar, positive_scalar
+from dcemets.kinetics._checks import as_float_array, check_mask
 
 __all__ = ["POPULATION_AIFS", "blood_to_plasma", "image_aif", "plasma_to_blood", "population_aif"]
 
@@ -145,7 +146,7 @@ def _biexp(t_min: np.ndarray, p: Mapping[str, float], scale: float) -> np.ndarra
 
 
 def _hct(hct: Any, name: str = "hct") -> float:
-    h = finite_scalar(hct, name, "fraction")
+    h = check_finite(hct, name, "fraction")
     if not 0.0 <= h < 1.0:
         raise ValueError(f"`{name}` (haematocrit) must be in [0, 1), got {h}")
     return h
@@ -326,11 +327,11 @@ def population_aif(
     t = np.asarray(_conc_like(time, "time"), dtype=float)
     if not np.all(np.isfinite(t)):
         raise ValueError("`time` must be finite (seconds)")
-    d = finite_scalar(delay, "delay", "s")
+    d = check_finite(delay, "delay", "s")
     h = _hct(hct)
     entry = POPULATION_AIFS[model]
     ref = float(entry["dose_mmol_per_kg"])
-    dose_ = ref if dose is None else positive_scalar(dose, "dose", "mmol/kg")
+    dose_ = ref if dose is None else check_positive(dose, "dose", "mmol/kg")
     p = entry["parameters"]
     tm = (t - d) / 60.0
     if model == "parker":
@@ -370,7 +371,7 @@ def _pos_int(x: Any, name: str, lo: int = 1) -> int:
 
 
 def _fraction(x: Any, name: str) -> float:
-    v = finite_scalar(x, name, "fraction")
+    v = check_finite(x, name, "fraction")
     if not 0.0 < v <= 1.0:
         raise ValueError(f"`{name}` must be in (0, 1], got {v}")
     return v
@@ -477,10 +478,10 @@ def image_aif(
         raise ValueError(f"`n_baseline` must be < {nt - 1} for {nt} frames, got {nb}")
     top = _fraction(top_fraction, "top_fraction")
     pv = _fraction(pv_fraction, "pv_fraction")
-    rough_f = positive_scalar(roughness_factor, "roughness_factor", "")
+    rough_f = check_positive(roughness_factor, "roughness_factor", "")
     t = np.asarray(dce["time"].values, dtype=float)
     if max_delay is not None:
-        max_delay = finite_scalar(max_delay, "max_delay", "s")
+        max_delay = check_finite(max_delay, "max_delay", "s")
         if max_delay < 0:
             raise ValueError(f"`max_delay` must be >= 0 s, got {max_delay}")
     if mask is None:

@@ -7,15 +7,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from dcemets._checks import check_positive
 from dcemets._conventions import SPATIAL_DIMS, check_same_grid, warn_user
 from dcemets.kinetics import _np
-from dcemets.kinetics._checks import (
-    as_float_array,
-    as_time,
-    check_mask,
-    check_real_dataarray,
-    positive_scalar,
-)
+from dcemets.kinetics._checks import as_float_array, as_time, check_mask, check_real_dataarray
 
 __all__ = ["concentration_to_signal", "signal_to_concentration"]
 
@@ -33,7 +28,7 @@ def _acq(value: Any, name: str, data: Any) -> float:
                 f"`{name}` ({_UNIT[name]}) is required (or give a DataArray with attrs[{_ATTR[name]!r}])"
             )
     upper = 180.0 if name == "flip_angle" else None
-    return positive_scalar(value, name, _UNIT[name], upper=upper)
+    return check_positive(value, name, _UNIT[name], upper=upper)
 
 
 def _map_param(value: Any, name: str, unit: str, data: Any, dname: str, *, allow_zero: bool = False) -> Any:

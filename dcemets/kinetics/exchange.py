@@ -20,7 +20,7 @@ import xarray as xr
 
 from dcemets.kinetics import _nlls, _np
 from dcemets.kinetics._wrap import check_bounds, check_ct_aif, check_max_iter, fit_dataset
-from dcemets.kinetics.models import tcum_exponents, tcxm_exponents
+from dcemets.kinetics.forward_models import tcum_exponents, tcxm_exponents
 
 __all__ = ["fit_tcum", "fit_tcxm"]
 

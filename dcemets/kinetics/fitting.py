@@ -2,7 +2,7 @@
 
 **Backends.**  The fit runs in NumPy (``backend="numpy"``, built in) or in a plugin backend
 found through the entry-point group ``dcemets.fit_tofts``.  dcemets registers ``torch =
-"dcemets.models.tofts:fit_backend"``: :mod:`dcemets.kinetics` may not import torch (layer
+"dcemets.models.tofts_backend:fit_backend"``: :mod:`dcemets.kinetics` may not import torch (layer
 rule), so it defines this contract and :mod:`dcemets.models` implements it; the dependency
 points downward at import time and is looked up by name at call time.
 
@@ -42,7 +42,7 @@ from dcemets._conventions import SPATIAL_DIMS, output_attrs, warn_user
 from dcemets.kinetics import _fit
 from dcemets.kinetics._checks import as_time, check_real_dataarray
 from dcemets.kinetics._wrap import check_fit_mask
-from dcemets.kinetics.models import _prepare_aif
+from dcemets.kinetics.forward_models import _prepare_aif
 
 __all__ = ["fit_tofts"]
 
@@ -50,6 +50,10 @@ __all__ = ["fit_tofts"]
 ENTRY_POINT_GROUP = "dcemets.fit_tofts"
 
 _INSTALL = 'pip install torch==2.13.0 -e ".[torch]"'
+#: Entry-point values of dcemets' own backends before issue 17 renamed their modules -> now.
+#: Metadata written by an older install (an editable install not re-installed since) still
+#: names the old module, a deprecated alias that warns on import: load the new one directly.
+_RENAMED_ENTRY_POINTS = {"dcemets.models.tofts:fit_backend": "dcemets.models.tofts_backend:fit_backend"}
 _DEVICE_RE = re.compile(r"cpu|auto|cuda(:\d+)?")
 
 Backend = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -69,14 +73,19 @@ def _load_backend(name: str) -> Backend:
             f"{ENTRY_POINT_GROUP!r} (available: {avail}); the 'torch' backend comes with dcemets "
             f"when installed with `{_INSTALL}`"
         )
+    ep = found[0]
+    if ep.value in _RENAMED_ENTRY_POINTS:
+        ep = importlib.metadata.EntryPoint(
+            name=ep.name, value=_RENAMED_ENTRY_POINTS[ep.value], group=ep.group
+        )
     try:
-        fn = found[0].load()
+        fn = ep.load()
     except ImportError as exc:
         raise ValueError(
             f"the {name!r} fitting backend could not be imported ({exc}); install it with `{_INSTALL}`"
         ) from exc
     if not callable(fn):
-        raise TypeError(f"entry point {found[0].value!r} of group {ENTRY_POINT_GROUP!r} is not callable")
+        raise TypeError(f"entry point {ep.value!r} of group {ENTRY_POINT_GROUP!r} is not callable")
     return fn  # type: ignore[no-any-return]
 
 
@@ -225,7 +234,7 @@ def fit_tofts(
     backend : {None, "numpy", "torch"} or str, optional
         Implementation.  None: ``"numpy"`` when `device` is ``"cpu"``, ``"torch"`` for a CUDA
         `device`, and for ``"auto"`` the backend it resolves to (see `device`).
-        ``"numpy"`` runs on the CPU only; ``"torch"`` (:func:`dcemets.models.tofts.fit_backend`,
+        ``"numpy"`` runs on the CPU only; ``"torch"`` (:func:`dcemets.models.tofts_backend.fit_backend`,
         needs ``pip install torch==2.13.0 -e ".[torch]"``) runs the same algorithm -- same
         start, bounds, damping and stopping rules, results equal to NumPy's to ~1e-8 in
         float64 -- on any torch device, in batches of voxels.  Other names are looked up in

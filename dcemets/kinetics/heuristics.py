@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from dcemets._checks import check_finite, check_positive
 from dcemets._conventions import (
     SPATIAL_DIMS,
     check_same_grid,
@@ -19,14 +20,7 @@ from dcemets._conventions import (
     warn_user,
 )
 from dcemets.kinetics import _np
-from dcemets.kinetics._checks import (
-    as_float_array,
-    as_time,
-    check_mask,
-    check_real_dataarray,
-    finite_scalar,
-    positive_scalar,
-)
+from dcemets.kinetics._checks import as_float_array, as_time, check_mask, check_real_dataarray
 
 __all__ = ["HOTSPOT_FLAGS", "heuristics", "hotspot_roi", "parametric_maps", "roi_curve"]
 
@@ -61,9 +55,9 @@ def _timing(
 ) -> tuple[float, float, float]:
     if injection_time is None:
         injection_time = attrs.get("injection_time_s", times[nb])
-    t_inj = finite_scalar(injection_time, "injection_time", "s")
-    late = positive_scalar(late_reference, "late_reference", "s after injection")
-    cutoff = positive_scalar(peak_cutoff, "peak_cutoff", "s after injection")
+    t_inj = check_finite(injection_time, "injection_time", "s")
+    late = check_positive(late_reference, "late_reference", "s after injection")
+    cutoff = check_positive(peak_cutoff, "peak_cutoff", "s after injection")
     t_late = t_inj + late
     if not times[0] <= t_late <= times[-1]:
         raise ValueError(
@@ -541,10 +535,10 @@ def _hotspot_options(
         if not 1 <= min_voxels <= size * size:
             raise ValueError(f"`min_voxels` must be in [1, {size * size}] for size {size}, got {min_voxels}")
         min_vox = int(min_voxels)
-    floor = finite_scalar(baseline_floor, "baseline_floor", "fraction of the median baseline")
+    floor = check_finite(baseline_floor, "baseline_floor", "fraction of the median baseline")
     if not 0.0 <= floor < 1.0:
         raise ValueError(f"`baseline_floor` must be in [0, 1), got {floor}")
-    level = finite_scalar(vessel_level, "vessel_level", "fraction of the vessel's maximum SE")
+    level = check_finite(vessel_level, "vessel_level", "fraction of the vessel's maximum SE")
     if not 0.0 < level <= 1.0:
         raise ValueError(f"`vessel_level` must be in (0, 1], got {level}")
     if isinstance(vessel_lag, bool) or not isinstance(vessel_lag, (int, np.integer)):

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from dcemets._checks import check_finite, check_positive
 from dcemets._conventions import SPATIAL_DIMS, check_same_grid, output_attrs
-from dcemets.kinetics._checks import as_float_array, check_real_dataarray, finite_scalar, positive_scalar
+from dcemets.kinetics._checks import as_float_array, check_real_dataarray
 
 __all__ = ["fit_t1_hifi", "fit_t1_vfa"]
 
@@ -218,8 +219,8 @@ def _bounds(t1_bounds: Any, name: str = "t1_bounds", unit: str = "s") -> tuple[f
         lo, hi = t1_bounds
     except (TypeError, ValueError) as exc:
         raise TypeError(f"`{name}` must be a pair (low, high) in {unit}, got {t1_bounds!r}") from exc
-    lo_ = positive_scalar(lo, f"{name}[0]", unit)
-    hi_ = positive_scalar(hi, f"{name}[1]", unit)
+    lo_ = check_positive(lo, f"{name}[0]", unit)
+    hi_ = check_positive(hi, f"{name}[1]", unit)
     if not lo_ < hi_:
         raise ValueError(f"`{name}` must satisfy low < high, got ({lo_}, {hi_})")
     return lo_, hi_
@@ -247,7 +248,7 @@ def _prepare(signal: Any, flip_angle: Any, tr: Any, name: str) -> tuple[Any, np.
                 raise TypeError(f"`tr` (s) is required (or give `{name}` with attrs['tr_s'])")
             tr = signal.attrs["tr_s"]
         data: Any = signal.chunk({"flip_angle": -1}) if signal.chunks is not None else signal
-        return data, fa, positive_scalar(tr, "tr", "s"), [d for d in signal.dims if d != "flip_angle"]
+        return data, fa, check_positive(tr, "tr", "s"), [d for d in signal.dims if d != "flip_angle"]
     s = _numeric(signal, name)
     if s.ndim < 1 or s.shape[-1] < 2:
         raise ValueError(
@@ -258,7 +259,7 @@ def _prepare(signal: Any, flip_angle: Any, tr: Any, name: str) -> tuple[Any, np.
     fa = _flip_angles(flip_angle, s.shape[-1])
     if tr is None:
         raise TypeError(f"`tr` (s) is required for numpy `{name}`")
-    return s, fa, positive_scalar(tr, "tr", "s"), []
+    return s, fa, check_positive(tr, "tr", "s"), []
 
 
 def _apply(
@@ -453,15 +454,15 @@ def _ir_sequence(
     ir_flip_angle: Any, ir_esp: Any, ti: Any, n_readout: Any, td: Any, centre: Any
 ) -> tuple[float, float, float, int, float, float]:
     """The checked IR-SPGR sequence parameters (errors name each argument)."""
-    alpha = positive_scalar(ir_flip_angle, "ir_flip_angle", "degrees", upper=180.0)
-    esp = positive_scalar(ir_esp, "ir_esp", "s")
-    ti_ = positive_scalar(ti, "ti", "s")
+    alpha = check_positive(ir_flip_angle, "ir_flip_angle", "degrees", upper=180.0)
+    esp = check_positive(ir_esp, "ir_esp", "s")
+    ti_ = check_positive(ti, "ti", "s")
     if isinstance(n_readout, bool) or not isinstance(n_readout, (int, np.integer)) or n_readout < 1:
         raise ValueError(f"`n_readout` must be a positive int, got {n_readout!r}")
-    td_ = finite_scalar(td, "td", "s")
+    td_ = check_finite(td, "td", "s")
     if td_ < 0:
         raise ValueError(f"`td` must be >= 0 s, got {td_}")
-    c = finite_scalar(centre, "centre", "fraction")
+    c = check_finite(centre, "centre", "fraction")
     if not 0.0 <= c <= 1.0:
         raise ValueError(f"`centre` must be in [0, 1], got {c}")
     return alpha, esp, ti_, int(n_readout), td_, c

@@ -21,16 +21,15 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
+from dcemets._checks import check_int, check_real
 from dcemets.models import _checkpoint, _training
 from dcemets.models._budget import TRAINING_PRESETS, TrainingBudget
 from dcemets.models._checks import (
     check_fraction,
     check_images,
-    check_int,
     check_labels,
     check_odd,
     check_optional_int,
-    check_real,
     int_list,
 )
 from dcemets.models._device import resolve_device
@@ -60,9 +59,9 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator, abc.ABC):
     # -- validation -------------------------------------------------------------------------
     def _validate_params(self) -> None:
         self._validate_net_params()
-        check_int(self.epochs, "epochs")
-        check_int(self.batch_size, "batch_size")
-        check_int(getattr(self, "augment", 1), "augment")
+        check_int(self.epochs, "epochs", minimum=1)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_int(getattr(self, "augment", 1), "augment", minimum=1)
         check_real(self.lr, "lr", low=0.0, low_open=True)
         check_real(getattr(self, "weight_decay", 0.0), "weight_decay", low=0.0)
         schedule = getattr(self, "lr_schedule", None)
@@ -71,7 +70,7 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator, abc.ABC):
         check_real(
             self.validation_fraction, "validation_fraction", low=0.0, high=1.0, low_open=True, high_open=True
         )
-        check_int(self.patience, "patience")
+        check_int(self.patience, "patience", minimum=1)
         if self.max_grad_norm is not None:
             check_real(self.max_grad_norm, "max_grad_norm", low=0.0, low_open=True)
         affine = getattr(self, "affine", None)
@@ -80,11 +79,11 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator, abc.ABC):
 
     def _validate_net_params(self) -> None:
         # the network's own parameters (the same checks its constructor makes)
-        num_layers = check_int(self.num_layers, "num_layers")
+        num_layers = check_int(self.num_layers, "num_layers", minimum=1)
         int_list(self.features, num_layers, "features")
-        check_odd(check_int(self.kernel_size, "kernel_size"), "kernel_size")
+        check_odd(check_int(self.kernel_size, "kernel_size", minimum=1), "kernel_size")
         check_fraction(self.dropout, "dropout")
-        check_int(self.dropout_from, "dropout_from")
+        check_int(self.dropout_from, "dropout_from", minimum=1)
         check_optional_int(getattr(self, "dropout_to", None), "dropout_to")
         readout = getattr(self, "readout", "flatten")
         if not isinstance(readout, str) or readout not in ("flatten", "pool", "max", "meanmax"):

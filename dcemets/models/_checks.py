@@ -17,47 +17,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from dcemets._checks import check_int, check_real
+
 __all__: list[str] = []
 
 
-def check_int(value: Any, name: str, *, minimum: int = 1) -> int:
-    """`value` as an int, raising unless it is an int (not bool) >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"`{name}` must be an int >= {minimum}, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def check_optional_int(value: Any, name: str, *, minimum: int = 1) -> int | None:
-    """None, or `value` checked by :func:`check_int`."""
+    """None, or `value` checked by :func:`dcemets._checks.check_int` (an int >= `minimum`)."""
     return None if value is None else check_int(value, name, minimum=minimum)
 
 
-def check_real(
-    value: Any,
-    name: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """`value` as a finite float in the interval from `low` to `high` (closed unless ``*_open``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"`{name}` must be a real number, got {value!r} ({type(value).__name__})")
-    v = float(value)
-    below = low is not None and (v <= low if low_open else v < low)
-    above = high is not None and (v >= high if high_open else v > high)
-    if not math.isfinite(v) or below or above:
-        lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
-        hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
-        raise ValueError(f"`{name}` must be in {lo}, {hi}, got {value!r}")
-    return v
-
-
 def check_fraction(value: Any, name: str) -> float:
-    """A dropout-like probability in ``[0, 1)``."""
+    """A dropout-like probability in ``[0, 1)`` (:func:`dcemets._checks.check_real`)."""
     return check_real(value, name, low=0.0, high=1.0, high_open=True)
 
 

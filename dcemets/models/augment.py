@@ -9,7 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dcemets.models._checks import check_int, check_real, check_tensor, require_finite
+from dcemets._checks import check_int, check_real
+from dcemets.models._checks import check_tensor, require_finite
 
 __all__ = ["RandomAffine"]
 
@@ -115,7 +116,7 @@ class RandomAffine(nn.Module):
         self.translate = _range(translate, "translate", low=-1.0, high=1.0)
         self.scale = _range(scale, "scale", symmetric=False, low=0.0, low_open=True)
         self.shear = _range(shear, "shear", low=-90.0, high=90.0, low_open=True, high_open=True)
-        multiplicity = check_int(multiplicity, "multiplicity")
+        multiplicity = check_int(multiplicity, "multiplicity", minimum=1)
         if interpolation not in ("bilinear", "nearest"):
             raise ValueError(f"`interpolation` must be 'bilinear' or 'nearest', got {interpolation!r}")
         self.multiplicity = multiplicity

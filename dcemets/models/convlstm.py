@@ -25,9 +25,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dcemets._checks import check_int
 from dcemets.models._checks import (
     check_fraction,
-    check_int,
     check_odd,
     check_optional_int,
     check_tensor,
@@ -183,10 +183,10 @@ class ConvLSTMCell(nn.Module):
         kernel_init: str = "glorot",
     ) -> None:
         super().__init__()
-        in_channels = check_int(in_channels, "in_channels")
-        hidden_channels = check_int(hidden_channels, "hidden_channels")
-        kernel_size = check_odd(check_int(kernel_size, "kernel_size"), "kernel_size")
-        stride = check_int(stride, "stride")
+        in_channels = check_int(in_channels, "in_channels", minimum=1)
+        hidden_channels = check_int(hidden_channels, "hidden_channels", minimum=1)
+        kernel_size = check_odd(check_int(kernel_size, "kernel_size", minimum=1), "kernel_size")
+        stride = check_int(stride, "stride", minimum=1)
         if kernel_init not in ("glorot", "he"):
             raise ValueError(f"`kernel_init` must be 'glorot' or 'he', got {kernel_init!r}")
         if activation not in _ACTIVATIONS:
@@ -421,8 +421,8 @@ class ConvLSTM(nn.Module):
         kernel_init: str = "glorot",
     ) -> None:
         super().__init__()
-        num_layers = check_int(num_layers, "num_layers")
-        in_channels = check_int(in_channels, "in_channels")
+        num_layers = check_int(num_layers, "num_layers", minimum=1)
+        in_channels = check_int(in_channels, "in_channels", minimum=1)
         if output_activation not in (None, "relu"):
             raise ValueError(f"`output_activation` must be None or 'relu', got {output_activation!r}")
         hidden = int_list(hidden_channels, num_layers, "hidden_channels")
@@ -435,7 +435,7 @@ class ConvLSTM(nn.Module):
         self.batch_first = batch_first
         self.output_activation = output_activation
         self.dropout = check_fraction(dropout, "dropout")
-        self.dropout_from = check_int(dropout_from, "dropout_from")
+        self.dropout_from = check_int(dropout_from, "dropout_from", minimum=1)
         self.dropout_to = check_optional_int(dropout_to, "dropout_to")
         chans = [in_channels, *hidden]
         self.cells = nn.ModuleList(

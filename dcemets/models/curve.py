@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from dcemets._checks import check_int
 from dcemets.models._base import _TorchClassifier
-from dcemets.models._checks import check_fraction, check_int
+from dcemets.models._checks import check_fraction
 from dcemets.models._docs import shared_docs
 
 __all__ = ["CurveGRUClassifier"]
@@ -157,8 +158,8 @@ class CurveGRUClassifier(_TorchClassifier):
         return X
 
     def _validate_net_params(self) -> None:
-        check_int(self.hidden, "hidden")
-        check_int(self.num_layers, "num_layers")
+        check_int(self.hidden, "hidden", minimum=1)
+        check_int(self.num_layers, "num_layers", minimum=1)
         check_fraction(self.dropout, "dropout")
 
     def _build_module(self, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:

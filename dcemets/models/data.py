@@ -13,8 +13,9 @@ import xarray as xr
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from dcemets._checks import check_int
 from dcemets._conventions import SPATIAL_DIMS, check_same_grid, validate_dce, validate_image
-from dcemets.models._checks import check_int, check_optional_int, require_finite
+from dcemets.models._checks import check_optional_int, require_finite
 from dcemets.models._device import resolve_device
 
 __all__ = ["MAP_NAMES", "SliceDataset", "slice_dataset", "to_tensor"]
@@ -254,7 +255,7 @@ def slice_dataset(
         raise ValueError(f"`fit` must be one of {_FITS}, got {fit!r}")
     if normalise not in _NORMALISATIONS:
         raise ValueError(f"`normalise` must be one of {_NORMALISATIONS}, got {normalise!r}")
-    crop = check_int(crop, "crop")
+    crop = check_int(crop, "crop", minimum=1)
     n_frames = check_optional_int(n_frames, "n_frames")
     maps = tuple(maps)
     xs: list[np.ndarray] = []

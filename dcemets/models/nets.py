@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from dcemets._checks import check_int
 from dcemets.models._checks import (
     check_fraction,
-    check_int,
     check_odd,
     check_optional_int,
     check_tensor,
@@ -161,16 +161,16 @@ class CLSTMNet(nn.Module):
         super().__init__()
         if readout not in _READOUTS:
             raise ValueError(f"`readout` must be one of {_READOUTS}, got {readout!r}")
-        in_channels = check_int(in_channels, "in_channels")
-        num_classes = check_int(num_classes, "num_classes")
-        n_frames = check_int(n_frames, "n_frames")
-        num_layers = check_int(num_layers, "num_layers")
+        in_channels = check_int(in_channels, "in_channels", minimum=1)
+        num_classes = check_int(num_classes, "num_classes", minimum=1)
+        n_frames = check_int(n_frames, "n_frames", minimum=1)
+        num_layers = check_int(num_layers, "num_layers", minimum=1)
         features = int_list(features, num_layers, "features")
         self.in_channels = in_channels
         self.n_frames = n_frames
         self.image_size = _image_size(image_size)
         self.dropout = check_fraction(dropout, "dropout")
-        self.dropout_from = check_int(dropout_from, "dropout_from")
+        self.dropout_from = check_int(dropout_from, "dropout_from", minimum=1)
         check_optional_int(dropout_to, "dropout_to")
         self.lstm = ConvLSTM(
             in_channels,
@@ -291,12 +291,12 @@ class MapCNN(nn.Module):
         dropout_from: int = 2,
     ) -> None:
         super().__init__()
-        in_channels = check_int(in_channels, "in_channels")
-        num_classes = check_int(num_classes, "num_classes")
-        num_layers = check_int(num_layers, "num_layers")
-        kernel_size = check_odd(check_int(kernel_size, "kernel_size"), "kernel_size")
+        in_channels = check_int(in_channels, "in_channels", minimum=1)
+        num_classes = check_int(num_classes, "num_classes", minimum=1)
+        num_layers = check_int(num_layers, "num_layers", minimum=1)
+        kernel_size = check_odd(check_int(kernel_size, "kernel_size", minimum=1), "kernel_size")
         dropout = check_fraction(dropout, "dropout")
-        dropout_from = check_int(dropout_from, "dropout_from")
+        dropout_from = check_int(dropout_from, "dropout_from", minimum=1)
         self.in_channels = in_channels
         self.image_size = _image_size(image_size)
         chans = [in_channels, *int_list(features, num_layers, "features")]

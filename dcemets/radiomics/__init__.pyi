@@ -1,4 +1,4 @@
-from ._validation import RadiomicsWarning
+from ._checks import RadiomicsWarning
 from .discretisation import discretise
 from .extract import FEATURE_NAMES, MAP_NAMES, extract_cohort, extract_features
 from .histogram import HISTOGRAM_FEATURES, histogram_features

@@ -9,7 +9,7 @@ import xarray as xr
 
 from dcemets._conventions import output_attrs
 from dcemets.radiomics import _np
-from dcemets.radiomics._validation import check_binning, prepare
+from dcemets.radiomics._checks import check_binning, prepare
 
 __all__ = ["discretise"]
 

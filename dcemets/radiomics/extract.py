@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from dcemets._conventions import geometry_attrs, warn_user
 from dcemets.radiomics import _np
-from dcemets.radiomics._validation import RadiomicsWarning, check_n_jobs
+from dcemets.radiomics._checks import RadiomicsWarning, check_n_jobs
 from dcemets.radiomics.histogram import histogram_features
 from dcemets.radiomics.texture import glcm_features
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from dcemets.radiomics import _np
-from dcemets.radiomics._validation import prepare
+from dcemets.radiomics._checks import prepare
 
 __all__ = ["HISTOGRAM_FEATURES", "histogram_features"]
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from dcemets._conventions import warn_user
 from dcemets.radiomics import _np
-from dcemets.radiomics._validation import RadiomicsWarning, check_binning, prepare
+from dcemets.radiomics._checks import RadiomicsWarning, check_binning, prepare
 from dcemets.radiomics.discretisation import _levels
 
 __all__ = ["GLCM_FEATURES", "glcm", "glcm_features"]

@@ -32,6 +32,8 @@ import numpy as np
 import SimpleITK as sitk
 import xarray as xr
 
+from dcemets._checks import check_int as _check_int
+from dcemets._checks import check_real as _check_real
 from dcemets._conventions import (
     check_rng,
     check_same_grid,
@@ -128,23 +130,6 @@ def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {list(choices)}, got {value!r}")
     return value
-
-
-def _check_int(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
-    if not low <= int(value) <= high:
-        raise ValueError(f"`{name}` must be in [{low}, {high}], got {value!r}")
-    return int(value)
-
-
-def _check_real(value: Any, name: str, low: float, high: float, *, low_open: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__}")
-    v = float(value)
-    if not np.isfinite(v) or (v <= low if low_open else v < low) or v > high:
-        raise ValueError(f"`{name}` must be in {'(' if low_open else '['}{low}, {high}], got {value!r}")
-    return v
 
 
 def _region(mask: np.ndarray | None, shape_zyx: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -8,10 +8,11 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
+from dcemets._checks import check_finite, check_int, check_positive
 from dcemets._conventions import SPATIAL_DIMS, check_same_grid, geometry, like, output_attrs, validate_image
+from dcemets.segmentation._checks import as_mask
 
 from ._np import _grow_np, _smooth
-from ._validate import as_mask, check_int, check_number, check_positive
 
 __all__ = ["find_seed", "region_grow"]
 
@@ -209,7 +210,7 @@ def region_grow(
     mult = check_positive(multiplier, "multiplier")
     n_iter = check_int(iterations, "iterations", minimum=0)
     rad = check_int(radius, "radius", minimum=1)
-    b_given = None if background is None else check_number(background, "background")
+    b_given = None if background is None else check_finite(background, "background")
     m = np.asarray(msk.values)
     if seed is None:
         seed_idx = find_seed(img, within=msk, smoothing_mm=s_seed)

@@ -9,9 +9,9 @@ import xarray as xr
 from scipy.spatial import cKDTree
 
 from dcemets._conventions import check_same_grid, world_coordinates
+from dcemets.segmentation._checks import as_mask
 
 from ._np import _surface
-from ._validate import as_mask
 
 __all__ = ["dice", "hausdorff95"]
 

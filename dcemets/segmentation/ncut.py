@@ -7,10 +7,11 @@ from typing import Any, TypeVar
 import numpy as np
 import xarray as xr
 
+from dcemets._checks import check_finite, check_int, check_positive
 from dcemets._conventions import NOT_GIVEN, rng_or_random_state
+from dcemets.segmentation._checks import as_generator
 
 from ._np import _ncut_np, _select_np
-from ._validate import as_generator, check_int, check_number, check_positive
 
 __all__ = ["normalized_cut", "select_partitions"]
 
@@ -33,8 +34,8 @@ def _value_range(value_range: Any) -> tuple[float, float]:
     """`value_range` as (low, high): two finite real numbers with low <= high."""
     if isinstance(value_range, (str, bytes)) or np.ndim(value_range) != 1 or len(value_range) != 2:
         raise ValueError(f"`value_range` must be two numbers (low, high), got {value_range!r}")
-    lo = check_number(value_range[0], "value_range")
-    hi = check_number(value_range[1], "value_range")
+    lo = check_finite(value_range[0], "value_range")
+    hi = check_finite(value_range[1], "value_range")
     if lo > hi:
         raise ValueError(f"`value_range` must be (low, high) with low <= high, got {value_range!r}")
     return lo, hi

@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage as ndi
 
+from dcemets._checks import check_finite, check_int, check_positive
 from dcemets._conventions import (
     NOT_GIVEN,
     SPATIAL_DIMS,
@@ -21,10 +22,10 @@ from dcemets._conventions import (
     validate_dce,
     validate_image,
 )
+from dcemets.segmentation._checks import as_generator, check_frame_of_reference
 
 from ._curve import _curve_segment, _resample_to
 from ._np import _enhancement_np, _smooth
-from ._validate import as_generator, check_frame_of_reference, check_int, check_number, check_positive
 from .enhancement import enhancement_image
 from .grow import find_seed, region_grow
 from .ncut import normalized_cut, select_partitions
@@ -108,7 +109,7 @@ def _grow_options(
     if upper_factor != np.inf:
         check_positive(upper_factor, "upper_factor", minimum=1.0)
     if background is not None:
-        check_number(background, "background")
+        check_finite(background, "background")
     return {
         "method": method,
         "fraction": fraction,

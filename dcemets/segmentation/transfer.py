@@ -7,10 +7,11 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
+from dcemets._checks import check_positive
 from dcemets._conventions import geometry, like, output_attrs
+from dcemets.segmentation._checks import as_grid, as_mask, check_frame_of_reference
 
 from ._np import _transfer_points, _widen_np
-from ._validate import as_grid, as_mask, check_frame_of_reference, check_positive
 
 __all__ = ["transfer_roi", "widen_search_region"]
 

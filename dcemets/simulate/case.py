@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from dcemets import kinetics
 from dcemets._conventions import check_rng, like, make_dce, make_image, one_blas_thread
-from dcemets.io import Case
+from dcemets._records import Case
 
 from .acquisition import (
     complex_noise_magnitude,

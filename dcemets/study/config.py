@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dcemets._checks import check_int
+
 __all__ = ["PRESETS", "StudyConfig"]
 
 Preset = Literal["fast", "cpu", "paper"]
@@ -165,11 +167,11 @@ class StudyConfig:
         """Check every field at construction, so a bad setting fails here, not an hour later."""
         if not isinstance(self.name, str) or not self.name:
             raise TypeError(f"`name` must be a non-empty str, got {self.name!r}")
-        _check_int("seed", self.seed, minimum=0)
-        _check_int("n_jobs", self.n_jobs, minimum=1)
+        check_int(self.seed, "seed", minimum=0)
+        check_int(self.n_jobs, "n_jobs", minimum=1)
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"`device` must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
-        _check_int("hotspot_size", self.hotspot_size, minimum=1)
+        check_int(self.hotspot_size, "hotspot_size", minimum=1)
         if self.hotspot_size % 2 == 0:
             raise ValueError(f"`hotspot_size` must be an odd number of voxels, got {self.hotspot_size!r}")
         _check_hotspot(self.hotspot, self.hotspot_size)
@@ -181,7 +183,7 @@ class StudyConfig:
         if not isinstance(self.motion_correction, bool):
             raise TypeError(f"`motion_correction` must be a bool, got {self.motion_correction!r}")
         _check_registration(self.registration)
-        _check_int("n_baseline", self.n_baseline, minimum=1)
+        check_int(self.n_baseline, "n_baseline", minimum=1)
         _check_float("t10_s", self.t10_s)
         _check_float("r1_per_mM_s", self.r1_per_mM_s)
         for name in ("tr_s", "flip_angle_deg"):
@@ -196,9 +198,9 @@ class StudyConfig:
         if not isinstance(self.k_range, (tuple, list, range)) or len(self.k_range) == 0:
             raise ValueError(f"`k_range` must be a non-empty tuple of ints >= 1, got {self.k_range!r}")
         for k in self.k_range:
-            _check_int("k_range", k, minimum=1)
-        _check_int("forest_trees", self.forest_trees, minimum=1)
-        _check_int("n_splits", self.n_splits, minimum=2)
+            check_int(k, "k_range", minimum=1)
+        check_int(self.forest_trees, "forest_trees", minimum=1)
+        check_int(self.n_splits, "n_splits", minimum=2)
         _check_options("segmentation", self.segmentation, _segmentation_options())
         _check_options("radiomics", self.radiomics, _radiomics_settings())
         _check_dl(self.dl)
@@ -364,14 +366,9 @@ def _toml_table(name: str, data: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n" + "".join("\n" + t for t in subtables)
 
 
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}")
-
-
 def _check_float(name: str, value: Any) -> None:
+    # the study's own wording (tests/study/test_config.py): "a positive number" for a wrong
+    # type, "a finite number > 0" for a wrong value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a positive number, got {value!r}")
     if not math.isfinite(value) or value <= 0:
@@ -395,7 +392,7 @@ def _check_hotspot(value: Any, size: int) -> None:
     if "guards" in value and not isinstance(value["guards"], bool):
         raise TypeError(f"`hotspot['guards']` must be a bool, got {value['guards']!r}")
     if "min_voxels" in value:
-        _check_int("hotspot['min_voxels']", value["min_voxels"], minimum=1)
+        check_int(value["min_voxels"], "hotspot['min_voxels']", minimum=1)
         if value["min_voxels"] > size * size:
             raise ValueError(
                 f"`hotspot['min_voxels']` must be <= hotspot_size**2 = {size * size}, got {value['min_voxels']!r}"
@@ -411,7 +408,7 @@ def _check_hotspot(value: Any, size: int) -> None:
                 rng = "(0, 1]" if lo_open else "[0, 1)"
                 raise ValueError(f"`hotspot['{key}']` must be in {rng}, got {v!r}")
     if "vessel_lag" in value:
-        _check_int("hotspot['vessel_lag']", value["vessel_lag"], minimum=0)
+        check_int(value["vessel_lag"], "hotspot['vessel_lag']", minimum=0)
     if "on_fail" in value and value["on_fail"] not in ("raise", "flag"):
         raise ValueError(f"`hotspot['on_fail']` must be 'raise' or 'flag', got {value['on_fail']!r}")
 
@@ -487,9 +484,9 @@ def _check_dl(dl: Any, where: str = "dl") -> None:
         raise ValueError(f"`{where}['normalise']` must be 'zscore' or 'enhancement', got {dl['normalise']!r}")
     for key in _DL_INTS:
         if key in dl:
-            _check_int(f"{where}['{key}']", dl[key], minimum=1)
+            check_int(dl[key], f"{where}['{key}']", minimum=1)
     if dl.get("features") is not None:
-        _check_int(f"{where}['features']", dl["features"], minimum=1)
+        check_int(dl["features"], f"{where}['features']", minimum=1)
     if "enabled" in dl and not isinstance(dl["enabled"], bool):
         raise TypeError(f"`dl['enabled']` must be a bool, got {dl['enabled']!r}")
     if not top:

@@ -98,7 +98,7 @@ def test_tcum_fp_to_infinity_is_patlak():
 def test_tcxm_other_limits():
     # ve -> inf (no back-flux): the 2CUM; PS = 0 and ve = 0: the plasma compartment alone
     from dcemets.kinetics._np import merge_grid
-    from dcemets.kinetics.models import biexp_np, tcxm_exponents
+    from dcemets.kinetics.forward_models import biexp_np, tcxm_exponents
 
     tm, am, idx = merge_grid(T, CP, T)
     big_ve = biexp_np(tm, am, idx, *tcxm_exponents(0.4, 0.05, 1e6, 0.1))

@@ -14,7 +14,7 @@ from dcemets._conventions import (
     validate_image,
     world_coordinates,
 )
-from dcemets.io._case import Case
+from dcemets.io import Case
 from dcemets.kinetics import parker_aif
 from dcemets.simulate import ACQUISITION, LABELS, TISSUES, rician_noise, simulate_case
 from dcemets.simulate.primaries import N_QUANTILES, draw_parameters

@@ -1,4 +1,10 @@
-"""The :class:`Case` record: one subject's images, labels and (for simulations) ground truth."""
+"""Data records shared by the layers: :class:`Case`, one subject's images, labels and truth.
+
+Private home of the record and of :func:`validate_subject_id`, at the bottom of the layers
+so that the readers and writers of :mod:`dcemets.io` and the simulator
+(:mod:`dcemets.simulate`) both import it from below, neither from the other.  Users import
+them from :mod:`dcemets.io` (the same objects).
+"""
 
 from __future__ import annotations
 

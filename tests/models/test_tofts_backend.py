@@ -12,7 +12,7 @@ import xarray as xr
 torch = pytest.importorskip("torch")
 
 from dcemets.kinetics import _np, fit_tofts, parker_aif, signal_to_concentration, tofts
-from dcemets.models.tofts import ExpConv
+from dcemets.models.tofts_backend import ExpConv
 
 pytestmark = pytest.mark.torch
 
@@ -293,7 +293,7 @@ def test_dask_chunked_lazy_same_numbers():
 
 
 def test_deterministic_and_batch_independent(monkeypatch):
-    from dcemets.models import tofts as mt
+    from dcemets.models import tofts_backend as mt
 
     ct, aif = _noisy(300, False, seed=5)
     a = fit_tofts(ct, aif, backend="torch")

@@ -1,4 +1,7 @@
-"""Input checks shared by the public radiomics functions."""
+"""Input checks shared by the public radiomics functions; their warning class.
+
+Scalar arguments are checked by :mod:`dcemets._checks`, the set every layer shares.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from dcemets._checks import check_finite, check_positive
 from dcemets._conventions import check_same_grid, coord_values, validate_image
 
 NAN_POLICIES = ("raise", "omit")
@@ -140,17 +144,9 @@ def check_binning(
         if min_value is not None:
             raise ValueError("`min_value` applies to `bin_width` (fixed bin size) only")
         return int(bin_count), None, None
-    if isinstance(bin_width, bool) or not isinstance(bin_width, numbers.Real):
-        raise TypeError(f"`bin_width` must be a positive number, got {type(bin_width).__name__}")
-    w = float(bin_width)
-    if not (np.isfinite(w) and w > 0):
-        raise ValueError(f"`bin_width` must be a positive finite number, got {bin_width}")
+    w = check_positive(bin_width, "bin_width")
     if min_value is not None:
-        if isinstance(min_value, bool) or not isinstance(min_value, numbers.Real):
-            raise TypeError(f"`min_value` must be a number, got {type(min_value).__name__}")
-        if not np.isfinite(float(min_value)):
-            raise ValueError(f"`min_value` must be finite, got {min_value}")
-        return None, w, float(min_value)
+        return None, w, check_finite(min_value, "min_value")
     return None, w, None
 
 

@@ -1,8 +1,10 @@
-"""Input checks shared by the segmentation steps."""
+"""Input checks shared by the segmentation steps (masks, grids, frames of reference, rng).
+
+Scalar arguments are checked by :mod:`dcemets._checks`, the set every layer shares.
+"""
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -61,39 +63,6 @@ def spatial_view(da: xr.DataArray) -> xr.DataArray:
     if "time" in da.dims:
         da = da.isel(time=0, drop=True)
     return da.transpose(*SPATIAL_DIMS)
-
-
-def check_number(value: Any, name: str, *, minimum: float | None = None, inclusive: bool = False) -> float:
-    """Return `value` as float, raising unless it is a finite real number (> or >= `minimum`)."""
-    if isinstance(value, (bool, np.bool_, str, bytes)):
-        raise TypeError(f"`{name}` must be a number, got {type(value).__name__} {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a number, got {type(value).__name__}") from None
-    if minimum is None:
-        if not np.isfinite(v):
-            raise ValueError(f"`{name}` must be finite, got {value!r}")
-        return v
-    ok = np.isfinite(v) and (v >= minimum if inclusive else v > minimum)
-    if not ok:
-        rel = ">=" if inclusive else ">"
-        raise ValueError(f"`{name}` must be finite and {rel} {minimum}, got {value!r}")
-    return v
-
-
-def check_positive(value: Any, name: str, *, minimum: float = 0.0, inclusive: bool = False) -> float:
-    """Return `value` as float, raising unless it is finite and > (or >=) `minimum`."""
-    return check_number(value, name, minimum=minimum, inclusive=inclusive)
-
-
-def check_int(value: Any, name: str, *, minimum: int = 1) -> int:
-    """Return `value` as int, raising unless it is an integer (not a bool) >= `minimum`."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an int >= {minimum}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def as_generator(value: Any, name: str = "rng") -> np.random.Generator:
