@@ -161,6 +161,47 @@ def _bounds(bounds: Mapping[str, Any] | None) -> _fit.Bounds:
     return _fit.Bounds(ve_max=ve_max, **kw)
 
 
+_META: dict[str, tuple[str, str]] = {
+    "ktrans": ("1/min", "volume transfer constant Ktrans"),
+    "kep": ("1/min", "efflux rate constant kep"),
+    "ve": ("1", "extravascular extracellular volume fraction ve = Ktrans/kep"),
+    "vp": ("1", "plasma volume fraction vp"),
+    "rss": ("mM2", "residual sum of squares"),
+    "success": ("1", "fit succeeded"),
+    "ktrans_se": ("1/min", "standard error of Ktrans"),
+    "kep_se": ("1/min", "standard error of kep"),
+    "ve_se": ("1", "standard error of ve (delta method)"),
+    "vp_se": ("1", "standard error of vp"),
+    "r2": ("1", "coefficient of determination R2 = 1 - rss / total sum of squares"),
+    "at_bound": ("1", "parameters on a bound (bit mask)"),
+}
+"""Units and long names of :func:`fit_tofts`'s output variables."""
+_SE_DOC = (
+    "sqrt of the diagonal of sigma^2 (J^T J)^-1, J the Jacobian of the exact model at the "
+    "estimate, sigma^2 = rss / (n_frames - n_params); NaN where J^T J is singular or the fit "
+    "failed"
+)
+
+
+def _annotate(ds: xr.Dataset, names: list[str], template: Any, method: str) -> None:
+    """Units, long names and comments of :func:`fit_tofts`'s output variables, in place."""
+    for n in names:
+        u, ln = _META[n]
+        ds[n].attrs = output_attrs(template, units=u, long_name=ln, method=method)
+        if n.endswith("_se"):
+            ds[n].attrs["comment"] = _SE_DOC
+    ds["at_bound"].attrs.update(
+        {
+            "flag_masks": np.array([1, 2, 4, 8], dtype=np.uint8),
+            "flag_meanings": "ktrans_at_bound kep_at_bound vp_at_bound ve_at_ve_max",
+            "comment": (
+                "bit set where the parameter lies on (LLSQ: on or beyond) a bound of `bounds`, "
+                "within 1e-9 relative; 0 for failed fits"
+            ),
+        }
+    )
+
+
 def fit_tofts(
     ct: xr.DataArray,
     aif: Any,
@@ -402,41 +443,7 @@ def fit_tofts(
         ],
     )
     ds = xr.Dataset(dict(zip(names, res)))
-    meta = {
-        "ktrans": ("1/min", "volume transfer constant Ktrans"),
-        "kep": ("1/min", "efflux rate constant kep"),
-        "ve": ("1", "extravascular extracellular volume fraction ve = Ktrans/kep"),
-        "vp": ("1", "plasma volume fraction vp"),
-        "rss": ("mM2", "residual sum of squares"),
-        "success": ("1", "fit succeeded"),
-        "ktrans_se": ("1/min", "standard error of Ktrans"),
-        "kep_se": ("1/min", "standard error of kep"),
-        "ve_se": ("1", "standard error of ve (delta method)"),
-        "vp_se": ("1", "standard error of vp"),
-        "r2": ("1", "coefficient of determination R2 = 1 - rss / total sum of squares"),
-        "at_bound": ("1", "parameters on a bound (bit mask)"),
-    }
-    se_doc = (
-        "sqrt of the diagonal of sigma^2 (J^T J)^-1, J the Jacobian of the exact model at the "
-        "estimate, sigma^2 = rss / (n_frames - n_params); NaN where J^T J is singular or the fit "
-        "failed"
-    )
-    template = ct if set(SPATIAL_DIMS) <= set(ct.dims) else None
-    for n in names:
-        u, ln = meta[n]
-        ds[n].attrs = output_attrs(template, units=u, long_name=ln, method=method)
-        if n.endswith("_se"):
-            ds[n].attrs["comment"] = se_doc
-    ds["at_bound"].attrs.update(
-        {
-            "flag_masks": np.array([1, 2, 4, 8], dtype=np.uint8),
-            "flag_meanings": "ktrans_at_bound kep_at_bound vp_at_bound ve_at_ve_max",
-            "comment": (
-                "bit set where the parameter lies on (LLSQ: on or beyond) a bound of `bounds`, "
-                "within 1e-9 relative; 0 for failed fits"
-            ),
-        }
-    )
+    _annotate(ds, names, ct if set(SPATIAL_DIMS) <= set(ct.dims) else None, method)
     ds.attrs.update(
         {
             "model": "extended Tofts" if ext else "Tofts",
