@@ -124,6 +124,39 @@ def _grow_options(
     }
 
 
+def _curve_options(
+    feature_sigma_mm: Any, ring_mm: Any, core_enhancement_fraction: Any, tau: Any, oedema_separation: Any
+) -> dict[str, Any]:
+    """The curve algorithm's options of :func:`segment_lesion`, checked, as `_curve_segment` takes them."""
+    core_frac = check_positive(core_enhancement_fraction, "core_enhancement_fraction", inclusive=True)
+    if core_frac >= 1:
+        raise ValueError(f"`core_enhancement_fraction` must be in [0, 1), got {core_frac}")
+    return {
+        "sigma_mm": check_positive(feature_sigma_mm, "feature_sigma_mm", inclusive=True),
+        "ring_mm": _check_ring(ring_mm),
+        "core_fraction": core_frac,
+        "tau": check_positive(tau, "tau"),
+        "oedema_separation": None
+        if oedema_separation is None
+        else check_positive(oedema_separation, "oedema_separation"),
+    }
+
+
+def _seed_options(
+    seed_in: Any, relative_fraction: Any, min_cover: Any, max_seeds: Any, seed_smoothing_mm: Any
+) -> dict[str, Any]:
+    """The paper chain's seed options of :func:`segment_lesion`, checked, as `_paper_chain` takes them."""
+    if seed_in not in ("outline", "mask"):
+        raise ValueError(f"`seed_in` must be 'outline' or 'mask', got {seed_in!r}")
+    return {
+        "seed_in": seed_in,
+        "rel_fraction": check_positive(relative_fraction, "relative_fraction", inclusive=True),
+        "min_cover": check_positive(min_cover, "min_cover", inclusive=True),
+        "max_seeds": check_int(max_seeds, "max_seeds", minimum=1),
+        "seed_sigma": check_positive(seed_smoothing_mm, "seed_smoothing_mm", inclusive=True),
+    }
+
+
 def _search_regions(
     roi_sagittal: xr.DataArray, dce: xr.DataArray, z_margin: float, widen_kw: dict[str, Any]
 ) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
@@ -435,21 +468,11 @@ def segment_lesion(
         _check_options(options, "segment_lesion")
     if algorithm not in _ALGORITHMS:
         raise ValueError(f"`algorithm` must be one of {_ALGORITHMS}, got {algorithm!r}")
-    if seed_in not in ("outline", "mask"):
-        raise ValueError(f"`seed_in` must be 'outline' or 'mask', got {seed_in!r}")
     min_enh = check_positive(min_enhancement, "min_enhancement", inclusive=True)
-    rel_fraction = check_positive(relative_fraction, "relative_fraction", inclusive=True)
     seed_margin = check_positive(seed_margin_mm, "seed_margin_mm", inclusive=True)
-    min_cover = check_positive(min_cover, "min_cover", inclusive=True)
-    max_seeds = check_int(max_seeds, "max_seeds", minimum=1)
     z_margin = check_positive(z_margin_mm, "z_margin_mm", inclusive=True)
-    f_sigma = check_positive(feature_sigma_mm, "feature_sigma_mm", inclusive=True)
-    ring = _check_ring(ring_mm)
-    core_frac = check_positive(core_enhancement_fraction, "core_enhancement_fraction", inclusive=True)
-    if core_frac >= 1:
-        raise ValueError(f"`core_enhancement_fraction` must be in [0, 1), got {core_frac}")
-    tau_v = check_positive(tau, "tau")
-    oedema_sep = None if oedema_separation is None else check_positive(oedema_separation, "oedema_separation")
+    curve_kw = _curve_options(feature_sigma_mm, ring_mm, core_enhancement_fraction, tau, oedema_separation)
+    seed_kw = _seed_options(seed_in, relative_fraction, min_cover, max_seeds, seed_smoothing_mm)
     n_base = check_int(n_baseline, "n_baseline", minimum=1)
     # the paper chain's options are checked whichever algorithm runs: a typo never passes silently
     cut_kw = _cut_options(n_segments, pixels_per_segment, compactness, sigma, smoothing, thresh, num_cuts)
@@ -469,7 +492,6 @@ def segment_lesion(
         raise ValueError(f"`kind` must be 'subtraction' or 'max_se', got {kind!r}")
     enh_kw: dict[str, Any] = {"kind": kind, "n_baseline": n_baseline}
     widen_kw: dict[str, Any] = {"factor": factor, "axis": axis, "min_aspect": min_aspect}
-    seed_sigma = check_positive(seed_smoothing_mm, "seed_smoothing_mm", inclusive=True)
     rng = as_generator(rng_or_random_state(rng, random_state, func="segment_lesion", default=0), "rng")
 
     dce = validate_dce(dce)
@@ -494,11 +516,7 @@ def segment_lesion(
         spacing_xyz=spacing,
         n_baseline=n_base,
         t2w=t2w_v,
-        sigma_mm=f_sigma,
-        ring_mm=ring,
-        core_fraction=core_frac,
-        tau=tau_v,
-        oedema_separation=oedema_sep,
+        **curve_kw,
     )
     prob_da = like(enh, curve.probability, name="lesion_probability")
     prob_da.attrs.update({"units": "1", "long_name": "lesion probability of the curve features"})
@@ -514,13 +532,9 @@ def segment_lesion(
             trans_v,
             outline_v,
             core_v,
-            seed_in=seed_in,
             n_base=n_base,
-            seed_sigma=seed_sigma,
             min_enh=min_enh,
-            rel_fraction=rel_fraction,
-            min_cover=min_cover,
-            max_seeds=max_seeds,
+            **seed_kw,
             cut_kw=cut_kw,
             grow_kw=grow_kw,
             rng=rng,
