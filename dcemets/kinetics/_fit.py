@@ -779,6 +779,64 @@ LAST_STEP = 1e-4
 PHI_ROUNDING = 1e-12
 
 
+def _shrunk_radius(
+    f1: np.ndarray, step: np.ndarray, pa: np.ndarray, ua: np.ndarray, un: np.ndarray, sub: Any, va: np.ndarray
+) -> np.ndarray:
+    """:func:`varpro`'s trust radius after a rejected step (`f1`: d phi along the step at 0).
+
+    The minimum of the quadratic through phi(0), phi'(0) and phi(step), kept within [0.1, 0.5]
+    of the failed step; or the trial point's own Newton step when it lands back inside the
+    segment (a minimum just past a kink of phi, where a held Ktrans starts to follow
+    ve_max kep); or just past the first bound that the linear optimum crosses along the step
+    (`va`: the bound violations at the start, ``sub.viol`` at the trial point).
+    """
+    rise = np.maximum(sub.phi - pa - f1, 1e-300)
+    t = np.clip(-f1 / (2.0 * rise), 0.1, 0.5)
+    shrink = t * np.abs(step)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        back = (un - sub.grad / sub.curv - ua) / step
+    inside = np.isfinite(back) & (back > 0.0) & (back < 1.0)
+    shrink = np.where(inside, back * np.abs(step), shrink)
+    vn = sub.viol
+    cross = (va <= 0) != (vn <= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tc = np.where(cross, va / (va - vn), np.inf).min(axis=1)
+    kink = np.isfinite(tc) & (tc > 0) & (tc < 1)
+    tc = np.where(kink, tc, 0.0)
+    return np.where(kink, (tc + 1e-3 * (1.0 - tc)) * np.abs(step), shrink)
+
+
+def _fill_rest(
+    tab: KepTable,
+    cp: np.ndarray,
+    y: np.ndarray,
+    extended: bool,
+    params: tuple[np.ndarray, np.ndarray, np.ndarray],
+    todo: np.ndarray,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+) -> None:
+    """:func:`varpro`'s RSS and basis (and its kep derivative) at the final point, in place.
+
+    For the voxels `todo` (those whose trial-point values were not kept), from `params`
+    ``(ktrans, kep, vp)`` into `out` ``(rss, b, bk)`` (`bk` None: not wanted).
+    """
+    k, kep, v = params
+    rss, b, bk = out
+    nv = y.shape[0]
+    rest = np.flatnonzero(todo)
+    if rest.size:
+        every = rest.size == nv
+        kr = k if every else k[rest]
+        br, bkr = basis(tab, kep if every else kep[rest], deriv=bk is not None)
+        res = (y if every else y[rest]) - kr[:, None] * br
+        if extended:
+            res -= (v if every else v[rest])[:, None] * cp[None, :]
+        rss[rest] = np.einsum("vt,vt->v", res, res)
+        b[rest] = br
+        if bk is not None:
+            bk[rest] = bkr
+
+
 def varpro(
     tab: KepTable,
     cp: np.ndarray,
@@ -850,23 +908,7 @@ def varpro(
         # trust radius: grows on success; on failure the minimum of the quadratic through
         # phi(0), phi'(0) and phi(step), kept within [0.1, 0.5] of the failed step
         f1 = 2.0 * ga * step  # d phi along the step, at 0
-        rise = np.maximum(sub.phi - pa - f1, 1e-300)
-        t = np.clip(-f1 / (2.0 * rise), 0.1, 0.5)
-        shrink = t * np.abs(step)
-        # ... or the trial point's own Newton step when it lands back inside the segment (a
-        # minimum just past a kink of phi, where a held Ktrans starts to follow ve_max kep)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            back = (un - sub.grad / sub.curv - ua) / step
-        inside = np.isfinite(back) & (back > 0.0) & (back < 1.0)
-        shrink = np.where(inside, back * np.abs(step), shrink)
-        # ... or just past the first bound that the linear optimum crosses along the step
-        va, vn = viol[act], sub.viol
-        cross = (va <= 0) != (vn <= 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tc = np.where(cross, va / (va - vn), np.inf).min(axis=1)
-        kink = np.isfinite(tc) & (tc > 0) & (tc < 1)
-        tc = np.where(kink, tc, 0.0)
-        shrink = np.where(kink, (tc + 1e-3 * (1.0 - tc)) * np.abs(step), shrink)
+        shrink = _shrunk_radius(f1, step, pa, ua, un, sub, viol[act])
         radius[act] = np.where(acc, np.maximum(ra, 2.0 * np.abs(step)), shrink)
         # converged: a step below xtol, or a rejected step whose predicted gain is at the
         # rounding level of phi
@@ -902,18 +944,7 @@ def varpro(
     kep = np.where(u <= ulo, tab.kep_lo, np.where(u >= uhi, tab.kep_hi, kep))
     cols = [k, kep] + ([v] if extended else [])
     p = np.stack(cols, axis=-1)
-    rest = np.flatnonzero(~known)
-    if rest.size:
-        every = rest.size == nv
-        kr = k if every else k[rest]
-        br, bkr = basis(tab, kep if every else kep[rest], deriv=with_basis)
-        res = (y if every else y[rest]) - kr[:, None] * br
-        if extended:
-            res -= (v if every else v[rest])[:, None] * cp[None, :]
-        rss[rest] = np.einsum("vt,vt->v", res, res)
-        b[rest] = br
-        if bk is not None:
-            bk[rest] = bkr
+    _fill_rest(tab, cp, y, extended, (k, kep, v), ~known, (rss, b, bk))
     if with_basis:
         assert bk is not None
         return p, rss, conv & _finite_rows(p), b, bk
