@@ -169,10 +169,10 @@ def twins():
 
 
 _BIAS = (
-    "known defect (issue 20 open): on the DRO's cropped spine region (SNR 10) Mattes-MI rigid "
-    "registration is biased by enhancement: the motion-free twin shows 0.18-0.33 voxel of "
-    "apparent motion at the corners of the region (0.25-0.69 with the pre-contrast frame "
-    "fixed; measured 2026-12-04)"
+    "known defect (registration guide, Limits; left open when issue 20 closed): on the DRO's "
+    "cropped spine region (SNR 10) Mattes-MI rigid registration is biased by enhancement: the "
+    "motion-free twin shows 0.18-0.33 voxel of apparent motion at the corners of the region "
+    "(0.25-0.69 with the pre-contrast frame fixed; measured 2026-12-04)"
 )
 
 
