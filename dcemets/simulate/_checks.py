@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from dcemets import _checks
+
 
 def check_generator(rng: Any, name: str = "rng") -> np.random.Generator:
     """Return `rng` if it is a :class:`numpy.random.Generator`, else raise a TypeError."""
@@ -25,26 +27,16 @@ def check_real(
     high: float | None = None,
     low_open: bool = False,
 ) -> float:
-    """A finite real number in ``[low, high]`` (``(low, high]`` with `low_open`), as a float."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__}")
-    v = float(value)
-    if not np.isfinite(v):
-        raise ValueError(f"`{name}` must be finite, got {value!r}")
-    if low is not None and (v <= low if low_open else v < low):
-        raise ValueError(f"`{name}` must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and v > high:
-        raise ValueError(f"`{name}` must be <= {high}, got {value!r}")
-    return v
+    """A finite real number in ``[low, high]`` (``(low, high]`` with `low_open`), as a float.
+
+    The simulator's keyword form of the shared :func:`dcemets._checks.check_real`.
+    """
+    return _checks.check_real(value, name, low, high, low_open=low_open)
 
 
 def check_int(value: Any, name: str, *, low: int, high: int) -> int:
-    """An int in ``[low, high]``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
-    if not low <= int(value) <= high:
-        raise ValueError(f"`{name}` must be in [{low}, {high}], got {value!r}")
-    return int(value)
+    """An int in ``[low, high]``: the simulator's keyword form of :func:`dcemets._checks.check_int`."""
+    return _checks.check_int(value, name, low, high)
 
 
 def check_points(points: Any, name: str = "points") -> np.ndarray:
