@@ -58,6 +58,7 @@ __all__ = [
 
 _N_LEVELS = 7  # vertebral levels modelled; the index lesion is in the middle one
 _LESION_LEVEL = 3
+_T12 = 11  # index of T12 in LEVEL_NAMES (the last rib-bearing level)
 
 LEVEL_NAMES: tuple[str, ...] = tuple(
     [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)] + ["S1"]
@@ -522,6 +523,105 @@ def _body_geometry(points: np.ndarray, a: Anatomy) -> dict[str, np.ndarray]:
     }
 
 
+def _chest_wall(
+    x: np.ndarray, v: np.ndarray, ah: np.ndarray, bh: np.ndarray, ca: float, v_canal: np.ndarray, a: Anatomy
+) -> dict[str, np.ndarray | float]:
+    """The rib line of the lower thorax: an ellipse through the costotransverse joints.
+
+    ``d`` is the signed in-plane distance (mm, negative inside) to the ellipse, whose centre is
+    the trunk centre and whose semi-axes are the trunk's less 22 mm laterally (intercostal and
+    latissimus muscles, subcutaneous fat) and anteriorly less 20 mm; posteriorly it passes just anterior to the tips of the thoracic
+    transverse processes (``ax_tub``, ``v_tub``), where the rib tubercles articulate.
+    """
+    oa, ob = a.body_outline
+    vr = -0.22 * ob
+    rx = oa - 22.0
+    ax_tub = ca + 18.0
+    v_tub = v_canal + 1.0
+    ry = (v_tub - vr) / np.sqrt(1.0 - (ax_tub / rx) ** 2)
+    ry_here = np.where(v > vr, ry, ob - 20.0)  # the anterior costal margin follows the belly
+    f = (x / rx) ** 2 + ((v - vr) / ry_here) ** 2 - 1.0
+    grad = 2.0 * np.sqrt((x / rx**2) ** 2 + ((v - vr) / ry_here**2) ** 2) + 1e-9
+    return {
+        "d": f / grad,
+        "rx": rx,
+        "ry": ry,
+        "ax_tub": ax_tub,
+        "v_tub": v_tub,
+        "v_front": vr + 0.1 * ry,
+        "rib_r": 4.0,
+        "ax_head": 0.8 * ah,
+        "v_head": 0.55 * bh,
+    }
+
+
+def _kidney(
+    xs: np.ndarray, v: np.ndarray, s: np.ndarray, ah: np.ndarray, s_c: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Kidney on the side ``xs > 0``: parenchyma and renal sinus (fat) masks.
+
+    An ellipsoid 11-12 cm long (centred on level coordinate `s_c`, half-length 1.58 levels),
+    about 56 x 38 mm in the axial plane, 60-70 mm from the midline, its long axis turned 30 deg
+    so that the hilum faces anteromedially (standard anatomy: Gray's Anatomy, 41st ed., 2016,
+    ch. 74); the hilum is a notch of sinus fat on the medial border at mid-kidney.
+    """
+    f = np.sqrt(np.clip(1.0 - ((s - s_c) / 1.58) ** 2, 0.0, 1.0))
+    cx, cv = ah + 40.0, -12.0
+    th = np.deg2rad(30.0)
+    u = (xs - cx) * np.cos(th) + (v - cv) * np.sin(th)  # hilum (-) .. lateral border (+)
+    w = -(xs - cx) * np.sin(th) + (v - cv) * np.cos(th)
+    a_l, a_s = 28.0 * f + 1e-6, 19.0 * f + 1e-6
+    kid = (f > 0) & (xs > 0) & ((u / a_l) ** 2 + (w / a_s) ** 2 < 1)
+    sinus = kid & (f > 0.6) & (((u + a_l) / (0.55 * a_l)) ** 2 + (w / (0.45 * a_s)) ** 2 < 1)
+    return kid & ~sinus, sinus
+
+
+def _ribs(
+    x: np.ndarray,
+    v: np.ndarray,
+    dz: np.ndarray,
+    ah: np.ndarray,
+    bh: np.ndarray,
+    chest: dict[str, np.ndarray | float],
+    a: Anatomy,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ribs of the modelled thoracic levels: (bone, cortical shell) masks.
+
+    Each rib's centre line runs from its head at the posterolateral corner of the body
+    (costovertebral joint, cranial half of the body) to the tubercle at the transverse process
+    (neck), then along the chest wall (:func:`_chest_wall`), descending 0.3 mm per mm of its
+    length; the cross-section is 8 mm (in plane) x 12 mm (S-I) with a 1 mm cortex around fatty
+    marrow.  T11 and T12 are floating ribs (about 15 and 9 cm long here).
+    """
+    ax = np.abs(x)
+    hx, hv = chest["ax_head"], chest["v_head"]
+    dx, dv = chest["ax_tub"] - hx, chest["v_tub"] - hv
+    neck_len = np.hypot(dx, dv)
+    t = np.clip(((ax - hx) * dx + (v - hv) * dv) / (neck_len**2), 0.0, 1.0)
+    d_neck = np.hypot(ax - hx - t * dx, v - hv - t * dv)
+    shaft = ax >= chest["ax_tub"]
+    d = np.where(shaft, np.minimum(np.abs(chest["d"]), d_neck), d_neck)
+    arc = np.where(
+        shaft, neck_len + (ax - chest["ax_tub"]) + 0.7 * np.clip(chest["v_tub"] - v, 0.0, None), t * neck_len
+    )
+    rib = np.zeros(x.shape, dtype=bool)
+    cortex = np.zeros(x.shape, dtype=bool)
+    r_in = chest["rib_r"]
+    for lv in range(_N_LEVELS):
+        anat = a.level + lv - _LESION_LEVEL
+        if anat > _T12:
+            continue
+        length = {_T12 - 1: 150.0, _T12: 90.0}.get(anat, 1000.0)
+        # the phantom's level coordinate grows caudally with dz: the head sits in the cranial
+        # half of its body and the rib descends (caudally) along its length
+        zc = (lv - _LESION_LEVEL) * a.level_pitch - 0.3 * a.body_height + 0.3 * arc
+        q = (d / r_in) ** 2 + ((dz - zc) / 6.0) ** 2
+        on = (q < 1) & (arc < length)
+        rib |= on
+        cortex |= on & (q > 0.75**2)
+    return rib, cortex
+
+
 def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     """Tissue label (see :data:`~dcemets.simulate.LABELS`) at LPS world points.
 
@@ -578,22 +678,51 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     lab[viscera] = LABELS["viscera"]
     ax = np.abs(x)
     thoracic = np.clip((12.8 - s) / 1.2, 0.0, 1.0)  # 1 above T12, 0 from L1
-    # lungs: posterior costophrenic recesses beside the lower thoracic spine
-    lung_a, lung_b = 42.0 * thoracic + 1e-6, 50.0 * thoracic + 1e-6
-    lung = inside & (((ax - (ah + 50.0)) / lung_a) ** 2 + ((v - 5.0) / lung_b) ** 2 < 1)
-    lab[lung] = LABELS["lung"]
     cb, ca = anatomy.canal_half_depth, anatomy.canal_half_width
-    vc = v - (bh + 1.5 + cb)  # canal frame
-    # erector spinae (smaller in the thorax) and psoas (from L1, growing caudally)
+    v_canal = bh + 1.5 + cb  # canal centre behind the body axis
+    vc = v - v_canal  # canal frame
+    chest = _chest_wall(x, v, ah, bh, ca, v_canal, anatomy)
+    # upper abdomen under the diaphragm at the lower thoracic levels: liver (right) and spleen
+    # (left) fill the chest wall anterior to the posterior costophrenic recesses
+    para = (ax < ah + 12.0) & (v > -bh - 6.0)  # paravertebral / retrocrural strip
+    organs = inside & (thoracic > 0.3) & (chest["d"] < -3.0) & ~para
+    lab[organs] = LABELS["viscera"]
+    # lungs: posterior costophrenic recesses, crescents along the posterior chest wall lateral
+    # to the spine, thinning anteriorly and caudally (gone by L1)
+    lung_w = 40.0 * np.clip((12.3 - s) / 2.0, 0.0, 1.0)
+    crescent = lung_w * np.clip((v - chest["v_front"]) / (0.5 * chest["ry"]), 0.0, 1.0)
+    crescent *= np.clip((0.8 * chest["rx"] - ax) / (0.3 * chest["rx"]), 0.0, 1.0)  # posterior recess
+    lung = inside & (chest["d"] < -chest["rib_r"] - 1.0) & (chest["d"] > -chest["rib_r"] - 1.0 - crescent)
+    lung &= ax > ah + 6.0
+    lab[lung] = LABELS["lung"]
+    # kidneys (T12-L3, right lower): bean-shaped, hilum anteromedial, with renal sinus fat
+    for side, s_c in ((1.0, 12.5), (-1.0, 12.8)):
+        kid, sinus = _kidney(side * x, v, s, ah, s_c)
+        lab[inside & kid] = LABELS["kidney"]
+        lab[inside & sinus] = LABELS["fat"]
+    # paraspinal muscles: multifidus + erector spinae fill the gutter from the spinous process
+    # out past the transverse processes, flat on the posterior elements, under the
+    # thoracolumbar fascia (subcutaneous fat behind them); smaller in the thorax
     es = 1.0 - 0.25 * thoracic
-    erector = ((ax - 27.0 * es) / (22.0 * es)) ** 2 + ((vc - cb - 25.0 * es) / (23.0 * es)) ** 2 < 1
+    pw, pd = (ca + 50.0) * (1.0 - 0.12 * thoracic), (cb + 49.0) * es
+    paraspinal = (ax > 1.2) & (vc > -3.0) & ((ax / pw) ** 2.5 + ((vc + 3.0) / pd) ** 2 < 1)
+    # psoas (from L1, growing caudally) and quadratus lumborum lateral to it (L1-L4)
     ps = np.clip((s - 12.3) / 3.5, 0.0, 1.0)
     psoas = (ps > 0) & (
         ((ax - (ah + 4.0 + 11.0 * ps)) / (4.0 + 11.0 * ps + 1e-6)) ** 2
         + ((v + 2.0) / (5.0 + 13.0 * ps + 1e-6)) ** 2
         < 1
     )
-    lab[inside & (erector | psoas)] = LABELS["muscle"]
+    ql = np.clip((s - 11.9) / 2.0, 0.0, 1.0) * (s < 15.9)
+    quadratus = (ql > 0) & (
+        ((ax - (ca + 36.0)) / (6.0 + 10.0 * ql + 1e-6)) ** 2 + ((vc + 9.0) / (3.0 + 5.0 * ql + 1e-6)) ** 2 < 1
+    )
+    lab[inside & (paraspinal | psoas | quadratus)] = LABELS["muscle"]
+    # ribs at the thoracic levels: head at the body, neck to the transverse process, shaft
+    # along the chest wall (cortical shell around fatty marrow)
+    rib, rib_cortex = _ribs(x, v, zz + (g["level"] - _LESION_LEVEL) * pitch, ah, bh, chest, anatomy)
+    lab[inside & rib] = LABELS["posterior"]
+    lab[inside & rib_cortex] = LABELS["cortex"]
     # great vessels: aorta left anterolateral (more lateral in the thorax), bifurcating at
     # L4 into the common iliac arteries; IVC right anterolateral
     iliac = np.clip((s - 15.3) / 0.7, 0.0, 1.0)
@@ -608,17 +737,37 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     # segmental arteries wrapping the waist of every body
     seg = (np.abs(zz) < 1.2) & (r > 1.03) & (r < 1.12) & (v < 0.4 * bh)
     lab[seg & (lab != LABELS["lung"])] = LABELS["blood"]
-    # neural arch: ring around the canal, spinous and transverse processes
+    # neural arch (Panjabi 1991, 1992): pedicles from the body to the articular pillars
+    # (facets), laminae roofing the canal, the spinous process (sloping down in the thorax)
+    # and the transverse processes (long thin bars in the lumbar spine; stout and angled
+    # posterolaterally in the thorax, carrying the costotransverse joints)
     rc = np.sqrt((x / ca) ** 2 + (vc / cb) ** 2)
-    r_out = np.sqrt((x / (ca + 5.0)) ** 2 + (vc / (cb + 5.0)) ** 2)
-    arch_z = np.abs(zz) < 0.38 * pitch
-    ring = (rc >= 1) & (r_out < 1) & (vc > -cb - 2.5) & arch_z
+    lumbar = 1.0 - thoracic
+    ped_w = 5.0 + 3.0 * lumbar  # pedicle width ~5 mm at T10, ~8-9 mm at L3
+    pedicle = (ax > ca - 1.0) & (ax < ca + ped_w) & (vc > -cb - 3.0) & (vc < 0.3 * cb)
+    pedicle &= (zz > -0.42 * pitch) & (zz < 0.2 * pitch)
+    pillar = ((ax - ca - 0.5 * ped_w) / (0.8 * ped_w + 2.0)) ** 2 + (
+        (vc - 0.5 * cb) / (0.55 * cb + 2.0)
+    ) ** 2 < 1
+    pillar &= np.abs(zz) < 0.47 * pitch
+    lamina = (rc >= 1) & (vc > 0.2 * cb) & ((x / (ca + 6.0)) ** 2 + (vc / (cb + 5.5)) ** 2 < 1)
+    lamina &= (zz > -0.42 * pitch) & (zz < 0.3 * pitch)
     slope = (0.3 + 0.5 * thoracic) * np.clip(vc - cb, 0, None)  # thoracic spinous processes slope down
     spinous = (
-        (ax < 3.5) & (vc >= cb) & (vc < cb + 38.0) & (zz > -0.35 * pitch - slope) & (zz < 0.2 * pitch - slope)
+        (ax < 3.0 + 1.0 * lumbar)
+        & (vc >= cb)
+        & (vc < cb + 38.0)
+        & (zz > -0.35 * pitch - slope)
+        & (zz < 0.2 * pitch - slope)
     )
-    transverse = (ax > ca + 2.0) & (ax < ca + 28.0 - 8.0 * thoracic) & (np.abs(vc) < 5.0) & (np.abs(zz) < 6.0)
-    lab[ring | spinous | transverse] = LABELS["posterior"]
+    tp_v = 0.5 * thoracic * (ax - ca - 2.0) - lumbar  # thoracic TPs point posterolaterally
+    transverse = (
+        (ax > ca + 2.0)
+        & (ax < ca + 28.0 - 8.0 * thoracic)
+        & (np.abs(vc - tp_v) < 3.5 + 1.0 * thoracic)
+        & (np.abs(zz) < 6.0)
+    )
+    lab[pedicle | pillar | lamina | spinous | transverse] = LABELS["posterior"]
     # canal contents: epidural fat, dural sac (CSF), cord (conus ends at L1; cauda below)
     canal = rc < 1
     lab[canal] = LABELS["fat"]

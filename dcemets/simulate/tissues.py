@@ -167,6 +167,21 @@ TISSUES: MappingProxyType[str, TissueProperties] = MappingProxyType(
             "lung parenchyma at 3 T: T1 ~ 1.2-1.3 s, proton density ~ 0.15-0.2 of tissue, short T2* "
             "(Stadler A et al. MRM 2005;53:1199-1203, doi:10.1002/mrm.20484); highly perfused",
         ),
+        "kidney": TissueProperties(
+            15,
+            1.142,
+            0.076,
+            0.9,
+            0.30,
+            0.1,
+            0.25,
+            f"renal parenchyma (cortex) T1 1142 ms, T2 76 ms: {_DEBAZ}; PD 0.9 design choice; "
+            "kinetics: the two-compartment filtration model of Sourbron SP et al. Invest Radiol "
+            "2008;43:40-48, doi:10.1097/RLI.0b013e31815597c5 (healthy kidney: plasma volume "
+            "~0.25-0.3 ml/ml, tubular flow ~0.3 ml/min/ml) mapped onto extended Tofts as vp 0.25, "
+            "Ktrans = tubular flow 0.30 /min, kep 0.1 /min (tracer leaves the tubules after the "
+            "2-min acquisition); values to verify against the paper's table",
+        ),
     }
 )
 """Properties of each tissue class, by name (read-only)."""

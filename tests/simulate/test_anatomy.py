@@ -165,3 +165,86 @@ def test_sagittal_orientation_is_dicom_standard():
     # image x runs anterior -> posterior, image y head -> foot (IOP = [0,1,0, 0,0,-1])
     np.testing.assert_allclose(g.direction[:, 0], [0, 1, 0])
     np.testing.assert_allclose(g.direction[:, 1], [0, 0, -1])
+
+
+def _plane_labels(a, half=(190.0, 140.0), step=1.0, dz=0.0):
+    """Labels on the axial plane through the diseased body's centre, in spine-local (x, v) mm."""
+    c = a.level_centre()
+    xs, vs = np.arange(-half[0], half[0], step), np.arange(-half[1], half[1], step)
+    x, v = np.meshgrid(xs, vs)
+    th = np.deg2rad(a.rotation_deg)
+    pts = np.stack(
+        [
+            c[0] + np.cos(th) * x.ravel() - np.sin(th) * v.ravel(),
+            c[1] + np.sin(th) * x.ravel() + np.cos(th) * v.ravel(),
+            np.full(x.size, c[2] + dz),
+        ],
+        axis=1,
+    )
+    return x, v, tissue_labels(pts, a).reshape(x.shape)
+
+
+def test_kidney_label_has_finite_cited_properties():
+    k = TISSUES["kidney"]
+    assert LABELS["kidney"] == k.label
+    assert all(np.isfinite([k.t10_s, k.t2_s, k.pd, k.ktrans, k.kep, k.vp]))
+    assert "de Bazelaire" in k.source
+    assert "Sourbron" in k.source
+    # the renal cortex enhances avidly: far more plasma than muscle or marrow
+    assert k.vp > 5 * TISSUES["muscle"].vp
+    assert k.ktrans > TISSUES["muscle"].ktrans
+
+
+@pytest.mark.parametrize("level", range(8, 16))
+def test_kidneys_lungs_ribs_at_their_levels(level):
+    """Kidneys only at T12-L3, lateral to the psoas; lungs and ribs only in the thorax (no lung
+    from L2 down); ribs never below T12."""
+    a = sample_anatomy(np.random.default_rng(5), level=level)
+    x, v, lab = _plane_labels(a)
+    name = a.level_name
+    kidney = lab == LABELS["kidney"]
+    lung = lab == LABELS["lung"]
+    if name in ("T12", "L1", "L2", "L3"):
+        # mm^2; at mid-T12 only the left upper pole (the right kidney lies lower, under the liver)
+        assert kidney[x > 0].sum() > 100, name
+        assert name == "T12" or kidney[x < 0].sum() > 100, name
+        # lateral to the psoas and the vertebral body
+        psoas = (lab == LABELS["muscle"]) & (np.abs(v) < 15) & (np.abs(x) < 60)
+        if psoas.any():
+            assert np.median(np.abs(x[kidney])) > np.median(np.abs(x[psoas]))
+        assert np.abs(x[kidney]).min() > a.body_half_width
+    else:
+        assert not kidney.any(), name
+    if level >= 13:  # L2 and below
+        assert not lung.any(), name
+    if level <= 10:  # T9-T11: posterior costophrenic recesses beside the spine
+        assert lung[x > 0].sum() > 100, name
+        assert lung[x < 0].sum() > 100, name
+        assert np.median(v[lung]) > -a.body_half_depth  # posterior, not anterior, lung
+    # ribs: cortical bone lateral to the spine, beyond the body and the transverse processes
+    far = np.abs(x) > a.body_half_width + 45.0
+    rib_bone = far & np.isin(lab, [LABELS["cortex"], LABELS["posterior"]])
+    if level >= 13:  # L2 and lower: the lowest rib (T12) is more than a level away
+        assert not rib_bone.any(), name
+    if level <= 10:
+        assert rib_bone.sum() > 20, name
+
+
+@pytest.mark.parametrize("level", [9, 14])
+def test_paraspinal_muscle_lies_on_the_posterior_elements(level):
+    """Multifidus / erector spinae touch the lamina and spinous process (no fat gap) and span
+    out past the transverse processes."""
+    a = sample_anatomy(np.random.default_rng(2), level=level)
+    x, v, lab = _plane_labels(a, step=0.5)
+    bone = lab == LABELS["posterior"]
+    muscle = lab == LABELS["muscle"]
+    behind = v > a.body_half_depth + 1.5 + 2 * a.canal_half_depth  # behind the canal
+    # every posterior-element pixel behind the canal with a horizontal neighbour that is soft
+    # tissue: that neighbour is muscle, not fat
+    edge = bone[:, :-1] & ~bone[:, 1:] & behind[:, :-1]
+    nb = lab[:, 1:][edge]
+    assert nb.size > 0
+    assert np.mean(nb == LABELS["muscle"]) > 0.8
+    # lateral extent beyond the transverse processes' tips
+    tp_tip = np.abs(x[bone & (np.abs(v - (a.body_half_depth + 1.5 + a.canal_half_depth)) < 6)]).max()
+    assert np.abs(x[muscle & behind]).max() > tp_tip
