@@ -19,11 +19,15 @@ Anatomy (per subject; sources in the docs page "A spine DCE digital reference ob
   is a spatially correlated random field; a basivertebral vein enters the posterior cortex
   at mid-height; segmental arteries wrap the waist.  Compression (pathological height loss)
   depresses the superior end plate of the diseased level in some subjects.
-* Discs (annulus, nucleus), neural arches (pedicles, laminae, spinous and transverse
-  processes), the canal (epidural fat, dural sac with CSF, cord or cauda equina below L1),
-  erector spinae, psoas (absent above L1, growing caudally), lungs at the lower thoracic
-  levels, aorta (bifurcating at L4) and IVC, abdominal viscera, retroperitoneal and
-  subcutaneous fat inside an elliptic trunk outline.
+* Discs (annulus, nucleus), neural arches (pedicles, articular pillars, laminae, spinous and
+  transverse processes), the canal (epidural fat, dural sac with CSF, cord or cauda equina
+  below L1), paraspinal muscles (multifidus + erector spinae filling the gutter beside the
+  posterior elements), psoas (absent above L1, growing caudally) and quadratus lumborum,
+  ribs at the thoracic levels (head, neck, angle and shaft; cortex around fatty marrow),
+  lungs as the posterior costophrenic recesses (T9-T12, gone by L1) with liver and spleen
+  anterior to them, kidneys (T12-L3, lateral to psoas, hilum anteromedial), aorta
+  (bifurcating at L4) and IVC, abdominal viscera, retroperitoneal and subcutaneous fat
+  inside an elliptic trunk outline (Standring S, Gray's Anatomy, 41st ed., Elsevier 2016).
 * Per-subject position, axial rotation (+/-6 deg), sagittal and coronal curvature.
 
 Metastases: an implicit surface (sum of 3-6 Gaussian lobes with random-field roughness)
@@ -37,6 +41,7 @@ it, viability (viable rim, necrotic core, perfusion habitats), kep and mineralis
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
@@ -526,19 +531,22 @@ def _body_geometry(points: np.ndarray, a: Anatomy) -> dict[str, np.ndarray]:
 def _chest_wall(
     x: np.ndarray, v: np.ndarray, ah: np.ndarray, bh: np.ndarray, ca: float, v_canal: np.ndarray, a: Anatomy
 ) -> dict[str, np.ndarray | float]:
-    """The rib line of the lower thorax: an ellipse through the costotransverse joints.
+    """The rib line of the lower thorax: an ellipse through the rib angles.
 
     ``d`` is the signed in-plane distance (mm, negative inside) to the ellipse, whose centre is
     the trunk centre and whose semi-axes are the trunk's less 22 mm laterally (intercostal and
-    latissimus muscles, subcutaneous fat) and anteriorly less 20 mm; posteriorly it passes just anterior to the tips of the thoracic
-    transverse processes (``ax_tub``, ``v_tub``), where the rib tubercles articulate.
+    latissimus muscles, subcutaneous fat) and less 20 mm anteriorly; posteriorly it passes
+    through the rib angles (``ax_ang``, ``v_ang``: 22 mm lateral to and 8 mm behind the
+    costotransverse joints at the tips of the transverse processes, ``ax_tub``, ``v_tub``).
     """
     oa, ob = a.body_outline
     vr = -0.22 * ob
     rx = oa - 22.0
     ax_tub = ca + 18.0
     v_tub = v_canal + 1.0
-    ry = (v_tub - vr) / np.sqrt(1.0 - (ax_tub / rx) ** 2)
+    # rib angle: 4-6 cm from the midline, behind the costotransverse joint
+    ax_ang, v_ang = ax_tub + 22.0, v_tub + 8.0
+    ry = (v_ang - vr) / np.sqrt(1.0 - (ax_ang / rx) ** 2)
     ry_here = np.where(v > vr, ry, ob - 20.0)  # the anterior costal margin follows the belly
     f = (x / rx) ** 2 + ((v - vr) / ry_here) ** 2 - 1.0
     grad = 2.0 * np.sqrt((x / rx**2) ** 2 + ((v - vr) / ry_here**2) ** 2) + 1e-9
@@ -548,6 +556,8 @@ def _chest_wall(
         "ry": ry,
         "ax_tub": ax_tub,
         "v_tub": v_tub,
+        "ax_ang": ax_ang,
+        "v_ang": v_ang,
         "v_front": vr + 0.1 * ry,
         "rib_r": 4.0,
         "ax_head": 0.8 * ah,
@@ -562,8 +572,8 @@ def _kidney(
 
     An ellipsoid 11-12 cm long (centred on level coordinate `s_c`, half-length 1.58 levels),
     about 56 x 38 mm in the axial plane, 60-70 mm from the midline, its long axis turned 30 deg
-    so that the hilum faces anteromedially (standard anatomy: Gray's Anatomy, 41st ed., 2016,
-    ch. 74); the hilum is a notch of sinus fat on the medial border at mid-kidney.
+    so that the hilum faces anteromedially (Gray's Anatomy, 41st ed., 2016); the hilum is a
+    notch of sinus fat on the medial border at mid-kidney.
     """
     f = np.sqrt(np.clip(1.0 - ((s - s_c) / 1.58) ** 2, 0.0, 1.0))
     cx, cv = ah + 40.0, -12.0
@@ -589,21 +599,31 @@ def _ribs(
 
     Each rib's centre line runs from its head at the posterolateral corner of the body
     (costovertebral joint, cranial half of the body) to the tubercle at the transverse process
-    (neck), then along the chest wall (:func:`_chest_wall`), descending 0.3 mm per mm of its
+    (neck), on to the rib angle, then along the chest wall (:func:`_chest_wall`), descending 0.3 mm per mm of its
     length; the cross-section is 8 mm (in plane) x 12 mm (S-I) with a 1 mm cortex around fatty
     marrow.  T11 and T12 are floating ribs (about 15 and 9 cm long here).
     """
     ax = np.abs(x)
-    hx, hv = chest["ax_head"], chest["v_head"]
-    dx, dv = chest["ax_tub"] - hx, chest["v_tub"] - hv
-    neck_len = np.hypot(dx, dv)
-    t = np.clip(((ax - hx) * dx + (v - hv) * dv) / (neck_len**2), 0.0, 1.0)
-    d_neck = np.hypot(ax - hx - t * dx, v - hv - t * dv)
-    shaft = ax >= chest["ax_tub"]
-    d = np.where(shaft, np.minimum(np.abs(chest["d"]), d_neck), d_neck)
-    arc = np.where(
-        shaft, neck_len + (ax - chest["ax_tub"]) + 0.7 * np.clip(chest["v_tub"] - v, 0.0, None), t * neck_len
-    )
+    pts = [
+        (chest["ax_head"], chest["v_head"]),
+        (chest["ax_tub"], chest["v_tub"]),
+        (chest["ax_ang"], chest["v_ang"]),
+    ]
+    d = np.full(x.shape, np.inf)
+    arc = np.zeros(x.shape)
+    done = 0.0
+    for (x0, v0), (x1, v1) in pairwise(pts):  # head -> tubercle -> angle
+        dx, dv = x1 - x0, v1 - v0
+        seg = np.hypot(dx, dv)
+        t = np.clip(((ax - x0) * dx + (v - v0) * dv) / seg**2, 0.0, 1.0)
+        ds = np.hypot(ax - x0 - t * dx, v - v0 - t * dv)
+        closer = ds < d
+        d = np.where(closer, ds, d)
+        arc = np.where(closer, done + t * seg, arc)
+        done = done + seg
+    shaft = (ax >= chest["ax_ang"]) & (np.abs(chest["d"]) < d)
+    d = np.where(shaft, np.abs(chest["d"]), d)
+    arc = np.where(shaft, done + (ax - chest["ax_ang"]) + 0.7 * np.clip(chest["v_ang"] - v, 0.0, None), arc)
     rib = np.zeros(x.shape, dtype=bool)
     cortex = np.zeros(x.shape, dtype=bool)
     r_in = chest["rib_r"]
@@ -689,7 +709,7 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     lab[organs] = LABELS["viscera"]
     # lungs: posterior costophrenic recesses, crescents along the posterior chest wall lateral
     # to the spine, thinning anteriorly and caudally (gone by L1)
-    lung_w = 40.0 * np.clip((12.3 - s) / 2.0, 0.0, 1.0)
+    lung_w = 55.0 * np.clip((12.0 - s) / 1.7, 0.0, 1.0)
     crescent = lung_w * np.clip((v - chest["v_front"]) / (0.5 * chest["ry"]), 0.0, 1.0)
     crescent *= np.clip((0.8 * chest["rx"] - ax) / (0.3 * chest["rx"]), 0.0, 1.0)  # posterior recess
     lung = inside & (chest["d"] < -chest["rib_r"] - 1.0) & (chest["d"] > -chest["rib_r"] - 1.0 - crescent)
@@ -706,6 +726,7 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     es = 1.0 - 0.25 * thoracic
     pw, pd = (ca + 50.0) * (1.0 - 0.12 * thoracic), (cb + 49.0) * es
     paraspinal = (ax > 1.2) & (vc > -3.0) & ((ax / pw) ** 2.5 + ((vc + 3.0) / pd) ** 2 < 1)
+    paraspinal &= ~((thoracic > 0.3) & (ax > chest["ax_tub"]) & (chest["d"] < chest["rib_r"]))  # on the ribs
     # psoas (from L1, growing caudally) and quadratus lumborum lateral to it (L1-L4)
     ps = np.clip((s - 12.3) / 3.5, 0.0, 1.0)
     psoas = (ps > 0) & (

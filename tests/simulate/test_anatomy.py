@@ -215,7 +215,7 @@ def test_kidneys_lungs_ribs_at_their_levels(level):
         assert np.abs(x[kidney]).min() > a.body_half_width
     else:
         assert not kidney.any(), name
-    if level >= 13:  # L2 and below
+    if level >= 12:  # L1 and below: the costophrenic recesses end at T12-L1
         assert not lung.any(), name
     if level <= 10:  # T9-T11: posterior costophrenic recesses beside the spine
         assert lung[x > 0].sum() > 100, name
@@ -241,10 +241,14 @@ def test_paraspinal_muscle_lies_on_the_posterior_elements(level):
     behind = v > a.body_half_depth + 1.5 + 2 * a.canal_half_depth  # behind the canal
     # every posterior-element pixel behind the canal with a horizontal neighbour that is soft
     # tissue: that neighbour is muscle, not fat
-    edge = bone[:, :-1] & ~bone[:, 1:] & behind[:, :-1]
+    # (laminae and spinous process: medial to the facets; the transverse process tips meet the
+    # ribs in the thorax)
+    medial = np.abs(x) < a.canal_half_width + 8.0
+    edge = bone[:, :-1] & ~bone[:, 1:] & behind[:, :-1] & medial[:, :-1]
     nb = lab[:, 1:][edge]
     assert nb.size > 0
     assert np.mean(nb == LABELS["muscle"]) > 0.8
     # lateral extent beyond the transverse processes' tips
-    tp_tip = np.abs(x[bone & (np.abs(v - (a.body_half_depth + 1.5 + a.canal_half_depth)) < 6)]).max()
+    tp = bone & (np.abs(v - (a.body_half_depth + 1.5 + a.canal_half_depth)) < 6)
+    tp_tip = np.abs(x[tp & (np.abs(x) < a.canal_half_width + 30.0)]).max()  # not the ribs
     assert np.abs(x[muscle & behind]).max() > tp_tip
