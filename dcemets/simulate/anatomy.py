@@ -601,7 +601,8 @@ def _ribs(
     (costovertebral joint, cranial half of the body) to the tubercle at the transverse process
     (neck), on to the rib angle, then along the chest wall (:func:`_chest_wall`), descending 0.3 mm per mm of its
     length; the cross-section is 8 mm (in plane) x 12 mm (S-I) with a 1 mm cortex around fatty
-    marrow.  T11 and T12 are floating ribs (about 15 and 9 cm long here).
+    marrow.  T11 and T12 are floating ribs (about 15 and 9 cm long here); T1-T10 are
+    followed for 26 cm, to about the anterior axillary line.
     """
     ax = np.abs(x)
     pts = [
@@ -631,14 +632,17 @@ def _ribs(
         anat = a.level + lv - _LESION_LEVEL
         if anat > _T12:
             continue
-        length = {_T12 - 1: 150.0, _T12: 90.0}.get(anat, 1000.0)
+        # T11, T12 float; T1-T10 are followed to the anterior axillary line (their costal
+        # cartilages, rising to the sternum, are not modelled)
+        length = {_T12 - 1: 150.0, _T12: 90.0}.get(anat, 260.0)
         # the phantom's level coordinate grows caudally with dz: the head sits in the cranial
         # half of its body and the rib descends (caudally) along its length
-        zc = (lv - _LESION_LEVEL) * a.level_pitch - 0.3 * a.body_height + 0.3 * arc
-        q = (d / r_in) ** 2 + ((dz - zc) / 6.0) ** 2
-        on = (q < 1) & (arc < length)
-        rib |= on
-        cortex |= on & (q > 0.75**2)
+        z0 = (lv - _LESION_LEVEL) * a.level_pitch - 0.3 * a.body_height
+        sel = np.flatnonzero((dz > z0 - 6.0) & (dz < z0 + 0.3 * length + 6.0))
+        q = (d[sel] / r_in) ** 2 + ((dz[sel] - z0 - 0.3 * arc[sel]) / 6.0) ** 2
+        on = (q < 1) & (arc[sel] < length)
+        rib[sel[on]] = True
+        cortex[sel[on & (q > 0.75**2)]] = True
     return rib, cortex
 
 
@@ -701,32 +705,37 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     cb, ca = anatomy.canal_half_depth, anatomy.canal_half_width
     v_canal = bh + 1.5 + cb  # canal centre behind the body axis
     vc = v - v_canal  # canal frame
-    chest = _chest_wall(x, v, ah, bh, ca, v_canal, anatomy)
+    # thorax (liver/spleen under the diaphragm, lungs, ribs): evaluated only where it can be,
+    # cranial to mid-L2 (the lowest rib shafts reach the L1-L2 level laterally)
+    th = np.flatnonzero(inside & (s < 13.5))
+    xt, vt, axt, aht, bht, tht = x[th], v[th], ax[th], ah[th], bh[th], thoracic[th]
+    chest = _chest_wall(xt, vt, aht, bht, ca, v_canal[th], anatomy)
     # upper abdomen under the diaphragm at the lower thoracic levels: liver (right) and spleen
     # (left) fill the chest wall anterior to the posterior costophrenic recesses
-    para = (ax < ah + 12.0) & (v > -bh - 6.0)  # paravertebral / retrocrural strip
-    organs = inside & (thoracic > 0.3) & (chest["d"] < -3.0) & ~para
-    lab[organs] = LABELS["viscera"]
+    para = (axt < aht + 12.0) & (vt > -bht - 6.0)  # paravertebral / retrocrural strip
+    lab[th[(tht > 0.3) & (chest["d"] < -3.0) & ~para]] = LABELS["viscera"]
     # lungs: posterior costophrenic recesses, crescents along the posterior chest wall lateral
     # to the spine, thinning anteriorly and caudally (gone by L1)
-    lung_w = 55.0 * np.clip((12.0 - s) / 1.7, 0.0, 1.0)
-    crescent = lung_w * np.clip((v - chest["v_front"]) / (0.5 * chest["ry"]), 0.0, 1.0)
-    crescent *= np.clip((0.8 * chest["rx"] - ax) / (0.3 * chest["rx"]), 0.0, 1.0)  # posterior recess
-    lung = inside & (chest["d"] < -chest["rib_r"] - 1.0) & (chest["d"] > -chest["rib_r"] - 1.0 - crescent)
-    lung &= ax > ah + 6.0
-    lab[lung] = LABELS["lung"]
+    lung_w = 55.0 * np.clip((12.0 - s[th]) / 1.7, 0.0, 1.0)
+    crescent = lung_w * np.clip((vt - chest["v_front"]) / (0.5 * chest["ry"]), 0.0, 1.0)
+    crescent *= np.clip((0.8 * chest["rx"] - axt) / (0.3 * chest["rx"]), 0.0, 1.0)  # posterior recess
+    lung = (chest["d"] < -chest["rib_r"] - 1.0) & (chest["d"] > -chest["rib_r"] - 1.0 - crescent)
+    lab[th[lung & (axt > aht + 6.0)]] = LABELS["lung"]
+    on_ribs = np.zeros(lab.shape, dtype=bool)  # the paraspinal muscles lie on the ribs
+    on_ribs[th] = (tht > 0.3) & (axt > chest["ax_tub"]) & (chest["d"] < chest["rib_r"])
     # kidneys (T12-L3, right lower): bean-shaped, hilum anteromedial, with renal sinus fat
     for side, s_c in ((1.0, 12.5), (-1.0, 12.8)):
-        kid, sinus = _kidney(side * x, v, s, ah, s_c)
-        lab[inside & kid] = LABELS["kidney"]
-        lab[inside & sinus] = LABELS["fat"]
+        kk = np.flatnonzero(inside & (np.abs(s - s_c) < 1.6) & (side * x > 0))
+        kid, sinus = _kidney(side * x[kk], v[kk], s[kk], ah[kk], s_c)
+        lab[kk[kid]] = LABELS["kidney"]
+        lab[kk[sinus]] = LABELS["fat"]
     # paraspinal muscles: multifidus + erector spinae fill the gutter from the spinous process
     # out past the transverse processes, flat on the posterior elements, under the
     # thoracolumbar fascia (subcutaneous fat behind them); smaller in the thorax
     es = 1.0 - 0.25 * thoracic
     pw, pd = (ca + 50.0) * (1.0 - 0.12 * thoracic), (cb + 49.0) * es
     paraspinal = (ax > 1.2) & (vc > -3.0) & ((ax / pw) ** 2.5 + ((vc + 3.0) / pd) ** 2 < 1)
-    paraspinal &= ~((thoracic > 0.3) & (ax > chest["ax_tub"]) & (chest["d"] < chest["rib_r"]))  # on the ribs
+    paraspinal &= ~on_ribs
     # psoas (from L1, growing caudally) and quadratus lumborum lateral to it (L1-L4)
     ps = np.clip((s - 12.3) / 3.5, 0.0, 1.0)
     psoas = (ps > 0) & (
@@ -741,9 +750,10 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     lab[inside & (paraspinal | psoas | quadratus)] = LABELS["muscle"]
     # ribs at the thoracic levels: head at the body, neck to the transverse process, shaft
     # along the chest wall (cortical shell around fatty marrow)
-    rib, rib_cortex = _ribs(x, v, zz + (g["level"] - _LESION_LEVEL) * pitch, ah, bh, chest, anatomy)
-    lab[inside & rib] = LABELS["posterior"]
-    lab[inside & rib_cortex] = LABELS["cortex"]
+    dz = zz + (g["level"] - _LESION_LEVEL) * pitch
+    rib, rib_cortex = _ribs(xt, vt, dz[th], aht, bht, chest, anatomy)
+    lab[th[rib]] = LABELS["posterior"]
+    lab[th[rib_cortex]] = LABELS["cortex"]
     # great vessels: aorta left anterolateral (more lateral in the thorax), bifurcating at
     # L4 into the common iliac arteries; IVC right anterolateral
     iliac = np.clip((s - 15.3) / 0.7, 0.0, 1.0)
