@@ -712,7 +712,9 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     chest = _chest_wall(xt, vt, aht, bht, ca, v_canal[th], anatomy)
     # upper abdomen under the diaphragm at the lower thoracic levels: liver (right) and spleen
     # (left) fill the chest wall anterior to the posterior costophrenic recesses
-    para = (axt < aht + 12.0) & (vt > -bht - 6.0)  # paravertebral / retrocrural strip
+    # paravertebral / retrocrural fat: an ellipse around the spine, from the aorta to the canal
+    vct = v_canal[th]
+    para = (axt / (aht + 14.0)) ** 2 + ((vt - 0.5 * (vct - bht - 8.0)) / (0.5 * (vct + bht + 8.0))) ** 2 < 1
     lab[th[(tht > 0.3) & (chest["d"] < -3.0) & ~para]] = LABELS["viscera"]
     # lungs: posterior costophrenic recesses, crescents along the posterior chest wall lateral
     # to the spine, thinning anteriorly and caudally (gone by L1)
