@@ -193,7 +193,7 @@ class Anatomy:
         Parameters
         ----------
         level : int, default 3
-            Modelled level, counted from 0 (the lowest S coordinate) in steps of one
+            Modelled level, counted from 0 (the lowest S, most caudal) in steps of one
             vertebral body and disc; 3 is the diseased body.
 
         Returns
@@ -488,8 +488,9 @@ def _body_geometry(points: np.ndarray, a: Anatomy) -> dict[str, np.ndarray]:
     pitch = a.level_pitch
     level = np.clip(np.rint(dz / pitch) + _LESION_LEVEL, 0, _N_LEVELS - 1)
     zz = dz - (level - _LESION_LEVEL) * pitch  # S offset from the level's body centre
-    anat_level = np.clip(level - _LESION_LEVEL + a.level, 0, len(LEVEL_NAMES) - 1).astype(int)
-    s_cont = dz / pitch + a.level  # continuous level coordinate (for soft tissues)
+    # LPS: S grows superiorly, so the anatomical level index (T1 = 0 ... S1) grows as S falls
+    anat_level = np.clip(a.level - (level - _LESION_LEVEL), 0, len(LEVEL_NAMES) - 1).astype(int)
+    s_cont = a.level - dz / pitch  # continuous anatomical level coordinate, growing caudally
     ref = _MORPHOMETRY[a.level]
     m = _MORPHOMETRY[anat_level]
     ah0 = a.body_half_width * m[:, 0] / ref[0]
@@ -629,17 +630,17 @@ def _ribs(
     cortex = np.zeros(x.shape, dtype=bool)
     r_in = chest["rib_r"]
     for lv in range(_N_LEVELS):
-        anat = a.level + lv - _LESION_LEVEL
+        anat = a.level - (lv - _LESION_LEVEL)
         if anat > _T12:
             continue
         # T11, T12 float; T1-T10 are followed to the anterior axillary line (their costal
         # cartilages, rising to the sternum, are not modelled)
         length = {_T12 - 1: 150.0, _T12: 90.0}.get(anat, 260.0)
-        # the phantom's level coordinate grows caudally with dz: the head sits in the cranial
-        # half of its body and the rib descends (caudally) along its length
-        z0 = (lv - _LESION_LEVEL) * a.level_pitch - 0.3 * a.body_height
-        sel = np.flatnonzero((dz > z0 - 6.0) & (dz < z0 + 0.3 * length + 6.0))
-        q = (d[sel] / r_in) ** 2 + ((dz[sel] - z0 - 0.3 * arc[sel]) / 6.0) ** 2
+        # dz is the LPS S offset (growing superiorly): the head sits in the cranial half of
+        # its body and the rib descends (to lower S) along its length
+        z0 = (lv - _LESION_LEVEL) * a.level_pitch + 0.3 * a.body_height
+        sel = np.flatnonzero((dz < z0 + 6.0) & (dz > z0 - 0.3 * length - 6.0))
+        q = (d[sel] / r_in) ** 2 + ((dz[sel] - z0 + 0.3 * arc[sel]) / 6.0) ** 2
         on = (q < 1) & (arc[sel] < length)
         rib[sel[on]] = True
         cortex[sel[on & (q > 0.75**2)]] = True
@@ -778,7 +779,7 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     lumbar = 1.0 - thoracic
     ped_w = 5.0 + 3.0 * lumbar  # pedicle width ~5 mm at T10, ~8-9 mm at L3
     pedicle = (ax > ca - 1.0) & (ax < ca + ped_w) & (vc > -cb - 3.0) & (vc < 0.3 * cb)
-    pedicle &= (zz > -0.42 * pitch) & (zz < 0.2 * pitch)
+    pedicle &= (zz > -0.2 * pitch) & (zz < 0.42 * pitch)  # upper half; the foramen below
     pillar = ((ax - ca - 0.5 * ped_w) / (0.8 * ped_w + 2.0)) ** 2 + (
         (vc - 0.5 * cb) / (0.55 * cb + 2.0)
     ) ** 2 < 1

@@ -252,3 +252,25 @@ def test_paraspinal_muscle_lies_on_the_posterior_elements(level):
     tp = bone & (np.abs(v - (a.body_half_depth + 1.5 + a.canal_half_depth)) < 6)
     tp_tip = np.abs(x[tp & (np.abs(x) < a.canal_half_width + 30.0)]).max()  # not the ribs
     assert np.abs(x[muscle & behind]).max() > tp_tip
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_spine_runs_head_up_in_lps(seed):
+    """LPS S grows toward the head: one level pitch above the diseased body lies the next
+    cranial vertebra (T12 above L1), the lungs lie cranial to the kidneys, and the right kidney
+    lies lower than the left (under the liver; Gray's Anatomy 2016, ch. 74)."""
+    a = sample_anatomy(np.random.default_rng(seed), level=12)  # L1
+    below, above = (_plane_labels(a, dz=k * a.level_pitch)[2] for k in (-1, 1))
+    # ribs (T12) and lung recesses one level up, neither one level down (L2)
+    x = _plane_labels(a)[0]
+    far = np.abs(x) > a.body_half_width + 45.0
+    assert (far & np.isin(above, [LABELS["cortex"], LABELS["posterior"]])).sum() > 20
+    assert not (far & np.isin(below, [LABELS["cortex"], LABELS["posterior"]])).any()
+    c = a.level_centre()
+    g = np.mgrid[-120:120:3.0, -160:160:3.0, -150:150:3.0].reshape(3, -1).T
+    lab = tissue_labels(c + g, a)
+    lung_s = g[lab == LABELS["lung"], 2]
+    kid = lab == LABELS["kidney"]
+    assert np.median(lung_s) > np.median(g[kid, 2]) + 30.0
+    left, right = kid & (g[:, 0] > 0), kid & (g[:, 0] < 0)  # LPS: +L is the subject's left
+    assert np.median(g[right, 2]) < np.median(g[left, 2])
