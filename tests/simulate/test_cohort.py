@@ -196,9 +196,13 @@ def test_table1_calibration_holds_on_three_seeds():
     three default cohorts (183 cases): every one of the 21 group means (lung, other and each
     primary x max SE, wash-in SE, wash-out slope) lies within one standard error (sd / sqrt(n),
     the paper's) of Table 1.  One 61-case cohort is itself a sample whose group means scatter
-    by about one SE around the DRO's, so on each seed every group mean lies within two SE, and
-    the paper's group contrast holds: wash-out separates lung from other (Welch p < 0.05;
-    paper p = 0.001) while maximum SE does not (p > 0.01; paper 0.199).
+    by about one SE around the DRO's even when the DRO's mean is the paper's, so a per-seed bound
+    must allow for 63 such draws: each lies within three SE (the family-wise 5 % Bonferroni bound
+    for 63 normal cells is 3.35; a bound of two would be crossed by chance, about 3 of 63 cells
+    for an exact DRO).  The DRO's between-case spread is the paper's too: the standard
+    deviation of each lung and other cell is within a factor 1.5 of Table 1's.  And the paper's
+    group contrast holds: wash-out separates lung from other (Welch p < 0.05; paper p = 0.001)
+    while maximum SE does not (p > 0.01; paper 0.199).
     """
     tables = [cohort_table(s) for s in CALIBRATION_SEEDS]
     pooled = pd.concat(tables, ignore_index=True)
@@ -207,7 +211,11 @@ def test_table1_calibration_holds_on_three_seeds():
     assert (z_pooled.abs() <= 1).all(), z_pooled[z_pooled.abs() > 1].round(2).to_dict()
     for seed, df in zip(CALIBRATION_SEEDS, tables):
         z = _group_z(df)
-        assert (z.abs() <= 2).all(), (seed, z[z.abs() > 2].round(2).to_dict())
+        assert (z.abs() <= 3).all(), (seed, z[z.abs() > 3].round(2).to_dict())
         lung, other = df[df.label == "lung"], df[df.label == "other"]
         assert stats.ttest_ind(lung.washout, other.washout, equal_var=False)[1] < 0.05, seed
         assert stats.ttest_ind(lung.max_se, other.max_se, equal_var=False)[1] > 0.01, seed
+    for g in ("lung", "other"):
+        for col in HEURISTICS:
+            ratio = pooled[pooled.label == g][col].std(ddof=1) / TABLE1[g][col][1]
+            assert 1 / 1.5 <= ratio <= 1.5, (g, col, round(ratio, 2))
