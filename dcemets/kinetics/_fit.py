@@ -1,6 +1,17 @@
-"""Private NumPy core of Tofts fitting: Murase linear least squares and batched bounded LM.
+"""Private core of Tofts fitting: Murase linear least squares, variable projection, bounded LM.
 
-All arrays are (V, T) blocks of voxels; kinetic constants in 1/min, times in s.
+All arrays are (V, T) blocks of voxels; kinetic constants in 1/min, times in s.  The solver
+(:func:`model`, :func:`llsq`, :func:`lm` with :func:`_solve`, :func:`_project` and
+:func:`_active_step`; the kep table's :func:`basis`, :func:`_lin`, :class:`_Profile`,
+:func:`coarse_start` and :func:`varpro`; :func:`polish`) is written once over the array API
+(``array_api_compat.array_namespace``): the NumPy backend calls it with NumPy arrays and
+:mod:`dcemets.models.tofts_backend` with torch tensors (this module never imports torch).  Beyond
+the standard it indexes with integer arrays (also on the left of ``=``) and uses ``xp.einsum``
+and ``xp.nan_to_num``, which NumPy, torch and CuPy all have.  Three small shims keep the NumPy
+backend's kernels and so its speed and rounding: :func:`_ein` (``np.einsum`` for NumPy, products
+summed otherwise), :func:`_matmul` (BLAS for NumPy) and :func:`_piece` (cache-sized pieces of
+voxels for NumPy only).  The table itself, the block drivers (:func:`fit_block`,
+:func:`fit_numpy`), the fit quality and the threads are NumPy.
 """
 
 from __future__ import annotations
@@ -325,6 +336,28 @@ def _active_step(a: Any, g: Any, at_lo: Any, at_hi: Any, out: Any) -> Any:
     return delta
 
 
+def lm_accept(state: tuple[Any, ...], active: Any, trial: tuple[Any, ...]) -> tuple[Any, Any, Any]:
+    """Levenberg-Marquardt bookkeeping: keep the trial points that lower the RSS, in place.
+
+    `state` is ``(p, r, jac, rss, lam)`` of all voxels, `trial` ``(p, r, jac, rss)`` of the
+    `active` ones.  Accepted voxels take the trial values and their damping shrinks 3x; the
+    others' grows 10x.  Returns the accepted mask, the RSS gain and the RSS before the step (of
+    the active voxels).  Shared by :func:`lm` and :func:`dcemets.kinetics._nlls.lm`.
+    """
+    p, r, jac, rss, lam = state
+    pn, rn, jn, rssn = trial
+    rss_old = rss[active]
+    acc = rssn < rss_old
+    ia = active[acc]
+    p[ia] = pn[acc]
+    r[ia] = rn[acc]
+    jac[ia] = jn[acc]
+    rss[ia] = rssn[acc]
+    lam[ia] *= 0.3
+    lam[active[~acc]] *= 10.0
+    return acc, rss_old - rssn, rss_old
+
+
 def lm(
     d: Any,
     y: Any,
@@ -388,17 +421,8 @@ def lm(
         mn, jn = model(d, pn, extended, True)
         rn = y[active] - mn
         rssn = _ein("vt,vt->v", rn, rn)
-        rss_old = rss[active]
-        acc = rssn < rss_old
-        ia = active[acc]
+        acc, gain, rss_old = lm_accept((p, r, jac, rss, lam), active, (pn, rn, jn, rssn))
         step = xp.max(xp.abs(pn - pa), axis=1)
-        gain = rss_old - rssn
-        p[ia] = pn[acc]
-        r[ia] = rn[acc]
-        jac[ia] = jn[acc]
-        rss[ia] = rssn[acc]
-        lam[ia] *= 0.3
-        lam[active[~acc]] *= 10.0
         done = (
             (acc & (gain <= ftol * xp.maximum(rss_old, 1e-30)))
             | (step <= xtol * (1.0 + xp.max(xp.abs(pa), axis=1)))
