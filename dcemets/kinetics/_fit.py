@@ -4,8 +4,9 @@ All arrays are (V, T) blocks of voxels; kinetic constants in 1/min, times in s. 
 (:func:`model`, :func:`llsq`, :func:`lm` with :func:`_solve`, :func:`_project` and
 :func:`_active_step`; the kep table's :func:`basis`, :func:`_lin`, :class:`_Profile`,
 :func:`coarse_start` and :func:`varpro`; :func:`polish`) is written once over the array API
-(``array_api_compat.array_namespace``): the NumPy backend calls it with NumPy arrays and
-:mod:`dcemets.models.tofts_backend` with torch tensors (this module never imports torch).  Beyond
+(``array_api_compat.array_namespace``, through :func:`_ns`): the NumPy backend calls it with
+NumPy arrays and :mod:`dcemets.models.tofts_backend` with torch tensors (this module never
+imports torch).  Beyond
 the standard it indexes with integer arrays (also on the left of ``=``) and uses ``xp.einsum``
 and ``xp.nan_to_num``, which NumPy, torch and CuPy all have.  Three small shims keep the NumPy
 backend's kernels and so its speed and rounding: :func:`_ein` (``np.einsum`` for NumPy, products
@@ -24,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace, device, is_numpy_array
+from array_api_compat import array_namespace, device
 
 from dcemets._conventions import one_blas_thread
 from dcemets.kinetics import _np
@@ -38,6 +39,15 @@ BLOCK = 16384
 N_THREADS: int | None = None
 
 
+#: The array-API namespace of NumPy arrays, looked up once (see :func:`_ns`).
+_NPX = array_namespace(np.empty(0))
+
+
+def _ns(x: Any) -> Any:
+    """``array_namespace(x)``: NumPy's without the look-up (thousands of calls per NumPy fit)."""
+    return _NPX if isinstance(x, np.ndarray) else array_namespace(x)
+
+
 def _ein(spec: str, a: Any, b: Any) -> Any:
     """The two-operand contraction `spec` (einsum notation) over any array kind.
 
@@ -46,9 +56,9 @@ def _ein(spec: str, a: Any, b: Any) -> Any:
     rounding); others (torch, CuPy) are multiplied and summed over the contracted letters,
     whose rounding, unlike a batched matrix product's, does not depend on the batch size.
     """
-    if is_numpy_array(a):
+    if isinstance(a, np.ndarray):
         return np.einsum(spec, a, b)
-    xp = array_namespace(a, b)
+    xp = _ns(a)
     ins, out = spec.split("->")
     sa, sb = ins.split(",")
     order = out + "".join(sorted(set(sa + sb) - set(out)))
@@ -65,7 +75,7 @@ def _ein(spec: str, a: Any, b: Any) -> Any:
 
 def _matmul(a: Any, b: Any) -> Any:
     """``a @ b`` for (V, T) `a` and (T,) or (T, G) `b`: NumPy's BLAS product, else :func:`_ein`."""
-    if is_numpy_array(a):
+    if isinstance(a, np.ndarray):
         return a @ b
     return _ein("vt,t->v", a, b) if b.ndim == 1 else _ein("vt,tg->vg", a, b)
 
@@ -76,7 +86,7 @@ def _piece(x: Any, size: int) -> int:
     `size` for NumPy arrays (each piece's work arrays stay in the CPU cache); all at once for
     the others (an accelerator wants large batches).
     """
-    return size if is_numpy_array(x) else max(x.shape[0], 1)
+    return size if isinstance(x, np.ndarray) else max(x.shape[0], 1)
 
 
 @dataclass(frozen=True)
@@ -120,7 +130,7 @@ def model(d: Any, p: Any, extended: bool, deriv: bool) -> tuple[Any, Any]:
     the frames, an array of p's kind) and ``conv(k, deriv)``, the exact convolution of the AIF
     with ``exp(-k t)`` at the frames (k in 1/s) and its k-derivative.
     """
-    xp = array_namespace(p)
+    xp = _ns(p)
     kt = p[:, 0]
     g, gk = d.conv(p[:, 1] / 60.0, deriv)
     m = kt[:, None] / 60.0 * g
@@ -136,7 +146,7 @@ def model(d: Any, p: Any, extended: bool, deriv: bool) -> tuple[Any, Any]:
 
 def _solve(a: Any, b: Any) -> Any:
     """Batched solve of small SPD systems (V, n, n) by Cramer's rule; NaN where singular."""
-    xp = array_namespace(a, b)
+    xp = _ns(a)
     n = a.shape[-1]
     if n == 2:
         det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
@@ -183,14 +193,14 @@ def llsq(d: Any, y: Any, extended: bool) -> Any:
     the trapezoid on the frames.  `y` of any array kind; `d` a :class:`Design` or the torch
     backend's (``t`` the NumPy frame times, ``icp`` and ``cp`` arrays of `y`'s kind).
     """
-    xp = array_namespace(y)
+    xp = _ns(y)
     x1 = d.icp
     # -int Ct by the trapezoid on the frames, as one (V, T) x (T, T) product with the
     # cumulative-trapezoid weights (row k: the integrals of the k-th unit curve); the same
     # sums as a cumulative sum per voxel, ~20x faster on short curves (rounding ~1e-16 apart)
     t = np.asarray(d.t)
     w = -_np.cumtrapz0(np.eye(t.size), t)
-    x2 = y @ (w if is_numpy_array(y) else xp.asarray(w, dtype=y.dtype, device=device(y)))
+    x2 = y @ (w if isinstance(y, np.ndarray) else xp.asarray(w, dtype=y.dtype, device=device(y)))
     # the normal equations: the entries between the shared columns (int Cp, Cp) are scalars,
     # those with the voxel's column x2 are (V,) vectors; solved by Cramer's rule as
     # :func:`_solve` does (the same products, the division by the determinant as one
@@ -238,7 +248,7 @@ def _kep_lo(bd: Bounds) -> float:
 
 def _project(p: Any, bd: Bounds, extended: bool) -> Any:
     """Nearest point of the box, then Ktrans clipped to ``ve_max kep`` (params (V, n_par))."""
-    xp = array_namespace(p)
+    xp = _ns(p)
     kep = xp.minimum(xp.maximum(p[:, 1], _kep_lo(bd)), bd.kep[1])
     kt = xp.minimum(xp.maximum(p[:, 0], bd.ktrans[0]), xp.minimum(bd.ve_max * kep, bd.ktrans[1]))
     cols = [kt, kep]
@@ -302,7 +312,7 @@ def _finite_rows(a: Any) -> Any:
 
     The row-wise reduction over a short axis is several times slower than n elementwise passes.
     """
-    xp = array_namespace(a)
+    xp = _ns(a)
     out = xp.isfinite(a[:, 0])
     for j in range(1, a.shape[1]):
         out = out & xp.isfinite(a[:, j])
@@ -320,7 +330,7 @@ def _active_step(a: Any, g: Any, at_lo: Any, at_hi: Any, out: Any) -> Any:
     1, so that the relative singularity test of :func:`_solve` keeps its scale) and a zero
     right-hand side, so their step is exactly 0 and the others' is the reduced LM step.
     """
-    xp = array_namespace(a)
+    xp = _ns(a)
     held = out
     n = a.shape[-1]
     diag = xp.eye(n, dtype=xp.bool, device=device(a))[None, :, :]
@@ -380,7 +390,7 @@ def lm(
     (the cosine test of MINPACK, restricted to the feasible directions).  Arrays of any kind
     (NumPy, torch, CuPy; `d` as for :func:`model`); `p0` is not modified.
     """
-    xp = array_namespace(y, p0)
+    xp = _ns(y)
     dev = device(y)
     nv, npar = p0.shape
     lo, hi = (xp.asarray(x, dtype=y.dtype, device=dev) for x in _box(bd, extended))
@@ -555,7 +565,7 @@ def table_as(tab: KepTable, convert: Callable[[np.ndarray], Any]) -> KepTable:
 
 def _hermite(s: Any) -> tuple[Any, Any, Any]:
     """Cubic Hermite weights (V, 4) for [b_i, h b'_i, b_(i+1), h b'_(i+1)] and their 1st, 2nd s-derivatives."""
-    xp = array_namespace(s)
+    xp = _ns(s)
     s2 = s * s
     s3 = s2 * s
     w = xp.stack([2 * s3 - 3 * s2 + 1, s3 - 2 * s2 + s, 3 * s2 - 2 * s3, s3 - s2], axis=-1)
@@ -566,7 +576,7 @@ def _hermite(s: Any) -> tuple[Any, Any, Any]:
 
 def _locate(tab: KepTable, u: Any) -> tuple[Any, Any]:
     """Cell index (int64) and position in the cell (0 .. 1) of each ``u`` in the table."""
-    xp = array_namespace(u)
+    xp = _ns(u)
     x = (u - tab.u0) / tab.h
     i = xp.minimum(xp.maximum(xp.astype(xp.floor(x), xp.int64), 0), tab.n - 2)
     return i, xp.minimum(xp.maximum(x - xp.astype(i, x.dtype), 0.0), 1.0)
@@ -574,7 +584,7 @@ def _locate(tab: KepTable, u: Any) -> tuple[Any, Any]:
 
 def basis(tab: KepTable, kep: Any, deriv: bool = True) -> tuple[Any, Any]:
     """Interpolated ``b`` (V, T) and ``db/dkep`` (V, T; None unless `deriv`) at `kep` (1/min, inside the table)."""
-    xp = array_namespace(kep)
+    xp = _ns(kep)
     i, s = _locate(tab, xp.log(kep))
     w, wd, _ = _hermite(s)
     if deriv:
@@ -601,7 +611,7 @@ def _lin(
     (exact for this convex quadratic).  Returns K, v (zeros for Tofts), whether K and v are
     free (strictly inside their bounds).
     """
-    xp = array_namespace(P)
+    xp = _ns(P)
     klo = bd.ktrans[0]
     safe_q = xp.where(Q > 0, Q, 1.0)
     if not extended or cc <= 0:  # extended with Cp = 0 at every frame: vp does not enter
@@ -668,7 +678,7 @@ class _Profile:
         extended: bool,
         bd: Bounds,
     ) -> None:
-        xp = array_namespace(y)
+        xp = _ns(y)
         i, s = _locate(tab, u)
         w, wd, wdd = _hermite(s)
         wd /= tab.h
@@ -740,7 +750,7 @@ class _Profile:
         exact zeros).
         """
         kv, kfree, yy = rest
-        xp = array_namespace(k)
+        xp = _ns(k)
         self.phi = yy - 2 * (k * P) + k * k * Q
         rb = P - k * Q
         rbd = Pd - k * Qd
@@ -775,7 +785,7 @@ class _Pieces:
 
     def __init__(self, parts: list[_Profile]) -> None:
         for name in ("k", "v", "phi", "grad", "curv", "viol"):
-            setattr(self, name, array_namespace(parts[0].k).concat([getattr(q, name) for q in parts]))
+            setattr(self, name, _ns(parts[0].k).concat([getattr(q, name) for q in parts]))
 
 
 def _profile(tab: KepTable, y: Any, per_voxel: tuple[Any, Any, Any], *shared: Any) -> Any:
@@ -809,7 +819,7 @@ def coarse_start(tab: KepTable, y: Any, cp: Any, extended: bool, bd: Bounds) -> 
 
 def _coarse_piece(tab: KepTable, y: Any, cp: Any, extended: bool, bd: Bounds) -> Any:
     """:func:`coarse_start` on one piece of voxels."""
-    xp = array_namespace(y)
+    xp = _ns(y)
     nodes = tab.nodes[tab.coarse]  # (G, T)
     kep = xp.exp(tab.u0 + tab.h * xp.astype(tab.coarse, y.dtype))
     P = _matmul(y, nodes.T)  # (V, G)
@@ -868,7 +878,7 @@ def _shrunk_radius(f1: Any, step: Any, pa: Any, ua: Any, un: Any, sub: Any, va: 
     ve_max kep); or just past the first bound that the linear optimum crosses along the step
     (`va`: the bound violations at the start, ``sub.viol`` at the trial point).
     """
-    xp = array_namespace(f1)
+    xp = _ns(f1)
     rise = xp.maximum(sub.phi - pa - f1, 1e-300)
     t = xp.minimum(xp.maximum(-f1 / (2.0 * rise), 0.1), 0.5)
     shrink = t * xp.abs(step)
@@ -902,7 +912,7 @@ def _fill_rest(
     k, kep, v = params
     rss, b, bk = out
     nv = y.shape[0]
-    rest = array_namespace(y).nonzero(todo)[0]
+    rest = _ns(y).nonzero(todo)[0]
     if rest.shape[0]:
         every = rest.shape[0] == nv
         kr = k if every else k[rest]
@@ -933,7 +943,7 @@ def _finish(
     RSS there is above phi beyond rounding); `sums` is ``(phi, |y|^2)`` at ``u``.  ``u``, ``k``
     and ``v`` are updated in place.
     """
-    xp, dev = array_namespace(y), device(y)
+    xp, dev = _ns(y), device(y)
     u, u_new, k, v = point
     phi, yy = sums
     moved = xp.nonzero(u_new != u)[0]
@@ -994,7 +1004,7 @@ def varpro(
     interpolated ``b`` and ``db/dkep`` at the returned kep (what :func:`basis` gives) are
     returned fourth and fifth (the fit quality reuses them).
     """
-    xp, dev = array_namespace(y), device(y)
+    xp, dev = _ns(y), device(y)
     nv = y.shape[0]
     ulo, uhi = tab.u0, tab.u0 + tab.h * (tab.n - 1)
     yy = _ein("vt,vt->v", y, y)
@@ -1135,7 +1145,7 @@ def polish(
     where varpro stopped, the better of the two kept.  `fit` is varpro's ``(params, rss,
     converged)`` of `y`, written in place; arrays of any kind (`d` as for :func:`model`).
     """
-    xp = array_namespace(y)
+    xp = _ns(y)
     p, rss, conv = fit
     exact = ~conv | (rss < 1e-12 * _ein("vt,vt->v", y, y))
     bad = xp.nonzero(exact)[0] if n_nodes >= FINE_NODES else xp.arange(y.shape[0], device=device(y))
@@ -1528,7 +1538,7 @@ def _assemble(
     deriv: bool = False,
 ) -> tuple[Any, Any, Any, Any, Any]:
     """Linear parameters, RSS, ``b`` and ``db/dkep`` (None unless `deriv`) at ``u`` (one interpolation)."""
-    xp = array_namespace(y)
+    xp = _ns(y)
     kep = xp.exp(u)
     b, bk = basis(tab, kep, deriv=deriv)
     P = _ein("vt,vt->v", y, b)
