@@ -1193,6 +1193,23 @@ def _basis_any(d: Design, kep: np.ndarray, bd: Bounds, deriv: bool = True) -> tu
 AT_BOUND_BITS = ("ktrans", "kep", "vp", "ve")
 
 
+def _at_bound(p: np.ndarray, ok: np.ndarray, extended: bool, bd: Bounds) -> np.ndarray:
+    """:func:`quality`'s at-bound flag (int64, bits :data:`AT_BOUND_BITS`; 0 where not `ok`)."""
+    kt, kep = p[:, 0], p[:, 1]
+    tol = 1e-9
+    flag = np.zeros(p.shape[0], dtype=np.int64)
+    lo_k, hi_k = bd.ktrans
+    flag |= ((kt <= lo_k + tol * max(abs(lo_k), 1e-12)) | (kt >= hi_k * (1 - tol))).astype(np.int64)
+    flag |= 2 * ((kep <= _kep_lo(bd) * (1 + tol)) | (kep >= bd.kep[1] * (1 - tol))).astype(np.int64)
+    if extended:
+        vp = p[:, 2]
+        flag |= 4 * ((vp <= bd.vp[0] + tol) | (vp >= bd.vp[1] - tol)).astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        flag |= 8 * (kt >= bd.ve_max * kep * (1 - tol)).astype(np.int64)
+    flag[~ok] = 0
+    return flag
+
+
 def quality(
     d: Design,
     y: np.ndarray,
@@ -1253,19 +1270,7 @@ def quality(
     tss = np.einsum("vt,vt->v", ym, ym)
     with np.errstate(divide="ignore", invalid="ignore"):
         out[:, npar + 1] = np.where(tss > 0, 1.0 - rss / tss, np.nan)
-    kt, kep = p[:, 0], p[:, 1]
-    tol = 1e-9
-    flag = np.zeros(nv, dtype=np.int64)
-    lo_k, hi_k = bd.ktrans
-    flag |= ((kt <= lo_k + tol * max(abs(lo_k), 1e-12)) | (kt >= hi_k * (1 - tol))).astype(np.int64)
-    flag |= 2 * ((kep <= _kep_lo(bd) * (1 + tol)) | (kep >= bd.kep[1] * (1 - tol))).astype(np.int64)
-    if extended:
-        vp = p[:, 2]
-        flag |= 4 * ((vp <= bd.vp[0] + tol) | (vp >= bd.vp[1] - tol)).astype(np.int64)
-    with np.errstate(invalid="ignore"):
-        flag |= 8 * (kt >= bd.ve_max * kep * (1 - tol)).astype(np.int64)
-    flag[~ok] = 0
-    out[:, npar + 2] = flag
+    out[:, npar + 2] = _at_bound(p, ok, extended, bd)
     if good.size == 0 or nt <= npar:
         return out
     pg = p[good]
