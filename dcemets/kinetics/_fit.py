@@ -48,16 +48,21 @@ def _ns(x: Any) -> Any:
     return _NPX if isinstance(x, np.ndarray) else array_namespace(x)
 
 
-def _ein(spec: str, a: Any, b: Any) -> Any:
+def _ein(spec: str, a: Any, b: Any, out: Any = None) -> Any:
     """The two-operand contraction `spec` (einsum notation) over any array kind.
 
     The one NumPy-specific kernel of the shared code: NumPy arrays go to ``np.einsum`` (its
     inner loops are NumPy's fastest row-wise dot products, and fix the NumPy backend's
     rounding); others (torch, CuPy) are multiplied and summed over the contracted letters,
     whose rounding, unlike a batched matrix product's, does not depend on the batch size.
+    With `out` (an array of the result's shape, e.g. a slice of a larger one) the result is
+    written there and `out` returned (NumPy: no temporary).
     """
     if isinstance(a, np.ndarray):
-        return np.einsum(spec, a, b)
+        return np.einsum(spec, a, b, out=out)
+    if out is not None:
+        out[...] = _ein(spec, a, b)
+        return out
     xp = _ns(a)
     ins, out = spec.split("->")
     sa, sb = ins.split(",")
@@ -589,16 +594,19 @@ def basis(tab: KepTable, kep: Any, deriv: bool = True) -> tuple[Any, Any]:
     w, wd, _ = _hermite(s)
     if deriv:
         wd /= (tab.h * kep)[:, None]
-    # in pieces whose (V, 4, T) gather of the table stays in cache (NumPy; one piece on others)
-    nv, step = kep.shape[0], _piece(kep, PROFILE_PIECE)
-    bs, bks = [], []
-    for a in range(0, max(nv, 1), step):
-        rows = tab.cells[i[a : a + step]]
-        bs.append(_ein("vc,vct->vt", w[a : a + step], rows))
-        if deriv:
-            bks.append(_ein("vc,vct->vt", wd[a : a + step], rows))
-    b = bs[0] if len(bs) == 1 else xp.concat(bs)
-    return b, (None if not deriv else bks[0] if len(bks) == 1 else xp.concat(bks))
+    nv, nt = kep.shape[0], tab.cells.shape[-1]
+    b = xp.empty((nv, nt), dtype=w.dtype, device=device(kep))
+    bk = xp.empty((nv, nt), dtype=w.dtype, device=device(kep)) if deriv else None
+    # in pieces whose (V, 4, T) gather of the table stays in cache (NumPy; one piece on others),
+    # written into the outputs
+    step = _piece(kep, PROFILE_PIECE)
+    for a in range(0, nv, step):
+        sl = slice(a, a + step)
+        rows = tab.cells[i[sl]]
+        _ein("vc,vct->vt", w[sl], rows, out=b[sl])
+        if bk is not None:
+            _ein("vc,vct->vt", wd[sl], rows, out=bk[sl])
+    return b, bk
 
 
 def _lin(
