@@ -1,6 +1,18 @@
-"""Private NumPy core of Tofts fitting: Murase linear least squares and batched bounded LM.
+"""Private core of Tofts fitting: Murase linear least squares, variable projection, bounded LM.
 
-All arrays are (V, T) blocks of voxels; kinetic constants in 1/min, times in s.
+All arrays are (V, T) blocks of voxels; kinetic constants in 1/min, times in s.  The solver
+(:func:`model`, :func:`llsq`, :func:`lm` with :func:`_solve`, :func:`_project` and
+:func:`_active_step`; the kep table's :func:`basis`, :func:`_lin`, :class:`_Profile`,
+:func:`coarse_start` and :func:`varpro`; :func:`polish`) is written once over the array API
+(``array_api_compat.array_namespace``, through :func:`_ns`): the NumPy backend calls it with
+NumPy arrays and :mod:`dcemets.models.tofts_backend` with torch tensors (this module never
+imports torch).  Beyond
+the standard it indexes with integer arrays (also on the left of ``=``) and uses ``xp.einsum``
+and ``xp.nan_to_num``, which NumPy, torch and CuPy all have.  Three small shims keep the NumPy
+backend's kernels and so its speed and rounding: :func:`_ein` (``np.einsum`` for NumPy, products
+summed otherwise), :func:`_matmul` (BLAS for NumPy) and :func:`_piece` (cache-sized pieces of
+voxels for NumPy only).  The table itself, the block drivers (:func:`fit_block`,
+:func:`fit_numpy`), the fit quality and the threads are NumPy.
 """
 
 from __future__ import annotations
@@ -9,10 +21,11 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace, device
 
 from dcemets._conventions import one_blas_thread
 from dcemets.kinetics import _np
@@ -24,6 +37,61 @@ BLOCK = 16384
 #: Threads of the NumPy backend (None: the CPUs this process may use).  NumPy releases the GIL
 #: in its array operations, so blocks fitted in threads run in parallel.
 N_THREADS: int | None = None
+
+
+#: The array-API namespace of NumPy arrays, looked up once (see :func:`_ns`).
+_NPX = array_namespace(np.empty(0))
+
+
+def _ns(x: Any) -> Any:
+    """``array_namespace(x)``: NumPy's without the look-up (thousands of calls per NumPy fit)."""
+    return _NPX if isinstance(x, np.ndarray) else array_namespace(x)
+
+
+def _ein(spec: str, a: Any, b: Any, out: Any = None) -> Any:
+    """The two-operand contraction `spec` (einsum notation) over any array kind.
+
+    The one NumPy-specific kernel of the shared code: NumPy arrays go to ``np.einsum`` (its
+    inner loops are NumPy's fastest row-wise dot products, and fix the NumPy backend's
+    rounding); others (torch, CuPy) are multiplied and summed over the contracted letters,
+    whose rounding, unlike a batched matrix product's, does not depend on the batch size.
+    With `out` (an array of the result's shape, e.g. a slice of a larger one) the result is
+    written there and `out` returned (NumPy: no temporary).
+    """
+    if isinstance(a, np.ndarray):
+        return np.einsum(spec, a, b, out=out)
+    if out is not None:
+        out[...] = _ein(spec, a, b)
+        return out
+    xp = _ns(a)
+    ins, out = spec.split("->")
+    sa, sb = ins.split(",")
+    order = out + "".join(sorted(set(sa + sb) - set(out)))
+
+    def lay(x: Any, sx: str) -> Any:  # axes in `order`, size 1 where x has no such letter
+        x = xp.permute_dims(x, tuple(sorted(range(len(sx)), key=lambda i: order.index(sx[i]))))
+        shape, it = [], iter(x.shape)
+        for c in order:
+            shape.append(next(it) if c in sx else 1)
+        return xp.reshape(x, tuple(shape))
+
+    return xp.sum(lay(a, sa) * lay(b, sb), axis=tuple(range(len(out), len(order))))
+
+
+def _matmul(a: Any, b: Any) -> Any:
+    """``a @ b`` for (V, T) `a` and (T,) or (T, G) `b`: NumPy's BLAS product, else :func:`_ein`."""
+    if isinstance(a, np.ndarray):
+        return a @ b
+    return _ein("vt,t->v", a, b) if b.ndim == 1 else _ein("vt,tg->vg", a, b)
+
+
+def _piece(x: Any, size: int) -> int:
+    """Voxels per piece of a pass over `x` (V, ...).
+
+    `size` for NumPy arrays (each piece's work arrays stay in the CPU cache); all at once for
+    the others (an accelerator wants large batches).
+    """
+    return size if isinstance(x, np.ndarray) else max(x.shape[0], 1)
 
 
 @dataclass(frozen=True)
@@ -47,6 +115,10 @@ class Design:
     cp: np.ndarray  # Cp at the frames (mM)
     icp: np.ndarray  # integral of Cp from t[0] to each frame (mM s), exact on the AIF grid
 
+    def conv(self, k: np.ndarray, deriv: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """The exact convolution of the AIF with exp(-k t) at the frames (:func:`_np.exp_conv`)."""
+        return _np.exp_conv(self.tm, self.am, k, self.idx, deriv=deriv)
+
 
 def design(t: np.ndarray, ta: np.ndarray, a: np.ndarray) -> Design:
     """Pre-compute the AIF quantities for frame times `t`."""
@@ -56,31 +128,36 @@ def design(t: np.ndarray, ta: np.ndarray, a: np.ndarray) -> Design:
     return Design(tm=tm, am=am, idx=idx, t=t, cp=am[idx], icp=icp)
 
 
-def model(d: Design, p: np.ndarray, extended: bool, deriv: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Model (V, T) and Jacobian (V, T, n_par) for parameters p (V, n_par)."""
+def model(d: Any, p: Any, extended: bool, deriv: bool) -> tuple[Any, Any]:
+    """Model (V, T) and Jacobian (V, T, n_par) for parameters p (V, n_par), any array kind.
+
+    `d` is a :class:`Design` (NumPy) or the torch backend's design: anything with ``cp`` (Cp at
+    the frames, an array of p's kind) and ``conv(k, deriv)``, the exact convolution of the AIF
+    with ``exp(-k t)`` at the frames (k in 1/s) and its k-derivative.
+    """
+    xp = _ns(p)
     kt = p[:, 0]
-    g, gk = _np.exp_conv(d.tm, d.am, p[:, 1] / 60.0, d.idx, deriv=deriv)
+    g, gk = d.conv(p[:, 1] / 60.0, deriv)
     m = kt[:, None] / 60.0 * g
     if extended:
         m += p[:, 2:3] * d.cp[None, :]
     if not deriv:
         return m, None
-    jac = np.empty((*m.shape, p.shape[1]))
-    jac[..., 0] = g / 60.0
-    jac[..., 1] = kt[:, None] / 3600.0 * gk  # type: ignore[operator]
+    cols = [g / 60.0, kt[:, None] / 3600.0 * gk]
     if extended:
-        jac[..., 2] = d.cp[None, :]
-    return m, jac
+        cols.append(xp.broadcast_to(d.cp[None, :], g.shape))
+    return m, xp.stack(cols, axis=-1)
 
 
-def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Batched solve of small SPD systems by Cramer's rule; NaN where singular."""
+def _solve(a: Any, b: Any) -> Any:
+    """Batched solve of small SPD systems (V, n, n) by Cramer's rule; NaN where singular."""
+    xp = _ns(a)
     n = a.shape[-1]
     if n == 2:
         det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
         x0 = b[:, 0] * a[:, 1, 1] - a[:, 0, 1] * b[:, 1]
         x1 = a[:, 0, 0] * b[:, 1] - a[:, 1, 0] * b[:, 0]
-        x = np.stack([x0, x1], axis=-1)
+        x = xp.stack([x0, x1], axis=-1)
     else:
         c00 = a[:, 1, 1] * a[:, 2, 2] - a[:, 1, 2] * a[:, 2, 1]
         c01 = a[:, 1, 2] * a[:, 2, 0] - a[:, 1, 0] * a[:, 2, 2]
@@ -93,7 +170,7 @@ def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         c21 = a[:, 0, 2] * a[:, 1, 0] - a[:, 0, 0] * a[:, 1, 2]
         c22 = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
         # inverse = adj / det, adj[i, j] = cofactor[j, i]
-        x = np.stack(
+        x = xp.stack(
             [
                 c00 * b[:, 0] + c10 * b[:, 1] + c20 * b[:, 2],
                 c01 * b[:, 0] + c11 * b[:, 1] + c21 * b[:, 2],
@@ -102,49 +179,51 @@ def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             axis=-1,
         )
     # the largest |entry| (elementwise maxima: a row-wise reduction over n^2 is slower)
-    flat = np.abs(a).reshape(a.shape[0], -1)
-    big = flat[:, 0].copy()
+    flat = xp.reshape(xp.abs(a), (a.shape[0], -1))
+    big = flat[:, 0]
     for j in range(1, flat.shape[1]):
-        np.maximum(big, flat[:, j], out=big)
-    scale = big**n
-    ok = np.abs(det) > 1e-13 * scale
+        big = xp.maximum(big, flat[:, j])
+    ok = xp.abs(det) > 1e-13 * big**n
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = x / np.where(ok, det, 1.0)[:, None]
-    out[~ok] = np.nan
-    return out
+        out = x / xp.where(ok, det, 1.0)[:, None]
+    return xp.where(ok[:, None], out, xp.nan)
 
 
-def llsq(d: Design, y: np.ndarray, extended: bool) -> np.ndarray:
+def llsq(d: Any, y: Any, extended: bool) -> Any:
     """Murase linear least squares (closed form, vectorised); returns (V, n_par).
 
     Ct(t) = b1 int_{t0}^t Cp - kep int_{t0}^t Ct [+ vp Cp(t)], with b1 = Ktrans (+ kep vp for
     the extended model); the integrals start at the first frame t0, assumed pre-contrast
     (Ct(t0) = Cp(t0) = 0, as in Murase 2004).  int Cp is exact on the AIF grid, int Ct is
-    the trapezoid on the frames.
+    the trapezoid on the frames.  `y` of any array kind; `d` a :class:`Design` or the torch
+    backend's (``t`` the NumPy frame times, ``icp`` and ``cp`` arrays of `y`'s kind).
     """
+    xp = _ns(y)
     x1 = d.icp
     # -int Ct by the trapezoid on the frames, as one (V, T) x (T, T) product with the
     # cumulative-trapezoid weights (row k: the integrals of the k-th unit curve); the same
     # sums as a cumulative sum per voxel, ~20x faster on short curves (rounding ~1e-16 apart)
-    x2 = y @ -_np.cumtrapz0(np.eye(d.t.size), d.t)
+    t = np.asarray(d.t)
+    w = -_np.cumtrapz0(np.eye(t.size), t)
+    x2 = y @ (w if isinstance(y, np.ndarray) else xp.asarray(w, dtype=y.dtype, device=device(y)))
     # the normal equations: the entries between the shared columns (int Cp, Cp) are scalars,
     # those with the voxel's column x2 are (V,) vectors; solved by Cramer's rule as
     # :func:`_solve` does (the same products, the division by the determinant as one
     # reciprocal: ~1 ulp apart), without building the (V, n, n) system
     a00 = float(x1 @ x1)
     a01 = x2 @ x1
-    a11 = np.einsum("vt,vt->v", x2, x2)
+    a11 = _ein("vt,vt->v", x2, x2)
     b0 = y @ x1
-    b1 = np.einsum("vt,vt->v", x2, y)
+    b1 = _ein("vt,vt->v", x2, y)
     if not extended:
         det = a00 * a11 - a01 * a01
         z0 = b0 * a11 - a01 * b1
         z1 = a00 * b1 - a01 * b0
-        big = np.maximum(np.maximum(abs(a00), np.abs(a01)), np.abs(a11))
-        ok = np.abs(det) > 1e-13 * big**2
+        big = xp.maximum(xp.maximum(xp.abs(a01), abs(a00)), xp.abs(a11))
+        ok = xp.abs(det) > 1e-13 * big**2
         with np.errstate(divide="ignore", invalid="ignore"):
-            inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), np.nan)
-        return np.stack([z0 * inv * 60.0, z1 * inv * 60.0], axis=-1)
+            inv = xp.where(ok, 1.0 / xp.where(ok, det, 1.0), xp.nan)
+        return xp.stack([z0 * inv * 60.0, z1 * inv * 60.0], axis=-1)
     x3 = d.cp
     a02, a22 = float(x1 @ x3), float(x3 @ x3)
     a12 = x2 @ x3
@@ -156,15 +235,15 @@ def llsq(d: Design, y: np.ndarray, extended: bool) -> np.ndarray:
     c11 = a00 * a22 - a02 * a02
     c12 = a01 * a02 - a00 * a12
     c22 = a00 * a11 - a01 * a01
-    big = np.maximum(np.maximum(np.abs(a01), np.abs(a11)), np.abs(a12))
-    np.maximum(big, max(abs(a00), abs(a02), abs(a22)), out=big)
-    ok = np.abs(det) > 1e-13 * big**3
+    big = xp.maximum(xp.maximum(xp.abs(a01), xp.abs(a11)), xp.abs(a12))
+    big = xp.maximum(big, max(abs(a00), abs(a02), abs(a22)))
+    ok = xp.abs(det) > 1e-13 * big**3
     with np.errstate(divide="ignore", invalid="ignore"):
-        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), np.nan)
+        inv = xp.where(ok, 1.0 / xp.where(ok, det, 1.0), xp.nan)
     kep = (c01 * b0 + c11 * b1 + c12 * b2) * inv
     vp = (c02 * b0 + c12 * b1 + c22 * b2) * inv
     kt = (c00 * b0 + c01 * b1 + c02 * b2) * inv - kep * vp
-    return np.stack([kt * 60.0, kep * 60.0, vp], axis=-1)
+    return xp.stack([kt * 60.0, kep * 60.0, vp], axis=-1)
 
 
 def _kep_lo(bd: Bounds) -> float:
@@ -172,14 +251,15 @@ def _kep_lo(bd: Bounds) -> float:
     return max(bd.kep[0], bd.ktrans[0] / bd.ve_max)
 
 
-def _project(p: np.ndarray, bd: Bounds, extended: bool) -> np.ndarray:
+def _project(p: Any, bd: Bounds, extended: bool) -> Any:
     """Nearest point of the box, then Ktrans clipped to ``ve_max kep`` (params (V, n_par))."""
-    q = p.copy()
-    q[:, 1] = np.clip(q[:, 1], _kep_lo(bd), bd.kep[1])
-    q[:, 0] = np.clip(q[:, 0], bd.ktrans[0], np.minimum(bd.ktrans[1], bd.ve_max * q[:, 1]))
+    xp = _ns(p)
+    kep = xp.minimum(xp.maximum(p[:, 1], _kep_lo(bd)), bd.kep[1])
+    kt = xp.minimum(xp.maximum(p[:, 0], bd.ktrans[0]), xp.minimum(bd.ve_max * kep, bd.ktrans[1]))
+    cols = [kt, kep]
     if extended:
-        q[:, 2] = np.clip(q[:, 2], *bd.vp)
-    return q
+        cols.append(xp.minimum(xp.maximum(p[:, 2], bd.vp[0]), bd.vp[1]))
+    return xp.stack(cols, axis=-1)
 
 
 def grid_start(
@@ -232,20 +312,19 @@ def _box(bd: Bounds, extended: bool) -> tuple[np.ndarray, np.ndarray]:
     return np.array(lo), np.array(hi)
 
 
-def _finite_rows(a: np.ndarray) -> np.ndarray:
-    """``np.all(np.isfinite(a), axis=1)`` for (V, n) `a`, column by column.
+def _finite_rows(a: Any) -> Any:
+    """``all(isfinite(a), axis=1)`` for (V, n) `a` (any array kind), column by column.
 
     The row-wise reduction over a short axis is several times slower than n elementwise passes.
     """
-    out = np.isfinite(a[:, 0])
+    xp = _ns(a)
+    out = xp.isfinite(a[:, 0])
     for j in range(1, a.shape[1]):
-        out &= np.isfinite(a[:, j])
+        out = out & xp.isfinite(a[:, j])
     return out
 
 
-def _active_step(
-    a: np.ndarray, g: np.ndarray, at_lo: np.ndarray, at_hi: np.ndarray, out: np.ndarray
-) -> np.ndarray:
+def _active_step(a: Any, g: Any, at_lo: Any, at_hi: Any, out: Any) -> Any:
     """LM step of the free parameters, those held at a bound fixed (active-set Newton).
 
     `a` (V, n, n) is the damped normal matrix, `g` (V, n) = J^T r, `at_lo`/`at_hi` mark the
@@ -256,32 +335,55 @@ def _active_step(
     1, so that the relative singularity test of :func:`_solve` keeps its scale) and a zero
     right-hand side, so their step is exactly 0 and the others' is the reduced LM step.
     """
-    held = out.copy()
+    xp = _ns(a)
+    held = out
     n = a.shape[-1]
-    delta = np.zeros_like(g)
+    diag = xp.eye(n, dtype=xp.bool, device=device(a))[None, :, :]
+    delta = xp.zeros_like(g)
     for _ in range(n + 1):
         free = ~held
-        ar = np.where(free[:, :, None] & free[:, None, :], a, 0.0)
-        ar[:, np.arange(n), np.arange(n)] = np.einsum("vii->vi", a)
-        delta = np.nan_to_num(_solve(ar, np.where(free, g, 0.0)))
+        ar = xp.where(diag | (free[:, :, None] & free[:, None, :]), a, 0.0)
+        delta = xp.nan_to_num(_solve(ar, xp.where(free, g, 0.0)))
         more = free & ((at_lo & (delta < 0)) | (at_hi & (delta > 0)))
-        if not more.any():
+        if not bool(xp.any(more)):
             break
-        held |= more
+        held = held | more
     return delta
 
 
+def lm_accept(state: tuple[Any, ...], active: Any, trial: tuple[Any, ...]) -> tuple[Any, Any, Any]:
+    """Levenberg-Marquardt bookkeeping: keep the trial points that lower the RSS, in place.
+
+    `state` is ``(p, r, jac, rss, lam)`` of all voxels, `trial` ``(p, r, jac, rss)`` of the
+    `active` ones.  Accepted voxels take the trial values and their damping shrinks 3x; the
+    others' grows 10x.  Returns the accepted mask, the RSS gain and the RSS before the step (of
+    the active voxels).  Shared by :func:`lm` and :func:`dcemets.kinetics._nlls.lm`.
+    """
+    p, r, jac, rss, lam = state
+    pn, rn, jn, rssn = trial
+    rss_old = rss[active]
+    acc = rssn < rss_old
+    ia = active[acc]
+    p[ia] = pn[acc]
+    r[ia] = rn[acc]
+    jac[ia] = jn[acc]
+    rss[ia] = rssn[acc]
+    lam[ia] *= 0.3
+    lam[active[~acc]] *= 10.0
+    return acc, rss_old - rssn, rss_old
+
+
 def lm(
-    d: Design,
-    y: np.ndarray,
-    p0: np.ndarray,
+    d: Any,
+    y: Any,
+    p0: Any,
     extended: bool,
     bd: Bounds,
     max_iter: int = 100,
     ftol: float = 1e-10,
     xtol: float = 1e-10,
     gtol: float = 1e-8,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[Any, Any, Any]:
     """Batched projected Levenberg-Marquardt with an active set; returns params, rss, converged.
 
     Each iteration holds the parameters on a box bound whose gradient or LM step points out of
@@ -290,60 +392,55 @@ def lm(
     when an accepted step gains <= `ftol` of the RSS, a step is <= `xtol` (1 + max |p|), the
     RSS is ~0, the damping exceeds 1e12, or the projected gradient (J^T r with the components
     pointing out of the box at a bound zeroed) is <= `gtol` ||J_i|| ||r|| in every parameter i
-    (the cosine test of MINPACK, restricted to the feasible directions).
+    (the cosine test of MINPACK, restricted to the feasible directions).  Arrays of any kind
+    (NumPy, torch, CuPy; `d` as for :func:`model`); `p0` is not modified.
     """
+    xp = _ns(y)
+    dev = device(y)
     nv, npar = p0.shape
-    lo, hi = _box(bd, extended)
+    lo, hi = (xp.asarray(x, dtype=y.dtype, device=dev) for x in _box(bd, extended))
     p = _project(p0, bd, extended)
     m, jac = model(d, p, extended, True)
     r = y - m
-    rss = np.einsum("vt,vt->v", r, r)
-    lam = np.full(nv, 1e-3)
-    conv = np.zeros(nv, dtype=bool)
-    active = np.arange(nv)
-    ysq = np.einsum("vt,vt->v", y, y)
-    eye = np.eye(npar)[None]
+    rss = _ein("vt,vt->v", r, r)
+    lam = xp.full((nv,), 1e-3, dtype=y.dtype, device=dev)
+    conv = xp.zeros((nv,), dtype=xp.bool, device=dev)
+    active = xp.arange(nv, device=dev)
+    ysq = _ein("vt,vt->v", y, y)
+    eye = xp.eye(npar, dtype=y.dtype, device=dev)[None, :, :]
     for _ in range(max_iter):
-        if active.size == 0:
+        if active.shape[0] == 0:
             break
-        ja = jac[active]  # type: ignore[index]
+        ja = jac[active]
         ra = r[active]
-        jtj = np.einsum("vti,vtj->vij", ja, ja)
-        jtr = np.einsum("vti,vt->vi", ja, ra)
-        diag = np.einsum("vii->vi", jtj)
+        # xp.einsum: NumPy's, torch's and CuPy's (outside the array API standard)
+        jtj = xp.einsum("vti,vtj->vij", ja, ja)
+        jtr = xp.einsum("vti,vt->vi", ja, ra)
+        diag = xp.linalg.diagonal(jtj)
         pa = p[active]
         at_lo, at_hi = pa <= lo, pa >= hi
         out = (at_lo & (jtr < 0)) | (at_hi & (jtr > 0))
         # first-order optimality on the box: |projected gradient_i| <= gtol ||J_i|| ||r||
-        pg = np.where(out, 0.0, jtr)
-        opt = np.all(pg * pg <= gtol**2 * diag * rss[active, None], axis=1)
-        if opt.any():
+        pg = xp.where(out, 0.0, jtr)
+        opt = xp.all(pg * pg <= gtol**2 * diag * rss[active][:, None], axis=1)
+        if bool(xp.any(opt)):
             conv[active[opt]] = True
             keep = ~opt
             active, jtj, jtr, diag = active[keep], jtj[keep], jtr[keep], diag[keep]
             pa, at_lo, at_hi, out = pa[keep], at_lo[keep], at_hi[keep], out[keep]
-            if active.size == 0:
+            if active.shape[0] == 0:
                 break
-        damp = lam[active, None] * (diag + 1e-12 * diag.max(axis=1, keepdims=True) + 1e-30)
+        damp = lam[active][:, None] * (diag + 1e-12 * xp.max(diag, axis=1, keepdims=True) + 1e-30)
         delta = _active_step(jtj + eye * damp[:, :, None], jtr, at_lo, at_hi, out)
         pn = _project(pa + delta, bd, extended)
         mn, jn = model(d, pn, extended, True)
         rn = y[active] - mn
-        rssn = np.einsum("vt,vt->v", rn, rn)
-        acc = rssn < rss[active]
-        ia = active[acc]
-        step = np.abs(pn - pa).max(axis=1)
-        gain = rss[active] - rssn
-        p[ia] = pn[acc]
-        r[ia] = rn[acc]
-        jac[ia] = jn[acc]  # type: ignore[index]
-        rss_old = rss[active]
-        rss[ia] = rssn[acc]
-        lam[ia] *= 0.3
-        lam[active[~acc]] *= 10.0
+        rssn = _ein("vt,vt->v", rn, rn)
+        acc, gain, rss_old = lm_accept((p, r, jac, rss, lam), active, (pn, rn, jn, rssn))
+        step = xp.max(xp.abs(pn - pa), axis=1)
         done = (
-            (acc & (gain <= ftol * np.maximum(rss_old, 1e-30)))
-            | (step <= xtol * (1.0 + np.abs(pa).max(axis=1)))
+            (acc & (gain <= ftol * xp.maximum(rss_old, 1e-30)))
+            | (step <= xtol * (1.0 + xp.max(xp.abs(pa), axis=1)))
             | (rss[active] <= 1e-24 * (1.0 + ysq[active]))
             | (lam[active] > 1e12)
         )
@@ -416,11 +513,12 @@ class KepTable:
     u0: float
     h: float
     n: int
-    nodes: np.ndarray  # (n, T) b at the nodes
-    cells: np.ndarray  # (n - 1, 4, T)
-    gram: np.ndarray  # (n - 1, 4, 4)
-    cpdot: np.ndarray  # (n - 1, 4)
-    coarse: np.ndarray  # (n_coarse,) node indices
+    nodes: Any  # (n, T) b at the nodes
+    cells: Any  # (n - 1, 4, T)
+    gram: Any  # (n - 1, 4, 4)
+    cpdot: Any  # (n - 1, 4)
+    coarse: Any  # (n_coarse,) node indices
+    coarse_step: int  # nodes between two coarse nodes
     kep_lo: float  # the bounds the table spans (1/min), returned exactly at the ends
     kep_hi: float
 
@@ -457,57 +555,63 @@ def kep_table(d: Design, kep_lo: float, kep_hi: float, n_nodes: int | None = Non
         gram=gram,
         cpdot=cpdot,
         coarse=np.arange(0, n_nodes, coarse_step),
+        coarse_step=coarse_step,
         kep_lo=float(kep_lo),
         kep_hi=float(kep_hi),
     )
 
 
-def _hermite(s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def table_as(tab: KepTable, convert: Callable[[np.ndarray], Any]) -> KepTable:
+    """`tab` with its arrays passed through `convert` (e.g. to torch tensors on a device)."""
+    return replace(
+        tab, **{f: convert(getattr(tab, f)) for f in ("nodes", "cells", "gram", "cpdot", "coarse")}
+    )
+
+
+def _hermite(s: Any) -> tuple[Any, Any, Any]:
     """Cubic Hermite weights (V, 4) for [b_i, h b'_i, b_(i+1), h b'_(i+1)] and their 1st, 2nd s-derivatives."""
+    xp = _ns(s)
     s2 = s * s
     s3 = s2 * s
-    w = np.stack([2 * s3 - 3 * s2 + 1, s3 - 2 * s2 + s, 3 * s2 - 2 * s3, s3 - s2], axis=-1)
-    wd = np.stack([6 * s2 - 6 * s, 3 * s2 - 4 * s + 1, 6 * s - 6 * s2, 3 * s2 - 2 * s], axis=-1)
-    wdd = np.stack([12 * s - 6, 6 * s - 4, 6 - 12 * s, 6 * s - 2], axis=-1)
+    w = xp.stack([2 * s3 - 3 * s2 + 1, s3 - 2 * s2 + s, 3 * s2 - 2 * s3, s3 - s2], axis=-1)
+    wd = xp.stack([6 * s2 - 6 * s, 3 * s2 - 4 * s + 1, 6 * s - 6 * s2, 3 * s2 - 2 * s], axis=-1)
+    wdd = xp.stack([12 * s - 6, 6 * s - 4, 6 - 12 * s, 6 * s - 2], axis=-1)
     return w, wd, wdd
 
 
-def _locate(tab: KepTable, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _locate(tab: KepTable, u: Any) -> tuple[Any, Any]:
+    """Cell index (int64) and position in the cell (0 .. 1) of each ``u`` in the table."""
+    xp = _ns(u)
     x = (u - tab.u0) / tab.h
-    i = np.clip(np.floor(x).astype(np.intp), 0, tab.n - 2)
-    return i, np.clip(x - i, 0.0, 1.0)
+    i = xp.minimum(xp.maximum(xp.astype(xp.floor(x), xp.int64), 0), tab.n - 2)
+    return i, xp.minimum(xp.maximum(x - xp.astype(i, x.dtype), 0.0), 1.0)
 
 
-def basis(tab: KepTable, kep: np.ndarray, deriv: bool = True) -> tuple[np.ndarray, Any]:
+def basis(tab: KepTable, kep: Any, deriv: bool = True) -> tuple[Any, Any]:
     """Interpolated ``b`` (V, T) and ``db/dkep`` (V, T; None unless `deriv`) at `kep` (1/min, inside the table)."""
-    i, s = _locate(tab, np.log(kep))
+    xp = _ns(kep)
+    i, s = _locate(tab, xp.log(kep))
     w, wd, _ = _hermite(s)
-    nv, nt = kep.size, tab.cells.shape[-1]
-    b = np.empty((nv, nt))
-    bk = None
     if deriv:
         wd /= (tab.h * kep)[:, None]
-        bk = np.empty((nv, nt))
-    # in pieces whose (V, 4, T) gather of the table stays in cache, written into the outputs
-    for a in range(0, nv, PROFILE_PIECE):
-        sl = slice(a, a + PROFILE_PIECE)
+    nv, nt = kep.shape[0], tab.cells.shape[-1]
+    b = xp.empty((nv, nt), dtype=w.dtype, device=device(kep))
+    bk = xp.empty((nv, nt), dtype=w.dtype, device=device(kep)) if deriv else None
+    # in pieces whose (V, 4, T) gather of the table stays in cache (NumPy; one piece on others),
+    # written into the outputs
+    step = _piece(kep, PROFILE_PIECE)
+    for a in range(0, nv, step):
+        sl = slice(a, a + step)
         rows = tab.cells[i[sl]]
-        np.einsum("vc,vct->vt", w[sl], rows, out=b[sl])
+        _ein("vc,vct->vt", w[sl], rows, out=b[sl])
         if bk is not None:
-            np.einsum("vc,vct->vt", wd[sl], rows, out=bk[sl])
+            _ein("vc,vct->vt", wd[sl], rows, out=bk[sl])
     return b, bk
 
 
 def _lin(
-    P: np.ndarray,
-    Q: np.ndarray,
-    C: np.ndarray,
-    yc: np.ndarray,
-    cc: float,
-    kmax: np.ndarray,
-    bd: Bounds,
-    extended: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    P: Any, Q: Any, C: Any, yc: Any, cc: float, kmax: Any, bd: Bounds, extended: bool
+) -> tuple[Any, Any, Any, Any]:
     """Bounded linear least squares of Ktrans [and vp] for a fixed kep (the projection).
 
     Minimises ``-2 (K P + v yc) + K^2 Q + 2 K v C + v^2 cc`` over ``bd.ktrans[0] <= K <= kmax``
@@ -515,46 +619,44 @@ def _lin(
     (exact for this convex quadratic).  Returns K, v (zeros for Tofts), whether K and v are
     free (strictly inside their bounds).
     """
+    xp = _ns(P)
     klo = bd.ktrans[0]
-    safe_q = np.where(Q > 0, Q, 1.0)
-    if not extended:
-        k0 = np.where(Q > 0, P / safe_q, klo)
-        k = np.clip(k0, klo, kmax)
-        return k, np.zeros_like(k), (k > klo) & (k < kmax), np.zeros(k.shape, dtype=bool)
+    safe_q = xp.where(Q > 0, Q, 1.0)
+    if not extended or cc <= 0:  # extended with Cp = 0 at every frame: vp does not enter
+        k = xp.minimum(xp.maximum(xp.where(Q > 0, P / safe_q, klo), klo), kmax)
+        v = xp.full_like(k, bd.vp[0] if extended else 0.0)
+        return k, v, (k > klo) & (k < kmax), xp.zeros(k.shape, dtype=xp.bool, device=device(k))
     vlo, vhi = bd.vp
-    if cc <= 0:  # Cp = 0 at every frame: vp does not enter the model
-        k = np.clip(np.where(Q > 0, P / safe_q, klo), klo, kmax)
-        return k, np.full_like(k, vlo), (k > klo) & (k < kmax), np.zeros(k.shape, dtype=bool)
 
-    def cost(k: np.ndarray, v: np.ndarray) -> np.ndarray:
+    def cost(k: Any, v: Any) -> Any:
         return -2 * (k * P + v * yc) + k * k * Q + 2 * k * v * C + v * v * cc
 
     det = Q * cc - C * C
-    ok = det > 1e-12 * np.maximum(Q * cc, 1e-300)
-    sd = np.where(ok, det, 1.0)
+    ok = det > 1e-12 * xp.maximum(Q * cc, 1e-300)
+    sd = xp.where(ok, det, 1.0)
     k0 = (P * cc - C * yc) / sd
     v0 = (Q * yc - C * P) / sd
     feas = ok & (k0 >= klo) & (k0 <= kmax) & (v0 >= vlo) & (v0 <= vhi)
-    best_k = np.where(feas, k0, 0.0)
-    best_v = np.where(feas, v0, 0.0)
-    best_c = np.where(feas, cost(best_k, best_v), np.inf)
-    for kb in (np.full_like(P, klo), kmax):
-        v = np.clip((yc - kb * C) / cc, vlo, vhi)
+    best_k = xp.where(feas, k0, 0.0)
+    best_v = xp.where(feas, v0, 0.0)
+    best_c = xp.where(feas, cost(best_k, best_v), xp.inf)
+    for kb in (xp.full_like(P, klo), kmax):
+        v = xp.minimum(xp.maximum((yc - kb * C) / cc, vlo), vhi)
         c = cost(kb, v)
         better = ~feas & (c < best_c)
         best_k, best_v, best_c = (
-            np.where(better, kb, best_k),
-            np.where(better, v, best_v),
-            np.where(better, c, best_c),
+            xp.where(better, kb, best_k),
+            xp.where(better, v, best_v),
+            xp.where(better, c, best_c),
         )
     for vb in (vlo, vhi):
-        k = np.clip(np.where(Q > 0, (P - vb * C) / safe_q, klo), klo, kmax)
-        c = cost(k, np.full_like(k, vb))
+        k = xp.minimum(xp.maximum(xp.where(Q > 0, (P - vb * C) / safe_q, klo), klo), kmax)
+        c = cost(k, xp.full_like(k, vb))
         better = ~feas & (c < best_c)
         best_k, best_v, best_c = (
-            np.where(better, k, best_k),
-            np.where(better, vb, best_v),
-            np.where(better, c, best_c),
+            xp.where(better, k, best_k),
+            xp.where(better, vb, best_v),
+            xp.where(better, c, best_c),
         )
     kfree = (best_k > klo) & (best_k < kmax)
     vfree = (best_v > vlo) & (best_v < vhi)
@@ -576,47 +678,48 @@ class _Profile:
     def __init__(
         self,
         tab: KepTable,
-        y: np.ndarray,
-        yy: np.ndarray,
-        yc: np.ndarray,
+        y: Any,
+        yy: Any,
+        yc: Any,
         cc: float,
-        u: np.ndarray,
+        u: Any,
         extended: bool,
         bd: Bounds,
     ) -> None:
+        xp = _ns(y)
         i, s = _locate(tab, u)
         w, wd, wdd = _hermite(s)
         wd /= tab.h
         wdd /= tab.h * tab.h
-        wall = np.stack([w, wd, wdd], axis=1)  # (V, 3, 4)
-        yr = np.einsum("vt,vct->vc", y, tab.cells[i])  # y . cell vectors (V, 4)
+        wall = xp.stack([w, wd, wdd], axis=1)  # (V, 3, 4)
+        yr = _ein("vt,vct->vc", y, tab.cells[i])  # y . cell vectors (V, 4)
         gram = tab.gram[i]  # (V, 4, 4), gathered once
-        gw = np.einsum("vij,vj->vi", gram, w)  # (V, 4)
-        gwd = np.einsum("vij,vj->vi", gram, wd)
-        P, Pd, Pdd = np.einsum("vkc,vc->kv", wall, yr)  # y . b, y . b', y . b''
-        Q, Qd, Qbdd = np.einsum("vkc,vc->kv", wall, gw)  # b . b, b . b', b . b''
-        Qdd = np.einsum("vc,vc->v", wd, gwd)  # b' . b'
+        gw = _ein("vij,vj->vi", gram, w)  # (V, 4)
+        gwd = _ein("vij,vj->vi", gram, wd)
+        P, Pd, Pdd = _ein("vkc,vc->kv", wall, yr)  # y . b, y . b', y . b''
+        Q, Qd, Qbdd = _ein("vkc,vc->kv", wall, gw)  # b . b, b . b', b . b''
+        Qdd = _ein("vc,vc->v", wd, gwd)  # b' . b'
         if extended:
-            C, Cd, Cdd = np.einsum("vkc,vc->kv", wall, tab.cpdot[i])  # b . Cp, b' . Cp, b'' . Cp
+            C, Cd, Cdd = _ein("vkc,vc->kv", wall, tab.cpdot[i])  # b . Cp, b' . Cp, b'' . Cp
         else:  # vp = 0: Cp does not enter
-            C = Cd = Cdd = np.zeros_like(P)
-        kep = np.exp(u)
+            C = Cd = Cdd = xp.zeros_like(P)
+        kep = xp.exp(u)
         kmax_ve = bd.ve_max * kep
-        kmax = np.minimum(bd.ktrans[1], kmax_ve)
+        kmax = xp.minimum(kmax_ve, bd.ktrans[1])
         k, v, kfree, vfree = _lin(P, Q, C, yc, cc, kmax, bd, extended)
         # signed violations of the bounds by the unconstrained linear optimum (> 0: violated);
         # where one changes sign between two points, the active set (and phi'') changes
         with np.errstate(divide="ignore", invalid="ignore"):
-            k0 = np.where(Q > 0, P / np.where(Q > 0, Q, 1.0), 0.0)
+            k0 = xp.where(Q > 0, P / xp.where(Q > 0, Q, 1.0), 0.0)
             if extended and cc > 0:
                 det = Q * cc - C * C
-                okd = det > 1e-12 * np.maximum(Q * cc, 1e-300)
-                k0 = np.where(okd, (P * cc - C * yc) / np.where(okd, det, 1.0), k0)
+                okd = det > 1e-12 * xp.maximum(Q * cc, 1e-300)
+                k0 = xp.where(okd, (P * cc - C * yc) / xp.where(okd, det, 1.0), k0)
                 v0 = (yc - k0 * C) / cc
-                self.viol = np.stack([k0 - kmax, bd.ktrans[0] - k0, bd.vp[0] - v0, v0 - bd.vp[1]], axis=-1)
+                self.viol = xp.stack([k0 - kmax, bd.ktrans[0] - k0, bd.vp[0] - v0, v0 - bd.vp[1]], axis=-1)
             else:
-                self.viol = np.stack([k0 - kmax, bd.ktrans[0] - k0], axis=-1)
-        kv = ((k >= kmax) & (kmax_ve < bd.ktrans[1])).astype(float)  # K follows ve_max kep
+                self.viol = xp.stack([k0 - kmax, bd.ktrans[0] - k0], axis=-1)
+        kv = xp.astype((k >= kmax) & (kmax_ve < bd.ktrans[1]), y.dtype)  # K follows ve_max kep
         self.k, self.v = k, v
         if not extended:  # vp = 0 and Cp absent: the terms below without their zero parts
             self._tofts(k, P, Pd, Pdd, Q, Qd, Qbdd, Qdd, kv, kfree, yy)
@@ -630,21 +733,21 @@ class _Profile:
         ee = k * k * (Qdd + 2 * kv * Qd + kv * Q)
         eb = k * (Qd + kv * Q)  # e . b
         ec = k * (Cd + kv * C)  # e . Cp
-        fk, fv = kfree.astype(float), vfree.astype(float)
-        a11 = np.where(kfree, Q, 1.0)
-        a22 = np.where(vfree, cc, 1.0)
+        fk, fv = xp.astype(kfree, y.dtype), xp.astype(vfree, y.dtype)
+        a11 = xp.where(kfree, Q, 1.0)
+        a22 = xp.where(vfree, xp.full_like(Q, cc), 1.0)
         a12 = fk * fv * C
         det = a11 * a22 - a12 * a12
         ok = det > 0
-        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+        inv = xp.where(ok, 1.0 / xp.where(ok, det, 1.0), 0.0)
 
-        def quad(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+        def quad(x1: Any, x2: Any) -> Any:
             return (a22 * x1 * x1 - 2 * a12 * x1 * x2 + a11 * x2 * x2) * inv
 
-        gn = np.maximum(ee - quad(fk * eb, fv * ec), 0.0)
+        gn = xp.maximum(ee - quad(fk * eb, fv * ec), 0.0)
         exact = ee - r_e2 - quad(fk * (rbd - eb), -fv * ec)
         self.grad = -r_e  # (d phi / du) / 2
-        self.curv = np.where(exact > 0, exact, gn)  # (d2 phi / du2) / 2
+        self.curv = xp.where(exact > 0, exact, gn)  # (d2 phi / du2) / 2
 
     def _tofts(
         self, k: Any, P: Any, Pd: Any, Pdd: Any, Q: Any, Qd: Any, Qbdd: Any, Qdd: Any, *rest: Any
@@ -655,6 +758,7 @@ class _Profile:
         exact zeros).
         """
         kv, kfree, yy = rest
+        xp = _ns(k)
         self.phi = yy - 2 * (k * P) + k * k * Q
         rb = P - k * Q
         rbd = Pd - k * Qd
@@ -663,16 +767,16 @@ class _Profile:
         r_e2 = k * (rbdd + kv * (rb + 2 * rbd))
         ee = k * k * (Qdd + 2 * kv * Qd + kv * Q)
         eb = k * (Qd + kv * Q)
-        fk = kfree.astype(float)
-        a11 = np.where(kfree, Q, 1.0)
+        fk = xp.astype(kfree, k.dtype)
+        a11 = xp.where(kfree, Q, 1.0)
         ok = a11 > 0
-        inv = np.where(ok, 1.0 / np.where(ok, a11, 1.0), 0.0)
+        inv = xp.where(ok, 1.0 / xp.where(ok, a11, 1.0), 0.0)
         x1 = fk * eb
-        gn = np.maximum(ee - x1 * x1 * inv, 0.0)
+        gn = xp.maximum(ee - x1 * x1 * inv, 0.0)
         x1 = fk * (rbd - eb)
         exact = ee - r_e2 - x1 * x1 * inv
         self.grad = -r_e
-        self.curv = np.where(exact > 0, exact, gn)
+        self.curv = xp.where(exact > 0, exact, gn)
 
 
 #: Voxels per piece of the coarse scan: its (V, n_coarse) work arrays stay in cache (and are
@@ -689,83 +793,77 @@ class _Pieces:
 
     def __init__(self, parts: list[_Profile]) -> None:
         for name in ("k", "v", "phi", "grad", "curv", "viol"):
-            setattr(self, name, np.concatenate([getattr(q, name) for q in parts]))
+            setattr(self, name, _ns(parts[0].k).concat([getattr(q, name) for q in parts]))
 
 
-def _profile(
-    tab: KepTable, y: np.ndarray, per_voxel: tuple[np.ndarray, np.ndarray, np.ndarray], *shared: Any
-) -> Any:
+def _profile(tab: KepTable, y: Any, per_voxel: tuple[Any, Any, Any], *shared: Any) -> Any:
     """:class:`_Profile` of the voxels, in pieces of :data:`PROFILE_PIECE` (each voxel's own).
 
     `per_voxel` is ``(yy, yc, u)``; `shared` the remaining arguments ``cc, extended, bd``.
+    NumPy arrays only are cut in pieces (:func:`_piece`).
     """
     yy, yc, u = per_voxel
-    nv = y.shape[0]
-    if nv <= PROFILE_PIECE:
+    nv, step = y.shape[0], _piece(y, PROFILE_PIECE)
+    if nv <= step:
         return _Profile(tab, y, yy, yc, shared[0], u, *shared[1:])
-    sl = [slice(s, s + PROFILE_PIECE) for s in range(0, nv, PROFILE_PIECE)]
+    sl = [slice(s, s + step) for s in range(0, nv, step)]
     return _Pieces([_Profile(tab, y[i], yy[i], yc[i], shared[0], u[i], *shared[1:]) for i in sl])
 
 
-def coarse_start(tab: KepTable, y: np.ndarray, cp: np.ndarray, extended: bool, bd: Bounds) -> np.ndarray:
+def coarse_start(tab: KepTable, y: Any, cp: Any, extended: bool, bd: Bounds) -> Any:
     """``u`` of the best coarse node per voxel (one (V, T) x (T, n_coarse) product).
 
     The linear parameters at each node are those of :func:`grid_start` (Ktrans clipped into
     its bounds, then the best clipped vp): a start, refined exactly by :func:`varpro`.
-    Voxels are scanned in pieces of :data:`COARSE_PIECE` (each voxel's result is its own).
+    NumPy voxels are scanned in pieces of :data:`COARSE_PIECE` (each voxel's result is its own).
     """
-    nv = y.shape[0]
-    if nv > COARSE_PIECE:
-        out = np.empty(nv)
-        for s in range(0, nv, COARSE_PIECE):
-            out[s : s + COARSE_PIECE] = _coarse_piece(tab, y[s : s + COARSE_PIECE], cp, extended, bd)
-        return out
+    nv, step = y.shape[0], _piece(y, COARSE_PIECE)
+    if nv > step:
+        return np.concatenate(
+            [_coarse_piece(tab, y[s : s + step], cp, extended, bd) for s in range(0, nv, step)]
+        )
     return _coarse_piece(tab, y, cp, extended, bd)
 
 
-def _coarse_piece(tab: KepTable, y: np.ndarray, cp: np.ndarray, extended: bool, bd: Bounds) -> np.ndarray:
+def _coarse_piece(tab: KepTable, y: Any, cp: Any, extended: bool, bd: Bounds) -> Any:
     """:func:`coarse_start` on one piece of voxels."""
+    xp = _ns(y)
     nodes = tab.nodes[tab.coarse]  # (G, T)
-    kep = np.exp(tab.u0 + tab.h * tab.coarse)
-    P = y @ nodes.T  # (V, G)
-    Q = np.einsum("gt,gt->g", nodes, nodes)[None, :]
-    kmax = np.minimum(bd.ktrans[1], bd.ve_max * kep)[None, :]
+    kep = xp.exp(tab.u0 + tab.h * xp.astype(tab.coarse, y.dtype))
+    P = _matmul(y, nodes.T)  # (V, G)
+    Q = _ein("gt,gt->g", nodes, nodes)[None, :]
+    kmax = xp.minimum(bd.ve_max * kep, bd.ktrans[1])[None, :]
     klo = bd.ktrans[0]
-    safe_q = np.where(Q > 0, Q, 1.0)
-    # np.clip with array bounds is ~5x slower than maximum/minimum in place
-    k = P / safe_q
+    k = P / xp.where(Q > 0, Q, 1.0)
     if not extended:
-        np.minimum(np.maximum(k, klo, out=k), kmax, out=k)
-        cost = k * Q
-        cost -= 2 * P
-        cost *= k
+        k = xp.minimum(xp.maximum(k, klo), kmax)
+        cost = (k * Q - 2 * P) * k
     else:
         cc = float(cp @ cp)
-        yc = (y @ cp)[:, None]
-        C = (nodes @ cp)[None, :]
+        yc = _matmul(y, cp)[:, None]
+        C = _matmul(nodes, cp)[None, :]
         det = Q * cc - C * C
-        okd = det > 1e-12 * np.maximum(Q * cc, 1e-300)
-        k = np.where(okd, (P * cc - C * yc) / np.where(okd, det, 1.0), k)
-        np.minimum(np.maximum(k, klo, out=k), kmax, out=k)
+        okd = det > 1e-12 * xp.maximum(Q * cc, 1e-300)
+        k = xp.where(okd, (P * cc - C * yc) / xp.where(okd, det, 1.0), k)
+        k = xp.minimum(xp.maximum(k, klo), kmax)
         if cc > 0:
-            v = (yc - k * C) / cc
-            np.minimum(np.maximum(v, bd.vp[0], out=v), bd.vp[1], out=v)
+            v = xp.minimum(xp.maximum((yc - k * C) / cc, bd.vp[0]), bd.vp[1])
         else:
-            v = np.full_like(k, bd.vp[0])
+            v = xp.full_like(k, bd.vp[0])
         cost = k * (k * Q - 2 * P) + v * (v * cc - 2 * yc) + 2 * k * v * C
-    j = np.argmin(cost, axis=1)
-    u = tab.u0 + tab.h * tab.coarse[j]
+    j = xp.argmin(cost, axis=1)
+    u = tab.u0 + tab.h * xp.astype(tab.coarse[j], y.dtype)
     # vertex of the parabola through the best node and its neighbours (interior nodes)
-    g = tab.coarse.size
-    jm, jp = np.maximum(j - 1, 0), np.minimum(j + 1, g - 1)
-    rows = np.arange(y.shape[0])
+    g = tab.coarse.shape[0]
+    jm, jp = xp.maximum(j - 1, 0), xp.minimum(j + 1, g - 1)
+    rows = xp.arange(y.shape[0], device=device(y))
     cm, c0, cp_ = cost[rows, jm], cost[rows, j], cost[rows, jp]
     curv = cm - 2.0 * c0 + cp_
     inner = (j > 0) & (j < g - 1) & (curv > 0)
-    hc = tab.h * (tab.coarse[1] - tab.coarse[0]) if g > 1 else 0.0
+    hc = tab.h * tab.coarse_step if g > 1 else 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        off = np.where(inner, 0.5 * hc * (cm - cp_) / np.where(inner, curv, 1.0), 0.0)
-    return u + np.clip(off, -0.5 * hc, 0.5 * hc)
+        off = xp.where(inner, 0.5 * hc * (cm - cp_) / xp.where(inner, curv, 1.0), 0.0)
+    return u + xp.minimum(xp.maximum(off, -0.5 * hc), 0.5 * hc)
 
 
 #: Newton steps (in u = ln kep) at most this long are taken without a new evaluation: their
@@ -779,9 +877,7 @@ LAST_STEP = 1e-4
 PHI_ROUNDING = 1e-12
 
 
-def _shrunk_radius(
-    f1: np.ndarray, step: np.ndarray, pa: np.ndarray, ua: np.ndarray, un: np.ndarray, sub: Any, va: np.ndarray
-) -> np.ndarray:
+def _shrunk_radius(f1: Any, step: Any, pa: Any, ua: Any, un: Any, sub: Any, va: Any) -> Any:
     """:func:`varpro`'s trust radius after a rejected step (`f1`: d phi along the step at 0).
 
     The minimum of the quadratic through phi(0), phi'(0) and phi(step), kept within [0.1, 0.5]
@@ -790,30 +886,31 @@ def _shrunk_radius(
     ve_max kep); or just past the first bound that the linear optimum crosses along the step
     (`va`: the bound violations at the start, ``sub.viol`` at the trial point).
     """
-    rise = np.maximum(sub.phi - pa - f1, 1e-300)
-    t = np.clip(-f1 / (2.0 * rise), 0.1, 0.5)
-    shrink = t * np.abs(step)
+    xp = _ns(f1)
+    rise = xp.maximum(sub.phi - pa - f1, 1e-300)
+    t = xp.minimum(xp.maximum(-f1 / (2.0 * rise), 0.1), 0.5)
+    shrink = t * xp.abs(step)
     with np.errstate(divide="ignore", invalid="ignore"):
         back = (un - sub.grad / sub.curv - ua) / step
-    inside = np.isfinite(back) & (back > 0.0) & (back < 1.0)
-    shrink = np.where(inside, back * np.abs(step), shrink)
+    inside = xp.isfinite(back) & (back > 0.0) & (back < 1.0)
+    shrink = xp.where(inside, back * xp.abs(step), shrink)
     vn = sub.viol
     cross = (va <= 0) != (vn <= 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        tc = np.where(cross, va / (va - vn), np.inf).min(axis=1)
-    kink = np.isfinite(tc) & (tc > 0) & (tc < 1)
-    tc = np.where(kink, tc, 0.0)
-    return np.where(kink, (tc + 1e-3 * (1.0 - tc)) * np.abs(step), shrink)
+        tc = xp.min(xp.where(cross, va / (va - vn), xp.inf), axis=1)
+    kink = xp.isfinite(tc) & (tc > 0) & (tc < 1)
+    tc = xp.where(kink, tc, 0.0)
+    return xp.where(kink, (tc + 1e-3 * (1.0 - tc)) * xp.abs(step), shrink)
 
 
 def _fill_rest(
     tab: KepTable,
-    cp: np.ndarray,
-    y: np.ndarray,
+    cp: Any,
+    y: Any,
     extended: bool,
-    params: tuple[np.ndarray, np.ndarray, np.ndarray],
-    todo: np.ndarray,
-    out: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    params: tuple[Any, Any, Any],
+    todo: Any,
+    out: tuple[Any, Any, Any],
 ) -> None:
     """:func:`varpro`'s RSS and basis (and its kep derivative) at the final point, in place.
 
@@ -823,31 +920,82 @@ def _fill_rest(
     k, kep, v = params
     rss, b, bk = out
     nv = y.shape[0]
-    rest = np.flatnonzero(todo)
-    if rest.size:
-        every = rest.size == nv
+    rest = _ns(y).nonzero(todo)[0]
+    if rest.shape[0]:
+        every = rest.shape[0] == nv
         kr = k if every else k[rest]
         br, bkr = basis(tab, kep if every else kep[rest], deriv=bk is not None)
         res = (y if every else y[rest]) - kr[:, None] * br
         if extended:
             res -= (v if every else v[rest])[:, None] * cp[None, :]
-        rss[rest] = np.einsum("vt,vt->v", res, res)
+        rss[rest] = _ein("vt,vt->v", res, res)
         b[rest] = br
         if bk is not None:
             bk[rest] = bkr
 
 
+def _finish(
+    tab: KepTable,
+    cp: Any,
+    y: Any,
+    extended: bool,
+    bd: Bounds,
+    point: tuple[Any, Any, Any, Any],
+    sums: tuple[Any, Any],
+    with_basis: bool,
+) -> tuple[Any, Any, Any, Any]:
+    """:func:`varpro`'s result: params, RSS, ``b`` and ``db/dkep`` (None unless `with_basis`).
+
+    `point` is ``(u, u_new, k, v)``: the last evaluated ``u`` with its linear parameters, and
+    where the result is assembled (``u`` plus an unevaluated last Newton step, kept unless the
+    RSS there is above phi beyond rounding); `sums` is ``(phi, |y|^2)`` at ``u``.  ``u``, ``k``
+    and ``v`` are updated in place.
+    """
+    xp, dev = _ns(y), device(y)
+    u, u_new, k, v = point
+    phi, yy = sums
+    moved = xp.nonzero(u_new != u)[0]
+    nv, nt = y.shape
+    ulo, uhi = tab.u0, tab.u0 + tab.h * (tab.n - 1)
+    rss = xp.empty((nv,), dtype=y.dtype, device=dev)
+    b = xp.empty((nv, nt), dtype=y.dtype, device=dev)
+    bk = xp.empty((nv, nt), dtype=y.dtype, device=dev) if with_basis else None
+    known = xp.zeros((nv,), dtype=xp.bool, device=dev)  # b [, bk] and rss already at the final point
+    if moved.shape[0]:
+        um = u_new[moved]
+        km, vm, rm, bm, bkm = _assemble(tab, cp, y[moved], um, extended, bd, deriv=with_basis)
+        # the unevaluated point is kept unless its explicit RSS is above the profile's phi at
+        # the last evaluated point by more than that formula's rounding (it cancels at
+        # ~1e-16 |y|^2): a point worse beyond rounding is undone
+        better = rm <= phi[moved] + PHI_ROUNDING * yy[moved]
+        ib = moved[better]
+        u[ib], k[ib], v[ib] = um[better], km[better], vm[better]
+        # the trial point's basis and RSS are the final ones (kep = exp(u) strictly inside)
+        keep = better & (um > ulo) & (um < uhi)
+        ik = moved[keep]
+        rss[ik], b[ik] = rm[keep], bm[keep]
+        if bk is not None:
+            bk[ik] = bkm[keep]
+        known[ik] = True
+    kep = xp.exp(u)
+    kep = xp.where(u <= ulo, tab.kep_lo, xp.where(u >= uhi, tab.kep_hi, kep))
+    cols = [k, kep] + ([v] if extended else [])
+    p = xp.stack(cols, axis=-1)
+    _fill_rest(tab, cp, y, extended, (k, kep, v), ~known, (rss, b, bk))
+    return p, rss, b, bk
+
+
 def varpro(
     tab: KepTable,
-    cp: np.ndarray,
-    y: np.ndarray,
+    cp: Any,
+    y: Any,
     extended: bool,
     bd: Bounds,
     max_iter: int = 100,
     xtol: float = 1e-10,
     gtol: float = 1e-10,
     with_basis: bool = False,
-) -> tuple[np.ndarray, ...]:
+) -> tuple[Any, ...]:
     """Bounded NLLS of the (extended) Tofts model by variable projection; params, rss, converged.
 
     `tab` must span the feasible kep range (:func:`kep_table` with ``_kep_lo(bd), bd.kep[1]``)
@@ -864,40 +1012,41 @@ def varpro(
     interpolated ``b`` and ``db/dkep`` at the returned kep (what :func:`basis` gives) are
     returned fourth and fifth (the fit quality reuses them).
     """
+    xp, dev = _ns(y), device(y)
     nv = y.shape[0]
     ulo, uhi = tab.u0, tab.u0 + tab.h * (tab.n - 1)
-    yy = np.einsum("vt,vt->v", y, y)
+    yy = _ein("vt,vt->v", y, y)
     cc = float(cp @ cp) if extended else 0.0
-    yc = y @ cp if extended else np.zeros(nv)
+    yc = _matmul(y, cp) if extended else xp.zeros((nv,), dtype=y.dtype, device=dev)
     u = coarse_start(tab, y, cp, extended, bd)
     st = _profile(tab, y, (yy, yc, u), cc, extended, bd)
     k, v, phi, grad, curv, viol = st.k, st.v, st.phi, st.grad, st.curv, st.viol
-    radius = np.full(nv, 2.0 * tab.h * (tab.coarse[1] - tab.coarse[0] if tab.coarse.size > 1 else 1))
-    conv = np.zeros(nv, dtype=bool)
-    u_new = u.copy()  # where the result is assembled (u, or u plus a last Newton step)
-    act = np.arange(nv)
+    radius = xp.full((nv,), 2.0 * tab.h * tab.coarse_step, dtype=y.dtype, device=dev)
+    conv = xp.zeros((nv,), dtype=xp.bool, device=dev)
+    u_new = xp.asarray(u, copy=True)  # where the result is assembled (u, or u plus a last Newton step)
+    act = xp.arange(nv, device=dev)
     for _ in range(max_iter):
         ga, ca, ua, pa = grad[act], curv[act], u[act], phi[act]
         ysq = yy[act]
         done = (
-            (ga * ga <= gtol * gtol * ca * np.maximum(pa, 0.0))
-            | (ca <= 1e-30 * np.maximum(ysq, 1e-300))
+            (ga * ga <= gtol * gtol * ca * xp.maximum(pa, 0.0))
+            | (ca <= 1e-30 * xp.maximum(ysq, 1e-300))
             | ((ua <= ulo) & (ga > 0))
             | ((ua >= uhi) & (ga < 0))
             | (pa <= 1e-24 * (1.0 + ysq))
         )
         # close to the minimum the Newton step is taken without a new evaluation: its error
         # is ~ step^2 (checked, and undone if phi rose, when the result is assembled)
-        last = ~done & (np.abs(ga) <= LAST_STEP * ca) & ~((ua <= ulo) | (ua >= uhi))
-        u_new[act[last]] = np.clip(ua[last] - ga[last] / ca[last], ulo, uhi)
+        last = ~done & (xp.abs(ga) <= LAST_STEP * ca) & ~((ua <= ulo) | (ua >= uhi))
+        u_new[act[last]] = xp.minimum(xp.maximum(ua[last] - ga[last] / ca[last], ulo), uhi)
         done |= last
         conv[act[done]] = True
         act = act[~done]
-        if act.size == 0:
+        if act.shape[0] == 0:
             break
         ga, ca, ua, pa, ra = grad[act], curv[act], u[act], phi[act], radius[act]
-        step = np.clip(-ga / ca, -ra, ra)
-        un = np.clip(ua + step, ulo, uhi)
+        step = xp.minimum(xp.maximum(-ga / ca, -ra), ra)
+        un = xp.minimum(xp.maximum(ua + step, ulo), uhi)
         step = un - ua
         sub = _profile(tab, y[act], (yy[act], yc[act], un), cc, extended, bd)
         acc = sub.phi <= pa
@@ -909,42 +1058,16 @@ def varpro(
         # phi(0), phi'(0) and phi(step), kept within [0.1, 0.5] of the failed step
         f1 = 2.0 * ga * step  # d phi along the step, at 0
         shrink = _shrunk_radius(f1, step, pa, ua, un, sub, viol[act])
-        radius[act] = np.where(acc, np.maximum(ra, 2.0 * np.abs(step)), shrink)
+        radius[act] = xp.where(acc, xp.maximum(ra, 2.0 * xp.abs(step)), shrink)
         # converged: a step below xtol, or a rejected step whose predicted gain is at the
         # rounding level of phi
         # (phi cannot rank points that close: the Newton point is then taken, unevaluated)
-        flat = ~acc & (-f1 <= 1e-13 * np.maximum(pa, 1e-300))
+        flat = ~acc & (-f1 <= 1e-13 * xp.maximum(pa, 1e-300))
         u_new[act[flat]] = un[flat]
-        stop = (np.abs(step) <= xtol) | flat
+        stop = (xp.abs(step) <= xtol) | flat
         conv[act[stop]] = True
         act = act[~stop]
-    moved = np.flatnonzero(u_new != u)
-    nt = y.shape[1]
-    rss = np.empty(nv)
-    b = np.empty((nv, nt))
-    bk = np.empty((nv, nt)) if with_basis else None
-    known = np.zeros(nv, dtype=bool)  # b [, bk] and rss already at the final point
-    if moved.size:
-        um = u_new[moved]
-        km, vm, rm, bm, bkm = _assemble(tab, cp, y[moved], um, extended, bd, deriv=with_basis)
-        # the unevaluated point is kept unless its explicit RSS is above the profile's phi at
-        # the last evaluated point by more than that formula's rounding (it cancels at
-        # ~1e-16 |y|^2): a point worse beyond rounding is undone
-        better = rm <= phi[moved] + PHI_ROUNDING * yy[moved]
-        ib = moved[better]
-        u[ib], k[ib], v[ib] = um[better], km[better], vm[better]
-        # the trial point's basis and RSS are the final ones (kep = exp(u) strictly inside)
-        keep = better & (um > ulo) & (um < uhi)
-        ik = moved[keep]
-        rss[ik], b[ik] = rm[keep], bm[keep]
-        if bk is not None:
-            bk[ik] = bkm[keep]
-        known[ik] = True
-    kep = np.exp(u)
-    kep = np.where(u <= ulo, tab.kep_lo, np.where(u >= uhi, tab.kep_hi, kep))
-    cols = [k, kep] + ([v] if extended else [])
-    p = np.stack(cols, axis=-1)
-    _fill_rest(tab, cp, y, extended, (k, kep, v), ~known, (rss, b, bk))
+    p, rss, b, bk = _finish(tab, cp, y, extended, bd, (u, u_new, k, v), (phi, yy), with_basis)
     if with_basis:
         assert bk is not None
         return p, rss, conv & _finite_rows(p), b, bk
@@ -1013,21 +1136,34 @@ def fit_block(
         tab = table_for(d, bd)
     vp_out = varpro(tab, d.cp, y, extended, bd, max_iter=max_iter, with_basis=with_basis)
     p, rss, conv = vp_out[:3]
-    stale = np.zeros(0, dtype=np.intp)
-    # the table's interpolation error (~1e-11 of the peak) is far below any noise, but not
-    # below the residual of a noise-free curve: those (rss < 1e-12 |y|^2), the unconverged and,
-    # for long curves (a coarser table), every voxel are polished on the exact model
-    exact = ~conv | (rss < 1e-12 * np.einsum("vt,vt->v", y, y))
-    bad = np.flatnonzero(exact) if tab.n >= FINE_NODES else np.arange(y.shape[0])
-    if bad.size:
-        p2, rss2, conv2 = lm(d, y[bad], p[bad], extended, bd, max_iter=max_iter)
-        better = rss2 <= rss[bad]
-        p[bad[better]], rss[bad[better]] = p2[better], rss2[better]
-        conv[bad] = conv2 & _finite_rows(p[bad])
-        stale = bad[better]
+    stale = polish(d, y, (p, rss, conv), tab.n, extended, bd, max_iter)
     if with_basis:
         return p, rss, conv, (vp_out[3], vp_out[4], stale)
     return p, rss, conv
+
+
+def polish(
+    d: Any, y: Any, fit: tuple[Any, Any, Any], n_nodes: int, extended: bool, bd: Bounds, max_iter: int
+) -> Any:
+    """:func:`lm` on the exact model after :func:`varpro`, in place; returns the voxels it changed.
+
+    The table's interpolation error (~1e-11 of the peak) is far below any noise, but not below
+    the residual of a noise-free curve: those (rss < 1e-12 |y|^2), the unconverged and, for long
+    curves (a table of fewer than :data:`FINE_NODES` `n_nodes`), every voxel are polished from
+    where varpro stopped, the better of the two kept.  `fit` is varpro's ``(params, rss,
+    converged)`` of `y`, written in place; arrays of any kind (`d` as for :func:`model`).
+    """
+    xp = _ns(y)
+    p, rss, conv = fit
+    exact = ~conv | (rss < 1e-12 * _ein("vt,vt->v", y, y))
+    bad = xp.nonzero(exact)[0] if n_nodes >= FINE_NODES else xp.arange(y.shape[0], device=device(y))
+    if bad.shape[0] == 0:
+        return bad
+    p2, rss2, conv2 = lm(d, y[bad], p[bad], extended, bd, max_iter=max_iter)
+    better = rss2 <= rss[bad]
+    p[bad[better]], rss[bad[better]] = p2[better], rss2[better]
+    conv[bad] = conv2 & _finite_rows(p[bad])
+    return bad[better]
 
 
 def _rss(d: Design, y: np.ndarray, p: np.ndarray, extended: bool, bd: Bounds) -> np.ndarray:
@@ -1063,6 +1199,23 @@ def _basis_any(d: Design, kep: np.ndarray, bd: Bounds, deriv: bool = True) -> tu
 
 #: Bits of the ``at_bound`` flag (CF ``flag_masks``), in this order.
 AT_BOUND_BITS = ("ktrans", "kep", "vp", "ve")
+
+
+def _at_bound(p: np.ndarray, ok: np.ndarray, extended: bool, bd: Bounds) -> np.ndarray:
+    """:func:`quality`'s at-bound flag (int64, bits :data:`AT_BOUND_BITS`; 0 where not `ok`)."""
+    kt, kep = p[:, 0], p[:, 1]
+    tol = 1e-9
+    flag = np.zeros(p.shape[0], dtype=np.int64)
+    lo_k, hi_k = bd.ktrans
+    flag |= ((kt <= lo_k + tol * max(abs(lo_k), 1e-12)) | (kt >= hi_k * (1 - tol))).astype(np.int64)
+    flag |= 2 * ((kep <= _kep_lo(bd) * (1 + tol)) | (kep >= bd.kep[1] * (1 - tol))).astype(np.int64)
+    if extended:
+        vp = p[:, 2]
+        flag |= 4 * ((vp <= bd.vp[0] + tol) | (vp >= bd.vp[1] - tol)).astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        flag |= 8 * (kt >= bd.ve_max * kep * (1 - tol)).astype(np.int64)
+    flag[~ok] = 0
+    return flag
 
 
 def quality(
@@ -1125,19 +1278,7 @@ def quality(
     tss = np.einsum("vt,vt->v", ym, ym)
     with np.errstate(divide="ignore", invalid="ignore"):
         out[:, npar + 1] = np.where(tss > 0, 1.0 - rss / tss, np.nan)
-    kt, kep = p[:, 0], p[:, 1]
-    tol = 1e-9
-    flag = np.zeros(nv, dtype=np.int64)
-    lo_k, hi_k = bd.ktrans
-    flag |= ((kt <= lo_k + tol * max(abs(lo_k), 1e-12)) | (kt >= hi_k * (1 - tol))).astype(np.int64)
-    flag |= 2 * ((kep <= _kep_lo(bd) * (1 + tol)) | (kep >= bd.kep[1] * (1 - tol))).astype(np.int64)
-    if extended:
-        vp = p[:, 2]
-        flag |= 4 * ((vp <= bd.vp[0] + tol) | (vp >= bd.vp[1] - tol)).astype(np.int64)
-    with np.errstate(invalid="ignore"):
-        flag |= 8 * (kt >= bd.ve_max * kep * (1 - tol)).astype(np.int64)
-    flag[~ok] = 0
-    out[:, npar + 2] = flag
+    out[:, npar + 2] = _at_bound(p, ok, extended, bd)
     if good.size == 0 or nt <= npar:
         return out
     pg = p[good]
@@ -1402,24 +1543,25 @@ def fit(
 
 def _assemble(
     tab: KepTable,
-    cp: np.ndarray,
-    y: np.ndarray,
-    u: np.ndarray,
+    cp: Any,
+    y: Any,
+    u: Any,
     extended: bool,
     bd: Bounds,
     deriv: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]:
+) -> tuple[Any, Any, Any, Any, Any]:
     """Linear parameters, RSS, ``b`` and ``db/dkep`` (None unless `deriv`) at ``u`` (one interpolation)."""
-    kep = np.exp(u)
+    xp = _ns(y)
+    kep = xp.exp(u)
     b, bk = basis(tab, kep, deriv=deriv)
-    P = np.einsum("vt,vt->v", y, b)
-    Q = np.einsum("vt,vt->v", b, b)
-    C = b @ cp if extended else np.zeros_like(P)
-    yc = y @ cp if extended else np.zeros_like(P)
+    P = _ein("vt,vt->v", y, b)
+    Q = _ein("vt,vt->v", b, b)
+    C = _matmul(b, cp) if extended else xp.zeros_like(P)
+    yc = _matmul(y, cp) if extended else xp.zeros_like(P)
     cc = float(cp @ cp) if extended else 0.0
-    kmax = np.minimum(bd.ktrans[1], bd.ve_max * kep)
+    kmax = xp.minimum(bd.ve_max * kep, bd.ktrans[1])
     k, v, _, _ = _lin(P, Q, C, yc, cc, kmax, bd, extended)
     res = y - k[:, None] * b
     if extended:
         res -= v[:, None] * cp[None, :]
-    return k, v, np.einsum("vt,vt->v", res, res), b, bk
+    return k, v, _ein("vt,vt->v", res, res), b, bk

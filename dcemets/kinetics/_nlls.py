@@ -2,7 +2,9 @@
 
 All voxels iterate together (no loop over voxels); a voxel leaves the active set when it has
 converged.  ``fun(p, rows) -> (model (V, T), jacobian (V, T, n))`` evaluates the model for the
-parameter rows `p` of the voxels `rows`.
+parameter rows `p` of the voxels `rows`.  Its damping schedule and box differ from the Tofts
+:func:`dcemets.kinetics._fit.lm` (a plain box, NumPy's general solve); the acceptance
+bookkeeping is the shared :func:`dcemets.kinetics._fit.lm_accept`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
+from dcemets.kinetics._fit import lm_accept
 
 Fun = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -82,17 +86,8 @@ def lm(
         mn, jn = fun(pn, active)
         rn = y[active] - mn
         rssn = np.einsum("vt,vt->v", rn, rn)
-        acc = rssn < rss[active]
-        ia = active[acc]
-        gain = rss[active] - rssn
+        acc, gain, rss_old = lm_accept((p, r, jac, rss, lam), active, (pn, rn, jn, rssn))
         step = np.abs(pn - pa) / (np.abs(pa) + 1e-3 * (hi - lo))
-        rss_old = rss[active]
-        p[ia] = pn[acc]
-        r[ia] = rn[acc]
-        jac[ia] = jn[acc]
-        rss[ia] = rssn[acc]
-        lam[ia] *= 0.3
-        lam[active[~acc]] *= 10.0
         done = (
             (acc & (gain <= ftol * np.maximum(rss_old, 1e-30)))
             | (step.max(axis=1) <= xtol)

@@ -7,7 +7,10 @@ constants in 1/s inside this module unless a name says otherwise (``*_min``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from array_api_compat import array_namespace, is_array_api_obj, is_numpy_array
 
 # ----------------------------------------------------------------------------------------
 # Population AIFs
@@ -54,15 +57,20 @@ def parker_blood(t_min: np.ndarray) -> np.ndarray:
 _SMALL = 1e-2
 
 
-def phi(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def phi(x: Any) -> tuple[Any, Any, Any, Any]:
     """Return phi1, phi2 and their x-derivatives, stable at x -> 0.
 
-    phi1(x) = (1 - e^-x) / x,  phi2(x) = (x - 1 + e^-x) / x^2.
+    phi1(x) = (1 - e^-x) / x,  phi2(x) = (x - 1 + e^-x) / x^2.  Written over the array API:
+    `x` may be a NumPy, torch or CuPy array (the results are of its kind; anything else is
+    taken as float64 NumPy).  The torch backend's convolution
+    (:class:`dcemets.models.tofts_backend.ExpConv`) calls it with tensors.
     """
-    x = np.asarray(x, dtype=float)
-    small = np.abs(x) < _SMALL
-    xs = np.where(small, 1.0, x)
-    em = np.expm1(-xs)  # e^-x - 1
+    if not is_array_api_obj(x) or is_numpy_array(x):
+        x = np.asarray(x, dtype=float)
+    xp = array_namespace(x)
+    small = xp.abs(x) < _SMALL
+    xs = xp.where(small, 1.0, x)
+    em = xp.expm1(-xs)  # e^-x - 1
     e = em + 1.0
     p1 = -em / xs
     p2 = (xs + em) / xs**2
@@ -75,10 +83,10 @@ def phi(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     p1ds = -0.5 + x / 3 - x2 / 8 + x3 / 30
     p2ds = -1.0 / 6 + x / 12 - x2 / 40 + x3 / 180
     return (
-        np.where(small, p1s, p1),
-        np.where(small, p2s, p2),
-        np.where(small, p1ds, p1d),
-        np.where(small, p2ds, p2d),
+        xp.where(small, p1s, p1),
+        xp.where(small, p2s, p2),
+        xp.where(small, p1ds, p1d),
+        xp.where(small, p2ds, p2d),
     )
 
 

@@ -4,7 +4,10 @@
 found through the entry-point group ``dcemets.fit_tofts``.  dcemets registers ``torch =
 "dcemets.models.tofts_backend:fit_backend"``: :mod:`dcemets.kinetics` may not import torch (layer
 rule), so it defines this contract and :mod:`dcemets.models` implements it; the dependency
-points downward at import time and is looked up by name at call time.
+points downward at import time and is looked up by name at call time.  The solver itself
+is not part of a backend: :mod:`dcemets.kinetics._fit` writes it once over the array API, and
+the torch backend calls it with tensors (a backend brings its device, batching and, if it
+wants, its own exact convolution).
 
 A backend is a callable::
 

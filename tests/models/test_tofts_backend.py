@@ -11,7 +11,8 @@ import xarray as xr
 
 torch = pytest.importorskip("torch")
 
-from dcemets.kinetics import _np, fit_tofts, parker_aif, signal_to_concentration, tofts
+from dcemets.kinetics import _fit, _np, fit_tofts, parker_aif, signal_to_concentration, tofts
+from dcemets.models import tofts_backend
 from dcemets.models.tofts_backend import ExpConv
 
 pytestmark = pytest.mark.torch
@@ -191,6 +192,49 @@ def test_agrees_with_numpy_backend(extended, method):
     for n in names:
         a, b = got[n].values[both], ref[n].values[both]
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12, err_msg=n)
+
+
+def test_phi_and_contractions_on_tensors_equal_numpy():
+    """The shared phi and the non-NumPy path of the contraction shim give NumPy's values."""
+    x = np.r_[0.0, 1e-3, -5e-3, 9.99e-3, 1e-2, 0.3, 2.0, 40.0]
+    for a, b in zip(_np.phi(torch.tensor(x)), _np.phi(x)):
+        assert isinstance(a, torch.Tensor)
+        np.testing.assert_allclose(a.numpy(), b, rtol=1e-15, atol=1e-17)
+    rng = np.random.default_rng(3)
+    shapes = {"v": 5, "t": 7, "c": 4, "k": 3, "i": 4, "j": 4, "g": 6}
+    for spec in ("vt,vct->vc", "vij,vj->vi", "vkc,vc->kv", "vt,vt->v", "vt,tg->vg", "vt,t->v"):
+        ins = spec.split("->")[0].split(",")
+        a, b = (rng.normal(size=[shapes[c] for c in s]) for s in ins)
+        got = _fit._ein(spec, torch.tensor(a), torch.tensor(b))
+        np.testing.assert_allclose(got.numpy(), np.einsum(spec, a, b), rtol=1e-13, err_msg=spec)
+
+
+@pytest.mark.parametrize("extended", [False, True])
+def test_shared_solver_on_tensors_matches_numpy(extended):
+    """llsq, varpro and lm of kinetics._fit run unchanged on tensors (one code path)."""
+    ct, aif = _noisy(300, extended, seed=4)
+    y = np.ascontiguousarray(ct.values)
+    d = _fit.design(ct.time.values, aif.t_aif.values, aif.values)
+    bd = _fit.Bounds()
+    td = tofts_backend._design(d, CPU, torch.float64)
+    tab = _fit.table_for(d, bd)
+    yt = torch.tensor(y)
+    np.testing.assert_allclose(_fit.llsq(td, yt, extended).numpy(), _fit.llsq(d, y, extended), rtol=1e-10)
+    p_np, rss_np, ok_np = _fit.varpro(tab, d.cp, y, extended, bd)
+    p_t, rss_t, ok_t = _fit.varpro(tofts_backend._table(tab, CPU), td.cp, yt, extended, bd)
+    assert isinstance(p_t, torch.Tensor)
+    assert (ok_t.numpy() == ok_np).all()
+    assert ok_np.mean() > 0.9
+    np.testing.assert_allclose(p_t.numpy(), p_np, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(rss_t.numpy(), rss_np, rtol=1e-8)
+    p0 = p_np * 1.05  # a start off the optimum: the LM iterates
+    lm_np = _fit.lm(d, y, p0, extended, bd)
+    lm_t = _fit.lm(td, yt, torch.tensor(p0), extended, bd)
+    # the two exact convolutions differ by ~1e-14, which the LM's stopping rules (1e-10 of
+    # the RSS and the step) may turn into one more or one fewer iteration
+    np.testing.assert_allclose(lm_t[0].numpy(), lm_np[0], rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(lm_t[1].numpy(), lm_np[1], rtol=1e-8)
+    assert (lm_np[1] <= rss_np * (1 + 1e-9)).mean() > 0.95  # the LM reached varpro's minimum
 
 
 @pytest.mark.parametrize("extended", [False, True])
