@@ -1,4 +1,8 @@
-"""Study configuration: every choice the paper leaves open, with presets."""
+"""Study configuration: every choice the paper leaves open, with presets.
+
+One concept: the study configuration (its fields, their checks, presets and the TOML
+round trip).
+"""
 
 from __future__ import annotations
 
