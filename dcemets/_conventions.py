@@ -24,6 +24,11 @@ masks are bool.  All geometry tuples passed to or returned from this module (``o
 ``spacing``, ``direction``) are in **SimpleITK order** ``(x, y, z)``, exactly as
 ``sitk.Image.GetOrigin()``, ``GetSpacing()`` and ``GetDirection()`` give them, while array
 indices follow the array order ``(z, y, x)``.
+
+One concept: the data model every layer shares: what a DCE or image DataArray is
+(dims, units, geometry attributes, LPS world mapping), how one is made, and the checks that an
+argument is one (with the rng and warning conventions they raise through); the length is the
+geometry, whose SimpleITK round trip must be exact.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ and splits on the most significant predictor.  This module implements the algori
 Kass (1980) with the defaults of IBM SPSS ``TREE /METHOD TYPE=CHAID`` and bands continuous
 predictors into ordinal categories (deciles of the training data) as SPSS does, so that the
 tree reads as thresholds in the features' own units (the paper's Fig. 6).
+
+One concept: the CHAID classifier (the estimator and its tree nodes); its statistics
+live in ``_chaid_stats`` and its text/plot export in ``_chaid_export``.
 """
 
 from __future__ import annotations

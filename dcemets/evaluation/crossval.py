@@ -6,6 +6,9 @@ the estimator cloned and fitted inside every training fold -- so feature selecti
 hyper-parameter search inside the estimator (a ``Pipeline`` with a selector, a
 ``GridSearchCV``) form a nested, leak-free protocol.  Results hold per-fold metrics, the
 paper's mean +/- SD (range) summary, and out-of-fold scores for ROC curves.
+
+One concept: cross-validation of one estimator on one cohort (the folds, the fitting
+loop, and the per-fold and pooled results it returns).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Proportions get Wilson score intervals (Wilson 1927; Newcombe 1998, method 3), t
 DeLong's (1988) asymptotic interval, computed with the fast midrank algorithm of Sun & Xu
 (2014), or a stratified percentile bootstrap.  :func:`delong_test` compares two correlated
 AUCs measured on the same cases.
+
+One concept: diagnostic accuracy of a binary test with its confidence intervals
+(counts, proportions, AUC, DeLong comparison).
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Lang et al. (2019, section 2.5) rank the radiomics features with a random forest
 features that cross-validates best.  The search is a pipeline under
 :func:`dcemets.evaluation.cross_validate` (the one cross-validation loop of the package); it
 lived in ``dcemets.classify`` until issue 17 moved it here, where the cross-validation is.
+
+One concept: the paper's radiomics model search (forest ranking + top-k logistic
+regression under cross-validation) and its result.
 """
 
 from __future__ import annotations

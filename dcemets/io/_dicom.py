@@ -14,6 +14,9 @@ Frame grouping and timing rules (documented in :func:`dcemets.io.read_dce` and t
   regular spacing along an independent frame order (:func:`_fill_times`).
 * Frame order: TemporalPositionIdentifier if every frame has its own, else frame time,
   else SeriesNumber (0020,0011), else InstanceNumber (0020,0013).
+
+One concept: turning a folder of DICOM files into one DCE series (scan, series
+selection, frame grouping and timing, geometry checks, pixel reading).
 """
 
 from __future__ import annotations

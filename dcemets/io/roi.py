@@ -1,4 +1,8 @@
-"""ROIs and results in the formats of a radiology lab: DICOM SEG, RTSTRUCT, label maps, Parametric Maps."""
+"""ROIs and results in the formats of a radiology lab: DICOM SEG, RTSTRUCT, label maps, Parametric Maps.
+
+One concept: reading and writing regions and maps in the DICOM and label-map formats
+of a radiology lab (SEG, RTSTRUCT, Parametric Map).
+"""
 
 from __future__ import annotations
 

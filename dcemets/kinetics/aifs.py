@@ -4,6 +4,9 @@
 (parameters, units, compartment, reference dose and citation);
 :func:`population_aif` evaluates any of them, scaled to a dose and converted to plasma or
 blood; :func:`image_aif` selects arterial voxels automatically.
+
+One concept: the arterial input function (population AIFs as data, their dose and
+blood/plasma scaling, and the image-derived AIF).
 """
 
 from __future__ import annotations

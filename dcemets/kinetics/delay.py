@@ -8,6 +8,9 @@ at each voxel's best delay and its better neighbour by the tabulated-kep variabl
 of :func:`dcemets.kinetics.fit_tofts` (``_fit.fit_block`` on the design of the delayed AIF;
 voxels grouped by delay: a loop over the delay grid, never over voxels); Patlak is exact on
 the grid.
+
+One concept: fits that estimate the bolus arrival time with the kinetic parameters
+(delay grids of the Tofts, extended Tofts and Patlak models).
 """
 
 from __future__ import annotations

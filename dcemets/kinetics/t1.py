@@ -3,6 +3,9 @@
 The pre-contrast T1 map (``T10``) that :func:`dcemets.kinetics.signal_to_concentration`
 needs.  A NumPy core vectorised over voxels (no Python loop over voxels) under one
 ``xarray.apply_ufunc`` wrapper.
+
+One concept: pre-contrast T1 mapping (variable flip angle and IR-SPGR/DESPOT1-HIFI
+fits).
 """
 
 from __future__ import annotations

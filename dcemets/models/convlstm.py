@@ -14,6 +14,9 @@ in one batched convolution; only ``U * H_{t-1}`` and the gate arithmetic step th
 
 The layer's execution kernels (the gate arithmetic and the fused recurrence with its
 hand-written backward through time) live in the private module ``_convlstm_kernels``.
+
+One concept: the ConvLSTM layer (its cell, the stacked module and the dropout it
+uses); the kernels that execute a layer fast live in ``_convlstm_kernels``.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ position of the same anatomy in frame ``k``; its translation is therefore the di
 of the anatomy (the convention of :func:`dcemets.simulate.simulate_case`'s
 ``truth["motion_mm"]``).  The corrected frame is frame ``k`` resampled at the transformed
 reference grid, so that every corrected frame is on the reference frame's anatomy.
+
+One concept: rigid frame-to-frame motion correction of a DCE series and its quality
+record.
 """
 
 from __future__ import annotations

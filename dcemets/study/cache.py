@@ -15,6 +15,9 @@ Every file is written to a temporary name in the same folder and renamed (atomic
 Windows), so a killed run never leaves a half-written entry. An entry that cannot be read back
 (truncated, corrupt, from another case) is reported with a :class:`CacheWarning`, deleted and
 recomputed: a cache problem never drops a case and never changes a result.
+
+One concept: the study's result cache (keys, fingerprints, per-case and per-fold
+stores) and nothing else.
 """
 
 from __future__ import annotations

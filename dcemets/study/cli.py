@@ -1,4 +1,8 @@
-"""The ``dcemets`` command line: ``replicate``, ``simulate``, ``segment``, ``features``."""
+"""The ``dcemets`` command line: ``replicate``, ``simulate``, ``segment``, ``features``.
+
+One concept: the ``dcemets`` command line (its sub-commands' options, their mapping
+to the library's functions, and their error reporting).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Study configuration: every choice the paper leaves open, with presets."""
+"""Study configuration: every choice the paper leaves open, with presets.
+
+One concept: the study configuration (its fields, their checks, presets and the TOML
+round trip).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from dcemets._checks import check_int
+from dcemets._checks import check_int, check_positive, check_real
 
 __all__ = ["PRESETS", "StudyConfig"]
 
@@ -176,19 +180,16 @@ class StudyConfig:
             raise ValueError(f"`hotspot_size` must be an odd number of voxels, got {self.hotspot_size!r}")
         _check_hotspot(self.hotspot, self.hotspot_size)
         _check_aif(self.aif)
-        if isinstance(self.hematocrit, bool) or not isinstance(self.hematocrit, (int, float)):
-            raise TypeError(f"`hematocrit` must be a float in [0, 1), got {self.hematocrit!r}")
-        if not 0.0 <= float(self.hematocrit) < 1.0:
-            raise ValueError(f"`hematocrit` must be in [0, 1), got {self.hematocrit!r}")
+        check_real(self.hematocrit, "hematocrit", 0.0, 1.0, low_open=False, high_open=True)
         if not isinstance(self.motion_correction, bool):
             raise TypeError(f"`motion_correction` must be a bool, got {self.motion_correction!r}")
         _check_registration(self.registration)
         check_int(self.n_baseline, "n_baseline", minimum=1)
-        _check_float("t10_s", self.t10_s)
-        _check_float("r1_per_mM_s", self.r1_per_mM_s)
+        check_positive(self.t10_s, "t10_s")
+        check_positive(self.r1_per_mM_s, "r1_per_mM_s")
         for name in ("tr_s", "flip_angle_deg"):
             if getattr(self, name) is not None:
-                _check_float(name, getattr(self, name))
+                check_positive(getattr(self, name), name)
         if self.flip_angle_deg is not None and self.flip_angle_deg >= 180:
             raise ValueError(f"`flip_angle_deg` must be in (0, 180) degrees, got {self.flip_angle_deg!r}")
         if self.radiomics_protocol not in ("leak-free", "paper"):
@@ -364,15 +365,6 @@ def _toml_table(name: str, data: Mapping[str, Any]) -> str:
         else:
             lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n" + "".join("\n" + t for t in subtables)
-
-
-def _check_float(name: str, value: Any) -> None:
-    # the study's own wording (tests/study/test_config.py): "a positive number" for a wrong
-    # type, "a finite number > 0" for a wrong value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a positive number, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}")
 
 
 def _check_options(name: str, value: Any, allowed: set[str]) -> None:
