@@ -12,32 +12,26 @@ and ``xp.nan_to_num``, which NumPy, torch and CuPy all have.  Three small shims 
 backend's kernels and so its speed and rounding: :func:`_ein` (``np.einsum`` for NumPy, products
 summed otherwise), :func:`_matmul` (BLAS for NumPy) and :func:`_piece` (cache-sized pieces of
 voxels for NumPy only).  The table itself, the block drivers (:func:`fit_block`,
-:func:`fit_numpy`), the fit quality and the threads are NumPy.
+:func:`fit_numpy`) and the fit quality are NumPy; the blocks and threads are in
+:mod:`dcemets.kinetics._threads`.
+
+One concept: fitting the Tofts models to voxel curves (the solver, its NumPy drivers and the
+quality flags of each fit); it is long because the solver's three stages (closed-form start,
+variable projection over the kep table, exact-model Levenberg-Marquardt) share their design
+and bounds, and splitting them would make the array-API contract cross modules.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace, device
 
-from dcemets._conventions import one_blas_thread
-from dcemets.kinetics import _np
-
-#: Most voxels per block (the blocks of a call are equal, an even number of them when more
-#: than one: balanced over 2 threads).  Larger blocks cut the per-block Python overhead (which
-#: holds the GIL); 16384 measured fastest on 12-frame curves (8192: ~10 % slower on 1 thread).
-BLOCK = 16384
-#: Threads of the NumPy backend (None: the CPUs this process may use).  NumPy releases the GIL
-#: in its array operations, so blocks fitted in threads run in parallel.
-N_THREADS: int | None = None
-
+from dcemets.kinetics import _np, _threads
 
 #: The array-API namespace of NumPy arrays, looked up once (see :func:`_ns`).
 _NPX = array_namespace(np.empty(0))
@@ -1242,7 +1236,7 @@ def quality(
     Ktrans = 0).  R2 = 1 - rss / sum((y - mean y)^2), NaN for a constant curve.  Bit i of the
     flag is set when parameter ``AT_BOUND_BITS[i]`` lies on (or, for the unbounded LLSQ,
     beyond) a bound of `bd` (``ve`` when Ktrans >= ve_max kep), within 1e-9 relative.
-    Blocks of :data:`BLOCK` voxels run in :func:`n_threads` (`n_jobs`) threads.  With
+    Blocks of :data:`_threads.BLOCK` voxels run in :func:`_threads.n_threads` (`n_jobs`) threads.  With
     `fill_rss` (one block only) `rss` is first written in place, for the fitted voxels, as the
     RSS of the exact model at `p` from the basis computed here (the values of :func:`_rss`).
     `pre_basis` (one block only): ``(b, bk, stale)`` of :func:`fit_block` with `with_basis`,
@@ -1251,14 +1245,14 @@ def quality(
     interpolation.
     """
     nv, npar = p.shape
-    if nv > BLOCK:  # block by block (the (V, 4, T) gathers of the table stay in cache), in threads
+    if nv > _threads.BLOCK:  # block by block (the (V, 4, T) gathers of the table stay in cache), in threads
         out_all = np.empty((nv, npar + 3))
         table_for(d, bd)  # built once, before the threads
 
         def run(sl: slice) -> None:
             out_all[sl] = quality(d, y[sl], p[sl], rss[sl], ok[sl], extended, bd)
 
-        map_blocks(run, nv, n_jobs)
+        _threads.map_blocks(run, nv, n_jobs)
         return out_all
     nt = y.shape[1]
     out = np.full((nv, npar + 3), np.nan)
@@ -1346,7 +1340,7 @@ def fit_numpy(
 
     Same contract as the plugin backends (see :mod:`dcemets.kinetics.fitting`); `device` and
     `dtype` are validated by the caller ("cpu", float64) and only accepted for that contract.
-    Blocks of :data:`BLOCK` voxels run in :func:`n_threads` (`n_jobs`) threads (voxels are
+    Blocks of :data:`_threads.BLOCK` voxels run in :func:`_threads.n_threads` (`n_jobs`) threads (voxels are
     independent: the result does not depend on the split nor on the number of threads).
     """
     npar = 3 if extended else 2
@@ -1361,7 +1355,7 @@ def fit_numpy(
     def run(sl: slice) -> None:
         params[sl], rss[sl], ok[sl] = fit_block(d, y[sl], extended, method, bd, max_iter)
 
-    map_blocks(run, nv, n_jobs)
+    _threads.map_blocks(run, nv, n_jobs)
     return params, rss, ok
 
 
@@ -1376,7 +1370,7 @@ def fit_numpy_quality(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`fit_numpy` then :func:`quality` (after :func:`llsq_no_uptake` for LLSQ), fused.
 
-    One pass of threads over blocks of :data:`BLOCK` voxels, each block fitted and assessed
+    One pass of threads over blocks of :data:`_threads.BLOCK` voxels, each block fitted and assessed
     while in cache; the same values as the three calls one after the other.  LLSQ fits whose
     kep lies outside the kep table (the exact convolution, a loop over the AIF samples, is
     needed there) are assessed after the pass, all in one call rather than one per block.
@@ -1409,77 +1403,15 @@ def fit_numpy_quality(
         q[sl] = quality(d, yb, p, r, oq, extended, bd, fill_rss=llsq, pre_basis=None if llsq else res[3])
         params[sl], rss[sl], ok[sl] = p, r, o
 
-    map_blocks(run, nv, n_jobs)
+    _threads.map_blocks(run, nv, n_jobs)
     if deferred:
         idx = np.sort(np.concatenate(deferred))
-        for s in range(0, idx.size, BLOCK):
-            ii = idx[s : s + BLOCK]
+        for s in range(0, idx.size, _threads.BLOCK):
+            ii = idx[s : s + _threads.BLOCK]
             r = rss[ii]  # a copy, written by quality
             q[ii] = quality(d, y[ii], params[ii], r, ok[ii], extended, bd, fill_rss=True)
             rss[ii] = r
     return params, rss, ok, q
-
-
-def _n_cpus() -> int:
-    """CPUs this process may use (``sched_getaffinity`` where the OS has it)."""
-    aff = getattr(os, "sched_getaffinity", None)
-    return len(aff(0)) if aff is not None else (os.cpu_count() or 1)
-
-
-def n_threads(n_jobs: int | None = None) -> int:
-    """Threads to use: `n_jobs`, else :data:`N_THREADS`, else the CPUs this process may use."""
-    return max(1, int(n_jobs or N_THREADS or _n_cpus()))
-
-
-def check_n_jobs(n_jobs: Any) -> int | None:
-    """Validate the public ``n_jobs`` argument (None or a positive int)."""
-    if n_jobs is None:
-        return None
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"`n_jobs` must be None (all available CPUs) or a positive int, got {n_jobs!r}")
-    return int(n_jobs)
-
-
-def block_slices(nv: int) -> list[slice]:
-    """Consecutive equal blocks of at most :data:`BLOCK` of `nv` voxels.
-
-    An even number of them when more than one (balanced over 2 threads); the split depends on
-    `nv` only, never on the thread count.
-    """
-    nb = max(1, -(-nv // BLOCK))
-    if nb > 1:
-        nb += nb % 2
-    size = max(1, -(-nv // nb))
-    return [slice(s, min(s + size, nv)) for s in range(0, nv, size)]
-
-
-def map_blocks(run: Callable[[slice], None], nv: int, n_jobs: int | None = None) -> None:
-    """Call ``run(slice)`` on the blocks of :func:`block_slices` of `nv` voxels, in threads.
-
-    NumPy releases the GIL in its array operations, so blocks run in parallel; `run` writes
-    its results into preallocated arrays, so the outcome does not depend on the thread count.
-    BLAS is held to one thread meanwhile (:func:`dcemets._conventions.one_blas_thread`).
-    """
-    slices = block_slices(nv)
-    k = min(len(slices), n_threads(n_jobs))
-    with one_blas_thread():
-        if k <= 1:
-            for sl in slices:
-                run(sl)
-        else:
-            with ThreadPoolExecutor(k) as ex:
-                list(ex.map(run, slices))
-
-
-def pmap(fn: Callable[[Any], Any], items: Any, n_jobs: int | None = None) -> list[Any]:
-    """``[fn(x) for x in items]`` in threads (order kept; BLAS held to one thread)."""
-    items = list(items)
-    k = min(len(items), n_threads(n_jobs))
-    with one_blas_thread():
-        if k <= 1:
-            return [fn(x) for x in items]
-        with ThreadPoolExecutor(k) as ex:
-            return list(ex.map(fn, items))
 
 
 #: A block fitter: finite (V, T) float64 curves -> params (V, n_par), rss (V,), success (V,)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from dcemets.kinetics import _fit, _np
+from dcemets.kinetics import _fit, _np, _threads
 from dcemets.kinetics._wrap import check_bounds, check_ct_aif, fit_dataset
 
 __all__ = ["fit_delay", "fit_patlak"]
@@ -319,15 +319,15 @@ def _refine_varpro(
                 tables[int(c)] = hit  # a race builds the same table twice: same values
         des, tab = hit
         pc, rc, oc = np.empty((rows.size, npar)), np.empty(rows.size), np.empty(rows.size, dtype=bool)
-        for s in range(0, rows.size, _fit.BLOCK):
-            sl = slice(s, s + _fit.BLOCK)
+        for s in range(0, rows.size, _threads.BLOCK):
+            sl = slice(s, s + _threads.BLOCK)
             pc[sl], rc[sl], oc[sl] = _fit.fit_block(des, y[rows[sl]], ext, "nlls", fb, max_iter, tab=tab)
         return rows, pc, rc, oc
 
     cs = [int(c) for c in np.unique(cand)]
-    for c, (rows, pc, rc, oc) in zip(cs, _fit.pmap(one, cs, n_jobs)):
-        for s in range(0, rows.size, _fit.BLOCK):  # merged in the serial order
-            sl = slice(s, s + _fit.BLOCK)
+    for c, (rows, pc, rc, oc) in zip(cs, _threads.pmap(one, cs, n_jobs)):
+        for s in range(0, rows.size, _threads.BLOCK):  # merged in the serial order
+            sl = slice(s, s + _threads.BLOCK)
             b, pb, rb, cb = rows[sl], pc[sl], rc[sl], oc[sl]
             upd = rb < best[b]
             bu = b[upd]
@@ -539,7 +539,7 @@ def fit_delay(
     bd = _bounds(bounds, model)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"`max_iter` must be a positive int, got {max_iter!r}")
-    jobs = _fit.check_n_jobs(n_jobs)
+    jobs = _threads.check_n_jobs(n_jobs)
     grid = _Grid(model, t, ta, a, bd)
     # the per-delay kep tables of the NLLS refinement, shared by the voxel blocks (~0.8 MB
     # each for 12 frames); not kept when they would be large (long curves, many delays)
@@ -569,7 +569,7 @@ def fit_delay(
         # the delays are searched in threads, their results merged in the serial order
         ic = np.flatnonzero(coarse)
         for i, rss in zip(
-            ic, _fit.pmap(lambda i: grid.fit(y, float(dl[i]), exact=exact, rss_only=True)[0], ic, jobs)
+            ic, _threads.pmap(lambda i: grid.fit(y, float(dl[i]), exact=exact, rss_only=True)[0], ic, jobs)
         ):
             d = dl[i]
             rs[:, i] = rss
@@ -584,7 +584,7 @@ def fit_delay(
             return sel, grid.fit(y[sel], float(dl[i]), exact=exact, rss_only=True)[0]
 
         ifine = np.flatnonzero(~coarse)
-        for i, (sel, rss) in zip(ifine, _fit.pmap(fine, ifine, jobs)):
+        for i, (sel, rss) in zip(ifine, _threads.pmap(fine, ifine, jobs)):
             if sel.size:
                 d = dl[i]
                 rs[sel, i] = rss

@@ -42,7 +42,7 @@ import numpy as np
 import xarray as xr
 
 from dcemets._conventions import SPATIAL_DIMS, output_attrs, warn_user
-from dcemets.kinetics import _fit
+from dcemets.kinetics import _fit, _threads
 from dcemets.kinetics._checks import as_time, check_real_dataarray
 from dcemets.kinetics._wrap import check_fit_mask
 from dcemets.kinetics.forward_models import _prepare_aif
@@ -382,7 +382,7 @@ def fit_tofts(
     backend_name = _resolve_backend(backend, device, dtype)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"`max_iter` must be a positive int, got {max_iter!r}")
-    jobs = _fit.check_n_jobs(n_jobs)
+    jobs = _threads.check_n_jobs(n_jobs)
     check_real_dataarray(ct, "ct")
     t = as_time(ct["time"].values, "ct.time", min_frames=3)
     if isinstance(aif, xr.DataArray) and aif.ndim != 1:

@@ -215,7 +215,7 @@ def test_box_least_squares_is_the_box_optimum():
 @pytest.mark.parametrize("model", ["tofts", "extended_tofts", "patlak"])
 def test_fit_delay_threads_give_bitwise_the_same_fits(monkeypatch, model):
     """Blocks of voxels in `n_jobs` threads (kep tables shared): bitwise the serial result."""
-    from dcemets.kinetics import _fit
+    from dcemets.kinetics import _threads
 
     rng = np.random.default_rng(41)
     n = 300
@@ -233,7 +233,7 @@ def test_fit_delay_threads_give_bitwise_the_same_fits(monkeypatch, model):
         ]
     )
     ct = _da(ct + rng.normal(0, 0.002, ct.shape), FRAMES)
-    monkeypatch.setattr(_fit, "BLOCK", 64)
+    monkeypatch.setattr(_threads, "BLOCK", 64)
     one = fit_delay(ct, aif, model=model, n_jobs=1)
     xr.testing.assert_identical(fit_delay(ct, aif, model=model, n_jobs=3), one)
     assert np.median(np.abs(one.delay.values - d)) <= 1.0

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from dcemets.kinetics import fit_tofts, parker_aif, signal_to_concentration, tofts
+from dcemets.kinetics import _threads, fit_tofts, parker_aif, signal_to_concentration, tofts
 
 QIBA = Path(__file__).resolve().parents[1] / "data" / "qiba"
 
@@ -628,14 +628,13 @@ def test_guide_documents_the_quality_variables():
 
 def test_numpy_threads_give_the_same_fits(monkeypatch):
     """Blocks fitted in threads: the result does not depend on the split or the thread count."""
-    from dcemets.kinetics import _fit
 
     ct, aif, _ = _sim12(3000, True, 0.03, seed=17)
     ref = fit_tofts(ct, aif, extended=True)
-    monkeypatch.setattr(_fit, "BLOCK", 256)
-    monkeypatch.setattr(_fit, "N_THREADS", 1)
+    monkeypatch.setattr(_threads, "BLOCK", 256)
+    monkeypatch.setattr(_threads, "N_THREADS", 1)
     one = fit_tofts(ct, aif, extended=True)
-    monkeypatch.setattr(_fit, "N_THREADS", 3)
+    monkeypatch.setattr(_threads, "N_THREADS", 3)
     xr.testing.assert_identical(fit_tofts(ct, aif, extended=True), one)  # thread count: bitwise
     # block size: BLAS rounding of the coarse scan may differ, the fits not beyond it
     xr.testing.assert_allclose(one, ref, rtol=1e-7, atol=1e-12)
@@ -643,10 +642,9 @@ def test_numpy_threads_give_the_same_fits(monkeypatch):
 
 def test_n_jobs_gives_bitwise_the_same_fits(monkeypatch):
     """`n_jobs` threads (fits and standard errors by blocks): bitwise the serial result."""
-    from dcemets.kinetics import _fit
 
     ct, aif, _ = _sim12(2000, True, 0.03, seed=23)
-    monkeypatch.setattr(_fit, "BLOCK", 128)
+    monkeypatch.setattr(_threads, "BLOCK", 128)
     for method in ("nlls", "llsq"):
         one = fit_tofts(ct, aif, extended=True, method=method, n_jobs=1)
         many = fit_tofts(ct, aif, extended=True, method=method, n_jobs=4)
@@ -680,14 +678,13 @@ def test_kep_table_shared_by_equal_aifs_only():
 @pytest.mark.parametrize("nv", [1, 5000, 16384, 16385, 200000])
 def test_block_slices_cover_evenly(nv):
     """Blocks: contiguous, cover every voxel once, at most BLOCK, an even count when split."""
-    from dcemets.kinetics import _fit
 
-    sl = _fit.block_slices(nv)
+    sl = _threads.block_slices(nv)
     assert sl[0].start == 0
     assert sl[-1].stop == nv
     assert all(sl[i].stop == sl[i + 1].start for i in range(len(sl) - 1))
     sizes = [s.stop - s.start for s in sl]
-    assert max(sizes) <= _fit.BLOCK
+    assert max(sizes) <= _threads.BLOCK
     assert max(sizes) - min(sizes) <= max(sizes) // 2 + 1
     assert len(sl) == 1 or len(sl) % 2 == 0
 
