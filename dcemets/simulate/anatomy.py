@@ -36,6 +36,10 @@ fraction of cases it breaches the cortex into the epidural or paravertebral spac
 it, viability (viable rim, necrotic core, perfusion habitats), kep and mineralisation
 (sclerotic / mixed lesions) are spatially correlated random fields
 (:mod:`dcemets.simulate.fields`).
+
+One concept: the world-space phantom, closed-form anatomy and lesions evaluated at any
+points (:func:`tissue_labels` assigns its regions in a fixed order, later ones overwriting
+earlier ones, by one private helper per region).
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""Simulated exams: one case (:func:`simulate_case`) and a cohort (:func:`simulate_cohort`)."""
+"""Simulated exams: one case (:func:`simulate_case`) and a cohort (:func:`simulate_cohort`).
+
+One concept: the simulated exam, a seed turned into a :class:`~dcemets.io.Case` by a fixed
+sequence of private stages (draw the parameters, anatomy and lesions; voxelise the phantom on
+the axial DCE grid; timing and input function; tissue, marrow and lesion signal; acquisition
+with motion, coil and noise; truth maps; the sagittal T2W and ROI; the truth dict), each
+drawing from the one random generator in the same order, and a cohort of such exams.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,8 @@ from dcemets import kinetics
 from dcemets._conventions import check_rng, like, make_dce, make_image, one_blas_thread
 from dcemets._records import Case
 
+from ._roi import _radiologist_roi
+from ._voxels import _fractions, _oedema_weight
 from .acquisition import (
     complex_noise_magnitude,
     draw_motion,
@@ -133,79 +142,6 @@ def rician_noise(
     return np.sqrt(n1, out=n1)
 
 
-def _smooth_noise(shape: tuple[int, ...], sigma: float, rng: np.random.Generator) -> np.ndarray:
-    f = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap", truncate=3.0)
-    return f / max(float(f.std()), 1e-12)
-
-
-def _radiologist_roi(
-    lesion_sag: np.ndarray,
-    spacing: np.ndarray,
-    rng: np.random.Generator,
-    *,
-    error: float = 1.0,
-    neighbour_probability: float = 0.0,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """An imprecise outline of the diseased segment on 1-3 sagittal slices.
-
-    Loose or tight (margin -0.5 to 3 mm, times `error`), a smooth boundary wobble, a shift
-    of ~1.5 mm; with `neighbour_probability`, the outline of a slice is drawn on the
-    neighbouring slice (the radiologist scrolled one slice too far).
-    """
-    area = lesion_sag.sum(axis=(1, 2))
-    roi = np.zeros_like(lesion_sag)
-    if area.max() == 0:
-        return roi, {"roi_slices": []}
-    best = int(np.argmax(area))
-    n = int(rng.integers(1, 4))
-    cand = [best] + [s for s in (best - 1, best + 1) if 0 <= s < area.size and area[s] > 0.3 * area[best]]
-    slices = sorted(cand[:n])
-    margin = float(rng.uniform(-0.5, 3.0)) * error  # mm: radiologists outline generously
-    wobble = float(rng.uniform(0.8, 2.0)) * error  # mm
-    pix = float(np.mean(spacing[:2]))
-    shift = np.rint(rng.normal(0.0, 1.5 * error, size=2) / spacing[1::-1]).astype(int)  # (rows, cols)
-    step = int(rng.choice([-1, 1])) if rng.random() < neighbour_probability else 0
-    for s in slices:
-        les = lesion_sag[s]
-        if not les.any():
-            continue
-        les = ndimage.binary_closing(les, iterations=2) | les
-        sd = (ndimage.distance_transform_edt(~les) - ndimage.distance_transform_edt(les)) * pix
-        field = _smooth_noise(les.shape, 3.0, rng) * wobble
-        r = (sd + field) < margin
-        r = np.roll(r, tuple(shift), axis=(0, 1))
-        lab, nlab = ndimage.label(r)
-        if nlab > 1:
-            sizes = ndimage.sum_labels(r, lab, index=np.arange(1, nlab + 1))
-            r = lab == (1 + int(np.argmax(sizes)))
-        roi[min(max(s + step, 0), roi.shape[0] - 1)] |= ndimage.binary_fill_holes(r)
-    if not roi.any():  # pragma: no cover - margins are bounded, keep a fallback
-        roi[best] = lesion_sag[best]
-    return roi, {
-        "roi_slices": [min(max(s + step, 0), roi.shape[0] - 1) for s in slices],
-        "roi_margin_mm": margin,
-        "roi_wobble_mm": wobble,
-        "roi_slice_offset": step,
-    }
-
-
-def _oedema_weight(inside: np.ndarray, spacing_xyz: np.ndarray, length_mm: float) -> np.ndarray:
-    """``exp(-d / length)`` of the distance ``d`` (mm) to the lesion, 0 inside it."""
-    out = np.zeros(inside.shape)
-    if not inside.any():
-        return out
-    # only a box reaching 8 decay lengths around the lesion matters (exp(-8) < 4e-4)
-    sp = np.asarray(spacing_xyz, dtype=float)[::-1]
-    idx = np.nonzero(inside)
-    pad = np.ceil(8 * length_mm / sp).astype(int)
-    lo = [max(int(i.min()) - p, 0) for i, p in zip(idx, pad)]
-    hi = [min(int(i.max()) + p + 1, n) for i, p, n in zip(idx, pad, inside.shape)]
-    box = tuple(slice(a, b) for a, b in zip(lo, hi))
-    d = ndimage.distance_transform_edt(~inside[box], sampling=tuple(sp))
-    out[box] = np.where(inside[box], 0.0, np.exp(-d / length_mm))
-    return out
-
-
 def _frame_times(dt: float) -> np.ndarray:
     return np.arange(N_FRAMES, dtype=float) * dt
 
@@ -272,7 +208,6 @@ def _case_parameters(
 
 
 _N_SUB = 5  # sub-intervals of each frame's acquisition window (odd: the k-space centre is mid)
-_SUPERSAMPLE = (3, 2, 2)  # (z, y, x) sub-points per boundary voxel (partial volume)
 
 
 def _interp_matrix(t_fine: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -293,83 +228,11 @@ def _spgr(r1: np.ndarray, tr: float, fa: float) -> np.ndarray:
     return np.sin(fa) * (1 - e) / (1 - np.cos(fa) * e)
 
 
-def _boundary(vol: np.ndarray) -> np.ndarray:
-    """Voxels whose label differs from one of their 6 neighbours."""
-    b = np.zeros(vol.shape, dtype=bool)
-    for ax in range(3):
-        d = np.diff(vol, axis=ax) != 0
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[ax] = slice(0, -1)
-        hi[ax] = slice(1, None)
-        b[tuple(lo)] |= d
-        b[tuple(hi)] |= d
-    return b
-
-
-def _sub_offsets(spacing_xyz: np.ndarray, factors_zyx: tuple[int, int, int]) -> np.ndarray:
-    """Offsets (LPS, mm) of the supersampling points of a voxel (axial grid: identity)."""
-    grids = [((np.arange(n) + 0.5) / n - 0.5) * s for n, s in zip(factors_zyx, spacing_xyz[::-1])]
-    gz, gy, gx = np.meshgrid(*grids, indexing="ij")
-    return np.stack([gx.ravel(), gy.ravel(), gz.ravel()], axis=1)
-
-
 def _lesion_type(model: Any, diff: Difficulty, gen: np.random.Generator) -> str:
     p = np.asarray(model.lesion_types, dtype=float) * np.array(
         [1.0, diff.sclerotic_weight, diff.sclerotic_weight]
     )
     return str(LESION_TYPES[int(gen.choice(3, p=p / p.sum()))])
-
-
-def _fractions(
-    pts: np.ndarray,
-    shape: tuple[int, int, int],
-    spacing_xyz: np.ndarray,
-    anatomy: Any,
-    lesions: list[Any],
-    supersample: bool,
-) -> tuple[np.ndarray, np.ndarray, list[dict[str, np.ndarray]], np.ndarray]:
-    """Tissue fractions per voxel (last two columns: index lesion, other lesions).
-
-    Returns ``frac`` (nvox, n_labels + 1) float32, the centre labels with lesions overlaid,
-    per lesion the partial-volume mean of its fields over the voxel's tumour part, and the
-    centre labels without the lesions.
-    """
-    n_lab = len(LABELS)
-    les_col = LABELS["lesion"]
-    oth_col = n_lab
-    labels = tissue_labels(pts, anatomy)
-    props = [lesion_properties(pts, labels, anatomy, les) for les in lesions]
-    over = labels.astype(np.int16)
-    for i, pr in enumerate(props):
-        over[pr["inside"]] = les_col if i == 0 else oth_col
-    nvox = pts.shape[0]
-    frac = np.zeros((nvox, n_lab + 1), dtype=np.float32)
-    frac[np.arange(nvox), over] = 1.0
-    fields = [{k: pr[k].astype(np.float32) for k in ("viability", "kep_texture", "mineral")} for pr in props]
-    lesion_frac = [pr["inside"].astype(np.float32) for pr in props]
-    if supersample:
-        bnd = np.flatnonzero(_boundary(over.reshape(shape)).ravel())
-        off = _sub_offsets(spacing_xyz, _SUPERSAMPLE)
-        m = off.shape[0]
-        sub = (pts[bnd][:, None, :] + off[None]).reshape(-1, 3)
-        slab = tissue_labels(sub, anatomy)
-        sover = slab.astype(np.int16)
-        sprops = [lesion_properties(sub, slab, anatomy, les) for les in lesions]
-        for i, pr in enumerate(sprops):
-            sover[pr["inside"] & (sover != les_col)] = les_col if i == 0 else oth_col
-        counts = np.zeros((bnd.size, n_lab + 1), dtype=np.float32)
-        np.add.at(counts, (np.repeat(np.arange(bnd.size), m), sover), 1.0)
-        frac[bnd] = counts / m
-        for i, pr in enumerate(sprops):
-            ins = pr["inside"].reshape(bnd.size, m)
-            nin = ins.sum(axis=1)
-            lesion_frac[i][bnd] = nin / m
-            for k in fields[i]:
-                s = np.where(ins, pr[k].reshape(bnd.size, m), 0.0).sum(axis=1)
-                fields[i][k][bnd] = np.where(nin > 0, s / np.maximum(nin, 1), 0.0)
-    # the index lesion's column holds its own fraction; others in the last column
-    return frac, over, [dict(f, fraction=lf) for f, lf in zip(fields, lesion_frac)], labels
 
 
 # ---- stages of simulate_case ------------------------------------------------------------
