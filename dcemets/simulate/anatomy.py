@@ -36,6 +36,10 @@ fraction of cases it breaches the cortex into the epidural or paravertebral spac
 it, viability (viable rim, necrotic core, perfusion habitats), kep and mineralisation
 (sclerotic / mixed lesions) are spatially correlated random fields
 (:mod:`dcemets.simulate.fields`).
+
+One concept: the world-space phantom, closed-form anatomy and lesions evaluated at any
+points (:func:`tissue_labels` assigns its regions in a fixed order, later ones overwriting
+earlier ones, by one private helper per region).
 """
 
 from __future__ import annotations
@@ -647,6 +651,257 @@ def _ribs(
     return rib, cortex
 
 
+@dataclass(frozen=True)
+class _Local:
+    """Spine-local coordinates of points and what every region of :func:`tissue_labels` uses."""
+
+    g: dict[str, np.ndarray]  # _body_geometry of the points
+    x: np.ndarray
+    v: np.ndarray
+    zz: np.ndarray
+    r: np.ndarray
+    ah: np.ndarray
+    bh: np.ndarray
+    s: np.ndarray
+    ax: np.ndarray  # |x|
+    inside: np.ndarray  # inside the trunk outline
+    thoracic: np.ndarray  # 1 above T12, 0 from L1
+    ca: float  # canal half-width
+    cb: float  # canal half-depth
+    v_canal: np.ndarray  # canal centre behind the body axis
+    vc: np.ndarray  # canal frame
+    rc: np.ndarray  # elliptic radius in the canal
+    pitch: float
+
+
+def _local(p: np.ndarray, anatomy: Anatomy) -> _Local:
+    """Spine-local coordinates of the points `p` and the trunk outline (superellipse behind)."""
+    g = _body_geometry(p, anatomy)
+    x, v, s, bh = g["x"], g["v"], g["s"], g["bh"]
+    oa, ob = anatomy.body_outline
+    ycen = -0.22 * ob  # the spine lies posterior in the trunk
+    # the back is flatter than the belly (superellipse) and covers the erector spinae with
+    # fascia and subcutaneous fat (Anatomy.back_depth)
+    bp = anatomy.back_depth - ycen
+    post = v > ycen
+    outline = np.where(
+        post,
+        np.abs(x / oa) ** 3 + np.abs((v - ycen) / bp) ** 3,
+        (x / oa) ** 2 + ((v - ycen) / ob) ** 2,
+    )
+    cb, ca = anatomy.canal_half_depth, anatomy.canal_half_width
+    v_canal = bh + 1.5 + cb  # canal centre behind the body axis
+    vc = v - v_canal  # canal frame
+    return _Local(
+        g=g,
+        x=x,
+        v=v,
+        zz=g["zz"],
+        r=g["r"],
+        ah=g["ah"],
+        bh=bh,
+        s=s,
+        ax=np.abs(x),
+        inside=outline < 1,
+        thoracic=np.clip((12.8 - s) / 1.2, 0.0, 1.0),
+        ca=ca,
+        cb=cb,
+        v_canal=v_canal,
+        vc=vc,
+        rc=np.sqrt((x / ca) ** 2 + (vc / cb) ** 2),
+        pitch=anatomy.level_pitch,
+    )
+
+
+def _label_trunk(lab: np.ndarray, q: _Local, anatomy: Anatomy) -> None:
+    """Trunk (in place): fat inside the outline, abdominal viscera anterior to the spine."""
+    oa, ob = anatomy.body_outline
+    ycen = -0.22 * ob
+    x, v = q.x, q.v
+    lab[q.inside] = LABELS["fat"]
+    viscera = (
+        q.inside
+        & (v < -(q.bh + 28.0) + 0.004 * x**2)
+        & ((x / (oa - 25)) ** 2 + ((v - ycen) / (ob - 20)) ** 2 < 1)
+    )
+    lab[viscera] = LABELS["viscera"]
+
+
+def _label_thorax(
+    lab: np.ndarray, q: _Local, anatomy: Anatomy
+) -> tuple[np.ndarray, dict[str, np.ndarray | float], np.ndarray]:
+    """Liver/spleen under the diaphragm and the lungs (in place).
+
+    Evaluated only where the thorax can be, cranial to mid-L2 (the lowest rib shafts reach
+    the L1-L2 level laterally).  Returns the indices ``th`` of those points, the chest wall
+    there (:func:`_chest_wall`) and the mask of the points on the ribs (where the paraspinal
+    muscles stop).
+    """
+    th = np.flatnonzero(q.inside & (q.s < 13.5))
+    xt, vt, axt, aht, bht, tht = q.x[th], q.v[th], q.ax[th], q.ah[th], q.bh[th], q.thoracic[th]
+    chest = _chest_wall(xt, vt, aht, bht, q.ca, q.v_canal[th], anatomy)
+    # upper abdomen under the diaphragm at the lower thoracic levels: liver (right) and spleen
+    # (left) fill the chest wall anterior to the posterior costophrenic recesses
+    # paravertebral / retrocrural fat: an ellipse around the spine, from the aorta to the canal
+    vct = q.v_canal[th]
+    para = (axt / (aht + 14.0)) ** 2 + ((vt - 0.5 * (vct - bht - 8.0)) / (0.5 * (vct + bht + 8.0))) ** 2 < 1
+    lab[th[(tht > 0.3) & (chest["d"] < -3.0) & ~para]] = LABELS["viscera"]
+    # lungs: posterior costophrenic recesses, crescents along the posterior chest wall lateral
+    # to the spine, thinning anteriorly and caudally (gone by L1)
+    lung_w = 55.0 * np.clip((12.0 - q.s[th]) / 1.7, 0.0, 1.0)
+    crescent = lung_w * np.clip((vt - chest["v_front"]) / (0.5 * chest["ry"]), 0.0, 1.0)
+    crescent *= np.clip((0.8 * chest["rx"] - axt) / (0.3 * chest["rx"]), 0.0, 1.0)  # posterior recess
+    lung = (chest["d"] < -chest["rib_r"] - 1.0) & (chest["d"] > -chest["rib_r"] - 1.0 - crescent)
+    lab[th[lung & (axt > aht + 6.0)]] = LABELS["lung"]
+    on_ribs = np.zeros(lab.shape, dtype=bool)  # the paraspinal muscles lie on the ribs
+    on_ribs[th] = (tht > 0.3) & (axt > chest["ax_tub"]) & (chest["d"] < chest["rib_r"])
+    return th, chest, on_ribs
+
+
+def _label_kidneys(lab: np.ndarray, q: _Local) -> None:
+    """Kidneys (T12-L3, right lower; in place): parenchyma, and renal sinus fat (:func:`_kidney`)."""
+    x, s = q.x, q.s
+    for side, s_c in ((1.0, 12.5), (-1.0, 12.8)):
+        kk = np.flatnonzero(q.inside & (np.abs(s - s_c) < 1.6) & (side * x > 0))
+        kid, sinus = _kidney(side * x[kk], q.v[kk], s[kk], q.ah[kk], s_c)
+        lab[kk[kid]] = LABELS["kidney"]
+        lab[kk[sinus]] = LABELS["fat"]
+
+
+def _label_muscles(lab: np.ndarray, q: _Local, on_ribs: np.ndarray) -> None:
+    """Paraspinal muscles, psoas and quadratus lumborum (in place).
+
+    Multifidus + erector spinae fill the gutter from the spinous process out past the
+    transverse processes, flat on the posterior elements, under the thoracolumbar fascia
+    (subcutaneous fat behind them), smaller in the thorax and not on the ribs (`on_ribs`);
+    psoas from L1, growing caudally, and quadratus lumborum lateral to it (L1-L4).
+    """
+    ax, vc, s, thoracic = q.ax, q.vc, q.s, q.thoracic
+    es = 1.0 - 0.25 * thoracic
+    pw, pd = (q.ca + 50.0) * (1.0 - 0.12 * thoracic), (q.cb + 49.0) * es
+    paraspinal = (ax > 1.2) & (vc > -3.0) & ((ax / pw) ** 2.5 + ((vc + 3.0) / pd) ** 2 < 1)
+    paraspinal &= ~on_ribs
+    ps = np.clip((s - 12.3) / 3.5, 0.0, 1.0)
+    psoas = (ps > 0) & (
+        ((ax - (q.ah + 4.0 + 11.0 * ps)) / (4.0 + 11.0 * ps + 1e-6)) ** 2
+        + ((q.v + 2.0) / (5.0 + 13.0 * ps + 1e-6)) ** 2
+        < 1
+    )
+    ql = np.clip((s - 11.9) / 2.0, 0.0, 1.0) * (s < 15.9)
+    quadratus = (ql > 0) & (
+        ((ax - (q.ca + 36.0)) / (6.0 + 10.0 * ql + 1e-6)) ** 2 + ((vc + 9.0) / (3.0 + 5.0 * ql + 1e-6)) ** 2
+        < 1
+    )
+    lab[q.inside & (paraspinal | psoas | quadratus)] = LABELS["muscle"]
+
+
+def _label_ribs(
+    lab: np.ndarray, q: _Local, th: np.ndarray, chest: dict[str, np.ndarray | float], anatomy: Anatomy
+) -> None:
+    """Ribs at the thoracic levels (in place; :func:`_ribs` at the thorax points `th`).
+
+    Head at the body, neck to the transverse process, shaft along the chest wall (cortical
+    shell around fatty marrow).
+    """
+    dz = q.zz + (q.g["level"] - _LESION_LEVEL) * q.pitch
+    rib, rib_cortex = _ribs(q.x[th], q.v[th], dz[th], q.ah[th], q.bh[th], chest, anatomy)
+    lab[th[rib]] = LABELS["posterior"]
+    lab[th[rib_cortex]] = LABELS["cortex"]
+
+
+def _label_vessels(lab: np.ndarray, q: _Local) -> None:
+    """Great vessels and the segmental arteries (in place).
+
+    Aorta left anterolateral (more lateral in the thorax), bifurcating at L4 into the common
+    iliac arteries; IVC right anterolateral; segmental arteries wrapping the waist of every
+    body (not in the lung).
+    """
+    x, v, bh, thoracic = q.x, q.v, q.bh, q.thoracic
+    iliac = np.clip((q.s - 15.3) / 0.7, 0.0, 1.0)
+    ax_c = 14.0 + 5.0 * thoracic
+    av_c = -bh - 12.0 + 6.0 * thoracic
+    ra = 11.0 * (1 - iliac) + 5.5 * iliac
+    aorta = ((x - ax_c * (1 - iliac)) ** 2 + (v - av_c) ** 2 < ra**2) & (iliac < 1)
+    iliacs = (iliac > 0) & ((q.ax - 14.0) ** 2 + (v + bh + 12.0) ** 2 < 5.5**2)
+    ivc = ((x + 0.45 * q.ah + 14.0) / 12.0) ** 2 + ((v + bh + 10.0) / 8.5) ** 2 < 1
+    lab[aorta | iliacs] = LABELS["blood"]
+    lab[ivc] = LABELS["vein"]
+    seg = (np.abs(q.zz) < 1.2) & (q.r > 1.03) & (q.r < 1.12) & (v < 0.4 * bh)
+    lab[seg & (lab != LABELS["lung"])] = LABELS["blood"]
+
+
+def _label_neural_arch(lab: np.ndarray, q: _Local) -> None:
+    """Neural arch (in place; Panjabi 1991, 1992).
+
+    Pedicles from the body to the articular pillars (facets), laminae roofing the canal, the
+    spinous process (sloping down in the thorax) and the transverse processes (long thin bars
+    in the lumbar spine; stout and angled posterolaterally in the thorax, carrying the
+    costotransverse joints).
+    """
+    x, ax, vc, zz, ca, cb, pitch, thoracic = q.x, q.ax, q.vc, q.zz, q.ca, q.cb, q.pitch, q.thoracic
+    lumbar = 1.0 - thoracic
+    ped_w = 5.0 + 3.0 * lumbar  # pedicle width ~5 mm at T10, ~8-9 mm at L3
+    pedicle = (ax > ca - 1.0) & (ax < ca + ped_w) & (vc > -cb - 3.0) & (vc < 0.3 * cb)
+    pedicle &= (zz > -0.2 * pitch) & (zz < 0.42 * pitch)  # upper half; the foramen below
+    pillar = ((ax - ca - 0.5 * ped_w) / (0.8 * ped_w + 2.0)) ** 2 + (
+        (vc - 0.5 * cb) / (0.55 * cb + 2.0)
+    ) ** 2 < 1
+    pillar &= np.abs(zz) < 0.47 * pitch
+    lamina = (q.rc >= 1) & (vc > 0.2 * cb) & ((x / (ca + 6.0)) ** 2 + (vc / (cb + 5.5)) ** 2 < 1)
+    lamina &= (zz > -0.42 * pitch) & (zz < 0.3 * pitch)
+    slope = (0.3 + 0.5 * thoracic) * np.clip(vc - cb, 0, None)  # thoracic spinous processes slope down
+    spinous = (
+        (ax < 3.0 + 1.0 * lumbar)
+        & (vc >= cb)
+        & (vc < cb + 38.0)
+        & (zz > -0.35 * pitch - slope)
+        & (zz < 0.2 * pitch - slope)
+    )
+    tp_v = 0.5 * thoracic * (ax - ca - 2.0) - lumbar  # thoracic TPs point posterolaterally
+    transverse = (
+        (ax > ca + 2.0)
+        & (ax < ca + 28.0 - 8.0 * thoracic)
+        & (np.abs(vc - tp_v) < 3.5 + 1.0 * thoracic)
+        & (np.abs(zz) < 6.0)
+    )
+    lab[pedicle | pillar | lamina | spinous | transverse] = LABELS["posterior"]
+
+
+def _label_canal(lab: np.ndarray, q: _Local) -> None:
+    """Canal contents (in place): epidural fat, dural sac (CSF), cord (conus ends at L1; cauda below)."""
+    x, vc, ca, cb = q.x, q.vc, q.ca, q.cb
+    canal = q.rc < 1
+    lab[canal] = LABELS["fat"]
+    sac = (x / (ca - 2.0)) ** 2 + (vc / (cb - 1.5)) ** 2 < 1
+    lab[sac] = LABELS["csf"]
+    cord_r = 5.0 * np.clip((13.5 - q.s) / 1.0, 0.0, 1.0)
+    cord = (x / (cord_r + 1e-6)) ** 2 + (vc / (0.8 * cord_r + 1e-6)) ** 2 < 1
+    # cauda equina: nerve roots in the dependent (posterior) sac
+    cauda = (cord_r == 0) & (np.abs(x) < 0.5 * ca) & (vc > 0.2 * cb) & (vc < 0.75 * cb)
+    lab[cord | cauda] = LABELS["cord"]
+
+
+def _label_discs_and_bodies(lab: np.ndarray, q: _Local, anatomy: Anatomy) -> None:
+    """Discs (annulus, nucleus) between the bodies, then the bodies (in place).
+
+    Vertebral bodies: marrow in a cortical shell; basivertebral vein at mid-height.
+    """
+    g, x, v, zz, ah, bh, pitch = q.g, q.x, q.v, q.zz, q.ah, q.bh, q.pitch
+    disc = (
+        (q.r < 1) & ~g["body"] & (np.abs(zz) <= pitch / 2 + 0.01) & ((zz >= g["top"]) | (zz <= -g["half_h"]))
+    )
+    nuc = (x / (0.55 * ah)) ** 2 + ((v + 0.1 * bh) / (0.5 * bh)) ** 2 + (
+        (np.abs(zz) - pitch / 2) / (anatomy.disc_height / 2)
+    ) ** 2 < 1
+    lab[disc] = LABELS["annulus"]
+    lab[disc & nuc] = LABELS["nucleus"]
+    body = g["body"]
+    lab[body] = LABELS["marrow"]
+    lab[body & (g["d"] < anatomy.cortex)] = LABELS["cortex"]
+    basi = body & (np.abs(zz) < 1.3) & (v > 0.35 * bh) & (np.abs(np.abs(x) - 0.25 * (bh - v)) < 1.4)
+    lab[basi] = LABELS["vein"]
+
+
 def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     """Tissue label (see :data:`~dcemets.simulate.LABELS`) at LPS world points.
 
@@ -677,154 +932,18 @@ def tissue_labels(points: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     """
     p = check_points(points)
     check_instance(anatomy, Anatomy, "anatomy", "from sample_anatomy")
-    g = _body_geometry(p, anatomy)
-    x, v, zz, r = g["x"], g["v"], g["zz"], g["r"]
-    ah, bh, s = g["ah"], g["bh"], g["s"]
-    pitch = anatomy.level_pitch
+    q = _local(p, anatomy)
     lab = np.zeros(p.shape[0], dtype=np.int8)
-    oa, ob = anatomy.body_outline
-    ycen = -0.22 * ob  # the spine lies posterior in the trunk
-    # the back is flatter than the belly (superellipse) and covers the erector spinae with
-    # fascia and subcutaneous fat (Anatomy.back_depth)
-    bp = anatomy.back_depth - ycen
-    post = v > ycen
-    outline = np.where(
-        post,
-        np.abs(x / oa) ** 3 + np.abs((v - ycen) / bp) ** 3,
-        (x / oa) ** 2 + ((v - ycen) / ob) ** 2,
-    )
-    inside = outline < 1
-    lab[inside] = LABELS["fat"]
-    viscera = (
-        inside
-        & (v < -(bh + 28.0) + 0.004 * x**2)
-        & ((x / (oa - 25)) ** 2 + ((v - ycen) / (ob - 20)) ** 2 < 1)
-    )
-    lab[viscera] = LABELS["viscera"]
-    ax = np.abs(x)
-    thoracic = np.clip((12.8 - s) / 1.2, 0.0, 1.0)  # 1 above T12, 0 from L1
-    cb, ca = anatomy.canal_half_depth, anatomy.canal_half_width
-    v_canal = bh + 1.5 + cb  # canal centre behind the body axis
-    vc = v - v_canal  # canal frame
-    # thorax (liver/spleen under the diaphragm, lungs, ribs): evaluated only where it can be,
-    # cranial to mid-L2 (the lowest rib shafts reach the L1-L2 level laterally)
-    th = np.flatnonzero(inside & (s < 13.5))
-    xt, vt, axt, aht, bht, tht = x[th], v[th], ax[th], ah[th], bh[th], thoracic[th]
-    chest = _chest_wall(xt, vt, aht, bht, ca, v_canal[th], anatomy)
-    # upper abdomen under the diaphragm at the lower thoracic levels: liver (right) and spleen
-    # (left) fill the chest wall anterior to the posterior costophrenic recesses
-    # paravertebral / retrocrural fat: an ellipse around the spine, from the aorta to the canal
-    vct = v_canal[th]
-    para = (axt / (aht + 14.0)) ** 2 + ((vt - 0.5 * (vct - bht - 8.0)) / (0.5 * (vct + bht + 8.0))) ** 2 < 1
-    lab[th[(tht > 0.3) & (chest["d"] < -3.0) & ~para]] = LABELS["viscera"]
-    # lungs: posterior costophrenic recesses, crescents along the posterior chest wall lateral
-    # to the spine, thinning anteriorly and caudally (gone by L1)
-    lung_w = 55.0 * np.clip((12.0 - s[th]) / 1.7, 0.0, 1.0)
-    crescent = lung_w * np.clip((vt - chest["v_front"]) / (0.5 * chest["ry"]), 0.0, 1.0)
-    crescent *= np.clip((0.8 * chest["rx"] - axt) / (0.3 * chest["rx"]), 0.0, 1.0)  # posterior recess
-    lung = (chest["d"] < -chest["rib_r"] - 1.0) & (chest["d"] > -chest["rib_r"] - 1.0 - crescent)
-    lab[th[lung & (axt > aht + 6.0)]] = LABELS["lung"]
-    on_ribs = np.zeros(lab.shape, dtype=bool)  # the paraspinal muscles lie on the ribs
-    on_ribs[th] = (tht > 0.3) & (axt > chest["ax_tub"]) & (chest["d"] < chest["rib_r"])
-    # kidneys (T12-L3, right lower): bean-shaped, hilum anteromedial, with renal sinus fat
-    for side, s_c in ((1.0, 12.5), (-1.0, 12.8)):
-        kk = np.flatnonzero(inside & (np.abs(s - s_c) < 1.6) & (side * x > 0))
-        kid, sinus = _kidney(side * x[kk], v[kk], s[kk], ah[kk], s_c)
-        lab[kk[kid]] = LABELS["kidney"]
-        lab[kk[sinus]] = LABELS["fat"]
-    # paraspinal muscles: multifidus + erector spinae fill the gutter from the spinous process
-    # out past the transverse processes, flat on the posterior elements, under the
-    # thoracolumbar fascia (subcutaneous fat behind them); smaller in the thorax
-    es = 1.0 - 0.25 * thoracic
-    pw, pd = (ca + 50.0) * (1.0 - 0.12 * thoracic), (cb + 49.0) * es
-    paraspinal = (ax > 1.2) & (vc > -3.0) & ((ax / pw) ** 2.5 + ((vc + 3.0) / pd) ** 2 < 1)
-    paraspinal &= ~on_ribs
-    # psoas (from L1, growing caudally) and quadratus lumborum lateral to it (L1-L4)
-    ps = np.clip((s - 12.3) / 3.5, 0.0, 1.0)
-    psoas = (ps > 0) & (
-        ((ax - (ah + 4.0 + 11.0 * ps)) / (4.0 + 11.0 * ps + 1e-6)) ** 2
-        + ((v + 2.0) / (5.0 + 13.0 * ps + 1e-6)) ** 2
-        < 1
-    )
-    ql = np.clip((s - 11.9) / 2.0, 0.0, 1.0) * (s < 15.9)
-    quadratus = (ql > 0) & (
-        ((ax - (ca + 36.0)) / (6.0 + 10.0 * ql + 1e-6)) ** 2 + ((vc + 9.0) / (3.0 + 5.0 * ql + 1e-6)) ** 2 < 1
-    )
-    lab[inside & (paraspinal | psoas | quadratus)] = LABELS["muscle"]
-    # ribs at the thoracic levels: head at the body, neck to the transverse process, shaft
-    # along the chest wall (cortical shell around fatty marrow)
-    dz = zz + (g["level"] - _LESION_LEVEL) * pitch
-    rib, rib_cortex = _ribs(xt, vt, dz[th], aht, bht, chest, anatomy)
-    lab[th[rib]] = LABELS["posterior"]
-    lab[th[rib_cortex]] = LABELS["cortex"]
-    # great vessels: aorta left anterolateral (more lateral in the thorax), bifurcating at
-    # L4 into the common iliac arteries; IVC right anterolateral
-    iliac = np.clip((s - 15.3) / 0.7, 0.0, 1.0)
-    ax_c = 14.0 + 5.0 * thoracic
-    av_c = -bh - 12.0 + 6.0 * thoracic
-    ra = 11.0 * (1 - iliac) + 5.5 * iliac
-    aorta = ((x - ax_c * (1 - iliac)) ** 2 + (v - av_c) ** 2 < ra**2) & (iliac < 1)
-    iliacs = (iliac > 0) & ((ax - 14.0) ** 2 + (v + bh + 12.0) ** 2 < 5.5**2)
-    ivc = ((x + 0.45 * ah + 14.0) / 12.0) ** 2 + ((v + bh + 10.0) / 8.5) ** 2 < 1
-    lab[aorta | iliacs] = LABELS["blood"]
-    lab[ivc] = LABELS["vein"]
-    # segmental arteries wrapping the waist of every body
-    seg = (np.abs(zz) < 1.2) & (r > 1.03) & (r < 1.12) & (v < 0.4 * bh)
-    lab[seg & (lab != LABELS["lung"])] = LABELS["blood"]
-    # neural arch (Panjabi 1991, 1992): pedicles from the body to the articular pillars
-    # (facets), laminae roofing the canal, the spinous process (sloping down in the thorax)
-    # and the transverse processes (long thin bars in the lumbar spine; stout and angled
-    # posterolaterally in the thorax, carrying the costotransverse joints)
-    rc = np.sqrt((x / ca) ** 2 + (vc / cb) ** 2)
-    lumbar = 1.0 - thoracic
-    ped_w = 5.0 + 3.0 * lumbar  # pedicle width ~5 mm at T10, ~8-9 mm at L3
-    pedicle = (ax > ca - 1.0) & (ax < ca + ped_w) & (vc > -cb - 3.0) & (vc < 0.3 * cb)
-    pedicle &= (zz > -0.2 * pitch) & (zz < 0.42 * pitch)  # upper half; the foramen below
-    pillar = ((ax - ca - 0.5 * ped_w) / (0.8 * ped_w + 2.0)) ** 2 + (
-        (vc - 0.5 * cb) / (0.55 * cb + 2.0)
-    ) ** 2 < 1
-    pillar &= np.abs(zz) < 0.47 * pitch
-    lamina = (rc >= 1) & (vc > 0.2 * cb) & ((x / (ca + 6.0)) ** 2 + (vc / (cb + 5.5)) ** 2 < 1)
-    lamina &= (zz > -0.42 * pitch) & (zz < 0.3 * pitch)
-    slope = (0.3 + 0.5 * thoracic) * np.clip(vc - cb, 0, None)  # thoracic spinous processes slope down
-    spinous = (
-        (ax < 3.0 + 1.0 * lumbar)
-        & (vc >= cb)
-        & (vc < cb + 38.0)
-        & (zz > -0.35 * pitch - slope)
-        & (zz < 0.2 * pitch - slope)
-    )
-    tp_v = 0.5 * thoracic * (ax - ca - 2.0) - lumbar  # thoracic TPs point posterolaterally
-    transverse = (
-        (ax > ca + 2.0)
-        & (ax < ca + 28.0 - 8.0 * thoracic)
-        & (np.abs(vc - tp_v) < 3.5 + 1.0 * thoracic)
-        & (np.abs(zz) < 6.0)
-    )
-    lab[pedicle | pillar | lamina | spinous | transverse] = LABELS["posterior"]
-    # canal contents: epidural fat, dural sac (CSF), cord (conus ends at L1; cauda below)
-    canal = rc < 1
-    lab[canal] = LABELS["fat"]
-    sac = (x / (ca - 2.0)) ** 2 + (vc / (cb - 1.5)) ** 2 < 1
-    lab[sac] = LABELS["csf"]
-    cord_r = 5.0 * np.clip((13.5 - s) / 1.0, 0.0, 1.0)
-    cord = (x / (cord_r + 1e-6)) ** 2 + (vc / (0.8 * cord_r + 1e-6)) ** 2 < 1
-    # cauda equina: nerve roots in the dependent (posterior) sac
-    cauda = (cord_r == 0) & (np.abs(x) < 0.5 * ca) & (vc > 0.2 * cb) & (vc < 0.75 * cb)
-    lab[cord | cauda] = LABELS["cord"]
-    # discs between bodies
-    disc = (r < 1) & ~g["body"] & (np.abs(zz) <= pitch / 2 + 0.01) & ((zz >= g["top"]) | (zz <= -g["half_h"]))
-    nuc = (x / (0.55 * ah)) ** 2 + ((v + 0.1 * bh) / (0.5 * bh)) ** 2 + (
-        (np.abs(zz) - pitch / 2) / (anatomy.disc_height / 2)
-    ) ** 2 < 1
-    lab[disc] = LABELS["annulus"]
-    lab[disc & nuc] = LABELS["nucleus"]
-    # vertebral bodies: marrow in a cortical shell; basivertebral vein at mid-height
-    body = g["body"]
-    lab[body] = LABELS["marrow"]
-    lab[body & (g["d"] < anatomy.cortex)] = LABELS["cortex"]
-    basi = body & (np.abs(zz) < 1.3) & (v > 0.35 * bh) & (np.abs(np.abs(x) - 0.25 * (bh - v)) < 1.4)
-    lab[basi] = LABELS["vein"]
+    # regions in this order: a later one overwrites an earlier one where they overlap
+    _label_trunk(lab, q, anatomy)
+    th, chest, on_ribs = _label_thorax(lab, q, anatomy)
+    _label_kidneys(lab, q)
+    _label_muscles(lab, q, on_ribs)
+    _label_ribs(lab, q, th, chest, anatomy)
+    _label_vessels(lab, q)
+    _label_neural_arch(lab, q)
+    _label_canal(lab, q)
+    _label_discs_and_bodies(lab, q, anatomy)
     return lab
 
 

@@ -1,9 +1,17 @@
-"""Simulated exams: one case (:func:`simulate_case`) and a cohort (:func:`simulate_cohort`)."""
+"""Simulated exams: one case (:func:`simulate_case`) and a cohort (:func:`simulate_cohort`).
+
+One concept: the simulated exam, a seed turned into a :class:`~dcemets.io.Case` by a fixed
+sequence of private stages (draw the parameters, anatomy and lesions; voxelise the phantom on
+the axial DCE grid; timing and input function; tissue, marrow and lesion signal; acquisition
+with motion, coil and noise; truth maps; the sagittal T2W and ROI; the truth dict), each
+drawing from the one random generator in the same order, and a cohort of such exams.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
@@ -14,19 +22,45 @@ from dcemets import kinetics
 from dcemets._conventions import check_rng, like, make_dce, make_image, one_blas_thread
 from dcemets._records import Case
 
+from ._dce_signal import (
+    _GAIN,
+    _acquire,
+    _Acquired,
+    _add_lesion_signal,
+    _add_marrow_signal,
+    _Marrow,
+    _normal_signal,
+    _Phantom,
+    _Timing,
+    _tissue_curves,
+    _TissueCurves,
+)
+from ._roi import _radiologist_roi
+from ._voxels import _fractions, _oedema_weight
 from .acquisition import (
-    complex_noise_magnitude,
     draw_motion,
-    effective_shift,
     frame_windows,
-    integrate_frames,
-    line_subinterval,
     window_average_matrix,
 )
-from .anatomy import LESION_TYPES, lesion_properties, sample_anatomy, sample_lesion, tissue_labels
+from .anatomy import (
+    LESION_TYPES,
+    Anatomy,
+    Lesion,
+    lesion_properties,
+    sample_anatomy,
+    sample_lesion,
+    tissue_labels,
+)
 from .difficulty import Difficulty, check_difficulty
-from .grids import GRIDS, axial_grid, sagittal_grid
-from .primaries import N_QUANTILES, PRIMARIES, _check_primary, check_composition, draw_parameters
+from .grids import GRIDS, GridSpec, VoxelGrid, axial_grid, sagittal_grid
+from .primaries import (
+    N_QUANTILES,
+    PRIMARIES,
+    PrimaryModel,
+    _check_primary,
+    check_composition,
+    draw_parameters,
+)
 from .tissues import FAT_FSE_T2_S, LABELS, MARROW_WATER_T1_S, MARROW_WATER_T2_S, TISSUES
 
 __all__ = ["ACQUISITION", "rician_noise", "simulate_case", "simulate_cohort"]
@@ -48,9 +82,7 @@ HCT = 0.42
 """Haematocrit used to turn Parker's blood curve into plasma."""
 T2W = {"tr_s": 3.5, "te_s": 0.1}
 """Sagittal T2W FSE timing (typical 3 T spine protocol)."""
-_GAIN = 1000.0
 _AIF_DT = 0.5  # s, fine grid of the AIF and convolutions (kinetics notes, section 5)
-_PSF_SIGMA_VOX = (0.35, 0.35, 0.35)  # (z, y, x) Gaussian apodisation, in voxels
 
 
 def rician_noise(
@@ -115,79 +147,6 @@ def rician_noise(
     n2 *= n2
     n1 += n2
     return np.sqrt(n1, out=n1)
-
-
-def _smooth_noise(shape: tuple[int, ...], sigma: float, rng: np.random.Generator) -> np.ndarray:
-    f = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap", truncate=3.0)
-    return f / max(float(f.std()), 1e-12)
-
-
-def _radiologist_roi(
-    lesion_sag: np.ndarray,
-    spacing: np.ndarray,
-    rng: np.random.Generator,
-    *,
-    error: float = 1.0,
-    neighbour_probability: float = 0.0,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """An imprecise outline of the diseased segment on 1-3 sagittal slices.
-
-    Loose or tight (margin -0.5 to 3 mm, times `error`), a smooth boundary wobble, a shift
-    of ~1.5 mm; with `neighbour_probability`, the outline of a slice is drawn on the
-    neighbouring slice (the radiologist scrolled one slice too far).
-    """
-    area = lesion_sag.sum(axis=(1, 2))
-    roi = np.zeros_like(lesion_sag)
-    if area.max() == 0:
-        return roi, {"roi_slices": []}
-    best = int(np.argmax(area))
-    n = int(rng.integers(1, 4))
-    cand = [best] + [s for s in (best - 1, best + 1) if 0 <= s < area.size and area[s] > 0.3 * area[best]]
-    slices = sorted(cand[:n])
-    margin = float(rng.uniform(-0.5, 3.0)) * error  # mm: radiologists outline generously
-    wobble = float(rng.uniform(0.8, 2.0)) * error  # mm
-    pix = float(np.mean(spacing[:2]))
-    shift = np.rint(rng.normal(0.0, 1.5 * error, size=2) / spacing[1::-1]).astype(int)  # (rows, cols)
-    step = int(rng.choice([-1, 1])) if rng.random() < neighbour_probability else 0
-    for s in slices:
-        les = lesion_sag[s]
-        if not les.any():
-            continue
-        les = ndimage.binary_closing(les, iterations=2) | les
-        sd = (ndimage.distance_transform_edt(~les) - ndimage.distance_transform_edt(les)) * pix
-        field = _smooth_noise(les.shape, 3.0, rng) * wobble
-        r = (sd + field) < margin
-        r = np.roll(r, tuple(shift), axis=(0, 1))
-        lab, nlab = ndimage.label(r)
-        if nlab > 1:
-            sizes = ndimage.sum_labels(r, lab, index=np.arange(1, nlab + 1))
-            r = lab == (1 + int(np.argmax(sizes)))
-        roi[min(max(s + step, 0), roi.shape[0] - 1)] |= ndimage.binary_fill_holes(r)
-    if not roi.any():  # pragma: no cover - margins are bounded, keep a fallback
-        roi[best] = lesion_sag[best]
-    return roi, {
-        "roi_slices": [min(max(s + step, 0), roi.shape[0] - 1) for s in slices],
-        "roi_margin_mm": margin,
-        "roi_wobble_mm": wobble,
-        "roi_slice_offset": step,
-    }
-
-
-def _oedema_weight(inside: np.ndarray, spacing_xyz: np.ndarray, length_mm: float) -> np.ndarray:
-    """``exp(-d / length)`` of the distance ``d`` (mm) to the lesion, 0 inside it."""
-    out = np.zeros(inside.shape)
-    if not inside.any():
-        return out
-    # only a box reaching 8 decay lengths around the lesion matters (exp(-8) < 4e-4)
-    sp = np.asarray(spacing_xyz, dtype=float)[::-1]
-    idx = np.nonzero(inside)
-    pad = np.ceil(8 * length_mm / sp).astype(int)
-    lo = [max(int(i.min()) - p, 0) for i, p in zip(idx, pad)]
-    hi = [min(int(i.max()) + p + 1, n) for i, p, n in zip(idx, pad, inside.shape)]
-    box = tuple(slice(a, b) for a, b in zip(lo, hi))
-    d = ndimage.distance_transform_edt(~inside[box], sampling=tuple(sp))
-    out[box] = np.where(inside[box], 0.0, np.exp(-d / length_mm))
-    return out
 
 
 def _frame_times(dt: float) -> np.ndarray:
@@ -256,7 +215,6 @@ def _case_parameters(
 
 
 _N_SUB = 5  # sub-intervals of each frame's acquisition window (odd: the k-space centre is mid)
-_SUPERSAMPLE = (3, 2, 2)  # (z, y, x) sub-points per boundary voxel (partial volume)
 
 
 def _interp_matrix(t_fine: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -272,32 +230,6 @@ def _interp_matrix(t_fine: np.ndarray, times: np.ndarray) -> np.ndarray:
     return w
 
 
-def _spgr(r1: np.ndarray, tr: float, fa: float) -> np.ndarray:
-    e = np.exp(-tr * r1)
-    return np.sin(fa) * (1 - e) / (1 - np.cos(fa) * e)
-
-
-def _boundary(vol: np.ndarray) -> np.ndarray:
-    """Voxels whose label differs from one of their 6 neighbours."""
-    b = np.zeros(vol.shape, dtype=bool)
-    for ax in range(3):
-        d = np.diff(vol, axis=ax) != 0
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[ax] = slice(0, -1)
-        hi[ax] = slice(1, None)
-        b[tuple(lo)] |= d
-        b[tuple(hi)] |= d
-    return b
-
-
-def _sub_offsets(spacing_xyz: np.ndarray, factors_zyx: tuple[int, int, int]) -> np.ndarray:
-    """Offsets (LPS, mm) of the supersampling points of a voxel (axial grid: identity)."""
-    grids = [((np.arange(n) + 0.5) / n - 0.5) * s for n, s in zip(factors_zyx, spacing_xyz[::-1])]
-    gz, gy, gx = np.meshgrid(*grids, indexing="ij")
-    return np.stack([gx.ravel(), gy.ravel(), gz.ravel()], axis=1)
-
-
 def _lesion_type(model: Any, diff: Difficulty, gen: np.random.Generator) -> str:
     p = np.asarray(model.lesion_types, dtype=float) * np.array(
         [1.0, diff.sclerotic_weight, diff.sclerotic_weight]
@@ -305,55 +237,430 @@ def _lesion_type(model: Any, diff: Difficulty, gen: np.random.Generator) -> str:
     return str(LESION_TYPES[int(gen.choice(3, p=p / p.sum()))])
 
 
-def _fractions(
-    pts: np.ndarray,
-    shape: tuple[int, int, int],
-    spacing_xyz: np.ndarray,
-    anatomy: Any,
-    lesions: list[Any],
-    supersample: bool,
-) -> tuple[np.ndarray, np.ndarray, list[dict[str, np.ndarray]], np.ndarray]:
-    """Tissue fractions per voxel (last two columns: index lesion, other lesions).
+# ---- stages of simulate_case ------------------------------------------------------------
+# Each stage takes what the earlier ones made and draws from `gen` in the order the
+# simulator always has: a seed gives the same case, bit for bit.
 
-    Returns ``frac`` (nvox, n_labels + 1) float32, the centre labels with lesions overlaid,
-    per lesion the partial-volume mean of its fields over the voxel's tumour part, and the
-    centre labels without the lesions.
+
+@dataclass(frozen=True)
+class _Draw:
+    """The case's drawn kinetic parameters, anatomy and lesions (the index lesion first)."""
+
+    p: dict[str, float]
+    anatomy: Anatomy
+    lesion_type: str
+    lesions: list[Lesion]
+
+
+def _draw_case(
+    primary: str,
+    parameters: Mapping[str, Any] | None,
+    model: PrimaryModel,
+    diff: Difficulty,
+    gen: np.random.Generator,
+) -> _Draw:
+    """Draw the parameters, the anatomy and the index (then any other) lesions of a case."""
+    p = _case_parameters(primary, parameters, gen)
+    anatomy = sample_anatomy(gen, height_loss_probability=diff.height_loss_probability)
+    ltype = _lesion_type(model, diff, gen)
+    lesion = sample_lesion(
+        gen,
+        anatomy,
+        radius=p["radius_mm"],
+        breakthrough_probability=model.breakthrough,
+        necrosis=model.necrosis,
+        texture=model.texture,
+        lesion_type=ltype,
+    )
+    lesions = [lesion]
+    if gen.random() < diff.extra_lesion_probability:
+        for lev in gen.choice([1, 2, 4, 5], size=int(gen.integers(1, 3)), replace=False):
+            lesions.append(
+                sample_lesion(
+                    gen,
+                    anatomy,
+                    radius=float(p["radius_mm"] * gen.uniform(0.4, 0.8)),
+                    breakthrough_probability=0.0,
+                    necrosis=model.necrosis,
+                    texture=model.texture,
+                    lesion_type=_lesion_type(model, diff, gen),
+                    level=int(lev),
+                )
+            )
+    return _Draw(p=p, anatomy=anatomy, lesion_type=ltype, lesions=lesions)
+
+
+def _dce_phantom(draw: _Draw, spec: GridSpec, partial_volume: bool, gen: np.random.Generator) -> _Phantom:
+    """Place the axial DCE grid on the diseased level and voxelise the phantom on it."""
+    centre = draw.anatomy.level_centre()
+    ax_centre = centre + np.array([gen.uniform(-5, 5), 25.0 + gen.uniform(-5, 5), gen.uniform(-6, 6)])
+    ax = axial_grid(spec, ax_centre)
+    pts = ax.points()
+    shape = ax.shape_zyx
+    frac, over, lf, labels = _fractions(
+        pts, shape, ax.spacing, draw.anatomy, draw.lesions, bool(partial_volume)
+    )
+    inside = lf[0]["fraction"] >= 0.5
+    if not inside.any():  # pragma: no cover - lesion radius >= 8 mm always covers voxels
+        raise RuntimeError("the simulated lesion covers no DCE voxel")
+    return _Phantom(
+        grid=ax,
+        centre=centre,
+        fov_centre=ax_centre,
+        pts=pts,
+        shape=shape,
+        frac=frac,
+        over=over,
+        fields=lf,
+        labels=labels,
+        inside=inside,
+    )
+
+
+def _timing(p: Mapping[str, float], diff: Difficulty, ny: int, gen: np.random.Generator) -> _Timing:
+    """Frame times, the dispersed Parker AIF, the sampling matrix and the motion of the case.
+
+    `ny` is the number of phase-encode lines (the DCE grid's y size).
     """
+    dt = p["temporal_resolution_s"]
+    times = _frame_times(dt)
+    t_inj = 0.5 * dt
+    onset = t_inj + p["bolus_lag_s"]
+    t_fine = np.arange(0.0, times[-1] + dt + 2 * _AIF_DT, _AIF_DT)
+    cp = p["aif_scale"] * np.asarray(kinetics.parker_aif(t_fine, delay=onset, hct=HCT))
+    k_disp = 60.0 / p["dispersion_s"]  # exponential dispersion kernel = Tofts with ve = 1
+    cp = np.asarray(kinetics.tofts(t_fine, cp, k_disp, k_disp))
+    cp_vein = np.asarray(kinetics.tofts(t_fine, cp, 60.0 / 20.0, 60.0 / 20.0))
+    if diff.frame_integration:
+        edges = frame_windows(times, dt, ny, _N_SUB)
+        w_time = window_average_matrix(t_fine, edges)  # (n_frames * n_sub, n_fine)
+        sub_times = 0.5 * (edges[:, :-1] + edges[:, 1:])
+        n_sub = _N_SUB
+    else:
+        w_time = _interp_matrix(t_fine, times)
+        sub_times = times[:, None]
+        n_sub = 1
+    moving = bool(gen.random() < diff.motion_probability)
+    disp = draw_motion(
+        gen, sub_times, moving=moving, bulk_mm=diff.bulk_motion_mm, respiratory_mm=diff.respiratory_mm
+    )
+    return _Timing(
+        dt=dt,
+        times=times,
+        t_inj=t_inj,
+        onset=onset,
+        t_fine=t_fine,
+        cp=cp,
+        cp_vein=cp_vein,
+        w_time=w_time,
+        n_sub=n_sub,
+        moving=moving,
+        disp=disp,
+    )
+
+
+def _truth_maps(
+    ph: _Phantom, tc: _TissueCurves, marrow: _Marrow, lesion_maps: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The true voxel maps of the DCE grid (flat, C order).
+
+    ``kt``, ``kep``, ``vp``, ``t10``, ``viab``, ``mineral``, ``comp`` (compartments), ``ff``
+    (marrow fat fraction) and ``labels`` (the tissue labels, lesions included).
+    """
+    labels, over, inside = ph.labels, ph.over, ph.inside
     n_lab = len(LABELS)
-    les_col = LABELS["lesion"]
-    oth_col = n_lab
-    labels = tissue_labels(pts, anatomy)
-    props = [lesion_properties(pts, labels, anatomy, les) for les in lesions]
-    over = labels.astype(np.int16)
-    for i, pr in enumerate(props):
-        over[pr["inside"]] = les_col if i == 0 else oth_col
-    nvox = pts.shape[0]
-    frac = np.zeros((nvox, n_lab + 1), dtype=np.float32)
-    frac[np.arange(nvox), over] = 1.0
-    fields = [{k: pr[k].astype(np.float32) for k in ("viability", "kep_texture", "mineral")} for pr in props]
-    lesion_frac = [pr["inside"].astype(np.float32) for pr in props]
-    if supersample:
-        bnd = np.flatnonzero(_boundary(over.reshape(shape)).ravel())
-        off = _sub_offsets(spacing_xyz, _SUPERSAMPLE)
-        m = off.shape[0]
-        sub = (pts[bnd][:, None, :] + off[None]).reshape(-1, 3)
-        slab = tissue_labels(sub, anatomy)
-        sover = slab.astype(np.int16)
-        sprops = [lesion_properties(sub, slab, anatomy, les) for les in lesions]
-        for i, pr in enumerate(sprops):
-            sover[pr["inside"] & (sover != les_col)] = les_col if i == 0 else oth_col
-        counts = np.zeros((bnd.size, n_lab + 1), dtype=np.float32)
-        np.add.at(counts, (np.repeat(np.arange(bnd.size), m), sover), 1.0)
-        frac[bnd] = counts / m
-        for i, pr in enumerate(sprops):
-            ins = pr["inside"].reshape(bnd.size, m)
-            nin = ins.sum(axis=1)
-            lesion_frac[i][bnd] = nin / m
-            for k in fields[i]:
-                s = np.where(ins, pr[k].reshape(bnd.size, m), 0.0).sum(axis=1)
-                fields[i][k][bnd] = np.where(nin > 0, s / np.maximum(nin, 1), 0.0)
-    # the index lesion's column holds its own fraction; others in the last column
-    return frac, over, [dict(f, fraction=lf) for f, lf in zip(fields, lesion_frac)], labels
+    nvox = ph.pts.shape[0]
+    lab_full = labels.copy()
+    lab_full[over == LABELS["lesion"]] = LABELS["lesion"]
+    lab_full[over == n_lab] = LABELS["lesion"]
+    g_full = np.zeros(nvox)
+    g_full[marrow.mv] = marrow.gain
+    marrow_c = labels == LABELS["marrow"]
+    kt_map = tc.kt[labels].copy()
+    kt_map[marrow_c] *= g_full[marrow_c]
+    vp_map = tc.vp[labels].copy()
+    vp_map[marrow_c] *= g_full[marrow_c]
+    kep_map = tc.ke[labels].copy()
+    t10_map = tc.t10_tab[labels].copy()
+    ff = marrow.ff
+    t10_map[marrow_c] = 1.0 / ((1 - ff[marrow_c]) / MARROW_WATER_T1_S + ff[marrow_c] / TISSUES["fat"].t10_s)
+    viab_map = np.zeros(nvox)
+    mineral_map = np.zeros(nvox)
+    idx = lesion_maps["idx"]
+    ins_i = inside[idx]
+    for arr, key in (
+        (kt_map, "kt"),
+        (kep_map, "kep"),
+        (vp_map, "vp"),
+        (t10_map, "t10"),
+        (viab_map, "viab"),
+        (mineral_map, "mineral"),
+    ):
+        arr[idx[ins_i]] = lesion_maps[key][ins_i]
+    comp = np.zeros(nvox, dtype=np.int8)
+    comp[inside] = 1
+    comp[inside & (viab_map < 0.3)] = 2
+    comp[(labels == LABELS["marrow"]) & ~inside & (marrow.w_ax > np.exp(-1.0))] = 3
+    comp[(over == n_lab)] = 4
+    ff_map = np.where(labels == LABELS["marrow"], ff, 0.0)
+    ff_map[inside] = 0.0
+    return {
+        "kt": kt_map,
+        "kep": kep_map,
+        "vp": vp_map,
+        "t10": t10_map,
+        "viab": viab_map,
+        "mineral": mineral_map,
+        "comp": comp,
+        "ff": ff_map,
+        "labels": lab_full,
+    }
+
+
+def _on_dce(
+    dce: xr.DataArray, values: np.ndarray, shape: tuple[int, ...], name: str, units: str, long_name: str
+) -> xr.DataArray:
+    """A truth image on the grid of `dce` (float64 values stored as float32)."""
+    if values.dtype == np.float64:  # truth maps in float32: half the memory of a cohort
+        values = values.astype(np.float32)
+    out = like(dce, values.reshape(shape), name=name, units=units, long_name=long_name)
+    out.attrs["frame_of_reference"] = dce.attrs["frame_of_reference"]
+    return out
+
+
+def _dce_series(
+    acq: _Acquired, ph: _Phantom, tm: _Timing, diff: Difficulty, tr: float, flip_angle: float, frame: str
+) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
+    """The DCE series, the true lesion mask and the noise-free signal of the true hot spot."""
+    attrs = {
+        **ACQUISITION,
+        "tr_s": float(tr),
+        "flip_angle_deg": float(flip_angle),
+        "injection_time_s": tm.t_inj,
+        "temporal_resolution_s": tm.dt,
+        "frame_of_reference": frame,
+        "long_name": "simulated 3D SPGR DCE series",
+        "sampling": (
+            "acquisition window with linear phase-encode ordering; time = k-space centre"
+            if diff.frame_integration
+            else "instantaneous at the time coordinate (k-space centre of each frame)"
+        ),
+    }
+    gk = ph.grid.geometry_kwargs()
+    dce = make_dce(
+        acq.vol, tm.times, spacing=gk["spacing"], origin=gk["origin"], direction=gk["direction"], attrs=attrs
+    )
+    lesion_mask = _on_dce(dce, ph.inside, ph.shape, "lesion_mask", "1", "ground-truth lesion")
+    clean_dce = make_dce(
+        acq.clean_mag, tm.times, spacing=gk["spacing"], origin=gk["origin"], direction=gk["direction"]
+    )
+    # the true hot spot as the paper measures it (no guards: the true mask holds no vessel or
+    # bone voxel), so the truth curve is the one Table 1's calibration is made against
+    hot = kinetics.hotspot_roi(clean_dce, within=lesion_mask, guards=False)
+    hot_curve = kinetics.roi_curve(clean_dce, hot)
+    hot_curve.attrs.update(units="a.u.", long_name="noise-free signal of the true hot spot")
+    return dce, lesion_mask, hot_curve
+
+
+def _fse(pd: np.ndarray, t1: np.ndarray, t2: np.ndarray) -> np.ndarray:
+    """Spin-echo signal at the T2W timing :data:`T2W`."""
+    return pd * (1 - np.exp(-T2W["tr_s"] / t1)) * np.exp(-T2W["te_s"] / t2)
+
+
+def _t2w_image(
+    sg: VoxelGrid,
+    slab: np.ndarray,
+    sprops: list[dict[str, np.ndarray]],
+    draw: _Draw,
+    tc: _TissueCurves,
+    oedema_mm: float,
+    partial_volume: bool,
+) -> np.ndarray:
+    """Noise-free sagittal T2W FSE image ``(z, y, x)`` of the labels `slab` and lesions `sprops`."""
+    spts = sg.points()
+    sin_ = sprops[0]["inside"]
+    t1s = tc.t10_tab[slab]
+    t2s = np.array([TISSUES[n].t2_s for n in TISSUES])[slab]
+    pds = tc.pd_tab[slab]
+    pds[np.isin(slab, [LABELS["blood"], LABELS["vein"]])] = 0.05  # flow void on spin echo
+    t2s[slab == LABELS["fat"]] = FAT_FSE_T2_S
+    w_sag = _oedema_weight(sin_.reshape(sg.shape_zyx), sg.spacing, oedema_mm).ravel()
+    smarrow = slab == LABELS["marrow"]
+    sff = draw.anatomy.marrow_fat_fraction(spts[smarrow])
+    pds = pds.astype(float)
+    t2w = _fse(pds, t1s, t2s)
+    w_s = w_sag[smarrow]
+    t2w[smarrow] = TISSUES["marrow"].pd * (
+        (1 - sff)
+        * _fse(np.ones_like(sff), MARROW_WATER_T1_S * (1 + 0.5 * w_s), MARROW_WATER_T2_S * (1 + 1.5 * w_s))
+        + sff
+        * _fse(np.ones_like(sff), np.full_like(sff, TISSUES["fat"].t10_s), np.full_like(sff, FAT_FSE_T2_S))
+    )
+    for pr in sprops:
+        ins = pr["inside"]
+        sv, mn = pr["viability"][ins], pr["mineral"][ins]
+        t2w[ins] = _fse(
+            TISSUES["lesion"].pd * (1 - 0.7 * mn),
+            draw.p["t10_s"] + 0.9 * (1 - sv),
+            (0.09 + 0.3 * (1 - sv) ** 2) * (1 - 0.5 * mn),
+        )
+    t2w = (t2w * _GAIN).reshape(sg.shape_zyx)
+    if partial_volume:
+        t2w = ndimage.gaussian_filter(t2w, sigma=(0.42, 0.45, 0.45), mode="nearest", truncate=2.5)
+    return t2w
+
+
+def _sagittal_series(
+    draw: _Draw,
+    tc: _TissueCurves,
+    centre: np.ndarray,
+    spec: GridSpec,
+    oedema_mm: float,
+    partial_volume: bool,
+    diff: Difficulty,
+    frame: str,
+    gen: np.random.Generator,
+) -> tuple[xr.DataArray, xr.DataArray, dict[str, Any]]:
+    """The sagittal T2W series (Rician noise) and the radiologist's ROI on it, with its metadata."""
+    sag_centre = centre + np.array([gen.uniform(-3, 3), 25.0, gen.uniform(-15, 15)])
+    sg = sagittal_grid(spec, sag_centre)
+    spts = sg.points()
+    slab = tissue_labels(spts, draw.anatomy)
+    sprops = [lesion_properties(spts, slab, draw.anatomy, les) for les in draw.lesions]
+    t2w = _t2w_image(sg, slab, sprops, draw, tc, oedema_mm, partial_volume)
+    ref = TISSUES["marrow"].pd * _fse(np.ones(1), np.full(1, 0.6), np.full(1, 0.08))[0] * _GAIN
+    t2w = rician_noise(t2w.astype(np.float32), float(ref / 12.0), gen)
+    sag_kw = sg.geometry_kwargs()
+    t2w_da = make_image(
+        t2w,
+        spacing=sag_kw["spacing"],
+        origin=sag_kw["origin"],
+        direction=sag_kw["direction"],
+        name="t2w",
+        attrs={
+            "units": "a.u.",
+            "long_name": "simulated sagittal T2W FSE",
+            "frame_of_reference": frame,
+            **T2W,
+        },
+    )
+    roi, roi_meta = _radiologist_roi(
+        sprops[0]["inside"].reshape(sg.shape_zyx),
+        sg.spacing,
+        gen,
+        error=diff.roi_error,
+        neighbour_probability=diff.roi_neighbour_probability,
+    )
+    roi_da = make_image(
+        roi,
+        spacing=sag_kw["spacing"],
+        origin=sag_kw["origin"],
+        direction=sag_kw["direction"],
+        name="roi_sagittal",
+        attrs={
+            "units": "1",
+            "long_name": "radiologist outline of the diseased segment",
+            "frame_of_reference": frame,
+        },
+    )
+    return t2w_da, roi_da, roi_meta
+
+
+def _motion_arrays(tm: _Timing, disp_eff: np.ndarray, dce: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """The true displacement at each frame's k-space centre and the effective one, as arrays."""
+    motion = xr.DataArray(
+        tm.disp[:, tm.n_sub // 2, :],
+        dims=("time", "axis"),
+        coords={"time": dce.time, "axis": ["L", "P", "S"]},
+        name="motion",
+        attrs={
+            "units": "mm",
+            "long_name": "displacement of the anatomy at each frame's k-space centre (LPS)",
+        },
+    )
+    motion_eff = motion.copy(data=disp_eff)
+    motion_eff.name = "motion_effective"
+    motion_eff.attrs["long_name"] = (
+        "effective displacement of each frame's image (LPS): L, S at the k-space centre, "
+        "P the least-squares shift of the frame's ky lines"
+    )
+    return motion, motion_eff
+
+
+def _truth(
+    primary: str,
+    draw: _Draw,
+    ph: _Phantom,
+    tm: _Timing,
+    marrow: _Marrow,
+    eta0: float,
+    acq: _Acquired,
+    maps: Mapping[str, np.ndarray],
+    dce: xr.DataArray,
+    hot_curve: xr.DataArray,
+) -> dict[str, Any]:
+    """The truth dict of the case (see :func:`simulate_case`, Returns)."""
+    p, anatomy, lesion = draw.p, draw.anatomy, draw.lesions[0]
+    motion, motion_eff = _motion_arrays(tm, acq.disp_eff, dce)
+
+    def on_dce(values: np.ndarray, name: str, units: str, long_name: str) -> xr.DataArray:
+        return _on_dce(dce, values, ph.shape, name, units, long_name)
+
+    return {
+        "primary": primary,
+        "ktrans": p["ktrans"],
+        "kep": p["kep"],
+        "ve": p["ve"],
+        "vp": p["vp"],
+        "t10_s": p["t10_s"],
+        "lesion_type": draw.lesion_type,
+        "level": anatomy.level_name,
+        "n_other_lesions": len(draw.lesions) - 1,
+        "height_loss": anatomy.height_loss,
+        "bolus_arrival_s": tm.onset,
+        "injection_time_s": tm.t_inj,
+        "temporal_resolution_s": tm.dt,
+        "aif_scale": p["aif_scale"],
+        "dispersion_s": p["dispersion_s"],
+        "radius_mm": p["radius_mm"],
+        "breakthrough_mm": lesion.breakthrough,
+        "necrosis": lesion.necrosis,
+        "sclerosis": lesion.sclerosis,
+        "marrow_perfusion_scale": marrow.scale,
+        "marrow_fat_fraction": anatomy.fat_fraction,
+        "fat_suppression_residual": eta0,
+        "oedema_amplitude": marrow.oedema_amp,
+        "oedema_length_mm": marrow.oedema_mm,
+        "moving": tm.moving,
+        "lesion_volume_ml": float(ph.inside.sum() * np.prod(ph.grid.spacing) / 1000.0),
+        "noise_sigma": acq.sigma,
+        "ktrans_map": on_dce(maps["kt"], "ktrans", "1/min", "true Ktrans"),
+        "kep_map": on_dce(maps["kep"], "kep", "1/min", "true kep"),
+        "vp_map": on_dce(maps["vp"], "vp", "1", "true vp"),
+        "t10_map": on_dce(maps["t10"], "t10", "s", "true pre-contrast T1"),
+        "viability_map": on_dce(maps["viab"], "viability", "1", "viable tumour fraction"),
+        "mineral_map": on_dce(maps["mineral"], "mineral", "1", "mineralisation of the tumour (sclerosis)"),
+        "fat_fraction_map": on_dce(maps["ff"], "fat_fraction", "1", "marrow fat fraction"),
+        "lesion_fraction": on_dce(
+            ph.fields[0]["fraction"], "lesion_fraction", "1", "index lesion volume fraction"
+        ),
+        "compartments": on_dce(
+            maps["comp"], "compartments", "1", "0 other, 1 viable, 2 necrotic, 3 oedema, 4 other lesions"
+        ),
+        "labels": on_dce(
+            maps["labels"].astype(np.int8), "labels", "1", "tissue labels (dcemets.simulate.LABELS)"
+        ),
+        "aif": xr.DataArray(
+            tm.cp,
+            dims=("aif_time",),
+            coords={"aif_time": xr.Variable("aif_time", tm.t_fine, attrs={"units": "s"})},
+            name="aif",
+            attrs={"units": "mM", "long_name": "plasma input (Parker, scaled, dispersed)"},
+        ),
+        "motion_mm": motion,
+        "motion_effective_mm": motion_eff,
+        "hotspot_curve": hot_curve,
+    }
 
 
 _P = ParamSpec("_P")
@@ -494,404 +801,27 @@ def simulate_case(
     snr_v = diff.snr if snr is None else snr
     _check_options(tr, flip_angle, snr_v, grid, parameters)
     gen = check_rng(rng)
-    p = _case_parameters(primary, parameters, gen)
     spec = GRIDS[grid]
-    anatomy = sample_anatomy(gen, height_loss_probability=diff.height_loss_probability)
-    ltype = _lesion_type(model, diff, gen)
-    lesion = sample_lesion(
-        gen,
-        anatomy,
-        radius=p["radius_mm"],
-        breakthrough_probability=model.breakthrough,
-        necrosis=model.necrosis,
-        texture=model.texture,
-        lesion_type=ltype,
-    )
-    lesions = [lesion]
-    if gen.random() < diff.extra_lesion_probability:
-        for lev in gen.choice([1, 2, 4, 5], size=int(gen.integers(1, 3)), replace=False):
-            lesions.append(
-                sample_lesion(
-                    gen,
-                    anatomy,
-                    radius=float(p["radius_mm"] * gen.uniform(0.4, 0.8)),
-                    breakthrough_probability=0.0,
-                    necrosis=model.necrosis,
-                    texture=model.texture,
-                    lesion_type=_lesion_type(model, diff, gen),
-                    level=int(lev),
-                )
-            )
-    centre = anatomy.level_centre()
-
-    # ---- axial DCE grid: tissue fractions ---------------------------------------------
-    ax_centre = centre + np.array([gen.uniform(-5, 5), 25.0 + gen.uniform(-5, 5), gen.uniform(-6, 6)])
-    ax = axial_grid(spec, ax_centre)
-    pts = ax.points()
-    shape = ax.shape_zyx
-    frac, over, lf, labels = _fractions(pts, shape, ax.spacing, anatomy, lesions, bool(partial_volume))
-    inside = lf[0]["fraction"] >= 0.5
-    if not inside.any():  # pragma: no cover - lesion radius >= 8 mm always covers voxels
-        raise RuntimeError("the simulated lesion covers no DCE voxel")
-    # labels: the tissue under the lesions (truth)
-
-    # ---- timing, AIF ------------------------------------------------------------------
-    dt = p["temporal_resolution_s"]
-    times = _frame_times(dt)
-    t_inj = 0.5 * dt
-    onset = t_inj + p["bolus_lag_s"]
-    t_fine = np.arange(0.0, times[-1] + dt + 2 * _AIF_DT, _AIF_DT)
-    cp = p["aif_scale"] * np.asarray(kinetics.parker_aif(t_fine, delay=onset, hct=HCT))
-    k_disp = 60.0 / p["dispersion_s"]  # exponential dispersion kernel = Tofts with ve = 1
-    cp = np.asarray(kinetics.tofts(t_fine, cp, k_disp, k_disp))
-    cp_vein = np.asarray(kinetics.tofts(t_fine, cp, 60.0 / 20.0, 60.0 / 20.0))
-    ny = shape[1]
-    if diff.frame_integration:
-        edges = frame_windows(times, dt, ny, _N_SUB)
-        w_time = window_average_matrix(t_fine, edges)  # (n_frames * n_sub, n_fine)
-        sub_times = 0.5 * (edges[:, :-1] + edges[:, 1:])
-        n_sub = _N_SUB
-    else:
-        w_time = _interp_matrix(t_fine, times)
-        sub_times = times[:, None]
-        n_sub = 1
-    moving = bool(gen.random() < diff.motion_probability)
-    disp = draw_motion(
-        gen, sub_times, moving=moving, bulk_mm=diff.bulk_motion_mm, respiratory_mm=diff.respiratory_mm
-    )
-
-    # ---- tissue curves (n_labels, n_time) ---------------------------------------------
-    names = list(TISSUES)
-    props = [TISSUES[n] for n in names]
-    kt = np.array([0.0 if n == "lesion" else q.ktrans for n, q in zip(names, props)])
-    ke = np.array([0.0 if n == "lesion" else q.kep for n, q in zip(names, props)])
-    vp = np.array([0.0 if n == "lesion" else q.vp for n, q in zip(names, props)])
-    conc_fine = np.asarray(kinetics.tofts(t_fine, cp, kt, ke, vp))
-    conc_fine[LABELS["vein"]] = TISSUES["vein"].vp * cp_vein
-    conc_tab = conc_fine @ w_time.T  # (n_labels, n_time)
-    t10_tab = np.array([q.t10_s for q in props])
-    pd_tab = np.array([q.pd for q in props])
-    r1 = ACQUISITION["r1_per_mM_s"]
-    fa = np.deg2rad(float(flip_angle))
-    trf = float(tr)
-    sig_tab = pd_tab[:, None] * _spgr(1.0 / t10_tab[:, None] + r1 * conc_tab, trf, fa)
-    n_lab = len(LABELS)
-    cols = np.ones(n_lab + 1, dtype=bool)
-    for k in ("fat", "marrow", "lesion"):
-        cols[LABELS[k]] = False
-    cols[n_lab] = False
-    # fat: imperfect spectral fat suppression, failing away from the isocentre (B0)
-    eta0 = float(gen.uniform(*diff.fat_suppression_residual))
-    d_iso = np.linalg.norm((pts - ax_centre)[:, :2], axis=1)
-    eta = np.clip(eta0 + diff.fat_suppression_residual[1] * (d_iso / 150.0) ** 2, 0.0, 1.0)
-    s_fat = _spgr(np.array([1.0 / TISSUES["fat"].t10_s]), trf, fa)[0] * TISSUES["fat"].pd
-    # normal tissues and residual fat in one product, time-major: (n_time, nvox)
-    n_c = int(cols.sum())
-    weights = np.empty((pts.shape[0], n_c + 1), dtype=np.float32)
-    weights[:, :n_c] = frac[:, cols]
-    weights[:, n_c] = frac[:, LABELS["fat"]] * eta
-    curves = np.vstack(
-        [sig_tab[cols[:n_lab]], sig_tab[LABELS["fat"]] / sig_tab[LABELS["fat"], 0] * s_fat]
-    ).astype(np.float32)
-    signal = curves.T @ weights.T  # (n_time, nvox), C order: the frames without a transpose
-    del weights
-
-    # marrow: water + fat compartments; fat fraction texture; perfusion of the water
-    # compartment varies between patients (red marrow) and rises in reactive oedema
-    ff = np.zeros(pts.shape[0])
-    need_ff = (frac[:, LABELS["marrow"]] > 0) | (labels == LABELS["marrow"])
-    ff[need_ff] = anatomy.marrow_fat_fraction(pts[need_ff])
-    marrow_scale = float(gen.uniform(0.7, 2.0))
-    oedema_amp, oedema_mm = float(gen.uniform(1.0, 4.0)), float(gen.uniform(2.0, 6.0))
-    w_ax = _oedema_weight(inside.reshape(shape), ax.spacing, oedema_mm).ravel()
-    mv = np.flatnonzero(frac[:, LABELS["marrow"]] > 0)
-    water = 1.0 - ff[mv]
-    g_marrow = marrow_scale * (water / (1.0 - anatomy.fat_fraction)) * (1.0 + oedema_amp * w_ax[mv])
-    c_w = (g_marrow / water)[:, None] * conc_tab[LABELS["marrow"]][None, :]  # in the water space
-    t1w = MARROW_WATER_T1_S * (1.0 + 0.5 * w_ax[mv])
-    s_mar = TISSUES["marrow"].pd * (
-        water[:, None] * _spgr(1.0 / t1w[:, None] + r1 * c_w, trf, fa)
-        + (ff[mv] * eta[mv] * s_fat / TISSUES["fat"].pd)[:, None]
-    )
-    signal[:, mv] += (frac[mv, LABELS["marrow"]][:, None] * s_mar).T.astype(np.float32)
-
-    # lesions: voxel-wise extended Tofts with habitats, necrosis and mineralisation
-    maps: dict[str, np.ndarray] = {}
-    for i, (_les, f) in enumerate(zip(lesions, lf)):
-        col = LABELS["lesion"] if i == 0 else n_lab
-        v_idx = np.flatnonzero(frac[:, col] > 0)
-        if v_idx.size == 0:
-            continue
-        viab = f["viability"][v_idx].astype(float)
-        viab = np.where(viab > 0, viab, 0.45)  # partial voxels without an inside sub-point: rim
-        mineral = f["mineral"][v_idx].astype(float)
-        perf = 1.0 - 0.6 * mineral  # sclerotic matrix: fewer, narrower vessels
-        l_kt = p["ktrans"] * viab * perf
-        l_vp = p["vp"] * viab * perf
-        l_kep = p["kep"] * np.exp(model.kep_heterogeneity * f["kep_texture"][v_idx] * (1.0 - 0.5 * viab))
-        l_t10 = p["t10_s"] + 0.9 * (1.0 - viab)
-        c_l = np.asarray(kinetics.tofts(t_fine, cp, l_kt, l_kep, l_vp)) @ w_time.T
-        s_l = (
-            TISSUES["lesion"].pd
-            * (1.0 - 0.7 * mineral)[:, None]
-            * _spgr(1.0 / l_t10[:, None] + r1 * c_l, trf, fa)
-        )
-        signal[:, v_idx] += (frac[v_idx, col][:, None] * s_l).T.astype(np.float32)
-        if i == 0:
-            maps.update(idx=v_idx, kt=l_kt, kep=l_kep, vp=l_vp, t10=l_t10, viab=viab, mineral=mineral)
-
-    # ---- acquisition: frames, motion, coil, apodisation, noise ------------------------
-    y_back = anatomy.y_body + anatomy.back_depth  # posterior spine array under the back
-    coil = (0.35 + 0.65 * np.exp(-np.clip(y_back - pts[:, 1], 0, None) / 70.0)) * (
-        1.0 + 0.12 * np.cos(2 * np.pi * (pts[:, 0] - centre[0]) / 80.0 + gen.uniform(0, 2 * np.pi))
-    )
-    n_t = signal.shape[0]
-    signal *= (_GAIN * coil).astype(np.float32)[None, :]
-    sub = signal.reshape(N_FRAMES, n_sub, *shape)
-    del signal
-    ky_sub = line_subinterval(ny, n_sub) if diff.frame_integration else np.zeros(ny, dtype=int)
-    if diff.frame_integration:
-        frames = integrate_frames(sub, ky_sub, tuple(ax.spacing[::-1]), disp)
-    else:
-        frames = sub[:, 0].astype(np.complex64)
-        if moving:  # pragma: no cover - the clean preset does not move
-            frames = integrate_frames(sub, ky_sub, tuple(ax.spacing[::-1]), disp)
-    del sub
-    if partial_volume:
-        sig_psf = (0.0, *_PSF_SIGMA_VOX)
-        frames = ndimage.gaussian_filter(frames.real, sig_psf, mode="nearest", truncate=2.5) + 1j * (
-            ndimage.gaussian_filter(frames.imag, sig_psf, mode="nearest", truncate=2.5)
-        )
-    # effective displacement: L, S applied whole (k-space centre); P the least-squares shift
-    # of the frame's ky lines, each displaced by its sub-interval's motion (effective_shift)
-    disp_eff = disp[:, n_sub // 2, :].copy()
-    if moving and n_sub > 1:
-        disp_eff[:, 1] = effective_shift(frames, ky_sub, disp[:, :, 1], float(ax.spacing[1]))
-    clean_mag = np.abs(frames).astype(np.float32)
-    marrow_pure = (frac[:, LABELS["marrow"]] == 1).reshape(shape)
-    s_marrow = float(np.median(clean_mag[0][marrow_pure])) if marrow_pure.any() else float(clean_mag[0].max())
-    sigma = s_marrow / float(snr_v)
-    vol = complex_noise_magnitude(frames, sigma, gen)
-    del frames
-
-    # ---- truth maps on the DCE grid ------------------------------------------------
-    nvox = pts.shape[0]
-    lab_full = labels.copy()
-    lab_full[over == LABELS["lesion"]] = LABELS["lesion"]
-    lab_full[over == n_lab] = LABELS["lesion"]
-    g_full = np.zeros(nvox)
-    g_full[mv] = g_marrow
-    marrow_c = labels == LABELS["marrow"]
-    kt_map = kt[labels].copy()
-    kt_map[marrow_c] *= g_full[marrow_c]
-    vp_map = vp[labels].copy()
-    vp_map[marrow_c] *= g_full[marrow_c]
-    kep_map = ke[labels].copy()
-    t10_map = t10_tab[labels].copy()
-    t10_map[marrow_c] = 1.0 / ((1 - ff[marrow_c]) / MARROW_WATER_T1_S + ff[marrow_c] / TISSUES["fat"].t10_s)
-    viab_map = np.zeros(nvox)
-    mineral_map = np.zeros(nvox)
-    idx = maps["idx"]
-    ins_i = inside[idx]
-    for arr, key in (
-        (kt_map, "kt"),
-        (kep_map, "kep"),
-        (vp_map, "vp"),
-        (t10_map, "t10"),
-        (viab_map, "viab"),
-        (mineral_map, "mineral"),
-    ):
-        arr[idx[ins_i]] = maps[key][ins_i]
-    comp = np.zeros(nvox, dtype=np.int8)
-    comp[inside] = 1
-    comp[inside & (viab_map < 0.3)] = 2
-    comp[(labels == LABELS["marrow"]) & ~inside & (w_ax > np.exp(-1.0))] = 3
-    comp[(over == n_lab)] = 4
-    ff_map = np.where(labels == LABELS["marrow"], ff, 0.0)
-    ff_map[inside] = 0.0
-
+    trf, fa, r1 = float(tr), np.deg2rad(float(flip_angle)), ACQUISITION["r1_per_mM_s"]
+    draw = _draw_case(primary, parameters, model, diff, gen)
+    ph = _dce_phantom(draw, spec, bool(partial_volume), gen)
+    tm = _timing(draw.p, diff, ph.shape[1], gen)
+    tc = _tissue_curves(tm)
+    signal, eta0, eta, s_fat = _normal_signal(ph, tc, diff, trf, fa, r1, gen)
+    marrow = _add_marrow_signal(signal, ph, tc, draw.anatomy, eta, s_fat, trf, fa, r1, gen)
+    lesion_maps = _add_lesion_signal(signal, ph, tm, draw.p, model, trf, fa, r1)
+    box = [signal]
+    del signal  # _acquire takes it out of the box and frees it once the frames are made
+    acq = _acquire(box, ph, tm, draw.anatomy, diff, bool(partial_volume), snr_v, gen)
+    maps = _truth_maps(ph, tc, marrow, lesion_maps)
     sid = subject_id if subject_id is not None else f"sim-{primary}"
     if not isinstance(sid, str):
         raise TypeError(f"`subject_id` must be a str, got {type(sid).__name__}")
     frame = f"dcemets-sim-{sid}"
-    attrs = {
-        **ACQUISITION,
-        "tr_s": float(tr),
-        "flip_angle_deg": float(flip_angle),
-        "injection_time_s": t_inj,
-        "temporal_resolution_s": dt,
-        "frame_of_reference": frame,
-        "long_name": "simulated 3D SPGR DCE series",
-        "sampling": (
-            "acquisition window with linear phase-encode ordering; time = k-space centre"
-            if diff.frame_integration
-            else "instantaneous at the time coordinate (k-space centre of each frame)"
-        ),
-    }
-    gk = ax.geometry_kwargs()
-    dce = make_dce(
-        vol, times, spacing=gk["spacing"], origin=gk["origin"], direction=gk["direction"], attrs=attrs
+    dce, lesion_mask, hot_curve = _dce_series(acq, ph, tm, diff, tr, flip_angle, frame)
+    t2w, roi, roi_meta = _sagittal_series(
+        draw, tc, ph.centre, spec, marrow.oedema_mm, bool(partial_volume), diff, frame, gen
     )
-
-    def on_dce(values: np.ndarray, name: str, units: str, long_name: str) -> xr.DataArray:
-        if values.dtype == np.float64:  # truth maps in float32: half the memory of a cohort
-            values = values.astype(np.float32)
-        out = like(dce, values.reshape(shape), name=name, units=units, long_name=long_name)
-        out.attrs["frame_of_reference"] = frame
-        return out
-
-    lesion_mask = on_dce(inside, "lesion_mask", "1", "ground-truth lesion")
-    clean_dce = make_dce(
-        clean_mag, times, spacing=gk["spacing"], origin=gk["origin"], direction=gk["direction"]
-    )
-    # the true hot spot as the paper measures it (no guards: the true mask holds no vessel or
-    # bone voxel), so the truth curve is the one Table 1's calibration is made against
-    hot = kinetics.hotspot_roi(clean_dce, within=lesion_mask, guards=False)
-    hot_curve = kinetics.roi_curve(clean_dce, hot)
-    hot_curve.attrs.update(units="a.u.", long_name="noise-free signal of the true hot spot")
-
-    # ---- sagittal T2W ----------------------------------------------------------------
-    sag_centre = centre + np.array([gen.uniform(-3, 3), 25.0, gen.uniform(-15, 15)])
-    sg = sagittal_grid(spec, sag_centre)
-    spts = sg.points()
-    slab = tissue_labels(spts, anatomy)
-    sprops = [lesion_properties(spts, slab, anatomy, les) for les in lesions]
-    sin_ = sprops[0]["inside"]
-    t1s = t10_tab[slab]
-    t2s = np.array([q.t2_s for q in props])[slab]
-    pds = pd_tab[slab]
-    pds[np.isin(slab, [LABELS["blood"], LABELS["vein"]])] = 0.05  # flow void on spin echo
-    t2s[slab == LABELS["fat"]] = FAT_FSE_T2_S
-    w_sag = _oedema_weight(sin_.reshape(sg.shape_zyx), sg.spacing, oedema_mm).ravel()
-    smarrow = slab == LABELS["marrow"]
-    sff = anatomy.marrow_fat_fraction(spts[smarrow])
-    pds = pds.astype(float)
-
-    def fse(pd: np.ndarray, t1: np.ndarray, t2: np.ndarray) -> np.ndarray:
-        return pd * (1 - np.exp(-T2W["tr_s"] / t1)) * np.exp(-T2W["te_s"] / t2)
-
-    t2w = fse(pds, t1s, t2s)
-    w_s = w_sag[smarrow]
-    t2w[smarrow] = TISSUES["marrow"].pd * (
-        (1 - sff)
-        * fse(np.ones_like(sff), MARROW_WATER_T1_S * (1 + 0.5 * w_s), MARROW_WATER_T2_S * (1 + 1.5 * w_s))
-        + sff
-        * fse(np.ones_like(sff), np.full_like(sff, TISSUES["fat"].t10_s), np.full_like(sff, FAT_FSE_T2_S))
-    )
-    for pr in sprops:
-        ins = pr["inside"]
-        sv, mn = pr["viability"][ins], pr["mineral"][ins]
-        t2w[ins] = fse(
-            TISSUES["lesion"].pd * (1 - 0.7 * mn),
-            p["t10_s"] + 0.9 * (1 - sv),
-            (0.09 + 0.3 * (1 - sv) ** 2) * (1 - 0.5 * mn),
-        )
-    t2w = (t2w * _GAIN).reshape(sg.shape_zyx)
-    if partial_volume:
-        t2w = ndimage.gaussian_filter(t2w, sigma=(0.42, 0.45, 0.45), mode="nearest", truncate=2.5)
-    ref = TISSUES["marrow"].pd * fse(np.ones(1), np.full(1, 0.6), np.full(1, 0.08))[0] * _GAIN
-    t2w = rician_noise(t2w.astype(np.float32), float(ref / 12.0), gen)
-    sag_kw = sg.geometry_kwargs()
-    t2w_da = make_image(
-        t2w,
-        spacing=sag_kw["spacing"],
-        origin=sag_kw["origin"],
-        direction=sag_kw["direction"],
-        name="t2w",
-        attrs={
-            "units": "a.u.",
-            "long_name": "simulated sagittal T2W FSE",
-            "frame_of_reference": frame,
-            **T2W,
-        },
-    )
-    roi, roi_meta = _radiologist_roi(
-        sin_.reshape(sg.shape_zyx),
-        sg.spacing,
-        gen,
-        error=diff.roi_error,
-        neighbour_probability=diff.roi_neighbour_probability,
-    )
-    roi_da = make_image(
-        roi,
-        spacing=sag_kw["spacing"],
-        origin=sag_kw["origin"],
-        direction=sag_kw["direction"],
-        name="roi_sagittal",
-        attrs={
-            "units": "1",
-            "long_name": "radiologist outline of the diseased segment",
-            "frame_of_reference": frame,
-        },
-    )
-
-    motion = xr.DataArray(
-        disp[:, n_sub // 2, :],
-        dims=("time", "axis"),
-        coords={"time": dce.time, "axis": ["L", "P", "S"]},
-        name="motion",
-        attrs={
-            "units": "mm",
-            "long_name": "displacement of the anatomy at each frame's k-space centre (LPS)",
-        },
-    )
-    motion_eff = motion.copy(data=disp_eff)
-    motion_eff.name = "motion_effective"
-    motion_eff.attrs["long_name"] = (
-        "effective displacement of each frame's image (LPS): L, S at the k-space centre, "
-        "P the least-squares shift of the frame's ky lines"
-    )
-    truth: dict[str, Any] = {
-        "primary": primary,
-        "ktrans": p["ktrans"],
-        "kep": p["kep"],
-        "ve": p["ve"],
-        "vp": p["vp"],
-        "t10_s": p["t10_s"],
-        "lesion_type": ltype,
-        "level": anatomy.level_name,
-        "n_other_lesions": len(lesions) - 1,
-        "height_loss": anatomy.height_loss,
-        "bolus_arrival_s": onset,
-        "injection_time_s": t_inj,
-        "temporal_resolution_s": dt,
-        "aif_scale": p["aif_scale"],
-        "dispersion_s": p["dispersion_s"],
-        "radius_mm": p["radius_mm"],
-        "breakthrough_mm": lesion.breakthrough,
-        "necrosis": lesion.necrosis,
-        "sclerosis": lesion.sclerosis,
-        "marrow_perfusion_scale": marrow_scale,
-        "marrow_fat_fraction": anatomy.fat_fraction,
-        "fat_suppression_residual": eta0,
-        "oedema_amplitude": oedema_amp,
-        "oedema_length_mm": oedema_mm,
-        "moving": moving,
-        "lesion_volume_ml": float(inside.sum() * np.prod(ax.spacing) / 1000.0),
-        "noise_sigma": sigma,
-        "ktrans_map": on_dce(kt_map, "ktrans", "1/min", "true Ktrans"),
-        "kep_map": on_dce(kep_map, "kep", "1/min", "true kep"),
-        "vp_map": on_dce(vp_map, "vp", "1", "true vp"),
-        "t10_map": on_dce(t10_map, "t10", "s", "true pre-contrast T1"),
-        "viability_map": on_dce(viab_map, "viability", "1", "viable tumour fraction"),
-        "mineral_map": on_dce(mineral_map, "mineral", "1", "mineralisation of the tumour (sclerosis)"),
-        "fat_fraction_map": on_dce(ff_map, "fat_fraction", "1", "marrow fat fraction"),
-        "lesion_fraction": on_dce(lf[0]["fraction"], "lesion_fraction", "1", "index lesion volume fraction"),
-        "compartments": on_dce(
-            comp, "compartments", "1", "0 other, 1 viable, 2 necrotic, 3 oedema, 4 other lesions"
-        ),
-        "labels": on_dce(lab_full.astype(np.int8), "labels", "1", "tissue labels (dcemets.simulate.LABELS)"),
-        "aif": xr.DataArray(
-            cp,
-            dims=("aif_time",),
-            coords={"aif_time": xr.Variable("aif_time", t_fine, attrs={"units": "s"})},
-            name="aif",
-            attrs={"units": "mM", "long_name": "plasma input (Parker, scaled, dispersed)"},
-        ),
-        "motion_mm": motion,
-        "motion_effective_mm": motion_eff,
-        "hotspot_curve": hot_curve,
-    }
     meta = {
         "simulated": True,
         "grid": grid,
@@ -900,16 +830,15 @@ def simulate_case(
         "partial_volume": bool(partial_volume),
         **roi_meta,
     }
-    del n_t
     return Case(
         subject_id=sid,
         dce=dce,
         primary=primary,
         label=PRIMARIES[primary].label,
-        t2w_sagittal=t2w_da,
-        roi_sagittal=roi_da,
+        t2w_sagittal=t2w,
+        roi_sagittal=roi,
         lesion_mask=lesion_mask,
-        truth=truth,
+        truth=_truth(primary, draw, ph, tm, marrow, eta0, acq, maps, dce, hot_curve),
         meta=meta,
     )
 
