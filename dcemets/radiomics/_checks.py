@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from dcemets._checks import check_finite, check_positive
+from dcemets._checks import check_finite, check_int, check_positive
 from dcemets._conventions import check_same_grid, coord_values, validate_image
 
 NAN_POLICIES = ("raise", "omit")
@@ -137,10 +137,7 @@ def check_binning(
     if bin_count is None and bin_width is None:
         bin_count = default_bin_count
     if bin_count is not None:
-        if isinstance(bin_count, bool) or not isinstance(bin_count, numbers.Integral):
-            raise TypeError(f"`bin_count` must be an int, got {type(bin_count).__name__}")
-        if not 1 <= int(bin_count) <= 512:
-            raise ValueError(f"`bin_count` must be between 1 and 512, got {bin_count}")
+        bin_count = check_int(bin_count, "bin_count", 1, 512)
         if min_value is not None:
             raise ValueError("`min_value` applies to `bin_width` (fixed bin size) only")
         return int(bin_count), None, None

@@ -399,7 +399,7 @@ def test_nan_inside_mask_raises_or_is_omitted(synthetic_map):
     ("kwargs", "err", "match"),
     [
         ({"bin_count": 8, "bin_width": 1.0}, ValueError, "either `bin_count`"),
-        ({"bin_count": 0}, ValueError, "between 1 and 512"),
+        ({"bin_count": 0}, ValueError, r"`bin_count` must be an int in \[1, 512\], got 0"),
         ({"bin_count": 2.5}, TypeError, "`bin_count` must be an int"),
         ({"bin_width": -1.0}, ValueError, "positive"),
         ({"bin_width": 1e-9}, ValueError, "grey levels"),
