@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -124,3 +125,59 @@ def check_mask(mask: Any, data: Any, dname: str, *, what: str = "voxel to comput
         coords = {d: data.coords[d] for d in space if d in data.indexes}
         out = xr.DataArray(raw, dims=space, coords=coords, name="mask")
     return out
+
+
+def voxel_map(
+    value: Any,
+    data: Any,
+    *,
+    name: str,
+    dname: str,
+    space: list[Any],
+    axis: str,
+    convert: Callable[[Any, str], np.ndarray],
+) -> tuple[Any, np.ndarray | None]:
+    """A per-voxel map `value` given like the images `data`: a DataArray on its grid, or numpy.
+
+    A DataArray `data` takes a scalar or a DataArray whose dims are among `space` (the dims of
+    `data` other than its `axis`, e.g. ``"time"``) with the same coordinates and, for images,
+    the same world geometry; a numpy `data` takes a scalar or an array broadcasting against its
+    leading (non-`axis`) axes without enlarging them.  Returns the map to compute with (the
+    DataArray itself, or the array `convert` made of `value`) and its values to check (None for
+    a dask-backed DataArray, which is not computed here).  Shared by the per-voxel parameters of
+    :mod:`dcemets.kinetics.concentration` (`t10`, `m0`) and :mod:`dcemets.kinetics.t1` (`b1`).
+    """
+    if isinstance(data, xr.DataArray) and isinstance(value, xr.DataArray):
+        check_real_dataarray(value, name)
+        extra = [d for d in value.dims if d not in space]
+        if extra:
+            raise ValueError(
+                f"`{name}` has dims {tuple(value.dims)}; its dims must be among the non-{axis} dims "
+                f"{tuple(space)} of `{dname}` (it may not have {tuple(extra)})"
+            )
+        if set(SPATIAL_DIMS) <= set(value.dims):
+            check_same_grid(data, value, names=(dname, name))
+        try:
+            xr.align(value, data, join="exact", copy=False)
+        except ValueError as exc:
+            raise ValueError(f"`{name}` is not on the grid of `{dname}`: {exc}") from None
+        return value, (value.values if isinstance(value.data, np.ndarray) else None)
+    vals = convert(value, name)
+    if isinstance(data, xr.DataArray):
+        if vals.ndim > 0:
+            raise TypeError(
+                f"with a DataArray `{dname}`, give `{name}` as a scalar or a DataArray (dims by name), "
+                f"got an array of shape {vals.shape}"
+            )
+    else:
+        lead = np.shape(data)[:-1]
+        try:
+            ok = np.broadcast_shapes(vals.shape, lead) == lead
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"`{name}` has shape {vals.shape}, which does not broadcast to the leading "
+                f"(non-{axis}) axes {lead} of `{dname}` (shape {np.shape(data)})"
+            )
+    return vals, vals

@@ -8,9 +8,9 @@ import numpy as np
 import xarray as xr
 
 from dcemets._checks import check_positive
-from dcemets._conventions import SPATIAL_DIMS, check_same_grid, warn_user
+from dcemets._conventions import warn_user
 from dcemets.kinetics import _np
-from dcemets.kinetics._checks import as_float_array, as_time, check_mask, check_real_dataarray
+from dcemets.kinetics._checks import as_float_array, as_time, check_mask, check_real_dataarray, voxel_map
 
 __all__ = ["concentration_to_signal", "signal_to_concentration"]
 
@@ -40,43 +40,10 @@ def _map_param(value: Any, name: str, unit: str, data: Any, dname: str, *, allow
     them.  Values must be finite and positive (non-negative with `allow_zero`); a
     dask-backed DataArray is not computed to check them.
     """
-    if isinstance(data, xr.DataArray) and isinstance(value, xr.DataArray):
-        check_real_dataarray(value, name)
-        space = [d for d in data.dims if d != "time"]
-        extra = [d for d in value.dims if d not in space]
-        if extra:
-            raise ValueError(
-                f"`{name}` has dims {tuple(value.dims)}; its dims must be among the non-time dims "
-                f"{tuple(space)} of `{dname}` (it may not have {tuple(extra)})"
-            )
-        if set(SPATIAL_DIMS) <= set(value.dims):
-            check_same_grid(data, value, names=(dname, name))
-        try:
-            xr.align(value, data, join="exact", copy=False)
-        except ValueError as exc:
-            raise ValueError(f"`{name}` is not on the grid of `{dname}`: {exc}") from None
-        vals = value.values if isinstance(value.data, np.ndarray) else None
-        out: Any = value
-    else:
-        vals = as_float_array(value, name)
-        out = vals
-        if isinstance(data, xr.DataArray):
-            if vals.ndim > 0:
-                raise TypeError(
-                    f"with a DataArray `{dname}`, give `{name}` as a scalar or a DataArray (dims by name), "
-                    f"got an array of shape {vals.shape}"
-                )
-        else:
-            lead = np.shape(data)[:-1]
-            try:
-                ok = np.broadcast_shapes(vals.shape, lead) == lead
-            except ValueError:
-                ok = False
-            if not ok:
-                raise ValueError(
-                    f"`{name}` has shape {vals.shape}, which does not broadcast to the leading "
-                    f"(non-time) axes {lead} of `{dname}` (shape {np.shape(data)})"
-                )
+    space = [d for d in data.dims if d != "time"] if isinstance(data, xr.DataArray) else []
+    out, vals = voxel_map(
+        value, data, name=name, dname=dname, space=space, axis="time", convert=as_float_array
+    )
     if vals is not None:
         bad = ~(np.isfinite(vals) & ((vals >= 0) if allow_zero else (vals > 0)))
         if np.any(bad):

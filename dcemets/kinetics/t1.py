@@ -16,8 +16,8 @@ import numpy as np
 import xarray as xr
 
 from dcemets._checks import check_finite, check_positive
-from dcemets._conventions import SPATIAL_DIMS, check_same_grid, output_attrs
-from dcemets.kinetics._checks import as_float_array, check_real_dataarray
+from dcemets._conventions import SPATIAL_DIMS, output_attrs
+from dcemets.kinetics._checks import as_float_array, check_real_dataarray, voxel_map
 
 __all__ = ["fit_t1_hifi", "fit_t1_vfa"]
 
@@ -172,42 +172,9 @@ def _b1_param(
     """A per-voxel map `b1` given like the images `signal` (DataArray on its grid, or numpy)."""
     if b1 is None:
         return 1.0
-    if isinstance(signal, xr.DataArray) and isinstance(b1, xr.DataArray):
-        check_real_dataarray(b1, name)
-        extra = [d for d in b1.dims if d not in space]
-        if extra:
-            raise ValueError(
-                f"`{name}` has dims {tuple(b1.dims)}; its dims must be among the non-flip-angle dims "
-                f"{tuple(space)} of `{sname}`"
-            )
-        if set(SPATIAL_DIMS) <= set(b1.dims):
-            check_same_grid(signal, b1, names=(sname, name))
-        try:
-            xr.align(b1, signal, join="exact", copy=False)
-        except ValueError as exc:
-            raise ValueError(f"`{name}` is not on the grid of `{sname}`: {exc}") from None
-        vals = b1.values if isinstance(b1.data, np.ndarray) else None
-        out: Any = b1
-    else:
-        vals = _numeric(b1, name)
-        out = vals
-        if isinstance(signal, xr.DataArray):
-            if vals.ndim:
-                raise TypeError(
-                    f"with a DataArray `{sname}`, give `{name}` as a scalar or a DataArray (dims by name), "
-                    f"got an array of shape {vals.shape}"
-                )
-        else:
-            lead = np.shape(signal)[:-1]
-            try:
-                fits = np.broadcast_shapes(vals.shape, lead) == lead
-            except ValueError:
-                fits = False
-            if not fits:
-                raise ValueError(
-                    f"`{name}` has shape {vals.shape}, which does not broadcast to the leading axes {lead} "
-                    f"of `{sname}`"
-                )
+    out, vals = voxel_map(
+        b1, signal, name=name, dname=sname, space=space, axis="flip-angle", convert=_numeric
+    )
     if check and vals is not None:
         bad = ~(np.isfinite(vals) & (vals > 0))
         if np.any(bad):
