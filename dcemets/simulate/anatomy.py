@@ -617,7 +617,7 @@ def _ribs(
     ]
     d = np.full(x.shape, np.inf)
     arc = np.zeros(x.shape)
-    done = 0.0
+    done = np.zeros(x.shape)  # arc length of the polyline so far (per point: the pieces vary)
     for (x0, v0), (x1, v1) in pairwise(pts):  # head -> tubercle -> angle
         dx, dv = x1 - x0, v1 - v0
         seg = np.hypot(dx, dv)
