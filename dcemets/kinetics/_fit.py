@@ -29,17 +29,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace, device
+from array_api_compat import device
 
 from dcemets.kinetics import _np, _threads
 
-#: The array-API namespace of NumPy arrays, looked up once (see :func:`_ns`).
-_NPX = array_namespace(np.empty(0))
-
-
-def _ns(x: Any) -> Any:
-    """``array_namespace(x)``: NumPy's without the look-up (thousands of calls per NumPy fit)."""
-    return _NPX if isinstance(x, np.ndarray) else array_namespace(x)
+_ns = _np.ns  # the array namespace of an argument (NumPy's looked up once)
 
 
 def _ein(spec: str, a: Any, b: Any, out: Any = None) -> Any:

@@ -54,6 +54,15 @@ def parker_blood(t_min: np.ndarray) -> np.ndarray:
 # Exact recursive convolution with an exponential (Flouri et al. 2016, appendix)
 # ----------------------------------------------------------------------------------------
 
+#: The array-API namespace of NumPy arrays, looked up once (see :func:`ns`).
+_NPX = array_namespace(np.empty(0))
+
+
+def ns(x: Any) -> Any:
+    """``array_namespace(x)``: NumPy's without the look-up (thousands of calls per NumPy fit)."""
+    return _NPX if isinstance(x, np.ndarray) else array_namespace(x)
+
+
 _SMALL = 1e-2
 
 
@@ -67,7 +76,7 @@ def phi(x: Any) -> tuple[Any, Any, Any, Any]:
     """
     if not is_array_api_obj(x) or is_numpy_array(x):
         x = np.asarray(x, dtype=float)
-    xp = array_namespace(x)
+    xp = ns(x)
     small = xp.abs(x) < _SMALL
     xs = xp.where(small, 1.0, x)
     em = xp.expm1(-xs)  # e^-x - 1
