@@ -1,7 +1,7 @@
 """ROIs and results in the formats of a radiology lab: DICOM SEG, RTSTRUCT, label maps, Parametric Maps.
 
-One concept: reading and writing regions and maps in the DICOM and label-map formats
-of a radiology lab (SEG, RTSTRUCT, Parametric Map).
+One concept: the lab's file formats above, each read and written here (its round trip is
+tested as a pair).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Hot-spot heuristics, parametric maps and ROI tools (Lang et al. 2019, sections 2.3 and 2.5).
 
-One concept: the paper's hot-spot measurements (heuristics, their parametric maps,
-the hot-spot ROI and the ROI curve, sections 2.3 and 2.5), with the guards that make them safe
-on real exams.
+One concept: the paper's hot-spot measurements, with the guards (vessel and baseline
+checks of the hot spot) that make them safe on real exams.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """The whole chain of Fig. 3: sagittal outline -> 3D lesion mask on the DCE grid.
 
-One concept: the lesion segmentation chain of Fig. 3 (sagittal outline to 3D mask)
-for one case and for a cohort; its steps are in ``transfer``,
+One concept: that chain, for one case and for a cohort; its steps live in ``transfer``,
 ``ncut``, ``grow`` and ``_curve``.
 """
 

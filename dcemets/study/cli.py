@@ -1,7 +1,7 @@
 """The ``dcemets`` command line: ``replicate``, ``simulate``, ``segment``, ``features``.
 
-One concept: the ``dcemets`` command line (its sub-commands' options, their mapping
-to the library's functions, and their error reporting).
+One concept: the command line (each sub-command's options, the library call they make,
+and how its errors are reported).
 """
 
 from __future__ import annotations
