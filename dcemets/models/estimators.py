@@ -61,11 +61,12 @@ class CLSTMClassifier(_TorchClassifier):
         First and last layer (1-based) with dropout on its output: ``(2, None)``, every layer
         after the second and the dense layer, as the caption of the paper's Fig. 5 says (see
         :class:`CLSTMNet`).
-    readout : {"flatten", "pool", "max", "meanmax"}
+    readout : {"flatten", "pool", "max", "meanmax", "attention"}
         How the dense layer reads the last ConvLSTM layer: ``"flatten"``, every time step and
         pixel (the paper's Fig. 5), ``"pool"``, every time step averaged over the pixels
         (what the ``cpu`` preset uses), ``"max"``, the pixel maximum of every time step and
-        channel (the hot spot's time course), or ``"meanmax"``, both (see :class:`CLSTMNet`).
+        channel (the hot spot's time course), ``"meanmax"``, both, or ``"attention"``, a
+        learned softmax weighting of the pixels (see :class:`CLSTMNet`).
     {training_parameters}
 
     Attributes

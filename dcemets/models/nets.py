@@ -21,7 +21,7 @@ from dcemets.models.convlstm import ConvLSTM, dropout
 __all__ = ["CLSTMNet", "MapCNN"]
 
 _PAPER_STRIDES = (1, 2, 1, 2, 1, 2, 1)
-_READOUTS = ("flatten", "pool", "max", "meanmax")
+_READOUTS = ("flatten", "pool", "max", "meanmax", "attention")
 
 
 def _image_size(value: int | Sequence[int]) -> tuple[int, int]:
@@ -35,11 +35,16 @@ def _default_strides(strides: int | Sequence[int] | None, num_layers: int) -> in
     return [_PAPER_STRIDES[i] if i < len(_PAPER_STRIDES) else 1 for i in range(num_layers)]
 
 
-def _read_out(states: torch.Tensor, readout: str) -> torch.Tensor:
+def _read_out(states: torch.Tensor, readout: str, attend: nn.Module | None = None) -> torch.Tensor:
     """The last layer's states ``(B, T, hid, h, w)`` as the dense layer reads them (see `CLSTMNet`)."""
     if readout == "flatten":
         return states
     pixels = states.flatten(-2)  # (B, T, hid, h * w)
+    if readout == "attention" and attend is not None:
+        # one weight per pixel, a softmax over the pixels of a score read from the last time
+        # step's state (which has seen the whole curve); every time step is averaged with them
+        weights = torch.softmax(attend(states[:, -1]).flatten(1), dim=-1)  # (B, h * w)
+        return (pixels * weights[:, None, None, :]).sum(-1)
     if readout == "pool":
         return pixels.mean(-1)  # each time step's state averaged over the pixels
     if readout == "max":
@@ -98,7 +103,7 @@ class CLSTMNet(nn.Module):
         ~1e-6 of a unit-variance input and the network does not leave the ln 2 loss plateau
         in a CPU budget; He keeps them at ~1e-2 (tested).  The paper does not state its
         initialisation.
-    readout : {"flatten", "pool", "max", "meanmax"}
+    readout : {"flatten", "pool", "max", "meanmax", "attention"}
         How the dense layer reads the last layer's hidden states ``(T, hid, h, w)``.
         ``"flatten"`` (default; the paper's Fig. 5): all of them, flattened -- ``T * hid * h * w``
         inputs, a separate weight for every time step *and pixel*.  ``"pool"``: their mean
@@ -113,7 +118,12 @@ class CLSTMNet(nn.Module):
         (paper, section 2.3), whereas the mean dilutes that signal with the marrow, the
         necrotic core and the edges of the crop; the maximum reads the time course of the
         hottest response, with the same weights wherever in the crop it lies.  Both are
-        invariant to a permutation of the last layer's pixels (tested).
+        invariant to a permutation of the last layer's pixels (tested).  ``"attention"``: a
+        weighted mean over the pixels at every time step, the weights a softmax over the
+        pixels of a learned linear score of each pixel's last state (attention pooling, Ilse
+        et al. 2018 [3]_) -- ``T * hid`` inputs.  The score starts at zero, so an untrained
+        network reads the plain mean (``"pool"``); training can move the weight onto the
+        pixels whose curve decides the class, as the hot spot does for the heuristics.
 
     Raises
     ------
@@ -129,6 +139,8 @@ class CLSTMNet(nn.Module):
     .. [1] Lang N, et al. Magn Reson Imaging 2019;64:4-12, section 2.6, Fig. 5.
        :doi:`10.1016/j.mri.2019.02.013`
     .. [2] Shi X, et al. Convolutional LSTM network. NeurIPS 2015. arXiv:1506.04214.
+    .. [3] Ilse M, Tomczak J, Welling M. Attention-based deep multiple instance learning.
+       ICML 2018. arXiv:1802.04712.
 
     Examples
     --------
@@ -188,7 +200,12 @@ class CLSTMNet(nn.Module):
         )
         h, w = self.lstm.output_size(*self.image_size)
         self.readout = readout
-        pixels = {"flatten": h * w, "pool": 1, "max": 1, "meanmax": 2}[readout]
+        pixels = {"flatten": h * w, "pool": 1, "max": 1, "meanmax": 2, "attention": 1}[readout]
+        self.attend: nn.Module | None = None
+        if readout == "attention":
+            attend = nn.Conv2d(self.lstm.hidden_channels[-1], 1, 1, bias=False)
+            nn.init.zeros_(attend.weight)  # uniform weights at the start: the mean
+            self.attend = attend
         self.head = nn.Linear(n_frames * self.lstm.hidden_channels[-1] * pixels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -224,7 +241,7 @@ class CLSTMNet(nn.Module):
             and (self.lstm.dropout_to is None or self.lstm.dropout_to >= n)
         ):
             out = dropout(out, self.dropout, self.training)
-        return self.head(_read_out(out, self.readout).flatten(1))
+        return self.head(_read_out(out, self.readout, self.attend).flatten(1))
 
 
 class MapCNN(nn.Module):

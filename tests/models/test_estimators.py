@@ -471,7 +471,7 @@ def test_weight_decay_and_cosine_schedule():
         small_clstm(weight_decay=-1.0).fit(X, y)
 
 
-@pytest.mark.parametrize("readout", ["max", "meanmax"])
+@pytest.mark.parametrize("readout", ["max", "meanmax", "attention"])
 def test_clstm_hot_spot_readouts_fit(readout):
     X, y, _ = toy_dce()
     clf = small_clstm(epochs=1, random_state=0, readout=readout).fit(X, y)
