@@ -33,6 +33,7 @@ from dcemets.models._checks import (
     int_list,
 )
 from dcemets.models._device import resolve_device
+from dcemets.models.nets import _READOUTS
 
 
 class _TorchClassifier(ClassifierMixin, BaseEstimator, abc.ABC):
@@ -86,10 +87,8 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator, abc.ABC):
         check_int(self.dropout_from, "dropout_from", minimum=1)
         check_optional_int(getattr(self, "dropout_to", None), "dropout_to")
         readout = getattr(self, "readout", "flatten")
-        if not isinstance(readout, str) or readout not in ("flatten", "pool", "max", "meanmax", "attention"):
-            raise ValueError(
-                f"`readout` must be 'flatten', 'pool', 'max', 'meanmax' or 'attention', got {readout!r}"
-            )
+        if not isinstance(readout, str) or readout not in _READOUTS:
+            raise ValueError(f"`readout` must be one of {_READOUTS}, got {readout!r}")
 
     def _layout(self) -> str:
         return "(n_samples, T, C, H, W)" if self._image_ndim == 5 else "(n_samples, C, H, W)"

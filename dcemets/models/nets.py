@@ -21,7 +21,7 @@ from dcemets.models.convlstm import ConvLSTM, dropout
 __all__ = ["CLSTMNet", "MapCNN"]
 
 _PAPER_STRIDES = (1, 2, 1, 2, 1, 2, 1)
-_READOUTS = ("flatten", "pool", "max", "meanmax", "attention")
+_READOUTS = ("flatten", "pool", "max", "meanmax", "attention")  # CLSTMNet's `readout` options
 
 
 def _image_size(value: int | Sequence[int]) -> tuple[int, int]:
