@@ -15,7 +15,8 @@ cross-validates them on the CHAID's own folds of each cohort (``simulate_cohort(
 - ``chaid``: the study's hot-spot CHAID (Table 3 row 1, 10-fold CV);
 - ``hotspot LR``: the study's logistic regression on the three heuristics (Table 3 row 2);
 - ``LR hot curve`` / ``GRU hot curve``: an L2 logistic regression on the standardised hot-spot
-  curve (% enhancement over the first frame), and :class:`~dcemets.models.CurveGRUClassifier`
+  curve (% enhancement over the baseline frames; the first with the ``cpu`` preset), and
+  :class:`~dcemets.models.CurveGRUClassifier`
   on it (its defaults, ``random_state=seed``);
 - ``LR mean curve`` / ``GRU mean curve``: the same on the segmented lesion's mean curve (the
   GRU on the mean curve is Table 3's baseline row).
@@ -43,11 +44,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 
-def _percent(signal: np.ndarray) -> np.ndarray:
-    """% enhancement over the first frame, per row."""
-    return 100.0 * (signal / signal[:, :1] - 1.0)
-
-
 def _cv(make, X: np.ndarray, y: np.ndarray, fold: np.ndarray) -> float:
     """Mean over folds of the held-out accuracy (the study's summary)."""
     accs = [make().fit(X[fold != k], y[fold != k]).score(X[fold == k], y[fold == k]) for k in np.unique(fold)]
@@ -60,9 +56,9 @@ def cohort_row(seed: int, cache: str | None, jobs: int) -> dict[str, float]:
 
     from dcemets import models
     from dcemets.simulate import simulate_cohort
-    from dcemets.study import StudyConfig, run_cases
-    from dcemets.study import pipeline as P
-    from dcemets.study.results import StudyResult
+    from dcemets.study import StudyConfig, StudyResult, run_cases
+    from dcemets.study.analyses import _hotspot_analyses, _lesion_mean_curves, _percent_enhancement
+    from dcemets.study.cache import StudyCache
 
     torch.set_num_threads(1)
     config = StudyConfig.preset("cpu", seed=seed, n_jobs=jobs)
@@ -71,27 +67,14 @@ def cohort_row(seed: int, cache: str | None, jobs: int) -> dict[str, float]:
     runs = run_cases(cases, config=config, out=out, progress=False)
     results = runs.results
     table = pd.DataFrame([r.row() for r in results]).set_index("subject_id")
-    features = pd.DataFrame({r.subject_id: r.features for r in results}).T
-    result = StudyResult(
-        config=config, cases=results, failures=runs.failures, table=table, features=features,
-        computed=runs.computed, loaded=runs.loaded, timings={},
-    )  # fmt: skip
-    P._hotspot_analyses(table, config, result, None if out is None else P.StudyCache(out))
+    result = StudyResult(config=config, cases=results, failures=runs.failures, table=table, features=table)
+    _hotspot_analyses(table, config, result, None if out is None else StudyCache(out))
     chaid = result.cv["hotspot_chaid"]
-    ids = np.asarray([r.subject_id for r in results])
-    fold = np.empty(len(ids), dtype=int)
+    fold = np.empty(len(results), dtype=int)
     fold[chaid.oof.index.to_numpy(int)] = chaid.oof["fold"].to_numpy(int)
     y = np.asarray([r.label for r in results], dtype=str)
-    by_id = {c.subject_id: c for c in cases}
-    hot = _percent(np.asarray([r.curve.to_numpy(float) for r in results]))
-    mean = _percent(
-        np.asarray(
-            [
-                np.asarray(by_id[r.subject_id].dce.values, float)[:, np.asarray(r.mask.values, bool)].mean(1)
-                for r in results
-            ]
-        )
-    )
+    hot = _percent_enhancement(np.asarray([r.curve.to_numpy(float) for r in results]), config.n_baseline)
+    mean = _lesion_mean_curves(cases, results, config.n_baseline)
 
     def lr() -> object:
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))

@@ -40,7 +40,9 @@ def _read_out(states: torch.Tensor, readout: str, attend: nn.Module | None = Non
     if readout == "flatten":
         return states
     pixels = states.flatten(-2)  # (B, T, hid, h * w)
-    if readout == "attention" and attend is not None:
+    if readout == "attention":
+        if attend is None:
+            raise ValueError("readout='attention' needs `attend`, the pixel-score layer (CLSTMNet.attend)")
         # one weight per pixel, a softmax over the pixels of a score read from the last time
         # step's state (which has seen the whole curve); every time step is averaged with them
         weights = torch.softmax(attend(states[:, -1]).flatten(1), dim=-1)  # (B, h * w)

@@ -97,6 +97,25 @@ def _radiomics_analyses(
     )
 
 
+def _percent_enhancement(signal: np.ndarray, n_baseline: int) -> np.ndarray:
+    """Curves ``(n, T)`` as % enhancement over the mean of their first `n_baseline` frames (>= 1)."""
+    signal = np.asarray(signal, dtype=float)
+    base = signal[:, : max(int(n_baseline), 1)].mean(axis=1, keepdims=True)
+    return 100.0 * (signal / base - 1.0)
+
+
+def _lesion_mean_curves(cases: list[Case], results: list[CaseResult], n_baseline: int) -> np.ndarray:
+    """Each result's lesion mean curve ``(n, T)`` (its mask over its case's DCE), % enhancement."""
+    by_id = {c.subject_id: c for c in cases}
+    signal = [
+        np.asarray(by_id[r.subject_id].dce.values, dtype=float)[:, np.asarray(r.mask.values, bool)].mean(
+            axis=1
+        )
+        for r in results
+    ]
+    return _percent_enhancement(np.asarray(signal), n_baseline)
+
+
 def _dl_analyses(
     cases: list[Case],
     results: list[CaseResult],
@@ -120,12 +139,7 @@ def _dl_analyses(
     chaid = result.cv.get("hotspot_chaid")
     if chaid is not None and (chaid.oof["repeat"] == 0).all():
         fold_of = pd.Series(chaid.oof["fold"].to_numpy(int), index=ids[chaid.oof.index.to_numpy(int)])
-    base = max(int(config.n_baseline), 1)
-    curves = []
-    for r in results:  # the lesion's mean curve, % enhancement over the baseline frames
-        values = np.asarray(by_id[r.subject_id].dce.values, dtype=float)[:, np.asarray(r.mask.values, bool)]
-        curve = values.mean(axis=1)
-        curves.append(100.0 * (curve / curve[:base].mean() - 1.0))
+    curves = _lesion_mean_curves(cases, results, config.n_baseline)
     # the CNN sees the hot-spot-frame maps of the per-case stage; the CLSTM the 12 frames
     inputs: dict[str, tuple[str, Any, Any]] = {
         "cnn": ("maps", [(r.maps, r.mask, r.label, r.subject_id) for r in results], models.MapCNNClassifier),

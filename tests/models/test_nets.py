@@ -310,6 +310,8 @@ def test_attention_readout_starts_as_the_mean_and_weights_pixels_by_their_last_s
         expected = (out.flatten(-2) * w[:, None, None]).sum(-1)
         torch.testing.assert_close(_read_out(out, "attention", net.attend), expected)
         torch.testing.assert_close(net(x), net.head(expected.flatten(1)))
+        with pytest.raises(ValueError, match="attend"):  # not silently another readout
+            _read_out(out, "attention")
 
 
 def _hot_pixel_toy(n, gen):
